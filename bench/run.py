@@ -1,0 +1,298 @@
+#!/usr/bin/env python
+"""Benchmark fastloss regression losses against NumPy, PyTorch (CPU) and JAX.
+
+    python bench/run.py                       # full run (~10 min on 2 cores)
+    python bench/run.py --quick               # smoke test (~1 min), writes bench/results/quick/
+    python bench/run.py --losses mse,huber --sizes 8,1e7 --dtypes float32
+
+Writes long-format rows (one per op x impl x loss x n x dtype x threads) to
+DIR/results.csv and DIR/results.json, then the Markdown tables of
+bench/table.py to DIR/table.md (and stdout).
+
+Rows:
+  impl=fastloss  op=value | value_and_grad | value_and_grad_out (out= preallocated)
+                 threads=1 and threads=os.cpu_count() (fl.set_num_threads)
+  impl=numpy     op=value (tutorial expression) | value_and_grad; threads=1
+  impl=torch     op=value (forward) | value_and_grad (forward + backward);
+                 threads=1 and all (torch.set_num_threads)
+  impl=jax       op=value | value_and_grad (jax.jit, block_until_ready);
+                 threads="all": XLA's CPU pool uses every core and cannot be
+                 pinned per call inside one process
+  impl=floor     op=value | value_and_grad: bytes that must move / measured read
+                 bandwidth (bench/floor.py); op=read_bandwidth: the measurement
+                 itself (loss = NumPy kernel, n = bytes read, median_s = time).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import gc
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")  # never probe for accelerators
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+
+import floor as floor_mod  # noqa: E402
+import impls  # noqa: E402
+import timing  # noqa: E402
+
+COLUMNS = ["op", "impl", "loss", "n", "dtype", "threads", "median_s", "p20_s", "p80_s",
+           "version", "simd_target", "machine", "inner", "samples"]
+
+QUICK = dict(losses="mse,log_cosh,quantile", sizes="8,1e5", dtypes="float32")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def parse_sizes(s: str) -> list[int]:
+    return [int(float(x)) for x in s.split(",") if x.strip()]
+
+
+def try_import(name):
+    try:
+        return __import__(name)
+    except Exception as e:  # ImportError, or a broken install
+        print(f"[bench] {name} not importable ({type(e).__name__}: {e}); skipping its rows", file=sys.stderr)
+        return None
+
+
+class Threads:
+    """Tracks and sets per-library thread counts (setting only on change)."""
+
+    def __init__(self, fl, torch):
+        self.fl, self.torch = fl, torch
+        self.cur = {}
+
+    def setter(self, lib, n):
+        def activate():
+            if self.cur.get(lib) != n:
+                (self.fl if lib == "fastloss" else self.torch).set_num_threads(n)
+                self.cur[lib] = n
+        return activate
+
+
+def check_case(case, ref_v, ref_g, dtype):
+    """Warn when an implementation computes something else than the reference."""
+    try:
+        v, g = impls.to_numpy_result(case.fn())
+    except Exception as e:  # noqa: BLE001
+        return f"call failed: {type(e).__name__}: {e}"
+    rtol = 2e-3 if dtype == "float32" else 1e-9
+    if not np.isclose(v, ref_v, rtol=rtol, atol=0.0):
+        return f"value {v!r} != reference {ref_v!r}"
+    if g is not None:
+        if g.shape != ref_g.shape:
+            return f"grad shape {g.shape} != {ref_g.shape}"
+        scale = float(np.max(np.abs(ref_g))) if ref_g.size else 0.0
+        if not np.allclose(g, ref_g, rtol=rtol, atol=rtol * scale * 1e-2):
+            bad = int(np.sum(~np.isclose(g, ref_g, rtol=rtol, atol=rtol * scale * 1e-2)))
+            return f"grad differs from reference at {bad} of {g.size} elements"
+    return None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--losses", default=",".join(impls.LOSSES))
+    ap.add_argument("--sizes", default="8,1e3,1e5,1e7")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"short smoke run: {QUICK} (unless given), short timings, out=bench/results/quick")
+    ap.add_argument("--out", default=None, help="output directory (default bench/results)")
+    ap.add_argument("--skip", default="", help="comma list of impls to leave out: torch,jax,numpy,fastloss")
+    ap.add_argument("--min-total", type=float, default=None, help="seconds of samples per case (default 0.2)")
+    ap.add_argument("--settle", type=float, default=0.003, help="sleep (s) when switching implementation")
+    ap.add_argument("--no-check", action="store_true", help="skip the value/grad sanity check")
+    args = ap.parse_args(argv)
+
+    given = set(a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:]) if a.startswith("--"))
+    if args.quick:
+        for k, v in QUICK.items():
+            if k not in given:
+                setattr(args, k, v)
+    out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "")
+    out_dir = os.path.normpath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+
+    losses = [x.strip() for x in args.losses.split(",") if x.strip()]
+    unknown = [x for x in losses if x not in impls.LOSSES]
+    if unknown:
+        ap.error(f"unknown losses {unknown}; known: {impls.LOSSES}")
+    sizes = parse_sizes(args.sizes)
+    dtypes = [x.strip() for x in args.dtypes.split(",") if x.strip()]
+    skip = set(x.strip() for x in args.skip.split(",") if x.strip())
+
+    tcfg = dict(warmup_s=0.01 if args.quick else 0.02, sample_s=0.002 if args.quick else 0.004,
+                min_total_s=args.min_total if args.min_total is not None else (0.05 if args.quick else 0.2),
+                min_samples=5, max_samples=200)
+
+    fl = None if "fastloss" in skip else try_import("fastloss")
+    torch = None if "torch" in skip else try_import("torch")
+    jax = None
+    if "jax" not in skip:
+        jax = try_import("jax")
+        if jax is not None:
+            jax.config.update("jax_enable_x64", True)  # float64 rows
+            import jax.numpy  # noqa: F401
+
+    ncpu = os.cpu_count() or 1
+    thread_counts = sorted({1, ncpu})
+    machine = f"{cpu_model()} ({ncpu} cores)"
+    simd = fl.simd_target() if fl is not None else ""
+    versions = {
+        "fastloss": getattr(fl, "__version__", "") if fl else None,
+        "numpy": np.__version__,
+        "torch": torch.__version__ if torch else None,
+        "jax": jax.__version__ if jax else None,
+        "python": platform.python_version(),
+    }
+    thr = Threads(fl, torch)
+    t_start = time.time()
+    print(f"[bench] {machine}; SIMD {simd or 'n/a'}; threads {thread_counts}; "
+          + ", ".join(f"{k} {v}" for k, v in versions.items() if v), flush=True)
+
+    rows: list[dict] = []
+
+    def row(op, impl, loss, n, dtype, threads, med, p20, p80, inner="", samples=""):
+        r = dict(op=op, impl=impl, loss=loss, n=n, dtype=dtype, threads=threads,
+                 median_s=f"{med:.6e}", p20_s=f"{p20:.6e}", p80_s=f"{p80:.6e}",
+                 version=versions.get(impl) or versions["numpy"], simd_target=simd, machine=machine,
+                 inner=inner, samples=samples)
+        rows.append(r)
+        return r
+
+    # ---------------------------------------------------------------- bandwidth
+    bw_bytes = (64 << 20) if args.quick else (256 << 20)
+    bw = {}
+    for th in thread_counts:
+        m = floor_mod.measure_read_bandwidth(th, nbytes=bw_bytes, repeats=5 if args.quick else 9)
+        bw[th] = m
+        for name, k in m["kernels"].items():
+            row("read_bandwidth", "floor", name, k["total_bytes"], "uint8", th,
+                k["median_s"], k["p20_s"], k["p80_s"], samples=len(k["samples_s"]))
+        print(f"[bench] read bandwidth {th}T: {m['gbps']:.1f} GB/s ({m['best']})", flush=True)
+
+    csv_path = os.path.join(out_dir, "results.csv")
+    checks = []
+
+    def flush_csv():
+        with open(csv_path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+
+    # ---------------------------------------------------------------- losses
+    for n in sizes:
+        for dtype in dtypes:
+            for loss in losses:
+                t_group = time.time()
+                t, p = impls.make_data(loss, n, np.dtype(dtype))
+                itemsize = np.dtype(dtype).itemsize
+                for th in thread_counts:
+                    best = bw[th]["kernels"][bw[th]["best"]]
+                    for op in ("value", "value_and_grad"):
+                        fs = [floor_mod.floor_seconds(op, n, itemsize, best["total_bytes"] / s / 1e9)
+                              for s in best["samples_s"]]
+                        row(op, "floor", loss, n, dtype, th, float(np.median(fs)),
+                            float(np.percentile(fs, 20)), float(np.percentile(fs, 80)))
+
+                cases: list[timing.Case] = []
+                if fl is not None:
+                    try:
+                        fns = impls.fastloss_impl(fl, loss, t, p)
+                    except Exception as e:  # noqa: BLE001
+                        print(f"[bench] fastloss {loss}: {type(e).__name__}: {e}", file=sys.stderr)
+                        fns = {}
+                    for th in thread_counts:
+                        for op, fn in fns.items():
+                            cases.append(timing.Case(op, "fastloss", th, fn, thr.setter("fastloss", th)))
+                if "numpy" not in skip:
+                    for op, fn in impls.numpy_impl(loss, t, p).items():
+                        cases.append(timing.Case(op, "numpy", 1, fn))
+                if torch is not None:
+                    fns = impls.torch_impl(torch, loss, t, p)
+                    for th in thread_counts:
+                        for op, fn in fns.items():
+                            cases.append(timing.Case(op, "torch", th, fn, thr.setter("torch", th)))
+                if jax is not None:
+                    for op, fn in impls.jax_impl(jax, loss, t, p).items():
+                        cases.append(timing.Case(op, "jax", "all", fn))
+
+                if not args.no_check:
+                    ref_v, ref_g = impls.reference(loss, t, p)
+                for c in cases:
+                    try:
+                        c.activate()
+                        if not args.no_check:
+                            msg = check_case(c, ref_v, ref_g, dtype)
+                            if msg:
+                                tag = f"{c.impl} {c.op} {loss} n={n} {dtype} threads={c.threads}"
+                                checks.append(f"{tag}: {msg}")
+                                print(f"[bench] CHECK {tag}: {msg}", file=sys.stderr, flush=True)
+                        timing.calibrate(c, warmed=not args.no_check, **tcfg)
+                    except Exception as e:  # noqa: BLE001
+                        c.error = f"{type(e).__name__}: {e}"
+                        print(f"[bench] {c.impl} {c.op} {loss} n={n} {dtype}: {c.error}", file=sys.stderr)
+                if not args.no_check:
+                    del ref_g
+                timing.measure_group(cases, settle_s=args.settle)
+                for c in cases:
+                    if c.error is None and c.samples:
+                        med, p20, p80 = c.stats()
+                        row(c.op, c.impl, loss, n, dtype, c.threads, med, p20, p80, c.inner, len(c.samples))
+                del cases, t, p
+                gc.collect()
+                flush_csv()
+                print(f"[bench] {loss:<11} n={n:<9} {dtype}: {time.time() - t_group:5.1f}s "
+                      f"(total {time.time() - t_start:6.1f}s)", flush=True)
+
+    flush_csv()
+    meta = {
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine, "cpu_count": ncpu, "simd_target": simd, "versions": versions,
+        "thread_counts": thread_counts,
+        "jax_threads": "all (XLA CPU pool; not pinnable per run in one process)",
+        "read_bandwidth_gbps": {str(th): {"best": m["best"], "gbps": m["gbps"],
+                                          "kernels": {k: v["gbps"] for k, v in m["kernels"].items()}}
+                                for th, m in bw.items()},
+        "bandwidth_buffer_bytes_per_thread": bw_bytes,
+        "timing": tcfg, "settle_s": args.settle,
+        "argv": sys.argv[1:] if argv is None else argv,
+        "checks": checks,
+        "wall_s": round(time.time() - t_start, 1),
+    }
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+
+    import table  # noqa: E402
+    md = table.render(csv_path)
+    with open(os.path.join(out_dir, "table.md"), "w") as f:
+        f.write(md)
+    print()
+    print(md)
+    if checks:
+        print(f"[bench] {len(checks)} sanity-check mismatches (see results.json meta.checks)", file=sys.stderr)
+    print(f"[bench] wrote {csv_path}, results.json, table.md in {time.time() - t_start:.0f}s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("default")
+    main()

@@ -1,0 +1,172 @@
+// fastloss: loss functions and their gradients, SIMD on the CPU.
+//
+// Public C++17 API. No Highway, CUDA or Python types appear here: a caller
+// describes its buffers with non-owning strided views, picks a reduction and
+// the loss's options, and gets the reduced value back (and, when asked, the
+// gradient and/or the per-element losses written into its own buffers).
+//
+//   #include <fastloss/fastloss.hpp>
+//   fastloss::Call<float> call;
+//   call.y_true = fastloss::View<const float>::Contiguous(y, {n});
+//   call.y_pred = fastloss::View<const float>::Contiguous(p, {n});
+//   call.grad   = fastloss::View<float>::Contiguous(g, {n});   // optional
+//   double v = fastloss::Huber(call, {/*delta=*/1.0});
+//
+// Threading and determinism: every function may be called from any number of
+// threads at once. Large inputs are split over an internal pool (see
+// SetNumThreads); reductions are accumulated in fixed blocks of
+// kReductionBlock elements in float64 and combined in index order, so the
+// value and the gradient are bit-for-bit identical for any thread count.
+//
+// Errors: invalid arguments (shapes, options, missing outputs) throw
+// fastloss::Error, a std::invalid_argument, before any output is written.
+// Nothing else throws; NaN inputs give NaN outputs.
+#ifndef FASTLOSS_FASTLOSS_HPP_
+#define FASTLOSS_FASTLOSS_HPP_
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastloss/version.hpp"
+
+namespace fastloss {
+
+// Thrown for every invalid argument. The message names the argument, and is
+// the same text the Python package raises as ValueError.
+class Error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Most dimensions a view may have (NumPy's limit).
+inline constexpr int kMaxRank = 32;
+
+// Elements per deterministic reduction block (see the header comment).
+inline constexpr int64_t kReductionBlock = 1024;
+
+// A non-owning strided view of a buffer. `strides` are in elements, not
+// bytes, and may be zero (broadcast) or negative.
+template <typename T>
+struct View {
+  T* data = nullptr;
+  int rank = 0;
+  int64_t shape[kMaxRank] = {};
+  int64_t strides[kMaxRank] = {};
+
+  // A C-contiguous view of `data` with the given shape.
+  static View Contiguous(T* data, std::initializer_list<int64_t> shape) {
+    View v;
+    v.data = data;
+    for (int64_t s : shape) v.shape[v.rank++] = s;
+    int64_t stride = 1;
+    for (int k = v.rank - 1; k >= 0; --k) {
+      v.strides[k] = stride;
+      stride *= v.shape[k];
+    }
+    return v;
+  }
+  int64_t size() const {
+    int64_t n = 1;
+    for (int k = 0; k < rank; ++k) n *= shape[k];
+    return n;
+  }
+  bool valid() const { return data != nullptr || size() == 0; }
+};
+
+enum class Reduction {
+  kMean,  // sum(w * l) / sum(w); plain mean without weights
+  kSum,   // sum(w * l)
+  kNone,  // per-element w * l written to Call::losses
+};
+
+// One loss evaluation. Inputs and outputs share y_pred's shape exactly,
+// except `weights`, which broadcasts to it (NumPy rules, right-aligned).
+template <typename T>
+struct Call {
+  View<const T> y_true;
+  View<const T> y_pred;
+  // Optional (data == nullptr and rank == 0 means "no weights").
+  View<const T> weights;
+  bool has_weights = false;
+  Reduction reduction = Reduction::kMean;
+  // Optional: d(reduced value)/d(y_pred). For kNone, w * dl/dy_pred (the
+  // gradient of the sum of the per-element output). May alias y_pred or
+  // y_true exactly (same data and strides) for an in-place update.
+  View<T> grad;
+  bool has_grad = false;
+  // Required for kNone, ignored otherwise: the per-element losses w * l.
+  View<T> losses;
+};
+
+// --- Options: one struct per loss, the same names and defaults as Python. ---
+struct MseOptions {};
+struct MaeOptions {};
+struct HuberOptions {
+  double delta = 1.0;  // > 0
+};
+struct SmoothL1Options {
+  double beta = 1.0;  // >= 0; 0 gives L1
+};
+struct LogCoshOptions {};
+struct MsleOptions {};
+struct MapeOptions {
+  double eps = 2.220446049250313e-16;  // > 0; guards zero targets
+};
+struct PoissonNllOptions {
+  bool log_input = true;
+  bool full = false;
+  double eps = 1e-8;  // >= 0; used when !log_input
+};
+struct QuantileOptions {
+  double q = 0.5;  // in (0, 1)
+};
+
+// --- The losses. Each returns the reduced value (0 for kNone). r = p - y.
+// Mean squared error. l = r^2; dl/dp = 2 r.
+template <typename T> double Mse(const Call<T>& call, const MseOptions& = {});
+// Mean absolute error. l = |r|; dl/dp = sign(r) (0 at r = 0).
+template <typename T> double Mae(const Call<T>& call, const MaeOptions& = {});
+// Huber. l = r^2/2 if |r| <= delta else delta (|r| - delta/2);
+// dl/dp = clip(r, -delta, delta).
+template <typename T> double Huber(const Call<T>& call, const HuberOptions& = {});
+// Smooth L1 (PyTorch). l = r^2 / (2 beta) if |r| < beta else |r| - beta/2;
+// beta = 0 gives |r|. dl/dp = r / beta if |r| < beta else sign(r).
+template <typename T> double SmoothL1(const Call<T>& call, const SmoothL1Options& = {});
+// Log-cosh. l = log(cosh(r)), finite for every finite r; dl/dp = tanh(r).
+template <typename T> double LogCosh(const Call<T>& call, const LogCoshOptions& = {});
+// Mean squared log error. l = (log1p(p) - log1p(y))^2;
+// dl/dp = 2 (log1p(p) - log1p(y)) / (1 + p). Inputs below -1 give NaN.
+template <typename T> double Msle(const Call<T>& call, const MsleOptions& = {});
+// Mean absolute percentage error (a fraction, as scikit-learn).
+// l = |r| / max(|y|, eps); dl/dp = sign(r) / max(|y|, eps).
+template <typename T> double Mape(const Call<T>& call, const MapeOptions& = {});
+// Poisson negative log-likelihood (PyTorch's poisson_nll_loss).
+// log_input: l = exp(p) - y p, dl/dp = exp(p) - y;
+// else:      l = p - y log(p + eps), dl/dp = 1 - y / (p + eps);
+// full adds the Stirling term y log y - y + log(2 pi y)/2 where y > 1.
+template <typename T> double PoissonNll(const Call<T>& call, const PoissonNllOptions& = {});
+// Quantile (pinball). l = max(q (y - p), (q - 1)(y - p));
+// dl/dp = -q if y > p, 1 - q if y < p, 0 if y == p.
+template <typename T> double Quantile(const Call<T>& call, const QuantileOptions& = {});
+
+// --- Runtime configuration. ---
+// Threads used by large calls (the caller's thread included). n >= 1.
+void SetNumThreads(int n);
+int GetNumThreads();
+// Name of the SIMD instruction set the kernels dispatch to ("AVX2", ...).
+std::string SimdTarget();
+
+// Test hooks. The targets compiled in and supported by this CPU, best first;
+// ForceSimdTarget(name) makes every later call use that one ("" restores the
+// best). Forcing is process-wide and not synchronised with calls in flight:
+// for tests, not for production.
+std::vector<std::string> AvailableSimdTargets();
+void ForceSimdTarget(const std::string& name);
+
+}  // namespace fastloss
+
+#endif  // FASTLOSS_FASTLOSS_HPP_

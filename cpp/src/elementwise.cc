@@ -1,0 +1,436 @@
+#include "internal/elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "fastloss/fastloss.hpp"
+#include "internal/kernels.h"
+#include "internal/thread_pool.h"
+#include "losses/losses.h"
+
+namespace fastloss {
+namespace internal {
+namespace {
+
+constexpr int64_t kBlock = kReductionBlock;
+// Blocks whose partials are folded per round: bounds the partials buffer
+// (on the stack) whatever the input size.
+constexpr int64_t kRoundBlocks = 2048;
+// Blocks per task handed to a thread.
+constexpr int64_t kChunkBlocks = 16;
+// Below this many (elements x functor cost) a call stays on the caller's
+// thread: waking a worker costs more than it saves.
+constexpr int64_t kParallelWork = int64_t{1} << 18;
+
+enum Slot { kY, kP, kW, kGrad, kLoss, kSlots };
+
+std::string ShapeString(const int64_t* shape, int rank) {
+  std::string s = "(";
+  for (int k = 0; k < rank; ++k) {
+    if (k) s += ", ";
+    s += std::to_string(shape[k]);
+  }
+  if (rank == 1) s += ",";
+  return s + ")";
+}
+
+template <typename V>
+void CheckView(const char* name, const char* arg, const V& v) {
+  if (v.rank < 0 || v.rank > kMaxRank) {
+    throw Error(std::string(name) + ": " + arg + " has rank " + std::to_string(v.rank) +
+                ", the limit is " + std::to_string(kMaxRank));
+  }
+  for (int k = 0; k < v.rank; ++k) {
+    if (v.shape[k] < 0) {
+      throw Error(std::string(name) + ": " + arg + " has a negative dimension");
+    }
+  }
+  if (!v.valid()) throw Error(std::string(name) + ": " + arg + " has no data");
+}
+
+template <typename A, typename B>
+void CheckSameShape(const char* name, const char* a_name, const A& a, const char* b_name,
+                    const B& b) {
+  bool same = a.rank == b.rank;
+  for (int k = 0; same && k < a.rank; ++k) same = a.shape[k] == b.shape[k];
+  if (!same) {
+    throw Error(std::string(name) + ": " + a_name + " and " + b_name +
+                " must have the same shape, got " + ShapeString(a.shape, a.rank) +
+                " and " + ShapeString(b.shape, b.rank));
+  }
+}
+
+// The iteration space shared by all operands of one call: a shape and, per
+// operand, strides in elements (absent operands have data == nullptr).
+struct Plan {
+  int rank = 0;
+  int64_t shape[kMaxRank];
+  int64_t n = 1;
+  const void* data[kSlots] = {};
+  int64_t strides[kSlots][kMaxRank];
+  bool contiguous[kSlots] = {};
+  bool all_contiguous = true;
+
+  // Drops unit dimensions and merges dimensions that every operand walks
+  // contiguously, so that the common cases become rank 1.
+  void Coalesce() {
+    int r = 0;
+    for (int k = 0; k < rank; ++k) {
+      if (shape[k] == 1) continue;
+      shape[r] = shape[k];
+      for (int s = 0; s < kSlots; ++s) strides[s][r] = strides[s][k];
+      ++r;
+    }
+    rank = r;
+    if (rank == 0) {  // one element (or a 0-d array)
+      rank = 1;
+      shape[0] = 1;
+      for (int s = 0; s < kSlots; ++s) strides[s][0] = 1;
+    }
+    r = 0;
+    for (int k = 1; k < rank; ++k) {
+      bool mergeable = true;
+      for (int s = 0; s < kSlots && mergeable; ++s) {
+        if (data[s]) mergeable = strides[s][r] == strides[s][k] * shape[k];
+      }
+      if (mergeable) {
+        shape[r] *= shape[k];
+        for (int s = 0; s < kSlots; ++s) strides[s][r] = strides[s][k];
+      } else {
+        ++r;
+        shape[r] = shape[k];
+        for (int s = 0; s < kSlots; ++s) strides[s][r] = strides[s][k];
+      }
+    }
+    rank = r + 1;
+    all_contiguous = true;
+    for (int s = 0; s < kSlots; ++s) {
+      contiguous[s] = data[s] && rank == 1 && strides[s][0] == 1;
+      if (data[s] && !contiguous[s]) all_contiguous = false;
+    }
+  }
+};
+
+// Copies elements [start, start + count) (C order over plan.shape) of a
+// strided operand into dst (kGather) or from src into it (!kGather).
+template <bool kGather, typename T>
+void CopyStrided(const Plan& plan, int slot, int64_t start, int64_t count, T* buf) {
+  const int rank = plan.rank;
+  const int64_t* shape = plan.shape;
+  const int64_t* st = plan.strides[slot];
+  T* base = const_cast<T*>(static_cast<const T*>(plan.data[slot]));
+  int64_t idx[kMaxRank];
+  int64_t rest = start, offset = 0;
+  for (int k = rank - 1; k >= 0; --k) {
+    idx[k] = rest % shape[k];
+    rest /= shape[k];
+    offset += idx[k] * st[k];
+  }
+  const int64_t inner = shape[rank - 1], s = st[rank - 1];
+  while (count > 0) {
+    const int64_t run = std::min(count, inner - idx[rank - 1]);
+    T* src = base + offset;
+    if constexpr (kGather) {
+      if (s == 1) {
+        std::memcpy(buf, src, static_cast<size_t>(run) * sizeof(T));
+      } else if (s == 0) {
+        std::fill(buf, buf + run, *src);
+      } else {
+        for (int64_t j = 0; j < run; ++j) buf[j] = src[j * s];
+      }
+    } else {
+      for (int64_t j = 0; j < run; ++j) src[j * s] = buf[j];
+    }
+    buf += run;
+    count -= run;
+    offset += run * s;
+    idx[rank - 1] += run;
+    for (int k = rank - 1; k > 0 && idx[k] == shape[k]; --k) {
+      offset -= shape[k] * st[k];
+      idx[k] = 0;
+      ++idx[k - 1];
+      offset += st[k - 1];
+    }
+  }
+}
+
+// Per-thread staging buffers for one block of every operand.
+struct Scratch {
+  alignas(64) double buf[kSlots][kBlock];
+};
+
+Scratch& ThreadScratch() {
+  thread_local std::unique_ptr<Scratch> scratch;
+  if (!scratch) scratch.reset(new Scratch);
+  return *scratch;
+}
+
+template <typename T>
+struct Executor {
+  const Plan& plan;
+  const void* functor;
+  ElementwiseKernel kernel;
+  double grad_scale;
+  bool want_sum;
+
+  // Blocks [b0, b1) into partials[0, b1 - b0).
+  void Blocks(int64_t b0, int64_t b1, double* partials) const {
+    if (plan.all_contiguous) {
+      const int64_t start = b0 * kBlock;
+      const int64_t n = std::min(b1 * kBlock, plan.n) - start;
+      KernelArgs a = Args(n, partials);
+      for (int s = 0; s < kSlots; ++s) {
+        if (plan.data[s]) SetPointer(a, s, Base(s) + start);
+      }
+      kernel(functor, a);
+      return;
+    }
+    Scratch& scratch = ThreadScratch();
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t start = b * kBlock;
+      const int64_t n = std::min(kBlock, plan.n - start);
+      KernelArgs a = Args(n, partials + (b - b0));
+      for (int s = 0; s < kSlots; ++s) {
+        if (!plan.data[s]) continue;
+        T* buf = reinterpret_cast<T*>(scratch.buf[s]);
+        if (plan.contiguous[s]) {
+          SetPointer(a, s, Base(s) + start);
+        } else {
+          if (s < kGrad) CopyStrided<true>(plan, s, start, n, buf);
+          SetPointer(a, s, buf);
+        }
+      }
+      kernel(functor, a);
+      for (int s = kGrad; s < kSlots; ++s) {
+        if (plan.data[s] && !plan.contiguous[s]) {
+          CopyStrided<false>(plan, s, start, n, reinterpret_cast<T*>(scratch.buf[s]));
+        }
+      }
+    }
+  }
+
+  KernelArgs Args(int64_t n, double* partials) const {
+    KernelArgs a;
+    a.n = n;
+    a.grad_scale = grad_scale;
+    a.partials = want_sum ? partials : nullptr;
+    return a;
+  }
+
+  static void SetPointer(KernelArgs& a, int slot, T* ptr) {
+    switch (slot) {
+      case kY: a.y = ptr; break;
+      case kP: a.p = ptr; break;
+      case kW: a.w = ptr; break;
+      case kGrad: a.grad = ptr; break;
+      default: a.loss = ptr; break;
+    }
+  }
+
+  T* Base(int slot) const { return const_cast<T*>(static_cast<const T*>(plan.data[slot])); }
+
+  // The sum of the block partials, folded in index order.
+  double Run(int threads) const {
+    const int64_t blocks = (plan.n + kBlock - 1) / kBlock;
+    double total = 0.0;
+    double partials[kRoundBlocks];
+    for (int64_t r0 = 0; r0 < blocks; r0 += kRoundBlocks) {
+      const int64_t nr = std::min(kRoundBlocks, blocks - r0);
+      if (threads <= 1) {
+        Blocks(r0, r0 + nr, partials);
+      } else {
+        const int64_t tasks = (nr + kChunkBlocks - 1) / kChunkBlocks;
+        ParallelFor(tasks, threads, [&](int64_t t) {
+          const int64_t b0 = r0 + t * kChunkBlocks;
+          const int64_t b1 = std::min(b0 + kChunkBlocks, r0 + nr);
+          Blocks(b0, b1, partials + (b0 - r0));
+        });
+      }
+      if (want_sum) {
+        for (int64_t i = 0; i < nr; ++i) total += partials[i];
+      }
+    }
+    return total;
+  }
+};
+
+int ThreadsFor(int64_t n, int cost) {
+  if (n * std::max(cost, 1) < kParallelWork) return 1;
+  const int64_t chunks = (n + kBlock * kChunkBlocks - 1) / (kBlock * kChunkBlocks);
+  return static_cast<int>(std::min<int64_t>(GetNumThreads(), std::max<int64_t>(chunks, 1)));
+}
+
+template <typename T>
+double Sum(const Plan& plan, const void* functor, int cost, ElementwiseKernel kernel,
+           double grad_scale, bool want_sum) {
+  Executor<T> ex{plan, functor, kernel, grad_scale, want_sum};
+  return ex.Run(ThreadsFor(plan.n, cost));
+}
+
+// sum(w) over w broadcast to `shape`: the distinct elements once (through the
+// same deterministic blocked driver), times how often broadcasting repeats
+// each of them.
+template <typename T>
+double WeightTotal(const View<const T>& w, const int64_t* strides, const int64_t* shape,
+                   int rank) {
+  Plan plan;
+  double repeats = 1.0;
+  for (int k = 0; k < rank; ++k) {
+    if (strides[k] == 0) {
+      repeats *= static_cast<double>(shape[k]);
+    } else {
+      plan.shape[plan.rank] = shape[k];
+      plan.strides[kY][plan.rank] = strides[k];
+      plan.strides[kP][plan.rank] = strides[k];
+      plan.n *= shape[k];
+      ++plan.rank;
+    }
+  }
+  plan.data[kY] = plan.data[kP] = w.data;
+  plan.Coalesce();
+  static const losses::Identity identity;
+  return repeats * Sum<T>(plan, &identity, losses::Identity::kCost,
+                          ElementwiseKernelFor<losses::Identity, T>(), 1.0, true);
+}
+
+// The byte range [lo, hi) a view touches.
+struct Extent {
+  uintptr_t lo = 0, hi = 0;
+};
+
+Extent ExtentOf(const void* data, int64_t itemsize, const int64_t* shape,
+                const int64_t* strides, int rank) {
+  Extent e;
+  int64_t lo = 0, hi = 0;
+  for (int k = 0; k < rank; ++k) {
+    if (shape[k] == 0) return e;
+    const int64_t span = (shape[k] - 1) * strides[k];
+    (span < 0 ? lo : hi) += span;
+  }
+  const uintptr_t base = reinterpret_cast<uintptr_t>(data);
+  e.lo = base + static_cast<uintptr_t>(lo * itemsize);
+  e.hi = base + static_cast<uintptr_t>((hi + 1) * itemsize);
+  return e;
+}
+
+// An output may share memory with an input only element for element (the
+// in-place update): a partial overlap would read values already overwritten.
+void CheckOverlap(const char* name, const char* out_name, const Plan& plan, int out,
+                  const char* in_name, int in, const Extent& out_e, const Extent& in_e) {
+  if (out_e.hi <= in_e.lo || in_e.hi <= out_e.lo) return;
+  bool same = plan.data[out] == plan.data[in];
+  for (int k = 0; same && k < plan.rank; ++k) {
+    same = plan.shape[k] == 1 || plan.strides[out][k] == plan.strides[in][k];
+  }
+  if (!same) {
+    throw Error(std::string(name) + ": " + out_name + " overlaps " + in_name +
+                " in memory (only an exact in-place alias is allowed)");
+  }
+}
+
+}  // namespace
+
+template <typename T>
+double RunElementwise(const char* name, const void* functor, int cost,
+                      ElementwiseKernel kernel, const Call<T>& call) {
+  const std::string loss_name(name);
+  CheckView(name, "y_true", call.y_true);
+  CheckView(name, "y_pred", call.y_pred);
+  CheckSameShape(name, "y_true", call.y_true, "y_pred", call.y_pred);
+  const View<const T>& p = call.y_pred;
+  const bool none = call.reduction == Reduction::kNone;
+  if (call.has_grad) {
+    CheckView(name, "grad", call.grad);
+    CheckSameShape(name, "grad", call.grad, "y_pred", p);
+  }
+  if (none) {
+    CheckView(name, "losses", call.losses);
+    CheckSameShape(name, "losses", call.losses, "y_pred", p);
+  }
+
+  Plan plan;
+  plan.rank = p.rank;
+  for (int k = 0; k < p.rank; ++k) {
+    plan.shape[k] = p.shape[k];
+    plan.n *= p.shape[k];
+    plan.strides[kY][k] = call.y_true.strides[k];
+    plan.strides[kP][k] = p.strides[k];
+    plan.strides[kGrad][k] = call.has_grad ? call.grad.strides[k] : 0;
+    plan.strides[kLoss][k] = none ? call.losses.strides[k] : 0;
+  }
+  if (call.has_weights) {
+    const View<const T>& w = call.weights;
+    CheckView(name, "weights", w);
+    bool ok = w.rank <= p.rank;
+    for (int k = 0; ok && k < w.rank; ++k) {
+      const int64_t ws = w.shape[w.rank - 1 - k], ps = p.shape[p.rank - 1 - k];
+      ok = ws == ps || ws == 1;
+    }
+    if (!ok) {
+      throw Error(loss_name + ": weights of shape " + ShapeString(w.shape, w.rank) +
+                  " cannot be broadcast to y_pred's shape " + ShapeString(p.shape, p.rank));
+    }
+    const int lead = p.rank - w.rank;
+    for (int k = 0; k < p.rank; ++k) {
+      const bool broadcast = k < lead || w.shape[k - lead] != p.shape[k];
+      plan.strides[kW][k] = broadcast ? 0 : w.strides[k - lead];
+    }
+    plan.data[kW] = w.data;
+  }
+
+  const double n = static_cast<double>(plan.n);
+  if (plan.n == 0) {
+    return call.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN()
+                                              : 0.0;
+  }
+  double wsum = n;
+  if (call.has_weights && call.reduction == Reduction::kMean) {
+    wsum = WeightTotal<T>(call.weights, plan.strides[kW], plan.shape, plan.rank);
+  }
+  const double grad_scale = call.reduction == Reduction::kMean ? 1.0 / wsum : 1.0;
+
+  plan.data[kY] = call.y_true.data;
+  plan.data[kP] = p.data;
+  plan.data[kGrad] = call.has_grad ? call.grad.data : nullptr;
+  plan.data[kLoss] = none ? call.losses.data : nullptr;
+  {
+    static const char* const kNames[kSlots] = {"y_true", "y_pred", "weights", "grad",
+                                               "losses"};
+    Extent e[kSlots];
+    for (int s = 0; s < kSlots; ++s) {
+      if (plan.data[s]) {
+        e[s] = ExtentOf(plan.data[s], sizeof(T), plan.shape, plan.strides[s], plan.rank);
+      }
+    }
+    for (int out = kGrad; out < kSlots; ++out) {
+      if (!plan.data[out]) continue;
+      for (int in = 0; in < out; ++in) {
+        if (plan.data[in]) {
+          CheckOverlap(name, kNames[out], plan, out, kNames[in], in, e[out], e[in]);
+        }
+      }
+    }
+  }
+  plan.Coalesce();
+
+  const double total = Sum<T>(plan, functor, cost, kernel, grad_scale, !none);
+  switch (call.reduction) {
+    case Reduction::kMean: return total / wsum;
+    case Reduction::kSum: return total;
+    case Reduction::kNone: return 0.0;
+  }
+  return total;
+}
+
+template double RunElementwise<float>(const char*, const void*, int, ElementwiseKernel,
+                                      const Call<float>&);
+template double RunElementwise<double>(const char*, const void*, int, ElementwiseKernel,
+                                       const Call<double>&);
+
+}  // namespace internal
+}  // namespace fastloss

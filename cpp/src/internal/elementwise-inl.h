@@ -1,0 +1,171 @@
+// The elementwise + reduce SIMD kernel, written once for every elementwise
+// loss functor. Per-target code (Highway re-include toggle guard); the family
+// files (regression.cc, ...) instantiate it for their functors with
+// FASTLOSS_ELEMENTWISE_KERNELS and export the result with
+// FASTLOSS_ELEMENTWISE_EXPORT.
+//
+// One pass: each input element is loaded once, the per-element loss and its
+// derivative come from the same functor call, and the gradient / per-element
+// loss are stored in the same iteration (so an output may alias an input at
+// the same index: every element is read before it is written).
+//
+// Accumulation: within a block of kReductionBlock elements the weighted losses
+// are summed in four independent vectors of T lanes (each lane sums at most
+// kReductionBlock / (4 * lanes) values, 32 for AVX2 float), the lanes are
+// added, and the block total goes to a float64 partial. The driver folds the
+// partials in index order, so the result does not depend on how blocks are
+// spread over threads. The last < lanes elements of a block run one lane at a
+// time (CappedTag<T, 1>) through the same functor.
+
+#if defined(FASTLOSS_SRC_INTERNAL_ELEMENTWISE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef FASTLOSS_SRC_INTERNAL_ELEMENTWISE_INL_H_
+#undef FASTLOSS_SRC_INTERNAL_ELEMENTWISE_INL_H_
+#else
+#define FASTLOSS_SRC_INTERNAL_ELEMENTWISE_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cstring>
+#include <type_traits>
+
+#include "fastloss/fastloss.hpp"
+#include "hwy/highway.h"
+#include "internal/kernels.h"
+#include "internal/simd_math-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace fastloss {
+namespace HWY_NAMESPACE {
+
+// One vector (or one lane, for d = CappedTag<T, 1>) of elements at offset i:
+// evaluates the functor, stores what the mode asks for, returns w * l.
+template <bool kGrad, bool kStore, bool kWeighted, class Loss, class D,
+          typename T = hn::TFromD<D>>
+HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
+                                  const T* w, T* grad, T* out, hn::Vec<D> scale,
+                                  size_t i) {
+  const SimdMath<D> m{d};
+  hn::Vec<D> g = hn::Zero(d);
+  hn::Vec<D> l = loss.template Eval<kGrad>(m, hn::LoadU(d, y + i),
+                                           hn::LoadU(d, p + i), g);
+  if constexpr (kWeighted) {
+    const hn::Vec<D> wv = hn::LoadU(d, w + i);
+    l = hn::Mul(l, wv);
+    if constexpr (kGrad) g = hn::Mul(g, wv);
+  }
+  if constexpr (kStore) hn::StoreU(l, d, out + i);
+  if constexpr (kGrad) hn::StoreU(hn::Mul(g, scale), d, grad + i);
+  return l;
+}
+
+template <class Loss, typename T, bool kSum, bool kGrad, bool kStore, bool kWeighted>
+HWY_NOINLINE void ElementwiseRun(const Loss& loss, const internal::KernelArgs& a) {
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  const size_t lanes = hn::Lanes(d);
+  const T* y = static_cast<const T*>(a.y);
+  const T* p = static_cast<const T*>(a.p);
+  const T* w = static_cast<const T*>(a.w);
+  T* grad = static_cast<T*>(a.grad);
+  T* out = static_cast<T*>(a.loss);
+  const auto scale = hn::Set(d, static_cast<T>(a.grad_scale));
+  const auto scale1 = hn::Set(d1, static_cast<T>(a.grad_scale));
+  const size_t n = static_cast<size_t>(a.n);
+  constexpr size_t kBlock = static_cast<size_t>(kReductionBlock);
+
+  for (size_t b0 = 0, bi = 0; b0 < n; b0 += kBlock, ++bi) {
+    const size_t end = b0 + (n - b0 < kBlock ? n - b0 : kBlock);
+    auto acc0 = hn::Zero(d), acc1 = hn::Zero(d), acc2 = hn::Zero(d),
+         acc3 = hn::Zero(d);
+    size_t i = b0;
+    for (; i + 4 * lanes <= end; i += 4 * lanes) {
+      acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
+                               d, loss, y, p, w, grad, out, scale, i));
+      acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
+                               d, loss, y, p, w, grad, out, scale, i + lanes));
+      acc2 = hn::Add(acc2, ElementStep<kGrad, kStore, kWeighted>(
+                               d, loss, y, p, w, grad, out, scale, i + 2 * lanes));
+      acc3 = hn::Add(acc3, ElementStep<kGrad, kStore, kWeighted>(
+                               d, loss, y, p, w, grad, out, scale, i + 3 * lanes));
+    }
+    for (; i + lanes <= end; i += lanes) {
+      acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
+                               d, loss, y, p, w, grad, out, scale, i));
+    }
+    auto tail = hn::Zero(d1);
+    for (; i < end; ++i) {
+      tail = hn::Add(tail, ElementStep<kGrad, kStore, kWeighted>(
+                               d1, loss, y, p, w, grad, out, scale1, i));
+    }
+    if constexpr (kSum) {
+      const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
+      a.partials[bi] = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, total))) +
+                       static_cast<double>(hn::GetLane(tail));
+    }
+  }
+}
+
+// The modes the driver uses: (sum, grad, store) is one of value, value+grad,
+// grad, per-element value, per-element value + grad; each with and without
+// weights.
+//
+// `functor` points to the plain fastloss::losses::X object the public API
+// built; Loss is this target's copy of the same definition (same text, same
+// layout), so its bytes are copied over.
+template <class Loss, typename T>
+void ElementwiseKernelImpl(const void* functor, const internal::KernelArgs& a) {
+  static_assert(std::is_trivially_copyable<Loss>::value, "functors are plain data");
+  Loss loss;
+  std::memcpy(static_cast<void*>(&loss), functor, sizeof(Loss));
+  const bool sum = a.partials != nullptr, grad = a.grad != nullptr,
+             store = a.loss != nullptr;
+#define FASTLOSS_MODE(S, G, ST)                                       \
+  if (sum == S && grad == G && store == ST) {                         \
+    if (a.w) return ElementwiseRun<Loss, T, S, G, ST, true>(loss, a); \
+    return ElementwiseRun<Loss, T, S, G, ST, false>(loss, a);         \
+  }
+  FASTLOSS_MODE(true, false, false)
+  FASTLOSS_MODE(true, true, false)
+  FASTLOSS_MODE(false, true, false)
+  FASTLOSS_MODE(false, false, true)
+  FASTLOSS_MODE(false, true, true)
+#undef FASTLOSS_MODE
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace fastloss
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard toggle
+
+// Defines the per-target kernels NameF32 / NameF64 for this target's
+// losses::Name. Use inside HWY_NAMESPACE of a family file, after including the
+// functors into HWY_NAMESPACE::losses.
+#ifndef FASTLOSS_ELEMENTWISE_KERNELS
+#define FASTLOSS_ELEMENTWISE_KERNELS(Name)                                  \
+  void Name##F32(const void* f, const ::fastloss::internal::KernelArgs& a) { \
+    ElementwiseKernelImpl<losses::Name, float>(f, a);            \
+  }                                                                          \
+  void Name##F64(const void* f, const ::fastloss::internal::KernelArgs& a) { \
+    ElementwiseKernelImpl<losses::Name, double>(f, a);           \
+  }
+
+// Exports them and resolves ElementwiseKernelFor<losses::Name, T> through
+// dynamic dispatch. Use inside namespace fastloss, in the HWY_ONCE part.
+#define FASTLOSS_ELEMENTWISE_EXPORT(Name)                                  \
+  HWY_EXPORT(Name##F32);                                                   \
+  HWY_EXPORT(Name##F64);                                                   \
+  template <>                                                              \
+  internal::ElementwiseKernel                                              \
+  internal::ElementwiseKernelFor<losses::Name, float>() {                  \
+    return &HWY_DYNAMIC_DISPATCH(Name##F32);                               \
+  }                                                                        \
+  template <>                                                              \
+  internal::ElementwiseKernel                                              \
+  internal::ElementwiseKernelFor<losses::Name, double>() {                 \
+    return &HWY_DYNAMIC_DISPATCH(Name##F64);                               \
+  }
+#endif

@@ -1,0 +1,19 @@
+// The loss functors in plain C++ (namespace fastloss::losses): their options
+// for the public API, and the scalar instantiation of their math
+// (ScalarMath). The SIMD kernels include the same -inl.h files once per
+// Highway target inside that target's namespace (see regression.cc).
+#ifndef FASTLOSS_SRC_LOSSES_LOSSES_H_
+#define FASTLOSS_SRC_LOSSES_LOSSES_H_
+
+#include "internal/base.h"
+
+namespace fastloss {
+namespace losses {
+
+#include "losses/common-inl.h"      // NOLINT(build/include)
+#include "losses/regression-inl.h"  // NOLINT(build/include)
+
+}  // namespace losses
+}  // namespace fastloss
+
+#endif  // FASTLOSS_SRC_LOSSES_LOSSES_H_

@@ -1,0 +1,159 @@
+// The regression losses, each written once as an element functor.
+// No include guard and no namespace: see common-inl.h for why and how this
+// file is included.
+//
+// A functor holds its options and has one member template
+//
+//   template <bool kGrad, class M, class V>
+//   V Eval(const M& m, V y, V p, V& g) const;
+//
+// returning the per-element loss l(y, p) and, when kGrad, storing dl/dp in g.
+// M is the math interface (ScalarMath<T> or SimdMath<D>), V its value type;
+// value and derivative share their subexpressions, and with kGrad = false the
+// derivative is dead code the compiler removes. The drivers apply weights,
+// reductions and the mean's 1/N; a functor knows nothing of them.
+//
+// kCost is the rough cost of one element in units of a load+fma, used only to
+// decide when a call is worth splitting over threads.
+// l = r^2, dl/dp = 2 r, r = p - y. Exact to rounding.
+struct Mse {
+  static constexpr int kCost = 1;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V r = m.Sub(p, y);
+    if constexpr (kGrad) g = m.Add(r, r);
+    return m.Mul(r, r);
+  }
+};
+
+// l = |r|, dl/dp = sign(r) (0 at r = 0, the subgradient NumPy and PyTorch use).
+struct Mae {
+  static constexpr int kCost = 1;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V r = m.Sub(p, y);
+    if constexpr (kGrad) g = m.Sign(r);
+    return m.Abs(r);
+  }
+};
+
+// Huber, scaled: l = scale * (r^2/2 if |r| <= delta else delta (|r| - delta/2)),
+// dl/dp = scale * clip(r, -delta, delta). Continuous in value and derivative
+// at |r| = delta. scale = 1 is Huber; smooth L1 with beta > 0 is
+// Huber{beta, 1/beta} (PyTorch's definition divided through by beta), so the
+// formula exists once.
+struct Huber {
+  static constexpr int kCost = 1;
+  double delta = 1.0;
+  double scale = 1.0;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V r = m.Sub(p, y);
+    const V e = m.Abs(r);
+    const V dlt = m.Set(delta), s = m.Set(scale), half = m.Set(0.5);
+    if constexpr (kGrad) g = m.Mul(Clamp(m, r, m.Neg(dlt), dlt), s);
+    const V quad = m.Mul(m.Mul(half, r), r);
+    const V lin = m.Mul(dlt, m.Sub(e, m.Mul(half, dlt)));
+    return m.Mul(m.Select(m.Le(e, dlt), quad, lin), s);
+  }
+};
+
+// l = log(cosh(r)), dl/dp = tanh(r), finite for every finite r.
+// With a = |r| and u = expm1(-2a) in (-1, 0], tanh(a) = -u / (2 + u) keeps
+// its relative accuracy for tiny a, and
+//   log cosh a = -log1p(-tanh(a)^2) / 2   for a < 1 (no cancellation near 0),
+//   log cosh a = a + log1p(u / 2)         for a >= 1 (= a - log 2 + ..., no
+//                                          overflow up to the largest finite r).
+// One expm1, one log1p and one division per element; <= ~6 ULP.
+struct LogCosh {
+  static constexpr int kCost = 8;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V r = m.Sub(p, y);
+    const V a = m.Abs(r);
+    const V u = m.Expm1(m.Mul(m.Set(-2.0), a));
+    const V th = m.Div(m.Neg(u), m.Add(m.Set(2.0), u));
+    if constexpr (kGrad) g = WithSignOf(m, th, r);
+    const auto small = m.Lt(a, m.Set(1.0));
+    const V lg = m.Log1p(m.Select(small, m.Neg(m.Mul(th, th)), m.Mul(m.Set(0.5), u)));
+    return m.Select(small, m.Mul(m.Set(-0.5), lg), m.Add(a, lg));
+  }
+};
+
+// Mean squared log error. l = (log1p(p) - log1p(y))^2,
+// dl/dp = 2 (log1p(p) - log1p(y)) / (1 + p). Below -1: NaN; at -1: inf.
+struct Msle {
+  static constexpr int kCost = 8;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V dl = m.Sub(m.Log1p(p), m.Log1p(y));
+    if constexpr (kGrad) g = m.Div(m.Add(dl, dl), m.Add(m.Set(1.0), p));
+    return m.Mul(dl, dl);
+  }
+};
+
+// Mean absolute percentage error (a fraction, as scikit-learn).
+// l = |r| / max(|y|, eps), dl/dp = sign(r) / max(|y|, eps).
+struct Mape {
+  static constexpr int kCost = 2;
+  double eps = 2.220446049250313e-16;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V inv = m.Div(m.Set(1.0), m.Max(m.Abs(y), m.Set(eps)));
+    const V r = m.Sub(p, y);
+    if constexpr (kGrad) g = m.Mul(m.Sign(r), inv);
+    return m.Mul(m.Abs(r), inv);
+  }
+};
+
+// Poisson negative log-likelihood with PyTorch's semantics (p = input,
+// y = target):
+//   log_input:  l = exp(p) - y p,          dl/dp = exp(p) - y
+//   otherwise:  l = p - y log(p + eps),    dl/dp = 1 - y / (p + eps)
+//   full:       l += y log y - y + log(2 pi y) / 2 where y > 1 (Stirling),
+//               which does not depend on p.
+// exp overflows to +inf (never NaN) for p beyond ~88 (float) / ~709 (double).
+struct PoissonNll {
+  static constexpr int kCost = 6;
+  bool log_input = true;
+  bool full = false;
+  double eps = 1e-8;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    V l;
+    if (log_input) {
+      const V e = m.Exp(p);
+      if constexpr (kGrad) g = m.Sub(e, y);
+      l = m.Sub(e, m.Mul(y, p));
+    } else {
+      const V q = m.Add(p, m.Set(eps));
+      if constexpr (kGrad) g = m.Sub(m.Set(1.0), m.Div(y, q));
+      l = m.Sub(p, m.Mul(y, m.Log(q)));
+    }
+    if (full) {
+      const V stirling =
+          m.Add(m.Sub(m.Mul(y, m.Log(y)), y),
+                m.Mul(m.Set(0.5), m.Log(m.Mul(m.Set(6.283185307179586476925), y))));
+      l = m.Add(l, m.Select(m.Gt(y, m.Set(1.0)), stirling, m.Zero()));
+    }
+    return l;
+  }
+};
+
+// Quantile (pinball) loss. With e = y - p:
+// l = max(q e, (q - 1) e); dl/dp = -q if e > 0, 1 - q if e < 0, 0 if e = 0.
+struct Quantile {
+  static constexpr int kCost = 1;
+  double q = 0.5;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V e = m.Sub(y, p);
+    const V qv = m.Set(q), qm1 = m.Set(q - 1.0);
+    if constexpr (kGrad) {
+      const V zero_or_nan = m.Mul(e, m.Zero());
+      g = m.Select(m.Gt(e, m.Zero()), m.Neg(qv),
+                   m.Select(m.Lt(e, m.Zero()), m.Neg(qm1), zero_or_nan));
+    }
+    return m.Max(m.Mul(qv, e), m.Mul(qm1, e));
+  }
+};

@@ -1,0 +1,49 @@
+// SIMD kernels of the regression family (losses/regression.h) and of the
+// blocked sum the weighted mean uses, for every Highway target compiled in;
+// one dispatched file, as Highway's skeleton.cc.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "regression.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "internal/elementwise-inl.h"
+#include "losses/losses.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace fastloss {
+namespace HWY_NAMESPACE {
+namespace losses {
+// This target's copy of the functors (see losses/common-inl.h).
+#include "losses/common-inl.h"      // NOLINT(build/include)
+#include "losses/regression-inl.h"  // NOLINT(build/include)
+}  // namespace losses
+
+FASTLOSS_ELEMENTWISE_KERNELS(Identity)
+FASTLOSS_ELEMENTWISE_KERNELS(Mse)
+FASTLOSS_ELEMENTWISE_KERNELS(Mae)
+FASTLOSS_ELEMENTWISE_KERNELS(Huber)
+FASTLOSS_ELEMENTWISE_KERNELS(LogCosh)
+FASTLOSS_ELEMENTWISE_KERNELS(Msle)
+FASTLOSS_ELEMENTWISE_KERNELS(Mape)
+FASTLOSS_ELEMENTWISE_KERNELS(PoissonNll)
+FASTLOSS_ELEMENTWISE_KERNELS(Quantile)
+
+}  // namespace HWY_NAMESPACE
+}  // namespace fastloss
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace fastloss {
+
+FASTLOSS_ELEMENTWISE_EXPORT(Identity)
+FASTLOSS_ELEMENTWISE_EXPORT(Mse)
+FASTLOSS_ELEMENTWISE_EXPORT(Mae)
+FASTLOSS_ELEMENTWISE_EXPORT(Huber)
+FASTLOSS_ELEMENTWISE_EXPORT(LogCosh)
+FASTLOSS_ELEMENTWISE_EXPORT(Msle)
+FASTLOSS_ELEMENTWISE_EXPORT(Mape)
+FASTLOSS_ELEMENTWISE_EXPORT(PoissonNll)
+FASTLOSS_ELEMENTWISE_EXPORT(Quantile)
+
+}  // namespace fastloss
+#endif  // HWY_ONCE

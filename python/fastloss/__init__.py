@@ -1,0 +1,58 @@
+"""fastloss: loss functions and their gradients, many times faster than NumPy.
+
+Every loss is an object with the same three entry points::
+
+    import fastloss as fl
+    v = fl.huber(y_true, y_pred, delta=1.0)                  # reduced value
+    g = fl.huber.grad(y_true, y_pred, delta=1.0)             # d value / d y_pred
+    v, g = fl.huber.value_and_grad(y_true, y_pred, out=buf)  # one pass
+    per = fl.huber(y_true, y_pred, reduction="none")         # per element
+
+See ``help(fl.NAME)`` for each loss's formula, options and gradient.
+"""
+
+from . import _core
+from ._core import get_num_threads, set_num_threads, simd_target
+from ._docs import DOCS as _DOCS
+
+__version__: str = _core.__version__
+
+
+class Loss(_core.Loss):
+    """A loss function and its gradient (see the instance's docstring)."""
+
+    __slots__ = ()
+
+
+def _make(name: str) -> Loss:
+    cls = type(name, (Loss,), {"__doc__": _DOCS[name], "__module__": __name__})
+    return cls(name)
+
+
+mse = _make("mse")
+mae = _make("mae")
+huber = _make("huber")
+smooth_l1 = _make("smooth_l1")
+log_cosh = _make("log_cosh")
+msle = _make("msle")
+mape = _make("mape")
+poisson_nll = _make("poisson_nll")
+quantile = _make("quantile")
+
+mean_squared_error = mse
+mean_absolute_error = mae
+
+#: Every loss by name (aliases not repeated).
+LOSSES = {name: globals()[name] for name in _core.loss_names()}
+
+__all__ = [
+    "LOSSES",
+    "Loss",
+    "__version__",
+    "get_num_threads",
+    "set_num_threads",
+    "simd_target",
+    *LOSSES,
+    "mean_squared_error",
+    "mean_absolute_error",
+]

@@ -1,0 +1,590 @@
+// fastloss._core: binding glue only. Python objects -> fastloss::View (NumPy
+// arrays read directly, anything else through the buffer protocol), release
+// the GIL, call the public C++ API, wrap the results. Every check on values
+// and shapes that the C++ API makes itself is left to it, so Python and C++
+// report the same errors.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fastloss/fastloss.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+using fastloss::Call;
+using fastloss::Reduction;
+using fastloss::View;
+
+// Interned NumPy objects, leaked on purpose: they must outlive every call,
+// including calls made while the interpreter shuts down.
+struct NumpyRefs {
+  py::object asarray, float32, float64, dtype_f32, dtype_f64;
+};
+const NumpyRefs& Np() {
+  static const NumpyRefs* refs = [] {
+    py::module_ np = py::module_::import("numpy");
+    auto* r = new NumpyRefs;
+    r->asarray = np.attr("asarray");
+    r->float32 = np.attr("float32");
+    r->float64 = np.attr("float64");
+    r->dtype_f32 = np.attr("dtype")("float32");
+    r->dtype_f64 = np.attr("dtype")("float64");
+    return r;
+  }();
+  return *refs;
+}
+
+enum class Kind { kF32, kF64, kReal, kOther };
+
+// The element kind of a buffer-protocol format string (native byte order
+// only; anything else is "other" and gets converted through NumPy).
+Kind KindOfFormat(const char* fmt, Py_ssize_t itemsize) {
+  if (fmt == nullptr) return Kind::kReal;  // "B" by the buffer protocol's rules
+  if (*fmt == '@' || *fmt == '=' || *fmt == '<') ++fmt;
+  if (fmt[0] == '\0' || fmt[1] != '\0') return Kind::kOther;
+  switch (fmt[0]) {
+    case 'f': return itemsize == 4 ? Kind::kF32 : Kind::kOther;
+    case 'd': return itemsize == 8 ? Kind::kF64 : Kind::kOther;
+    case 'e': case 'g': case '?': case 'b': case 'B': case 'h': case 'H': case 'i':
+    case 'I': case 'l': case 'L': case 'q': case 'Q': case 'n': case 'N':
+      return Kind::kReal;
+    default: return Kind::kOther;
+  }
+}
+
+std::string DtypeName(py::handle obj) {
+  try {
+    return py::str(Np().asarray(obj).attr("dtype")).cast<std::string>();
+  } catch (...) {
+    return "an unknown type";
+  }
+}
+
+// A strided view of one argument, and what keeps its memory alive.
+struct Arg {
+  const char* name = "";
+  py::object owner;  // the object the view reads (possibly a converted copy)
+  Kind kind = Kind::kOther;
+  char* data = nullptr;
+  int rank = 0;
+  int64_t shape[fastloss::kMaxRank];
+  int64_t byte_strides[fastloss::kMaxRank];
+  int64_t itemsize = 0;
+  bool writable = false;
+  Py_buffer buffer{};
+  bool has_buffer = false;
+
+  Arg() = default;
+  Arg(const Arg&) = delete;
+  Arg& operator=(const Arg&) = delete;
+  ~Arg() { Release(); }
+
+  void Release() {
+    if (has_buffer) PyBuffer_Release(&buffer);
+    has_buffer = false;
+  }
+
+  // Reads `obj`. Returns false if it is neither an ndarray nor a buffer.
+  bool Load(const char* loss, py::handle obj, bool need_writable) {
+    Release();
+    owner = py::reinterpret_borrow<py::object>(obj);
+    if (py::isinstance<py::array>(obj)) {
+      auto a = py::reinterpret_borrow<py::array>(obj);
+      const int num = a.dtype().num();
+      const char order = py::detail::array_descriptor_proxy(a.dtype().ptr())->byteorder;
+      const bool native = order != '>';
+      const bool real = a.dtype().kind() == 'f' || a.dtype().kind() == 'i' ||
+                        a.dtype().kind() == 'u' || a.dtype().kind() == 'b';
+      kind = !native ? (real ? Kind::kReal : Kind::kOther)
+             : num == py::detail::npy_api::NPY_FLOAT_ ? Kind::kF32
+             : num == py::detail::npy_api::NPY_DOUBLE_ ? Kind::kF64
+             : real ? Kind::kReal : Kind::kOther;
+      rank = static_cast<int>(a.ndim());
+      CheckRank(loss);
+      itemsize = a.itemsize();
+      for (int k = 0; k < rank; ++k) {
+        shape[k] = a.shape(k);
+        byte_strides[k] = a.strides(k);
+      }
+      data = static_cast<char*>(const_cast<void*>(a.data()));
+      writable = a.writeable();
+      return true;
+    }
+    const int flags = need_writable ? PyBUF_RECORDS : PyBUF_RECORDS_RO;
+    if (PyObject_GetBuffer(obj.ptr(), &buffer, flags) != 0) {
+      PyErr_Clear();
+      if (need_writable && PyObject_GetBuffer(obj.ptr(), &buffer, PyBUF_RECORDS_RO) == 0) {
+        PyBuffer_Release(&buffer);
+        throw py::value_error(std::string(loss) + ": " + name + " must be writable");
+      }
+      PyErr_Clear();
+      return false;
+    }
+    has_buffer = true;
+    kind = KindOfFormat(buffer.format, buffer.itemsize);
+    rank = buffer.ndim;
+    CheckRank(loss);
+    itemsize = buffer.itemsize;
+    for (int k = 0; k < rank; ++k) {
+      shape[k] = buffer.shape[k];
+      byte_strides[k] = buffer.strides ? buffer.strides[k] : 0;
+    }
+    if (!buffer.strides) {  // C-contiguous by the protocol's rules
+      int64_t s = itemsize;
+      for (int k = rank - 1; k >= 0; --k) {
+        byte_strides[k] = s;
+        s *= shape[k];
+      }
+    }
+    data = static_cast<char*>(buffer.buf);
+    writable = !buffer.readonly;
+    return true;
+  }
+
+  void CheckRank(const char* loss) const {
+    if (rank > fastloss::kMaxRank) {
+      throw py::value_error(std::string(loss) + ": " + name + " has " + std::to_string(rank) +
+                            " dimensions, the limit is " +
+                            std::to_string(fastloss::kMaxRank));
+    }
+  }
+
+  bool StridesAligned() const {
+    for (int k = 0; k < rank; ++k) {
+      if (byte_strides[k] % itemsize != 0) return false;
+    }
+    return reinterpret_cast<uintptr_t>(data) % itemsize == 0;
+  }
+
+  template <typename T>
+  View<T> ToView() const {
+    View<T> v;
+    v.data = reinterpret_cast<T*>(data);
+    v.rank = rank;
+    for (int k = 0; k < rank; ++k) {
+      v.shape[k] = shape[k];
+      v.strides[k] = byte_strides[k] / static_cast<int64_t>(sizeof(T));
+    }
+    return v;
+  }
+
+  // Converts (copies) the argument to float32/float64 through NumPy.
+  void ConvertTo(const char* loss, Kind target) {
+    const py::object& dt = target == Kind::kF32 ? Np().dtype_f32 : Np().dtype_f64;
+    py::object converted = Np().asarray(owner, py::arg("dtype") = dt);
+    if (!py::isinstance<py::array>(converted) ||
+        !py::reinterpret_borrow<py::array>(converted).dtype().is(dt)) {
+      converted = py::array(dt, py::array(converted).request().shape, {});
+    }
+    py::object keep = converted;
+    Load(loss, keep, false);
+    if (!StridesAligned()) {
+      keep = py::module_::import("numpy").attr("ascontiguousarray")(keep, py::arg("dtype") = dt);
+      Load(loss, keep, false);
+    }
+  }
+};
+
+// y_pred: float32 or float64; lists and scalars go through numpy.asarray
+// (integers become float64), other dtypes are a TypeError.
+void LoadPrediction(const char* loss, py::handle obj, Arg& arg) {
+  arg.name = "y_pred";
+  if (!arg.Load(loss, obj, false)) {
+    py::object a = Np().asarray(obj);
+    const char k = py::reinterpret_borrow<py::array>(a).dtype().kind();
+    if (k == 'i' || k == 'u' || k == 'b') a = Np().asarray(a, py::arg("dtype") = Np().dtype_f64);
+    arg.Load(loss, a, false);
+  }
+  if (arg.kind != Kind::kF32 && arg.kind != Kind::kF64) {
+    const std::string dt = DtypeName(obj);
+    const bool floating = dt.rfind("float", 0) == 0 && dt != "float16";
+    if (floating && (dt == "float32" || dt == "float64")) {
+      arg.ConvertTo(loss, dt == "float32" ? Kind::kF32 : Kind::kF64);  // non-native order
+    } else {
+      throw py::type_error(std::string(loss) + ": y_pred must be float32 or float64, got " +
+                           dt + " (convert it, e.g. y_pred.astype(np.float64))");
+    }
+  }
+  if (!arg.StridesAligned()) arg.ConvertTo(loss, arg.kind);
+}
+
+// y_true and weights: any real dtype, converted to y_pred's.
+void LoadInput(const char* loss, const char* name, py::handle obj, Kind target, Arg& arg) {
+  arg.name = name;
+  if (!arg.Load(loss, obj, false)) {
+    py::object a = Np().asarray(obj);
+    arg.Load(loss, a, false);
+  }
+  if (arg.kind == Kind::kOther) {
+    throw py::type_error(std::string(loss) + ": " + name +
+                         " must hold real numbers, got " + DtypeName(obj));
+  }
+  if (arg.kind != target || !arg.StridesAligned()) arg.ConvertTo(loss, target);
+}
+
+std::string ShapeOf(const Arg& a) {
+  std::string s = "(";
+  for (int k = 0; k < a.rank; ++k) {
+    if (k) s += ", ";
+    s += std::to_string(a.shape[k]);
+  }
+  return s + (a.rank == 1 ? ",)" : ")");
+}
+
+// --- The loss table: names, options, entry points. ---
+
+struct OptionSpec {
+  const char* name;
+  bool is_bool;
+  double default_value;
+};
+
+constexpr int kMaxOptions = 4;
+
+struct LossSpec {
+  const char* name;
+  std::vector<OptionSpec> options;
+  double (*run)(const void* call, bool f64, const double* opts);
+};
+
+template <class Opt, double (*F32)(const Call<float>&, const Opt&),
+          double (*F64)(const Call<double>&, const Opt&), Opt (*Make)(const double*)>
+double RunWith(const void* call, bool f64, const double* o) {
+  const Opt opt = Make(o);
+  return f64 ? F64(*static_cast<const Call<double>*>(call), opt)
+             : F32(*static_cast<const Call<float>*>(call), opt);
+}
+
+template <class Opt>
+Opt NoOptions(const double*) {
+  return Opt{};
+}
+fastloss::HuberOptions MakeHuber(const double* o) {
+  fastloss::HuberOptions r;
+  r.delta = o[0];
+  return r;
+}
+fastloss::SmoothL1Options MakeSmoothL1(const double* o) {
+  fastloss::SmoothL1Options r;
+  r.beta = o[0];
+  return r;
+}
+fastloss::MapeOptions MakeMape(const double* o) {
+  fastloss::MapeOptions r;
+  r.eps = o[0];
+  return r;
+}
+fastloss::PoissonNllOptions MakePoisson(const double* o) {
+  fastloss::PoissonNllOptions r;
+  r.log_input = o[0] != 0;
+  r.full = o[1] != 0;
+  r.eps = o[2];
+  return r;
+}
+fastloss::QuantileOptions MakeQuantile(const double* o) {
+  fastloss::QuantileOptions r;
+  r.q = o[0];
+  return r;
+}
+
+#define FASTLOSS_RUN(Name, Make)                                                      \
+  &RunWith<fastloss::Name##Options, &fastloss::Name<float>, &fastloss::Name<double>, \
+           Make>
+
+const std::vector<LossSpec>& Table() {
+  static const std::vector<LossSpec>* table = new std::vector<LossSpec>{
+      {"mse", {}, FASTLOSS_RUN(Mse, NoOptions<fastloss::MseOptions>)},
+      {"mae", {}, FASTLOSS_RUN(Mae, NoOptions<fastloss::MaeOptions>)},
+      {"huber", {{"delta", false, 1.0}}, FASTLOSS_RUN(Huber, MakeHuber)},
+      {"smooth_l1", {{"beta", false, 1.0}}, FASTLOSS_RUN(SmoothL1, MakeSmoothL1)},
+      {"log_cosh", {}, FASTLOSS_RUN(LogCosh, NoOptions<fastloss::LogCoshOptions>)},
+      {"msle", {}, FASTLOSS_RUN(Msle, NoOptions<fastloss::MsleOptions>)},
+      {"mape", {{"eps", false, fastloss::MapeOptions{}.eps}}, FASTLOSS_RUN(Mape, MakeMape)},
+      {"poisson_nll",
+       {{"log_input", true, 1.0}, {"full", true, 0.0}, {"eps", false, 1e-8}},
+       FASTLOSS_RUN(PoissonNll, MakePoisson)},
+      {"quantile", {{"q", false, 0.5}}, FASTLOSS_RUN(Quantile, MakeQuantile)},
+  };
+  return *table;
+}
+
+// --- One Python call. ---
+
+enum class Want { kValue, kGrad, kBoth };
+
+struct Parsed {
+  py::handle y_true, y_pred, weights, out;
+  Reduction reduction = Reduction::kMean;
+  double opts[kMaxOptions];
+};
+
+bool KeyIs(PyObject* key, const char* s) {
+  Py_ssize_t len = 0;
+  const char* k = PyUnicode_AsUTF8AndSize(key, &len);
+  return k != nullptr && static_cast<size_t>(len) == std::strlen(s) &&
+         std::memcmp(k, s, len) == 0;
+}
+
+double OptionValue(const LossSpec& spec, const OptionSpec& o, py::handle v) {
+  const std::string where = std::string(spec.name) + ": " + o.name;
+  if (o.is_bool) {
+    if (PyBool_Check(v.ptr())) return v.ptr() == Py_True ? 1.0 : 0.0;
+    if (PyLong_Check(v.ptr())) {
+      const long x = PyLong_AsLong(v.ptr());
+      if (x == 0 || x == 1) return static_cast<double>(x);
+    }
+    const std::string tname = py::str(py::type::handle_of(v).attr("__name__"));
+    if (tname == "bool" || tname == "bool_") return PyObject_IsTrue(v.ptr()) ? 1.0 : 0.0;
+    throw py::type_error(where + " must be a bool, got " + tname);
+  }
+  if (PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()) || v.is_none()) {
+    throw py::type_error(where + " must be a real number, got " +
+                         py::str(py::type::handle_of(v).attr("__name__")).cast<std::string>());
+  }
+  const double x = PyFloat_AsDouble(v.ptr());
+  if (x == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::type_error(where + " must be a real number, got " +
+                         py::str(py::type::handle_of(v).attr("__name__")).cast<std::string>());
+  }
+  return x;
+}
+
+Parsed Parse(const LossSpec& spec, Want want, const py::args& args, const py::kwargs& kwargs) {
+  Parsed p;
+  const char* name = spec.name;
+  for (size_t i = 0; i < spec.options.size(); ++i) p.opts[i] = spec.options[i].default_value;
+  if (args.size() > 2) {
+    throw py::type_error(std::string(name) +
+                         "() takes 2 positional arguments (y_true, y_pred) but " +
+                         std::to_string(args.size()) + " were given");
+  }
+  if (args.size() > 0) p.y_true = args[0];
+  if (args.size() > 1) p.y_pred = args[1];
+  PyObject *key, *value;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(kwargs.ptr(), &pos, &key, &value)) {
+    py::handle v(value);
+    if (KeyIs(key, "reduction")) {
+      Py_ssize_t len = 0;
+      const char* r = PyUnicode_Check(value) ? PyUnicode_AsUTF8AndSize(value, &len) : nullptr;
+      const std::string s = r ? std::string(r, len) : std::string();
+      if (s == "mean") {
+        p.reduction = Reduction::kMean;
+      } else if (s == "sum") {
+        p.reduction = Reduction::kSum;
+      } else if (s == "none") {
+        p.reduction = Reduction::kNone;
+      } else {
+        throw py::value_error(std::string(name) +
+                              ": reduction must be 'mean', 'sum' or 'none', got " +
+                              py::repr(v).cast<std::string>());
+      }
+      continue;
+    }
+    if (KeyIs(key, "weights")) {
+      p.weights = v;
+      continue;
+    }
+    if (KeyIs(key, "out") && want != Want::kValue) {
+      p.out = v;
+      continue;
+    }
+    if (KeyIs(key, "y_true") || KeyIs(key, "y_pred")) {
+      const bool is_true = KeyIs(key, "y_true");
+      py::handle& slot = is_true ? p.y_true : p.y_pred;
+      if (slot) {
+        throw py::type_error(std::string(name) + "() got multiple values for argument '" +
+                             (is_true ? "y_true" : "y_pred") + "'");
+      }
+      slot = v;
+      continue;
+    }
+    bool known = false;
+    for (size_t i = 0; i < spec.options.size() && !known; ++i) {
+      if (KeyIs(key, spec.options[i].name)) {
+        p.opts[i] = OptionValue(spec, spec.options[i], v);
+        known = true;
+      }
+    }
+    if (!known) {
+      throw py::type_error(std::string(name) + "() got an unexpected keyword argument '" +
+                           py::str(key).cast<std::string>() + "'");
+    }
+  }
+  if (!p.y_true || !p.y_pred) {
+    throw py::type_error(std::string(name) + "() missing required argument '" +
+                         (!p.y_true ? "y_true" : "y_pred") + "'");
+  }
+  if (p.weights && p.weights.is_none()) p.weights = py::handle();
+  if (p.out && p.out.is_none()) p.out = py::handle();
+  return p;
+}
+
+template <typename T>
+View<T> ViewOfNew(py::array& a) {
+  View<T> v;
+  v.data = static_cast<T*>(a.mutable_data());
+  v.rank = static_cast<int>(a.ndim());
+  for (int k = 0; k < v.rank; ++k) {
+    v.shape[k] = a.shape(k);
+    v.strides[k] = a.strides(k) / static_cast<int64_t>(sizeof(T));
+  }
+  return v;
+}
+
+py::object Scalar(double value, Kind kind) {
+  return kind == Kind::kF32 ? Np().float32(value) : Np().float64(value);
+}
+
+template <typename T>
+py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true, Arg& y_pred,
+                    Arg& weights, Kind kind) {
+  const char* name = spec.name;
+  Call<T> call;
+  call.y_true = y_true.ToView<const T>();
+  call.y_pred = y_pred.ToView<const T>();
+  call.reduction = parsed.reduction;
+  if (parsed.weights) {
+    call.has_weights = true;
+    call.weights = weights.ToView<const T>();
+  }
+  std::vector<py::ssize_t> shape(y_pred.shape, y_pred.shape + y_pred.rank);
+  const py::dtype dt = py::dtype::of<T>();
+  py::object losses;
+  if (parsed.reduction == Reduction::kNone && want != Want::kGrad) {
+    py::array a(dt, shape, {});
+    call.losses = ViewOfNew<T>(a);
+    losses = std::move(a);
+  }
+  py::object grad;
+  Arg out;
+  out.name = "out";
+  if (want != Want::kValue) {
+    if (parsed.out) {
+      if (!out.Load(name, parsed.out, true)) {
+        throw py::type_error(std::string(name) +
+                             ": out must be a writable array (buffer protocol), got " +
+                             py::str(py::type::handle_of(parsed.out).attr("__name__"))
+                                 .cast<std::string>());
+      }
+      if (!out.writable) throw py::value_error(std::string(name) + ": out must be writable");
+      if (out.kind != kind) {
+        throw py::value_error(std::string(name) + ": out must have y_pred's dtype " +
+                              std::string(kind == Kind::kF32 ? "float32" : "float64"));
+      }
+      bool same = out.rank == y_pred.rank;
+      for (int k = 0; same && k < out.rank; ++k) same = out.shape[k] == y_pred.shape[k];
+      if (!same) {
+        throw py::value_error(std::string(name) + ": out must have y_pred's shape " +
+                              ShapeOf(y_pred) + ", got " + ShapeOf(out));
+      }
+      if (!out.StridesAligned()) {
+        throw py::value_error(std::string(name) +
+                              ": out's strides must be multiples of its item size");
+      }
+      call.grad = out.ToView<T>();
+      grad = parsed.out.cast<py::object>();
+    } else {
+      py::array a(dt, shape, {});
+      call.grad = ViewOfNew<T>(a);
+      grad = std::move(a);
+    }
+    call.has_grad = true;
+  }
+  double value;
+  {
+    py::gil_scoped_release release;
+    value = spec.run(&call, std::is_same<T, double>::value, parsed.opts);
+  }
+  py::object v = parsed.reduction == Reduction::kNone ? losses : Scalar(value, kind);
+  switch (want) {
+    case Want::kValue: return v;
+    case Want::kGrad: return grad;
+    case Want::kBoth: return py::make_tuple(v, grad);
+  }
+  return v;
+}
+
+py::object Dispatch(const LossSpec& spec, Want want, const py::args& args,
+                    const py::kwargs& kwargs) {
+  Parsed parsed = Parse(spec, want, args, kwargs);
+  Arg y_pred, y_true, weights;
+  LoadPrediction(spec.name, parsed.y_pred, y_pred);
+  const Kind kind = y_pred.kind;
+  LoadInput(spec.name, "y_true", parsed.y_true, kind, y_true);
+  if (parsed.weights) LoadInput(spec.name, "weights", parsed.weights, kind, weights);
+  if (kind == Kind::kF32) {
+    return Evaluate<float>(spec, want, parsed, y_true, y_pred, weights, kind);
+  }
+  return Evaluate<double>(spec, want, parsed, y_true, y_pred, weights, kind);
+}
+
+class Loss {
+ public:
+  explicit Loss(const std::string& name) {
+    for (const LossSpec& s : Table()) {
+      if (name == s.name) spec_ = &s;
+    }
+    if (!spec_) throw py::value_error("unknown loss '" + name + "'");
+  }
+  const LossSpec& spec() const { return *spec_; }
+
+ private:
+  const LossSpec* spec_ = nullptr;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastloss C++ core (binding glue; use the fastloss package).";
+  m.attr("__version__") = FASTLOSS_VERSION_STRING;
+
+  py::class_<Loss>(m, "Loss", py::dynamic_attr())
+      .def(py::init<const std::string&>(), py::arg("name"))
+      .def_property_readonly("name", [](const Loss& l) { return std::string(l.spec().name); })
+      .def_property_readonly("options",
+                             [](const Loss& l) {
+                               py::dict d;
+                               for (const OptionSpec& o : l.spec().options) {
+                                 if (o.is_bool) {
+                                   d[o.name] = py::bool_(o.default_value != 0);
+                                 } else {
+                                   d[o.name] = o.default_value;
+                                 }
+                               }
+                               return d;
+                             })
+      .def("__call__",
+           [](const Loss& l, py::args args, py::kwargs kwargs) {
+             return Dispatch(l.spec(), Want::kValue, args, kwargs);
+           })
+      .def("grad",
+           [](const Loss& l, py::args args, py::kwargs kwargs) {
+             return Dispatch(l.spec(), Want::kGrad, args, kwargs);
+           })
+      .def("value_and_grad",
+           [](const Loss& l, py::args args, py::kwargs kwargs) {
+             return Dispatch(l.spec(), Want::kBoth, args, kwargs);
+           })
+      .def("__repr__", [](const Loss& l) {
+        return std::string("<fastloss.") + l.spec().name + ">";
+      });
+
+  m.def("loss_names", [] {
+    std::vector<std::string> names;
+    for (const LossSpec& s : Table()) names.push_back(s.name);
+    return names;
+  });
+  m.def("set_num_threads", &fastloss::SetNumThreads, py::arg("n"));
+  m.def("get_num_threads", &fastloss::GetNumThreads);
+  m.def("simd_target", &fastloss::SimdTarget);
+  m.def("available_simd_targets", &fastloss::AvailableSimdTargets);
+  m.def("force_simd_target", &fastloss::ForceSimdTarget, py::arg("name"));
+}

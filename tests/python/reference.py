@@ -1,0 +1,189 @@
+"""NumPy float64 reference for the fastloss regression losses.
+
+Every loss here is written the plain way, straight from the formula table of the
+API spec, in float64. Each function takes ``(y_true, y_pred, **options)`` and
+returns two arrays of the input shape: the per-element loss ``l`` and its
+derivative ``dl`` with respect to ``y_pred``.
+
+``reduce(l, dl, weights, reduction, shape)`` applies the weighted reduction of the
+spec to a value and its gradient:
+
+    sum  = sum(w * l)               grad = w * dl
+    mean = sum(w * l) / sum(w)      grad = w * dl / sum(w)
+    none = w * l                    grad = w * dl
+
+NumPy warns on log(0), overflow and 0/0; the reference wants exactly those IEEE
+results (inf, nan), so every computation runs under ``np.errstate(all="ignore")``.
+"""
+
+import math
+
+import numpy as np
+
+LOG2 = math.log(2.0)
+
+
+def _f64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def mse(y_true, y_pred):
+    r = _f64(y_pred) - _f64(y_true)
+    return r * r, 2.0 * r
+
+
+def mae(y_true, y_pred):
+    r = _f64(y_pred) - _f64(y_true)
+    return np.abs(r), np.sign(r)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    r = _f64(y_pred) - _f64(y_true)
+    a = np.abs(r)
+    l = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    dl = np.clip(r, -delta, delta)  # np.clip keeps NaN
+    return l, dl
+
+
+def smooth_l1(y_true, y_pred, beta=1.0):
+    r = _f64(y_pred) - _f64(y_true)
+    a = np.abs(r)
+    if beta == 0:
+        return a, np.sign(r)
+    l = np.where(a < beta, 0.5 * r * r / beta, a - 0.5 * beta)
+    dl = np.where(a < beta, r / beta, np.sign(r))
+    return l, dl
+
+
+def log_cosh(y_true, y_pred):
+    # log(cosh(r)) overflows cosh for |r| > 710 and loses all digits for tiny r.
+    # Small |r|: cosh(r) - 1 = 2 sinh(r/2)^2, so log(cosh r) = log1p(2 sinh(r/2)^2),
+    # accurate to a few ulp. Large |r|: |r| + log1p(exp(-2|r|)) - log(2), no
+    # cancellation there since the result is >= 0.43.
+    r = _f64(y_pred) - _f64(y_true)
+    a = np.abs(r)
+    small = np.log1p(2.0 * np.sinh(0.5 * r) ** 2)
+    large = a + np.log1p(np.exp(-2.0 * a)) - LOG2
+    l = np.where(a < 1.0, small, large)
+    return l, np.tanh(r)
+
+
+def msle(y_true, y_pred):
+    p = _f64(y_pred)
+    d = np.log1p(p) - np.log1p(_f64(y_true))
+    return d * d, 2.0 * d / (1.0 + p)
+
+
+def mape(y_true, y_pred, eps=np.finfo(np.float64).eps):
+    y, p = _f64(y_true), _f64(y_pred)
+    r = p - y
+    den = np.maximum(np.abs(y), eps)  # np.maximum keeps NaN
+    return np.abs(r) / den, np.sign(r) / den
+
+
+def _stirling(y):
+    """PyTorch's full=True term: y log y - y + 0.5 log(2 pi y) where y > 1, else 0."""
+    return np.where(y > 1, y * np.log(y) - y + 0.5 * np.log(2.0 * np.pi * y), 0.0)
+
+
+def poisson_nll(y_true, y_pred, log_input=True, full=False, eps=1e-8):
+    y, p = _f64(y_true), _f64(y_pred)
+    if log_input:
+        e = np.exp(p)
+        l = e - y * p
+        dl = e - y
+    else:
+        l = p - y * np.log(p + eps)
+        dl = 1.0 - y / (p + eps)
+    if full:
+        l = l + _stirling(y)
+    return l, dl
+
+
+def quantile(y_true, y_pred, q=0.5):
+    y, p = _f64(y_true), _f64(y_pred)
+    d = y - p
+    l = np.maximum(q * d, (q - 1.0) * d)
+    dl = np.where(y > p, -q, np.where(y < p, 1.0 - q, 0.0))
+    dl = np.where(np.isnan(d), np.nan, dl)  # NaN in -> NaN out
+    return l, dl
+
+
+LOSSES = {
+    "mse": mse,
+    "mae": mae,
+    "huber": huber,
+    "smooth_l1": smooth_l1,
+    "log_cosh": log_cosh,
+    "msle": msle,
+    "mape": mape,
+    "poisson_nll": poisson_nll,
+    "quantile": quantile,
+}
+
+
+def loss(name, y_true, y_pred, **options):
+    """Per-element (loss, derivative) of loss ``name`` in float64."""
+    with np.errstate(all="ignore"):
+        l, dl = LOSSES[name](y_true, y_pred, **options)
+    shape = np.broadcast_shapes(np.shape(y_true), np.shape(y_pred))
+    return np.broadcast_to(l, shape).astype(np.float64), np.broadcast_to(dl, shape).astype(np.float64)
+
+
+def magnitude(name, y_true, y_pred, **options):
+    """Size of the terms that make up (l, dl), for absolute error allowances.
+
+    A float32 (or float64) kernel evaluates each term with a relative error of a
+    few ulp; where terms cancel (msle's log1p(p) - log1p(y), Poisson's
+    exp(p) - y p, log-cosh's |r| + log1p(...) - log 2) the error of the result is
+    a few ulp of the largest term, not of the result. Losses without cancellation
+    return just (|l|, |dl|).
+    """
+    y, p = _f64(y_true), _f64(y_pred)
+    with np.errstate(all="ignore"):
+        l, dl = loss(name, y, p, **options)
+        ml, mdl = np.abs(l), np.abs(dl)
+        if name == "log_cosh":
+            ml = ml + 0.01
+        elif name == "msle":
+            a, b = np.abs(np.log1p(p)), np.abs(np.log1p(y))
+            ml = ml + 2.0 * np.sqrt(ml) * (a + b)
+            mdl = mdl + 2.0 * (a + b) / np.abs(1.0 + p)
+        elif name == "poisson_nll":
+            eps = options.get("eps", 1e-8)
+            if options.get("log_input", True):
+                ml = ml + np.exp(p) + np.abs(y * p)
+                mdl = mdl + np.exp(p) + np.abs(y)
+            else:
+                ml = ml + np.abs(p) + np.abs(y * np.log(p + eps))
+                mdl = mdl + 1.0 + np.abs(y / (p + eps))
+            if options.get("full", False):
+                big = y > 1
+                ml = ml + np.where(big, np.abs(y * np.log(y)) + np.abs(y) + np.abs(0.5 * np.log(2 * np.pi * y)), 0.0)
+    return ml, mdl
+
+
+def reduce(l, dl, weights, reduction, shape):
+    """Apply the spec's weighted reduction to per-element (l, dl).
+
+    Returns (value, grad): value is a float for "mean"/"sum" and an array of
+    ``shape`` for "none"; grad is an array of ``shape`` (the gradient of value, or
+    of sum(value) for "none").
+    """
+    l = np.broadcast_to(_f64(l), shape)
+    dl = np.broadcast_to(_f64(dl), shape)
+    if weights is None:
+        w = np.ones(shape)
+    else:
+        w = np.broadcast_to(_f64(weights), shape)
+    with np.errstate(all="ignore"):
+        wl = w * l
+        wdl = w * dl
+        if reduction == "none":
+            return wl, wdl
+        if reduction == "sum":
+            return float(np.sum(wl)), wdl
+        if reduction == "mean":
+            sw = np.sum(w)
+            return float(np.sum(wl) / sw), wdl / sw
+    raise ValueError(f"unknown reduction {reduction!r}")
