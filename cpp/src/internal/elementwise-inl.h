@@ -10,9 +10,9 @@
 // the same index: every element is read before it is written).
 //
 // Accumulation: within a block of kReductionBlock elements the weighted losses
-// are summed in four independent vectors of T lanes (each lane sums at most
-// kReductionBlock / (4 * lanes) values, 32 for AVX2 float), the lanes are
-// added, and the block total goes to a float64 partial. The driver folds the
+// are summed in vectors of T lanes over runs of kFoldVectors vectors (each
+// lane adds at most 16 values in T), then each run's lanes are added and
+// folded into the block's float64 partial. The driver folds the
 // partials in index order, so the result does not depend on how blocks are
 // spread over threads. The last < lanes elements of a block run one lane at a
 // time (CappedTag<T, 1>) through the same functor.
@@ -61,6 +61,10 @@ HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
   return l;
 }
 
+// Vectors summed in float lanes before the lanes are folded into the block's
+// float64 total: each lane adds at most kFoldVectors values in T.
+constexpr size_t kFoldVectors = 16;
+
 template <class Loss, typename T, bool kSum, bool kGrad, bool kStore, bool kWeighted>
 HWY_NOINLINE void ElementwiseRun(const Loss& loss, const internal::KernelArgs& a) {
   const hn::ScalableTag<T> d;
@@ -75,36 +79,55 @@ HWY_NOINLINE void ElementwiseRun(const Loss& loss, const internal::KernelArgs& a
   const auto scale1 = hn::Set(d1, static_cast<T>(a.grad_scale));
   const size_t n = static_cast<size_t>(a.n);
   constexpr size_t kBlock = static_cast<size_t>(kReductionBlock);
+  // Cheap functors are unrolled four times (independent accumulators hide
+  // the add latency); transcendental ones twice: their bodies are long
+  // dependency chains, two of them keep the core busy, four spill registers.
+  constexpr size_t kUnroll = Loss::kCost >= 4 ? 2 : 4;
+  const size_t fold = kFoldVectors * lanes;
 
   for (size_t b0 = 0, bi = 0; b0 < n; b0 += kBlock, ++bi) {
     const size_t end = b0 + (n - b0 < kBlock ? n - b0 : kBlock);
-    auto acc0 = hn::Zero(d), acc1 = hn::Zero(d), acc2 = hn::Zero(d),
-         acc3 = hn::Zero(d);
+    double block_sum = 0.0;
     size_t i = b0;
-    for (; i + 4 * lanes <= end; i += 4 * lanes) {
-      acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                               d, loss, y, p, w, grad, out, scale, i));
-      acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
-                               d, loss, y, p, w, grad, out, scale, i + lanes));
-      acc2 = hn::Add(acc2, ElementStep<kGrad, kStore, kWeighted>(
-                               d, loss, y, p, w, grad, out, scale, i + 2 * lanes));
-      acc3 = hn::Add(acc3, ElementStep<kGrad, kStore, kWeighted>(
-                               d, loss, y, p, w, grad, out, scale, i + 3 * lanes));
+    while (i + lanes <= end) {
+      const size_t run_end = i + fold <= end ? i + fold : i + (end - i) / lanes * lanes;
+      auto acc0 = hn::Zero(d), acc1 = hn::Zero(d), acc2 = hn::Zero(d),
+           acc3 = hn::Zero(d);
+      if constexpr (kUnroll == 4) {
+        for (; i + 4 * lanes <= run_end; i += 4 * lanes) {
+          acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
+                                   d, loss, y, p, w, grad, out, scale, i));
+          acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
+                                   d, loss, y, p, w, grad, out, scale, i + lanes));
+          acc2 = hn::Add(acc2, ElementStep<kGrad, kStore, kWeighted>(
+                                   d, loss, y, p, w, grad, out, scale, i + 2 * lanes));
+          acc3 = hn::Add(acc3, ElementStep<kGrad, kStore, kWeighted>(
+                                   d, loss, y, p, w, grad, out, scale, i + 3 * lanes));
+        }
+      }
+      if constexpr (kUnroll == 2) {
+        for (; i + 2 * lanes <= run_end; i += 2 * lanes) {
+          acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
+                                   d, loss, y, p, w, grad, out, scale, i));
+          acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
+                                   d, loss, y, p, w, grad, out, scale, i + lanes));
+        }
+      }
+      for (; i < run_end; i += lanes) {
+        acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
+                                 d, loss, y, p, w, grad, out, scale, i));
+      }
+      if constexpr (kSum) {
+        const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
+        block_sum += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, total)));
+      }
     }
-    for (; i + lanes <= end; i += lanes) {
-      acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                               d, loss, y, p, w, grad, out, scale, i));
-    }
-    auto tail = hn::Zero(d1);
     for (; i < end; ++i) {
-      tail = hn::Add(tail, ElementStep<kGrad, kStore, kWeighted>(
-                               d1, loss, y, p, w, grad, out, scale1, i));
+      const auto l = ElementStep<kGrad, kStore, kWeighted>(d1, loss, y, p, w, grad, out,
+                                                           scale1, i);
+      if constexpr (kSum) block_sum += static_cast<double>(hn::GetLane(l));
     }
-    if constexpr (kSum) {
-      const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
-      a.partials[bi] = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, total))) +
-                       static_cast<double>(hn::GetLane(tail));
-    }
+    if constexpr (kSum) a.partials[bi] = block_sum;
   }
 }
 

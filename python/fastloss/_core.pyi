@@ -1,0 +1,64 @@
+"""Type stubs of the compiled core (binding glue; use the fastloss package)."""
+
+from typing import Any, Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+Reduction = Literal["mean", "sum", "none"]
+
+class Loss:
+    def __init__(self, name: str) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def options(self) -> dict[str, float | bool]: ...
+    @overload
+    def __call__(
+        self,
+        y_true: npt.ArrayLike,
+        y_pred: npt.ArrayLike,
+        *,
+        reduction: Literal["mean", "sum"] = ...,
+        weights: npt.ArrayLike | None = ...,
+        **options: float | bool,
+    ) -> np.floating[Any]: ...
+    @overload
+    def __call__(
+        self,
+        y_true: npt.ArrayLike,
+        y_pred: npt.ArrayLike,
+        *,
+        reduction: Literal["none"],
+        weights: npt.ArrayLike | None = ...,
+        **options: float | bool,
+    ) -> npt.NDArray[np.floating[Any]]: ...
+    def grad(
+        self,
+        y_true: npt.ArrayLike,
+        y_pred: npt.ArrayLike,
+        *,
+        reduction: Reduction = ...,
+        weights: npt.ArrayLike | None = ...,
+        out: npt.NDArray[np.floating[Any]] | None = ...,
+        **options: float | bool,
+    ) -> npt.NDArray[np.floating[Any]]: ...
+    def value_and_grad(
+        self,
+        y_true: npt.ArrayLike,
+        y_pred: npt.ArrayLike,
+        *,
+        reduction: Reduction = ...,
+        weights: npt.ArrayLike | None = ...,
+        out: npt.NDArray[np.floating[Any]] | None = ...,
+        **options: float | bool,
+    ) -> tuple[np.floating[Any] | npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]: ...
+
+def loss_names() -> list[str]: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def simd_target() -> str: ...
+def available_simd_targets() -> list[str]: ...
+def force_simd_target(name: str) -> None: ...
