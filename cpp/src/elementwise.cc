@@ -344,11 +344,15 @@ double RunElementwise(const char* name, const void* functor, int cost,
   CheckSameShape(name, "y_true", call.y_true, "y_pred", call.y_pred);
   const View<const T>& p = call.y_pred;
   const bool none = call.reduction == Reduction::kNone;
+  const bool store = none && call.has_losses;
+  if (none && !call.has_losses && !call.has_grad) {
+    throw Error(std::string(name) + ": reduction 'none' needs an output (losses or grad)");
+  }
   if (call.has_grad) {
     CheckView(name, "grad", call.grad);
     CheckSameShape(name, "grad", call.grad, "y_pred", p);
   }
-  if (none) {
+  if (store) {
     CheckView(name, "losses", call.losses);
     CheckSameShape(name, "losses", call.losses, "y_pred", p);
   }
@@ -361,7 +365,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
     plan.strides[kY][k] = call.y_true.strides[k];
     plan.strides[kP][k] = p.strides[k];
     plan.strides[kGrad][k] = call.has_grad ? call.grad.strides[k] : 0;
-    plan.strides[kLoss][k] = none ? call.losses.strides[k] : 0;
+    plan.strides[kLoss][k] = store ? call.losses.strides[k] : 0;
   }
   if (call.has_weights) {
     const View<const T>& w = call.weights;
@@ -397,7 +401,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
   plan.data[kY] = call.y_true.data;
   plan.data[kP] = p.data;
   plan.data[kGrad] = call.has_grad ? call.grad.data : nullptr;
-  plan.data[kLoss] = none ? call.losses.data : nullptr;
+  plan.data[kLoss] = store ? call.losses.data : nullptr;
   {
     static const char* const kNames[kSlots] = {"y_true", "y_pred", "weights", "grad",
                                                "losses"};

@@ -461,6 +461,7 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
   if (parsed.reduction == Reduction::kNone && want != Want::kGrad) {
     py::array a(dt, shape, {});
     call.losses = ViewOfNew<T>(a);
+    call.has_losses = true;
     losses = std::move(a);
   }
   py::object grad;
@@ -468,12 +469,13 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
   out.name = "out";
   if (want != Want::kValue) {
     if (parsed.out) {
-      if (!out.Load(name, parsed.out, true)) {
-        throw py::type_error(std::string(name) +
-                             ": out must be a writable array (buffer protocol), got " +
+      // As NumPy's ufuncs: out is an ndarray (a view of anything is fine).
+      if (!py::isinstance<py::array>(parsed.out)) {
+        throw py::type_error(std::string(name) + ": out must be a numpy.ndarray, got " +
                              py::str(py::type::handle_of(parsed.out).attr("__name__"))
                                  .cast<std::string>());
       }
+      out.Load(name, parsed.out, true);
       if (!out.writable) throw py::value_error(std::string(name) + ": out must be writable");
       if (out.kind != kind) {
         throw py::value_error(std::string(name) + ": out must have y_pred's dtype " +

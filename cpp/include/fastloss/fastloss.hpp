@@ -98,8 +98,10 @@ struct Call {
   // y_true exactly (same data and strides) for an in-place update.
   View<T> grad;
   bool has_grad = false;
-  // Required for kNone, ignored otherwise: the per-element losses w * l.
+  // With kNone: the per-element losses w * l (kNone needs losses, grad or
+  // both). Ignored for the other reductions.
   View<T> losses;
+  bool has_losses = false;
 };
 
 // --- Options: one struct per loss, the same names and defaults as Python. ---
