@@ -248,6 +248,12 @@ BAD_OPTIONS = [
     ("mape", "eps", -1e-3),
     ("poisson_nll", "eps", -1e-8),
     ("poisson_nll", "eps", -1.0),
+    # NaN is not > 0 (nor >= 0, nor inside (0, 1))
+    ("huber", "delta", float("nan")),
+    ("smooth_l1", "beta", float("nan")),
+    ("quantile", "q", float("nan")),
+    ("mape", "eps", float("nan")),
+    ("poisson_nll", "eps", float("nan")),
 ]
 
 
@@ -453,6 +459,48 @@ def test_buffer_protocol_objects(reduction):
     check_call("msle", {}, memoryview(np.abs(a[:, ::2])), memoryview(np.abs(b[::-1, 1::2])), reduction=reduction)
     ro = memoryview(b.tobytes()).cast("f", b.shape)  # read-only buffer
     check_call("mse", {}, a, ro, reduction=reduction)
+
+
+def test_ctypes_buffers():
+    """ctypes arrays export explicit-byte-order formats ('<d', '<f', '<i')."""
+    import ctypes
+
+    vals = [0.5, -1.0, 2.0, 3.5, -7.25, 1.0, 0.0]
+    yd = (ctypes.c_double * 7)(*[0.0] * 7)
+    pd = (ctypes.c_double * 7)(*vals)
+    pf = (ctypes.c_float * 7)(*vals)
+    yi = (ctypes.c_int * 7)(*range(7))
+    for reduction in REDUCTIONS:
+        v, g = check_call("mse", {}, yd, pd, reduction=reduction)
+        assert g.dtype == np.float64
+        v, g = check_call("huber", {}, yi, pf, reduction=reduction)
+        assert g.dtype == np.float32
+
+
+@pytest.mark.parametrize("ndim", [5, 8, 16, 32])
+def test_many_dimensions(ndim):
+    rng = np.random.default_rng(ndim)
+    sides = np.ones(ndim, int)
+    sides[rng.permutation(ndim)[: min(ndim, 9)]] = 2  # at most 512 elements
+    sides[0] = 3
+    shape = tuple(int(s) for s in sides)
+    y = rng.normal(size=shape)
+    p = rng.normal(size=shape)
+    rev = (slice(None, None, -1),) * ndim
+    for reduction in REDUCTIONS:
+        check_call("log_cosh", {}, y, p, reduction=reduction)
+        check_call("log_cosh", {}, y[rev], p[rev], reduction=reduction, weights=rng.uniform(0.5, 2, shape[-1:]))
+
+
+def test_too_many_dimensions_is_an_error_or_works():
+    """NumPy allows 64 dimensions; fastloss may cap them, with a ValueError."""
+    x = np.ones((1,) * 40 + (3,))
+    try:
+        v = fl.mse(np.zeros_like(x), x)
+    except ValueError as e:
+        assert "dim" in str(e)
+    else:
+        assert v == 1.0
 
 
 # --------------------------------------------------------------------------

@@ -481,3 +481,19 @@ def test_mae_sign_at_zero(dtype):
     p = np.array([1.0, 2.5, -4.0, -0.0, 0.0], dtype)
     np.testing.assert_array_equal(fl.mae.grad(y, p, reduction="none"), [0.0, 1.0, -1.0, 0.0, 0.0])
     np.testing.assert_array_equal(fl.mae(y, p, reduction="none"), [0.0, 0.5, 1.0, 0.0, 0.0])
+
+
+INF_PAIRS = [(0.0, np.inf), (0.0, -np.inf), (np.inf, 0.0), (-np.inf, 0.0), (np.inf, np.inf), (1.0, 3.0), (2.0, -0.5)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+def test_infinite_inputs_as_numpy(config, dtype):
+    """Infinite inputs give what the NumPy formula gives (inf, or NaN for inf - inf)."""
+    name, opts = config
+    y = np.array([a for a, _ in INF_PAIRS] * 3, dtype)
+    p = np.array([b for _, b in INF_PAIRS] * 3, dtype)
+    if name == "msle":
+        keep = (y > -1) & (p > -1)
+        y, p = y[keep], p[keep]
+    check_call(name, opts, y, p, reduction="none")
