@@ -166,6 +166,10 @@ def main(argv=None):
     }
     thr = Threads(fl, torch)
     t_start = time.time()
+    load_start = os.getloadavg()
+    if load_start[0] > 0.5:
+        print(f"[bench] warning: load average {load_start[0]:.2f} at start: other processes share the "
+              f"{ncpu} cores; multi-thread numbers will suffer", file=sys.stderr, flush=True)
     print(f"[bench] {machine}; SIMD {simd or 'n/a'}; threads {thread_counts}; "
           + ", ".join(f"{k} {v}" for k, v in versions.items() if v), flush=True)
 
@@ -180,15 +184,24 @@ def main(argv=None):
         return r
 
     # ---------------------------------------------------------------- bandwidth
+    # Measured before and after the loss timings; the floor uses the higher of
+    # the two per thread count (a shared machine only ever makes it look lower).
     bw_bytes = (64 << 20) if args.quick else (256 << 20)
-    bw = {}
-    for th in thread_counts:
-        m = floor_mod.measure_read_bandwidth(th, nbytes=bw_bytes, repeats=5 if args.quick else 9)
-        bw[th] = m
-        for name, k in m["kernels"].items():
-            row("read_bandwidth", "floor", name, k["total_bytes"], "uint8", th,
-                k["median_s"], k["p20_s"], k["p80_s"], samples=len(k["samples_s"]))
-        print(f"[bench] read bandwidth {th}T: {m['gbps']:.1f} GB/s ({m['best']})", flush=True)
+    bw_runs = {th: [] for th in thread_counts}
+
+    def measure_bandwidth(when):
+        for th in thread_counts:
+            m = floor_mod.measure_read_bandwidth(th, nbytes=bw_bytes, repeats=5 if args.quick else 9)
+            m["when"] = when
+            bw_runs[th].append(m)
+            for name, k in m["kernels"].items():
+                row("read_bandwidth", "floor", name, k["total_bytes"], "uint8", th,
+                    k["median_s"], k["p20_s"], k["p80_s"], samples=len(k["samples_s"]))
+            print(f"[bench] read bandwidth {th}T ({when}): {m['gbps']:.1f} GB/s ({m['best']})", flush=True)
+        gc.collect()
+
+    measure_bandwidth("start")
+    floor_cells = []  # (loss, n, dtype): floor rows are written once the bandwidth is final
 
     csv_path = os.path.join(out_dir, "results.csv")
     checks = []
@@ -206,13 +219,7 @@ def main(argv=None):
                 t_group = time.time()
                 t, p = impls.make_data(loss, n, np.dtype(dtype))
                 itemsize = np.dtype(dtype).itemsize
-                for th in thread_counts:
-                    best = bw[th]["kernels"][bw[th]["best"]]
-                    for op in ("value", "value_and_grad"):
-                        fs = [floor_mod.floor_seconds(op, n, itemsize, best["total_bytes"] / s / 1e9)
-                              for s in best["samples_s"]]
-                        row(op, "floor", loss, n, dtype, th, float(np.median(fs)),
-                            float(np.percentile(fs, 20)), float(np.percentile(fs, 80)))
+                floor_cells.append((loss, n, dtype))
 
                 cases: list[timing.Case] = []
                 if fl is not None:
@@ -264,20 +271,33 @@ def main(argv=None):
                 print(f"[bench] {loss:<11} n={n:<9} {dtype}: {time.time() - t_group:5.1f}s "
                       f"(total {time.time() - t_start:6.1f}s)", flush=True)
 
+    measure_bandwidth("end")
+    bw = {th: max(ms, key=lambda m: m["gbps"]) for th, ms in bw_runs.items()}
+    for loss, n, dtype in floor_cells:
+        itemsize = np.dtype(dtype).itemsize
+        for th in thread_counts:
+            best = bw[th]["kernels"][bw[th]["best"]]
+            for op in ("value", "value_and_grad"):
+                fs = [floor_mod.floor_seconds(op, n, itemsize, best["total_bytes"] / s / 1e9)
+                      for s in best["samples_s"]]
+                row(op, "floor", loss, n, dtype, th, float(np.median(fs)),
+                    float(np.percentile(fs, 20)), float(np.percentile(fs, 80)))
     flush_csv()
     meta = {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine, "cpu_count": ncpu, "simd_target": simd, "versions": versions,
         "thread_counts": thread_counts,
         "jax_threads": "all (XLA CPU pool; not pinnable per run in one process)",
-        "read_bandwidth_gbps": {str(th): {"best": m["best"], "gbps": m["gbps"],
-                                          "kernels": {k: v["gbps"] for k, v in m["kernels"].items()}}
+        "read_bandwidth_gbps": {str(th): {"best": m["best"], "gbps": m["gbps"], "when": m["when"]}
                                 for th, m in bw.items()},
+        "read_bandwidth_runs": {str(th): [{"when": m["when"], "kernels": {k: v["gbps"] for k, v in m["kernels"].items()}}
+                                          for m in ms] for th, ms in bw_runs.items()},
         "bandwidth_buffer_bytes_per_thread": bw_bytes,
         "timing": tcfg, "settle_s": args.settle,
         "argv": sys.argv[1:] if argv is None else argv,
         "checks": checks,
         "wall_s": round(time.time() - t_start, 1),
+        "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
     }
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)

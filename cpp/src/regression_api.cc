@@ -1,6 +1,7 @@
 // Public entry points of the regression family: option checks, then the
 // shared elementwise driver over the family's functors.
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -45,8 +46,12 @@ double SmoothL1(const Call<T>& call, const SmoothL1Options& o) {
     throw Error("smooth_l1: beta must be a finite number >= 0, got " + Num(o.beta));
   }
   // PyTorch's smooth L1 is Huber with delta = beta divided by beta, and L1
-  // at beta = 0.
-  if (o.beta == 0) return RunLoss("smooth_l1", losses::Mae{}, call);
+  // at beta = 0. Where 1 / beta overflows T (beta below ~2.9e-39 in float,
+  // ~5.6e-309 in double) the quadratic zone |r| < beta holds only subnormal
+  // residuals, and the loss is L1 to within beta / 2.
+  if (!(1.0 / o.beta <= static_cast<double>(std::numeric_limits<T>::max()))) {
+    return RunLoss("smooth_l1", losses::Mae{}, call);
+  }
   return RunLoss("smooth_l1", losses::Huber{o.beta, 1.0 / o.beta}, call);
 }
 

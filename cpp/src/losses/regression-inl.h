@@ -99,10 +99,12 @@ struct Mape {
   double eps = 2.220446049250313e-16;
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
-    const V inv = m.Div(m.Set(1.0), m.Max(m.Abs(y), m.Set(eps)));
+    // Divisions, not a reciprocal: 1 / max(|y|, eps) overflows for a
+    // subnormal eps where |r| / max(|y|, eps) does not.
+    const V den = m.Max(m.Abs(y), m.Set(eps));
     const V r = m.Sub(p, y);
-    if constexpr (kGrad) g = m.Mul(m.Sign(r), inv);
-    return m.Mul(m.Abs(r), inv);
+    if constexpr (kGrad) g = m.Div(m.Sign(r), den);
+    return m.Div(m.Abs(r), den);
   }
 };
 
