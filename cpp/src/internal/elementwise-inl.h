@@ -66,7 +66,10 @@ HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
 constexpr size_t kFoldVectors = 16;
 
 template <class Loss, typename T, bool kSum, bool kGrad, bool kStore, bool kWeighted>
-HWY_NOINLINE void ElementwiseRun(const Loss& loss, const internal::KernelArgs& a) {
+HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a) {
+  // `loss` is taken by value: a local whose address never escapes, so the
+  // compiler knows the gradient stores cannot modify its options and hoists
+  // everything derived from them out of the loop.
   const hn::ScalableTag<T> d;
   const hn::CappedTag<T, 1> d1;
   const size_t lanes = hn::Lanes(d);

@@ -32,6 +32,8 @@ struct ScalarMath {
   FASTLOSS_HD V Div(V a, V b) const { return a / b; }
   FASTLOSS_HD V Neg(V a) const { return -a; }
   FASTLOSS_HD V Abs(V a) const { return std::fabs(a); }
+  // |magnitude| with the sign bit of `sign`.
+  FASTLOSS_HD V CopySign(V magnitude, V sign) const { return std::copysign(magnitude, sign); }
   FASTLOSS_HD V Sqrt(V a) const { return std::sqrt(a); }
   // NaN-propagating min/max.
   FASTLOSS_HD V Min(V a, V b) const { return (a != a || a < b) ? a : b; }

@@ -50,6 +50,7 @@ struct SimdMath {
   HWY_INLINE V Div(V a, V b) const { return hn::Div(a, b); }
   HWY_INLINE V Neg(V a) const { return hn::Neg(a); }
   HWY_INLINE V Abs(V a) const { return hn::Abs(a); }
+  HWY_INLINE V CopySign(V magnitude, V sign) const { return hn::CopySign(magnitude, sign); }
   HWY_INLINE V Sqrt(V a) const { return hn::Sqrt(a); }
   // NaN in either argument gives NaN (a + b), whatever the target's min/max
   // instruction returns for it.

@@ -41,7 +41,9 @@ struct Mae {
 // dl/dp = scale * clip(r, -delta, delta). Continuous in value and derivative
 // at |r| = delta. scale = 1 is Huber; smooth L1 with beta > 0 is
 // Huber{beta, 1/beta} (PyTorch's definition divided through by beta), so the
-// formula exists once.
+// formula exists once. The scale is folded into the constants, and the
+// branch mask is "|r| > delta" so that NaN takes the quadratic branch and
+// stays NaN in value and derivative (11 vector ops for both).
 struct Huber {
   static constexpr int kCost = 1;
   double delta = 1.0;
@@ -50,11 +52,14 @@ struct Huber {
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     const V r = m.Sub(p, y);
     const V e = m.Abs(r);
-    const V dlt = m.Set(delta), s = m.Set(scale), half = m.Set(0.5);
-    if constexpr (kGrad) g = m.Mul(Clamp(m, r, m.Neg(dlt), dlt), s);
-    const V quad = m.Mul(m.Mul(half, r), r);
-    const V lin = m.Mul(dlt, m.Sub(e, m.Mul(half, dlt)));
-    return m.Mul(m.Select(m.Le(e, dlt), quad, lin), s);
+    const auto linear = m.Gt(e, m.Set(delta));
+    const V s_delta = m.Set(scale * delta);
+    if constexpr (kGrad) {
+      g = m.Select(linear, m.CopySign(s_delta, r), m.Mul(m.Set(scale), r));
+    }
+    const V quad = m.Mul(m.Mul(m.Set(0.5 * scale), r), r);
+    const V lin = m.Sub(m.Mul(s_delta, e), m.Set(0.5 * scale * delta * delta));
+    return m.Select(linear, lin, quad);
   }
 };
 
@@ -143,19 +148,19 @@ struct PoissonNll {
 };
 
 // Quantile (pinball) loss. With e = y - p:
-// l = max(q e, (q - 1) e); dl/dp = -q if e > 0, 1 - q if e < 0, 0 if e = 0.
+// l = max(q e, (q - 1) e) = e (q - [e < 0]); dl/dp = -q if e > 0, 1 - q if
+// e < 0, 0 if e = 0. NaN stays NaN through the multiplications.
 struct Quantile {
   static constexpr int kCost = 1;
   double q = 0.5;
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     const V e = m.Sub(y, p);
-    const V qv = m.Set(q), qm1 = m.Set(q - 1.0);
+    const auto below = m.Lt(e, m.Zero());
     if constexpr (kGrad) {
-      const V zero_or_nan = m.Mul(e, m.Zero());
-      g = m.Select(m.Gt(e, m.Zero()), m.Neg(qv),
-                   m.Select(m.Lt(e, m.Zero()), m.Neg(qm1), zero_or_nan));
+      g = m.Select(m.Gt(e, m.Zero()), m.Set(-q),
+                   m.Select(below, m.Set(1.0 - q), m.Mul(e, m.Zero())));
     }
-    return m.Max(m.Mul(qv, e), m.Mul(qm1, e));
+    return m.Mul(e, m.Select(below, m.Set(q - 1.0), m.Set(q)));
   }
 };
