@@ -369,20 +369,24 @@ double OptionValue(const LossSpec& spec, const OptionSpec& o, py::handle v) {
   return x;
 }
 
-Parsed Parse(const LossSpec& spec, Want want, const py::args& args, const py::kwargs& kwargs) {
+// Arguments in CPython's vectorcall layout: `nargs` positional ones in
+// args[0..nargs), then one value per name in `kwnames` (a tuple, or null).
+Parsed Parse(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+             PyObject* kwnames) {
   Parsed p;
   const char* name = spec.name;
   for (size_t i = 0; i < spec.options.size(); ++i) p.opts[i] = spec.options[i].default_value;
-  if (args.size() > 2) {
+  if (nargs > 2) {
     throw py::type_error(std::string(name) +
                          "() takes 2 positional arguments (y_true, y_pred) but " +
-                         std::to_string(args.size()) + " were given");
+                         std::to_string(nargs) + " were given");
   }
-  if (args.size() > 0) p.y_true = args[0];
-  if (args.size() > 1) p.y_pred = args[1];
-  PyObject *key, *value;
-  Py_ssize_t pos = 0;
-  while (PyDict_Next(kwargs.ptr(), &pos, &key, &value)) {
+  if (nargs > 0) p.y_true = args[0];
+  if (nargs > 1) p.y_pred = args[1];
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t kw = 0; kw < nkw; ++kw) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, kw);
+    PyObject* value = args[nargs + kw];
     py::handle v(value);
     if (KeyIs(key, "reduction")) {
       Py_ssize_t len = 0;
@@ -627,9 +631,9 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
   return v;
 }
 
-py::object Dispatch(const LossSpec& spec, Want want, const py::args& args,
-                    const py::kwargs& kwargs) {
-  Parsed parsed = Parse(spec, want, args, kwargs);
+py::object Dispatch(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                    PyObject* kwnames) {
+  Parsed parsed = Parse(spec, want, args, nargs, kwnames);
   Arg y_pred, y_true, weights;
   LoadPrediction(spec.name, parsed.y_pred, y_pred);
   const Kind kind = y_pred.kind;
@@ -655,6 +659,49 @@ class Loss {
   const LossSpec* spec_ = nullptr;
 };
 
+// The three entry points are plain METH_FASTCALL | METH_KEYWORDS methods, not
+// pybind11 functions: a small call is dominated by argument handling, and
+// pybind11's dispatcher (argument vectors, a tuple and a dict per call) costs
+// several hundred nanoseconds more than reading CPython's argument array.
+template <Want kWant>
+PyObject* FastEntry(PyObject* self, PyObject* const* args, Py_ssize_t nargsf,
+                    PyObject* kwnames) {
+  try {
+    const Loss& loss = py::handle(self).cast<const Loss&>();
+    return Dispatch(loss.spec(), kWant, args, PyVectorcall_NARGS(nargsf), kwnames).release().ptr();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::invalid_argument& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const py::cast_error& e) {
+    PyErr_SetString(PyExc_TypeError, e.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+PyMethodDef kEntryPoints[] = {
+    {"__call__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(
+                     &FastEntry<Want::kValue>)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "loss(y_true, y_pred, *, reduction='mean', weights=None, **options): the loss value"},
+    {"grad", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(
+                 &FastEntry<Want::kGrad>)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "loss.grad(y_true, y_pred, *, reduction='mean', weights=None, out=None, **options): "
+     "d value / d y_pred"},
+    {"value_and_grad", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(
+                           &FastEntry<Want::kBoth>)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "loss.value_and_grad(y_true, y_pred, *, reduction='mean', weights=None, out=None, "
+     "**options): (value, gradient) in one pass"},
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -677,21 +724,21 @@ PYBIND11_MODULE(_core, m) {
                                }
                                return d;
                              })
-      .def("__call__",
-           [](const Loss& l, py::args args, py::kwargs kwargs) {
-             return Dispatch(l.spec(), Want::kValue, args, kwargs);
-           })
-      .def("grad",
-           [](const Loss& l, py::args args, py::kwargs kwargs) {
-             return Dispatch(l.spec(), Want::kGrad, args, kwargs);
-           })
-      .def("value_and_grad",
-           [](const Loss& l, py::args args, py::kwargs kwargs) {
-             return Dispatch(l.spec(), Want::kBoth, args, kwargs);
-           })
       .def("__repr__", [](const Loss& l) {
         return std::string("<fastloss.") + l.spec().name + ">";
       });
+
+  {
+    PyTypeObject* type = reinterpret_cast<PyTypeObject*>(m.attr("Loss").ptr());
+    for (PyMethodDef& def : kEntryPoints) {
+      py::object method = py::reinterpret_steal<py::object>(PyDescr_NewMethod(type, &def));
+      if (!method) throw py::error_already_set();
+      // Setting __call__ on the (heap) type also updates its tp_call slot.
+      if (PyObject_SetAttrString(reinterpret_cast<PyObject*>(type), def.ml_name, method.ptr()) < 0) {
+        throw py::error_already_set();
+      }
+    }
+  }
 
   m.def("loss_names", [] {
     std::vector<std::string> names;
