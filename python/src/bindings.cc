@@ -675,8 +675,6 @@ PyObject* FastEntry(PyObject* self, PyObject* const* args, Py_ssize_t nargsf,
     e.set_error();
   } catch (const std::invalid_argument& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
-  } catch (const py::cast_error& e) {
-    PyErr_SetString(PyExc_TypeError, e.what());
   } catch (const std::bad_alloc&) {
     PyErr_NoMemory();
   } catch (const std::exception& e) {

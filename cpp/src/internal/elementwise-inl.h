@@ -32,6 +32,7 @@
 #include <type_traits>
 
 #include "fastloss/fastloss.hpp"
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "internal/kernels.h"
 #include "internal/simd_math-inl.h"
@@ -46,7 +47,7 @@ template <bool kGrad, bool kStore, bool kWeighted, class Loss, class D,
           typename T = hn::TFromD<D>>
 HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
                                   const T* w, T* grad, T* out, hn::Vec<D> scale,
-                                  size_t i) {
+                                  size_t i, bool stream = false) {
   const SimdMath<D> m{d};
   hn::Vec<D> g = hn::Zero(d);
   hn::Vec<D> l = loss.template Eval<kGrad>(m, hn::LoadU(d, y + i),
@@ -56,8 +57,20 @@ HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
     l = hn::Mul(l, wv);
     if constexpr (kGrad) g = hn::Mul(g, wv);
   }
-  if constexpr (kStore) hn::StoreU(l, d, out + i);
-  if constexpr (kGrad) hn::StoreU(hn::Mul(g, scale), d, grad + i);
+  if constexpr (kStore) {
+    if (stream) {
+      hn::Stream(l, d, out + i);
+    } else {
+      hn::StoreU(l, d, out + i);
+    }
+  }
+  if constexpr (kGrad) {
+    if (stream) {
+      hn::Stream(hn::Mul(g, scale), d, grad + i);
+    } else {
+      hn::StoreU(hn::Mul(g, scale), d, grad + i);
+    }
+  }
   return l;
 }
 
@@ -87,6 +100,10 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   // dependency chains, two of them keep the core busy, four spill registers.
   constexpr size_t kUnroll = Loss::kCost >= 4 ? 2 : 4;
   const size_t fold = kFoldVectors * lanes;
+  // Blocks start at multiples of kReductionBlock elements, so with an
+  // aligned base every full-vector store is aligned; the one-lane tail
+  // always uses ordinary stores.
+  const bool stream = a.stream && (kGrad || kStore);
 
   for (size_t b0 = 0, bi = 0; b0 < n; b0 += kBlock, ++bi) {
     const size_t end = b0 + (n - b0 < kBlock ? n - b0 : kBlock);
@@ -99,26 +116,26 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
       if constexpr (kUnroll == 4) {
         for (; i + 4 * lanes <= run_end; i += 4 * lanes) {
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i));
+                                   d, loss, y, p, w, grad, out, scale, i, stream));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i + lanes));
+                                   d, loss, y, p, w, grad, out, scale, i + lanes, stream));
           acc2 = hn::Add(acc2, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i + 2 * lanes));
+                                   d, loss, y, p, w, grad, out, scale, i + 2 * lanes, stream));
           acc3 = hn::Add(acc3, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i + 3 * lanes));
+                                   d, loss, y, p, w, grad, out, scale, i + 3 * lanes, stream));
         }
       }
       if constexpr (kUnroll == 2) {
         for (; i + 2 * lanes <= run_end; i += 2 * lanes) {
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i));
+                                   d, loss, y, p, w, grad, out, scale, i, stream));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i + lanes));
+                                   d, loss, y, p, w, grad, out, scale, i + lanes, stream));
         }
       }
       for (; i < run_end; i += lanes) {
         acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                 d, loss, y, p, w, grad, out, scale, i));
+                                 d, loss, y, p, w, grad, out, scale, i, stream));
       }
       if constexpr (kSum) {
         const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
@@ -132,6 +149,9 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
     }
     if constexpr (kSum) a.partials[bi] = block_sum;
   }
+  // Non-temporal stores are weakly ordered: make them visible before the
+  // driver hands the results to another thread.
+  if (stream) hwy::FlushStream();
 }
 
 // The modes the driver uses: (sum, grad, store) is one of value, value+grad,

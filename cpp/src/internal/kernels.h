@@ -23,6 +23,9 @@ struct KernelArgs {
   // block of kReductionBlock elements (the last one may be short); the run
   // must start on a block boundary of the whole array.
   double* partials = nullptr;
+  // Outputs are 64-byte aligned and too large to stay in cache: write them
+  // with non-temporal stores (no read-for-ownership of the destination).
+  bool stream = false;
 };
 
 // `functor` points to the loss functor the kernel was instantiated for.
