@@ -1,20 +1,43 @@
 #include "internal/elementwise.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
 
 #include "fastloss/fastloss.hpp"
+#include "internal/checks.h"
 #include "internal/kernels.h"
 #include "internal/thread_pool.h"
 #include "losses/losses.h"
 
 namespace fastloss {
 namespace internal {
+
+std::string ShapeString(const int64_t* shape, int rank) {
+  std::string s = "(";
+  for (int k = 0; k < rank; ++k) {
+    if (k) s += ", ";
+    s += std::to_string(shape[k]);
+  }
+  if (rank == 1) s += ",";
+  return s + ")";
+}
+
+std::string PositionString(int64_t flat, const int64_t* shape, int rank) {
+  int64_t idx[kMaxRank];
+  for (int k = rank - 1; k >= 0; --k) {
+    idx[k] = shape[k] > 0 ? flat % shape[k] : 0;
+    flat = shape[k] > 0 ? flat / shape[k] : 0;
+  }
+  return ShapeString(idx, rank);
+}
+
 namespace {
 
 constexpr int64_t kBlock = kReductionBlock;
@@ -27,43 +50,7 @@ constexpr int64_t kChunkBlocks = 16;
 // thread: waking a worker costs more than it saves.
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
-enum Slot { kY, kP, kW, kGrad, kLoss, kSlots };
-
-std::string ShapeString(const int64_t* shape, int rank) {
-  std::string s = "(";
-  for (int k = 0; k < rank; ++k) {
-    if (k) s += ", ";
-    s += std::to_string(shape[k]);
-  }
-  if (rank == 1) s += ",";
-  return s + ")";
-}
-
-template <typename V>
-void CheckView(const char* name, const char* arg, const V& v) {
-  if (v.rank < 0 || v.rank > kMaxRank) {
-    throw Error(std::string(name) + ": " + arg + " has rank " + std::to_string(v.rank) +
-                ", the limit is " + std::to_string(kMaxRank));
-  }
-  for (int k = 0; k < v.rank; ++k) {
-    if (v.shape[k] < 0) {
-      throw Error(std::string(name) + ": " + arg + " has a negative dimension");
-    }
-  }
-  if (!v.valid()) throw Error(std::string(name) + ": " + arg + " has no data");
-}
-
-template <typename A, typename B>
-void CheckSameShape(const char* name, const char* a_name, const A& a, const char* b_name,
-                    const B& b) {
-  bool same = a.rank == b.rank;
-  for (int k = 0; same && k < a.rank; ++k) same = a.shape[k] == b.shape[k];
-  if (!same) {
-    throw Error(std::string(name) + ": " + a_name + " and " + b_name +
-                " must have the same shape, got " + ShapeString(a.shape, a.rank) +
-                " and " + ShapeString(b.shape, b.rank));
-  }
-}
+enum Slot { kY, kP, kW, kA, kGrad, kLoss, kSlots };
 
 // The iteration space shared by all operands of one call: a shape and, per
 // operand, strides in elements (absent operands have data == nullptr).
@@ -170,6 +157,19 @@ Scratch& ThreadScratch() {
   return *scratch;
 }
 
+// Index of the first y in [0, n) outside [lo, hi] (NaN is inside), or -1.
+// The first loop has no early exit so that it vectorises.
+template <typename T>
+int64_t FirstOutside(const T* y, int64_t n, T lo, T hi) {
+  bool bad = false;
+  for (int64_t i = 0; i < n; ++i) bad |= (y[i] < lo) | (y[i] > hi);
+  if (!bad) return -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (y[i] < lo || y[i] > hi) return i;
+  }
+  return -1;
+}
+
 template <typename T>
 struct Executor {
   const Plan& plan;
@@ -178,6 +178,23 @@ struct Executor {
   double grad_scale;
   bool want_sum;
   bool stream;
+  bool check_y = false;
+  T y_lo = 0, y_hi = 1;
+  // The first flat position of y_true found outside [y_lo, y_hi] (minimum
+  // over threads), or INT64_MAX.
+  mutable std::atomic<int64_t> bad_y{std::numeric_limits<int64_t>::max()};
+
+  // False (and bad_y updated) if y[0, n) at flat position `start` fails the
+  // range check: the chunk is then skipped.
+  bool CheckY(const T* y, int64_t start, int64_t n) const {
+    if (!check_y) return true;
+    const int64_t i = FirstOutside(y, n, y_lo, y_hi);
+    if (i < 0) return true;
+    int64_t cur = bad_y.load();
+    while (start + i < cur && !bad_y.compare_exchange_weak(cur, start + i)) {
+    }
+    return false;
+  }
 
   // Blocks [b0, b1) into partials[0, b1 - b0).
   void Blocks(int64_t b0, int64_t b1, double* partials) const {
@@ -188,6 +205,7 @@ struct Executor {
       for (int s = 0; s < kSlots; ++s) {
         if (plan.data[s]) SetPointer(a, s, Base(s) + start);
       }
+      if (!CheckY(Base(kY) + start, start, n)) return;
       kernel(functor, a);
       return;
     }
@@ -206,6 +224,7 @@ struct Executor {
           SetPointer(a, s, buf);
         }
       }
+      if (!CheckY(static_cast<const T*>(a.y), start, n)) return;
       kernel(functor, a);
       for (int s = kGrad; s < kSlots; ++s) {
         if (plan.data[s] && !plan.contiguous[s]) {
@@ -229,6 +248,7 @@ struct Executor {
       case kY: a.y = ptr; break;
       case kP: a.p = ptr; break;
       case kW: a.w = ptr; break;
+      case kA: a.aux = ptr; break;
       case kGrad: a.grad = ptr; break;
       default: a.loss = ptr; break;
     }
@@ -319,6 +339,12 @@ double WeightTotal(const View<const T>& w, const int64_t* strides, const int64_t
                           ElementwiseKernelFor<losses::Identity, T>(), 1.0, true);
 }
 
+std::string Num(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", x);
+  return buf;
+}
+
 // The byte range [lo, hi) a view touches.
 struct Extent {
   uintptr_t lo = 0, hi = 0;
@@ -358,7 +384,8 @@ void CheckOverlap(const char* name, const char* out_name, const Plan& plan, int 
 
 template <typename T>
 double RunElementwise(const char* name, const void* functor, int cost,
-                      ElementwiseKernel kernel, const Call<T>& call) {
+                      ElementwiseKernel kernel, const Call<T>& call,
+                      const ElementwiseExtras<T>& extras) {
   const std::string loss_name(name);
   CheckView(name, "y_true", call.y_true);
   CheckView(name, "y_pred", call.y_pred);
@@ -389,23 +416,11 @@ double RunElementwise(const char* name, const void* functor, int cost,
     plan.strides[kLoss][k] = store ? call.losses.strides[k] : 0;
   }
   if (call.has_weights) {
-    const View<const T>& w = call.weights;
-    CheckView(name, "weights", w);
-    bool ok = w.rank <= p.rank;
-    for (int k = 0; ok && k < w.rank; ++k) {
-      const int64_t ws = w.shape[w.rank - 1 - k], ps = p.shape[p.rank - 1 - k];
-      ok = ws == ps || ws == 1;
-    }
-    if (!ok) {
-      throw Error(loss_name + ": weights of shape " + ShapeString(w.shape, w.rank) +
-                  " cannot be broadcast to y_pred's shape " + ShapeString(p.shape, p.rank));
-    }
-    const int lead = p.rank - w.rank;
-    for (int k = 0; k < p.rank; ++k) {
-      const bool broadcast = k < lead || w.shape[k - lead] != p.shape[k];
-      plan.strides[kW][k] = broadcast ? 0 : w.strides[k - lead];
-    }
-    plan.data[kW] = w.data;
+    BroadcastTo(name, "weights", call.weights, p, plan.strides[kW]);
+    plan.data[kW] = call.weights.data;
+  }
+  if (extras.aux) {
+    BroadcastTo(name, extras.aux_name, *extras.aux, p, plan.strides[kA]);
   }
 
   const double n = static_cast<double>(plan.n);
@@ -421,11 +436,12 @@ double RunElementwise(const char* name, const void* functor, int cost,
 
   plan.data[kY] = call.y_true.data;
   plan.data[kP] = p.data;
+  plan.data[kA] = extras.aux ? extras.aux->data : nullptr;
   plan.data[kGrad] = call.has_grad ? call.grad.data : nullptr;
   plan.data[kLoss] = store ? call.losses.data : nullptr;
   {
-    static const char* const kNames[kSlots] = {"y_true", "y_pred", "weights", "grad",
-                                               "losses"};
+    const char* const kNames[kSlots] = {"y_true", "y_pred", "weights", extras.aux_name,
+                                        "grad", "losses"};
     Extent e[kSlots];
     for (int s = 0; s < kSlots; ++s) {
       if (plan.data[s]) {
@@ -441,9 +457,21 @@ double RunElementwise(const char* name, const void* functor, int cost,
       }
     }
   }
+  int64_t shape[kMaxRank];
+  std::copy(p.shape, p.shape + p.rank, shape);
   plan.Coalesce();
 
-  const double total = Sum<T>(plan, functor, cost, kernel, grad_scale, !none);
+  Executor<T> ex{plan, functor, kernel, grad_scale, !none, StreamOutputs<T>(plan)};
+  ex.check_y = extras.check_y;
+  ex.y_lo = static_cast<T>(extras.y_lo);
+  ex.y_hi = static_cast<T>(extras.y_hi);
+  const double total = ex.Run(ThreadsFor(plan.n, cost));
+  const int64_t bad = ex.bad_y.load();
+  if (bad != std::numeric_limits<int64_t>::max()) {
+    throw Error(loss_name + ": y_true must be in [" + Num(extras.y_lo) + ", " +
+                Num(extras.y_hi) + "], got a value outside at position " +
+                PositionString(bad, shape, p.rank));
+  }
   switch (call.reduction) {
     case Reduction::kMean: return total / wsum;
     case Reduction::kSum: return total;
@@ -453,9 +481,9 @@ double RunElementwise(const char* name, const void* functor, int cost,
 }
 
 template double RunElementwise<float>(const char*, const void*, int, ElementwiseKernel,
-                                      const Call<float>&);
+                                      const Call<float>&, const ElementwiseExtras<float>&);
 template double RunElementwise<double>(const char*, const void*, int, ElementwiseKernel,
-                                       const Call<double>&);
+                                       const Call<double>&, const ElementwiseExtras<double>&);
 
 }  // namespace internal
 }  // namespace fastloss

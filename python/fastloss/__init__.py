@@ -38,9 +38,25 @@ msle = _make("msle")
 mape = _make("mape")
 poisson_nll = _make("poisson_nll")
 quantile = _make("quantile")
+binary_cross_entropy = _make("binary_cross_entropy")
+binary_focal = _make("binary_focal")
+hinge = _make("hinge")
+squared_hinge = _make("squared_hinge")
+soft_margin = _make("soft_margin")
+categorical_cross_entropy = _make("categorical_cross_entropy")
+sparse_categorical_cross_entropy = _make("sparse_categorical_cross_entropy")
+categorical_focal = _make("categorical_focal")
+categorical_hinge = _make("categorical_hinge")
+multi_margin = _make("multi_margin")
+nll = _make("nll")
+kl_divergence = _make("kl_divergence")
+jensen_shannon = _make("jensen_shannon")
 
 mean_squared_error = mse
 mean_absolute_error = mae
+bce = binary_cross_entropy
+cce = categorical_cross_entropy
+sparse_cce = sparse_categorical_cross_entropy
 
 #: Every loss by name (aliases not repeated).
 LOSSES = {name: globals()[name] for name in _core.loss_names()}
@@ -55,4 +71,7 @@ __all__ = [
     *LOSSES,
     "mean_squared_error",
     "mean_absolute_error",
+    "bce",
+    "cce",
+    "sparse_cce",
 ]

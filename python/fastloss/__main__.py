@@ -94,7 +94,153 @@ def _quantile(y, p, o):
     return np.mean(np.maximum(q * e, (q - 1) * e)), g / e.size
 
 
+# --- Classification. Row-wise losses run on rows of _CLASSES classes. ---
+_CLASSES = 10
+# Options each loss is checked with (the common configuration).
+_OPTIONS = {
+    "binary_cross_entropy": {"from_logits": True},
+    "binary_focal": {"from_logits": True},
+    "categorical_cross_entropy": {"from_logits": True},
+    "sparse_categorical_cross_entropy": {"from_logits": True},
+    "categorical_focal": {"from_logits": True},
+}
+_LABEL_LOSSES = {"sparse_categorical_cross_entropy", "nll", "multi_margin"}
+_ROW_LOSSES = _LABEL_LOSSES | {
+    "categorical_cross_entropy", "categorical_focal", "categorical_hinge",
+    "kl_divergence", "jensen_shannon",
+}
+
+
+def _sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@_ref("binary_cross_entropy")
+def _bce(y, x, o):
+    v = np.logaddexp(0, x) - x * y
+    return np.mean(v), (_sigmoid(x) - y) / x.size
+
+
+@_ref("binary_focal")
+def _binary_focal(y, x, o):
+    p = _sigmoid(x)
+    ce = np.logaddexp(0, x) - x * y
+    q = p * (1 - y) + (1 - p) * y
+    at = 0.25 * y + 0.75 * (1 - y)
+    dq = p * (1 - p) * (1 - 2 * y)
+    g = at * ((p - y) * q**2 + ce * 2 * q * dq)
+    return np.mean(at * ce * q**2), g / x.size
+
+
+@_ref("hinge")
+def _hinge(y, p, o):
+    z = 1 - y * p
+    return np.mean(np.maximum(z, 0)), np.where(z > 0, -y, 0.0) / p.size
+
+
+@_ref("squared_hinge")
+def _squared_hinge(y, p, o):
+    h = np.maximum(1 - y * p, 0)
+    return np.mean(h**2), -2 * y * h / p.size
+
+
+@_ref("soft_margin")
+def _soft_margin(y, p, o):
+    return np.mean(np.logaddexp(0, -y * p)), -y * _sigmoid(-y * p) / p.size
+
+
+@_ref("categorical_cross_entropy")
+def _cce(y, x, o):
+    lse = np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)) + x.max(-1, keepdims=True)
+    v = (y * (lse - x)).sum(-1)
+    return np.mean(v), (_softmax(x) * y.sum(-1, keepdims=True) - y) / v.size
+
+
+@_ref("sparse_categorical_cross_entropy")
+def _sparse_cce(t, x, o):
+    q = _softmax(x)
+    rows = np.arange(x.shape[0])
+    g = q.copy()
+    g[rows, t] -= 1
+    return np.mean(-np.log(q[rows, t])), g / x.shape[0]
+
+
+@_ref("nll")
+def _nll(t, x, o):
+    rows = np.arange(x.shape[0])
+    g = np.zeros_like(x)
+    g[rows, t] = -1.0 / x.shape[0]
+    return np.mean(-x[rows, t]), g
+
+
+@_ref("multi_margin")
+def _multi_margin(t, x, o):
+    rows = np.arange(x.shape[0])
+    z = 1 - x[rows, t][:, None] + x
+    z[rows, t] = 0
+    d = (z > 0) / x.shape[1]
+    g = d.astype(x.dtype)
+    g[rows, t] = -d.sum(-1)
+    return np.mean(np.maximum(z, 0).sum(-1) / x.shape[1]), g / x.shape[0]
+
+
+@_ref("categorical_focal")
+def _categorical_focal(y, x, o):
+    q = _softmax(x)
+    lq = np.log(q)
+    w = 0.25 * y * (1 - q) ** 2
+    d = -w * (1 - 2 * q * lq / (1 - q))
+    g = d - q * d.sum(-1, keepdims=True)
+    return np.mean((-w * lq).sum(-1)), g / x.shape[0]
+
+
+@_ref("categorical_hinge")
+def _categorical_hinge(y, p, o):
+    pos = (y * p).sum(-1)
+    negs = (1 - y) * p
+    k = negs.argmax(-1)
+    z = negs.max(-1) - pos + 1
+    g = -y.copy()
+    g[np.arange(p.shape[0]), k] += 1 - y[np.arange(p.shape[0]), k]
+    g *= (z > 0)[:, None]
+    return np.mean(np.maximum(z, 0)), g / p.shape[0]
+
+
+@_ref("kl_divergence")
+def _kl(t, p, o):
+    v = (t * (np.log(t) - np.log(p))).sum(-1)
+    return np.mean(v), -t / p / p.shape[0]
+
+
+@_ref("jensen_shannon")
+def _jsd(P, Q, o):
+    M = 0.5 * (P + Q)
+    v = (0.5 * P * (np.log(P) - np.log(M)) + 0.5 * Q * (np.log(Q) - np.log(M))).sum(-1)
+    return np.mean(v), 0.5 * (np.log(Q) - np.log(M)) / Q.shape[0]
+
+
 def _data(name: str, n: int, dtype, rng):
+    if name in _ROW_LOSSES:
+        rows = max(n // _CLASSES, 1)
+        x = rng.standard_normal((rows, _CLASSES)) * 2
+        t = rng.integers(0, _CLASSES, rows)
+        if name in _LABEL_LOSSES:
+            if name == "nll":
+                x = np.log(_softmax(x))
+            return t, x.astype(dtype)
+        if name in ("kl_divergence", "jensen_shannon"):
+            y = _softmax(rng.standard_normal((rows, _CLASSES)))
+            return y.astype(dtype), _softmax(x).astype(dtype)
+        return np.eye(_CLASSES)[t].astype(dtype), x.astype(dtype)
+    if name in ("binary_cross_entropy", "binary_focal"):
+        return (rng.random(n) < 0.5).astype(dtype), (rng.standard_normal(n) * 3).astype(dtype)
+    if name in ("hinge", "squared_hinge", "soft_margin"):
+        return rng.choice([-1.0, 1.0], n).astype(dtype), rng.standard_normal(n).astype(dtype)
     y = rng.standard_normal(n)
     p = y + rng.standard_normal(n) * 0.5
     if name == "msle":
@@ -155,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         f"N = {n:,}, {dtype.name}; value and gradient of the mean"
     )
     header = (
-        f"{'loss':<12} {'max rel err':>11} {'fastloss':>10} {'numpy':>10} {'speed-up':>8}  ok"
+        f"{'loss':<33} {'max rel err':>11} {'fastloss':>10} {'numpy':>10} {'speed-up':>8}  ok"
     )
     print(header)
     print("-" * len(header))
@@ -163,17 +309,19 @@ def main(argv: list[str] | None = None) -> int:
     for name, loss in fl.LOSSES.items():
         y, p = _data(name, n, dtype, rng)
         ref = _NUMPY[name]
+        opts = _OPTIONS.get(name, {})
+        y64 = y if y.dtype.kind in "iu" else y.astype(np.float64)
         with np.errstate(all="ignore"):
-            v_ref, g_ref = ref(y.astype(np.float64), p.astype(np.float64), {})
-        v, g = loss.value_and_grad(y, p)
+            v_ref, g_ref = ref(y64, p.astype(np.float64), {})
+        v, g = loss.value_and_grad(y, p, **opts)
         err = max(_rel_err(v, v_ref), _rel_err(g, g_ref))
         ok = err <= tol
         failures += not ok
-        t_fl = _best_time(lambda: loss.value_and_grad(y, p), args.time)
+        t_fl = _best_time(lambda: loss.value_and_grad(y, p, **opts), args.time)
         with np.errstate(all="ignore"):
             t_np = _best_time(lambda: ref(y, p, {}), args.time)
         print(
-            f"{name:<12} {err:>11.2e} {t_fl * 1e3:>8.3f}ms {t_np * 1e3:>8.3f}ms "
+            f"{name:<33} {err:>11.2e} {t_fl * 1e3:>8.3f}ms {t_np * 1e3:>8.3f}ms "
             f"{t_np / t_fl:>7.1f}x  {'yes' if ok else 'NO'}"
         )
     print("-" * len(header))

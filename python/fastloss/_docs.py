@@ -39,6 +39,62 @@ thread count.
 """
 
 
+_ROW_CONTRACT = """
+Call forms (every loss)::
+
+    value = {name}(y_true, y_pred, *, reduction="mean", weights=None{opts})
+    grad = {name}.grad(y_true, y_pred, *, reduction="mean", weights=None, out=None{opts})
+    value, grad = {name}.value_and_grad(y_true, y_pred, ..., out=None)
+
+Parameters
+----------
+y_true : array_like
+    {targets}
+y_pred : array_like of float32 or float64, at least 1-D
+    One row of C classes along ``axis``; the other dimensions are samples
+    (a middle axis such as ``(N, C, H, W)`` with ``axis=1`` is fine). Any
+    buffer-protocol object and any strides are accepted.
+reduction : {{"mean", "sum", "none"}}
+    ``"none"`` returns the per-row losses ``w * l`` (``y_pred``'s shape without
+    ``axis``); ``"sum"`` their sum; ``"mean"`` their sum divided by {denominator}.
+weights : array_like, optional
+    Per-row weights ``w``, broadcastable to the rows' shape (``y_pred``'s shape
+    without ``axis``), NumPy rules.
+out : ndarray, optional
+    Where to write the gradient: writable, ``y_pred``'s shape and dtype, any
+    strides.
+
+Returns
+-------
+The reduced value as a NumPy scalar of ``y_pred``'s dtype (an array for
+``reduction="none"``); the gradient ``d value / d y_pred`` with ``y_pred``'s
+shape and dtype.
+
+A mean over nothing (no rows{ignored}) is NaN with an all-zero gradient;
+a sum over nothing is 0. Row sums are accumulated in float64 in a fixed
+order: results are bit-identical for any thread count. ``C = 0`` and an
+``axis`` out of range are ValueErrors.
+"""
+
+_DENSE = "Targets of ``y_pred``'s shape (probabilities, e.g. one-hot rows), converted to ``y_pred``'s dtype."
+_LABELS = (
+    "Integer class labels (any integer dtype) of the rows' shape: ``y_pred``'s shape "
+    "without ``axis``. A label outside ``[0, C)`` (and not ``ignore_index``) is a "
+    "ValueError naming its position, raised before anything is written; float "
+    "labels are a TypeError."
+)
+
+
+def _row_doc(name, summary, formula, options, opts_sig, targets=_DENSE,
+             denominator="the number of rows (the sum of ``weights``)", ignored="", notes=""):
+    text = f"{summary}\n\n{formula}\n\nOptions\n-------\n{options}\n"
+    text += _ROW_CONTRACT.format(name=name, opts=opts_sig, targets=targets,
+                                 denominator=denominator, ignored=ignored)
+    if notes:
+        text += f"\nNotes\n-----\n{notes}\n"
+    return text
+
+
 def _doc(name, summary, formula, options="", opts_sig="", notes=""):
     text = f"{summary}\n\n{formula}\n"
     if options:
@@ -134,5 +190,197 @@ DOCS = {
         "q : float, default 0.5\n    The quantile, strictly inside (0, 1) "
         "(else ValueError). ``q = 0.5`` is half the absolute error.",
         ", q=0.5",
+    ),
+    # --- Classification: binary (elementwise) ---
+    "binary_cross_entropy": _doc(
+        "binary_cross_entropy",
+        "Binary cross-entropy (alias ``bce``) on probabilities or logits.",
+        "With ``y = y_true * (1 - label_smoothing) + label_smoothing / 2`` and "
+        "``pw = pos_weight``:\n"
+        "``from_logits=True`` (PyTorch's ``binary_cross_entropy_with_logits``): "
+        "``l = pw * y * softplus(-x) + (1 - y) * softplus(x)``, "
+        "``dl/dx = (1 - y) * sigmoid(x) - pw * y * sigmoid(-x)``.\n"
+        "``from_logits=False`` (Keras' convention): ``pc = clip(p, eps, 1 - eps)``, "
+        "``l = -(pw * y * log(pc) + (1 - y) * log(1 - pc))``, "
+        "``dl/dp = -pw * y / pc + (1 - y) / (1 - pc)`` where ``eps <= p <= 1 - eps`` "
+        "and 0 where the clip is active.",
+        "from_logits : bool, default False\n    ``y_pred`` holds logits.\n"
+        "eps : float, default 1e-7\n    Clipping of probabilities, in (0, 0.5).\n"
+        "pos_weight : float or array_like, optional\n    Weight of the positive term "
+        "(> 0), or an array broadcastable to ``y_pred`` (e.g. one per class, as "
+        "PyTorch's ``pos_weight``).\n"
+        "label_smoothing : float, default 0.0\n    In [0, 1).",
+        ", from_logits=False, eps=1e-7, pos_weight=None, label_smoothing=0.0",
+        "``y_true`` must lie in [0, 1] (ValueError naming the first position "
+        "outside; the check runs as the data is read, so ``out`` may be partly "
+        "written when it fails). On logits the loss is exact and finite for any "
+        "``|x|`` up to inf: softplus is ``max(z, 0) + log1p(exp(-|z|))``, a term "
+        "whose coefficient is exactly 0 is 0 (never ``0 * inf``), and the gradient "
+        "uses ``sigmoid(-x)`` directly, so ``y = 1, x = 80`` gives ``-1.8e-35``, "
+        "not 0.",
+    ),
+    "binary_focal": _doc(
+        "binary_focal",
+        "Sigmoid focal loss (Lin et al.; torchvision's ``sigmoid_focal_loss`` on "
+        "logits, Keras' ``binary_focal_crossentropy`` on probabilities).",
+        "With ``y`` smoothed as in ``bce``, ``p = sigmoid(x)`` (or the clipped "
+        "probability), ``ce`` the binary cross-entropy and "
+        "``pt = p * y + (1 - p) * (1 - y)``: "
+        "``l = alpha_t * ce * (1 - pt)**gamma`` with "
+        "``alpha_t = alpha * y + (1 - alpha) * (1 - y)`` (1 when ``alpha`` is None). "
+        "The gradient is the exact derivative (0 through an active clip).",
+        "alpha : float or None, default 0.25\n    Class balance in [0, 1]; None "
+        "disables it.\n"
+        "gamma : float, default 2.0\n    Focusing exponent, >= 0 (0 is weighted "
+        "BCE).\n"
+        "from_logits : bool, default False\neps : float, default 1e-7\n"
+        "label_smoothing : float, default 0.0",
+        ", alpha=0.25, gamma=2.0, from_logits=False, eps=1e-7, label_smoothing=0.0",
+        "``1 - pt`` is computed as ``sigmoid(x) * (1 - y) + sigmoid(-x) * y`` so it "
+        "keeps its accuracy where the model is confident. ``y_true`` must lie in "
+        "[0, 1].",
+    ),
+    "hinge": _doc(
+        "hinge",
+        "Hinge loss (Keras' ``hinge``) for labels in {-1, 1}.",
+        "``l = max(0, 1 - y * y_pred)``; ``dl/dy_pred = -y`` where "
+        "``1 - y * y_pred > 0``, else 0.",
+        notes="A label of exactly 0 counts as -1, so {0, 1} labels work as Keras "
+        "converts them (Keras converts only when every label is 0 or 1).",
+    ),
+    "squared_hinge": _doc(
+        "squared_hinge",
+        "Squared hinge loss (Keras' ``squared_hinge``) for labels in {-1, 1}.",
+        "``l = max(0, 1 - y * y_pred)**2``; "
+        "``dl/dy_pred = -2 * y * max(0, 1 - y * y_pred)``.",
+        notes="A label of exactly 0 counts as -1, as for ``hinge``.",
+    ),
+    "soft_margin": _doc(
+        "soft_margin",
+        "Soft margin loss (PyTorch's ``soft_margin_loss``) for labels in {-1, 1}.",
+        "``l = log(1 + exp(-y * y_pred))`` (a stable softplus), "
+        "``dl/dy_pred = -y * sigmoid(-y * y_pred)``.",
+    ),
+    # --- Classification: over a class axis ---
+    "categorical_cross_entropy": _row_doc(
+        "categorical_cross_entropy",
+        "Categorical cross-entropy with dense targets (alias ``cce``; Keras' "
+        "``categorical_crossentropy``, PyTorch's ``cross_entropy`` with "
+        "probability targets).",
+        "With ``y' = y_true * (1 - label_smoothing) + label_smoothing / C``:\n"
+        "``from_logits=True``: ``l = sum_c y'_c * (lse(x) - x_c)``, computed as "
+        "``(max - x_c) + log(sum(exp(x - max)))``; "
+        "``dl/dx = softmax(x) * sum(y') - y'``.\n"
+        "``from_logits=False`` (Keras): ``q = clip(p / sum(p), eps, 1 - eps)``, "
+        "``l = -sum_c y'_c * log(q_c)``; the gradient is the exact derivative through "
+        "the normalisation, ``(U - y'_j / q_j) / sum(p)`` with ``U`` the sum of ``y'`` "
+        "over unclipped classes (0 through an active clip).",
+        "from_logits : bool, default False\nlabel_smoothing : float, default 0.0\n"
+        "    In [0, 1).\neps : float, default 1e-7\n    In (0, 0.5).\n"
+        "axis : int, default -1\n    The class axis.",
+        ", from_logits=False, label_smoothing=0.0, eps=1e-7, axis=-1",
+        notes="Logits of -inf (masked classes) get probability 0 and gradient 0; "
+        "a target on a masked class gives +inf with a finite gradient; a row "
+        "whose logits are all -inf gives NaN with a zero gradient. ``y_true`` must "
+        "lie in [0, 1] (checked as the rows are read).",
+    ),
+    "sparse_categorical_cross_entropy": _row_doc(
+        "sparse_categorical_cross_entropy",
+        "Cross-entropy with integer labels (alias ``sparse_cce``; PyTorch's "
+        "``cross_entropy`` with ``weight``, ``ignore_index`` and "
+        "``label_smoothing``; Keras' ``sparse_categorical_crossentropy``).",
+        "With ``t`` the label, ``w`` the class weights (1 without) and "
+        "``ls = label_smoothing``: "
+        "``l = (1 - ls) * w_t * (-log q_t) + (ls / C) * sum_c w_c * (-log q_c)``, "
+        "``q = softmax(x)`` (``from_logits=True``) or the normalised, clipped "
+        "probabilities. Logit gradient: "
+        "``(1 - ls) * w_t * (q_j - [j == t]) + (ls / C) * (sum(w) * q_j - w_j)``.",
+        "from_logits : bool, default False\nignore_index : int, optional\n    "
+        "Rows with this label (e.g. -100) contribute nothing to the value, the "
+        "gradient or the mean's denominator, even if their logits are NaN.\n"
+        "label_smoothing : float, default 0.0\nclass_weights : array_like, optional\n"
+        "    One weight per class (length C).\neps : float, default 1e-7\n"
+        "axis : int, default -1",
+        ", from_logits=False, ignore_index=None, label_smoothing=0.0, "
+        "class_weights=None, eps=1e-7, axis=-1",
+        targets=_LABELS,
+        denominator="``sum(weights * class_weights[t])`` over the rows that are not "
+        "ignored (PyTorch's weighted mean)",
+        ignored=", or every row ignored",
+        notes="Rows of logits like ``[1e8, 1e8]`` give ``log 2`` exactly. Memory: "
+        "nothing proportional to C is allocated per row; the loss from logits reads "
+        "each row twice (statistics, then the gradient) while it is in cache.",
+    ),
+    "categorical_focal": _row_doc(
+        "categorical_focal",
+        "Softmax focal loss (Keras' ``categorical_focal_crossentropy``).",
+        "``l = -sum_c alpha * y'_c * (1 - q_c)**gamma * log(q_c)`` with ``y'`` "
+        "smoothed as in ``cce`` and ``q`` the softmax (``from_logits=True``) or the "
+        "normalised, clipped probabilities. The gradient is the exact derivative.",
+        "alpha : float or None, default 0.25\ngamma : float, default 2.0\n"
+        "from_logits : bool, default False\nlabel_smoothing : float, default 0.0\n"
+        "eps : float, default 1e-7\naxis : int, default -1",
+        ", alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, eps=1e-7, axis=-1",
+    ),
+    "categorical_hinge": _row_doc(
+        "categorical_hinge",
+        "Categorical hinge loss (Keras' ``categorical_hinge``).",
+        "``l = max(0, max_c((1 - y_c) * p_c) - sum_c(y_c * p_c) + 1)``; where "
+        "``l > 0`` the gradient is ``-y_j + (1 - y_j) * [j == k]`` with ``k`` the "
+        "first class attaining the max.",
+        "axis : int, default -1",
+        ", axis=-1",
+    ),
+    "multi_margin": _row_doc(
+        "multi_margin",
+        "Multi-class margin loss (PyTorch's ``multi_margin_loss``).",
+        "``l = sum_{c != t} w_t * max(0, margin - x_t + x_c)**p / C``.",
+        "p : int, default 1\n    1 or 2.\nmargin : float, default 1.0\n"
+        "class_weights : array_like, optional\n    Length C; scales each row by "
+        "``w_t``.\naxis : int, default -1",
+        ", p=1, margin=1.0, class_weights=None, axis=-1",
+        targets=_LABELS,
+        notes="As in PyTorch, class weights do not enter the mean's denominator.",
+    ),
+    "nll": _row_doc(
+        "nll",
+        "Negative log-likelihood of log-probabilities (PyTorch's ``nll_loss``).",
+        "``l = -w_t * y_pred[t]``; gradient ``-w_t`` at the label, 0 elsewhere.",
+        "ignore_index : int, optional\nclass_weights : array_like, optional\n"
+        "axis : int, default -1",
+        ", ignore_index=None, class_weights=None, axis=-1",
+        targets=_LABELS,
+        denominator="``sum(weights * class_weights[t])`` over the rows that are not "
+        "ignored (PyTorch's weighted mean)",
+        ignored=", or every row ignored",
+    ),
+    "kl_divergence": _row_doc(
+        "kl_divergence",
+        "Kullback-Leibler divergence KL(y_true || y_pred) per row.",
+        "``l = sum_c t_c * (log t_c - log p_c)`` with ``t = y_true`` (or "
+        "``exp(y_true)`` with ``log_target``) and ``log p = y_pred`` (``log_input``) "
+        "or ``log(y_pred)``; gradient ``-t`` (``log_input``) or ``-t / y_pred``.",
+        "log_input : bool, default False\n    ``y_pred`` holds log-probabilities "
+        "(PyTorch's ``kl_div`` input).\nlog_target : bool, default False\n"
+        "axis : int, default -1",
+        ", log_input=False, log_target=False, axis=-1",
+        notes="``reduction='mean'`` is the mean over rows: PyTorch's "
+        "``reduction='batchmean'``, the true KL divergence per sample (PyTorch's "
+        "default ``'mean'`` divides by the number of elements instead). A zero "
+        "target contributes 0 with gradient 0; a positive target against "
+        "``log p = -inf`` gives +inf; negative targets give NaN.",
+    ),
+    "jensen_shannon": _row_doc(
+        "jensen_shannon",
+        "Generalized Jensen-Shannon divergence (Liger-Kernel's JSD) between "
+        "``P = y_true`` (teacher) and ``Q = y_pred`` (student).",
+        "``M = beta * P + (1 - beta) * Q``, "
+        "``l = beta * KL(P || M) + (1 - beta) * KL(Q || M)``; ``beta = 0`` is "
+        "``KL(P || Q)`` and ``beta = 1`` is ``KL(Q || P)`` (Liger's convention). "
+        "Gradient with respect to ``y_pred``: ``(1 - beta) * (log Q - log M)`` on "
+        "probabilities, times ``Q`` on log-probabilities.",
+        "beta : float, default 0.5\n    In [0, 1].\nlog_input : bool, default False\n"
+        "    Both inputs hold log-probabilities.\naxis : int, default -1",
+        ", beta=0.5, log_input=False, axis=-1",
     ),
 }

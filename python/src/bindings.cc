@@ -16,6 +16,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <utility>
 #include <string>
@@ -251,58 +252,200 @@ std::string ShapeOf(const Arg& a) {
 
 // --- The loss table: names, options, entry points. ---
 
-struct OptionSpec {
-  const char* name;
-  bool is_bool;
-  double default_value;
+enum class OptType {
+  kFloat,         // a real number
+  kBool,          // True / False
+  kInt,           // an integer (operator.index)
+  kOptionalFloat, // a real number or None
+  kOptionalInt,   // an integer or None
+  kWeightArray,   // None, a real number or an array (pos_weight)
+  kArray,         // None or an array (class_weights)
 };
 
-constexpr int kMaxOptions = 4;
+struct OptionSpec {
+  const char* name;
+  OptType type;
+  double default_value;  // NaN with has_default = false: None
+  bool has_default = true;
+};
+
+constexpr int kMaxOptions = 8;
+
+// How a loss reads its arguments.
+enum class LossKind {
+  kElementwise,  // y_true like y_pred; per-element losses
+  kDenseRows,    // y_true like y_pred; one loss per row along `axis`
+  kLabelRows,    // y_true integer labels of the rows' shape
+};
+
+// The option values of one call. Arrays are views in y_pred's dtype.
+struct Opts {
+  double v[kMaxOptions];
+  bool has[kMaxOptions];
+  const void* array[kMaxOptions];  // View<const T>* for array options, or nullptr
+};
 
 struct LossSpec {
   const char* name;
+  LossKind kind;
   std::vector<OptionSpec> options;
-  double (*run)(const void* call, bool f64, const double* opts);
+  // `call` points to a Call<T> (elementwise, dense rows) or a LabelCall<T>.
+  double (*run)(const void* call, bool f64, const Opts& o);
+  int axis_option = -1;  // index of the "axis" option, if any
+  int class_weights_option = -1;
 };
 
+// Calls f with the typed call (Call<T> or LabelCall<T>) and T's tag.
+template <template <typename> class CallT, class F>
+double Typed(const void* call, bool f64, F f) {
+  if (f64) return f(*static_cast<const CallT<double>*>(call), double{});
+  return f(*static_cast<const CallT<float>*>(call), float{});
+}
+
+constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+constexpr OptionSpec kFromLogits{"from_logits", OptType::kBool, 0.0};
+constexpr OptionSpec kEps{"eps", OptType::kFloat, 1e-7};
+constexpr OptionSpec kSmoothing{"label_smoothing", OptType::kFloat, 0.0};
+constexpr OptionSpec kAxis{"axis", OptType::kInt, -1.0};
+constexpr OptionSpec kClassWeights{"class_weights", OptType::kArray, kNone, false};
+constexpr OptionSpec kIgnoreIndex{"ignore_index", OptType::kOptionalInt, kNone, false};
+constexpr OptionSpec kAlpha{"alpha", OptType::kOptionalFloat, 0.25};
+constexpr OptionSpec kGamma{"gamma", OptType::kFloat, 2.0};
+
+int AsInt(double x) { return static_cast<int>(x); }
+
 template <class Opt, double (*F32)(const Call<float>&, const Opt&),
-          double (*F64)(const Call<double>&, const Opt&), Opt (*Make)(const double*)>
-double RunWith(const void* call, bool f64, const double* o) {
+          double (*F64)(const Call<double>&, const Opt&), Opt (*Make)(const Opts&)>
+double RunWith(const void* call, bool f64, const Opts& o) {
   const Opt opt = Make(o);
   return f64 ? F64(*static_cast<const Call<double>*>(call), opt)
              : F32(*static_cast<const Call<float>*>(call), opt);
 }
 
 template <class Opt>
-Opt NoOptions(const double*) {
+Opt NoOptions(const Opts&) {
   return Opt{};
 }
-fastloss::HuberOptions MakeHuber(const double* o) {
+fastloss::HuberOptions MakeHuber(const Opts& o) {
   fastloss::HuberOptions r;
-  r.delta = o[0];
+  r.delta = o.v[0];
   return r;
 }
-fastloss::SmoothL1Options MakeSmoothL1(const double* o) {
+fastloss::SmoothL1Options MakeSmoothL1(const Opts& o) {
   fastloss::SmoothL1Options r;
-  r.beta = o[0];
+  r.beta = o.v[0];
   return r;
 }
-fastloss::MapeOptions MakeMape(const double* o) {
+fastloss::MapeOptions MakeMape(const Opts& o) {
   fastloss::MapeOptions r;
-  r.eps = o[0];
+  r.eps = o.v[0];
   return r;
 }
-fastloss::PoissonNllOptions MakePoisson(const double* o) {
+fastloss::PoissonNllOptions MakePoisson(const Opts& o) {
   fastloss::PoissonNllOptions r;
-  r.log_input = o[0] != 0;
-  r.full = o[1] != 0;
-  r.eps = o[2];
+  r.log_input = o.v[0] != 0;
+  r.full = o.v[1] != 0;
+  r.eps = o.v[2];
   return r;
 }
-fastloss::QuantileOptions MakeQuantile(const double* o) {
+fastloss::QuantileOptions MakeQuantile(const Opts& o) {
   fastloss::QuantileOptions r;
-  r.q = o[0];
+  r.q = o.v[0];
   return r;
+}
+fastloss::BinaryFocalOptions MakeBinaryFocal(const Opts& o) {
+  fastloss::BinaryFocalOptions r;
+  r.alpha = o.v[0];
+  r.has_alpha = o.has[0];
+  r.gamma = o.v[1];
+  r.from_logits = o.v[2] != 0;
+  r.eps = o.v[3];
+  r.label_smoothing = o.v[4];
+  return r;
+}
+fastloss::CategoricalCrossEntropyOptions MakeCce(const Opts& o) {
+  fastloss::CategoricalCrossEntropyOptions r;
+  r.from_logits = o.v[0] != 0;
+  r.label_smoothing = o.v[1];
+  r.eps = o.v[2];
+  r.axis = AsInt(o.v[3]);
+  return r;
+}
+fastloss::CategoricalFocalOptions MakeCategoricalFocal(const Opts& o) {
+  fastloss::CategoricalFocalOptions r;
+  r.alpha = o.v[0];
+  r.has_alpha = o.has[0];
+  r.gamma = o.v[1];
+  r.from_logits = o.v[2] != 0;
+  r.label_smoothing = o.v[3];
+  r.eps = o.v[4];
+  r.axis = AsInt(o.v[5]);
+  return r;
+}
+fastloss::CategoricalHingeOptions MakeCategoricalHinge(const Opts& o) {
+  fastloss::CategoricalHingeOptions r;
+  r.axis = AsInt(o.v[0]);
+  return r;
+}
+fastloss::KlDivergenceOptions MakeKl(const Opts& o) {
+  fastloss::KlDivergenceOptions r;
+  r.log_input = o.v[0] != 0;
+  r.log_target = o.v[1] != 0;
+  r.axis = AsInt(o.v[2]);
+  return r;
+}
+fastloss::JensenShannonOptions MakeJsd(const Opts& o) {
+  fastloss::JensenShannonOptions r;
+  r.beta = o.v[0];
+  r.log_input = o.v[1] != 0;
+  r.axis = AsInt(o.v[2]);
+  return r;
+}
+
+double RunBce(const void* call, bool f64, const Opts& o) {
+  fastloss::BinaryCrossEntropyOptions r;
+  r.from_logits = o.v[0] != 0;
+  r.eps = o.v[1];
+  r.label_smoothing = o.v[3];
+  if (o.has[2] && !o.array[2]) r.pos_weight = o.v[2];
+  return Typed<Call>(call, f64, [&](const auto& c, auto t) {
+    using T = decltype(t);
+    if (o.array[2]) {
+      return fastloss::BinaryCrossEntropy<T>(c, *static_cast<const View<const T>*>(o.array[2]),
+                                             r);
+    }
+    return fastloss::BinaryCrossEntropy<T>(c, r);
+  });
+}
+double RunSparseCce(const void* call, bool f64, const Opts& o) {
+  fastloss::SparseCategoricalCrossEntropyOptions r;
+  r.from_logits = o.v[0] != 0;
+  r.has_ignore_index = o.has[1];
+  r.ignore_index = o.has[1] ? static_cast<int64_t>(o.v[1]) : 0;
+  r.label_smoothing = o.v[2];
+  r.eps = o.v[4];
+  r.axis = AsInt(o.v[5]);
+  return Typed<fastloss::LabelCall>(call, f64, [&](const auto& c, auto t) {
+    return fastloss::SparseCategoricalCrossEntropy<decltype(t)>(c, r);
+  });
+}
+double RunMultiMargin(const void* call, bool f64, const Opts& o) {
+  fastloss::MultiMarginOptions r;
+  r.p = AsInt(o.v[0]);
+  r.margin = o.v[1];
+  r.axis = AsInt(o.v[3]);
+  return Typed<fastloss::LabelCall>(call, f64, [&](const auto& c, auto t) {
+    return fastloss::MultiMargin<decltype(t)>(c, r);
+  });
+}
+double RunNll(const void* call, bool f64, const Opts& o) {
+  fastloss::NllOptions r;
+  r.has_ignore_index = o.has[0];
+  r.ignore_index = o.has[0] ? static_cast<int64_t>(o.v[0]) : 0;
+  r.axis = AsInt(o.v[2]);
+  return Typed<fastloss::LabelCall>(call, f64, [&](const auto& c, auto t) {
+    return fastloss::Nll<decltype(t)>(c, r);
+  });
 }
 
 #define FASTLOSS_RUN(Name, Make)                                                      \
@@ -310,19 +453,65 @@ fastloss::QuantileOptions MakeQuantile(const double* o) {
            Make>
 
 const std::vector<LossSpec>& Table() {
-  static const std::vector<LossSpec>* table = new std::vector<LossSpec>{
-      {"mse", {}, FASTLOSS_RUN(Mse, NoOptions<fastloss::MseOptions>)},
-      {"mae", {}, FASTLOSS_RUN(Mae, NoOptions<fastloss::MaeOptions>)},
-      {"huber", {{"delta", false, 1.0}}, FASTLOSS_RUN(Huber, MakeHuber)},
-      {"smooth_l1", {{"beta", false, 1.0}}, FASTLOSS_RUN(SmoothL1, MakeSmoothL1)},
-      {"log_cosh", {}, FASTLOSS_RUN(LogCosh, NoOptions<fastloss::LogCoshOptions>)},
-      {"msle", {}, FASTLOSS_RUN(Msle, NoOptions<fastloss::MsleOptions>)},
-      {"mape", {{"eps", false, fastloss::MapeOptions{}.eps}}, FASTLOSS_RUN(Mape, MakeMape)},
-      {"poisson_nll",
-       {{"log_input", true, 1.0}, {"full", true, 0.0}, {"eps", false, 1e-8}},
-       FASTLOSS_RUN(PoissonNll, MakePoisson)},
-      {"quantile", {{"q", false, 0.5}}, FASTLOSS_RUN(Quantile, MakeQuantile)},
-  };
+  using K = LossKind;
+  using O = OptType;
+  static const std::vector<LossSpec>* table = [] {
+    auto* t = new std::vector<LossSpec>{
+        {"mse", K::kElementwise, {}, FASTLOSS_RUN(Mse, NoOptions<fastloss::MseOptions>)},
+        {"mae", K::kElementwise, {}, FASTLOSS_RUN(Mae, NoOptions<fastloss::MaeOptions>)},
+        {"huber", K::kElementwise, {{"delta", O::kFloat, 1.0}}, FASTLOSS_RUN(Huber, MakeHuber)},
+        {"smooth_l1", K::kElementwise, {{"beta", O::kFloat, 1.0}},
+         FASTLOSS_RUN(SmoothL1, MakeSmoothL1)},
+        {"log_cosh", K::kElementwise, {},
+         FASTLOSS_RUN(LogCosh, NoOptions<fastloss::LogCoshOptions>)},
+        {"msle", K::kElementwise, {}, FASTLOSS_RUN(Msle, NoOptions<fastloss::MsleOptions>)},
+        {"mape", K::kElementwise, {{"eps", O::kFloat, fastloss::MapeOptions{}.eps}},
+         FASTLOSS_RUN(Mape, MakeMape)},
+        {"poisson_nll", K::kElementwise,
+         {{"log_input", O::kBool, 1.0}, {"full", O::kBool, 0.0}, {"eps", O::kFloat, 1e-8}},
+         FASTLOSS_RUN(PoissonNll, MakePoisson)},
+        {"quantile", K::kElementwise, {{"q", O::kFloat, 0.5}},
+         FASTLOSS_RUN(Quantile, MakeQuantile)},
+        {"binary_cross_entropy", K::kElementwise,
+         {kFromLogits, kEps, {"pos_weight", O::kWeightArray, kNone, false}, kSmoothing},
+         &RunBce},
+        {"binary_focal", K::kElementwise, {kAlpha, kGamma, kFromLogits, kEps, kSmoothing},
+         FASTLOSS_RUN(BinaryFocal, MakeBinaryFocal)},
+        {"hinge", K::kElementwise, {}, FASTLOSS_RUN(Hinge, NoOptions<fastloss::HingeOptions>)},
+        {"squared_hinge", K::kElementwise, {},
+         FASTLOSS_RUN(SquaredHinge, NoOptions<fastloss::SquaredHingeOptions>)},
+        {"soft_margin", K::kElementwise, {},
+         FASTLOSS_RUN(SoftMargin, NoOptions<fastloss::SoftMarginOptions>)},
+        {"categorical_cross_entropy", K::kDenseRows, {kFromLogits, kSmoothing, kEps, kAxis},
+         FASTLOSS_RUN(CategoricalCrossEntropy, MakeCce)},
+        {"sparse_categorical_cross_entropy", K::kLabelRows,
+         {kFromLogits, kIgnoreIndex, kSmoothing, kClassWeights, kEps, kAxis}, &RunSparseCce},
+        {"categorical_focal", K::kDenseRows,
+         {kAlpha, kGamma, kFromLogits, kSmoothing, kEps, kAxis},
+         FASTLOSS_RUN(CategoricalFocal, MakeCategoricalFocal)},
+        {"categorical_hinge", K::kDenseRows, {kAxis},
+         FASTLOSS_RUN(CategoricalHinge, MakeCategoricalHinge)},
+        {"multi_margin", K::kLabelRows,
+         {{"p", O::kInt, 1.0}, {"margin", O::kFloat, 1.0}, kClassWeights, kAxis},
+         &RunMultiMargin},
+        {"nll", K::kLabelRows, {kIgnoreIndex, kClassWeights, kAxis}, &RunNll},
+        {"kl_divergence", K::kDenseRows,
+         {{"log_input", O::kBool, 0.0}, {"log_target", O::kBool, 0.0}, kAxis},
+         FASTLOSS_RUN(KlDivergence, MakeKl)},
+        {"jensen_shannon", K::kDenseRows,
+         {{"beta", O::kFloat, 0.5}, {"log_input", O::kBool, 0.0}, kAxis},
+         FASTLOSS_RUN(JensenShannon, MakeJsd)},
+    };
+    for (LossSpec& spec : *t) {
+      for (size_t i = 0; i < spec.options.size(); ++i) {
+        if (std::strcmp(spec.options[i].name, "axis") == 0) spec.axis_option = static_cast<int>(i);
+        if (std::strcmp(spec.options[i].name, "class_weights") == 0) {
+          spec.class_weights_option = static_cast<int>(i);
+        }
+      }
+    }
+    return t;
+  }();
   return *table;
 }
 
@@ -334,6 +523,8 @@ struct Parsed {
   py::handle y_true, y_pred, weights, out;
   Reduction reduction = Reduction::kMean;
   double opts[kMaxOptions];
+  bool has[kMaxOptions];
+  py::handle arrays[kMaxOptions];  // array-valued options
 };
 
 bool KeyIs(PyObject* key, const char* s) {
@@ -343,30 +534,104 @@ bool KeyIs(PyObject* key, const char* s) {
          std::memcmp(k, s, len) == 0;
 }
 
-double OptionValue(const LossSpec& spec, const OptionSpec& o, py::handle v) {
+std::string TypeName(py::handle v) {
+  return py::str(py::type::handle_of(v).attr("__name__")).cast<std::string>();
+}
+
+double RealValue(const std::string& where, py::handle v) {
   if (PyFloat_CheckExact(v.ptr())) return PyFloat_AS_DOUBLE(v.ptr());
-  const std::string where = std::string(spec.name) + ": " + o.name;
-  if (o.is_bool) {
-    if (PyBool_Check(v.ptr())) return v.ptr() == Py_True ? 1.0 : 0.0;
-    if (PyLong_Check(v.ptr())) {
-      const long x = PyLong_AsLong(v.ptr());
-      if (x == 0 || x == 1) return static_cast<double>(x);
-    }
-    const std::string tname = py::str(py::type::handle_of(v).attr("__name__"));
-    if (tname == "bool" || tname == "bool_") return PyObject_IsTrue(v.ptr()) ? 1.0 : 0.0;
-    throw py::type_error(where + " must be a bool, got " + tname);
-  }
-  if (PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()) || v.is_none()) {
-    throw py::type_error(where + " must be a real number, got " +
-                         py::str(py::type::handle_of(v).attr("__name__")).cast<std::string>());
+  if (PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()) || v.is_none() ||
+      PyBool_Check(v.ptr())) {
+    throw py::type_error(where + " must be a real number, got " + TypeName(v));
   }
   const double x = PyFloat_AsDouble(v.ptr());
   if (x == -1.0 && PyErr_Occurred()) {
     PyErr_Clear();
-    throw py::type_error(where + " must be a real number, got " +
-                         py::str(py::type::handle_of(v).attr("__name__")).cast<std::string>());
+    throw py::type_error(where + " must be a real number, got " + TypeName(v));
   }
   return x;
+}
+
+// Sets p.opts[i] / p.has[i] / p.arrays[i] from the keyword value v.
+void SetOption(const LossSpec& spec, size_t i, py::handle v, Parsed& p) {
+  const OptionSpec& o = spec.options[i];
+  const std::string where = std::string(spec.name) + ": " + o.name;
+  p.has[i] = true;
+  p.arrays[i] = py::handle();
+  switch (o.type) {
+    case OptType::kFloat:
+      p.opts[i] = RealValue(where, v);
+      return;
+    case OptType::kBool: {
+      if (PyBool_Check(v.ptr())) {
+        p.opts[i] = v.ptr() == Py_True ? 1.0 : 0.0;
+        return;
+      }
+      if (PyLong_Check(v.ptr())) {
+        const long x = PyLong_AsLong(v.ptr());
+        if (x == 0 || x == 1) {
+          p.opts[i] = static_cast<double>(x);
+          return;
+        }
+        PyErr_Clear();
+      }
+      const std::string tname = TypeName(v);
+      if (tname == "bool" || tname == "bool_") {
+        p.opts[i] = PyObject_IsTrue(v.ptr()) ? 1.0 : 0.0;
+        return;
+      }
+      throw py::type_error(where + " must be a bool, got " + tname);
+    }
+    case OptType::kOptionalInt:
+    case OptType::kInt: {
+      if (v.is_none() && o.type == OptType::kOptionalInt) {
+        p.has[i] = false;
+        return;
+      }
+      if (PyBool_Check(v.ptr()) || PyFloat_Check(v.ptr())) {
+        throw py::type_error(where + " must be an integer, got " + TypeName(v));
+      }
+      PyObject* index = PyNumber_Index(v.ptr());
+      if (!index) {
+        PyErr_Clear();
+        throw py::type_error(where + " must be an integer, got " + TypeName(v));
+      }
+      int overflow = 0;
+      const long long x = PyLong_AsLongLongAndOverflow(index, &overflow);
+      Py_DECREF(index);
+      const long long limit = o.type == OptType::kInt ? (1LL << 31) : (1LL << 53);
+      if (overflow || x >= limit || x < -limit) {
+        throw py::value_error(where + " is out of range");
+      }
+      p.opts[i] = static_cast<double>(x);
+      return;
+    }
+    case OptType::kOptionalFloat:
+      if (v.is_none()) {
+        p.has[i] = false;
+        return;
+      }
+      p.opts[i] = RealValue(where, v);
+      return;
+    case OptType::kWeightArray:
+      if (v.is_none()) {
+        p.has[i] = false;
+        return;
+      }
+      if (PyFloat_Check(v.ptr()) || (PyLong_Check(v.ptr()) && !PyBool_Check(v.ptr()))) {
+        p.opts[i] = RealValue(where, v);
+        return;
+      }
+      p.arrays[i] = v;
+      return;
+    case OptType::kArray:
+      if (v.is_none()) {
+        p.has[i] = false;
+        return;
+      }
+      p.arrays[i] = v;
+      return;
+  }
 }
 
 // Arguments in CPython's vectorcall layout: `nargs` positional ones in
@@ -375,7 +640,10 @@ Parsed Parse(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t 
              PyObject* kwnames) {
   Parsed p;
   const char* name = spec.name;
-  for (size_t i = 0; i < spec.options.size(); ++i) p.opts[i] = spec.options[i].default_value;
+  for (size_t i = 0; i < spec.options.size(); ++i) {
+    p.opts[i] = spec.options[i].default_value;
+    p.has[i] = spec.options[i].has_default;
+  }
   if (nargs > 2) {
     throw py::type_error(std::string(name) +
                          "() takes 2 positional arguments (y_true, y_pred) but " +
@@ -426,7 +694,7 @@ Parsed Parse(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t 
     bool known = false;
     for (size_t i = 0; i < spec.options.size() && !known; ++i) {
       if (KeyIs(key, spec.options[i].name)) {
-        p.opts[i] = OptionValue(spec, spec.options[i], v);
+        SetOption(spec, i, v, p);
         known = true;
       }
     }
@@ -505,19 +773,19 @@ void ReleaseCachedBuffer(PyObject* capsule) {
   BufferCache::Get().Give(p, cap);
 }
 
-// A new C-contiguous array of y_pred's shape, and a view of it.
+// A new C-contiguous array of the given shape, and a view of it.
 template <typename T>
-py::object NewArray(const Arg& like, View<T>& view) {
+py::object NewArray(int rank, const int64_t* shape, View<T>& view) {
   npy_intp dims[fastloss::kMaxRank];
   size_t bytes = sizeof(T);
-  for (int k = 0; k < like.rank; ++k) {
-    dims[k] = static_cast<npy_intp>(like.shape[k]);
-    bytes *= static_cast<size_t>(like.shape[k]);
+  for (int k = 0; k < rank; ++k) {
+    dims[k] = static_cast<npy_intp>(shape[k]);
+    bytes *= static_cast<size_t>(shape[k]);
   }
   constexpr int type_num = std::is_same<T, float>::value ? NPY_FLOAT : NPY_DOUBLE;
   PyObject* a;
   if (bytes < BufferCache::kMinBytes) {
-    a = PyArray_SimpleNew(like.rank, dims, type_num);
+    a = PyArray_SimpleNew(rank, dims, type_num);
     if (!a) throw py::error_already_set();
   } else {
     size_t cap = 0;
@@ -529,7 +797,7 @@ py::object NewArray(const Arg& like, View<T>& view) {
       throw py::error_already_set();
     }
     PyCapsule_SetContext(capsule, reinterpret_cast<void*>(cap));
-    a = PyArray_New(&PyArray_Type, like.rank, dims, type_num, nullptr, data, 0,
+    a = PyArray_New(&PyArray_Type, rank, dims, type_num, nullptr, data, 0,
                     NPY_ARRAY_CARRAY, nullptr);
     if (!a) {
       Py_DECREF(capsule);
@@ -541,14 +809,19 @@ py::object NewArray(const Arg& like, View<T>& view) {
     }
   }
   view.data = static_cast<T*>(PyArray_DATA(reinterpret_cast<PyArrayObject*>(a)));
-  view.rank = like.rank;
+  view.rank = rank;
   int64_t stride = 1;
-  for (int k = like.rank - 1; k >= 0; --k) {
-    view.shape[k] = like.shape[k];
+  for (int k = rank - 1; k >= 0; --k) {
+    view.shape[k] = shape[k];
     view.strides[k] = stride;
-    stride *= like.shape[k];
+    stride *= shape[k];
   }
   return py::reinterpret_steal<py::object>(a);
+}
+
+template <typename T>
+py::object NewArray(const Arg& like, View<T>& view) {
+  return NewArray<T>(like.rank, like.shape, view);
 }
 
 py::object Scalar(double value, Kind kind) {
@@ -566,22 +839,92 @@ py::object Scalar(double value, Kind kind) {
   return py::reinterpret_steal<py::object>(r);
 }
 
+// y_true as integer class labels: any integer dtype, converted to int64.
+void LoadLabels(const char* loss, py::handle obj, Arg& arg) {
+  arg.name = "y_true";
+  py::object a = PyArray_Check(obj.ptr()) ? py::reinterpret_borrow<py::object>(obj)
+                                          : Np().asarray(obj);
+  PyArrayObject* arr = reinterpret_cast<PyArrayObject*>(a.ptr());
+  const int num = PyArray_DESCR(arr)->type_num;
+  if (!PyTypeNum_ISINTEGER(num)) {
+    throw py::type_error(std::string(loss) + ": y_true must hold integer class labels, got " +
+                         DtypeName(a) + " (convert it, e.g. y_true.astype(np.int64))");
+  }
+  if (num != NPY_INT64 || !PyArray_ISNBO(PyArray_DESCR(arr)->byteorder)) {
+    a = Np().asarray(a, py::arg("dtype") = py::module_::import("numpy").attr("int64"));
+  }
+  arg.Load(loss, a, false);
+  if (!arg.StridesAligned()) {
+    a = py::module_::import("numpy").attr("ascontiguousarray")(a);
+    arg.Load(loss, a, false);
+  }
+}
+
+// The position of the class axis in y_pred, or -1 if out of range (the C++
+// API reports that).
+int AxisOf(const LossSpec& spec, const Parsed& parsed, const Arg& y_pred) {
+  const int axis = static_cast<int>(parsed.opts[spec.axis_option]);
+  const int a = axis < 0 ? axis + y_pred.rank : axis;
+  return a >= 0 && a < y_pred.rank ? a : -1;
+}
+
 template <typename T>
 py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true, Arg& y_pred,
-                    Arg& weights, Kind kind) {
+                    Arg& weights, Arg* option_arrays, Kind kind) {
   const char* name = spec.name;
+  const bool labels = spec.kind == LossKind::kLabelRows;
   Call<T> call;
-  call.y_true = y_true.ToView<const T>();
-  call.y_pred = y_pred.ToView<const T>();
-  call.reduction = parsed.reduction;
-  if (parsed.weights) {
-    call.has_weights = true;
-    call.weights = weights.ToView<const T>();
+  fastloss::LabelCall<T> lcall;
+  View<T>* losses_view = labels ? &lcall.losses : &call.losses;
+  View<T>* grad_view = labels ? &lcall.grad : &call.grad;
+  if (labels) {
+    lcall.labels = y_true.ToView<const int64_t>();
+    lcall.y_pred = y_pred.ToView<const T>();
+    lcall.reduction = parsed.reduction;
+    if (parsed.weights) {
+      lcall.has_weights = true;
+      lcall.weights = weights.ToView<const T>();
+    }
+    if (spec.class_weights_option >= 0 && parsed.arrays[spec.class_weights_option]) {
+      lcall.has_class_weights = true;
+      lcall.class_weights = option_arrays[spec.class_weights_option].ToView<const T>();
+    }
+  } else {
+    call.y_true = y_true.ToView<const T>();
+    call.y_pred = y_pred.ToView<const T>();
+    call.reduction = parsed.reduction;
+    if (parsed.weights) {
+      call.has_weights = true;
+      call.weights = weights.ToView<const T>();
+    }
+  }
+  Opts opts;
+  View<const T> array_views[kMaxOptions];
+  for (size_t i = 0; i < spec.options.size(); ++i) {
+    opts.v[i] = parsed.opts[i];
+    opts.has[i] = parsed.has[i];
+    opts.array[i] = nullptr;
+    if (parsed.arrays[i]) {
+      array_views[i] = option_arrays[i].ToView<const T>();
+      opts.array[i] = &array_views[i];
+    }
   }
   py::object losses;
   if (parsed.reduction == Reduction::kNone && want != Want::kGrad) {
-    losses = NewArray<T>(y_pred, call.losses);
-    call.has_losses = true;
+    if (spec.kind == LossKind::kElementwise) {
+      losses = NewArray<T>(y_pred, *losses_view);
+    } else {
+      // One loss per row: y_pred's shape without the class axis.
+      const int axis = AxisOf(spec, parsed, y_pred);
+      int64_t shape[fastloss::kMaxRank];
+      int rank = 0;
+      for (int k = 0; k < y_pred.rank; ++k) {
+        if (k != axis) shape[rank++] = y_pred.shape[k];
+      }
+      if (axis < 0) rank = 0;  // the C++ API raises for the axis first
+      losses = NewArray<T>(rank, shape, *losses_view);
+    }
+    (labels ? lcall.has_losses : call.has_losses) = true;
   }
   py::object grad;
   Arg out;
@@ -591,8 +934,7 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
       // As NumPy's ufuncs: out is an ndarray (a view of anything is fine).
       if (!PyArray_Check(parsed.out.ptr())) {
         throw py::type_error(std::string(name) + ": out must be a numpy.ndarray, got " +
-                             py::str(py::type::handle_of(parsed.out).attr("__name__"))
-                                 .cast<std::string>());
+                             TypeName(parsed.out));
       }
       out.Load(name, parsed.out, true);
       if (!out.writable) throw py::value_error(std::string(name) + ": out must be writable");
@@ -610,17 +952,18 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
         throw py::value_error(std::string(name) +
                               ": out's strides must be multiples of its item size");
       }
-      call.grad = out.ToView<T>();
+      *grad_view = out.ToView<T>();
       grad = parsed.out.cast<py::object>();
     } else {
-      grad = NewArray<T>(y_pred, call.grad);
+      grad = NewArray<T>(y_pred, *grad_view);
     }
-    call.has_grad = true;
+    (labels ? lcall.has_grad : call.has_grad) = true;
   }
   double value;
   {
     py::gil_scoped_release release;
-    value = spec.run(&call, std::is_same<T, double>::value, parsed.opts);
+    value = spec.run(labels ? static_cast<const void*>(&lcall) : static_cast<const void*>(&call),
+                     std::is_same<T, double>::value, opts);
   }
   py::object v = parsed.reduction == Reduction::kNone ? losses : Scalar(value, kind);
   switch (want) {
@@ -635,14 +978,24 @@ py::object Dispatch(const LossSpec& spec, Want want, PyObject* const* args, Py_s
                     PyObject* kwnames) {
   Parsed parsed = Parse(spec, want, args, nargs, kwnames);
   Arg y_pred, y_true, weights;
+  Arg option_arrays[kMaxOptions];
   LoadPrediction(spec.name, parsed.y_pred, y_pred);
   const Kind kind = y_pred.kind;
-  LoadInput(spec.name, "y_true", parsed.y_true, kind, y_true);
-  if (parsed.weights) LoadInput(spec.name, "weights", parsed.weights, kind, weights);
-  if (kind == Kind::kF32) {
-    return Evaluate<float>(spec, want, parsed, y_true, y_pred, weights, kind);
+  if (spec.kind == LossKind::kLabelRows) {
+    LoadLabels(spec.name, parsed.y_true, y_true);
+  } else {
+    LoadInput(spec.name, "y_true", parsed.y_true, kind, y_true);
   }
-  return Evaluate<double>(spec, want, parsed, y_true, y_pred, weights, kind);
+  if (parsed.weights) LoadInput(spec.name, "weights", parsed.weights, kind, weights);
+  for (size_t i = 0; i < spec.options.size(); ++i) {
+    if (parsed.arrays[i]) {
+      LoadInput(spec.name, spec.options[i].name, parsed.arrays[i], kind, option_arrays[i]);
+    }
+  }
+  if (kind == Kind::kF32) {
+    return Evaluate<float>(spec, want, parsed, y_true, y_pred, weights, option_arrays, kind);
+  }
+  return Evaluate<double>(spec, want, parsed, y_true, y_pred, weights, option_arrays, kind);
 }
 
 class Loss {
@@ -714,8 +1067,12 @@ PYBIND11_MODULE(_core, m) {
                              [](const Loss& l) {
                                py::dict d;
                                for (const OptionSpec& o : l.spec().options) {
-                                 if (o.is_bool) {
+                                 if (!o.has_default) {
+                                   d[o.name] = py::none();
+                                 } else if (o.type == OptType::kBool) {
                                    d[o.name] = py::bool_(o.default_value != 0);
+                                 } else if (o.type == OptType::kInt) {
+                                   d[o.name] = py::int_(static_cast<long>(o.default_value));
                                  } else {
                                    d[o.name] = o.default_value;
                                  }

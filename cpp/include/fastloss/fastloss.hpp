@@ -155,6 +155,162 @@ template <typename T> double PoissonNll(const Call<T>& call, const PoissonNllOpt
 // dl/dp = -q if y > p, 1 - q if y < p, 0 if y == p.
 template <typename T> double Quantile(const Call<T>& call, const QuantileOptions& = {});
 
+// --- Classification: binary (elementwise) losses. ---------------------------
+// y_true holds targets in [0, 1] (checked: a value outside is an Error; NaN is
+// not, it propagates). Label smoothing replaces y by y (1 - ls) + ls / 2.
+// sp(z) = log(1 + exp(z)) computed stably, sig(z) the logistic sigmoid.
+struct BinaryCrossEntropyOptions {
+  bool from_logits = false;
+  double eps = 1e-7;            // in (0, 0.5): probabilities are clipped to [eps, 1 - eps]
+  double pos_weight = 1.0;      // > 0 weight of the positive term (PyTorch's pos_weight)
+  double label_smoothing = 0.0;  // in [0, 1)
+};
+struct BinaryFocalOptions {
+  double alpha = 0.25;  // in [0, 1]; used when has_alpha
+  bool has_alpha = true;
+  double gamma = 2.0;  // >= 0
+  bool from_logits = false;
+  double eps = 1e-7;
+  double label_smoothing = 0.0;
+};
+struct HingeOptions {};
+struct SquaredHingeOptions {};
+struct SoftMarginOptions {};
+
+// Binary cross-entropy. Logits x (PyTorch's BCEWithLogits, stable):
+//   l = pw y sp(-x) + (1 - y) sp(x), dl/dx = -pw y sig(-x) + (1 - y) sig(x);
+// a term whose coefficient is exactly 0 is 0 even against x = +-inf.
+// Probabilities p (Keras): pc = clip(p, eps, 1 - eps),
+//   l = -(pw y log pc + (1 - y) log(1 - pc)), dl/dp = -pw y / pc + (1 - y) / (1 - pc)
+// where eps <= p <= 1 - eps, and 0 where the clip is active.
+template <typename T>
+double BinaryCrossEntropy(const Call<T>& call, const BinaryCrossEntropyOptions& = {});
+// The same with a per-element pos_weight array broadcast to y_pred (options'
+// scalar pos_weight is then ignored). pos_weight values are not checked.
+template <typename T>
+double BinaryCrossEntropy(const Call<T>& call, const View<const T>& pos_weight,
+                          const BinaryCrossEntropyOptions& = {});
+// Sigmoid focal loss (torchvision on logits; Keras on probabilities):
+// l = alpha_t ce (1 - pt)^gamma with pt = p y + (1 - p)(1 - y),
+// alpha_t = alpha y + (1 - alpha)(1 - y) (1 without has_alpha), ce the BCE above.
+template <typename T>
+double BinaryFocal(const Call<T>& call, const BinaryFocalOptions& = {});
+// Hinge on labels in {-1, 1} (a label 0 counts as -1): l = max(0, 1 - y p).
+template <typename T> double Hinge(const Call<T>& call, const HingeOptions& = {});
+// l = max(0, 1 - y p)^2, same labels.
+template <typename T>
+double SquaredHinge(const Call<T>& call, const SquaredHingeOptions& = {});
+// PyTorch's SoftMarginLoss: l = log(1 + exp(-y p)).
+template <typename T> double SoftMargin(const Call<T>& call, const SoftMarginOptions& = {});
+
+// --- Classification: losses over a class axis. --------------------------------
+// y_pred has at least one dimension; `axis` (negative counts from the end)
+// is the class axis of length C >= 1. The other dimensions are the rows
+// (their shape R is y_pred's shape without the axis): each row has one loss
+// l_r. Dense losses take a Call<T> whose y_true has y_pred's shape; label
+// losses take a LabelCall<T> whose labels have shape R. In both, `weights`
+// broadcast to R, `losses` (kNone) has shape R and `grad` y_pred's shape.
+// kMean divides by D = sum of the row weights (the number of rows without
+// weights) unless a loss says otherwise; a mean over nothing is NaN with a
+// zero gradient.
+template <typename T>
+struct LabelCall {
+  View<const int64_t> labels;  // in [0, C), or ignore_index where allowed
+  View<const T> y_pred;
+  View<const T> weights;
+  bool has_weights = false;
+  View<const T> class_weights;  // rank 1, length C
+  bool has_class_weights = false;
+  Reduction reduction = Reduction::kMean;
+  View<T> grad;
+  bool has_grad = false;
+  View<T> losses;
+  bool has_losses = false;
+};
+
+struct CategoricalCrossEntropyOptions {
+  bool from_logits = false;
+  double label_smoothing = 0.0;  // y' = y (1 - ls) + ls / C
+  double eps = 1e-7;             // probabilities: q = clip(p / sum(p), eps, 1 - eps)
+  int axis = -1;
+};
+struct SparseCategoricalCrossEntropyOptions {
+  bool from_logits = false;
+  int64_t ignore_index = -100;
+  bool has_ignore_index = false;
+  double label_smoothing = 0.0;
+  double eps = 1e-7;
+  int axis = -1;
+};
+struct CategoricalFocalOptions {
+  double alpha = 0.25;
+  bool has_alpha = true;
+  double gamma = 2.0;
+  bool from_logits = false;
+  double label_smoothing = 0.0;
+  double eps = 1e-7;
+  int axis = -1;
+};
+struct CategoricalHingeOptions {
+  int axis = -1;
+};
+struct MultiMarginOptions {
+  int p = 1;  // 1 or 2
+  double margin = 1.0;
+  int axis = -1;
+};
+struct NllOptions {
+  int64_t ignore_index = -100;
+  bool has_ignore_index = false;
+  int axis = -1;
+};
+struct KlDivergenceOptions {
+  bool log_input = false;
+  bool log_target = false;
+  int axis = -1;
+};
+struct JensenShannonOptions {
+  double beta = 0.5;  // in [0, 1]
+  bool log_input = false;
+  int axis = -1;
+};
+
+// Categorical cross-entropy, dense targets. Logits: l = sum_c y'_c (lse(x) - x_c)
+// computed as (max - x_c) + log sum exp(x - max); dl/dx = softmax(x) sum(y') - y'.
+// Probabilities (Keras): l = -sum_c y'_c log q_c, q = clip(p / sum(p), eps, 1 - eps),
+// the exact gradient through the normalisation (0 through an active clip).
+template <typename T>
+double CategoricalCrossEntropy(const Call<T>& call, const CategoricalCrossEntropyOptions& = {});
+// Sparse categorical cross-entropy (PyTorch's cross_entropy with weight,
+// ignore_index and label_smoothing): with t the label and w the class weights,
+// l = (1 - ls) w_t (-log q_t) + (ls / C) sum_c w_c (-log q_c); the mean divides
+// by the sum over non-ignored rows of s_r w_t.
+template <typename T>
+double SparseCategoricalCrossEntropy(const LabelCall<T>& call,
+                                     const SparseCategoricalCrossEntropyOptions& = {});
+// Softmax focal loss (Keras): l = -sum_c alpha y'_c (1 - q_c)^gamma log q_c.
+template <typename T>
+double CategoricalFocal(const Call<T>& call, const CategoricalFocalOptions& = {});
+// Keras categorical hinge: l = max(0, max_c (1 - y_c) p_c - sum_c y_c p_c + 1).
+template <typename T>
+double CategoricalHinge(const Call<T>& call, const CategoricalHingeOptions& = {});
+// PyTorch's MultiMarginLoss: l = sum_{c != t} w_t max(0, margin - x_t + x_c)^p / C;
+// the mean divides by the row count (weights), not by the class weights.
+template <typename T>
+double MultiMargin(const LabelCall<T>& call, const MultiMarginOptions& = {});
+// Negative log-likelihood of log-probabilities: l = -w_t x_t; mean as sparse CE.
+template <typename T>
+double Nll(const LabelCall<T>& call, const NllOptions& = {});
+// KL(y_true || y_pred) per row: sum_c t_c (log t_c - log p_c); kMean is the
+// mean over rows (PyTorch's "batchmean"). Zero targets contribute 0.
+template <typename T>
+double KlDivergence(const Call<T>& call, const KlDivergenceOptions& = {});
+// Generalized Jensen-Shannon divergence (Liger-Kernel's JSD) between P = y_true
+// and Q = y_pred: beta KL(P || M) + (1 - beta) KL(Q || M), M = beta P + (1 - beta) Q;
+// beta = 0 is KL(P || Q) and beta = 1 is KL(Q || P).
+template <typename T>
+double JensenShannon(const Call<T>& call, const JensenShannonOptions& = {});
+
 // --- Runtime configuration. ---
 // Threads used by large calls (the caller's thread included). n >= 1.
 void SetNumThreads(int n);

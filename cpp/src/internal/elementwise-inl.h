@@ -41,17 +41,30 @@ HWY_BEFORE_NAMESPACE();
 namespace fastloss {
 namespace HWY_NAMESPACE {
 
+// Functors with `static constexpr bool kAux = true` take a third
+// per-element operand (e.g. BCE's pos_weight array): Eval(m, y, p, aux, g).
+template <class L, class = void>
+struct UsesAux : std::false_type {};
+template <class L>
+struct UsesAux<L, std::void_t<decltype(L::kAux)>> : std::integral_constant<bool, L::kAux> {};
+
 // One vector (or one lane, for d = CappedTag<T, 1>) of elements at offset i:
 // evaluates the functor, stores what the mode asks for, returns w * l.
 template <bool kGrad, bool kStore, bool kWeighted, class Loss, class D,
           typename T = hn::TFromD<D>>
 HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
-                                  const T* w, T* grad, T* out, hn::Vec<D> scale,
-                                  size_t i, bool stream = false) {
+                                  const T* w, const T* aux, T* grad, T* out,
+                                  hn::Vec<D> scale, size_t i, bool stream = false) {
   const SimdMath<D> m{d};
   hn::Vec<D> g = hn::Zero(d);
-  hn::Vec<D> l = loss.template Eval<kGrad>(m, hn::LoadU(d, y + i),
-                                           hn::LoadU(d, p + i), g);
+  hn::Vec<D> l;
+  if constexpr (UsesAux<Loss>::value) {
+    l = loss.template Eval<kGrad>(m, hn::LoadU(d, y + i), hn::LoadU(d, p + i),
+                                  hn::LoadU(d, aux + i), g);
+  } else {
+    (void)aux;
+    l = loss.template Eval<kGrad>(m, hn::LoadU(d, y + i), hn::LoadU(d, p + i), g);
+  }
   if constexpr (kWeighted) {
     const hn::Vec<D> wv = hn::LoadU(d, w + i);
     l = hn::Mul(l, wv);
@@ -89,6 +102,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   const T* y = static_cast<const T*>(a.y);
   const T* p = static_cast<const T*>(a.p);
   const T* w = static_cast<const T*>(a.w);
+  const T* aux = static_cast<const T*>(a.aux);
   T* grad = static_cast<T*>(a.grad);
   T* out = static_cast<T*>(a.loss);
   const auto scale = hn::Set(d, static_cast<T>(a.grad_scale));
@@ -116,26 +130,26 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
       if constexpr (kUnroll == 4) {
         for (; i + 4 * lanes <= run_end; i += 4 * lanes) {
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i, stream));
+                                   d, loss, y, p, w, aux, grad, out, scale, i, stream));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i + lanes, stream));
+                                   d, loss, y, p, w, aux, grad, out, scale, i + lanes, stream));
           acc2 = hn::Add(acc2, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i + 2 * lanes, stream));
+                                   d, loss, y, p, w, aux, grad, out, scale, i + 2 * lanes, stream));
           acc3 = hn::Add(acc3, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i + 3 * lanes, stream));
+                                   d, loss, y, p, w, aux, grad, out, scale, i + 3 * lanes, stream));
         }
       }
       if constexpr (kUnroll == 2) {
         for (; i + 2 * lanes <= run_end; i += 2 * lanes) {
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i, stream));
+                                   d, loss, y, p, w, aux, grad, out, scale, i, stream));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, grad, out, scale, i + lanes, stream));
+                                   d, loss, y, p, w, aux, grad, out, scale, i + lanes, stream));
         }
       }
       for (; i < run_end; i += lanes) {
         acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                 d, loss, y, p, w, grad, out, scale, i, stream));
+                                 d, loss, y, p, w, aux, grad, out, scale, i, stream));
       }
       if constexpr (kSum) {
         const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
@@ -143,7 +157,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
       }
     }
     for (; i < end; ++i) {
-      const auto l = ElementStep<kGrad, kStore, kWeighted>(d1, loss, y, p, w, grad, out,
+      const auto l = ElementStep<kGrad, kStore, kWeighted>(d1, loss, y, p, w, aux, grad, out,
                                                            scale1, i);
       if constexpr (kSum) block_sum += static_cast<double>(hn::GetLane(l));
     }

@@ -4,23 +4,44 @@
 #ifndef FASTLOSS_SRC_INTERNAL_ELEMENTWISE_H_
 #define FASTLOSS_SRC_INTERNAL_ELEMENTWISE_H_
 
+#include <string>
+
 #include "fastloss/fastloss.hpp"
+#include "internal/checks.h"
 #include "internal/kernels.h"
 
 namespace fastloss {
 namespace internal {
 
+// What some losses add to a plain Call.
+template <typename T>
+struct ElementwiseExtras {
+  // A third per-element input for functors with kAux, broadcast to y_pred
+  // like the weights (named aux_name in errors).
+  const View<const T>* aux = nullptr;
+  const char* aux_name = "aux";
+  // y_true values outside [y_lo, y_hi] are an Error naming the first such
+  // position (NaN is not). The check runs on each chunk just before the
+  // kernel reads it (no extra pass over memory), so when it fails, outputs
+  // of chunks that ran before it may already have been written.
+  bool check_y = false;
+  double y_lo = 0.0, y_hi = 1.0;
+};
+
 // Runs `kernel` (instantiated for the functor `functor` points to) over
 // `call`. `name` prefixes error messages. `cost` is the functor's kCost.
 template <typename T>
 double RunElementwise(const char* name, const void* functor, int cost,
-                      ElementwiseKernel kernel, const Call<T>& call);
+                      ElementwiseKernel kernel, const Call<T>& call,
+                      const ElementwiseExtras<T>& extras = {});
 
 template <class Loss, typename T>
-double RunLoss(const char* name, const Loss& loss, const Call<T>& call) {
+double RunLoss(const char* name, const Loss& loss, const Call<T>& call,
+               const ElementwiseExtras<T>& extras = {}) {
   return RunElementwise<T>(name, &loss, Loss::kCost, ElementwiseKernelFor<Loss, T>(),
-                           call);
+                           call, extras);
 }
+
 
 }  // namespace internal
 }  // namespace fastloss

@@ -15,6 +15,7 @@ struct KernelArgs {
   const void* y = nullptr;
   const void* p = nullptr;
   const void* w = nullptr;  // weights; nullptr: unweighted
+  const void* aux = nullptr;  // a third per-element operand (functors with kAux)
   void* grad = nullptr;     // gradient out: w * dl/dp * grad_scale; nullptr: none
   void* loss = nullptr;     // per-element out: w * l; nullptr: none
   int64_t n = 0;
@@ -36,6 +37,36 @@ using ElementwiseKernel = void (*)(const void* functor, const KernelArgs& args);
 // family files (regression.cc, ...).
 template <class Loss, typename T>
 ElementwiseKernel ElementwiseKernelFor();
+
+// A run of rows for the row-wise kernels: `rows` rows of C classes. Row r
+// of operand X starts at X + r * X_row; class c is at + c * X_cls (all
+// strides in elements). Pointers are of the kernel's dtype T, except labels.
+struct RowArgs {
+  const void* x = nullptr;         // y_pred
+  const void* y = nullptr;         // dense targets, or nullptr
+  const int64_t* labels = nullptr;  // integer targets, or nullptr
+  const void* rw = nullptr;        // per-row weights, or nullptr (1)
+  const void* cw = nullptr;        // class weights: C contiguous values, or nullptr
+  void* grad = nullptr;            // nullptr: no gradient
+  void* losses = nullptr;          // per-row s_r * l_r out, or nullptr
+  int64_t rows = 0, C = 0;
+  int64_t x_row = 0, y_row = 0, label_row = 0, rw_row = 0, g_row = 0, loss_row = 0;
+  int64_t x_cls = 1, y_cls = 1, g_cls = 1;
+  double grad_scale = 1.0;   // the gradient is s_r * dl_r * grad_scale
+  double cw_total = 0.0;     // sum of the class weights (C without them)
+  bool has_ignore = false;
+  int64_t ignore_index = 0;
+  bool check_y = false;      // dense targets must lie in [0, 1]
+  // Out: the first row (of this run) whose targets failed check_y, or -1;
+  // the run stops there.
+  int64_t* bad_row = nullptr;
+};
+
+// Returns sum_r s_r * l_r over the run's rows, added in row order.
+using RowKernel = double (*)(const void* functor, const RowArgs& args);
+
+template <class Loss, typename T>
+RowKernel RowKernelFor();
 
 }  // namespace internal
 }  // namespace fastloss

@@ -51,6 +51,7 @@ struct ScalarMath {
   FASTLOSS_HD Mask Le(V a, V b) const { return a <= b; }
   FASTLOSS_HD Mask Gt(V a, V b) const { return a > b; }
   FASTLOSS_HD Mask Eq(V a, V b) const { return a == b; }
+  FASTLOSS_HD Mask Or(Mask a, Mask b) const { return a || b; }
   FASTLOSS_HD V Select(Mask m, V a, V b) const { return m ? a : b; }
 };
 

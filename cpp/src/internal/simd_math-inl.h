@@ -105,6 +105,7 @@ struct SimdMath {
   HWY_INLINE Mask Le(V a, V b) const { return hn::Le(a, b); }
   HWY_INLINE Mask Gt(V a, V b) const { return hn::Gt(a, b); }
   HWY_INLINE Mask Eq(V a, V b) const { return hn::Eq(a, b); }
+  HWY_INLINE Mask Or(Mask a, Mask b) const { return hn::Or(a, b); }
   HWY_INLINE V Select(Mask m, V a, V b) const { return hn::IfThenElse(m, a, b); }
 };
 

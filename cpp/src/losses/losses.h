@@ -6,12 +6,14 @@
 #define FASTLOSS_SRC_LOSSES_LOSSES_H_
 
 #include "internal/base.h"
+#include "internal/scalar_math.h"
 
 namespace fastloss {
 namespace losses {
 
 #include "losses/common-inl.h"      // NOLINT(build/include)
 #include "losses/regression-inl.h"  // NOLINT(build/include)
+#include "losses/classification-inl.h"  // NOLINT(build/include)
 
 }  // namespace losses
 }  // namespace fastloss

@@ -1,0 +1,415 @@
+// Public entry points of the classification family: option checks, then the
+// shared drivers (elementwise for the binary losses, row-wise for the rest).
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <string>
+
+#include "fastloss/fastloss.hpp"
+#include "internal/elementwise.h"
+#include "internal/rowwise.h"
+#include "internal/scalar_math.h"
+#include "losses/losses.h"
+
+namespace fastloss {
+namespace {
+
+using internal::RowProblem;
+using internal::RunLoss;
+
+std::string Num(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", x);
+  return buf;
+}
+
+void CheckEps(const char* name, double eps) {
+  if (!(eps > 0 && eps < 0.5)) {
+    throw Error(std::string(name) + ": eps must be in the open interval (0, 0.5), got " +
+                Num(eps));
+  }
+}
+void CheckSmoothing(const char* name, double ls) {
+  if (!(ls >= 0 && ls < 1)) {
+    throw Error(std::string(name) + ": label_smoothing must be in [0, 1), got " + Num(ls));
+  }
+}
+void CheckGamma(const char* name, double gamma) {
+  if (!(gamma >= 0) || std::isinf(gamma)) {
+    throw Error(std::string(name) + ": gamma must be a finite number >= 0, got " + Num(gamma));
+  }
+}
+void CheckAlpha(const char* name, bool has_alpha, double alpha) {
+  if (has_alpha && !(alpha >= 0 && alpha <= 1)) {
+    throw Error(std::string(name) + ": alpha must be in [0, 1] (or None), got " + Num(alpha));
+  }
+}
+
+losses::Smoothing BinarySmoothing(double ls) { return {1.0 - ls, 0.5 * ls}; }
+
+
+template <typename T>
+internal::ElementwiseExtras<T> TargetsInUnitInterval() {
+  internal::ElementwiseExtras<T> e;
+  e.check_y = true;
+  e.y_lo = 0.0;
+  e.y_hi = 1.0;
+  return e;
+}
+
+template <typename T>
+double Bce(const Call<T>& call, const View<const T>* pos_weight,
+           const BinaryCrossEntropyOptions& o) {
+  const char* name = "binary_cross_entropy";
+  if (!o.from_logits) CheckEps(name, o.eps);
+  CheckSmoothing(name, o.label_smoothing);
+  if (!pos_weight && (!(o.pos_weight > 0) || std::isinf(o.pos_weight))) {
+    throw Error(std::string(name) + ": pos_weight must be a finite number > 0, got " +
+                Num(o.pos_weight));
+  }
+  internal::ElementwiseExtras<T> e = TargetsInUnitInterval<T>();
+  e.aux = pos_weight;
+  e.aux_name = "pos_weight";
+  const losses::Smoothing s = BinarySmoothing(o.label_smoothing);
+  if (o.from_logits) {
+    if (pos_weight) return RunLoss(name, losses::BceLogitsPw{s, 1.0}, call, e);
+    return RunLoss(name, losses::BceLogits{s, o.pos_weight}, call, e);
+  }
+  if (pos_weight) return RunLoss(name, losses::BceProbsPw{s, 1.0, o.eps}, call, e);
+  return RunLoss(name, losses::BceProbs{s, o.pos_weight, o.eps}, call, e);
+}
+
+// --- Row losses without a SIMD kernel: plain scalar code over the same
+// functors (ScalarMath), run by the row driver. ---
+
+template <typename T>
+struct RowPointers {
+  const T* x;
+  const T* y;
+  T* g;
+  T s;
+};
+
+template <typename T>
+RowPointers<T> Row(const internal::RowArgs& a, int64_t r) {
+  RowPointers<T> p;
+  p.x = static_cast<const T*>(a.x) + r * a.x_row;
+  p.y = a.y ? static_cast<const T*>(a.y) + r * a.y_row : nullptr;
+  p.g = a.grad ? static_cast<T*>(a.grad) + r * a.g_row : nullptr;
+  p.s = a.rw ? static_cast<const T*>(a.rw)[r * a.rw_row] : T(1);
+  return p;
+}
+
+template <typename T>
+void StoreRowLoss(const internal::RowArgs& a, int64_t r, double wl) {
+  if (a.losses) static_cast<T*>(a.losses)[r * a.loss_row] = static_cast<T>(wl);
+}
+
+template <typename T>
+double CategoricalHingeRows(const void* f, const internal::RowArgs& a) {
+  const losses::CategoricalHingeTerm& term = *static_cast<const losses::CategoricalHingeTerm*>(f);
+  const internal::ScalarMath<T> m;
+  double total = 0.0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const RowPointers<T> p = Row<T>(a, r);
+    T pos = 0, neg = -std::numeric_limits<T>::infinity();
+    int64_t k = 0;
+    bool nan = false;
+    for (int64_t c = 0; c < a.C; ++c) {
+      const T y = p.y[c * a.y_cls], x = p.x[c * a.x_cls];
+      pos = m.Add(pos, term.Pos(m, y, x));
+      const T nv = term.Neg(m, y, x);
+      if (nv != nv) nan = true;
+      if (nv > neg) {
+        neg = nv;
+        k = c;
+      }
+    }
+    const T l = nan ? std::numeric_limits<T>::quiet_NaN() : term.Value(m, pos, neg);
+    if (p.g) {
+      const T sc = static_cast<T>(static_cast<double>(p.s) * a.grad_scale);
+      const bool active = !(l <= T(0));  // NaN: the gradient is NaN too
+      for (int64_t c = 0; c < a.C; ++c) {
+        const T y = p.y[c * a.y_cls];
+        T gv = active ? term.Grad(m, y, c == k) : T(0);
+        if (l != l) gv = l;
+        p.g[c * a.g_cls] = gv * sc;
+      }
+    }
+    const double wl = static_cast<double>(p.s) * static_cast<double>(l);
+    StoreRowLoss<T>(a, r, wl);
+    total += wl;
+  }
+  return total;
+}
+
+template <typename T>
+double MultiMarginRows(const void* f, const internal::RowArgs& a) {
+  const losses::MultiMarginTerm& term = *static_cast<const losses::MultiMarginTerm*>(f);
+  const internal::ScalarMath<T> m;
+  const T* cw = static_cast<const T*>(a.cw);
+  const double inv_c = 1.0 / static_cast<double>(a.C);
+  double total = 0.0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const RowPointers<T> p = Row<T>(a, r);
+    const int64_t t = a.labels[r * a.label_row];
+    const T wt = cw ? cw[t] : T(1);
+    const T xt = p.x[t * a.x_cls];
+    double sum = 0.0, gsum = 0.0;
+    for (int64_t c = 0; c < a.C; ++c) {
+      if (c == t) continue;
+      T g = 0;
+      sum += static_cast<double>(term.Eval<false>(m, xt, p.x[c * a.x_cls], g));
+    }
+    const double l = static_cast<double>(wt) * sum * inv_c;
+    if (p.g) {
+      const double sc = static_cast<double>(p.s) * a.grad_scale * static_cast<double>(wt) * inv_c;
+      for (int64_t c = 0; c < a.C; ++c) {
+        if (c == t) continue;
+        T g = 0;
+        term.Eval<true>(m, xt, p.x[c * a.x_cls], g);
+        gsum += static_cast<double>(g);
+        p.g[c * a.g_cls] = static_cast<T>(static_cast<double>(g) * sc);
+      }
+      p.g[t * a.g_cls] = static_cast<T>(-gsum * sc);
+    }
+    const double wl = static_cast<double>(p.s) * l;
+    StoreRowLoss<T>(a, r, wl);
+    total += wl;
+  }
+  return total;
+}
+
+template <typename T>
+double NllRows(const void* f, const internal::RowArgs& a) {
+  const losses::NllTerm& term = *static_cast<const losses::NllTerm*>(f);
+  const internal::ScalarMath<T> m;
+  const T* cw = static_cast<const T*>(a.cw);
+  double total = 0.0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const RowPointers<T> p = Row<T>(a, r);
+    const int64_t t = a.labels[r * a.label_row];
+    const bool ignored = a.has_ignore && t == a.ignore_index;
+    if (p.g) {
+      for (int64_t c = 0; c < a.C; ++c) p.g[c * a.g_cls] = T(0);
+    }
+    if (ignored) {
+      StoreRowLoss<T>(a, r, 0.0);
+      continue;
+    }
+    T g = 0;
+    const T l = term.Eval<true>(m, cw ? cw[t] : T(1), p.x[t * a.x_cls], g);
+    if (p.g) {
+      p.g[t * a.g_cls] = static_cast<T>(static_cast<double>(g) * static_cast<double>(p.s) *
+                                        a.grad_scale);
+    }
+    const double wl = static_cast<double>(p.s) * static_cast<double>(l);
+    StoreRowLoss<T>(a, r, wl);
+    total += wl;
+  }
+  return total;
+}
+
+template <typename T>
+RowProblem<T> Dense(const char* name, const Call<T>& call, int axis) {
+  RowProblem<T> pr;
+  pr.name = name;
+  pr.axis = axis;
+  pr.y_pred = call.y_pred;
+  pr.y_true = &call.y_true;
+  pr.weights = call.has_weights ? &call.weights : nullptr;
+  pr.reduction = call.reduction;
+  pr.grad = call.has_grad ? const_cast<View<T>*>(&call.grad) : nullptr;
+  pr.losses = call.has_losses ? const_cast<View<T>*>(&call.losses) : nullptr;
+  return pr;
+}
+
+template <typename T>
+RowProblem<T> Labels(const char* name, const LabelCall<T>& call, int axis) {
+  RowProblem<T> pr;
+  pr.name = name;
+  pr.axis = axis;
+  pr.y_pred = call.y_pred;
+  pr.labels = &call.labels;
+  pr.weights = call.has_weights ? &call.weights : nullptr;
+  pr.class_weights = call.has_class_weights ? &call.class_weights : nullptr;
+  pr.reduction = call.reduction;
+  pr.grad = call.has_grad ? const_cast<View<T>*>(&call.grad) : nullptr;
+  pr.losses = call.has_losses ? const_cast<View<T>*>(&call.losses) : nullptr;
+  return pr;
+}
+
+// y' = keep * y + add for dense targets; keep * w_t [c == t] + add * w_c for labels.
+template <class Term>
+losses::SoftmaxRows<Term> Softmax(const Term& term, bool from_logits, double ls, double eps,
+                                  int64_t C) {
+  losses::SoftmaxRows<Term> r;
+  r.term = term;
+  r.from_logits = from_logits;
+  r.keep = 1.0 - ls;
+  r.add = ls / static_cast<double>(C);
+  r.eps = eps;
+  return r;
+}
+
+template <typename V>
+int64_t Classes(const V& y_pred, int axis) {
+  // Only used once the driver has validated axis; a bad axis here gives 1
+  // and the driver reports it.
+  const int a = axis < 0 ? axis + y_pred.rank : axis;
+  return a >= 0 && a < y_pred.rank && y_pred.shape[a] > 0 ? y_pred.shape[a] : 1;
+}
+
+}  // namespace
+
+template <typename T>
+double BinaryCrossEntropy(const Call<T>& call, const BinaryCrossEntropyOptions& o) {
+  return Bce<T>(call, nullptr, o);
+}
+
+template <typename T>
+double BinaryCrossEntropy(const Call<T>& call, const View<const T>& pos_weight,
+                          const BinaryCrossEntropyOptions& o) {
+  return Bce<T>(call, &pos_weight, o);
+}
+
+template <typename T>
+double BinaryFocal(const Call<T>& call, const BinaryFocalOptions& o) {
+  const char* name = "binary_focal";
+  if (!o.from_logits) CheckEps(name, o.eps);
+  CheckSmoothing(name, o.label_smoothing);
+  CheckGamma(name, o.gamma);
+  CheckAlpha(name, o.has_alpha, o.alpha);
+  const losses::FocalModulation focal{o.alpha, o.has_alpha, o.gamma};
+  const losses::Smoothing s = BinarySmoothing(o.label_smoothing);
+  if (o.from_logits) {
+    return RunLoss(name, losses::BinaryFocalLogits{s, focal}, call, TargetsInUnitInterval<T>());
+  }
+  return RunLoss(name, losses::BinaryFocalProbs{s, focal, o.eps}, call,
+                 TargetsInUnitInterval<T>());
+}
+
+template <typename T>
+double Hinge(const Call<T>& call, const HingeOptions&) {
+  return RunLoss("hinge", losses::Hinge{}, call);
+}
+
+template <typename T>
+double SquaredHinge(const Call<T>& call, const SquaredHingeOptions&) {
+  return RunLoss("squared_hinge", losses::SquaredHinge{}, call);
+}
+
+template <typename T>
+double SoftMargin(const Call<T>& call, const SoftMarginOptions&) {
+  return RunLoss("soft_margin", losses::SoftMargin{}, call);
+}
+
+template <typename T>
+double CategoricalCrossEntropy(const Call<T>& call, const CategoricalCrossEntropyOptions& o) {
+  const char* name = "categorical_cross_entropy";
+  if (!o.from_logits) CheckEps(name, o.eps);
+  CheckSmoothing(name, o.label_smoothing);
+  RowProblem<T> pr = Dense(name, call, o.axis);
+  pr.check_y = true;
+  return internal::RunRowLoss(
+      pr, Softmax(losses::CceTerm{}, o.from_logits, o.label_smoothing, o.eps,
+                  Classes(call.y_pred, o.axis)));
+}
+
+template <typename T>
+double SparseCategoricalCrossEntropy(const LabelCall<T>& call,
+                                     const SparseCategoricalCrossEntropyOptions& o) {
+  const char* name = "sparse_categorical_cross_entropy";
+  if (!o.from_logits) CheckEps(name, o.eps);
+  CheckSmoothing(name, o.label_smoothing);
+  RowProblem<T> pr = Labels(name, call, o.axis);
+  pr.has_ignore = o.has_ignore_index;
+  pr.ignore_index = o.ignore_index;
+  pr.target_weighted_mean = true;
+  return internal::RunRowLoss(
+      pr, Softmax(losses::CceTerm{}, o.from_logits, o.label_smoothing, o.eps,
+                  Classes(call.y_pred, o.axis)));
+}
+
+template <typename T>
+double CategoricalFocal(const Call<T>& call, const CategoricalFocalOptions& o) {
+  const char* name = "categorical_focal";
+  if (!o.from_logits) CheckEps(name, o.eps);
+  CheckSmoothing(name, o.label_smoothing);
+  CheckGamma(name, o.gamma);
+  CheckAlpha(name, o.has_alpha, o.alpha);
+  RowProblem<T> pr = Dense(name, call, o.axis);
+  pr.check_y = true;
+  const losses::FocalTerm term{o.has_alpha ? o.alpha : 1.0, o.gamma};
+  return internal::RunRowLoss(pr, Softmax(term, o.from_logits, o.label_smoothing, o.eps,
+                                          Classes(call.y_pred, o.axis)));
+}
+
+template <typename T>
+double CategoricalHinge(const Call<T>& call, const CategoricalHingeOptions& o) {
+  static const losses::CategoricalHingeTerm term{};
+  return internal::RunRows(Dense("categorical_hinge", call, o.axis), &term, 2,
+                           &CategoricalHingeRows<T>);
+}
+
+template <typename T>
+double MultiMargin(const LabelCall<T>& call, const MultiMarginOptions& o) {
+  const char* name = "multi_margin";
+  if (o.p != 1 && o.p != 2) {
+    throw Error(std::string(name) + ": p must be 1 or 2, got " + std::to_string(o.p));
+  }
+  if (!std::isfinite(o.margin)) {
+    throw Error(std::string(name) + ": margin must be a finite number, got " + Num(o.margin));
+  }
+  const losses::MultiMarginTerm term{o.p, o.margin};
+  return internal::RunRows(Labels(name, call, o.axis), &term, 2, &MultiMarginRows<T>);
+}
+
+template <typename T>
+double Nll(const LabelCall<T>& call, const NllOptions& o) {
+  RowProblem<T> pr = Labels("nll", call, o.axis);
+  pr.has_ignore = o.has_ignore_index;
+  pr.ignore_index = o.ignore_index;
+  pr.target_weighted_mean = true;
+  static const losses::NllTerm term{};
+  return internal::RunRows(pr, &term, 1, &NllRows<T>);
+}
+
+template <typename T>
+double KlDivergence(const Call<T>& call, const KlDivergenceOptions& o) {
+  return internal::RunRowLoss(Dense("kl_divergence", call, o.axis),
+                              losses::KlDivergence{o.log_input, o.log_target});
+}
+
+template <typename T>
+double JensenShannon(const Call<T>& call, const JensenShannonOptions& o) {
+  if (!(o.beta >= 0 && o.beta <= 1)) {
+    throw Error("jensen_shannon: beta must be in [0, 1], got " + Num(o.beta));
+  }
+  return internal::RunRowLoss(Dense("jensen_shannon", call, o.axis),
+                              losses::JensenShannon{o.beta, o.log_input});
+}
+
+#define FASTLOSS_INSTANTIATE(Name, CallT)                                   \
+  template double Name<float>(const CallT<float>&, const Name##Options&);   \
+  template double Name<double>(const CallT<double>&, const Name##Options&);
+FASTLOSS_INSTANTIATE(BinaryCrossEntropy, Call)
+FASTLOSS_INSTANTIATE(BinaryFocal, Call)
+FASTLOSS_INSTANTIATE(Hinge, Call)
+FASTLOSS_INSTANTIATE(SquaredHinge, Call)
+FASTLOSS_INSTANTIATE(SoftMargin, Call)
+FASTLOSS_INSTANTIATE(CategoricalCrossEntropy, Call)
+FASTLOSS_INSTANTIATE(SparseCategoricalCrossEntropy, LabelCall)
+FASTLOSS_INSTANTIATE(CategoricalFocal, Call)
+FASTLOSS_INSTANTIATE(CategoricalHinge, Call)
+FASTLOSS_INSTANTIATE(MultiMargin, LabelCall)
+FASTLOSS_INSTANTIATE(Nll, LabelCall)
+FASTLOSS_INSTANTIATE(KlDivergence, Call)
+FASTLOSS_INSTANTIATE(JensenShannon, Call)
+#undef FASTLOSS_INSTANTIATE
+template double BinaryCrossEntropy<float>(const Call<float>&, const View<const float>&,
+                                          const BinaryCrossEntropyOptions&);
+template double BinaryCrossEntropy<double>(const Call<double>&, const View<const double>&,
+                                           const BinaryCrossEntropyOptions&);
+
+}  // namespace fastloss

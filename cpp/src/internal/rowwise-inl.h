@@ -1,0 +1,471 @@
+// The row-wise SIMD kernels: softmax-family losses (cross-entropy, focal) and
+// element terms summed along the class axis (KL, JSD), written once over the
+// loss functors of losses/classification-inl.h. Per-target code (Highway
+// re-include toggle guard); classification.cc instantiates it.
+//
+// A row's classes are walked with full vectors when every operand's class
+// stride is 1 (the tail through a masked vector, so small C costs one or two
+// vectors per pass), and one lane at a time with any strides otherwise (a
+// middle class axis). Nothing is allocated: a row is re-read from cache by
+// each pass instead of keeping per-row temporaries.
+//
+// Softmax rows from logits, per row:
+//   pass 1: online max and sum of exp(x - max), in groups of four vectors
+//           (one exp per element plus one rescale per group); dense targets
+//           also give sum(y') here and are range-checked;
+//   pass 2: (focal only, or probabilities) the row's loss and H = sum_c D_c;
+//   pass 3: the gradient D_j - q_j H (and the loss, when H was known).
+// log q = (x - max) - log(sum), so a row [1e8, 1e8] gives log 2, masked
+// (-inf) logits give q = 0 exactly, and a fully masked row gives NaN with a
+// zero gradient.
+
+#if defined(FASTLOSS_SRC_INTERNAL_ROWWISE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef FASTLOSS_SRC_INTERNAL_ROWWISE_INL_H_
+#undef FASTLOSS_SRC_INTERNAL_ROWWISE_INL_H_
+#else
+#define FASTLOSS_SRC_INTERNAL_ROWWISE_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "hwy/highway.h"
+#include "internal/kernels.h"
+#include "internal/scalar_math.h"
+#include "internal/simd_math-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace fastloss {
+namespace HWY_NAMESPACE {
+
+// Vectors of T summed in lanes before being folded into a float64 total.
+constexpr int64_t kRowFold = 16;
+
+// A float64 sum of vectors: lanes add at most kRowFold vectors in T.
+template <class D>
+struct FoldedSum {
+  D d;
+  hn::Vec<D> acc = hn::Zero(d);
+  int64_t count = 0;
+  double total = 0.0;
+  HWY_INLINE void Add(hn::Vec<D> v) {
+    acc = hn::Add(acc, v);
+    if (++count == kRowFold) Flush();
+  }
+  HWY_INLINE void Flush() {
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, acc)));
+    acc = hn::Zero(d);
+    count = 0;
+  }
+  HWY_INLINE double Total() {
+    Flush();
+    return total;
+  }
+};
+
+// One row of a softmax-family loss. Returns l_r (unweighted; NaN for a
+// fully masked row) or sets `bad` (targets outside [0, 1]).
+template <class Term, typename T, bool kLogits, bool kSparse, bool kGrad, class D>
+HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const internal::RowArgs& a,
+                             const T* x, const T* y, int64_t t, T* g, T gscale, bool& bad) {
+  using V = hn::Vec<D>;
+  const SimdMath<D> m{d};
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t C = a.C;
+  const int64_t xs = a.x_cls, ys = a.y_cls, gs = a.g_cls;
+  const T* cw = static_cast<const T*>(a.cw);
+  const T inf = std::numeric_limits<T>::infinity();
+  const V neg_inf = hn::Set(d, -inf);
+  const int64_t full = C / N * N;
+  const auto tail_mask = hn::FirstN(d, static_cast<size_t>(C - full));
+
+  auto load = [&](const T* base, int64_t stride, int64_t c, bool tail, T fill) -> V {
+    if (tail) return hn::IfThenElse(tail_mask, hn::MaskedLoad(tail_mask, d, base + c), hn::Set(d, fill));
+    return hn::LoadU(d, base + c * stride);
+  };
+  // Effective targets y'_c (0 in the lanes past the row's end).
+  const T wt = kSparse ? (cw ? cw[t] : T(1)) : T(1);
+  const V keep_t = hn::Set(d, static_cast<T>(L.keep * static_cast<double>(wt)));
+  const V add = hn::Set(d, static_cast<T>(L.add));
+  const V keep = hn::Set(d, static_cast<T>(L.keep));
+  const V tv = hn::Set(d, static_cast<T>(t));
+  auto target = [&](int64_t c, bool tail) -> V {
+    V r;
+    if constexpr (kSparse) {
+      const V base = cw ? hn::Mul(load(cw, 1, c, tail, T(0)), add) : add;
+      r = hn::Add(base, hn::IfThenElseZero(hn::Eq(hn::Iota(d, static_cast<T>(c)), tv), keep_t));
+    } else {
+      const V yv = load(y, ys, c, tail, T(0));
+      r = L.add == 0.0 ? (L.keep == 1.0 ? yv : hn::Mul(keep, yv)) : hn::MulAdd(keep, yv, add);
+    }
+    return tail ? hn::IfThenElseZero(tail_mask, r) : r;
+  };
+
+  // Pass 1: the row's statistics; dense targets' sum and range.
+  V mv = neg_inf, sv = hn::Zero(d);
+  FoldedSum<D> ysum{d};
+  auto bad_acc = hn::Zero(d);  // 1 in lanes with a target outside [0, 1]
+  auto check = [&](int64_t c, bool tail) {
+    if constexpr (!kSparse) {
+      const V yv = load(y, ys, c, tail, T(0));
+      ysum.Add(yv);
+      if (a.check_y) {
+        const auto out = hn::Or(hn::Lt(yv, hn::Zero(d)), hn::Gt(yv, hn::Set(d, T(1))));
+        bad_acc = hn::Or(bad_acc, hn::IfThenElseZero(out, hn::Set(d, T(1))));
+      }
+    }
+  };
+  // Adds `k` vectors to the online max / sum-exp: one rescale per group.
+  auto lse_add = [&](const V* v, int k) {
+    V cm = v[0];
+    for (int i = 1; i < k; ++i) cm = m.Max(cm, v[i]);
+    const V mnew = m.Max(mv, cm);
+    const V shift = hn::IfThenElse(hn::Eq(mnew, neg_inf), hn::Zero(d), mnew);
+    V s = hn::Mul(sv, m.Exp(hn::Sub(mv, shift)));
+    for (int i = 0; i < k; ++i) s = hn::Add(s, m.Exp(hn::Sub(v[i], shift)));
+    sv = s;
+    mv = mnew;
+  };
+  int64_t c = 0;
+  if (kLogits) {
+    for (; c + 4 * N <= full; c += 4 * N) {
+      const V v[4] = {load(x, xs, c, false, T(0)), load(x, xs, c + N, false, T(0)),
+                      load(x, xs, c + 2 * N, false, T(0)), load(x, xs, c + 3 * N, false, T(0))};
+      lse_add(v, 4);
+      for (int i = 0; i < 4; ++i) check(c + i * N, false);
+    }
+    for (; c < full; c += N) {
+      const V v[1] = {load(x, xs, c, false, T(0))};
+      lse_add(v, 1);
+      check(c, false);
+    }
+    if (full < C) {
+      const V v[1] = {load(x, xs, full, true, -inf)};
+      lse_add(v, 1);
+      check(full, true);
+    }
+  } else {
+    for (; c < full; c += N) {
+      sv = hn::Add(sv, load(x, xs, c, false, T(0)));
+      check(c, false);
+    }
+    if (full < C) {
+      sv = hn::Add(sv, load(x, xs, full, true, T(0)));
+      check(full, true);
+    }
+  }
+  if constexpr (!kSparse) {
+    if (a.check_y && !hn::AllFalse(d, hn::Ne(bad_acc, hn::Zero(d)))) {
+      bad = true;
+      return 0.0;
+    }
+  }
+
+  // Row statistics as broadcast vectors.
+  T row_max = 0, log_sum = 0, inv_sum = 0;
+  if (kLogits) {
+    row_max = hn::GetLane(hn::MaxOfLanes(d, mv));
+    // x86 max ignores NaN: a NaN lane reaches the sum below.
+    const V shift = hn::Set(d, row_max == -inf ? T(0) : row_max);
+    const V scaled = hn::Mul(sv, m.Exp(hn::Sub(mv, shift)));
+    const T sum = hn::GetLane(hn::SumOfLanes(d, scaled));
+    if (row_max == -inf) {  // every class masked: NaN loss, zero gradient
+      if constexpr (kGrad) {
+        for (int64_t j = 0; j < C; ++j) g[j * gs] = T(0);
+      }
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    log_sum = static_cast<T>(std::log(sum));
+  } else {
+    const T sum = hn::GetLane(hn::SumOfLanes(d, sv));
+    inv_sum = T(1) / sum;
+  }
+  const V maxv = hn::Set(d, row_max), lsv = hn::Set(d, log_sum), invv = hn::Set(d, inv_sum);
+  const V lo = hn::Set(d, static_cast<T>(L.eps)), hi = hn::Set(d, static_cast<T>(1.0 - L.eps));
+  // log q, q and (probabilities) the active-clip mask of class c.
+  auto probs = [&](int64_t c, bool tail, V& logq, V& q, hn::Mask<D>& clipped) {
+    const V xv = load(x, xs, c, tail, kLogits ? -inf : T(1));
+    if (kLogits) {
+      logq = hn::Sub(hn::Sub(xv, maxv), lsv);
+      q = m.Exp(logq);
+      clipped = hn::Lt(q, hn::Zero(d));  // never
+    } else {
+      const V raw = hn::Mul(xv, invv);
+      clipped = hn::Or(hn::Lt(raw, lo), hn::Gt(raw, hi));
+      q = losses::Clamp(m, raw, lo, hi);
+      logq = m.Log(q);
+    }
+  };
+
+  // sum_c D_c when it does not depend on q: -sum_c y'_c.
+  double h = 0.0;
+  if constexpr (!Term::kNeedsH) {
+    if constexpr (kSparse) {
+      h = -(L.keep * static_cast<double>(wt) + L.add * a.cw_total);
+    } else {
+      h = -(L.keep * ysum.Total() + L.add * static_cast<double>(C));
+    }
+  }
+  const bool merged = kLogits && !Term::kNeedsH && kGrad;
+
+  // Pass 2: the loss (and H) unless pass 3 computes it.
+  double value = 0.0;
+  if (!merged) {
+    if (kSparse && !Term::kNeedsH && L.add == 0.0) {
+      // Only the target class has y' != 0.
+      const internal::ScalarMath<T> sm;
+      const T xt = x[t * xs];
+      T logq, q;
+      if (kLogits) {
+        logq = (xt - row_max) - log_sum;
+        q = std::exp(logq);
+      } else {
+        q = losses::Clamp(sm, xt * inv_sum, static_cast<T>(L.eps), static_cast<T>(1.0 - L.eps));
+        logq = std::log(q);
+      }
+      T dq;
+      value = static_cast<double>(
+          L.term.template Eval<false>(sm, static_cast<T>(L.keep * static_cast<double>(wt)),
+                                      logq, q, dq));
+      if (!kLogits && kGrad) {
+        // H' = sum over unclipped classes of D_c: the target's, if unclipped.
+        const T raw = xt * inv_sum;
+        const bool clip = raw < static_cast<T>(L.eps) || raw > static_cast<T>(1.0 - L.eps);
+        h = clip ? 0.0 : h;
+      }
+    } else {
+      FoldedSum<D> lsum{d}, hsum{d};
+      for (c = 0; c < C; c += N) {
+        const bool tail = c >= full;
+        V logq, q;
+        hn::Mask<D> clipped;
+        probs(c, tail, logq, q, clipped);
+        V dl = hn::Zero(d);
+        V l = L.term.template Eval<kGrad>(m, target(c, tail), logq, q, dl);
+        if (tail) l = hn::IfThenElseZero(tail_mask, l);
+        lsum.Add(l);
+        if constexpr (kGrad) {
+          if (Term::kNeedsH || !kLogits) {
+            if (!kLogits) dl = hn::IfThenZeroElse(clipped, dl);
+            if (tail) dl = hn::IfThenElseZero(tail_mask, dl);
+            hsum.Add(dl);
+          }
+        }
+      }
+      value = lsum.Total();
+      if (kGrad && (Term::kNeedsH || !kLogits)) h = hsum.Total();
+    }
+  }
+
+  // Pass 3: the gradient (and the loss when merged).
+  if constexpr (kGrad) {
+    const V hv = hn::Set(d, static_cast<T>(h));
+    const V sc = hn::Set(d, gscale);
+    FoldedSum<D> lsum{d};
+    for (c = 0; c < C; c += N) {
+      const bool tail = c >= full;
+      V logq, q;
+      hn::Mask<D> clipped;
+      probs(c, tail, logq, q, clipped);
+      V dl = hn::Zero(d);
+      V l = L.term.template Eval<true>(m, target(c, tail), logq, q, dl);
+      V gv;
+      if (kLogits) {
+        gv = hn::NegMulAdd(q, hv, dl);  // D - q H
+      } else {
+        gv = hn::Mul(hn::Sub(hn::IfThenZeroElse(clipped, hn::Div(dl, q)), hv), invv);
+      }
+      gv = hn::Mul(gv, sc);
+      if (tail) {
+        hn::BlendedStore(gv, tail_mask, d, g + c);
+      } else if (N == 1) {
+        hn::StoreU(gv, d, g + c * gs);
+      } else {
+        hn::StoreU(gv, d, g + c);
+      }
+      if (merged) {
+        if (tail) l = hn::IfThenElseZero(tail_mask, l);
+        lsum.Add(l);
+      }
+    }
+    if (merged) value = lsum.Total();
+  }
+  return value;
+}
+
+// Runs the rows of one run: per-row weights, ignored labels, outputs.
+template <class Term, typename T, bool kLogits, bool kSparse, bool kGrad>
+double SoftmaxRun(const losses::SoftmaxRows<Term>& L, const internal::RowArgs& a) {
+  const T* X = static_cast<const T*>(a.x);
+  const T* Y = static_cast<const T*>(a.y);
+  const T* RW = static_cast<const T*>(a.rw);
+  T* G = static_cast<T*>(a.grad);
+  T* out = static_cast<T*>(a.losses);
+  const bool vec = a.x_cls == 1 && (kSparse || a.y_cls == 1) && (!kGrad || a.g_cls == 1);
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  double total = 0.0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const T s = RW ? RW[r * a.rw_row] : T(1);
+    T* g = kGrad ? G + r * a.g_row : nullptr;
+    int64_t t = 0;
+    if constexpr (kSparse) {
+      t = a.labels[r * a.label_row];
+      if (a.has_ignore && t == a.ignore_index) {
+        if constexpr (kGrad) {
+          for (int64_t j = 0; j < a.C; ++j) g[j * a.g_cls] = T(0);
+        }
+        if (out) out[r * a.loss_row] = T(0);
+        continue;
+      }
+    }
+    const T gscale = static_cast<T>(static_cast<double>(s) * a.grad_scale);
+    bool bad = false;
+    const T* xr = X + r * a.x_row;
+    const T* yr = kSparse ? nullptr : Y + r * a.y_row;
+    const double l =
+        vec ? SoftmaxRow<Term, T, kLogits, kSparse, kGrad>(d, L, a, xr, yr, t, g, gscale, bad)
+            : SoftmaxRow<Term, T, kLogits, kSparse, kGrad>(d1, L, a, xr, yr, t, g, gscale, bad);
+    if (bad) {
+      *a.bad_row = r;
+      return total;
+    }
+    const double wl = static_cast<double>(s) * l;
+    if (out) out[r * a.loss_row] = static_cast<T>(wl);
+    total += wl;
+  }
+  return total;
+}
+
+template <class Term, typename T>
+double SoftmaxKernelImpl(const void* functor, const internal::RowArgs& a) {
+  losses::SoftmaxRows<Term> L;
+  static_assert(std::is_trivially_copyable<losses::SoftmaxRows<Term>>::value, "plain data");
+  std::memcpy(static_cast<void*>(&L), functor, sizeof(L));
+  const bool grad = a.grad != nullptr, sparse = a.labels != nullptr;
+#define FASTLOSS_SOFTMAX_MODE(LOGITS, SPARSE, GRAD)                             \
+  if (L.from_logits == LOGITS && sparse == SPARSE && grad == GRAD) {            \
+    return SoftmaxRun<Term, T, LOGITS, SPARSE, GRAD>(L, a);                     \
+  }
+  FASTLOSS_SOFTMAX_MODE(true, false, false)
+  FASTLOSS_SOFTMAX_MODE(true, false, true)
+  FASTLOSS_SOFTMAX_MODE(false, false, false)
+  FASTLOSS_SOFTMAX_MODE(false, false, true)
+  if constexpr (!Term::kNeedsH) {
+    FASTLOSS_SOFTMAX_MODE(true, true, false)
+    FASTLOSS_SOFTMAX_MODE(true, true, true)
+    FASTLOSS_SOFTMAX_MODE(false, true, false)
+    FASTLOSS_SOFTMAX_MODE(false, true, true)
+  }
+#undef FASTLOSS_SOFTMAX_MODE
+  return 0.0;
+}
+
+// Element terms summed along the class axis (KL, JSD): one pass per row.
+template <class Loss, typename T, bool kGrad, class D>
+HWY_INLINE double ElementSumRow(D d, const Loss& loss, const internal::RowArgs& a,
+                                const T* x, const T* y, T* g, T gscale) {
+  using V = hn::Vec<D>;
+  const SimdMath<D> m{d};
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t C = a.C, full = C / N * N;
+  const auto tail_mask = hn::FirstN(d, static_cast<size_t>(C - full));
+  const V sc = hn::Set(d, gscale);
+  FoldedSum<D> lsum{d};
+  for (int64_t c = 0; c < C; c += N) {
+    const bool tail = c >= full;
+    V xv, yv;
+    if (tail) {
+      // Lanes past the end hold (1, 1): a finite term, masked out below.
+      xv = hn::IfThenElse(tail_mask, hn::MaskedLoad(tail_mask, d, x + c), hn::Set(d, T(1)));
+      yv = hn::IfThenElse(tail_mask, hn::MaskedLoad(tail_mask, d, y + c), hn::Set(d, T(1)));
+    } else {
+      xv = hn::LoadU(d, x + c * a.x_cls);
+      yv = hn::LoadU(d, y + c * a.y_cls);
+    }
+    V gv = hn::Zero(d);
+    V l = loss.template Eval<kGrad>(m, yv, xv, gv);
+    if (tail) l = hn::IfThenElseZero(tail_mask, l);
+    lsum.Add(l);
+    if constexpr (kGrad) {
+      gv = hn::Mul(gv, sc);
+      if (tail) {
+        hn::BlendedStore(gv, tail_mask, d, g + c);
+      } else {
+        hn::StoreU(gv, d, g + c * a.g_cls);
+      }
+    }
+  }
+  return lsum.Total();
+}
+
+template <class Loss, typename T, bool kGrad>
+double ElementSumRun(const Loss& loss, const internal::RowArgs& a) {
+  const T* X = static_cast<const T*>(a.x);
+  const T* Y = static_cast<const T*>(a.y);
+  const T* RW = static_cast<const T*>(a.rw);
+  T* G = static_cast<T*>(a.grad);
+  T* out = static_cast<T*>(a.losses);
+  const bool vec = a.x_cls == 1 && a.y_cls == 1 && (!kGrad || a.g_cls == 1);
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  double total = 0.0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const T s = RW ? RW[r * a.rw_row] : T(1);
+    const T gscale = static_cast<T>(static_cast<double>(s) * a.grad_scale);
+    const T* xr = X + r * a.x_row;
+    const T* yr = Y + r * a.y_row;
+    T* g = kGrad ? G + r * a.g_row : nullptr;
+    const double l = vec ? ElementSumRow<Loss, T, kGrad>(d, loss, a, xr, yr, g, gscale)
+                         : ElementSumRow<Loss, T, kGrad>(d1, loss, a, xr, yr, g, gscale);
+    const double wl = static_cast<double>(s) * l;
+    if (out) out[r * a.loss_row] = static_cast<T>(wl);
+    total += wl;
+  }
+  return total;
+}
+
+template <class Loss, typename T>
+double ElementSumKernelImpl(const void* functor, const internal::RowArgs& a) {
+  static_assert(std::is_trivially_copyable<Loss>::value, "plain data");
+  Loss loss;
+  std::memcpy(static_cast<void*>(&loss), functor, sizeof(Loss));
+  if (a.grad) return ElementSumRun<Loss, T, true>(loss, a);
+  return ElementSumRun<Loss, T, false>(loss, a);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace fastloss
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard toggle
+
+// Per-target row kernels NameF32 / NameF64 for losses::Name, with Impl one of
+// SoftmaxKernelImpl<Term> or ElementSumKernelImpl<Loss> (a template taking T
+// last). Use inside HWY_NAMESPACE of a family file.
+#ifndef FASTLOSS_ROW_KERNELS
+#define FASTLOSS_ROW_KERNELS(Name, Impl)                                         \
+  double Name##RowF32(const void* f, const ::fastloss::internal::RowArgs& a) {   \
+    return Impl, float>(f, a);                                                   \
+  }                                                                              \
+  double Name##RowF64(const void* f, const ::fastloss::internal::RowArgs& a) {   \
+    return Impl, double>(f, a);                                                  \
+  }
+
+#define FASTLOSS_ROW_EXPORT(Name)                                                \
+  HWY_EXPORT(Name##RowF32);                                                      \
+  HWY_EXPORT(Name##RowF64);                                                      \
+  template <>                                                                    \
+  internal::RowKernel internal::RowKernelFor<losses::Name, float>() {            \
+    return &HWY_DYNAMIC_DISPATCH(Name##RowF32);                                  \
+  }                                                                              \
+  template <>                                                                    \
+  internal::RowKernel internal::RowKernelFor<losses::Name, double>() {           \
+    return &HWY_DYNAMIC_DISPATCH(Name##RowF64);                                  \
+  }
+#endif

@@ -1,0 +1,424 @@
+// The classification losses, each written once. No include guard and no
+// namespace: see common-inl.h for why and how this file is included.
+//
+// Binary losses are element functors with the same Eval protocol as the
+// regression ones (regression-inl.h). Row-wise losses (softmax cross-entropy,
+// focal, KL, ...) are written as per-element terms that the row driver
+// (internal/rowwise-inl.h) sums along the class axis; see the "Row terms"
+// section below.
+
+// --- Shared pieces --------------------------------------------------------
+
+// The logistic function's parts at x, all from one exp and one log1p:
+//   sp_pos = softplus(x)  = max(x, 0) + log1p(exp(-|x|)),
+//   sp_neg = softplus(-x) = max(-x, 0) + log1p(exp(-|x|)),
+//   sig_pos = sigmoid(x), sig_neg = sigmoid(-x) = 1 - sigmoid(x).
+// Each keeps its relative accuracy where it is tiny (softplus(-17) = 4.1e-8
+// in float, sigmoid(-80) = 1.8e-35), and x = +-inf gives 0 / inf / 0 / 1
+// exactly. NaN gives NaN everywhere.
+template <class M, class V>
+struct Logistic {
+  V sp_pos, sp_neg, sig_pos, sig_neg;
+  FASTLOSS_HD Logistic(const M& m, V x) {
+    const V e = m.Exp(m.Neg(m.Abs(x)));  // in (0, 1]
+    const V l1p = m.Log1p(e);
+    sp_pos = m.Add(m.Max(x, m.Zero()), l1p);
+    sp_neg = m.Add(m.Max(m.Neg(x), m.Zero()), l1p);
+    const V r = m.Div(m.Set(1.0), m.Add(m.Set(1.0), e));  // sigmoid(|x|)
+    const V er = m.Mul(e, r);                              // sigmoid(-|x|)
+    const auto neg = m.Lt(x, m.Zero());
+    sig_pos = m.Select(neg, er, r);
+    sig_neg = m.Select(neg, r, er);
+  }
+};
+
+// c * v, where c == 0 gives 0 even for v = inf (a term whose coefficient is
+// exactly zero is absent, not 0 * inf = NaN).
+template <class M, class V>
+FASTLOSS_HD V TimesUnlessZero(const M& m, V c, V v) {
+  return m.Select(m.Eq(c, m.Zero()), m.Zero(), m.Mul(c, v));
+}
+
+// q^gamma for q in [0, 1], gamma >= 0 (0^0 = 1); the common exponents
+// exactly, by multiplication.
+template <class M, class V>
+FASTLOSS_HD V PowUnit(const M& m, V q, double gamma) {
+  if (gamma == 0.0) return m.Set(1.0);
+  if (gamma == 1.0) return q;
+  if (gamma == 2.0) return m.Mul(q, q);
+  if (gamma == 3.0) return m.Mul(m.Mul(q, q), q);
+  return m.Select(m.Gt(q, m.Zero()), m.Exp(m.Mul(m.Set(gamma), m.Log(q))), m.Zero());
+}
+
+// Binary targets after label smoothing: pos = y (1 - ls) + ls / 2 (the weight
+// of the positive term before pos_weight), neg = 1 - pos.
+struct Smoothing {
+  double keep = 1.0, add = 0.0;  // y' = keep y + add
+  template <class M, class V>
+  FASTLOSS_HD V Apply(const M& m, V y) const {
+    if (add == 0.0) return y;
+    return m.Add(m.Mul(m.Set(keep), y), m.Set(add));
+  }
+};
+
+// Binary cross-entropy on probabilities, the Keras convention:
+// pc = clip(p, eps, 1 - eps), ce = -(a log pc + b log(1 - pc)) for positive
+// and negative coefficients a, b; dce/dp = (b pc - a (1 - pc)) / (pc (1 - pc))
+// where the clip is inactive, 0 where it is active (NaN p stays NaN).
+template <class M, class V>
+struct ClippedBce {
+  V pc, ce, dce;
+  typename M::Mask active;  // the clip is active: p < eps or p > 1 - eps
+  template <bool kGrad>
+  static FASTLOSS_HD ClippedBce Make(const M& m, V a, V b, V p, double eps) {
+    ClippedBce c;
+    const V lo = m.Set(eps), hi = m.Set(1.0 - eps);
+    c.pc = Clamp(m, p, lo, hi);
+    const V qc = m.Sub(m.Set(1.0), c.pc);
+    c.ce = m.Neg(m.Add(m.Mul(a, m.Log(c.pc)), m.Mul(b, m.Log(qc))));
+    c.active = m.Or(m.Lt(p, lo), m.Gt(p, hi));
+    if constexpr (kGrad) {
+      const V d = m.Div(m.Sub(m.Mul(b, c.pc), m.Mul(a, qc)), m.Mul(c.pc, qc));
+      c.dce = m.Select(c.active, m.Zero(), d);
+    } else {
+      c.dce = m.Zero();
+    }
+    return c;
+  }
+};
+
+// --- Binary cross-entropy --------------------------------------------------
+
+// From logits x, PyTorch's BCEWithLogits with pos_weight pw:
+//   l = pw y sp(-x) + (1 - y) sp(x), dl/dx = (1 - y) sig(x) - pw y sig(-x).
+// kAux: pw is a per-element operand; otherwise the scalar pos_weight.
+template <bool kArrayPosWeight>
+struct BceLogitsT {
+  static constexpr int kCost = 8;
+  static constexpr bool kAux = kArrayPosWeight;
+  Smoothing smooth;
+  double pos_weight = 1.0;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V x, V pw, V& g) const {
+    const V t = smooth.Apply(m, y);
+    const V a = m.Mul(pw, t), b = m.Sub(m.Set(1.0), t);
+    const Logistic<M, V> s(m, x);
+    if constexpr (kGrad) g = m.Sub(m.Mul(b, s.sig_pos), m.Mul(a, s.sig_neg));
+    return m.Add(TimesUnlessZero(m, a, s.sp_neg), TimesUnlessZero(m, b, s.sp_pos));
+  }
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V x, V& g) const {
+    return Eval<kGrad>(m, y, x, m.Set(pos_weight), g);
+  }
+};
+using BceLogits = BceLogitsT<false>;
+using BceLogitsPw = BceLogitsT<true>;
+
+// From probabilities (ClippedBce) with pos_weight on the positive term.
+template <bool kArrayPosWeight>
+struct BceProbsT {
+  static constexpr int kCost = 8;
+  static constexpr bool kAux = kArrayPosWeight;
+  Smoothing smooth;
+  double pos_weight = 1.0;
+  double eps = 1e-7;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V pw, V& g) const {
+    const V t = smooth.Apply(m, y);
+    const ClippedBce<M, V> c =
+        ClippedBce<M, V>::template Make<kGrad>(m, m.Mul(pw, t), m.Sub(m.Set(1.0), t), p, eps);
+    if constexpr (kGrad) g = c.dce;
+    return c.ce;
+  }
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    return Eval<kGrad>(m, y, p, m.Set(pos_weight), g);
+  }
+};
+using BceProbs = BceProbsT<false>;
+using BceProbsPw = BceProbsT<true>;
+
+// --- Binary focal ----------------------------------------------------------
+
+// The focal modulation of a binary cross-entropy ce (derivative dce) with
+// targets a = y', b = 1 - y': q = 1 - pt is the probability given to the
+// wrong answer and dq its derivative; l = alpha_t ce q^gamma,
+// dl = alpha_t q^gamma (dce + gamma ce dq / q) (the second term is 0 where
+// q = 0, its limit for gamma > 0; for gamma = 0 it is absent).
+struct FocalModulation {
+  double alpha = 0.25;
+  bool has_alpha = true;
+  double gamma = 2.0;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Apply(const M& m, V a, V b, V ce, V dce, V q, V dq, V& g) const {
+    const V mod = PowUnit(m, q, gamma);
+    V l = m.Mul(ce, mod);
+    V grad = m.Zero();
+    if constexpr (kGrad) {
+      V inner = dce;
+      if (gamma != 0.0) {
+        const V ratio = m.Select(m.Gt(q, m.Zero()), m.Div(dq, q), m.Zero());
+        inner = m.Add(inner, m.Mul(m.Mul(m.Set(gamma), ce), ratio));
+      }
+      grad = m.Mul(mod, inner);
+    }
+    if (has_alpha) {
+      const V at = m.Add(m.Mul(m.Set(alpha), a), m.Mul(m.Set(1.0 - alpha), b));
+      l = m.Mul(l, at);
+      if constexpr (kGrad) grad = m.Mul(grad, at);
+    }
+    if constexpr (kGrad) g = grad;
+    return l;
+  }
+};
+
+// torchvision's sigmoid_focal_loss on logits x: p = sig(x), ce = BCE with
+// logits, q = 1 - pt = sig(x) b + sig(-x) a (accurate where tiny),
+// dq/dx = sig(x) sig(-x) (b - a).
+struct BinaryFocalLogits {
+  static constexpr int kCost = 10;
+  Smoothing smooth;
+  FocalModulation focal;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V x, V& g) const {
+    const V a = smooth.Apply(m, y), b = m.Sub(m.Set(1.0), a);
+    const Logistic<M, V> s(m, x);
+    const V ce = m.Add(TimesUnlessZero(m, a, s.sp_neg), TimesUnlessZero(m, b, s.sp_pos));
+    const V dce = m.Sub(m.Mul(b, s.sig_pos), m.Mul(a, s.sig_neg));
+    const V q = m.Add(m.Mul(s.sig_pos, b), m.Mul(s.sig_neg, a));
+    const V dq = m.Mul(m.Mul(s.sig_pos, s.sig_neg), m.Sub(b, a));
+    return focal.Apply<kGrad>(m, a, b, ce, dce, q, dq, g);
+  }
+};
+
+// Keras' binary_focal_crossentropy on probabilities: clipped BCE,
+// q = pc b + (1 - pc) a, dq/dp = b - a (0 through an active clip).
+struct BinaryFocalProbs {
+  static constexpr int kCost = 10;
+  Smoothing smooth;
+  FocalModulation focal;
+  double eps = 1e-7;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V a = smooth.Apply(m, y), b = m.Sub(m.Set(1.0), a);
+    const ClippedBce<M, V> c = ClippedBce<M, V>::template Make<kGrad>(m, a, b, p, eps);
+    const V q = m.Add(m.Mul(c.pc, b), m.Mul(m.Sub(m.Set(1.0), c.pc), a));
+    const V dq = m.Select(c.active, m.Zero(), m.Sub(b, a));
+    return focal.Apply<kGrad>(m, a, b, c.ce, c.dce, q, dq, g);
+  }
+};
+
+// --- Hinge family ------------------------------------------------------------
+
+// Labels in {-1, 1}; a label of exactly 0 counts as -1 (Keras converts {0, 1}
+// labels). Returns z = 1 - y' p and y'.
+template <class M, class V>
+FASTLOSS_HD V HingeMargin(const M& m, V y, V p, V& ys) {
+  ys = m.Select(m.Eq(y, m.Zero()), m.Set(-1.0), y);
+  return m.Sub(m.Set(1.0), m.Mul(ys, p));
+}
+
+// l = max(0, z), dl/dp = -y' where z > 0, 0 where z <= 0, NaN for NaN.
+struct Hinge {
+  static constexpr int kCost = 1;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    V ys;
+    const V z = HingeMargin(m, y, p, ys);
+    if constexpr (kGrad) {
+      g = m.Select(m.Gt(z, m.Zero()), m.Neg(ys), m.Select(m.Le(z, m.Zero()), m.Zero(), z));
+    }
+    return m.Max(z, m.Zero());
+  }
+};
+
+// l = max(0, z)^2, dl/dp = -2 y' max(0, z).
+struct SquaredHinge {
+  static constexpr int kCost = 1;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    V ys;
+    const V h = m.Max(HingeMargin(m, y, p, ys), m.Zero());
+    if constexpr (kGrad) g = m.Mul(m.Mul(m.Set(-2.0), ys), h);
+    return m.Mul(h, h);
+  }
+};
+
+// PyTorch's SoftMarginLoss: l = sp(-y p), dl/dp = -y sig(-y p).
+struct SoftMargin {
+  static constexpr int kCost = 8;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const Logistic<M, V> s(m, m.Neg(m.Mul(y, p)));
+    if constexpr (kGrad) g = m.Neg(m.Mul(y, s.sig_pos));
+    return s.sp_pos;
+  }
+};
+
+// --- Row terms ---------------------------------------------------------------
+// The row driver (internal/rowwise-inl.h) computes, per row, the softmax (or
+// the normalised, clipped probabilities) and hands each class to a term:
+//
+//   template <bool kGrad, class M, class V>
+//   V Eval(const M& m, V y, V logq, V q, V& dlogq) const;
+//
+// with y the effective target weight y'_c >= 0 (label smoothing and class
+// weights already applied), q_c and log q_c. It returns the class's loss
+// l_c and stores D_c = dl_c / dlog q_c. The driver turns D into the
+// gradient: logits d/dx_j = D_j - q_j sum_c D_c; probabilities
+// d/dp_j = ([j unclipped] D_j / q_j - sum_{c unclipped} D_c) / sum(p).
+// kNeedsH: D depends on q, so sum_c D_c needs its own pass (otherwise it is
+// -sum_c y'_c, known from the targets).
+
+// Cross-entropy: l_c = -y'_c log q_c (0 where y'_c = 0, even for a masked
+// class with log q = -inf), D_c = -y'_c.
+struct CceTerm {
+  static constexpr bool kNeedsH = false;
+  static constexpr int kCost = 4;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V logq, V /*q*/, V& dlogq) const {
+    if constexpr (kGrad) dlogq = m.Neg(y);
+    return TimesUnlessZero(m, y, m.Neg(logq));
+  }
+};
+
+// Softmax focal (Keras' CategoricalFocalCrossentropy):
+// l_c = -alpha y'_c (1 - q_c)^gamma log q_c,
+// D_c = -alpha y'_c (1 - q_c)^gamma (1 - gamma q_c log q_c / (1 - q_c)).
+// 1 - q = -expm1(log q) keeps its accuracy near q = 1, where
+// q log q / (1 - q) -> -1; at q = 0 it is 0.
+struct FocalTerm {
+  static constexpr bool kNeedsH = true;
+  static constexpr int kCost = 10;
+  double alpha = 1.0;
+  double gamma = 2.0;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V logq, V q, V& dlogq) const {
+    const V omq = m.Neg(m.Expm1(logq));
+    const V w = m.Mul(m.Mul(m.Set(alpha), y), PowUnit(m, omq, gamma));
+    if constexpr (kGrad) {
+      V ratio = m.Select(m.Gt(omq, m.Zero()), m.Div(m.Mul(q, logq), omq), m.Set(-1.0));
+      ratio = m.Select(m.Eq(q, m.Zero()), m.Zero(), ratio);
+      dlogq = m.Neg(m.Mul(w, m.Sub(m.Set(1.0), m.Mul(m.Set(gamma), ratio))));
+    }
+    return TimesUnlessZero(m, w, m.Neg(logq));
+  }
+};
+
+// KL divergence term t (log t - log p) with t = y (or exp(y) for
+// log_target) and log p = p (log_input) or log(p). A zero target contributes
+// 0 with gradient 0; a negative one gives NaN. dl/dp = -t (log_input) or
+// -t / p. An element functor (Eval as the binary losses); the row driver sums
+// it along the class axis.
+struct KlDivergence {
+  static constexpr int kCost = 6;
+  bool log_input = false;
+  bool log_target = false;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V lp = log_input ? p : m.Log(p);
+    const V t = log_target ? m.Exp(y) : y;
+    const V lt = log_target ? y : m.Log(y);
+    if constexpr (kGrad) {
+      g = log_input ? m.Neg(t) : TimesUnlessZero(m, t, m.Neg(m.Div(m.Set(1.0), p)));
+    }
+    return TimesUnlessZero(m, t, m.Sub(lt, lp));
+  }
+};
+
+// Liger-Kernel's generalized Jensen-Shannon divergence term, P = y (teacher),
+// Q = p (student), as probabilities or (log_input) log-probabilities:
+//   0 < beta < 1: beta P (log P - log M) + (1 - beta) Q (log Q - log M),
+//                 M = beta P + (1 - beta) Q; dl/dQ = (1 - beta)(log Q - log M);
+//   beta = 0:     P (log P - log Q) (forward KL), dl/dQ = -P / Q;
+//   beta = 1:     Q (log Q - log P) (reverse KL), dl/dQ = log Q - log P + 1.
+// With log_input the gradient is with respect to log Q: Q dl/dQ.
+// Zero-probability terms contribute 0.
+struct JensenShannon {
+  static constexpr int kCost = 10;
+  double beta = 0.5;
+  bool log_input = false;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
+    const V P = log_input ? m.Exp(y) : y, Q = log_input ? m.Exp(p) : p;
+    const V lP = log_input ? y : m.Log(y), lQ = log_input ? p : m.Log(p);
+    V l, dq;  // dq = dl/dQ times Q (log_input) or dl/dQ
+    if (beta == 0.0) {
+      l = TimesUnlessZero(m, P, m.Sub(lP, lQ));
+      dq = log_input ? m.Neg(P) : TimesUnlessZero(m, P, m.Neg(m.Div(m.Set(1.0), Q)));
+    } else if (beta == 1.0) {
+      const V d = m.Sub(lQ, lP);
+      l = TimesUnlessZero(m, Q, d);
+      dq = log_input ? TimesUnlessZero(m, Q, m.Add(d, m.Set(1.0))) : m.Add(d, m.Set(1.0));
+    } else {
+      const V lM = m.Log(m.Add(m.Mul(m.Set(beta), P), m.Mul(m.Set(1.0 - beta), Q)));
+      const V dQ = m.Sub(lQ, lM);
+      l = m.Add(TimesUnlessZero(m, m.Mul(m.Set(beta), P), m.Sub(lP, lM)),
+                TimesUnlessZero(m, m.Mul(m.Set(1.0 - beta), Q), dQ));
+      dq = log_input ? TimesUnlessZero(m, m.Mul(m.Set(1.0 - beta), Q), dQ)
+                     : m.Mul(m.Set(1.0 - beta), dQ);
+    }
+    if constexpr (kGrad) g = dq;
+    return l;
+  }
+};
+
+// Keras' categorical hinge: pos = sum_c y_c p_c, neg = max_c (1 - y_c) p_c,
+// l = max(0, neg - pos + 1); where l > 0, dl/dp_j = -y_j + (1 - y_j) [j == k]
+// with k the first class attaining neg.
+struct CategoricalHingeTerm {
+  template <class M, class V>
+  FASTLOSS_HD V Pos(const M& m, V y, V p) const { return m.Mul(y, p); }
+  template <class M, class V>
+  FASTLOSS_HD V Neg(const M& m, V y, V p) const { return m.Mul(m.Sub(m.Set(1.0), y), p); }
+  template <class M, class V>
+  FASTLOSS_HD V Value(const M& m, V pos, V neg) const {
+    return m.Max(m.Add(m.Sub(neg, pos), m.Set(1.0)), m.Zero());
+  }
+  template <class M, class V>
+  FASTLOSS_HD V Grad(const M& m, V y, bool is_k) const {
+    return is_k ? m.Sub(m.Set(1.0), m.Add(y, y)) : m.Neg(y);
+  }
+};
+
+// PyTorch's MultiMarginLoss term for a non-target class c: z = margin - x_t + x_c,
+// l = max(0, z)^p, dl/dx_c = p max(0, z)^(p - 1) (dl/dx_t is minus the sum).
+struct MultiMarginTerm {
+  int p = 1;
+  double margin = 1.0;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V xt, V xc, V& g) const {
+    const V z = m.Add(m.Sub(m.Set(margin), xt), xc);
+    const V h = m.Max(z, m.Zero());
+    if constexpr (kGrad) {
+      g = p == 1 ? m.Select(m.Gt(z, m.Zero()), m.Set(1.0), m.Mul(h, m.Zero()))
+                 : m.Add(h, h);
+    }
+    return p == 1 ? h : m.Mul(h, h);
+  }
+};
+
+// Negative log-likelihood of the target's log-probability x_t with class
+// weight w: l = -w x_t, dl/dx_t = -w.
+struct NllTerm {
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V w, V xt, V& g) const {
+    if constexpr (kGrad) g = m.Neg(w);
+    return TimesUnlessZero(m, w, m.Neg(xt));
+  }
+};
+
+// The options of a softmax-family row loss: which term, logits or
+// probabilities, and the effective targets. Dense targets:
+// y'_c = keep y_c + add; integer labels t with class weights w (1 without):
+// y'_c = keep w_t [c == t] + add w_c. eps clips normalised probabilities.
+template <class Term>
+struct SoftmaxRows {
+  static constexpr int kCost = Term::kCost;
+  Term term;
+  bool from_logits = true;
+  double keep = 1.0, add = 0.0;
+  double eps = 1e-7;
+};
+using CceRows = SoftmaxRows<CceTerm>;
+using FocalRows = SoftmaxRows<FocalTerm>;
