@@ -190,6 +190,9 @@ double NllRows(const void* f, const internal::RowArgs& a) {
     const RowPointers<T> p = Row<T>(a, r);
     const int64_t t = a.labels[r * a.label_row];
     const bool ignored = a.has_ignore && t == a.ignore_index;
+    // x_t is read before the gradient row is cleared: out may be y_pred.
+    T g = 0;
+    const T l = ignored ? T(0) : term.Eval<true>(m, cw ? cw[t] : T(1), p.x[t * a.x_cls], g);
     if (p.g) {
       for (int64_t c = 0; c < a.C; ++c) p.g[c * a.g_cls] = T(0);
     }
@@ -197,8 +200,6 @@ double NllRows(const void* f, const internal::RowArgs& a) {
       StoreRowLoss<T>(a, r, 0.0);
       continue;
     }
-    T g = 0;
-    const T l = term.Eval<true>(m, cw ? cw[t] : T(1), p.x[t * a.x_cls], g);
     if (p.g) {
       p.g[t * a.g_cls] = static_cast<T>(static_cast<double>(g) * static_cast<double>(p.s) *
                                         a.grad_scale);

@@ -14,6 +14,7 @@
 #include <numpy/arrayobject.h>
 #include <numpy/arrayscalars.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -849,6 +850,18 @@ void LoadLabels(const char* loss, py::handle obj, Arg& arg) {
   if (!PyTypeNum_ISINTEGER(num)) {
     throw py::type_error(std::string(loss) + ": y_true must hold integer class labels, got " +
                          DtypeName(a) + " (convert it, e.g. y_true.astype(np.int64))");
+  }
+  if (PyTypeNum_ISUNSIGNED(num) && PyArray_ITEMSIZE(arr) == 8 && PyArray_SIZE(arr) > 0) {
+    // uint64 labels of 2^63 or more do not fit int64: report the first one
+    // rather than let it wrap to a negative (possibly ignore_index) label.
+    py::module_ np = py::module_::import("numpy");
+    py::object big = np.attr("greater")(a, py::int_(static_cast<long long>(INT64_MAX)));
+    if (py::cast<bool>(big.attr("any")())) {
+      py::object pos = np.attr("unravel_index")(np.attr("argmax")(big), a.attr("shape"));
+      throw py::value_error(std::string(loss) + ": y_true has a label of 2**63 or more at "
+                            "position " + py::str(pos).cast<std::string>() +
+                            ", outside the class range");
+    }
   }
   if (num != NPY_INT64 || !PyArray_ISNBO(PyArray_DESCR(arr)->byteorder)) {
     a = Np().asarray(a, py::arg("dtype") = py::module_::import("numpy").attr("int64"));

@@ -46,6 +46,24 @@ namespace HWY_NAMESPACE {
 // Vectors of T summed in lanes before being folded into a float64 total.
 constexpr int64_t kRowFold = 16;
 
+// The partial last vector of a row: n < Lanes(d) elements. Highway 1.0.3's
+// MaskedLoad / BlendedStore on SSE2..SSE4 touch the whole vector (an
+// aligned full load; a read-modify-write store), so past the row's end they
+// would read or write out of bounds. These go through a stack buffer and
+// touch exactly n elements.
+template <class D, typename T = hn::TFromD<D>>
+HWY_INLINE hn::Vec<D> LoadTail(D d, const T* p, size_t n, T fill) {
+  HWY_ALIGN T buf[hn::MaxLanes(D())];
+  for (size_t i = 0; i < hn::Lanes(d); ++i) buf[i] = i < n ? p[i] : fill;
+  return hn::Load(d, buf);
+}
+template <class D, typename T = hn::TFromD<D>>
+HWY_INLINE void StoreTail(D d, hn::Vec<D> v, T* p, size_t n) {
+  HWY_ALIGN T buf[hn::MaxLanes(D())];
+  hn::Store(v, d, buf);
+  for (size_t i = 0; i < n; ++i) p[i] = buf[i];
+}
+
 // A float64 sum of vectors: lanes add at most kRowFold vectors in T.
 template <class D>
 struct FoldedSum {
@@ -85,7 +103,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
   const auto tail_mask = hn::FirstN(d, static_cast<size_t>(C - full));
 
   auto load = [&](const T* base, int64_t stride, int64_t c, bool tail, T fill) -> V {
-    if (tail) return hn::IfThenElse(tail_mask, hn::MaskedLoad(tail_mask, d, base + c), hn::Set(d, fill));
+    if (tail) return LoadTail(d, base + c, static_cast<size_t>(C - full), fill);
     return hn::LoadU(d, base + c * stride);
   };
   // Effective targets y'_c (0 in the lanes past the row's end).
@@ -282,7 +300,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
       }
       gv = hn::Mul(gv, sc);
       if (tail) {
-        hn::BlendedStore(gv, tail_mask, d, g + c);
+        StoreTail(d, gv, g + c, static_cast<size_t>(C - full));
       } else if (N == 1) {
         hn::StoreU(gv, d, g + c * gs);
       } else {
@@ -382,8 +400,8 @@ HWY_INLINE double ElementSumRow(D d, const Loss& loss, const internal::RowArgs& 
     V xv, yv;
     if (tail) {
       // Lanes past the end hold (1, 1): a finite term, masked out below.
-      xv = hn::IfThenElse(tail_mask, hn::MaskedLoad(tail_mask, d, x + c), hn::Set(d, T(1)));
-      yv = hn::IfThenElse(tail_mask, hn::MaskedLoad(tail_mask, d, y + c), hn::Set(d, T(1)));
+      xv = LoadTail(d, x + c, static_cast<size_t>(C - full), T(1));
+      yv = LoadTail(d, y + c, static_cast<size_t>(C - full), T(1));
     } else {
       xv = hn::LoadU(d, x + c * a.x_cls);
       yv = hn::LoadU(d, y + c * a.y_cls);
@@ -395,7 +413,7 @@ HWY_INLINE double ElementSumRow(D d, const Loss& loss, const internal::RowArgs& 
     if constexpr (kGrad) {
       gv = hn::Mul(gv, sc);
       if (tail) {
-        hn::BlendedStore(gv, tail_mask, d, g + c);
+        StoreTail(d, gv, g + c, static_cast<size_t>(C - full));
       } else {
         hn::StoreU(gv, d, g + c * a.g_cls);
       }

@@ -75,7 +75,8 @@ struct ClippedBce {
     const V lo = m.Set(eps), hi = m.Set(1.0 - eps);
     c.pc = Clamp(m, p, lo, hi);
     const V qc = m.Sub(m.Set(1.0), c.pc);
-    c.ce = m.Neg(m.Add(m.Mul(a, m.Log(c.pc)), m.Mul(b, m.Log(qc))));
+    // log1p(-pc), not log(1 - pc): exact where 1 - pc rounds (pc = eps).
+    c.ce = m.Neg(m.Add(m.Mul(a, m.Log(c.pc)), m.Mul(b, m.Log1p(m.Neg(c.pc)))));
     c.active = m.Or(m.Lt(p, lo), m.Gt(p, hi));
     if constexpr (kGrad) {
       const V d = m.Div(m.Sub(m.Mul(b, c.pc), m.Mul(a, qc)), m.Mul(c.pc, qc));
