@@ -150,7 +150,31 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     mv = mnew;
   };
   int64_t c = 0;
-  if (kLogits) {
+  // Rows of at most four vectors (small C) keep exp(x - max) in registers:
+  // the max first, then one exp per vector, reused by the gradient (two
+  // exps per vector fewer than the online pass and a recomputation).
+  const bool small = kLogits && !Term::kNeedsH && N > 1 && C <= 4 * N;
+  V ev[4];
+  if (small) {
+    const int64_t nv = (C + N - 1) / N;
+    V v[4];
+    V cm = neg_inf;
+    for (int64_t i = 0; i < nv; ++i) {
+      const bool tail = i * N >= full;
+      v[i] = load(x, xs, i * N, tail, -inf);
+      check(i * N, tail);
+      cm = m.Max(cm, v[i]);
+    }
+    const T mx = hn::GetLane(hn::MaxOfLanes(d, cm));
+    const V shift = hn::Set(d, mx == -inf ? T(0) : mx);
+    V s = hn::Zero(d);
+    for (int64_t i = 0; i < nv; ++i) {
+      ev[i] = m.Exp(hn::Sub(v[i], shift));
+      s = hn::Add(s, ev[i]);
+    }
+    mv = hn::Set(d, mx);
+    sv = s;
+  } else if (kLogits) {
     for (; c + 4 * N <= full; c += 4 * N) {
       const V v[4] = {load(x, xs, c, false, T(0)), load(x, xs, c + N, false, T(0)),
                       load(x, xs, c + 2 * N, false, T(0)), load(x, xs, c + 3 * N, false, T(0))};
@@ -190,7 +214,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     row_max = hn::GetLane(hn::MaxOfLanes(d, mv));
     // x86 max ignores NaN: a NaN lane reaches the sum below.
     const V shift = hn::Set(d, row_max == -inf ? T(0) : row_max);
-    const V scaled = hn::Mul(sv, m.Exp(hn::Sub(mv, shift)));
+    const V scaled = small ? sv : hn::Mul(sv, m.Exp(hn::Sub(mv, shift)));
     const T sum = hn::GetLane(hn::SumOfLanes(d, scaled));
     if (row_max == -inf) {  // every class masked: NaN loss, zero gradient
       if constexpr (kGrad) {
@@ -199,6 +223,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
       return std::numeric_limits<double>::quiet_NaN();
     }
     log_sum = static_cast<T>(std::log(sum));
+    inv_sum = T(1) / sum;  // q from the kept exps (small rows)
   } else {
     const T sum = hn::GetLane(hn::SumOfLanes(d, sv));
     inv_sum = T(1) / sum;
@@ -210,7 +235,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     const V xv = load(x, xs, c, tail, kLogits ? -inf : T(1));
     if (kLogits) {
       logq = hn::Sub(hn::Sub(xv, maxv), lsv);
-      q = m.Exp(logq);
+      q = small ? hn::Mul(ev[c / N], invv) : m.Exp(logq);
       clipped = hn::Lt(q, hn::Zero(d));  // never
     } else {
       const V raw = hn::Mul(xv, invv);
