@@ -1,13 +1,22 @@
 #!/usr/bin/env python
-"""Benchmark fastloss regression losses against NumPy, PyTorch (CPU) and JAX.
+"""Benchmark fastloss losses against NumPy, PyTorch (CPU) and JAX.
 
-    python bench/run.py                       # full run (~10 min on 2 cores)
+    python bench/run.py                       # regression losses, full run (~10 min on 2 cores)
     python bench/run.py --quick               # smoke test (~1 min), writes bench/results/quick/
     python bench/run.py --losses mse,huber --sizes 8,1e7 --dtypes float32
+    python bench/run.py --group classification          # classification losses (~10 min)
+    python bench/run.py --group classification --quick  # small shapes, bench/results/quick/
+    python bench/run.py --group classification --losses sparse_cce --sizes 4096x32000 --threads 1
+
+Groups: "regression" (bench/impls.py; --sizes are element counts N) and
+"classification" (bench/impls_classification.py; --sizes are shapes such as
+4096x32000 or 1e7, default: each loss's own shapes there).
 
 Writes long-format rows (one per op x impl x loss x n x dtype x threads) to
 DIR/results.csv and DIR/results.json, then the Markdown tables of
-bench/table.py to DIR/table.md (and stdout).
+bench/table.py to DIR/table.md (and stdout). The classification group writes
+DIR/classification.csv, classification.json and classification.md instead, so
+the two groups never overwrite each other.
 
 Rows:
   impl=fastloss  op=value | value_and_grad | value_and_grad_out (out= preallocated)
@@ -47,9 +56,17 @@ import impls  # noqa: E402
 import timing  # noqa: E402
 
 COLUMNS = ["op", "impl", "loss", "n", "dtype", "threads", "median_s", "p20_s", "p80_s",
-           "version", "simd_target", "machine", "inner", "samples"]
+           "version", "simd_target", "machine", "inner", "samples", "shape"]
 
 QUICK = dict(losses="mse,log_cosh,quantile", sizes="8,1e5", dtypes="float32")
+# Classification --quick: every loss at its small shapes (impls_classification.QUICK_SHAPES).
+QUICK_CLS = dict(dtypes="float32")
+# Per group: implementation module name, default dtypes, output file stem and table file.
+GROUPS = {
+    "regression": dict(module="impls", dtypes="float32,float64", stem="results", table="table.md"),
+    "classification": dict(module="impls_classification", dtypes="float32", stem="classification",
+                           table="classification.md"),
+}
 
 
 def cpu_model() -> str:
@@ -65,6 +82,10 @@ def cpu_model() -> str:
 
 def parse_sizes(s: str) -> list[int]:
     return [int(float(x)) for x in s.split(",") if x.strip()]
+
+
+def shape_str(shape) -> str:
+    return "x".join(str(int(d)) for d in shape)
 
 
 def try_import(name):
@@ -111,34 +132,67 @@ def check_case(case, ref_v, ref_g, dtype):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--losses", default=",".join(impls.LOSSES))
-    ap.add_argument("--sizes", default="8,1e3,1e5,1e7")
-    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--group", choices=list(GROUPS), default="regression",
+                    help="which losses: regression (default) or classification")
+    ap.add_argument("--losses", default=None, help="comma list (default: every loss of the group)")
+    ap.add_argument("--sizes", default=None,
+                    help="regression: element counts (default 8,1e3,1e5,1e7); classification: shapes "
+                         "like 4096x32000,65536x10,1e7 applied to every selected loss (default: each "
+                         "loss's own shapes)")
+    ap.add_argument("--dtypes", default=None,
+                    help="default float32,float64 (regression), float32 (classification)")
+    ap.add_argument("--threads", default=None,
+                    help="comma list of thread counts for fastloss and torch (default 1 and os.cpu_count())")
     ap.add_argument("--quick", action="store_true",
-                    help=f"short smoke run: {QUICK} (unless given), short timings, out=bench/results/quick")
+                    help=f"short smoke run: regression {QUICK}; classification every loss at small shapes "
+                         "(unless given); short timings, out=bench/results/quick")
     ap.add_argument("--out", default=None, help="output directory (default bench/results)")
     ap.add_argument("--skip", default="", help="comma list of impls to leave out: torch,jax,numpy,fastloss")
     ap.add_argument("--min-total", type=float, default=None, help="seconds of samples per case (default 0.2)")
     ap.add_argument("--settle", type=float, default=0.003, help="sleep (s) when switching implementation")
     ap.add_argument("--no-check", action="store_true", help="skip the value/grad sanity check")
+    ap.add_argument("--merge", action="store_true",
+                    help="update an existing CSV/JSON in the output directory: rows of the (loss, shape, dtype) "
+                         "cells measured now replace the old ones, other cells are kept (e.g. to re-measure "
+                         "cells a busy machine disturbed); meta.merged_runs keeps the earlier runs' metadata")
     args = ap.parse_args(argv)
 
     given = set(a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:]) if a.startswith("--"))
+    group = GROUPS[args.group]
+    M = __import__(group["module"])
+    cls = args.group == "classification"
     if args.quick:
-        for k, v in QUICK.items():
+        for k, v in (QUICK_CLS if cls else QUICK).items():
             if k not in given:
                 setattr(args, k, v)
+    if args.losses is None:
+        args.losses = ",".join(M.LOSSES)
+    if args.dtypes is None:
+        args.dtypes = group["dtypes"]
+    if args.sizes is None and not cls:
+        args.sizes = "8,1e3,1e5,1e7"
     out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "")
     out_dir = os.path.normpath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
 
     losses = [x.strip() for x in args.losses.split(",") if x.strip()]
-    unknown = [x for x in losses if x not in impls.LOSSES]
+    unknown = [x for x in losses if x not in M.LOSSES]
     if unknown:
-        ap.error(f"unknown losses {unknown}; known: {impls.LOSSES}")
-    sizes = parse_sizes(args.sizes)
+        ap.error(f"unknown losses {unknown} for --group {args.group}; known: {M.LOSSES}")
     dtypes = [x.strip() for x in args.dtypes.split(",") if x.strip()]
     skip = set(x.strip() for x in args.skip.split(",") if x.strip())
+    # cells: (loss, shape, dtype) in the order they are measured
+    if cls:
+        if args.sizes is not None:
+            shapes = [M.parse_shape(x.strip()) for x in args.sizes.split(",") if x.strip()]
+            shapes_of = lambda loss: shapes  # noqa: E731
+        elif args.quick:
+            shapes_of = M.quick_shapes
+        else:
+            shapes_of = lambda loss: M.SPECS[loss]["shapes"]  # noqa: E731
+        cells = [(loss, tuple(shape), dtype) for loss in losses for shape in shapes_of(loss) for dtype in dtypes]
+    else:
+        cells = [(loss, (n,), dtype) for n in parse_sizes(args.sizes) for dtype in dtypes for loss in losses]
 
     tcfg = dict(warmup_s=0.01 if args.quick else 0.02, sample_s=0.002 if args.quick else 0.004,
                 min_total_s=args.min_total if args.min_total is not None else (0.05 if args.quick else 0.2),
@@ -154,7 +208,8 @@ def main(argv=None):
             import jax.numpy  # noqa: F401
 
     ncpu = os.cpu_count() or 1
-    thread_counts = sorted({1, ncpu})
+    thread_counts = (sorted({int(x) for x in args.threads.split(",") if x.strip()}) if args.threads
+                     else sorted({1, ncpu}))
     machine = f"{cpu_model()} ({ncpu} cores)"
     simd = fl.simd_target() if fl is not None else ""
     versions = {
@@ -175,11 +230,11 @@ def main(argv=None):
 
     rows: list[dict] = []
 
-    def row(op, impl, loss, n, dtype, threads, med, p20, p80, inner="", samples=""):
+    def row(op, impl, loss, n, dtype, threads, med, p20, p80, inner="", samples="", shape=None):
         r = dict(op=op, impl=impl, loss=loss, n=n, dtype=dtype, threads=threads,
                  median_s=f"{med:.6e}", p20_s=f"{p20:.6e}", p80_s=f"{p80:.6e}",
                  version=versions.get(impl) or versions["numpy"], simd_target=simd, machine=machine,
-                 inner=inner, samples=samples)
+                 inner=inner, samples=samples, shape=shape_str(shape) if shape else str(n))
         rows.append(r)
         return r
 
@@ -201,90 +256,109 @@ def main(argv=None):
         gc.collect()
 
     measure_bandwidth("start")
-    floor_cells = []  # (loss, n, dtype): floor rows are written once the bandwidth is final
+    floor_cells = []  # (loss, n, dtype, shape, bytes by op): floor rows are written once the bandwidth is final
 
-    csv_path = os.path.join(out_dir, "results.csv")
+    csv_path = os.path.join(out_dir, group["stem"] + ".csv")
+    json_path = os.path.join(out_dir, group["stem"] + ".json")
     checks = []
+    kept, merged_runs = [], []
+    if args.merge and os.path.exists(csv_path):
+        now = {(loss, shape_str(shape) if cls else str(shape[0]), dtype) for loss, shape, dtype in cells}
+        with open(csv_path, newline="") as f:
+            for r in csv.DictReader(f):
+                r.setdefault("shape", r["n"])
+                if r["op"] == "read_bandwidth" or (r["loss"], r["shape"] or r["n"], r["dtype"]) not in now:
+                    kept.append({k: r.get(k, "") for k in COLUMNS})
+        if os.path.exists(json_path):
+            with open(json_path) as f:
+                old = json.load(f)["meta"]
+            merged_runs = old.pop("merged_runs", []) + [old]
+            checks += [c for c in old.get("checks", []) if not any(f" {loss} n={sz} {dt} " in c for loss, sz, dt in now)]
+        print(f"[bench] --merge: keeping {len(kept)} rows of {csv_path}", flush=True)
 
     def flush_csv():
         with open(csv_path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=COLUMNS)
             w.writeheader()
-            w.writerows(rows)
+            w.writerows(kept + rows)
 
     # ---------------------------------------------------------------- losses
-    for n in sizes:
-        for dtype in dtypes:
-            for loss in losses:
-                t_group = time.time()
-                t, p = impls.make_data(loss, n, np.dtype(dtype))
-                itemsize = np.dtype(dtype).itemsize
-                floor_cells.append((loss, n, dtype))
+    for loss, shape, dtype in cells:
+        t_group = time.time()
+        n = int(np.prod(shape))
+        tag_size = shape_str(shape) if cls else str(n)
+        t, p = M.make_data(loss, shape if cls else n, np.dtype(dtype))
+        floor_cells.append((loss, n, dtype, shape if cls else None, floor_mod.floor_bytes(t, p)))
 
-                cases: list[timing.Case] = []
-                if fl is not None:
-                    try:
-                        fns = impls.fastloss_impl(fl, loss, t, p)
-                    except Exception as e:  # noqa: BLE001
-                        print(f"[bench] fastloss {loss}: {type(e).__name__}: {e}", file=sys.stderr)
-                        fns = {}
-                    for th in thread_counts:
-                        for op, fn in fns.items():
-                            cases.append(timing.Case(op, "fastloss", th, fn, thr.setter("fastloss", th)))
-                if "numpy" not in skip:
-                    for op, fn in impls.numpy_impl(loss, t, p).items():
-                        cases.append(timing.Case(op, "numpy", 1, fn))
-                if torch is not None:
-                    fns = impls.torch_impl(torch, loss, t, p)
-                    for th in thread_counts:
-                        for op, fn in fns.items():
-                            cases.append(timing.Case(op, "torch", th, fn, thr.setter("torch", th)))
-                if jax is not None:
-                    for op, fn in impls.jax_impl(jax, loss, t, p).items():
-                        cases.append(timing.Case(op, "jax", "all", fn))
+        cases: list[timing.Case] = []
+        if fl is not None:
+            try:
+                fns = M.fastloss_impl(fl, loss, t, p)
+            except Exception as e:  # noqa: BLE001
+                print(f"[bench] fastloss {loss}: {type(e).__name__}: {e}", file=sys.stderr)
+                fns = {}
+            for th in thread_counts:
+                for op, fn in fns.items():
+                    cases.append(timing.Case(op, "fastloss", th, fn, thr.setter("fastloss", th)))
+        if "numpy" not in skip:
+            for op, fn in M.numpy_impl(loss, t, p).items():
+                cases.append(timing.Case(op, "numpy", 1, fn))
+        if torch is not None:
+            fns = M.torch_impl(torch, loss, t, p)
+            for th in thread_counts:
+                for op, fn in fns.items():
+                    cases.append(timing.Case(op, "torch", th, fn, thr.setter("torch", th)))
+        if jax is not None:
+            for op, fn in M.jax_impl(jax, loss, t, p).items():
+                cases.append(timing.Case(op, "jax", "all", fn))
+        fns = None  # the cases hold the only references (large buffers die with them)
 
+        if not args.no_check:
+            ref_v, ref_g = M.reference(loss, t, p)
+        for c in cases:
+            try:
+                c.activate()
                 if not args.no_check:
-                    ref_v, ref_g = impls.reference(loss, t, p)
-                for c in cases:
-                    try:
-                        c.activate()
-                        if not args.no_check:
-                            msg = check_case(c, ref_v, ref_g, dtype)
-                            if msg:
-                                tag = f"{c.impl} {c.op} {loss} n={n} {dtype} threads={c.threads}"
-                                checks.append(f"{tag}: {msg}")
-                                print(f"[bench] CHECK {tag}: {msg}", file=sys.stderr, flush=True)
-                        timing.calibrate(c, warmed=not args.no_check, **tcfg)
-                    except Exception as e:  # noqa: BLE001
-                        c.error = f"{type(e).__name__}: {e}"
-                        print(f"[bench] {c.impl} {c.op} {loss} n={n} {dtype}: {c.error}", file=sys.stderr)
-                if not args.no_check:
-                    del ref_g
-                timing.measure_group(cases, settle_s=args.settle)
-                for c in cases:
-                    if c.error is None and c.samples:
-                        med, p20, p80 = c.stats()
-                        row(c.op, c.impl, loss, n, dtype, c.threads, med, p20, p80, c.inner, len(c.samples))
-                del cases, t, p
-                gc.collect()
-                flush_csv()
-                print(f"[bench] {loss:<11} n={n:<9} {dtype}: {time.time() - t_group:5.1f}s "
-                      f"(total {time.time() - t_start:6.1f}s)", flush=True)
+                    msg = check_case(c, ref_v, ref_g, dtype)
+                    if msg:
+                        tag = f"{c.impl} {c.op} {loss} n={tag_size} {dtype} threads={c.threads}"
+                        checks.append(f"{tag}: {msg}")
+                        print(f"[bench] CHECK {tag}: {msg}", file=sys.stderr, flush=True)
+                timing.calibrate(c, warmed=not args.no_check, **tcfg)
+            except Exception as e:  # noqa: BLE001
+                c.error = f"{type(e).__name__}: {e}"
+                print(f"[bench] {c.impl} {c.op} {loss} n={tag_size} {dtype}: {c.error}", file=sys.stderr)
+        if not args.no_check:
+            del ref_g
+        gc.collect()
+        timing.measure_group(cases, settle_s=args.settle)
+        for c in cases:
+            if c.error is None and c.samples:
+                med, p20, p80 = c.stats()
+                row(c.op, c.impl, loss, n, dtype, c.threads, med, p20, p80, c.inner, len(c.samples),
+                    shape=shape if cls else None)
+        del cases, t, p
+        c = None
+        gc.collect()
+        flush_csv()
+        print(f"[bench] {loss:<13} {'shape' if cls else 'n'}={tag_size:<11} {dtype}: "
+              f"{time.time() - t_group:5.1f}s (total {time.time() - t_start:6.1f}s)", flush=True)
 
     measure_bandwidth("end")
     bw = {th: max(ms, key=lambda m: m["gbps"]) for th, ms in bw_runs.items()}
-    for loss, n, dtype in floor_cells:
-        itemsize = np.dtype(dtype).itemsize
+    for loss, n, dtype, shape, nbytes in floor_cells:
         for th in thread_counts:
             best = bw[th]["kernels"][bw[th]["best"]]
             for op in ("value", "value_and_grad"):
-                fs = [floor_mod.floor_seconds(op, n, itemsize, best["total_bytes"] / s / 1e9)
-                      for s in best["samples_s"]]
+                fs = [nbytes[op] / (best["total_bytes"] / s) for s in best["samples_s"]]
                 row(op, "floor", loss, n, dtype, th, float(np.median(fs)),
-                    float(np.percentile(fs, 20)), float(np.percentile(fs, 80)))
+                    float(np.percentile(fs, 20)), float(np.percentile(fs, 80)), shape=shape)
     flush_csv()
     meta = {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "group": args.group,
+        "floor_bytes": {f"{loss} {shape_str(shape) if shape else n} {dtype}": nbytes
+                        for loss, n, dtype, shape, nbytes in floor_cells},
         "machine": machine, "cpu_count": ncpu, "simd_target": simd, "versions": versions,
         "thread_counts": thread_counts,
         "jax_threads": "all (XLA CPU pool; not pinnable per run in one process)",
@@ -299,18 +373,21 @@ def main(argv=None):
         "wall_s": round(time.time() - t_start, 1),
         "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
     }
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    if args.merge:
+        meta["merged_runs"] = merged_runs
+    with open(json_path, "w") as f:
+        json.dump({"meta": meta, "rows": kept + rows}, f, indent=1)
 
     import table  # noqa: E402
-    md = table.render(csv_path)
-    with open(os.path.join(out_dir, "table.md"), "w") as f:
+    md = table.render_classification(csv_path) if cls else table.render(csv_path)
+    table_path = os.path.join(out_dir, group["table"])
+    with open(table_path, "w") as f:
         f.write(md)
     print()
     print(md)
     if checks:
         print(f"[bench] {len(checks)} sanity-check mismatches (see results.json meta.checks)", file=sys.stderr)
-    print(f"[bench] wrote {csv_path}, results.json, table.md in {time.time() - t_start:.0f}s", file=sys.stderr)
+    print(f"[bench] wrote {csv_path}, {json_path}, {table_path} in {time.time() - t_start:.0f}s", file=sys.stderr)
 
 
 if __name__ == "__main__":

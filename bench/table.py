@@ -2,6 +2,7 @@
 """Markdown tables from bench/run.py's long-format CSV.
 
     python bench/table.py [bench/results/results.csv] [--dtype float32] [--n 1e7] [--small-n 8]
+    python bench/table.py bench/results/classification.csv   # classification tables (auto-detected)
 
 Prints: a header naming machine, SIMD target, thread counts and versions; the
 large-N time table (1T / 2T in one cell); the issue's targets (ratios vs the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import sys
 from collections import defaultdict
@@ -23,6 +25,21 @@ try:
     from impls import LOSS_CLASS
 except Exception:  # noqa: BLE001  (table.py must work from a CSV alone)
     LOSS_CLASS = {}
+try:
+    from impls_classification import DESCRIPTION as CLS_DESCRIPTION
+    from impls_classification import LOSSES as CLS_ORDER
+    from impls_classification import SPECS as _CLS_SPECS
+    CLS_TARGET = {k: v["target"] for k, v in _CLS_SPECS.items()}
+except Exception:  # noqa: BLE001
+    CLS_ORDER, CLS_DESCRIPTION = [], {}
+    CLS_TARGET = {}
+# The issue's targets for the classification losses, on value_and_grad:
+# (reference impl, reference op, its threads ("1", "all"), fastloss threads ("1" or "all"), minimum speed-up)
+CLS_TARGETS = {
+    "binary": [("numpy", "value_and_grad", "1", "1", 10.0), ("torch", "value_and_grad", "1", "1", 4.0),
+               ("jax", "value_and_grad", "all", "all", 3.0)],
+    "sparse": [("torch", "value_and_grad", "1", "1", 4.0), ("jax", "value_and_grad", "all", "all", 3.0)],
+}
 
 DASH = "—"
 
@@ -43,7 +60,10 @@ def sig(x, digits=3):
         return "0"
     s = f"{x:.{digits}g}"
     if "e" in s:  # keep plain notation
-        s = f"{x:.{max(0, digits - 1)}f}"
+        if abs(x) >= 1:
+            s = f"{x:.0f}"
+        else:
+            s = f"{x:.{digits - 1 - math.floor(math.log10(abs(x)))}f}"
     return s
 
 
@@ -53,7 +73,7 @@ def ratio(a, b, suffix="×"):
     return f"{a / b:.2f}{suffix}"
 
 
-def header(rows, t):
+def header(rows, t, floor_note=None):
     first = {}
     for r in rows:
         first.setdefault(r["impl"], r)
@@ -76,7 +96,8 @@ def header(rows, t):
             bw.append(f"{g:.1f} GB/s {th}T")
     if bw:
         lines.append(f"**Read bandwidth** (NumPy reductions over a large buffer, bench/floor.py): {', '.join(bw)}. "
-                     "Floor = bytes that must move / that bandwidth: value 2·N·itemsize, value_and_grad 3·N·itemsize.")
+                     + (floor_note or "Floor = bytes that must move / that bandwidth: value 2·N·itemsize, "
+                        "value_and_grad 3·N·itemsize."))
     return lines, ints
 
 
@@ -178,14 +199,137 @@ def _m(x, s):
     return None if x is None else x * s
 
 
+def render_classification(csv_path, dtypes=None):
+    """Tables for `run.py --group classification`: times per (loss, shape), then
+    speed-ups against the issue's targets (fastloss value_and_grad, allocating)."""
+    rows, t = load(csv_path)
+    note = ("Floor = bytes that must move / that bandwidth: value reads y_true and y_pred (labels: int64, "
+            "R·8 bytes), value_and_grad also writes the gradient (y_pred's size). Arrays that fit in the "
+            "8 MiB L3 (e.g. 65536x10 float32 = 2.6 MB) can beat it.")
+    out, ints = header(rows, t, note)
+    T1, TA = "1", str(ints[-1]) if ints else "1"
+    loss_rows = [r for r in rows if r["op"] != "read_bandwidth"]
+    shapes = {}
+    for r in loss_rows:
+        shapes.setdefault((r["loss"], int(r["n"])), r.get("shape") or r["n"])
+    order = CLS_ORDER + sorted({l for l, _ in shapes} - set(CLS_ORDER))
+    cells = sorted(shapes, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), -k[1]))
+    present = [d for d in ("float32", "float64") if any(r["dtype"] == d for r in loss_rows)]
+    dtypes = dtypes or present
+
+    def g(impl, op, loss, n, dtype, th):
+        if th == "all" and impl != "jax":
+            th = TA
+        return t.get((impl, op, loss, n, dtype, th))
+
+    def pair(impl, op, loss, n, dtype, scale):
+        a, b = g(impl, op, loss, n, dtype, T1), g(impl, op, loss, n, dtype, TA)
+        if a is None and b is None:
+            return DASH
+        if TA == T1:
+            return sig(_m(a, scale))
+        return f"{sig(_m(a, scale))} / {sig(_m(b, scale))}"
+
+    def speedup(other, mine, need=None):
+        if other is None or mine is None or mine == 0:
+            return DASH
+        x = other / mine
+        mark = "" if need is None else (" ✓" if x >= need else " ✗")
+        return f"{x:.2f}×{mark}"
+
+    for dtype in dtypes:
+        cs = [(l, n) for l, n in cells if any(r["loss"] == l and int(r["n"]) == n and r["dtype"] == dtype
+                                              for r in loss_rows)]
+        out += ["", f"### Classification, {dtype}: median time per call, ms (1T / {TA}T)", ""]
+        cols = ["loss", "shape", "fastloss value", "fastloss v+g", "fastloss v+g out=", "NumPy value",
+                "NumPy v+g", "torch fwd", "torch fwd+bwd", "JAX value", "JAX v+g", "floor value", "floor v+g"]
+        out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for loss, n in cs:
+            ms = 1e3
+            out.append("| " + " | ".join([
+                loss, shapes[(loss, n)],
+                pair("fastloss", "value", loss, n, dtype, ms),
+                pair("fastloss", "value_and_grad", loss, n, dtype, ms),
+                pair("fastloss", "value_and_grad_out", loss, n, dtype, ms),
+                sig(_m(g("numpy", "value", loss, n, dtype, "1"), ms)),
+                sig(_m(g("numpy", "value_and_grad", loss, n, dtype, "1"), ms)),
+                pair("torch", "value", loss, n, dtype, ms),
+                pair("torch", "value_and_grad", loss, n, dtype, ms),
+                sig(_m(g("jax", "value", loss, n, dtype, "all"), ms)),
+                sig(_m(g("jax", "value_and_grad", loss, n, dtype, "all"), ms)),
+                pair("floor", "value", loss, n, dtype, ms),
+                pair("floor", "value_and_grad", loss, n, dtype, ms)]) + " |")
+
+        out += ["", f"### Classification, {dtype}: speed-ups (other ÷ fastloss; higher is better) and time ÷ floor "
+                f"(lower is better). ✓/✗: the issue's target (binary: ≥10× NumPy v+g 1T, ≥4× torch fwd+bwd 1T, "
+                f"≥3× JAX v+g with fastloss on {TA}T; sparse_cce: ≥4× torch fwd+bwd 1T, ≥3× JAX v+g)", ""]
+        cols = ["loss", "shape", "target", "v+g vs NumPy v+g (1T)", f"v+g vs torch fwd+bwd 1T / {TA}T",
+                f"v+g {TA}T vs JAX v+g", f"value vs NumPy / torch fwd 1T / JAX ({TA}T)",
+                f"v+g÷floor 1T / {TA}T", f"v+g out=÷floor 1T / {TA}T", f"{TA}T÷1T value / v+g", "verdict"]
+        out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for loss, n in cs:
+            cls = CLS_TARGET.get(loss, "")
+            need = {(impl, th): x for impl, _, _, th, x in CLS_TARGETS.get(cls, [])}
+            fg1, fgA = g("fastloss", "value_and_grad", loss, n, dtype, T1), g("fastloss", "value_and_grad", loss, n, dtype, TA)
+            fo1, foA = (g("fastloss", "value_and_grad_out", loss, n, dtype, T1),
+                        g("fastloss", "value_and_grad_out", loss, n, dtype, TA))
+            fv1, fvA = g("fastloss", "value", loss, n, dtype, T1), g("fastloss", "value", loss, n, dtype, TA)
+            flg1, flgA = g("floor", "value_and_grad", loss, n, dtype, T1), g("floor", "value_and_grad", loss, n, dtype, TA)
+            missed, met = [], 0
+            for impl, op, oth, fth, x in CLS_TARGETS.get(cls, []):
+                other = g(impl, op, loss, n, dtype, oth)
+                mine = g("fastloss", "value_and_grad", loss, n, dtype, fth)
+                if mine is None:
+                    missed = ["fastloss not measured"]
+                    break
+                if other is None:
+                    missed.append(f"{impl}: not measured")
+                elif other / mine >= x:
+                    met += 1
+                else:
+                    missed.append(f"{impl} {other / mine:.2f}× < {x:g}×")
+            verdict = DASH if not cls else ("all met" if not missed else "missed: " + "; ".join(missed))
+            out.append("| " + " | ".join([
+                loss, shapes[(loss, n)], cls or DASH,
+                speedup(g("numpy", "value_and_grad", loss, n, dtype, "1"), fg1, need.get(("numpy", "1"))),
+                f"{speedup(g('torch', 'value_and_grad', loss, n, dtype, T1), fg1, need.get(('torch', '1')))} / "
+                f"{speedup(g('torch', 'value_and_grad', loss, n, dtype, TA), fgA)}",
+                speedup(g("jax", "value_and_grad", loss, n, dtype, "all"), fgA, need.get(("jax", "all"))),
+                f"{speedup(g('numpy', 'value', loss, n, dtype, '1'), fv1)} / "
+                f"{speedup(g('torch', 'value', loss, n, dtype, T1), fv1)} / "
+                f"{speedup(g('jax', 'value', loss, n, dtype, 'all'), fvA)}",
+                f"{ratio(fg1, flg1)} / {ratio(fgA, flgA)}",
+                f"{ratio(fo1, flg1)} / {ratio(foA, flgA)}",
+                f"{ratio(fv1, fvA)} / {ratio(fg1, fgA)}",
+                verdict]) + " |")
+    descr = [f"- `{l}`: {CLS_DESCRIPTION[l]}" for l in order if l in CLS_DESCRIPTION
+             and any(k[0] == l for k in cells)]
+    if descr:
+        out += ["", "Losses (fastloss call; the reference expressions; reduction mean, rows mean for row-wise "
+                "losses, kl = torch batchmean). fastloss v+g allocates its gradient (as torch and JAX do); "
+                "v+g out= writes a preallocated one. JAX runs on all cores (its XLA pool).", ""] + descr
+    return "\n".join(out) + "\n"
+
+
+def is_classification(csv_path) -> bool:
+    with open(csv_path, newline="") as f:
+        losses = {r["loss"] for r in csv.DictReader(f) if r["op"] != "read_bandwidth"}
+    return bool(losses) and losses <= set(CLS_ORDER) if CLS_ORDER else False
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("csv", nargs="?", default=os.path.join(HERE, "results", "results.csv"))
     ap.add_argument("--dtype", action="append", help="float32 and/or float64 (default: all present)")
     ap.add_argument("--n", type=float, default=1e7, help="large N (default 1e7; else the largest present)")
     ap.add_argument("--small-n", type=float, default=8, help="per-call N (default 8; else the smallest present)")
+    ap.add_argument("--classification", action="store_true",
+                    help="classification tables (default: when every loss in the CSV is a classification one)")
     a = ap.parse_args(argv)
-    sys.stdout.write(render(a.csv, a.dtype, int(a.n), int(a.small_n)))
+    if a.classification or is_classification(a.csv):
+        sys.stdout.write(render_classification(a.csv, a.dtype))
+    else:
+        sys.stdout.write(render(a.csv, a.dtype, int(a.n), int(a.small_n)))
 
 
 if __name__ == "__main__":
