@@ -6,6 +6,7 @@
 #include <string>
 
 #include "fastloss/fastloss.hpp"
+#include "internal/builders.h"
 #include "internal/elementwise.h"
 #include "internal/rowwise.h"
 #include "internal/scalar_math.h"
@@ -15,69 +16,12 @@ namespace fastloss {
 namespace {
 
 using internal::RowProblem;
-using internal::RunLoss;
 
-std::string Num(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", x);
-  return buf;
-}
-
-void CheckEps(const char* name, double eps) {
-  if (!(eps > 0 && eps < 0.5)) {
-    throw Error(std::string(name) + ": eps must be in the open interval (0, 0.5), got " +
-                Num(eps));
-  }
-}
-void CheckSmoothing(const char* name, double ls) {
-  if (!(ls >= 0 && ls < 1)) {
-    throw Error(std::string(name) + ": label_smoothing must be in [0, 1), got " + Num(ls));
-  }
-}
-void CheckGamma(const char* name, double gamma) {
-  if (!(gamma >= 0) || std::isinf(gamma)) {
-    throw Error(std::string(name) + ": gamma must be a finite number >= 0, got " + Num(gamma));
-  }
-}
-void CheckAlpha(const char* name, bool has_alpha, double alpha) {
-  if (has_alpha && !(alpha >= 0 && alpha <= 1)) {
-    throw Error(std::string(name) + ": alpha must be in [0, 1] (or None), got " + Num(alpha));
-  }
-}
-
-losses::Smoothing BinarySmoothing(double ls) { return {1.0 - ls, 0.5 * ls}; }
-
-
-template <typename T>
-internal::ElementwiseExtras<T> TargetsInUnitInterval() {
-  internal::ElementwiseExtras<T> e;
-  e.check_y = true;
-  e.y_lo = 0.0;
-  e.y_hi = 1.0;
-  return e;
-}
-
-template <typename T>
-double Bce(const Call<T>& call, const View<const T>* pos_weight,
-           const BinaryCrossEntropyOptions& o) {
-  const char* name = "binary_cross_entropy";
-  if (!o.from_logits) CheckEps(name, o.eps);
-  CheckSmoothing(name, o.label_smoothing);
-  if (!pos_weight && (!(o.pos_weight > 0) || std::isinf(o.pos_weight))) {
-    throw Error(std::string(name) + ": pos_weight must be a finite number > 0, got " +
-                Num(o.pos_weight));
-  }
-  internal::ElementwiseExtras<T> e = TargetsInUnitInterval<T>();
-  e.aux = pos_weight;
-  e.aux_name = "pos_weight";
-  const losses::Smoothing s = BinarySmoothing(o.label_smoothing);
-  if (o.from_logits) {
-    if (pos_weight) return RunLoss(name, losses::BceLogitsPw{s, 1.0}, call, e);
-    return RunLoss(name, losses::BceLogits{s, o.pos_weight}, call, e);
-  }
-  if (pos_weight) return RunLoss(name, losses::BceProbsPw{s, 1.0, o.eps}, call, e);
-  return RunLoss(name, losses::BceProbs{s, o.pos_weight, o.eps}, call, e);
-}
+using internal::BinarySmoothing;
+using internal::CheckAlpha;
+using internal::CheckEps;
+using internal::CheckGamma;
+using internal::CheckSmoothing;
 
 // --- Row losses without a SIMD kernel: plain scalar code over the same
 // functors (ScalarMath), run by the row driver. ---
@@ -265,44 +209,33 @@ int64_t Classes(const V& y_pred, int axis) {
 
 template <typename T>
 double BinaryCrossEntropy(const Call<T>& call, const BinaryCrossEntropyOptions& o) {
-  return Bce<T>(call, nullptr, o);
+  return internal::Build<T>(o, internal::RunSink<T>{call});
 }
 
 template <typename T>
 double BinaryCrossEntropy(const Call<T>& call, const View<const T>& pos_weight,
                           const BinaryCrossEntropyOptions& o) {
-  return Bce<T>(call, &pos_weight, o);
+  return internal::Build<T>(o, internal::RunSink<T>{call, &pos_weight, "pos_weight"}, true);
 }
 
 template <typename T>
 double BinaryFocal(const Call<T>& call, const BinaryFocalOptions& o) {
-  const char* name = "binary_focal";
-  if (!o.from_logits) CheckEps(name, o.eps);
-  CheckSmoothing(name, o.label_smoothing);
-  CheckGamma(name, o.gamma);
-  CheckAlpha(name, o.has_alpha, o.alpha);
-  const losses::FocalModulation focal{o.alpha, o.has_alpha, o.gamma};
-  const losses::Smoothing s = BinarySmoothing(o.label_smoothing);
-  if (o.from_logits) {
-    return RunLoss(name, losses::BinaryFocalLogits{s, focal}, call, TargetsInUnitInterval<T>());
-  }
-  return RunLoss(name, losses::BinaryFocalProbs{s, focal, o.eps}, call,
-                 TargetsInUnitInterval<T>());
+  return internal::Build<T>(o, internal::RunSink<T>{call});
 }
 
 template <typename T>
-double Hinge(const Call<T>& call, const HingeOptions&) {
-  return RunLoss("hinge", losses::Hinge{}, call);
+double Hinge(const Call<T>& call, const HingeOptions& o) {
+  return internal::Build<T>(o, internal::RunSink<T>{call});
 }
 
 template <typename T>
-double SquaredHinge(const Call<T>& call, const SquaredHingeOptions&) {
-  return RunLoss("squared_hinge", losses::SquaredHinge{}, call);
+double SquaredHinge(const Call<T>& call, const SquaredHingeOptions& o) {
+  return internal::Build<T>(o, internal::RunSink<T>{call});
 }
 
 template <typename T>
-double SoftMargin(const Call<T>& call, const SoftMarginOptions&) {
-  return RunLoss("soft_margin", losses::SoftMargin{}, call);
+double SoftMargin(const Call<T>& call, const SoftMarginOptions& o) {
+  return internal::Build<T>(o, internal::RunSink<T>{call});
 }
 
 template <typename T>
@@ -360,7 +293,7 @@ double MultiMargin(const LabelCall<T>& call, const MultiMarginOptions& o) {
     throw Error(std::string(name) + ": p must be 1 or 2, got " + std::to_string(o.p));
   }
   if (!std::isfinite(o.margin)) {
-    throw Error(std::string(name) + ": margin must be a finite number, got " + Num(o.margin));
+    throw Error(std::string(name) + ": margin must be a finite number, got " + internal::OptionNum(o.margin));
   }
   const losses::MultiMarginTerm term{o.p, o.margin};
   return internal::RunRows(Labels(name, call, o.axis), &term, 2, &MultiMarginRows<T>);
@@ -385,7 +318,7 @@ double KlDivergence(const Call<T>& call, const KlDivergenceOptions& o) {
 template <typename T>
 double JensenShannon(const Call<T>& call, const JensenShannonOptions& o) {
   if (!(o.beta >= 0 && o.beta <= 1)) {
-    throw Error("jensen_shannon: beta must be in [0, 1], got " + Num(o.beta));
+    throw Error("jensen_shannon: beta must be in [0, 1], got " + internal::OptionNum(o.beta));
   }
   return internal::RunRowLoss(Dense("jensen_shannon", call, o.axis),
                               losses::JensenShannon{o.beta, o.log_input});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +28,66 @@ std::string ShapeString(const int64_t* shape, int rank) {
   }
   if (rank == 1) s += ",";
   return s + ")";
+}
+
+Extent ExtentOf(const void* data, int64_t itemsize, const int64_t* shape,
+                const int64_t* strides, int rank) {
+  Extent e;
+  int64_t lo = 0, hi = 0;
+  for (int k = 0; k < rank; ++k) {
+    if (shape[k] == 0) return e;
+    const int64_t span = (shape[k] - 1) * strides[k];
+    (span < 0 ? lo : hi) += span;
+  }
+  const uintptr_t base = reinterpret_cast<uintptr_t>(data);
+  e.lo = base + static_cast<uintptr_t>(lo * itemsize);
+  e.hi = base + static_cast<uintptr_t>((hi + 1) * itemsize);
+  return e;
+}
+
+int CoalesceDims(int rank, int64_t* shape, int64_t (*strides)[kMaxRank], int operands,
+                 const bool* used) {
+  int r = 0;
+  for (int k = 0; k < rank; ++k) {
+    if (shape[k] == 1) continue;
+    shape[r] = shape[k];
+    for (int s = 0; s < operands; ++s) strides[s][r] = strides[s][k];
+    ++r;
+  }
+  rank = r;
+  if (rank == 0) return 0;
+  r = 0;
+  for (int k = 1; k < rank; ++k) {
+    bool mergeable = true;
+    for (int s = 0; s < operands && mergeable; ++s) {
+      if (used[s]) mergeable = strides[s][r] == strides[s][k] * shape[k];
+    }
+    if (mergeable) {
+      shape[r] *= shape[k];
+    } else {
+      shape[++r] = shape[k];
+    }
+    for (int s = 0; s < operands; ++s) strides[s][r] = strides[s][k];
+  }
+  return r + 1;
+}
+
+std::string RenameArguments(const std::string& msg, const char* true_name,
+                            const char* pred_name) {
+  const auto word = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  };
+  std::string r;
+  for (size_t i = 0; i < msg.size();) {
+    const bool t = msg.compare(i, 6, "y_true") == 0, p = msg.compare(i, 6, "y_pred") == 0;
+    if ((t || p) && (i == 0 || !word(msg[i - 1])) && (i + 6 == msg.size() || !word(msg[i + 6]))) {
+      r += t ? true_name : pred_name;
+      i += 6;
+    } else {
+      r += msg[i++];
+    }
+  }
+  return r;
 }
 
 std::string PositionString(int64_t flat, const int64_t* shape, int rank) {
@@ -66,35 +127,14 @@ struct Plan {
   // Drops unit dimensions and merges dimensions that every operand walks
   // contiguously, so that the common cases become rank 1.
   void Coalesce() {
-    int r = 0;
-    for (int k = 0; k < rank; ++k) {
-      if (shape[k] == 1) continue;
-      shape[r] = shape[k];
-      for (int s = 0; s < kSlots; ++s) strides[s][r] = strides[s][k];
-      ++r;
-    }
-    rank = r;
+    bool used[kSlots];
+    for (int s = 0; s < kSlots; ++s) used[s] = data[s] != nullptr;
+    rank = CoalesceDims(rank, shape, strides, kSlots, used);
     if (rank == 0) {  // one element (or a 0-d array)
       rank = 1;
       shape[0] = 1;
       for (int s = 0; s < kSlots; ++s) strides[s][0] = 1;
     }
-    r = 0;
-    for (int k = 1; k < rank; ++k) {
-      bool mergeable = true;
-      for (int s = 0; s < kSlots && mergeable; ++s) {
-        if (data[s]) mergeable = strides[s][r] == strides[s][k] * shape[k];
-      }
-      if (mergeable) {
-        shape[r] *= shape[k];
-        for (int s = 0; s < kSlots; ++s) strides[s][r] = strides[s][k];
-      } else {
-        ++r;
-        shape[r] = shape[k];
-        for (int s = 0; s < kSlots; ++s) strides[s][r] = strides[s][k];
-      }
-    }
-    rank = r + 1;
     all_contiguous = true;
     for (int s = 0; s < kSlots; ++s) {
       contiguous[s] = data[s] && rank == 1 && strides[s][0] == 1;
@@ -345,26 +385,6 @@ std::string Num(double x) {
   return buf;
 }
 
-// The byte range [lo, hi) a view touches.
-struct Extent {
-  uintptr_t lo = 0, hi = 0;
-};
-
-Extent ExtentOf(const void* data, int64_t itemsize, const int64_t* shape,
-                const int64_t* strides, int rank) {
-  Extent e;
-  int64_t lo = 0, hi = 0;
-  for (int k = 0; k < rank; ++k) {
-    if (shape[k] == 0) return e;
-    const int64_t span = (shape[k] - 1) * strides[k];
-    (span < 0 ? lo : hi) += span;
-  }
-  const uintptr_t base = reinterpret_cast<uintptr_t>(data);
-  e.lo = base + static_cast<uintptr_t>(lo * itemsize);
-  e.hi = base + static_cast<uintptr_t>((hi + 1) * itemsize);
-  return e;
-}
-
 // An output may share memory with an input only element for element (the
 // in-place update): a partial overlap would read values already overwritten.
 void CheckOverlap(const char* name, const char* out_name, const Plan& plan, int out,
@@ -457,6 +477,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
       }
     }
   }
+  if (extras.validate_only) return 0.0;
   int64_t shape[kMaxRank];
   std::copy(p.shape, p.shape + p.rank, shape);
   plan.Coalesce();

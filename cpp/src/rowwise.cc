@@ -35,36 +35,12 @@ struct Rows {
   int64_t n = 1;
 
   void Coalesce() {
-    int r = 0;
-    for (int k = 0; k < rank; ++k) {
-      if (shape[k] == 1) continue;
-      shape[r] = shape[k];
-      for (int s = 0; s < kRowSlots; ++s) strides[s][r] = strides[s][k];
-      ++r;
-    }
-    rank = r;
+    rank = CoalesceDims(rank, shape, strides, kRowSlots, present);
     if (rank == 0) {
       rank = 1;
       shape[0] = 1;
       for (int s = 0; s < kRowSlots; ++s) strides[s][0] = 0;
-      return;
     }
-    r = 0;
-    for (int k = 1; k < rank; ++k) {
-      bool mergeable = true;
-      for (int s = 0; s < kRowSlots && mergeable; ++s) {
-        if (present[s]) mergeable = strides[s][r] == strides[s][k] * shape[k];
-      }
-      ++r;
-      if (mergeable) {
-        --r;
-        shape[r] *= shape[k];
-      } else {
-        shape[r] = shape[k];
-      }
-      for (int s = 0; s < kRowSlots; ++s) strides[s][r] = strides[s][k];
-    }
-    rank = r + 1;
   }
 
   // Element offsets of row `row` (C order over shape) for every slot.

@@ -311,6 +311,222 @@ double KlDivergence(const Call<T>& call, const KlDivergenceOptions& = {});
 template <typename T>
 double JensenShannon(const Call<T>& call, const JensenShannonOptions& = {});
 
+// --- Segmentation: overlap scores over a set of reduced axes. -----------------
+// The score of a region is computed from three sums over it, with
+// p = y_pred (or sigmoid(y_pred) with from_logits):
+//   I = sum y p,  Sy = sum y,  Sp = sum p   (squared: Sy = sum y^2, Sp = sum p^2).
+// `all_axes` reduces every axis (one score for the whole array, Keras'
+// convention); otherwise `axes` lists the reduced axes (negative counts from
+// the end; {} gives one score per element). The losses (kNone), weights and
+// the mean are over the remaining axes: y_pred's shape without `axes`.
+// The value reads the inputs once; the gradient needs the sums first, so it
+// reads them a second time.
+struct OverlapOptions {
+  double smooth = 1e-6;  // >= 0
+  bool all_axes = true;
+  std::vector<int> axes;
+  bool squared = false;
+  bool from_logits = false;
+};
+struct DiceOptions : OverlapOptions {};
+struct JaccardOptions : OverlapOptions {};
+struct TverskyOptions : OverlapOptions {
+  double alpha = 0.5;  // >= 0, weight of the false positives Sp - I
+  double beta = 0.5;   // >= 0, weight of the false negatives Sy - I
+};
+struct FocalTverskyOptions : TverskyOptions {
+  double gamma = 0.75;  // > 0
+};
+// l = 1 - (2 I + smooth) / (Sy + Sp + smooth).
+template <typename T> double Dice(const Call<T>& call, const DiceOptions& = {});
+// l = 1 - (I + smooth) / (Sy + Sp - I + smooth).
+template <typename T> double Jaccard(const Call<T>& call, const JaccardOptions& = {});
+// TI = (I + smooth) / (I + alpha (Sp - I) + beta (Sy - I) + smooth); l = 1 - TI.
+template <typename T> double Tversky(const Call<T>& call, const TverskyOptions& = {});
+// l = (1 - TI)^gamma (gradient 0 where 1 - TI = 0).
+template <typename T>
+double FocalTversky(const Call<T>& call, const FocalTverskyOptions& = {});
+
+// --- Detection: losses of boxes (x1, y1, x2, y2) along a last axis of 4. -----
+// y_true and y_pred have the same shape (..., 4); the losses (kNone), weights
+// and the mean are over (...). torchvision's definitions, with eps:
+//   kIou   l = 1 - inter / (union + eps)
+//   kGiou  + (area_c - union) / (area_c + eps), area_c the enclosing box's area
+//   kDiou  + rho^2 / (diag_c^2 + eps), rho the distance of the centres
+//   kCiou  DIoU + alpha v, v = 4/pi^2 (atan(wg/hg) - atan(w/h))^2,
+//          alpha = v / (1 - iou + v + eps) held constant in the gradient.
+// The gradient is with respect to y_pred, with autograd's conventions (a tie
+// of min/max passes half to each side; nothing through an empty intersection).
+// Degenerate boxes (zero or negative width/height) give finite values and
+// gradients: in atan(w/h) a height with |h| < eps counts as eps (h's sign).
+// Errors call y_true and y_pred boxes_true and boxes_pred.
+enum class BoxIouKind { kIou, kGiou, kDiou, kCiou };
+struct BoxIouOptions {
+  BoxIouKind kind = BoxIouKind::kIou;
+  double eps = 1e-7;  // >= 0
+};
+template <typename T> double BoxIou(const Call<T>& call, const BoxIouOptions& = {});
+
+// --- Metric learning: losses of rows (vectors along one axis). ---------------
+// Cosine similarity loss: l = 1 - cos, cos = sum(y p) / (max(|y|, eps) max(|p|, eps))
+// clipped to [-1, 1], one per row along `axis` (Keras' loss is -cos).
+struct CosineSimilarityOptions {
+  int axis = -1;
+  double eps = 1e-8;  // >= 0
+};
+template <typename T>
+double CosineSimilarity(const Call<T>& call, const CosineSimilarityOptions& = {});
+
+// Several differentiable inputs of one shape, rows along the last axis
+// (inputs of rank 0 are an Error). `target` has the rows' shape (the inputs'
+// shape without the last axis) for the row losses, the inputs' shape for
+// MarginRanking. grads[k] (optional each) is d(reduced value)/d inputs[k];
+// losses, weights and the mean are over the rows (elements for MarginRanking).
+template <typename T>
+struct MultiCall {
+  static constexpr int kMaxInputs = 3;
+  View<const T> inputs[kMaxInputs];
+  View<const T> target;
+  View<const T> weights;
+  bool has_weights = false;
+  Reduction reduction = Reduction::kMean;
+  View<T> grads[kMaxInputs];
+  bool has_grads[kMaxInputs] = {};
+  View<T> losses;
+  bool has_losses = false;
+};
+
+struct CosineEmbeddingOptions {
+  double margin = 0.0;  // in [-1, 1]
+};
+// PyTorch's cosine_embedding_loss of inputs {x1, x2}, target y in {-1, 1}
+// (anything else is an Error): cos = sum(x1 x2) / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12)),
+// l = 1 - cos where y = 1, max(0, cos - margin) where y = -1.
+template <typename T>
+double CosineEmbedding(const MultiCall<T>& call, const CosineEmbeddingOptions& = {});
+
+struct TripletMarginOptions {
+  double margin = 1.0;  // >= 0
+  double p = 2.0;       // > 0
+  double eps = 1e-6;    // >= 0
+  bool swap = false;
+  bool squared = false;  // d = sum (a - b)^2 (no eps); needs p = 2
+};
+// PyTorch's triplet_margin_loss of inputs {anchor, positive, negative}:
+// d(a, b) = |a - b + eps|_p, l = max(0, d(a, p) - d(a, n) + margin); swap uses
+// min(d(a, n), d(p, n)). No target.
+template <typename T>
+double TripletMargin(const MultiCall<T>& call, const TripletMarginOptions& = {});
+
+struct ContrastiveOptions {
+  double margin = 1.0;  // >= 0
+  double eps = 1e-6;    // >= 0, ContrastivePairs only
+};
+// On given distances: y_true = y in [0, 1], y_pred = d (named "distance" in
+// errors): l = y d^2 + (1 - y) max(0, margin - d)^2.
+template <typename T>
+double Contrastive(const Call<T>& call, const ContrastiveOptions& = {});
+// The same on d = |x1 - x2 + eps|_2 of the rows of inputs {x1, x2}; target y
+// of the rows' shape, in [0, 1].
+template <typename T>
+double ContrastivePairs(const MultiCall<T>& call, const ContrastiveOptions& = {});
+
+struct MarginRankingOptions {
+  double margin = 0.0;  // >= 0
+};
+// PyTorch's margin_ranking_loss, elementwise on inputs {x1, x2} and target y:
+// l = max(0, -y (x1 - x2) + margin).
+template <typename T>
+double MarginRanking(const MultiCall<T>& call, const MarginRankingOptions& = {});
+
+// --- Ranking. ------------------------------------------------------------------
+enum class PairNormalization { kAllPairs, kOrderedPairs };
+struct PairwiseRankingOptions {
+  double margin = 1.0;  // >= 0
+  PairNormalization normalization = PairNormalization::kAllPairs;
+};
+// y_true = relevance, y_pred = scores (any shape, taken flat): the sum over
+// pairs with relevance_i > relevance_j (in the same group, when `groups` is
+// given: integer ids of the same shape) of max(0, margin - (s_i - s_j)).
+// kMean divides by the number of unordered pairs n (n - 1) / 2 (summed over
+// groups), or by the number of ordered pairs counted. O(n log n). kNone and
+// weights are an Error.
+template <typename T>
+double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
+                       const PairwiseRankingOptions& = {});
+
+// --- Adversarial losses and penalties: losses of scores alone. -----------------
+template <typename T>
+struct ScoreCall {
+  View<const T> scores;
+  View<const T> weights;  // broadcast to scores
+  bool has_weights = false;
+  View<T> grad;
+  bool has_grad = false;
+  View<T> losses;  // kNone
+  bool has_losses = false;
+};
+// softplus(-real) + softplus(fake), each reduced over its own array (a
+// discriminator's BCE against labels 1 and 0). Returns the sum. Both calls
+// are checked before either runs: an Error leaves every output untouched.
+template <typename T>
+double GanDiscriminator(const ScoreCall<T>& real, const ScoreCall<T>& fake, Reduction reduction);
+// softplus(-fake) (non-saturating), or log(1 - sigmoid(fake)) = -softplus(fake).
+template <typename T>
+double GanGenerator(const ScoreCall<T>& fake, Reduction reduction, bool saturating = false);
+// R(fake) - R(real), R the reduction.
+template <typename T>
+double WassersteinCritic(const ScoreCall<T>& real, const ScoreCall<T>& fake, Reduction reduction);
+// -R(fake).
+template <typename T>
+double WassersteinGenerator(const ScoreCall<T>& fake, Reduction reduction);
+// (|g_i|_2 - target)^2 for each sample i (axis 0; the other axes flattened);
+// losses and weights of shape (N,). Gradient 2 (|g_i| - target) g_i / |g_i|, 0 at g_i = 0.
+template <typename T>
+double GradientPenalty(const ScoreCall<T>& gradients, Reduction reduction, double target = 1.0);
+// lam * sum(w^2) of one array; grad (optional) = 2 lam w.
+template <typename T>
+double L2Penalty(const View<const T>& w, double lam, const View<T>* grad = nullptr);
+
+// --- Fused sums of elementwise losses. --------------------------------------
+// sum_k c_k loss_k(y_true, y_pred) for elementwise losses with the same
+// inputs, in one pass: each element is read once and the gradient written
+// once. Add a term per loss (its options' type names the loss):
+//   fastloss::ElementwiseCombination c;
+//   c.Add(0.5, fastloss::MseOptions{}).Add(0.5, fastloss::HuberOptions{2.0});
+//   double v = fastloss::Combined(call, c);
+// Options are checked by Add (an Error, as the loss would raise).
+class ElementwiseCombination {
+ public:
+  ElementwiseCombination();
+  ~ElementwiseCombination();
+  ElementwiseCombination(const ElementwiseCombination&);
+  ElementwiseCombination& operator=(const ElementwiseCombination&);
+  ElementwiseCombination& Add(double coef, const MseOptions& o);
+  ElementwiseCombination& Add(double coef, const MaeOptions& o);
+  ElementwiseCombination& Add(double coef, const HuberOptions& o);
+  ElementwiseCombination& Add(double coef, const SmoothL1Options& o);
+  ElementwiseCombination& Add(double coef, const LogCoshOptions& o);
+  ElementwiseCombination& Add(double coef, const MsleOptions& o);
+  ElementwiseCombination& Add(double coef, const MapeOptions& o);
+  ElementwiseCombination& Add(double coef, const PoissonNllOptions& o);
+  ElementwiseCombination& Add(double coef, const QuantileOptions& o);
+  ElementwiseCombination& Add(double coef, const BinaryCrossEntropyOptions& o);
+  ElementwiseCombination& Add(double coef, const BinaryFocalOptions& o);
+  ElementwiseCombination& Add(double coef, const HingeOptions& o);
+  ElementwiseCombination& Add(double coef, const SquaredHingeOptions& o);
+  ElementwiseCombination& Add(double coef, const SoftMarginOptions& o);
+  ElementwiseCombination& Add(double coef, const ContrastiveOptions& o);
+  int size() const;
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  Impl* impl_;
+};
+template <typename T>
+double Combined(const Call<T>& call, const ElementwiseCombination& terms);
+
 // --- Runtime configuration. ---
 // Threads used by large calls (the caller's thread included). n >= 1.
 void SetNumThreads(int n);

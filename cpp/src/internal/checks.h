@@ -16,6 +16,35 @@ std::string ShapeString(const int64_t* shape, int rank);
 // "(i, j, k)": the multi-index of flat C-order position `flat` in `shape`.
 std::string PositionString(int64_t flat, const int64_t* shape, int rank);
 
+// The byte range [lo, hi) a strided view touches (empty: lo = hi = 0).
+struct Extent {
+  uintptr_t lo = 0, hi = 0;
+};
+Extent ExtentOf(const void* data, int64_t itemsize, const int64_t* shape,
+                const int64_t* strides, int rank);
+
+// Drops unit dimensions of `shape` (and of every operand's strides) and
+// merges neighbours that every operand with used[s] walks contiguously;
+// returns the new rank (0 when one element is left). The drivers coalesce
+// their operands with it so that the common layouts become rank 1.
+int CoalesceDims(int rank, int64_t* shape, int64_t (*strides)[kMaxRank], int operands,
+                 const bool* used);
+
+// `msg` with the whole words y_true and y_pred (the names of Call's fields,
+// which the drivers use) replaced by a loss's own argument names.
+std::string RenameArguments(const std::string& msg, const char* true_name,
+                            const char* pred_name);
+
+// Runs f(); an Error it throws comes back with RenameArguments applied.
+template <class F>
+auto WithArgumentNames(const char* true_name, const char* pred_name, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(RenameArguments(e.what(), true_name, pred_name));
+  }
+}
+
 template <typename V>
 inline void CheckView(const char* name, const char* arg, const V& v) {
   if (v.rank < 0 || v.rank > kMaxRank) {
@@ -28,6 +57,17 @@ inline void CheckView(const char* name, const char* arg, const V& v) {
     }
   }
   if (!v.valid()) throw Error(std::string(name) + ": " + arg + " has no data");
+}
+
+// Whether v is C-contiguous (size-1 dimensions may have any stride).
+template <typename V>
+inline bool IsCContiguous(const V& v) {
+  int64_t expect = 1;
+  for (int k = v.rank - 1; k >= 0; --k) {
+    if (v.shape[k] != 1 && v.strides[k] != expect) return false;
+    expect *= v.shape[k];
+  }
+  return true;
 }
 
 template <typename A, typename B>

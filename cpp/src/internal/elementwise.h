@@ -26,6 +26,10 @@ struct ElementwiseExtras {
   // of chunks that ran before it may already have been written.
   bool check_y = false;
   double y_lo = 0.0, y_hi = 1.0;
+  // Run every argument check, then return 0 without reading or writing any
+  // data: losses of two calls validate the second before running the first,
+  // so an error leaves every output untouched.
+  bool validate_only = false;
 };
 
 // Runs `kernel` (instantiated for the functor `functor` points to) over

@@ -46,12 +46,14 @@ struct ScalarMath {
   FASTLOSS_HD V Expm1(V x) const { return std::expm1(x); }
   FASTLOSS_HD V Log(V x) const { return std::log(x); }
   FASTLOSS_HD V Log1p(V x) const { return std::log1p(x); }
+  FASTLOSS_HD V Atan(V x) const { return std::atan(x); }
 
   FASTLOSS_HD Mask Lt(V a, V b) const { return a < b; }
   FASTLOSS_HD Mask Le(V a, V b) const { return a <= b; }
   FASTLOSS_HD Mask Gt(V a, V b) const { return a > b; }
   FASTLOSS_HD Mask Eq(V a, V b) const { return a == b; }
   FASTLOSS_HD Mask Or(Mask a, Mask b) const { return a || b; }
+  FASTLOSS_HD Mask And(Mask a, Mask b) const { return a && b; }
   FASTLOSS_HD V Select(Mask m, V a, V b) const { return m ? a : b; }
 };
 

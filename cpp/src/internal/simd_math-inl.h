@@ -101,11 +101,15 @@ struct SimdMath {
                           Set(std::numeric_limits<double>::quiet_NaN()));
   }
 
+  // atan: Highway's polynomial (<= 3 ULP), odd, +-pi/2 at +-inf, NaN for NaN.
+  HWY_INLINE V Atan(V x) const { return hn::Atan(d, x); }
+
   HWY_INLINE Mask Lt(V a, V b) const { return hn::Lt(a, b); }
   HWY_INLINE Mask Le(V a, V b) const { return hn::Le(a, b); }
   HWY_INLINE Mask Gt(V a, V b) const { return hn::Gt(a, b); }
   HWY_INLINE Mask Eq(V a, V b) const { return hn::Eq(a, b); }
   HWY_INLINE Mask Or(Mask a, Mask b) const { return hn::Or(a, b); }
+  HWY_INLINE Mask And(Mask a, Mask b) const { return hn::And(a, b); }
   HWY_INLINE V Select(Mask m, V a, V b) const { return hn::IfThenElse(m, a, b); }
 };
 

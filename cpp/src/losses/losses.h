@@ -14,6 +14,7 @@ namespace losses {
 #include "losses/common-inl.h"      // NOLINT(build/include)
 #include "losses/regression-inl.h"  // NOLINT(build/include)
 #include "losses/classification-inl.h"  // NOLINT(build/include)
+#include "losses/structured-inl.h"  // NOLINT(build/include)
 
 }  // namespace losses
 }  // namespace fastloss
