@@ -14,14 +14,40 @@ See ``help(fl.NAME)`` for each loss's formula, options and gradient.
 from . import _core
 from ._core import get_num_threads, set_num_threads, simd_target
 from ._docs import DOCS as _DOCS
+from ._structured import (
+    MULTI as _MULTI,
+    Combinable as _Combinable,
+    Combined,
+    Configured,
+    MultiLoss,
+    contrastive_pairs,
+    cosine_embedding,
+    gan_discriminator,
+    gan_generator,
+    gradient_penalty,
+    l2_penalty,
+    margin_ranking,
+    pairwise_ranking,
+    triplet_margin,
+    wasserstein_critic,
+    wasserstein_generator,
+)
 
 __version__: str = _core.__version__
 
 
-class Loss(_core.Loss):
-    """A loss function and its gradient (see the instance's docstring)."""
+class Loss(_core.Loss, _Combinable):
+    """A loss function and its gradient (see the instance's docstring).
+
+    Losses combine: ``0.5 * fl.mse + 0.5 * fl.huber.with_options(delta=2.0)``
+    is a ``Combined`` loss with the same three methods.
+    """
 
     __slots__ = ()
+
+    def with_options(self, **options):
+        """This loss with some options fixed (a ``Configured`` loss)."""
+        return Configured(self, options)
 
 
 def _make(name: str) -> Loss:
@@ -51,6 +77,13 @@ multi_margin = _make("multi_margin")
 nll = _make("nll")
 kl_divergence = _make("kl_divergence")
 jensen_shannon = _make("jensen_shannon")
+dice = _make("dice")
+jaccard = _make("jaccard")
+tversky = _make("tversky")
+focal_tversky = _make("focal_tversky")
+box_iou = _make("box_iou")
+cosine_similarity = _make("cosine_similarity")
+contrastive = _make("contrastive")
 
 mean_squared_error = mse
 mean_absolute_error = mae
@@ -58,12 +91,19 @@ bce = binary_cross_entropy
 cce = categorical_cross_entropy
 sparse_cce = sparse_categorical_cross_entropy
 
-#: Every loss by name (aliases not repeated).
+#: Every loss of the (y_true, y_pred, **options) form by name (aliases not repeated).
 LOSSES = {name: globals()[name] for name in _core.loss_names()}
+#: The losses of other arguments (several inputs, lists of arrays) by name.
+OTHER_LOSSES = dict(_MULTI, l2_penalty=l2_penalty)
 
 __all__ = [
     "LOSSES",
+    "OTHER_LOSSES",
     "Loss",
+    "Combined",
+    "Configured",
+    "MultiLoss",
+    *OTHER_LOSSES,
     "__version__",
     "get_num_threads",
     "set_num_threads",

@@ -224,6 +224,84 @@ def _jsd(P, Q, o):
     return np.mean(v), 0.5 * (np.log(Q) - np.log(M)) / Q.shape[0]
 
 
+# --- Segmentation, detection, metric learning (one score for the whole array
+# for the overlap losses; boxes of 4 coordinates; rows of _CLASSES). ---
+@_ref("dice")
+def _dice(y, p, o):
+    s = 1e-6
+    i, den = (y * p).sum(), y.sum() + p.sum() + s
+    num = 2 * i + s
+    return 1 - num / den, -(2 * y / den - num / den**2)
+
+
+@_ref("jaccard")
+def _jaccard(y, p, o):
+    s = 1e-6
+    i = (y * p).sum()
+    num, den = i + s, y.sum() + p.sum() - i + s
+    return 1 - num / den, -((y * den + num * y) / den**2 - num / den**2)
+
+
+def _tversky_parts(y, p):
+    s = 1e-6
+    i = (y * p).sum()
+    num = i + s
+    den = i + 0.5 * (p.sum() - i) + 0.5 * (y.sum() - i) + s
+    ti = num / den
+    # d den / dp = 0.5 (y... ): den = 0.5 (Sp + Sy) + s
+    dti = y / den - num * 0.5 / den**2
+    return ti, dti
+
+
+@_ref("tversky")
+def _tversky(y, p, o):
+    ti, dti = _tversky_parts(y, p)
+    return 1 - ti, -dti
+
+
+@_ref("focal_tversky")
+def _focal_tversky(y, p, o):
+    ti, dti = _tversky_parts(y, p)
+    return (1 - ti) ** 0.75, -0.75 * (1 - ti) ** -0.25 * dti
+
+
+@_ref("box_iou")
+def _box_iou(t, p, o):
+    iw = np.minimum(p[:, 2], t[:, 2]) - np.maximum(p[:, 0], t[:, 0])
+    ih = np.minimum(p[:, 3], t[:, 3]) - np.maximum(p[:, 1], t[:, 1])
+    ov = (iw > 0) & (ih > 0)
+    inter = np.where(ov, iw * ih, 0.0)
+    w, h = p[:, 2] - p[:, 0], p[:, 3] - p[:, 1]
+    union = w * h + (t[:, 2] - t[:, 0]) * (t[:, 3] - t[:, 1]) - inter
+    ue = union + 1e-7
+    d_inter = np.where(ov, -(ue + inter) / ue**2, 0.0)
+    d_area = inter / ue**2
+    def side(a, b):  # d max(a, b) / da as autograd: 1, 1/2 on a tie, 0
+        return (a > b) + 0.5 * (a == b)
+
+    gx1 = -d_area * h - d_inter * ih * side(p[:, 0], t[:, 0])
+    gx2 = d_area * h + d_inter * ih * side(t[:, 2], p[:, 2])
+    gy1 = -d_area * w - d_inter * iw * side(p[:, 1], t[:, 1])
+    gy2 = d_area * w + d_inter * iw * side(t[:, 3], p[:, 3])
+    n = p.shape[0]
+    return np.mean(1 - inter / ue), np.stack([gx1, gy1, gx2, gy2], -1) / n
+
+
+@_ref("cosine_similarity")
+def _cosine(y, p, o):
+    ny = np.maximum(np.linalg.norm(y, axis=-1, keepdims=True), 1e-8)
+    npp = np.maximum(np.linalg.norm(p, axis=-1, keepdims=True), 1e-8)
+    cos = (y * p).sum(-1, keepdims=True) / (ny * npp)
+    g = -(y / (ny * npp) - cos * p / npp**2)
+    return np.mean(1 - cos), g / p.shape[0]
+
+
+@_ref("contrastive")
+def _contrastive(y, d, o):
+    h = np.maximum(1.0 - d, 0)
+    return np.mean(y * d**2 + (1 - y) * h**2), (2 * y * d - 2 * (1 - y) * h) / d.size
+
+
 def _data(name: str, n: int, dtype, rng):
     if name in _ROW_LOSSES:
         rows = max(n // _CLASSES, 1)
@@ -237,6 +315,21 @@ def _data(name: str, n: int, dtype, rng):
             y = _softmax(rng.standard_normal((rows, _CLASSES)))
             return y.astype(dtype), _softmax(x).astype(dtype)
         return np.eye(_CLASSES)[t].astype(dtype), x.astype(dtype)
+    if name == "cosine_similarity":
+        rows = max(n // _CLASSES, 1)
+        return (rng.standard_normal((rows, _CLASSES)).astype(dtype),
+                rng.standard_normal((rows, _CLASSES)).astype(dtype))
+    if name == "box_iou":
+        m = max(n // 4, 1)
+        xy = rng.random((m, 2)) * 10
+        wh = rng.random((m, 2)) * 3 + 0.5
+        t = np.concatenate([xy, xy + wh], -1)
+        q = t + rng.standard_normal((m, 4)) * 0.3
+        return t.astype(dtype), q.astype(dtype)
+    if name in ("dice", "jaccard", "tversky", "focal_tversky"):
+        return (rng.random(n) < 0.3).astype(dtype), rng.random(n).astype(dtype)
+    if name == "contrastive":
+        return (rng.random(n) < 0.5).astype(dtype), (rng.random(n) * 2).astype(dtype)
     if name in ("binary_cross_entropy", "binary_focal"):
         return (rng.random(n) < 0.5).astype(dtype), (rng.standard_normal(n) * 3).astype(dtype)
     if name in ("hinge", "squared_hinge", "soft_margin"):

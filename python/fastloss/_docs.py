@@ -384,3 +384,92 @@ DOCS = {
         ", beta=0.5, log_input=False, axis=-1",
     ),
 }
+
+
+_OVERLAP_OPTIONS = (
+    "smooth : float, default 1e-6\n    Added to numerator and denominator; >= 0 (else ValueError).\n"
+    "axis : None, int or tuple of ints, default None\n"
+    "    The reduced axes. None reduces every axis (one score for the whole array,\n"
+    "    Keras' convention); ``axis=(1, 2, 3)`` on ``(N, C, H, W)`` gives one score per\n"
+    "    sample, and ``reduction`` / ``weights`` then apply over the samples.\n"
+    "squared : bool, default False\n    Use ``sum(y**2)`` and ``sum(p**2)`` in the denominator.\n"
+    "from_logits : bool, default False\n"
+    "    ``y_pred`` holds logits: ``p = sigmoid(y_pred)``, the gradient goes through it."
+)
+_OVERLAP_SIG = ", smooth=1e-6, axis=None, squared=False, from_logits=False"
+_OVERLAP_NOTES = (
+    "The losses (``reduction='none'``), weights and the mean are over the scores: "
+    "``y_pred``'s shape without ``axis`` (``()`` for ``axis=None``). The value reads the "
+    "inputs once; the gradient needs the sums first and reads them a second time. "
+    "``y_true`` is not range-checked (soft masks are fine). With ``smooth=0`` an empty "
+    "or all-zero region gives NaN."
+)
+_SUMS = (
+    "Per score, over the reduced axes: ``I = sum(y * p)``, ``Sy = sum(y)``, "
+    "``Sp = sum(p)`` (``squared``: ``sum(y**2)``, ``sum(p**2)``), with "
+    "``p = y_pred`` or ``sigmoid(y_pred)``. "
+)
+
+DOCS.update({
+    "dice": _doc(
+        "dice", "Soft Dice loss (segmentation).",
+        _SUMS + "``l = 1 - (2 I + smooth) / (Sy + Sp + smooth)``; "
+        "``dl/dp = dl/dI * y + dl/dSp * (1 or 2 p)``.",
+        _OVERLAP_OPTIONS, _OVERLAP_SIG, _OVERLAP_NOTES),
+    "jaccard": _doc(
+        "jaccard", "Soft Jaccard (IoU) loss (segmentation).",
+        _SUMS + "``l = 1 - (I + smooth) / (Sy + Sp - I + smooth)``.",
+        _OVERLAP_OPTIONS, _OVERLAP_SIG, _OVERLAP_NOTES),
+    "tversky": _doc(
+        "tversky", "Tversky loss (segmentation): Dice with weighted false positives and negatives.",
+        _SUMS + "``TI = (I + smooth) / (I + alpha (Sp - I) + beta (Sy - I) + smooth)``, "
+        "``l = 1 - TI``. ``alpha = beta = 0.5`` is Dice (up to smooth), ``alpha = beta = 1`` Jaccard.",
+        _OVERLAP_OPTIONS + "\nalpha : float, default 0.5\n    Weight of the false positives, >= 0.\n"
+        "beta : float, default 0.5\n    Weight of the false negatives, >= 0.",
+        _OVERLAP_SIG + ", alpha=0.5, beta=0.5", _OVERLAP_NOTES),
+    "focal_tversky": _doc(
+        "focal_tversky", "Focal Tversky loss (Abraham and Khan, 2019).",
+        _SUMS + "``l = (1 - TI)**gamma`` with ``TI`` the Tversky index (see ``tversky``); "
+        "``gamma = 0.75`` is the paper's ``gamma = 4/3`` in its ``(1 - TI)**(1/gamma)`` form. "
+        "The gradient is 0 where ``TI = 1``.",
+        _OVERLAP_OPTIONS + "\nalpha : float, default 0.5\nbeta : float, default 0.5\n"
+        "gamma : float, default 0.75\n    > 0.",
+        _OVERLAP_SIG + ", alpha=0.5, beta=0.5, gamma=0.75", _OVERLAP_NOTES),
+    "box_iou": _doc(
+        "box_iou", "IoU losses of bounding boxes: IoU, GIoU, DIoU and CIoU (torchvision's definitions).",
+        "``y_true`` / ``y_pred`` are boxes ``(..., 4)`` as ``(x1, y1, x2, y2)``; one loss per box. "
+        "``iou = inter / (union + eps)``; ``'iou'``: ``l = 1 - iou``; ``'giou'``: "
+        "``+ (area_c - union) / (area_c + eps)`` with ``area_c`` the smallest enclosing box; "
+        "``'diou'``: ``+ rho**2 / (diag_c**2 + eps)`` (distance of the centres over the "
+        "enclosing box's diagonal); ``'ciou'``: DIoU ``+ alpha * v``, "
+        "``v = 4/pi**2 (atan(wg/hg) - atan(w/h))**2``, ``alpha = v / (1 - iou + v + eps)`` held "
+        "constant in the gradient (torchvision's ``no_grad``). Gradient with respect to "
+        "``y_pred``, with autograd's conventions (a tie of min/max passes half to each side; "
+        "nothing flows through an empty intersection).",
+        "kind : {'iou', 'giou', 'diou', 'ciou'}, default 'iou'\neps : float, default 1e-7\n    >= 0.",
+        ", kind='iou', eps=1e-7",
+        "Degenerate boxes (zero width or height, or ``x2 < x1``) give finite values and "
+        "gradients with ``eps > 0``: the intersection is 0 where the boxes do not overlap, "
+        "areas are taken as computed (negative for inverted boxes, as torchvision), and in "
+        "``atan(w / h)`` a height with ``|h| < eps`` counts as ``eps`` (keeping its sign), "
+        "where torchvision gives inf or NaN. ``weights`` and ``reduction='none'`` are over the "
+        "boxes' shape ``y_pred.shape[:-1]``. Call positionally: ``box_iou(boxes_true, boxes_pred)``."),
+    "cosine_similarity": _doc(
+        "cosine_similarity", "Cosine similarity loss ``1 - cos`` of rows along ``axis``.",
+        "``cos = sum(y * p) / (max(|y|, eps) * max(|p|, eps))`` clipped to ``[-1, 1]``, "
+        "``l = 1 - cos``. Keras' ``cosine_similarity`` loss returns ``-cos`` (this is 1 + "
+        "Keras' value); PyTorch's ``F.cosine_similarity`` returns ``cos``. "
+        "``dl/dp = -(y / (|y|' |p|') - cos p / |p|**2)`` (the second term vanishes where ``|p| < eps``).",
+        "axis : int, default -1\n    The vectors' axis.\neps : float, default 1e-8\n"
+        "    Lower bound of each norm (separately), >= 0: zero vectors give a finite loss 1 "
+        "and a finite gradient.",
+        ", axis=-1, eps=1e-8",
+        "The losses, weights and the mean are over the rows: ``y_pred``'s shape without ``axis``."),
+    "contrastive": _doc(
+        "contrastive", "Contrastive loss on given distances (Hadsell, Chopra and LeCun, 2006).",
+        "``y_true`` in [0, 1] (1 = similar pair), ``y_pred = d`` a distance: "
+        "``l = y d**2 + (1 - y) max(0, margin - d)**2``; "
+        "``dl/dd = 2 y d - 2 (1 - y) max(0, margin - d)``. Targets outside [0, 1] are a ValueError.",
+        "margin : float, default 1.0\n    >= 0.", ", margin=1.0",
+        "To compute the distances from embeddings as well, use ``contrastive_pairs``."),
+})

@@ -207,8 +207,8 @@ struct Arg {
 
 // y_pred: float32 or float64; lists and scalars go through numpy.asarray
 // (integers become float64), other dtypes are a TypeError.
-void LoadPrediction(const char* loss, py::handle obj, Arg& arg) {
-  arg.name = "y_pred";
+void LoadPrediction(const char* loss, py::handle obj, Arg& arg, const char* name = "y_pred") {
+  arg.name = name;
   if (!arg.Load(loss, obj, false)) {
     py::object a = Np().asarray(obj);
     const char k = py::reinterpret_borrow<py::array>(a).dtype().kind();
@@ -221,8 +221,8 @@ void LoadPrediction(const char* loss, py::handle obj, Arg& arg) {
     if (floating && (dt == "float32" || dt == "float64")) {
       arg.ConvertTo(loss, dt == "float32" ? Kind::kF32 : Kind::kF64);  // non-native order
     } else {
-      throw py::type_error(std::string(loss) + ": y_pred must be float32 or float64, got " +
-                           dt + " (convert it, e.g. y_pred.astype(np.float64))");
+      throw py::type_error(std::string(loss) + ": " + name + " must be float32 or float64, got " +
+                           dt + " (convert it, e.g. " + name + ".astype(np.float64))");
     }
   }
   if (!arg.StridesAligned()) arg.ConvertTo(loss, arg.kind);
@@ -261,6 +261,8 @@ enum class OptType {
   kOptionalInt,   // an integer or None
   kWeightArray,   // None, a real number or an array (pos_weight)
   kArray,         // None or an array (class_weights)
+  kAxes,          // None (every axis), an int or a sequence of ints
+  kChoice,        // one of the strings in OptionSpec::choices (stored as its index)
 };
 
 struct OptionSpec {
@@ -268,6 +270,7 @@ struct OptionSpec {
   OptType type;
   double default_value;  // NaN with has_default = false: None
   bool has_default = true;
+  const char* const* choices = nullptr;  // kChoice: null-terminated
 };
 
 constexpr int kMaxOptions = 8;
@@ -277,6 +280,8 @@ enum class LossKind {
   kElementwise,  // y_true like y_pred; per-element losses
   kDenseRows,    // y_true like y_pred; one loss per row along `axis`
   kLabelRows,    // y_true integer labels of the rows' shape
+  kRegions,      // y_true like y_pred; one loss per index of the axes not in `axis`
+  kBoxes,        // y_true like y_pred (..., 4); one loss per box
 };
 
 // The option values of one call. Arrays are views in y_pred's dtype.
@@ -294,6 +299,13 @@ struct LossSpec {
   double (*run)(const void* call, bool f64, const Opts& o);
   int axis_option = -1;  // index of the "axis" option, if any
   int class_weights_option = -1;
+  int axes_option = -1;  // index of a kAxes option, if any
+  // Elementwise losses: adds a term to a fused combination (nullptr: not fusable).
+  void (*add)(fastloss::ElementwiseCombination& c, double coef, const Opts& o) = nullptr;
+  // The two arguments' names in Python (keywords, errors): the core's Call
+  // calls them y_true and y_pred whatever the loss.
+  const char* true_name = "y_true";
+  const char* pred_name = "y_pred";
 };
 
 // Calls f with the typed call (Call<T> or LabelCall<T>) and T's tag.
@@ -312,6 +324,9 @@ constexpr OptionSpec kClassWeights{"class_weights", OptType::kArray, kNone, fals
 constexpr OptionSpec kIgnoreIndex{"ignore_index", OptType::kOptionalInt, kNone, false};
 constexpr OptionSpec kAlpha{"alpha", OptType::kOptionalFloat, 0.25};
 constexpr OptionSpec kGamma{"gamma", OptType::kFloat, 2.0};
+constexpr OptionSpec kSmooth{"smooth", OptType::kFloat, 1e-6};
+constexpr OptionSpec kAxes{"axis", OptType::kAxes, kNone, false};
+constexpr OptionSpec kSquared{"squared", OptType::kBool, 0.0};
 
 int AsInt(double x) { return static_cast<int>(x); }
 
@@ -403,12 +418,16 @@ fastloss::JensenShannonOptions MakeJsd(const Opts& o) {
   return r;
 }
 
-double RunBce(const void* call, bool f64, const Opts& o) {
+fastloss::BinaryCrossEntropyOptions MakeBce(const Opts& o) {
   fastloss::BinaryCrossEntropyOptions r;
   r.from_logits = o.v[0] != 0;
   r.eps = o.v[1];
   r.label_smoothing = o.v[3];
   if (o.has[2] && !o.array[2]) r.pos_weight = o.v[2];
+  return r;
+}
+double RunBce(const void* call, bool f64, const Opts& o) {
+  const fastloss::BinaryCrossEntropyOptions r = MakeBce(o);
   return Typed<Call>(call, f64, [&](const auto& c, auto t) {
     using T = decltype(t);
     if (o.array[2]) {
@@ -447,6 +466,88 @@ double RunNll(const void* call, bool f64, const Opts& o) {
   return Typed<fastloss::LabelCall>(call, f64, [&](const auto& c, auto t) {
     return fastloss::Nll<decltype(t)>(c, r);
   });
+}
+
+
+// --- Issue #4 losses on the (y_true, y_pred) fast path. ---
+template <class Opt>
+Opt MakeOverlapBase(const Opts& o, int axes_index) {
+  Opt r;
+  r.smooth = o.v[0];
+  r.all_axes = o.array[axes_index] == nullptr;
+  if (!r.all_axes) r.axes = *static_cast<const std::vector<int>*>(o.array[axes_index]);
+  r.squared = o.v[2] != 0;
+  r.from_logits = o.v[3] != 0;
+  return r;
+}
+fastloss::DiceOptions MakeDice(const Opts& o) { return MakeOverlapBase<fastloss::DiceOptions>(o, 1); }
+fastloss::JaccardOptions MakeJaccard(const Opts& o) {
+  return MakeOverlapBase<fastloss::JaccardOptions>(o, 1);
+}
+fastloss::TverskyOptions MakeTversky(const Opts& o) {
+  fastloss::TverskyOptions r = MakeOverlapBase<fastloss::TverskyOptions>(o, 1);
+  r.alpha = o.v[4];
+  r.beta = o.v[5];
+  return r;
+}
+fastloss::FocalTverskyOptions MakeFocalTversky(const Opts& o) {
+  fastloss::FocalTverskyOptions r = MakeOverlapBase<fastloss::FocalTverskyOptions>(o, 1);
+  r.alpha = o.v[4];
+  r.beta = o.v[5];
+  r.gamma = o.v[6];
+  return r;
+}
+fastloss::BoxIouOptions MakeBoxIou(const Opts& o) {
+  fastloss::BoxIouOptions r;
+  r.kind = static_cast<fastloss::BoxIouKind>(AsInt(o.v[0]));
+  r.eps = o.v[1];
+  return r;
+}
+fastloss::CosineSimilarityOptions MakeCosine(const Opts& o) {
+  fastloss::CosineSimilarityOptions r;
+  r.axis = AsInt(o.v[0]);
+  r.eps = o.v[1];
+  return r;
+}
+fastloss::ContrastiveOptions MakeContrastive(const Opts& o) {
+  fastloss::ContrastiveOptions r;
+  r.margin = o.v[0];
+  return r;
+}
+constexpr const char* kBoxKinds[] = {"iou", "giou", "diou", "ciou", nullptr};
+
+template <class Opt, Opt (*Make)(const Opts&)>
+void AddWith(fastloss::ElementwiseCombination& c, double coef, const Opts& o) {
+  c.Add(coef, Make(o));
+}
+void AddBce(fastloss::ElementwiseCombination& c, double coef, const Opts& o) {
+  if (o.array[2]) {
+    throw py::value_error("binary_cross_entropy: an array pos_weight cannot be fused");
+  }
+  c.Add(coef, MakeBce(o));
+}
+using AddFn = void (*)(fastloss::ElementwiseCombination&, double, const Opts&);
+AddFn AddFor(const std::string& name) {
+  using fastloss::ElementwiseCombination;
+#define FASTLOSS_ADD(N, Opt, Make) \
+  if (name == N) return &AddWith<fastloss::Opt, Make>;
+  FASTLOSS_ADD("mse", MseOptions, NoOptions<fastloss::MseOptions>)
+  FASTLOSS_ADD("mae", MaeOptions, NoOptions<fastloss::MaeOptions>)
+  FASTLOSS_ADD("huber", HuberOptions, MakeHuber)
+  FASTLOSS_ADD("smooth_l1", SmoothL1Options, MakeSmoothL1)
+  FASTLOSS_ADD("log_cosh", LogCoshOptions, NoOptions<fastloss::LogCoshOptions>)
+  FASTLOSS_ADD("msle", MsleOptions, NoOptions<fastloss::MsleOptions>)
+  FASTLOSS_ADD("mape", MapeOptions, MakeMape)
+  FASTLOSS_ADD("poisson_nll", PoissonNllOptions, MakePoisson)
+  FASTLOSS_ADD("quantile", QuantileOptions, MakeQuantile)
+  FASTLOSS_ADD("binary_focal", BinaryFocalOptions, MakeBinaryFocal)
+  FASTLOSS_ADD("hinge", HingeOptions, NoOptions<fastloss::HingeOptions>)
+  FASTLOSS_ADD("squared_hinge", SquaredHingeOptions, NoOptions<fastloss::SquaredHingeOptions>)
+  FASTLOSS_ADD("soft_margin", SoftMarginOptions, NoOptions<fastloss::SoftMarginOptions>)
+  FASTLOSS_ADD("contrastive", ContrastiveOptions, MakeContrastive)
+#undef FASTLOSS_ADD
+  if (name == "binary_cross_entropy") return &AddBce;
+  return nullptr;
 }
 
 #define FASTLOSS_RUN(Name, Make)                                                      \
@@ -502,13 +603,37 @@ const std::vector<LossSpec>& Table() {
         {"jensen_shannon", K::kDenseRows,
          {{"beta", O::kFloat, 0.5}, {"log_input", O::kBool, 0.0}, kAxis},
          FASTLOSS_RUN(JensenShannon, MakeJsd)},
+        {"dice", K::kRegions, {kSmooth, kAxes, kSquared, kFromLogits}, FASTLOSS_RUN(Dice, MakeDice)},
+        {"jaccard", K::kRegions, {kSmooth, kAxes, kSquared, kFromLogits},
+         FASTLOSS_RUN(Jaccard, MakeJaccard)},
+        {"tversky", K::kRegions,
+         {kSmooth, kAxes, kSquared, kFromLogits, {"alpha", O::kFloat, 0.5}, {"beta", O::kFloat, 0.5}},
+         FASTLOSS_RUN(Tversky, MakeTversky)},
+        {"focal_tversky", K::kRegions,
+         {kSmooth, kAxes, kSquared, kFromLogits, {"alpha", O::kFloat, 0.5},
+          {"beta", O::kFloat, 0.5}, {"gamma", O::kFloat, 0.75}},
+         FASTLOSS_RUN(FocalTversky, MakeFocalTversky)},
+        {"box_iou", K::kBoxes, {{"kind", O::kChoice, 0.0, true, kBoxKinds}, {"eps", O::kFloat, 1e-7}},
+         FASTLOSS_RUN(BoxIou, MakeBoxIou)},
+        {"cosine_similarity", K::kDenseRows, {kAxis, {"eps", O::kFloat, 1e-8}},
+         FASTLOSS_RUN(CosineSimilarity, MakeCosine)},
+        {"contrastive", K::kElementwise, {{"margin", O::kFloat, 1.0}},
+         FASTLOSS_RUN(Contrastive, MakeContrastive)},
     };
     for (LossSpec& spec : *t) {
+      if (std::strcmp(spec.name, "box_iou") == 0) {
+        spec.true_name = "boxes_true";
+        spec.pred_name = "boxes_pred";
+      } else if (std::strcmp(spec.name, "contrastive") == 0) {
+        spec.pred_name = "distance";
+      }
+      if (spec.kind == LossKind::kElementwise) spec.add = AddFor(spec.name);
       for (size_t i = 0; i < spec.options.size(); ++i) {
         if (std::strcmp(spec.options[i].name, "axis") == 0) spec.axis_option = static_cast<int>(i);
         if (std::strcmp(spec.options[i].name, "class_weights") == 0) {
           spec.class_weights_option = static_cast<int>(i);
         }
+        if (spec.options[i].type == OptType::kAxes) spec.axes_option = static_cast<int>(i);
       }
     }
     return t;
@@ -632,7 +757,58 @@ void SetOption(const LossSpec& spec, size_t i, py::handle v, Parsed& p) {
       }
       p.arrays[i] = v;
       return;
+    case OptType::kAxes:
+      if (v.is_none()) {
+        p.has[i] = false;
+        return;
+      }
+      p.arrays[i] = v;  // read by AxesOf
+      return;
+    case OptType::kChoice: {
+      std::string list;
+      if (PyUnicode_Check(v.ptr())) {
+        const std::string sv = py::str(v).cast<std::string>();
+        for (int c = 0; o.choices[c]; ++c) {
+          if (sv == o.choices[c]) {
+            p.opts[i] = c;
+            return;
+          }
+        }
+      }
+      for (int c = 0; o.choices[c]; ++c) {
+        list += std::string(c ? ", " : "") + "'" + o.choices[c] + "'";
+      }
+      throw py::value_error(where + " must be one of " + list + ", got " +
+                            py::repr(v).cast<std::string>());
+    }
   }
+}
+
+// The axes of a kAxes option: an int or a sequence of ints.
+std::vector<int> AxesOf(const char* loss, py::handle v) {
+  const std::string where = std::string(loss) + ": axis";
+  auto one = [&](py::handle x) {
+    if (PyBool_Check(x.ptr()) || PyFloat_Check(x.ptr())) {
+      throw py::type_error(where + " must be None, an int or a tuple of ints, got " + TypeName(x));
+    }
+    PyObject* index = PyNumber_Index(x.ptr());
+    if (!index) {
+      PyErr_Clear();
+      throw py::type_error(where + " must be None, an int or a tuple of ints, got " + TypeName(x));
+    }
+    int overflow = 0;
+    const long long a = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    if (overflow || a > 1000 || a < -1000) throw py::value_error(where + " is out of range");
+    return static_cast<int>(a);
+  };
+  std::vector<int> axes;
+  if (PyTuple_Check(v.ptr()) || PyList_Check(v.ptr())) {
+    for (py::handle x : v) axes.push_back(one(x));
+  } else {
+    axes.push_back(one(v));
+  }
+  return axes;
 }
 
 // Arguments in CPython's vectorcall layout: `nargs` positional ones in
@@ -646,8 +822,8 @@ Parsed Parse(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t 
     p.has[i] = spec.options[i].has_default;
   }
   if (nargs > 2) {
-    throw py::type_error(std::string(name) +
-                         "() takes 2 positional arguments (y_true, y_pred) but " +
+    throw py::type_error(std::string(name) + "() takes 2 positional arguments (" +
+                         spec.true_name + ", " + spec.pred_name + ") but " +
                          std::to_string(nargs) + " were given");
   }
   if (nargs > 0) p.y_true = args[0];
@@ -682,12 +858,12 @@ Parsed Parse(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t 
       p.out = v;
       continue;
     }
-    if (KeyIs(key, "y_true") || KeyIs(key, "y_pred")) {
-      const bool is_true = KeyIs(key, "y_true");
+    if (KeyIs(key, spec.true_name) || KeyIs(key, spec.pred_name)) {
+      const bool is_true = KeyIs(key, spec.true_name);
       py::handle& slot = is_true ? p.y_true : p.y_pred;
       if (slot) {
         throw py::type_error(std::string(name) + "() got multiple values for argument '" +
-                             (is_true ? "y_true" : "y_pred") + "'");
+                             (is_true ? spec.true_name : spec.pred_name) + "'");
       }
       slot = v;
       continue;
@@ -706,7 +882,7 @@ Parsed Parse(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t 
   }
   if (!p.y_true || !p.y_pred) {
     throw py::type_error(std::string(name) + "() missing required argument '" +
-                         (!p.y_true ? "y_true" : "y_pred") + "'");
+                         (!p.y_true ? spec.true_name : spec.pred_name) + "'");
   }
   if (p.weights && p.weights.is_none()) p.weights = py::handle();
   if (p.out && p.out.is_none()) p.out = py::handle();
@@ -841,15 +1017,15 @@ py::object Scalar(double value, Kind kind) {
 }
 
 // y_true as integer class labels: any integer dtype, converted to int64.
-void LoadLabels(const char* loss, py::handle obj, Arg& arg) {
-  arg.name = "y_true";
+void LoadLabels(const char* loss, py::handle obj, Arg& arg, const char* name = "y_true") {
+  arg.name = name;
   py::object a = PyArray_Check(obj.ptr()) ? py::reinterpret_borrow<py::object>(obj)
                                           : Np().asarray(obj);
   PyArrayObject* arr = reinterpret_cast<PyArrayObject*>(a.ptr());
   const int num = PyArray_DESCR(arr)->type_num;
   if (!PyTypeNum_ISINTEGER(num)) {
-    throw py::type_error(std::string(loss) + ": y_true must hold integer class labels, got " +
-                         DtypeName(a) + " (convert it, e.g. y_true.astype(np.int64))");
+    throw py::type_error(std::string(loss) + ": " + name + " must hold integer labels, got " +
+                         DtypeName(a) + " (convert it, e.g. " + name + ".astype(np.int64))");
   }
   if (PyTypeNum_ISUNSIGNED(num) && PyArray_ITEMSIZE(arr) == 8 && PyArray_SIZE(arr) > 0) {
     // uint64 labels of 2^63 or more do not fit int64: report the first one
@@ -858,7 +1034,7 @@ void LoadLabels(const char* loss, py::handle obj, Arg& arg) {
     py::object big = np.attr("greater")(a, py::int_(static_cast<long long>(INT64_MAX)));
     if (py::cast<bool>(big.attr("any")())) {
       py::object pos = np.attr("unravel_index")(np.attr("argmax")(big), a.attr("shape"));
-      throw py::value_error(std::string(loss) + ": y_true has a label of 2**63 or more at "
+      throw py::value_error(std::string(loss) + ": " + name + " has a label of 2**63 or more at "
                             "position " + py::str(pos).cast<std::string>() +
                             ", outside the class range");
     }
@@ -879,6 +1055,30 @@ int AxisOf(const LossSpec& spec, const Parsed& parsed, const Arg& y_pred) {
   const int axis = static_cast<int>(parsed.opts[spec.axis_option]);
   const int a = axis < 0 ? axis + y_pred.rank : axis;
   return a >= 0 && a < y_pred.rank ? a : -1;
+}
+
+// `out=`: a writable ndarray of `like`'s shape and dtype (NumPy ufunc rules).
+void LoadOut(const char* name, py::handle obj, const Arg& like, Kind kind, Arg& out) {
+  out.name = "out";
+  if (!PyArray_Check(obj.ptr())) {
+    throw py::type_error(std::string(name) + ": out must be a numpy.ndarray, got " +
+                         TypeName(obj));
+  }
+  out.Load(name, obj, true);
+  if (!out.writable) throw py::value_error(std::string(name) + ": out must be writable");
+  if (out.kind != kind) {
+    throw py::value_error(std::string(name) + ": out must have " + like.name + "'s dtype " +
+                          std::string(kind == Kind::kF32 ? "float32" : "float64"));
+  }
+  bool same = out.rank == like.rank;
+  for (int k = 0; same && k < out.rank; ++k) same = out.shape[k] == like.shape[k];
+  if (!same) {
+    throw py::value_error(std::string(name) + ": out must have " + like.name + "'s shape " +
+                          ShapeOf(like) + ", got " + ShapeOf(out));
+  }
+  if (!out.StridesAligned()) {
+    throw py::value_error(std::string(name) + ": out's strides must be multiples of its item size");
+  }
 }
 
 template <typename T>
@@ -913,10 +1113,18 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
   }
   Opts opts;
   View<const T> array_views[kMaxOptions];
+  std::vector<int> axes;
   for (size_t i = 0; i < spec.options.size(); ++i) {
     opts.v[i] = parsed.opts[i];
     opts.has[i] = parsed.has[i];
     opts.array[i] = nullptr;
+    if (spec.options[i].type == OptType::kAxes) {
+      if (parsed.has[i]) {
+        axes = AxesOf(name, parsed.arrays[i]);
+        opts.array[i] = &axes;
+      }
+      continue;
+    }
     if (parsed.arrays[i]) {
       array_views[i] = option_arrays[i].ToView<const T>();
       opts.array[i] = &array_views[i];
@@ -926,6 +1134,25 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
   if (parsed.reduction == Reduction::kNone && want != Want::kGrad) {
     if (spec.kind == LossKind::kElementwise) {
       losses = NewArray<T>(y_pred, *losses_view);
+    } else if (spec.kind == LossKind::kRegions || spec.kind == LossKind::kBoxes) {
+      // One loss per index of the kept axes (regions) or per box.
+      bool reduced[fastloss::kMaxRank] = {};
+      if (spec.kind == LossKind::kBoxes) {
+        if (y_pred.rank > 0) reduced[y_pred.rank - 1] = true;
+      } else if (!opts.array[spec.axes_option]) {
+        for (int k = 0; k < y_pred.rank; ++k) reduced[k] = true;
+      } else {
+        for (int a : axes) {
+          const int k = a < 0 ? a + y_pred.rank : a;
+          if (k >= 0 && k < y_pred.rank) reduced[k] = true;
+        }
+      }
+      int64_t shape[fastloss::kMaxRank];
+      int rank = 0;
+      for (int k = 0; k < y_pred.rank; ++k) {
+        if (!reduced[k]) shape[rank++] = y_pred.shape[k];
+      }
+      losses = NewArray<T>(rank, shape, *losses_view);
     } else {
       // One loss per row: y_pred's shape without the class axis.
       const int axis = AxisOf(spec, parsed, y_pred);
@@ -944,27 +1171,7 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
   out.name = "out";
   if (want != Want::kValue) {
     if (parsed.out) {
-      // As NumPy's ufuncs: out is an ndarray (a view of anything is fine).
-      if (!PyArray_Check(parsed.out.ptr())) {
-        throw py::type_error(std::string(name) + ": out must be a numpy.ndarray, got " +
-                             TypeName(parsed.out));
-      }
-      out.Load(name, parsed.out, true);
-      if (!out.writable) throw py::value_error(std::string(name) + ": out must be writable");
-      if (out.kind != kind) {
-        throw py::value_error(std::string(name) + ": out must have y_pred's dtype " +
-                              std::string(kind == Kind::kF32 ? "float32" : "float64"));
-      }
-      bool same = out.rank == y_pred.rank;
-      for (int k = 0; same && k < out.rank; ++k) same = out.shape[k] == y_pred.shape[k];
-      if (!same) {
-        throw py::value_error(std::string(name) + ": out must have y_pred's shape " +
-                              ShapeOf(y_pred) + ", got " + ShapeOf(out));
-      }
-      if (!out.StridesAligned()) {
-        throw py::value_error(std::string(name) +
-                              ": out's strides must be multiples of its item size");
-      }
+      LoadOut(name, parsed.out, y_pred, kind, out);
       *grad_view = out.ToView<T>();
       grad = parsed.out.cast<py::object>();
     } else {
@@ -992,16 +1199,16 @@ py::object Dispatch(const LossSpec& spec, Want want, PyObject* const* args, Py_s
   Parsed parsed = Parse(spec, want, args, nargs, kwnames);
   Arg y_pred, y_true, weights;
   Arg option_arrays[kMaxOptions];
-  LoadPrediction(spec.name, parsed.y_pred, y_pred);
+  LoadPrediction(spec.name, parsed.y_pred, y_pred, spec.pred_name);
   const Kind kind = y_pred.kind;
   if (spec.kind == LossKind::kLabelRows) {
-    LoadLabels(spec.name, parsed.y_true, y_true);
+    LoadLabels(spec.name, parsed.y_true, y_true, spec.true_name);
   } else {
-    LoadInput(spec.name, "y_true", parsed.y_true, kind, y_true);
+    LoadInput(spec.name, spec.true_name, parsed.y_true, kind, y_true);
   }
   if (parsed.weights) LoadInput(spec.name, "weights", parsed.weights, kind, weights);
   for (size_t i = 0; i < spec.options.size(); ++i) {
-    if (parsed.arrays[i]) {
+    if (parsed.arrays[i] && spec.options[i].type != OptType::kAxes) {
       LoadInput(spec.name, spec.options[i].name, parsed.arrays[i], kind, option_arrays[i]);
     }
   }
@@ -1009,6 +1216,389 @@ py::object Dispatch(const LossSpec& spec, Want want, PyObject* const* args, Py_s
     return Evaluate<float>(spec, want, parsed, y_true, y_pred, weights, option_arrays, kind);
   }
   return Evaluate<double>(spec, want, parsed, y_true, y_pred, weights, option_arrays, kind);
+}
+
+
+// --- Losses of several inputs (fastloss._structured builds the Python
+// objects around these). ---
+
+Reduction ReductionOf(const std::string& name, const std::string& r) {
+  if (r == "mean") return Reduction::kMean;
+  if (r == "sum") return Reduction::kSum;
+  if (r == "none") return Reduction::kNone;
+  throw py::value_error(name + ": reduction must be 'mean', 'sum' or 'none', got '" + r + "'");
+}
+
+double OptFloat(const std::string& name, const py::dict& o, const char* key, double def) {
+  if (!o.contains(key)) return def;
+  return RealValue(name + ": " + key, o[key]);
+}
+bool OptBool(const std::string& name, const py::dict& o, const char* key, bool def) {
+  if (!o.contains(key)) return def;
+  py::handle v = o[key];
+  if (PyBool_Check(v.ptr())) return v.ptr() == Py_True;
+  const std::string t = TypeName(v);
+  if (t == "bool_") return PyObject_IsTrue(v.ptr());
+  throw py::type_error(name + ": " + key + " must be a bool, got " + t);
+}
+
+// One call: `inputs` (named `names`) of which `ngrad` leading ones... (see
+// Multi below); the first input decides the dtype.
+template <typename T>
+py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::list names,
+                      py::object target, const char* target_name, py::object weights,
+                      Reduction red, const py::dict& o, py::object out_obj, Kind kind,
+                      std::vector<Arg>& args) {
+  const char* name = lname.c_str();
+  const size_t n = inputs.size();
+  const bool value = want != 1, grads = want != 0;
+  const bool none = red == Reduction::kNone;
+  py::object result_value, result_grads;
+  // Score losses: each input is reduced on its own (weights: a pair).
+  const bool scores = lname == "gan_discriminator" || lname == "wasserstein_critic" ||
+                      lname == "gan_generator" || lname == "wasserstein_generator";
+  if (scores) {
+    std::vector<fastloss::ScoreCall<T>> calls(n);
+    std::vector<Arg> wargs(n);
+    py::list losses_out, grads_out;
+    for (size_t k = 0; k < n; ++k) {
+      calls[k].scores = args[k].ToView<const T>();
+      py::object w = py::none();
+      if (!weights.is_none()) {
+        if (n == 1) {
+          w = weights;
+        } else {
+          if (!py::isinstance<py::tuple>(weights) && !py::isinstance<py::list>(weights)) {
+            throw py::type_error(lname + ": weights must be None or a pair (w_real, w_fake)");
+          }
+          py::sequence seq = weights;
+          if (seq.size() != 2) throw py::value_error(lname + ": weights must be a pair (w_real, w_fake)");
+          w = seq[k];
+        }
+      }
+      if (!w.is_none()) {
+        LoadInput(name, "weights", w, kind, wargs[k]);
+        calls[k].weights = wargs[k].ToView<const T>();
+        calls[k].has_weights = true;
+      }
+      if (none && value) {
+        losses_out.append(NewArray<T>(args[k], calls[k].losses));
+        calls[k].has_losses = true;
+      }
+      if (grads) {
+        if (!out_obj.is_none() && n == 1) {
+          Arg out;
+          LoadOut(name, out_obj, args[k], kind, out);
+          calls[k].grad = out.ToView<T>();
+          grads_out.append(out_obj);
+        } else {
+          grads_out.append(NewArray<T>(args[k], calls[k].grad));
+        }
+        calls[k].has_grad = true;
+      }
+    }
+    const bool saturating =
+        lname == "gan_generator" && OptBool(lname, o, "saturating", false);
+    double v;
+    {
+      py::gil_scoped_release release;
+      if (lname == "gan_discriminator") {
+        v = fastloss::GanDiscriminator<T>(calls[0], calls[1], red);
+      } else if (lname == "wasserstein_critic") {
+        v = fastloss::WassersteinCritic<T>(calls[0], calls[1], red);
+      } else if (lname == "gan_generator") {
+        v = fastloss::GanGenerator<T>(calls[0], red, saturating);
+      } else {
+        v = fastloss::WassersteinGenerator<T>(calls[0], red);
+      }
+    }
+    if (value) {
+      result_value = none ? (n == 1 ? losses_out[0] : py::object(py::tuple(losses_out)))
+                          : Scalar(v, kind);
+    }
+    if (grads) {
+      result_grads = n == 1 ? py::object(grads_out[0]) : py::object(py::tuple(grads_out));
+    }
+  } else {
+    Arg targ, warg;
+    fastloss::MultiCall<T> call;
+    for (size_t k = 0; k < n; ++k) call.inputs[k] = args[k].ToView<const T>();
+    const bool pairwise = lname == "pairwise_ranking";
+    if (target_name && !pairwise) {
+      LoadInput(name, target_name, target, kind, targ);
+      call.target = targ.ToView<const T>();
+    }
+    if (!weights.is_none()) {
+      LoadInput(name, "weights", weights, kind, warg);
+      call.weights = warg.ToView<const T>();
+      call.has_weights = true;
+    }
+    call.reduction = red;
+    // The losses' shape: rows (inputs without the last axis), elements
+    // (margin ranking), or samples (gradient penalty).
+    const Arg& a0 = args[0];
+    int64_t lshape[fastloss::kMaxRank];
+    int lrank = 0;
+    if (lname == "margin_ranking") {
+      lrank = a0.rank;
+      std::copy(a0.shape, a0.shape + a0.rank, lshape);
+    } else if (lname == "gradient_penalty") {
+      lrank = a0.rank > 0 ? 1 : 0;
+      if (lrank) lshape[0] = a0.shape[0];
+    } else {
+      lrank = a0.rank > 0 ? a0.rank - 1 : 0;
+      std::copy(a0.shape, a0.shape + lrank, lshape);
+    }
+    py::object losses;
+    if (none && value && !pairwise) {
+      losses = NewArray<T>(lrank, lshape, call.losses);
+      call.has_losses = true;
+    }
+    py::list grads_out;
+    if (grads) {
+      for (size_t k = 0; k < n; ++k) {
+        if (!out_obj.is_none() && n == 1) {
+          Arg out;
+          LoadOut(name, out_obj, args[k], kind, out);
+          call.grads[k] = out.ToView<T>();
+          grads_out.append(out_obj);
+        } else {
+          grads_out.append(NewArray<T>(args[k], call.grads[k]));
+        }
+        call.has_grads[k] = true;
+      }
+    }
+    double v = 0.0;
+    if (lname == "cosine_embedding") {
+      fastloss::CosineEmbeddingOptions r;
+      r.margin = OptFloat(lname, o, "margin", 0.0);
+      py::gil_scoped_release release;
+      v = fastloss::CosineEmbedding<T>(call, r);
+    } else if (lname == "triplet_margin") {
+      fastloss::TripletMarginOptions r;
+      r.margin = OptFloat(lname, o, "margin", 1.0);
+      r.p = OptFloat(lname, o, "p", 2.0);
+      r.eps = OptFloat(lname, o, "eps", 1e-6);
+      r.swap = OptBool(lname, o, "swap", false);
+      r.squared = OptBool(lname, o, "squared", false);
+      py::gil_scoped_release release;
+      v = fastloss::TripletMargin<T>(call, r);
+    } else if (lname == "contrastive_pairs") {
+      fastloss::ContrastiveOptions r;
+      r.margin = OptFloat(lname, o, "margin", 1.0);
+      r.eps = OptFloat(lname, o, "eps", 1e-6);
+      py::gil_scoped_release release;
+      v = fastloss::ContrastivePairs<T>(call, r);
+    } else if (lname == "margin_ranking") {
+      fastloss::MarginRankingOptions r;
+      r.margin = OptFloat(lname, o, "margin", 0.0);
+      py::gil_scoped_release release;
+      v = fastloss::MarginRanking<T>(call, r);
+    } else if (lname == "gradient_penalty") {
+      fastloss::ScoreCall<T> sc;
+      sc.scores = call.inputs[0];
+      sc.weights = call.weights;
+      sc.has_weights = call.has_weights;
+      sc.grad = call.grads[0];
+      sc.has_grad = call.has_grads[0];
+      sc.losses = call.losses;
+      sc.has_losses = call.has_losses;
+      const double tgt = OptFloat(lname, o, "target", 1.0);
+      py::gil_scoped_release release;
+      v = fastloss::GradientPenalty<T>(sc, red, tgt);
+    } else if (pairwise) {
+      Arg rel, groups;
+      LoadInput(name, "relevance", target, kind, rel);
+      fastloss::Call<T> c;
+      c.y_true = rel.ToView<const T>();
+      c.y_pred = call.inputs[0];
+      c.has_weights = call.has_weights;
+      c.weights = call.weights;
+      c.reduction = red;
+      c.grad = call.grads[0];
+      c.has_grad = call.has_grads[0];
+      fastloss::PairwiseRankingOptions r;
+      r.margin = OptFloat(lname, o, "margin", 1.0);
+      View<const int64_t> gview;
+      const View<const int64_t>* gp = nullptr;
+      if (o.contains("groups") && !py::object(o["groups"]).is_none()) {
+        LoadLabels(name, o["groups"], groups, "groups");
+        gview = groups.ToView<const int64_t>();
+        gp = &gview;
+      }
+      if (o.contains("normalization")) {
+        const std::string norm = py::str(o["normalization"]).cast<std::string>();
+        if (!PyUnicode_Check(py::object(o["normalization"]).ptr()) ||
+            (norm != "all_pairs" && norm != "ordered_pairs")) {
+          throw py::value_error(lname + ": normalization must be 'all_pairs' or 'ordered_pairs', got " +
+                                py::repr(o["normalization"]).cast<std::string>());
+        }
+        r.normalization = norm == "all_pairs" ? fastloss::PairNormalization::kAllPairs
+                                              : fastloss::PairNormalization::kOrderedPairs;
+      }
+      py::gil_scoped_release release;
+      v = fastloss::PairwiseRanking<T>(c, gp, r);
+    } else {
+      throw py::value_error("unknown loss '" + lname + "'");
+    }
+    result_value = none ? losses : Scalar(v, kind);
+    if (grads) {
+      result_grads = n == 1 ? py::object(grads_out[0]) : py::object(py::tuple(grads_out));
+    }
+  }
+  if (want == 0) return result_value;
+  if (want == 1) return result_grads;
+  return py::make_tuple(result_value, result_grads);
+}
+
+// want: 0 value, 1 gradient(s), 2 both. inputs: the differentiable inputs in
+// argument order (the first decides the dtype); target: the non-
+// differentiable one (or None); options: keyword options.
+py::object Multi(const std::string& lname, int want, py::list inputs, py::list names,
+                 py::object target, py::object target_name, py::object weights,
+                 const std::string& reduction, py::dict options, py::object out) {
+  const Reduction red = ReductionOf(lname, reduction);
+  const char* name = lname.c_str();
+  std::vector<Arg> args(inputs.size());
+  std::vector<std::string> name_store;
+  for (size_t k = 0; k < inputs.size(); ++k) name_store.push_back(py::str(names[k]));
+  LoadPrediction(name, inputs[0], args[0], name_store[0].c_str());
+  const Kind kind = args[0].kind;
+  for (size_t k = 1; k < inputs.size(); ++k) {
+    LoadInput(name, name_store[k].c_str(), inputs[k], kind, args[k]);
+  }
+  std::string tname = target_name.is_none() ? "" : py::str(target_name).cast<std::string>();
+  const char* tn = target_name.is_none() ? nullptr : tname.c_str();
+  if (kind == Kind::kF32) {
+    return MultiTyped<float>(lname, want, inputs, names, target, tn, weights, red, options, out,
+                             kind, args);
+  }
+  return MultiTyped<double>(lname, want, inputs, names, target, tn, weights, red, options, out,
+                            kind, args);
+}
+
+// l2_penalty: lam * sum_k |w_k|^2 over arrays of any float dtype each.
+py::object L2(py::list arrays, double lam, int want) {
+  double total = 0.0;
+  py::list grads;
+  for (size_t k = 0; k < arrays.size(); ++k) {
+    Arg a;
+    LoadPrediction("l2_penalty", arrays[k], a, "arrays");
+    auto run = [&](auto t) {
+      using T = decltype(t);
+      const View<const T> w = a.ToView<const T>();
+      View<T> g;
+      py::object garr;
+      if (want != 0) garr = NewArray<T>(a, g);
+      double v;
+      {
+        py::gil_scoped_release release;
+        v = fastloss::L2Penalty<T>(w, lam, want != 0 ? &g : nullptr);
+      }
+      total += v;
+      if (want != 0) grads.append(garr);
+    };
+    if (a.kind == Kind::kF32) {
+      run(float{});
+    } else {
+      run(double{});
+    }
+  }
+  if (arrays.size() == 0 && !(lam >= 0)) {
+    throw py::value_error("l2_penalty: lam must be a finite number >= 0");
+  }
+  py::object v = Scalar(total, Kind::kF64);
+  if (want == 0) return v;
+  if (want == 1) return grads;
+  return py::make_tuple(v, grads);
+}
+
+// A fused sum of elementwise losses: terms = [(name, coef, options dict)].
+py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
+                 const std::string& reduction, py::object weights, int want, py::object out_obj) {
+  const char* name = "combined";
+  fastloss::ElementwiseCombination comb;
+  for (py::handle t : terms) {
+    py::tuple tt = py::reinterpret_borrow<py::tuple>(t);
+    const std::string lname = py::str(tt[0]);
+    const double coef = py::cast<double>(tt[1]);
+    py::dict opts = py::reinterpret_borrow<py::dict>(tt[2]);
+    const LossSpec* spec = nullptr;
+    for (const LossSpec& s : Table()) {
+      if (lname == s.name) spec = &s;
+    }
+    if (!spec || !spec->add) throw py::value_error("combined: " + lname + " cannot be fused");
+    Parsed p;
+    for (size_t i = 0; i < spec->options.size(); ++i) {
+      p.opts[i] = spec->options[i].default_value;
+      p.has[i] = spec->options[i].has_default;
+    }
+    for (auto item : opts) {
+      const std::string key = py::str(item.first);
+      bool known = false;
+      for (size_t i = 0; i < spec->options.size() && !known; ++i) {
+        if (key == spec->options[i].name) {
+          SetOption(*spec, i, item.second, p);
+          known = true;
+        }
+      }
+      if (!known) {
+        throw py::type_error(lname + "() got an unexpected keyword argument '" + key + "'");
+      }
+    }
+    Opts o;
+    for (size_t i = 0; i < spec->options.size(); ++i) {
+      o.v[i] = p.opts[i];
+      o.has[i] = p.has[i];
+      o.array[i] = nullptr;
+      if (p.arrays[i]) throw py::value_error("combined: " + lname + " with an array option cannot be fused");
+    }
+    spec->add(comb, coef, o);
+  }
+  const Reduction red = ReductionOf(name, reduction);
+  Arg y_pred, y_true, w;
+  LoadPrediction(name, y_pred_obj, y_pred);
+  const Kind kind = y_pred.kind;
+  LoadInput(name, "y_true", y_true_obj, kind, y_true);
+  if (!weights.is_none()) LoadInput(name, "weights", weights, kind, w);
+  auto run = [&](auto t) -> py::object {
+    using T = decltype(t);
+    fastloss::Call<T> call;
+    call.y_true = y_true.ToView<const T>();
+    call.y_pred = y_pred.ToView<const T>();
+    call.reduction = red;
+    if (!weights.is_none()) {
+      call.weights = w.ToView<const T>();
+      call.has_weights = true;
+    }
+    py::object losses, grad;
+    if (red == Reduction::kNone && want != 1) {
+      losses = NewArray<T>(y_pred, call.losses);
+      call.has_losses = true;
+    }
+    if (want != 0) {
+      if (!out_obj.is_none()) {
+        Arg out;
+        LoadOut(name, out_obj, y_pred, kind, out);
+        call.grad = out.ToView<T>();
+        grad = out_obj;
+      } else {
+        grad = NewArray<T>(y_pred, call.grad);
+      }
+      call.has_grad = true;
+    }
+    double v;
+    {
+      py::gil_scoped_release release;
+      v = fastloss::Combined<T>(call, comb);
+    }
+    py::object value = red == Reduction::kNone ? losses : Scalar(v, kind);
+    if (want == 0) return value;
+    if (want == 1) return grad;
+    return py::make_tuple(value, grad);
+  };
+  if (kind == Kind::kF32) return run(float{});
+  return run(double{});
 }
 
 class Loss {
@@ -1082,6 +1672,8 @@ PYBIND11_MODULE(_core, m) {
                                for (const OptionSpec& o : l.spec().options) {
                                  if (!o.has_default) {
                                    d[o.name] = py::none();
+                                 } else if (o.type == OptType::kChoice) {
+                                   d[o.name] = py::str(o.choices[static_cast<int>(o.default_value)]);
                                  } else if (o.type == OptType::kBool) {
                                    d[o.name] = py::bool_(o.default_value != 0);
                                  } else if (o.type == OptType::kInt) {
@@ -1112,6 +1704,29 @@ PYBIND11_MODULE(_core, m) {
     std::vector<std::string> names;
     for (const LossSpec& s : Table()) names.push_back(s.name);
     return names;
+  });
+  m.def("_multi", &Multi);
+  m.def("_l2", &L2);
+  m.def("_fused", &Fused);
+  m.def("fusable", [](const std::string& name) {
+    for (const LossSpec& s : Table()) {
+      if (name == s.name) return s.add != nullptr;
+    }
+    return false;
+  });
+  m.def("loss_kind", [](const std::string& name) {
+    for (const LossSpec& s : Table()) {
+      if (name == s.name) {
+        switch (s.kind) {
+          case LossKind::kElementwise: return std::string("elementwise");
+          case LossKind::kDenseRows: return std::string("dense_rows");
+          case LossKind::kLabelRows: return std::string("label_rows");
+          case LossKind::kRegions: return std::string("regions");
+          case LossKind::kBoxes: return std::string("boxes");
+        }
+      }
+    }
+    throw py::value_error("unknown loss '" + name + "'");
   });
   m.def("set_num_threads", &fastloss::SetNumThreads, py::arg("n"));
   m.def("get_num_threads", &fastloss::GetNumThreads);
