@@ -7,16 +7,23 @@
     python bench/run.py --group classification          # classification losses (~10 min)
     python bench/run.py --group classification --quick  # small shapes, bench/results/quick/
     python bench/run.py --group classification --losses sparse_cce --sizes 4096x32000 --threads 1
+    python bench/run.py --group structured              # dice, box IoU, metric learning, ranking, GAN (~4 min)
+    python bench/run.py --group structured --quick      # every structured loss at small shapes
+    python bench/run.py --group structured --losses dice,box_ciou
 
-Groups: "regression" (bench/impls.py; --sizes are element counts N) and
-"classification" (bench/impls_classification.py; --sizes are shapes such as
-4096x32000 or 1e7, default: each loss's own shapes there).
+Groups: "regression" (bench/impls.py; --sizes are element counts N),
+"classification" (bench/impls_classification.py) and "structured"
+(bench/impls_structured.py); for the last two --sizes are shapes such as
+4096x32000 or 1e7 (default: each loss's own shapes there).
 
 Writes long-format rows (one per op x impl x loss x n x dtype x threads) to
 DIR/results.csv and DIR/results.json, then the Markdown tables of
 bench/table.py to DIR/table.md (and stdout). The classification group writes
 DIR/classification.csv, classification.json and classification.md instead, so
-the two groups never overwrite each other.
+the groups never overwrite each other; the structured group writes
+DIR/structured.{csv,json,md}. An implementation whose factory fails (e.g. a
+fastloss function not built yet) is skipped with a note (JSON meta.notes and
+the Markdown).
 
 Rows:
   impl=fastloss  op=value | value_and_grad | value_and_grad_out (out= preallocated)
@@ -59,13 +66,14 @@ COLUMNS = ["op", "impl", "loss", "n", "dtype", "threads", "median_s", "p20_s", "
            "version", "simd_target", "machine", "inner", "samples", "shape"]
 
 QUICK = dict(losses="mse,log_cosh,quantile", sizes="8,1e5", dtypes="float32")
-# Classification --quick: every loss at its small shapes (impls_classification.QUICK_SHAPES).
+# Classification / structured --quick: every loss at its small shapes (the module's quick_shapes).
 QUICK_CLS = dict(dtypes="float32")
 # Per group: implementation module name, default dtypes, output file stem and table file.
 GROUPS = {
     "regression": dict(module="impls", dtypes="float32,float64", stem="results", table="table.md"),
     "classification": dict(module="impls_classification", dtypes="float32", stem="classification",
                            table="classification.md"),
+    "structured": dict(module="impls_structured", dtypes="float32", stem="structured", table="structured.md"),
 }
 
 
@@ -130,10 +138,15 @@ def check_case(case, ref_v, ref_g, dtype):
     return None
 
 
+def check_structured(M, case, ref, dtype):
+    """Groups whose module has check(): several inputs / gradients per loss."""
+    return M.check(case.fn, ref, dtype, case.impl)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--group", choices=list(GROUPS), default="regression",
-                    help="which losses: regression (default) or classification")
+                    help="which losses: regression (default), classification or structured")
     ap.add_argument("--losses", default=None, help="comma list (default: every loss of the group)")
     ap.add_argument("--sizes", default=None,
                     help="regression: element counts (default 8,1e3,1e5,1e7); classification: shapes "
@@ -160,7 +173,7 @@ def main(argv=None):
     given = set(a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:]) if a.startswith("--"))
     group = GROUPS[args.group]
     M = __import__(group["module"])
-    cls = args.group == "classification"
+    cls = args.group != "regression"  # shaped cells (classification, structured)
     if args.quick:
         for k, v in (QUICK_CLS if cls else QUICK).items():
             if k not in given:
@@ -201,7 +214,7 @@ def main(argv=None):
     fl = None if "fastloss" in skip else try_import("fastloss")
     torch = None if "torch" in skip else try_import("torch")
     jax = None
-    if "jax" not in skip:
+    if "jax" not in skip and hasattr(M, "jax_impl"):
         jax = try_import("jax")
         if jax is not None:
             jax.config.update("jax_enable_x64", True)  # float64 rows
@@ -261,6 +274,7 @@ def main(argv=None):
     csv_path = os.path.join(out_dir, group["stem"] + ".csv")
     json_path = os.path.join(out_dir, group["stem"] + ".json")
     checks = []
+    notes = []  # implementations skipped (factory failed, e.g. a fastloss function not built yet)
     kept, merged_runs = [], []
     if args.merge and os.path.exists(csv_path):
         now = {(loss, shape_str(shape) if cls else str(shape[0]), dtype) for loss, shape, dtype in cells}
@@ -274,6 +288,7 @@ def main(argv=None):
                 old = json.load(f)["meta"]
             merged_runs = old.pop("merged_runs", []) + [old]
             checks += [c for c in old.get("checks", []) if not any(f" {loss} n={sz} {dt} " in c for loss, sz, dt in now)]
+            notes += [c for c in old.get("notes", []) if not any(f" {loss} n={sz} {dt}:" in c for loss, sz, dt in now)]
         print(f"[bench] --merge: keeping {len(kept)} rows of {csv_path}", flush=True)
 
     def flush_csv():
@@ -287,39 +302,51 @@ def main(argv=None):
         t_group = time.time()
         n = int(np.prod(shape))
         tag_size = shape_str(shape) if cls else str(n)
-        t, p = M.make_data(loss, shape if cls else n, np.dtype(dtype))
-        floor_cells.append((loss, n, dtype, shape if cls else None, floor_mod.floor_bytes(t, p)))
+        # the inputs in the loss's positional order: (y_true, y_pred) for regression /
+        # classification, up to three arrays for the structured group
+        data = tuple(M.make_data(loss, shape if cls else n, np.dtype(dtype)))
+        nbytes = M.floor_bytes(loss, data) if hasattr(M, "floor_bytes") else floor_mod.floor_bytes(*data)
+        floor_cells.append((loss, n, dtype, shape if cls else None, nbytes))
+
+        def factory(impl, make):
+            """{op: fn} from the module's factory; a failure skips the impl with a note."""
+            try:
+                return make()
+            except Exception as e:  # noqa: BLE001
+                note = f"{impl} {loss} n={tag_size} {dtype}: skipped: {type(e).__name__}: {e}"
+                notes.append(note)
+                print(f"[bench] NOTE {note}", file=sys.stderr, flush=True)
+                return {}
 
         cases: list[timing.Case] = []
         if fl is not None:
-            try:
-                fns = M.fastloss_impl(fl, loss, t, p)
-            except Exception as e:  # noqa: BLE001
-                print(f"[bench] fastloss {loss}: {type(e).__name__}: {e}", file=sys.stderr)
-                fns = {}
+            fns = factory("fastloss", lambda: M.fastloss_impl(fl, loss, *data))
             for th in thread_counts:
                 for op, fn in fns.items():
                     cases.append(timing.Case(op, "fastloss", th, fn, thr.setter("fastloss", th)))
         if "numpy" not in skip:
-            for op, fn in M.numpy_impl(loss, t, p).items():
+            for op, fn in factory("numpy", lambda: M.numpy_impl(loss, *data)).items():
                 cases.append(timing.Case(op, "numpy", 1, fn))
         if torch is not None:
-            fns = M.torch_impl(torch, loss, t, p)
+            fns = factory("torch", lambda: M.torch_impl(torch, loss, *data))
             for th in thread_counts:
                 for op, fn in fns.items():
                     cases.append(timing.Case(op, "torch", th, fn, thr.setter("torch", th)))
         if jax is not None:
-            for op, fn in M.jax_impl(jax, loss, t, p).items():
+            for op, fn in factory("jax", lambda: M.jax_impl(jax, loss, *data)).items():
                 cases.append(timing.Case(op, "jax", "all", fn))
         fns = None  # the cases hold the only references (large buffers die with them)
 
         if not args.no_check:
-            ref_v, ref_g = M.reference(loss, t, p)
+            ref = M.reference(loss, *data)
+            if not hasattr(M, "check"):
+                ref_v, ref_g = ref
         for c in cases:
             try:
                 c.activate()
                 if not args.no_check:
-                    msg = check_case(c, ref_v, ref_g, dtype)
+                    msg = (check_structured(M, c, ref, dtype) if hasattr(M, "check")
+                           else check_case(c, ref_v, ref_g, dtype))
                     if msg:
                         tag = f"{c.impl} {c.op} {loss} n={tag_size} {dtype} threads={c.threads}"
                         checks.append(f"{tag}: {msg}")
@@ -329,7 +356,7 @@ def main(argv=None):
                 c.error = f"{type(e).__name__}: {e}"
                 print(f"[bench] {c.impl} {c.op} {loss} n={tag_size} {dtype}: {c.error}", file=sys.stderr)
         if not args.no_check:
-            del ref_g
+            ref = ref_g = None
         gc.collect()
         timing.measure_group(cases, settle_s=args.settle)
         for c in cases:
@@ -337,7 +364,7 @@ def main(argv=None):
                 med, p20, p80 = c.stats()
                 row(c.op, c.impl, loss, n, dtype, c.threads, med, p20, p80, c.inner, len(c.samples),
                     shape=shape if cls else None)
-        del cases, t, p
+        del cases, data
         c = None
         gc.collect()
         flush_csv()
@@ -370,6 +397,7 @@ def main(argv=None):
         "timing": tcfg, "settle_s": args.settle,
         "argv": sys.argv[1:] if argv is None else argv,
         "checks": checks,
+        "notes": notes,
         "wall_s": round(time.time() - t_start, 1),
         "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
     }
@@ -379,14 +407,19 @@ def main(argv=None):
         json.dump({"meta": meta, "rows": kept + rows}, f, indent=1)
 
     import table  # noqa: E402
-    md = table.render_classification(csv_path) if cls else table.render(csv_path)
+    md = (table.render_structured(csv_path) if args.group == "structured"
+          else table.render_classification(csv_path) if cls else table.render(csv_path))
     table_path = os.path.join(out_dir, group["table"])
     with open(table_path, "w") as f:
         f.write(md)
     print()
     print(md)
     if checks:
-        print(f"[bench] {len(checks)} sanity-check mismatches (see results.json meta.checks)", file=sys.stderr)
+        print(f"[bench] {len(checks)} sanity-check mismatches (see {os.path.basename(json_path)} meta.checks)",
+              file=sys.stderr)
+    if notes:
+        print(f"[bench] {len(notes)} implementations skipped (see {os.path.basename(json_path)} meta.notes)",
+              file=sys.stderr)
     print(f"[bench] wrote {csv_path}, {json_path}, {table_path} in {time.time() - t_start:.0f}s", file=sys.stderr)
 
 

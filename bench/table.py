@@ -3,6 +3,7 @@
 
     python bench/table.py [bench/results/results.csv] [--dtype float32] [--n 1e7] [--small-n 8]
     python bench/table.py bench/results/classification.csv   # classification tables (auto-detected)
+    python bench/table.py bench/results/structured.csv       # structured-loss tables (auto-detected)
 
 Prints: a header naming machine, SIMD target, thread counts and versions; the
 large-N time table (1T / 2T in one cell); the issue's targets (ratios vs the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import sys
@@ -40,6 +42,20 @@ CLS_TARGETS = {
                ("jax", "value_and_grad", "all", "all", 3.0)],
     "sparse": [("torch", "value_and_grad", "1", "1", 4.0), ("jax", "value_and_grad", "all", "all", 3.0)],
 }
+
+try:
+    from impls_structured import DESCRIPTION as ST_DESCRIPTION
+    from impls_structured import LOSSES as ST_ORDER
+    from impls_structured import SPECS as _ST_SPECS
+    ST_TARGET = {k: v["target"] for k, v in _ST_SPECS.items()}
+except Exception:  # noqa: BLE001
+    ST_ORDER, ST_DESCRIPTION, ST_TARGET = [], {}, {}
+# The issue's targets for the structured losses (float32, fastloss value_and_grad on 1 thread):
+# "main" (dice, cosine_similarity, triplet_margin, box_*): >= 10x NumPy v+g and >= 5x torch fwd+bwd;
+# "ranking": pairwise_ranking at n = 1e6 under 1 s.
+ST_TARGETS = {"main": [("numpy", "value_and_grad", "1", "1", 10.0), ("torch", "value_and_grad", "1", "1", 5.0)]}
+ST_RANKING_N = 1_000_000
+ST_RANKING_LIMIT_S = 1.0
 
 DASH = "—"
 
@@ -311,6 +327,146 @@ def render_classification(csv_path, dtypes=None):
     return "\n".join(out) + "\n"
 
 
+def render_structured(csv_path, dtypes=None):
+    """Tables for `run.py --group structured`: times per (loss, shape), then the issue's
+    targets (fastloss value_and_grad, allocating its gradients, 1 thread), then the
+    implementations that were skipped and the sanity-check mismatches (from the JSON)."""
+    rows, t = load(csv_path)
+    note = ("Floor = bytes that must move / that bandwidth: value reads every input once, value_and_grad also "
+            "writes one gradient per differentiable input. Inputs that fit in the 8 MiB L3 (dice's 4 MiB "
+            "masks) can beat it; pairwise_ranking (sorting) and the box losses (arithmetic) are not bound by it.")
+    out, ints = header(rows, t, note)
+    T1, TA = "1", str(ints[-1]) if ints else "1"
+    loss_rows = [r for r in rows if r["op"] != "read_bandwidth"]
+    shapes = {}
+    for r in loss_rows:
+        shapes.setdefault((r["loss"], int(r["n"])), r.get("shape") or r["n"])
+    order = ST_ORDER + sorted({l for l, _ in shapes} - set(ST_ORDER))
+    cells = sorted(shapes, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), -k[1]))
+    present = [d for d in ("float32", "float64") if any(r["dtype"] == d for r in loss_rows)]
+    dtypes = dtypes or present
+    meta = {}
+    json_path = os.path.splitext(csv_path)[0] + ".json"
+    if os.path.exists(json_path):
+        try:
+            with open(json_path) as f:
+                meta = json.load(f).get("meta", {})
+        except (OSError, ValueError):
+            meta = {}
+
+    def g(impl, op, loss, n, dtype, th):
+        return t.get((impl, op, loss, n, dtype, th))
+
+    def pair(impl, op, loss, n, dtype, scale):
+        a, b = g(impl, op, loss, n, dtype, T1), g(impl, op, loss, n, dtype, TA)
+        if a is None and b is None:
+            return DASH
+        if TA == T1:
+            return sig(_m(a, scale))
+        return f"{sig(_m(a, scale))} / {sig(_m(b, scale))}"
+
+    def speedup(other, mine, need=None):
+        if other is None or mine is None or mine == 0:
+            return DASH
+        x = other / mine
+        mark = "" if need is None else (" ✓" if x >= need else " ✗")
+        return f"{x:.2f}×{mark}"
+
+    for dtype in dtypes:
+        cs = [(l, n) for l, n in cells if any(r["loss"] == l and int(r["n"]) == n and r["dtype"] == dtype
+                                              for r in loss_rows)]
+        out += ["", f"### Structured losses, {dtype}: median time per call, ms (1T / {TA}T)", ""]
+        cols = ["loss", "shape", "fastloss value", "fastloss v+g", "fastloss v+g out=", "NumPy value",
+                "NumPy v+g", "torch fwd", "torch fwd+bwd", "floor value", "floor v+g"]
+        out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for loss, n in cs:
+            ms = 1e3
+            out.append("| " + " | ".join([
+                loss, shapes[(loss, n)],
+                pair("fastloss", "value", loss, n, dtype, ms),
+                pair("fastloss", "value_and_grad", loss, n, dtype, ms),
+                pair("fastloss", "value_and_grad_out", loss, n, dtype, ms),
+                sig(_m(g("numpy", "value", loss, n, dtype, "1"), ms)),
+                sig(_m(g("numpy", "value_and_grad", loss, n, dtype, "1"), ms)),
+                pair("torch", "value", loss, n, dtype, ms),
+                pair("torch", "value_and_grad", loss, n, dtype, ms),
+                pair("floor", "value", loss, n, dtype, ms),
+                pair("floor", "value_and_grad", loss, n, dtype, ms)]) + " |")
+
+        out += ["", f"### Structured losses, {dtype}: speed-ups (other ÷ fastloss; higher is better) and time ÷ "
+                f"floor (lower is better). ✓/✗: the issue's targets on fastloss v+g, 1 thread (dice, "
+                f"cosine_similarity, triplet_margin, box_*: ≥10× NumPy v+g and ≥5× torch fwd+bwd; "
+                f"pairwise_ranking n = {ST_RANKING_N:,}: under {ST_RANKING_LIMIT_S:g} s)", ""]
+        cols = ["loss", "shape", "target", "v+g vs NumPy v+g (1T)", f"v+g vs torch fwd+bwd 1T / {TA}T",
+                "value vs NumPy / torch fwd (1T)", f"v+g÷floor 1T / {TA}T", f"{TA}T÷1T value / v+g", "verdict"]
+        out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for loss, n in cs:
+            cls = ST_TARGET.get(loss, "")
+            need = {impl: x for impl, _, _, _, x in ST_TARGETS.get(cls, [])}
+            fg1, fgA = g("fastloss", "value_and_grad", loss, n, dtype, T1), g("fastloss", "value_and_grad", loss, n, dtype, TA)
+            fv1, fvA = g("fastloss", "value", loss, n, dtype, T1), g("fastloss", "value", loss, n, dtype, TA)
+            flg1, flgA = g("floor", "value_and_grad", loss, n, dtype, T1), g("floor", "value_and_grad", loss, n, dtype, TA)
+            target = DASH
+            verdict = DASH
+            if cls == "main":
+                target = "≥10× NumPy, ≥5× torch"
+                missed = []
+                for impl, op, oth, fth, x in ST_TARGETS[cls]:
+                    other = g(impl, op, loss, n, dtype, oth)
+                    mine = g("fastloss", "value_and_grad", loss, n, dtype, fth)
+                    if mine is None:
+                        missed = ["fastloss not measured"]
+                        break
+                    if other is None:
+                        missed.append(f"{impl}: not measured")
+                    elif other / mine < x:
+                        missed.append(f"{impl} {other / mine:.2f}× < {x:g}×")
+                verdict = "all met" if not missed else "missed: " + "; ".join(missed)
+            elif cls == "ranking" and n == ST_RANKING_N:
+                target = f"v+g < {ST_RANKING_LIMIT_S:g} s"
+                if fg1 is None:
+                    verdict = "fastloss not measured"
+                else:
+                    ok = fg1 < ST_RANKING_LIMIT_S and (fv1 is None or fv1 < ST_RANKING_LIMIT_S)
+                    verdict = (f"v+g {sig(fg1 * 1e3)} ms, value {sig(_m(fv1, 1e3))} ms (1T) "
+                               + ("✓" if ok else "✗"))
+            out.append("| " + " | ".join([
+                loss, shapes[(loss, n)], target,
+                speedup(g("numpy", "value_and_grad", loss, n, dtype, "1"), fg1, need.get("numpy")),
+                f"{speedup(g('torch', 'value_and_grad', loss, n, dtype, T1), fg1, need.get('torch'))} / "
+                f"{speedup(g('torch', 'value_and_grad', loss, n, dtype, TA), fgA)}",
+                f"{speedup(g('numpy', 'value', loss, n, dtype, '1'), fv1)} / "
+                f"{speedup(g('torch', 'value', loss, n, dtype, T1), fv1)}",
+                f"{ratio(fg1, flg1)} / {ratio(fgA, flgA)}",
+                f"{ratio(fv1, fvA)} / {ratio(fg1, fgA)}",
+                verdict]) + " |")
+    descr = [f"- `{l}`: {ST_DESCRIPTION[l]}" for l in order if l in ST_DESCRIPTION
+             and any(k[0] == l for k in cells)]
+    if descr:
+        out += ["", "Losses (fastloss call; the reference expressions; reduction mean). `shape` is the main "
+                "differentiable input's (boxes: N×4; triplet: each of a, p, n; gan_discriminator: each of real "
+                "and fake). fastloss v+g allocates its gradients (as torch does); v+g out= writes a preallocated "
+                "one (single-gradient losses only). NumPy value = the tutorial expression, NumPy v+g = a "
+                "straightforward NumPy value and gradient; torch fwd under no_grad, fwd+bwd = forward + "
+                "backward into fresh .grad tensors. JAX is not part of this group.", ""] + descr
+    skipped = meta.get("notes", [])
+    if skipped:
+        out += ["", "Not measured (the implementation's setup failed; run.py skipped it):", ""]
+        out += [f"- {x}" for x in skipped]
+    checks = meta.get("checks", [])
+    if checks:
+        out += ["", "Sanity-check mismatches against the float64 NumPy reference (value rtol 1e-4, gradients "
+                "rtol 2e-3; timed anyway):", ""]
+        out += [f"- {x}" for x in checks]
+    return "\n".join(out) + "\n"
+
+
+def is_structured(csv_path) -> bool:
+    with open(csv_path, newline="") as f:
+        losses = {r["loss"] for r in csv.DictReader(f) if r["op"] != "read_bandwidth"}
+    return bool(losses) and bool(ST_ORDER) and losses <= set(ST_ORDER)
+
+
 def is_classification(csv_path) -> bool:
     with open(csv_path, newline="") as f:
         losses = {r["loss"] for r in csv.DictReader(f) if r["op"] != "read_bandwidth"}
@@ -325,8 +481,12 @@ def main(argv=None):
     ap.add_argument("--small-n", type=float, default=8, help="per-call N (default 8; else the smallest present)")
     ap.add_argument("--classification", action="store_true",
                     help="classification tables (default: when every loss in the CSV is a classification one)")
+    ap.add_argument("--structured", action="store_true",
+                    help="structured-loss tables (default: when every loss in the CSV is a structured one)")
     a = ap.parse_args(argv)
-    if a.classification or is_classification(a.csv):
+    if a.structured or (not a.classification and is_structured(a.csv)):
+        sys.stdout.write(render_structured(a.csv, a.dtype))
+    elif a.classification or is_classification(a.csv):
         sys.stdout.write(render_classification(a.csv, a.dtype))
     else:
         sys.stdout.write(render(a.csv, a.dtype, int(a.n), int(a.small_n)))
