@@ -1,0 +1,114 @@
+// fastloss on the GPU: the elementwise losses of fastloss.hpp over device
+// memory, through the same loss functors as the CPU (one formula per loss).
+//
+//   #include <fastloss/cuda.hpp>
+//   fastloss::cuda::DeviceCall call;
+//   call.y_true = fastloss::cuda::DeviceView::Contiguous(d_y, DType::kFloat32, {n});
+//   call.y_pred = fastloss::cuda::DeviceView::Contiguous(d_p, DType::kFloat32, {n});
+//   call.grad = fastloss::cuda::DeviceView::Contiguous(d_g, DType::kFloat32, {n});
+//   call.has_grad = true;
+//   call.result = d_value;            // one float on the device
+//   cudaError_t err = fastloss::cuda::Huber(call, {/*delta=*/2.0}, stream);
+//
+// Conventions (CUB's): every entry point enqueues its work on `stream` and
+// returns without waiting for it; the reduced value is written to device
+// memory (`result`), never copied to the host. The return value is
+// cudaSuccess, cudaErrorInvalidValue for bad arguments (nothing is launched;
+// LastErrorMessage() says which argument and why), or the CUDA error of a
+// failed allocation or launch.
+//
+// Reductions are deterministic: each block folds its elements in a fixed
+// order into float64, and one final block folds the block partials in index
+// order. The partition depends only on the element count, so the bits are
+// the same on every run and every device with the same count.
+//
+// float16 and bfloat16 inputs are computed in float32 with float32 loss
+// functors and float64 partials; the gradient and per-element losses are
+// stored in the input's dtype, the reduced value as float32.
+#ifndef FASTLOSS_CUDA_HPP_
+#define FASTLOSS_CUDA_HPP_
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "fastloss/fastloss.hpp"
+
+namespace fastloss {
+namespace cuda {
+
+enum class DType { kFloat32, kFloat64, kFloat16, kBFloat16 };
+
+// A strided view of device memory (View's fields, data untyped) and the
+// element type; strides in elements (may be 0 or negative).
+struct DeviceView : View<void> {
+  DType dtype = DType::kFloat32;
+
+  static DeviceView Contiguous(void* data, DType dtype, std::initializer_list<int64_t> shape) {
+    DeviceView v;
+    static_cast<View<void>&>(v) = View<void>::Contiguous(data, shape);
+    v.dtype = dtype;
+    return v;
+  }
+};
+
+// One loss evaluation on the device: Call<T>'s fields with device views.
+// y_true, weights, grad and losses have y_pred's dtype; weights broadcast to
+// y_pred (NumPy rules), the others have its shape exactly.
+struct DeviceCall {
+  DeviceView y_true;
+  DeviceView y_pred;
+  DeviceView weights;
+  bool has_weights = false;
+  Reduction reduction = Reduction::kMean;
+  DeviceView grad;  // gradient of the reduced value with respect to y_pred
+  bool has_grad = false;
+  DeviceView losses;  // kNone: w * l per element
+  bool has_losses = false;
+  // kMean / kSum: where the reduced value goes (device memory): a double when
+  // y_pred is float64, else a float. May be null when only the gradient is
+  // wanted. Mean of nothing is NaN, sum of nothing 0.
+  void* result = nullptr;
+};
+
+// The elementwise losses (options and formulas as in fastloss.hpp). On the
+// GPU, y_true range checks that the CPU reports as an Error (binary cross
+// entropy on probabilities: y_true in [0, 1]) cannot stop the call without a
+// host synchronisation: an out-of-range y_true makes the reduced value NaN.
+cudaError_t Mse(const DeviceCall& call, const MseOptions& = {}, cudaStream_t stream = 0);
+cudaError_t Mae(const DeviceCall& call, const MaeOptions& = {}, cudaStream_t stream = 0);
+cudaError_t Huber(const DeviceCall& call, const HuberOptions& = {}, cudaStream_t stream = 0);
+cudaError_t SmoothL1(const DeviceCall& call, const SmoothL1Options& = {}, cudaStream_t stream = 0);
+cudaError_t LogCosh(const DeviceCall& call, const LogCoshOptions& = {}, cudaStream_t stream = 0);
+cudaError_t Msle(const DeviceCall& call, const MsleOptions& = {}, cudaStream_t stream = 0);
+cudaError_t Mape(const DeviceCall& call, const MapeOptions& = {}, cudaStream_t stream = 0);
+cudaError_t PoissonNll(const DeviceCall& call, const PoissonNllOptions& = {},
+                       cudaStream_t stream = 0);
+cudaError_t Quantile(const DeviceCall& call, const QuantileOptions& = {}, cudaStream_t stream = 0);
+cudaError_t BinaryCrossEntropy(const DeviceCall& call, const BinaryCrossEntropyOptions& = {},
+                               cudaStream_t stream = 0);
+cudaError_t BinaryFocal(const DeviceCall& call, const BinaryFocalOptions& = {},
+                        cudaStream_t stream = 0);
+cudaError_t Hinge(const DeviceCall& call, const HingeOptions& = {}, cudaStream_t stream = 0);
+cudaError_t SquaredHinge(const DeviceCall& call, const SquaredHingeOptions& = {},
+                         cudaStream_t stream = 0);
+cudaError_t SoftMargin(const DeviceCall& call, const SoftMarginOptions& = {},
+                       cudaStream_t stream = 0);
+cudaError_t Contrastive(const DeviceCall& call, const ContrastiveOptions& = {},
+                        cudaStream_t stream = 0);
+
+// Why the last entry point called on this thread returned
+// cudaErrorInvalidValue ("" after a success).
+const char* LastErrorMessage();
+
+// Devices: 0 (and IsAvailable() false) without a driver or a device.
+int DeviceCount();
+bool IsAvailable();
+std::string DeviceName(int device);
+
+}  // namespace cuda
+}  // namespace fastloss
+
+#endif  // FASTLOSS_CUDA_HPP_

@@ -1,0 +1,382 @@
+// The CUDA entry points (<fastloss/cuda.hpp>) against the CPU entry points on
+// the same data: every loss, float32 and float64 (1e-6 / 1e-12 relative),
+// float16 and bfloat16 (against the CPU's float32 result on the upcast data),
+// every reduction, weights (full, per sample, scalar), strided inputs,
+// bit-identical repeated runs, empty input, argument errors. Every test skips
+// where no CUDA device is present (GTEST_SKIP with the reason).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <fastloss/cuda.hpp>
+#include <fastloss/fastloss.hpp>
+
+namespace {
+
+using fastloss::Call;
+using fastloss::Reduction;
+using fastloss::View;
+using fastloss::cuda::DeviceCall;
+using fastloss::cuda::DeviceView;
+using fastloss::cuda::DType;
+
+#define SKIP_WITHOUT_GPU()                                                         \
+  do {                                                                             \
+    if (!fastloss::cuda::IsAvailable()) GTEST_SKIP() << "no CUDA device present"; \
+  } while (0)
+
+#define CUDA_OK(expr) ASSERT_EQ((expr), cudaSuccess) << fastloss::cuda::LastErrorMessage()
+
+// One loss on both sides, with the same options.
+struct Loss {
+  const char* name;
+  std::function<double(const Call<float>&)> cpu32;
+  std::function<double(const Call<double>&)> cpu64;
+  std::function<cudaError_t(const DeviceCall&, cudaStream_t)> gpu;
+  bool unit_y;  // y_true in [0, 1]
+};
+
+#define FASTLOSS_TEST_LOSS(label, Name, options, unit)                                   \
+  Loss {                                                                                 \
+    label, [](const Call<float>& c) { return fastloss::Name(c, options); },              \
+        [](const Call<double>& c) { return fastloss::Name(c, options); },                \
+        [](const DeviceCall& c, cudaStream_t s) { return fastloss::cuda::Name(c, options, s); }, \
+        unit                                                                             \
+  }
+
+fastloss::BinaryCrossEntropyOptions Logits() {
+  fastloss::BinaryCrossEntropyOptions o;
+  o.from_logits = true;
+  o.pos_weight = 2.0;
+  return o;
+}
+fastloss::BinaryFocalOptions FocalLogits() {
+  fastloss::BinaryFocalOptions o;
+  o.from_logits = true;
+  o.label_smoothing = 0.1;
+  return o;
+}
+
+std::vector<Loss> Losses() {
+  return {
+      FASTLOSS_TEST_LOSS("mse", Mse, fastloss::MseOptions{}, false),
+      FASTLOSS_TEST_LOSS("mae", Mae, fastloss::MaeOptions{}, false),
+      FASTLOSS_TEST_LOSS("huber", Huber, fastloss::HuberOptions{0.5}, false),
+      FASTLOSS_TEST_LOSS("smooth_l1", SmoothL1, fastloss::SmoothL1Options{0.5}, false),
+      FASTLOSS_TEST_LOSS("log_cosh", LogCosh, fastloss::LogCoshOptions{}, false),
+      FASTLOSS_TEST_LOSS("quantile", Quantile, fastloss::QuantileOptions{0.3}, false),
+      FASTLOSS_TEST_LOSS("bce_probs", BinaryCrossEntropy, fastloss::BinaryCrossEntropyOptions{},
+                         true),
+      FASTLOSS_TEST_LOSS("bce_logits", BinaryCrossEntropy, Logits(), true),
+      FASTLOSS_TEST_LOSS("focal_logits", BinaryFocal, FocalLogits(), true),
+      FASTLOSS_TEST_LOSS("hinge", Hinge, fastloss::HingeOptions{}, false),
+      FASTLOSS_TEST_LOSS("squared_hinge", SquaredHinge, fastloss::SquaredHingeOptions{}, false),
+      FASTLOSS_TEST_LOSS("soft_margin", SoftMargin, fastloss::SoftMarginOptions{}, false),
+      FASTLOSS_TEST_LOSS("contrastive", Contrastive, fastloss::ContrastiveOptions{}, true),
+  };
+}
+
+// Device buffer of n elements of type S.
+template <typename S>
+struct DeviceBuffer {
+  S* p = nullptr;
+  size_t n = 0;
+  explicit DeviceBuffer(size_t count) : n(count) {
+    if (cudaMalloc(&p, sizeof(S) * (count ? count : 1)) != cudaSuccess) p = nullptr;
+  }
+  ~DeviceBuffer() { cudaFree(p); }
+  void Upload(const std::vector<S>& h) { cudaMemcpy(p, h.data(), sizeof(S) * n, cudaMemcpyHostToDevice); }
+  std::vector<S> Download() const {
+    std::vector<S> h(n);
+    cudaMemcpy(h.data(), p, sizeof(S) * n, cudaMemcpyDeviceToHost);
+    return h;
+  }
+};
+
+template <typename S> DType DTypeOf();
+template <> DType DTypeOf<float>() { return DType::kFloat32; }
+template <> DType DTypeOf<double>() { return DType::kFloat64; }
+template <> DType DTypeOf<__half>() { return DType::kFloat16; }
+template <> DType DTypeOf<__nv_bfloat16>() { return DType::kBFloat16; }
+
+template <typename S> S FromFloat(float x) { return static_cast<S>(x); }
+template <> __half FromFloat<__half>(float x) { return __float2half(x); }
+template <> __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+template <typename S> float ToFloat(S x) { return static_cast<float>(x); }
+template <> float ToFloat<__half>(__half x) { return __half2float(x); }
+template <> float ToFloat<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+void Data(const Loss& loss, size_t n, uint32_t seed, std::vector<double>* y,
+          std::vector<double>* p) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> unit(0.02, 0.98);
+  y->resize(n);
+  p->resize(n);
+  const bool probs = std::strcmp(loss.name, "bce_probs") == 0;
+  for (size_t i = 0; i < n; ++i) {
+    (*y)[i] = loss.unit_y ? (i % 3 == 0 ? 1.0 : unit(rng)) : normal(rng);
+    (*p)[i] = probs ? unit(rng) : (std::strcmp(loss.name, "contrastive") == 0
+                                       ? std::fabs(normal(rng)) : normal(rng));
+  }
+}
+
+double RelErr(double a, double b) {
+  if (a == b) return 0.0;
+  return std::fabs(a - b) / std::max(std::fabs(b), 1e-30);
+}
+
+// GPU (storage S) against the CPU (float, or double for S = double) on the
+// same values; returns through gtest assertions.
+template <typename S>
+void Compare(const Loss& loss, size_t n, Reduction r, bool weighted, double rtol, double gtol) {
+  using Host = typename std::conditional<std::is_same<S, double>::value, double, float>::type;
+  std::vector<double> yd, pd;
+  Data(loss, n, 7u + static_cast<uint32_t>(n), &yd, &pd);
+  std::vector<S> ys(n), ps(n), ws(n);
+  std::vector<Host> yh(n), ph(n), wh(n), gh(n), lh(n);
+  for (size_t i = 0; i < n; ++i) {
+    ys[i] = FromFloat<S>(static_cast<float>(yd[i]));
+    ps[i] = FromFloat<S>(static_cast<float>(pd[i]));
+    ws[i] = FromFloat<S>(0.25f + static_cast<float>(i % 7) * 0.5f);
+    if (std::is_same<S, double>::value) {
+      ys[i] = static_cast<S>(yd[i]);
+      ps[i] = static_cast<S>(pd[i]);
+    }
+    yh[i] = static_cast<Host>(ToFloat<S>(ys[i]));
+    ph[i] = static_cast<Host>(ToFloat<S>(ps[i]));
+    wh[i] = static_cast<Host>(ToFloat<S>(ws[i]));
+    if (std::is_same<S, double>::value) {
+      yh[i] = static_cast<Host>(yd[i]);
+      ph[i] = static_cast<Host>(pd[i]);
+    }
+  }
+  const int64_t shape = static_cast<int64_t>(n);
+  Call<Host> c;
+  c.y_true = View<const Host>::Contiguous(yh.data(), {shape});
+  c.y_pred = View<const Host>::Contiguous(ph.data(), {shape});
+  c.reduction = r;
+  c.grad = View<Host>::Contiguous(gh.data(), {shape});
+  c.has_grad = true;
+  if (r == Reduction::kNone) {
+    c.losses = View<Host>::Contiguous(lh.data(), {shape});
+    c.has_losses = true;
+  }
+  if (weighted) {
+    c.weights = View<const Host>::Contiguous(wh.data(), {shape});
+    c.has_weights = true;
+  }
+  double want;
+  if constexpr (std::is_same<Host, double>::value) {
+    want = loss.cpu64(c);
+  } else {
+    want = loss.cpu32(c);
+  }
+
+  DeviceBuffer<S> y(n), p(n), w(n), g(n), l(n);
+  using R = typename std::conditional<std::is_same<S, double>::value, double, float>::type;
+  DeviceBuffer<R> result(1);
+  y.Upload(ys);
+  p.Upload(ps);
+  w.Upload(ws);
+  DeviceCall d;
+  d.y_true = DeviceView::Contiguous(y.p, DTypeOf<S>(), {shape});
+  d.y_pred = DeviceView::Contiguous(p.p, DTypeOf<S>(), {shape});
+  d.reduction = r;
+  d.grad = DeviceView::Contiguous(g.p, DTypeOf<S>(), {shape});
+  d.has_grad = true;
+  if (r == Reduction::kNone) {
+    d.losses = DeviceView::Contiguous(l.p, DTypeOf<S>(), {shape});
+    d.has_losses = true;
+  } else {
+    d.result = result.p;
+  }
+  if (weighted) {
+    d.weights = DeviceView::Contiguous(w.p, DTypeOf<S>(), {shape});
+    d.has_weights = true;
+  }
+  CUDA_OK(loss.gpu(d, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  if (r != Reduction::kNone) {
+    const double got = static_cast<double>(result.Download()[0]);
+    EXPECT_LE(RelErr(got, want), rtol) << loss.name << " value " << got << " vs " << want;
+  } else {
+    const std::vector<S> lg = l.Download();
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_LE(RelErr(ToFloat<S>(lg[i]) * 1.0, lh[i]), gtol) << loss.name << " loss at " << i;
+    }
+  }
+  const std::vector<S> gg = g.Download();
+  double scale = 0.0;
+  for (size_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(static_cast<double>(gh[i])));
+  for (size_t i = 0; i < n; ++i) {
+    const double got = std::is_same<S, double>::value ? static_cast<double>(gg[i]) * 1.0
+                                                       : ToFloat<S>(gg[i]);
+    ASSERT_LE(std::fabs(got - gh[i]), gtol * std::max(std::fabs(static_cast<double>(gh[i])), 1e-3 * scale))
+        << loss.name << " grad at " << i;
+  }
+}
+
+TEST(Cuda, DeviceQuery) {
+  SKIP_WITHOUT_GPU();
+  EXPECT_GT(fastloss::cuda::DeviceCount(), 0);
+  EXPECT_FALSE(fastloss::cuda::DeviceName(0).empty());
+}
+
+TEST(Cuda, EveryLossFloat32AndFloat64) {
+  SKIP_WITHOUT_GPU();
+  for (const Loss& loss : Losses()) {
+    for (Reduction r : {Reduction::kMean, Reduction::kSum, Reduction::kNone}) {
+      for (bool weighted : {false, true}) {
+        for (size_t n : {size_t{1}, size_t{1000}, size_t{100003}}) {
+          SCOPED_TRACE(std::string(loss.name) + " n=" + std::to_string(n));
+          Compare<float>(loss, n, r, weighted, 1e-6, 1e-5);
+          Compare<double>(loss, n, r, weighted, 1e-12, 1e-12);
+        }
+      }
+    }
+  }
+}
+
+TEST(Cuda, HalfAndBfloat16) {
+  SKIP_WITHOUT_GPU();
+  for (const Loss& loss : Losses()) {
+    for (Reduction r : {Reduction::kMean, Reduction::kSum, Reduction::kNone}) {
+      SCOPED_TRACE(loss.name);
+      Compare<__half>(loss, 4099, r, true, 1e-5, 1e-3);
+      Compare<__nv_bfloat16>(loss, 4099, r, true, 1e-5, 1e-2);
+    }
+  }
+}
+
+// Strided inputs (every other element of a buffer) and a scalar weight give
+// the contiguous result.
+TEST(Cuda, StridedAndBroadcastWeights) {
+  SKIP_WITHOUT_GPU();
+  const size_t n = 50001;
+  std::vector<float> y(2 * n), p(2 * n), w{2.5f};
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  for (auto& v : y) v = normal(rng);
+  for (auto& v : p) v = normal(rng);
+  std::vector<float> yc(n), pc(n);
+  for (size_t i = 0; i < n; ++i) {
+    yc[i] = y[2 * i];
+    pc[i] = p[2 * i];
+  }
+  DeviceBuffer<float> dy(2 * n), dp(2 * n), dw(1), dg(2 * n), dyc(n), dpc(n), dgc(n), r1(1), r2(1);
+  dy.Upload(y);
+  dp.Upload(p);
+  dw.Upload(w);
+  dyc.Upload(yc);
+  dpc.Upload(pc);
+  DeviceCall s;
+  s.y_true.data = dy.p;
+  s.y_true.rank = 1;
+  s.y_true.shape[0] = static_cast<int64_t>(n);
+  s.y_true.strides[0] = 2;
+  s.y_pred = s.y_true;
+  s.y_pred.data = dp.p;
+  s.grad = s.y_true;
+  s.grad.data = dg.p;
+  s.has_grad = true;
+  s.weights = DeviceView::Contiguous(dw.p, DType::kFloat32, {1});
+  s.has_weights = true;
+  s.result = r1.p;
+  DeviceCall c = s;
+  c.y_true = DeviceView::Contiguous(dyc.p, DType::kFloat32, {static_cast<int64_t>(n)});
+  c.y_pred = DeviceView::Contiguous(dpc.p, DType::kFloat32, {static_cast<int64_t>(n)});
+  c.grad = DeviceView::Contiguous(dgc.p, DType::kFloat32, {static_cast<int64_t>(n)});
+  c.result = r2.p;
+  CUDA_OK(fastloss::cuda::Huber(s, {}, 0));
+  CUDA_OK(fastloss::cuda::Huber(c, {}, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  EXPECT_EQ(r1.Download()[0], r2.Download()[0]);
+  const std::vector<float> gs = dg.Download(), gc = dgc.Download();
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(gs[2 * i], gc[i]) << i;
+}
+
+TEST(Cuda, BitIdenticalRuns) {
+  SKIP_WITHOUT_GPU();
+  const size_t n = (size_t{1} << 22) + 3;
+  std::vector<float> y(n), p(n);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  for (auto& v : y) v = normal(rng);
+  for (auto& v : p) v = normal(rng);
+  DeviceBuffer<float> dy(n), dp(n), r(1);
+  dy.Upload(y);
+  dp.Upload(p);
+  DeviceCall c;
+  c.y_true = DeviceView::Contiguous(dy.p, DType::kFloat32, {static_cast<int64_t>(n)});
+  c.y_pred = DeviceView::Contiguous(dp.p, DType::kFloat32, {static_cast<int64_t>(n)});
+  c.result = r.p;
+  float first = 0.0f;
+  for (int run = 0; run < 5; ++run) {
+    CUDA_OK(fastloss::cuda::LogCosh(c, {}, 0));
+    CUDA_OK(cudaDeviceSynchronize());
+    const float v = r.Download()[0];
+    if (run == 0) first = v;
+    uint32_t a, b;
+    std::memcpy(&a, &first, 4);
+    std::memcpy(&b, &v, 4);
+    ASSERT_EQ(a, b) << "run " << run;
+  }
+}
+
+TEST(Cuda, EmptyInput) {
+  SKIP_WITHOUT_GPU();
+  DeviceBuffer<float> r(1);
+  DeviceCall c;
+  float dummy = 0.0f;
+  c.y_true = DeviceView::Contiguous(&dummy, DType::kFloat32, {0});
+  c.y_pred = c.y_true;
+  c.result = r.p;
+  CUDA_OK(fastloss::cuda::Mse(c, {}, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  EXPECT_TRUE(std::isnan(r.Download()[0]));
+  c.reduction = Reduction::kSum;
+  CUDA_OK(fastloss::cuda::Mse(c, {}, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  EXPECT_EQ(r.Download()[0], 0.0f);
+}
+
+// Argument errors need no device: they are found before any launch.
+TEST(Cuda, ArgumentErrorsNameTheArgument) {
+  float a[4] = {}, b[3] = {};
+  DeviceCall c;
+  c.y_true = DeviceView::Contiguous(a, DType::kFloat32, {4});
+  c.y_pred = DeviceView::Contiguous(b, DType::kFloat32, {3});
+  c.result = a;
+  EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
+  EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("y_true"), std::string::npos);
+  c.y_pred = DeviceView::Contiguous(b, DType::kFloat64, {4});
+  EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
+  EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("dtype"), std::string::npos);
+  c.y_pred = DeviceView::Contiguous(b, DType::kFloat32, {4});
+  EXPECT_EQ(fastloss::cuda::Huber(c, fastloss::HuberOptions{-1.0}, 0), cudaErrorInvalidValue);
+  EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("delta"), std::string::npos);
+  c.has_weights = true;
+  c.weights = DeviceView::Contiguous(a, DType::kFloat32, {3});
+  EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
+  EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("weights"), std::string::npos);
+}
+
+TEST(Cuda, NoDeviceIsReportedNotFatal) {
+  // Whatever the machine: the query functions answer without aborting.
+  const int n = fastloss::cuda::DeviceCount();
+  EXPECT_EQ(fastloss::cuda::IsAvailable(), n > 0);
+  if (n == 0) EXPECT_THROW(fastloss::cuda::DeviceName(0), fastloss::Error);
+}
+
+}  // namespace
