@@ -11,7 +11,7 @@ Every loss is an object with the same three entry points::
 See ``help(fl.NAME)`` for each loss's formula, options and gradient.
 """
 
-from . import _core
+from . import _core, cuda
 from ._core import get_num_threads, set_num_threads, simd_target
 from ._docs import DOCS as _DOCS
 from ._structured import (
@@ -103,6 +103,7 @@ __all__ = [
     "Combined",
     "Configured",
     "MultiLoss",
+    "cuda",
     *OTHER_LOSSES,
     "__version__",
     "get_num_threads",

@@ -1194,8 +1194,57 @@ py::object Evaluate(const LossSpec& spec, Want want, Parsed& parsed, Arg& y_true
   return v;
 }
 
+// --- GPU arrays: handed to fastloss.cuda (the fastloss._cuda extension). ---
+
+// Whether `obj` is an array in CUDA device memory: it exports the CUDA array
+// interface, or DLPack with a CUDA device (kDLCUDA 2, kDLCUDAHost 3 is host
+// memory, kDLCUDAManaged 13). NumPy arrays and buffers answer no at once.
+bool IsDeviceArray(PyObject* obj) {
+  if (obj == nullptr || PyArray_Check(obj) || PyFloat_Check(obj) || PyLong_Check(obj) ||
+      PyList_Check(obj) || PyTuple_Check(obj)) {
+    return false;
+  }
+  py::handle h(obj);
+  if (py::hasattr(h, "__cuda_array_interface__")) return true;
+  if (!py::hasattr(h, "__dlpack_device__")) return false;
+  py::object dev = h.attr("__dlpack_device__")();
+  const int type = py::cast<int>(py::reinterpret_borrow<py::tuple>(dev)[0]);
+  return type == 2 || type == 13;
+}
+
+// y_true / y_pred of the call, positional or by keyword (null if absent).
+void FindInputs(const LossSpec& spec, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                PyObject** y_true, PyObject** y_pred) {
+  *y_true = nargs > 0 ? args[0] : nullptr;
+  *y_pred = nargs > 1 ? args[1] : nullptr;
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t kw = 0; kw < nkw; ++kw) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, kw);
+    if (KeyIs(key, spec.true_name)) *y_true = args[nargs + kw];
+    if (KeyIs(key, spec.pred_name)) *y_pred = args[nargs + kw];
+  }
+}
+
+py::object GpuDispatch(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                       PyObject* kwnames) {
+  py::tuple pos(nargs);
+  for (Py_ssize_t i = 0; i < nargs; ++i) pos[i] = py::reinterpret_borrow<py::object>(args[i]);
+  py::dict kwargs;
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t kw = 0; kw < nkw; ++kw) {
+    kwargs[PyTuple_GET_ITEM(kwnames, kw)] = py::reinterpret_borrow<py::object>(args[nargs + kw]);
+  }
+  py::object dispatch = py::module_::import("fastloss.cuda").attr("_dispatch");
+  return dispatch(spec.name, static_cast<int>(want), pos, kwargs);
+}
+
 py::object Dispatch(const LossSpec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
                     PyObject* kwnames) {
+  {
+    PyObject *t = nullptr, *p = nullptr;
+    FindInputs(spec, args, nargs, kwnames, &t, &p);
+    if (IsDeviceArray(p) || IsDeviceArray(t)) return GpuDispatch(spec, want, args, nargs, kwnames);
+  }
   Parsed parsed = Parse(spec, want, args, nargs, kwnames);
   Arg y_pred, y_true, weights;
   Arg option_arrays[kMaxOptions];

@@ -1,0 +1,778 @@
+"""fastloss on CUDA GPUs: the elementwise losses over CuPy arrays and PyTorch
+CUDA tensors, in place.
+
+The losses themselves are the usual ``fastloss`` objects: give them device
+arrays and they run on the GPU::
+
+    import cupy as cp          # or torch tensors on a CUDA device
+    import fastloss as fl
+    v, g = fl.bce.value_and_grad(y_true, logits, from_logits=True)
+
+- Inputs: anything with ``__cuda_array_interface__`` (CuPy, Numba, ...) or
+  DLPack (``__dlpack__`` / ``__dlpack_device__`` on a CUDA device), and
+  PyTorch CUDA tensors (read directly, so tensors that require grad work).
+  float32, float64, float16 and bfloat16 predictions; float16 and bfloat16 are
+  computed in float32 and their gradient is stored in the input's dtype.
+  ``y_true`` and ``weights`` of another dtype are converted on the device by
+  their own library; a Python number as ``weights`` becomes a 0-d device array.
+- Results are arrays of the prediction's library (torch in, torch out; CuPy
+  in, CuPy out; any other producer: CuPy): the reduced value is a 0-d device
+  array (float64 for float64 input, else float32), never a host number, so a
+  call never waits for the GPU. Read it when you need it (``float(v)``).
+- The work runs on the producer's current stream (``torch.cuda.current_stream()``,
+  ``cupy.cuda.get_current_stream()``; another ``__cuda_array_interface__``
+  producer's v3 ``stream``), or on ``stream=`` (an int ``cudaStream_t``, a
+  ``torch.cuda.Stream`` or a ``cupy.cuda.Stream``). Conversions and result
+  allocations happen on that stream too. With ``stream=``, work that writes
+  the inputs on another stream must be ordered before it by the caller
+  (DLPack producers are given the stream and order it themselves).
+- Mixing host data (NumPy arrays, lists) with device arrays is a TypeError
+  naming the host argument; arrays on different devices are a ValueError.
+- Reductions are deterministic: the same bits on every run.
+- Range checks the CPU makes on ``y_true`` (binary cross entropy on
+  probabilities: ``y_true`` in [0, 1]) would need the host to wait for the
+  GPU: on the GPU an out-of-range ``y_true`` makes the reduced value NaN.
+
+This module imports without the CUDA extension (``fastloss._cuda``), CuPy or
+PyTorch: ``is_available()`` then says False.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import numbers
+import operator
+import sys
+
+__all__ = ["is_available", "device_count", "device_name"]
+
+# --------------------------------------------------------------------------
+# The extension module, imported on first use.
+# --------------------------------------------------------------------------
+
+_EXT = None
+_EXT_ERROR = None  # why fastloss._cuda could not be imported
+_EXT_TRIED = False
+
+
+def _ext():
+    """``fastloss._cuda``, or None when it is not built (or cannot load)."""
+    global _EXT, _EXT_ERROR, _EXT_TRIED
+    if not _EXT_TRIED:
+        try:
+            from . import _cuda
+        except ImportError as e:  # not built, or the shared library does not load
+            _EXT_ERROR = f"{type(e).__name__}: {e}"
+        else:
+            _EXT = _cuda
+        _EXT_TRIED = True
+    return _EXT
+
+
+def _why_unavailable():
+    """A sentence saying why ``is_available()`` is False ('' when it is True)."""
+    ext = _ext()
+    if ext is None:
+        if _EXT_ERROR is None:  # _ext replaced (tests)
+            return "fastloss._cuda is not built"
+        return f"fastloss._cuda is not built or does not load ({_EXT_ERROR})"
+    try:
+        if ext.is_available():
+            return ""
+    except Exception as e:  # noqa: BLE001 - a broken driver is "not available"
+        return f"the CUDA runtime failed: {e}"
+    return "no CUDA driver or no CUDA device"
+
+
+def is_available() -> bool:
+    """Whether fastloss can run on a GPU here.
+
+    True when the CUDA extension ``fastloss._cuda`` is built and loads, a CUDA
+    driver is installed and at least one device is visible. Never raises.
+    """
+    ext = _ext()
+    if ext is None:
+        return False
+    try:
+        return bool(ext.is_available())
+    except Exception:  # noqa: BLE001 - a broken driver is "not available"
+        return False
+
+
+def device_count() -> int:
+    """The number of visible CUDA devices (0 without the extension, a driver
+    or a device)."""
+    ext = _ext()
+    if ext is None:
+        return 0
+    try:
+        return int(ext.device_count())
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def device_name(device: int = 0) -> str:
+    """The name of CUDA device ``device`` (e.g. ``"NVIDIA H100 80GB HBM3"``).
+
+    Raises RuntimeError when no GPU is usable (see ``is_available()``) and
+    ValueError for a device index out of range.
+    """
+    try:
+        index = operator.index(device)
+    except TypeError:
+        raise TypeError(f"device_name: device must be an integer, got {type(device).__name__}") from None
+    if not is_available():
+        raise RuntimeError(f"device_name: no CUDA GPU: {_why_unavailable()}")
+    count = device_count()
+    if not 0 <= index < count:
+        raise ValueError(f"device_name: device must be in [0, {count}), got {index}")
+    return str(_ext().device_name(index))
+
+
+# --------------------------------------------------------------------------
+# The losses the GPU runs, their argument names and keyword options (the CPU
+# names and defaults; tests check they match fastloss.LOSSES[name].options).
+# --------------------------------------------------------------------------
+
+_FLOAT, _BOOL, _OPTIONAL_FLOAT, _POS_WEIGHT = "float", "bool", "optional float", "pos_weight"
+
+_SPECS = {
+    # name: (true argument, predicted argument, {option: (kind, default)})
+    "mse": ("y_true", "y_pred", {}),
+    "mae": ("y_true", "y_pred", {}),
+    "huber": ("y_true", "y_pred", {"delta": (_FLOAT, 1.0)}),
+    "smooth_l1": ("y_true", "y_pred", {"beta": (_FLOAT, 1.0)}),
+    "quantile": ("y_true", "y_pred", {"q": (_FLOAT, 0.5)}),
+    "log_cosh": ("y_true", "y_pred", {}),
+    "msle": ("y_true", "y_pred", {}),
+    "poisson_nll": ("y_true", "y_pred",
+                    {"log_input": (_BOOL, True), "full": (_BOOL, False), "eps": (_FLOAT, 1e-8)}),
+    "mape": ("y_true", "y_pred", {"eps": (_FLOAT, sys.float_info.epsilon)}),
+    "binary_cross_entropy": ("y_true", "y_pred",
+                             {"from_logits": (_BOOL, False), "eps": (_FLOAT, 1e-7),
+                              "pos_weight": (_POS_WEIGHT, None), "label_smoothing": (_FLOAT, 0.0)}),
+    "binary_focal": ("y_true", "y_pred",
+                     {"alpha": (_OPTIONAL_FLOAT, 0.25), "gamma": (_FLOAT, 2.0),
+                      "from_logits": (_BOOL, False), "eps": (_FLOAT, 1e-7),
+                      "label_smoothing": (_FLOAT, 0.0)}),
+    "hinge": ("y_true", "y_pred", {}),
+    "squared_hinge": ("y_true", "y_pred", {}),
+    "soft_margin": ("y_true", "y_pred", {}),
+    "contrastive": ("y_true", "distance", {"margin": (_FLOAT, 1.0)}),
+}
+
+_ALIASES = {"bce": "binary_cross_entropy", "mean_squared_error": "mse", "mean_absolute_error": "mae"}
+
+_REDUCTIONS = ("mean", "sum", "none")
+_FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
+_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+def _type_name(v):
+    return type(v).__name__
+
+
+def _real(loss, key, v):
+    # The CPU's rule (a float, or anything float() takes but str/bytes/bool/None),
+    # minus device arrays: float() of one would wait for the GPU.
+    if type(v) is float:
+        return v
+    bad = v is None or isinstance(v, (str, bytes, bool)) or _locate(v)[0] is not None
+    if not bad:
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"{loss}: {key} must be a real number, got {_type_name(v)}")
+
+
+def _option(loss, key, kind, v):
+    """One keyword option checked and converted to a Python float/bool/None."""
+    if kind == _FLOAT:
+        return _real(loss, key, v)
+    if kind == _BOOL:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int) and v in (0, 1):
+            return bool(v)
+        if _type_name(v) in ("bool", "bool_"):  # numpy.bool_
+            return bool(v)
+        raise TypeError(f"{loss}: {key} must be a bool, got {_type_name(v)}")
+    if kind == _OPTIONAL_FLOAT:
+        return None if v is None else _real(loss, key, v)
+    # pos_weight: None or a number; the CPU's per-class arrays are not on the GPU yet.
+    if v is None:
+        return None
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        return float(v)
+    raise TypeError(f"{loss}: {key} must be a float on the GPU (an array {key} is not "
+                    f"supported there yet), got {_type_name(v)}")
+
+
+def _parse(loss, want, args, kwargs):
+    """The CPU's argument rules: (y_true, y_pred, reduction, weights, out,
+    options, stream). Errors are worded as the CPU words them. ``options``
+    holds every option of the loss (the CPU defaults for those not given) as
+    Python floats and bools, ``alpha=None`` included, ``pos_weight`` only
+    when given."""
+    true_name, pred_name, spec = _SPECS[loss]
+    if len(args) > 2:
+        raise TypeError(f"{loss}() takes 2 positional arguments ({true_name}, {pred_name}) "
+                        f"but {len(args)} were given")
+    bound = dict(zip((true_name, pred_name), args))
+    reduction = "mean"
+    weights = out = stream = None
+    options = {key: default for key, (_, default) in spec.items()}
+    for key, value in kwargs.items():
+        if key in (true_name, pred_name):
+            if key in bound:
+                raise TypeError(f"{loss}() got multiple values for argument '{key}'")
+            bound[key] = value
+        elif key == "reduction":
+            if not isinstance(value, str) or value not in _REDUCTIONS:
+                raise ValueError(f"{loss}: reduction must be 'mean', 'sum' or 'none', got {value!r}")
+            reduction = value
+        elif key == "weights":
+            weights = value
+        elif key == "out" and want != 0:
+            out = value
+        elif key == "stream":
+            stream = value
+        elif key in spec:
+            options[key] = _option(loss, key, spec[key][0], value)
+        else:
+            raise TypeError(f"{loss}() got an unexpected keyword argument '{key}'")
+    for name in (true_name, pred_name):
+        if name not in bound:
+            raise TypeError(f"{loss}() missing required argument '{name}'")
+    # pos_weight=None means "not given" (the extension reads a number when
+    # the key is there); alpha=None is a value (no balancing) and stays.
+    if options.get("pos_weight", 0.0) is None:
+        del options["pos_weight"]
+    return bound[true_name], bound[pred_name], reduction, weights, out, options, stream
+
+
+# --------------------------------------------------------------------------
+# Device arrays: which library, which device, and their Desc tuples.
+# --------------------------------------------------------------------------
+
+_KDL_CUDA, _KDL_CUDA_MANAGED = 2, 13
+
+
+def _torch():
+    return sys.modules.get("torch") or _import("torch")
+
+
+def _cupy():
+    """CuPy, or None when it is not installed."""
+    try:
+        return _import("cupy")
+    except ImportError:
+        return None
+
+
+def _import(name):
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def _is_torch(obj):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, getattr(torch, "Tensor", ()))
+
+
+def _is_cupy(obj):
+    cupy = sys.modules.get("cupy")
+    return cupy is not None and isinstance(obj, getattr(cupy, "ndarray", ()))
+
+
+def _cai(obj):
+    try:
+        return obj.__cuda_array_interface__
+    except AttributeError:
+        return None
+
+
+def _dlpack_device(obj):
+    f = getattr(obj, "__dlpack_device__", None)
+    if f is None:
+        return None
+    try:
+        dev_type, dev_id = f()
+        return int(dev_type), int(dev_id)
+    except Exception:  # noqa: BLE001 - not a usable DLPack producer: host data
+        return None
+
+
+def _locate(obj):
+    """(library, device) of a CUDA array, (None, None) for anything else.
+
+    library: "torch", "cupy", "cai" (another __cuda_array_interface__
+    producer) or "dlpack"; device -1 when the producer does not say (the
+    interface has no device field; resolved from the other arguments)."""
+    if obj is None or isinstance(obj, (numbers.Number, str, bytes, list, tuple)):
+        return None, None
+    if _is_torch(obj):
+        return ("torch", obj.device.index if obj.device.index is not None else -1) if obj.is_cuda else (None, None)
+    if _is_cupy(obj):
+        return "cupy", int(obj.device.id)
+    if _cai(obj) is not None:
+        dl = _dlpack_device(obj)
+        if dl is not None and dl[0] in (_KDL_CUDA, _KDL_CUDA_MANAGED):
+            return "cai", dl[1]
+        dev = getattr(getattr(obj, "device", None), "id", None)
+        return "cai", dev if isinstance(dev, int) else -1
+    dl = _dlpack_device(obj)
+    if dl is not None and dl[0] in (_KDL_CUDA, _KDL_CUDA_MANAGED):
+        return "dlpack", dl[1]
+    return None, None
+
+
+def _c_strides(shape):
+    strides = [0] * len(shape)
+    s = 1
+    for k in range(len(shape) - 1, -1, -1):
+        strides[k] = s
+        s *= shape[k]
+    return tuple(strides)
+
+
+def _typestr_dtype(loss, name, typestr):
+    """The dtype name of a __cuda_array_interface__ typestr ('<f4' -> 'float32')."""
+    if not isinstance(typestr, str) or len(typestr) < 3 or not typestr[2:].isdigit():
+        raise TypeError(f"{loss}: {name} has an invalid __cuda_array_interface__ typestr {typestr!r}")
+    order, kind, size = typestr[0], typestr[1], int(typestr[2:])
+    if order == ">" and size > 1:
+        raise TypeError(f"{loss}: {name} must be in native (little-endian) byte order, got typestr {typestr!r}")
+    if kind == "V" and size == 2:
+        return "bfloat16", 2  # PyTorch's and ml_dtypes' typestr for bfloat16
+    names = {"f": "float", "i": "int", "u": "uint", "c": "complex"}
+    if kind in names:
+        return f"{names[kind]}{8 * size}", size
+    if kind == "b" and size == 1:
+        return "bool", 1
+    return f"typestr {typestr!r}", size
+
+
+def _check_strides(loss, name, byte_strides, itemsize):
+    if any(s % itemsize for s in byte_strides):
+        raise ValueError(f"{loss}: {name}'s strides must be multiples of its item size "
+                         f"({itemsize} bytes), got {tuple(byte_strides)}")
+    return tuple(s // itemsize for s in byte_strides)
+
+
+def _cai_desc(loss, name, cai, device):
+    """Desc and read-only flag of a __cuda_array_interface__ dict (v0-v3)."""
+    try:
+        shape = tuple(operator.index(n) for n in cai["shape"])
+        ptr, readonly = cai["data"]
+        typestr = cai["typestr"]
+    except (KeyError, TypeError, ValueError):
+        raise TypeError(f"{loss}: {name} has an invalid __cuda_array_interface__") from None
+    if cai.get("mask") is not None:
+        raise TypeError(f"{loss}: {name} has a mask (masked arrays are not supported)")
+    dtype, itemsize = _typestr_dtype(loss, name, typestr)
+    strides = cai.get("strides")
+    if strides is None:
+        strides = _c_strides(shape)
+    else:
+        strides = _check_strides(loss, name, [operator.index(s) for s in strides], itemsize)
+        if len(strides) != len(shape):
+            raise TypeError(f"{loss}: {name} has {len(strides)} strides for {len(shape)} dimensions")
+    ptr = int(ptr or 0)
+    _check_aligned(loss, name, ptr, itemsize, shape)
+    return (ptr, shape, strides, dtype, device), bool(readonly)
+
+
+def _check_aligned(loss, name, ptr, itemsize, shape):
+    if ptr % itemsize and all(shape):
+        raise ValueError(f"{loss}: {name}'s data pointer is not aligned to its item size ({itemsize} bytes)")
+
+
+# DLPack (dlpack.h, v0.8 and v1.x), read in place: the capsule is borrowed,
+# never consumed or renamed, so its destructor still frees the tensor.
+
+class DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class DLTensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("device", DLDevice),
+        ("ndim", ctypes.c_int32),
+        ("dtype", DLDataType),
+        ("shape", ctypes.POINTER(ctypes.c_int64)),
+        ("strides", ctypes.POINTER(ctypes.c_int64)),
+        ("byte_offset", ctypes.c_uint64),
+    ]
+
+
+class DLManagedTensor(ctypes.Structure):
+    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
+
+
+class DLPackVersion(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
+
+
+class DLManagedTensorVersioned(ctypes.Structure):
+    _fields_ = [
+        ("version", DLPackVersion),
+        ("manager_ctx", ctypes.c_void_p),
+        ("deleter", ctypes.c_void_p),
+        ("flags", ctypes.c_uint64),
+        ("dl_tensor", DLTensor),
+    ]
+
+
+_DLPACK_FLAG_READ_ONLY = 1
+_DL_CODES = {0: "int", 1: "uint", 2: "float", 4: "bfloat", 5: "complex", 6: "bool"}
+_CAPSULE = {}
+
+
+def _capsule_api():
+    # Private prototypes (not ctypes.pythonapi's shared function objects,
+    # whose argtypes other code may set differently).
+    if not _CAPSULE:
+        proto_valid = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_char_p)
+        proto_get = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)
+        _CAPSULE["valid"] = proto_valid(("PyCapsule_IsValid", ctypes.pythonapi))
+        _CAPSULE["get"] = proto_get(("PyCapsule_GetPointer", ctypes.pythonapi))
+    return _CAPSULE["valid"], _CAPSULE["get"]
+
+
+def _dl_dtype(dt):
+    base = _DL_CODES.get(dt.code)
+    if base is None:
+        name = f"DLPack type code {dt.code} ({dt.bits} bits)"
+    elif base == "bool":
+        name = "bool"
+    else:
+        name = f"{base}{dt.bits}"
+    return name if dt.lanes == 1 else f"{name}x{dt.lanes}"
+
+
+def _read_capsule(capsule):
+    """(ptr, shape, strides in elements, dtype, (device_type, device_id),
+    read_only) of a DLPack capsule ("dltensor" or "dltensor_versioned"),
+    read in place. ptr includes byte_offset; strides NULL means C-contiguous."""
+    is_valid, get = _capsule_api()
+    if is_valid(capsule, b"dltensor_versioned"):
+        m = DLManagedTensorVersioned.from_address(get(capsule, b"dltensor_versioned"))
+        if m.version.major != 1:
+            raise BufferError(f"DLPack version {m.version.major}.{m.version.minor} is not supported")
+        t, read_only = m.dl_tensor, bool(m.flags & _DLPACK_FLAG_READ_ONLY)
+    elif is_valid(capsule, b"dltensor"):
+        t, read_only = DLManagedTensor.from_address(get(capsule, b"dltensor")).dl_tensor, False
+    else:
+        raise TypeError(f"not an unconsumed DLPack capsule: {capsule!r}")
+    shape = tuple(t.shape[k] for k in range(t.ndim))
+    strides = tuple(t.strides[k] for k in range(t.ndim)) if t.strides else _c_strides(shape)
+    ptr = (t.data or 0) + t.byte_offset
+    return ptr, shape, strides, _dl_dtype(t.dtype), (t.device.device_type, t.device.device_id), read_only
+
+
+def _dlpack_desc(loss, name, obj, stream, keep):
+    """Desc and read-only flag of a DLPack producer; the capsule is kept in
+    ``keep`` (alive until the call has been enqueued)."""
+    # The array API's stream argument: the consumer's stream, 1 for the legacy
+    # default stream (0 is not allowed); the producer orders its work before it.
+    dl_stream = 1 if stream == 0 else stream
+    try:
+        capsule = obj.__dlpack__(stream=dl_stream, max_version=(1, 0))
+    except TypeError:  # a producer older than DLPack 1.0
+        capsule = obj.__dlpack__(stream=dl_stream)
+    keep.append(capsule)
+    try:
+        ptr, shape, strides, dtype, device, read_only = _read_capsule(capsule)
+    except (TypeError, BufferError) as e:
+        raise TypeError(f"{loss}: {name}.__dlpack__() did not give a usable DLPack tensor ({e})") from None
+    if device[0] not in (_KDL_CUDA, _KDL_CUDA_MANAGED):
+        raise TypeError(f"{loss}: {name}.__dlpack__() gave a tensor on DLPack device type {device[0]}, "
+                        "not a CUDA device")
+    itemsize = _ITEMSIZE.get(dtype, 1)
+    _check_aligned(loss, name, ptr, itemsize, shape)
+    return (ptr, shape, strides, dtype, device[1]), read_only
+
+
+_TORCH_DTYPES = {}
+
+
+def _torch_dtype_name(t):
+    name = _TORCH_DTYPES.get(t.dtype)
+    if name is None:
+        name = _TORCH_DTYPES[t.dtype] = str(t.dtype).replace("torch.", "")
+    return name
+
+
+def _torch_desc(loss, name, t):
+    # Read directly: a tensor that requires grad refuses both
+    # __cuda_array_interface__ and __dlpack__, and bfloat16 has no typestr.
+    torch = _torch()
+    if t.layout != torch.strided:
+        raise TypeError(f"{loss}: {name} must be a dense (strided) tensor, got layout {t.layout}")
+    desc = (int(t.data_ptr()), tuple(t.shape), tuple(t.stride()), _torch_dtype_name(t), t.device.index)
+    return desc, False
+
+
+def _describe(loss, name, obj, lib, device, stream, keep):
+    """(Desc, read_only) of a device array; Desc = (ptr, shape, strides in
+    elements, dtype name, device)."""
+    if lib == "torch":
+        return _torch_desc(loss, name, obj)
+    if lib in ("cupy", "cai"):
+        return _cai_desc(loss, name, obj.__cuda_array_interface__, device)
+    return _dlpack_desc(loss, name, obj, stream, keep)
+
+
+# --------------------------------------------------------------------------
+# Streams, conversions and results through the arrays' own libraries.
+# --------------------------------------------------------------------------
+
+
+def _stream_value(loss, stream):
+    if isinstance(stream, int) and not isinstance(stream, bool):
+        if stream < 0:
+            raise ValueError(f"{loss}: stream must be a cudaStream_t (>= 0), got {stream}")
+        return stream
+    for attr in ("cuda_stream", "ptr"):  # torch.cuda.Stream, cupy.cuda.Stream
+        v = getattr(stream, attr, None)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    raise TypeError(f"{loss}: stream must be an int (a cudaStream_t), a torch.cuda.Stream or a "
+                    f"cupy.cuda.Stream, got {_type_name(stream)}")
+
+
+def _current_stream(lib, device, cai):
+    """The stream a library's work on ``device`` goes to now."""
+    if lib == "torch":
+        return int(_torch().cuda.current_stream(device).cuda_stream)
+    if lib == "cai" and cai is not None and cai.get("stream") is not None:
+        return int(cai["stream"])  # v3: the producer's stream (1: legacy default)
+    cupy = _cupy()
+    if cupy is None:
+        return 0
+    with cupy.cuda.Device(device):
+        return int(cupy.cuda.get_current_stream().ptr)
+
+
+@contextlib.contextmanager
+def _on_stream(lib, device, stream):
+    """Makes ``stream`` the library's current stream on ``device`` (so that
+    conversions and allocations are ordered with the launch)."""
+    if lib == "torch":
+        torch = _torch()
+        if torch.cuda.current_stream(device).cuda_stream == stream:
+            yield
+            return
+        s = torch.cuda.default_stream(device) if stream == 0 else torch.cuda.ExternalStream(stream, device=device)
+        with torch.cuda.stream(s):
+            yield
+        return
+    cupy = _cupy()
+    with cupy.cuda.Device(device):
+        if cupy.cuda.get_current_stream().ptr == stream:
+            yield
+            return
+        with (cupy.cuda.Stream.null if stream == 0 else cupy.cuda.ExternalStream(stream)):
+            yield
+
+
+def _need_cupy(loss, pred_name, y_pred):
+    cupy = _cupy()
+    if cupy is None:
+        raise TypeError(f"{loss}: {pred_name} is a {_type_name(y_pred)} (neither a torch tensor nor a "
+                        "CuPy array); its results are CuPy arrays, and CuPy is not installed")
+    return cupy
+
+
+def _lib_dtype(lib, dtype, loss, name):
+    if lib == "torch":
+        return getattr(_torch(), dtype)
+    if dtype == "bfloat16":
+        raise TypeError(f"{loss}: {name} would need a bfloat16 CuPy array, which CuPy does not have")
+    import numpy as np
+
+    return np.dtype(dtype)
+
+
+def _empty(lib, device, shape, dtype, loss, name):
+    if lib == "torch":
+        torch = _torch()
+        return torch.empty(shape, dtype=getattr(torch, dtype), device=torch.device("cuda", device))
+    return _cupy().empty(shape, dtype=_lib_dtype(lib, dtype, loss, name))
+
+
+def _full(lib, device, value, dtype, loss, name):
+    if lib == "torch":
+        torch = _torch()
+        return torch.full((), value, dtype=getattr(torch, dtype), device=torch.device("cuda", device))
+    return _cupy().full((), value, dtype=_lib_dtype(lib, dtype, loss, name))
+
+
+def _convert(loss, name, obj, lib, dtype, olib, device):
+    """``obj`` (a device array) converted to ``dtype`` by its own library
+    (producers other than torch and CuPy: wrapped by the results' library)."""
+    if lib == "torch":
+        return obj.detach().to(dtype=getattr(_torch(), dtype)), "torch"
+    if lib == "cupy":
+        return obj.astype(_lib_dtype(lib, dtype, loss, name)), "cupy"
+    if olib == "torch":
+        torch = _torch()
+        t = torch.from_dlpack(obj) if lib == "dlpack" else torch.as_tensor(obj, device=torch.device("cuda", device))
+        return t.detach().to(dtype=getattr(torch, dtype)), "torch"
+    cupy = _cupy()
+    a = cupy.from_dlpack(obj) if lib == "dlpack" else cupy.asarray(obj)
+    return a.astype(_lib_dtype("cupy", dtype, loss, name)), "cupy"
+
+
+def _host_error(loss, name, obj, where):
+    return TypeError(f"{loss}: {name} is a host {_type_name(obj)} but {where} is on the GPU; move it to "
+                     f"the device (torch.as_tensor(x, device=...), cupy.asarray(x)) or pass "
+                     f"host arrays only")
+
+
+# --------------------------------------------------------------------------
+# The entry point of fastloss._core for device arrays.
+# --------------------------------------------------------------------------
+
+
+def _dispatch(loss_name, want, args, kwargs):
+    """Run a loss call with device arrays on the GPU.
+
+    Called by the loss objects (``fl.mse(...)``, ``.grad``,
+    ``.value_and_grad``) when ``y_pred`` or ``y_true`` is a CUDA array:
+    ``args`` and ``kwargs`` are the call's arguments as given, ``want`` is 0
+    (value), 1 (gradient) or 2 (value and gradient). Returns what the CPU
+    returns, as device arrays of the prediction's library: the value (a 0-d
+    array for "mean"/"sum", the per-element losses for "none"), the gradient,
+    or both as a tuple. Enqueues the work and returns without waiting for it.
+    """
+    loss = _ALIASES.get(loss_name, loss_name)
+    if loss not in _SPECS:
+        raise TypeError(f"{loss}: CUDA arrays are not supported by this loss yet (on the GPU: "
+                        f"{', '.join(sorted(_SPECS))}); pass NumPy arrays")
+    true_name, pred_name, _ = _SPECS[loss]
+    y_true, y_pred, reduction, weights, out, options, stream_arg = _parse(loss, want, args, kwargs)
+
+    # Where everything is: host data next to device data is a TypeError.
+    p_lib, p_dev = _locate(y_pred)
+    t_lib, t_dev = _locate(y_true)
+    if p_lib is None and t_lib is None:
+        raise TypeError(f"{loss}: neither {true_name} nor {pred_name} is a CUDA array")
+    if p_lib is None:
+        raise _host_error(loss, pred_name, y_pred, true_name)
+    if t_lib is None:
+        raise _host_error(loss, true_name, y_true, pred_name)
+    w_lib = w_dev = None
+    if weights is not None and not isinstance(weights, numbers.Real):
+        w_lib, w_dev = _locate(weights)
+        if w_lib is None:
+            raise _host_error(loss, "weights", weights, pred_name)
+    o_lib = o_dev = None
+    if out is not None:
+        o_lib, o_dev = _locate(out)
+        if o_lib is None:
+            raise TypeError(f"{loss}: out must be a CUDA array like {pred_name}, got a host "
+                            f"{_type_name(out)}")
+    ext = _ext()
+    if ext is None:
+        raise RuntimeError(f"{loss}: {pred_name} is a CUDA array but this fastloss has no CUDA backend: "
+                           f"{_why_unavailable()}")
+
+    # One device for all: the ones the producer does not name take the others'.
+    known = [d for d in (p_dev, t_dev, w_dev, o_dev) if d is not None and d >= 0]
+    if known:
+        device = p_dev if p_dev >= 0 else known[0]
+    elif p_lib == "cai" and _cupy() is not None:
+        device = int(_cupy().cuda.runtime.getDevice())
+    else:
+        device = 0
+    for name, d in ((true_name, t_dev), ("weights", w_dev), ("out", o_dev)):
+        if d is not None and d >= 0 and d != device:
+            raise ValueError(f"{loss}: {name} is on cuda:{d} but {pred_name} is on cuda:{device}")
+
+    # The results' library, and the stream everything is ordered on.
+    olib = p_lib if p_lib in ("torch", "cupy") else "cupy"
+    p_cai = y_pred.__cuda_array_interface__ if p_lib == "cai" else None
+    if stream_arg is not None:
+        stream = _stream_value(loss, stream_arg)
+    else:
+        stream = _current_stream(p_lib, device, p_cai)
+
+    keep = []  # capsules and converted copies, alive until the launch is enqueued
+    p_desc, _ = _describe(loss, pred_name, y_pred, p_lib, device, stream, keep)
+    dtype = p_desc[3]
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{loss}: {pred_name} must be float32, float64, float16 or bfloat16, got {dtype}")
+
+    shape = p_desc[1]
+    grad = g_desc = None
+    if out is not None:  # (want != 0: _parse takes out= only then)
+        g_desc, read_only = _describe(loss, "out", out, o_lib, device, stream, keep)
+        if read_only:
+            raise ValueError(f"{loss}: out must be writable")
+        if g_desc[3] != dtype:
+            raise ValueError(f"{loss}: out must have {pred_name}'s dtype {dtype}, got {g_desc[3]}")
+        if g_desc[1] != shape:
+            raise ValueError(f"{loss}: out must have {pred_name}'s shape {shape}, got {g_desc[1]}")
+        grad = out
+
+    def load(name, obj, lib):
+        desc, _ = _describe(loss, name, obj, lib, device, stream, keep)
+        if desc[3] == dtype:
+            return desc
+        if desc[3] not in _FLOAT_DTYPES and not desc[3].startswith(("int", "uint", "bool")):
+            raise TypeError(f"{loss}: {name} must hold real numbers, got {desc[3]}")
+        conv_lib = lib if lib in ("torch", "cupy") else olib
+        if conv_lib == "cupy" and _cupy() is None:
+            raise TypeError(f"{loss}: {name} has dtype {desc[3]}, not {pred_name}'s {dtype}, and CuPy is "
+                            "not installed to convert it; convert it first")
+        with _on_stream(conv_lib, device, stream):
+            converted, lib2 = _convert(loss, name, obj, lib, dtype, olib, device)
+        keep.append(converted)
+        return _describe(loss, name, converted, lib2, device, stream, keep)[0]
+
+    t_desc = load(true_name, y_true, t_lib)
+    w_desc = None
+    if weights is not None:
+        if w_lib is None:  # a Python number: a 0-d device array
+            if olib == "cupy":
+                _need_cupy(loss, pred_name, y_pred)
+            with _on_stream(olib, device, stream):
+                w = _full(olib, device, float(weights), dtype, loss, "weights")
+            keep.append(w)
+            w_desc = _describe(loss, "weights", w, olib, device, stream, keep)[0]
+        else:
+            w_desc = load("weights", weights, w_lib)
+
+    need_alloc = (want != 1) or grad is None
+    if need_alloc and olib == "cupy":
+        _need_cupy(loss, pred_name, y_pred)
+    value = v_desc = l_desc = None
+    with contextlib.ExitStack() as ctx:
+        if need_alloc:
+            ctx.enter_context(_on_stream(olib, device, stream))
+        if want != 0 and grad is None:
+            grad = _empty(olib, device, shape, dtype, loss, "grad")
+            g_desc = _describe(loss, "grad", grad, olib, device, stream, keep)[0]
+        if want != 1:
+            if reduction == "none":
+                value = _empty(olib, device, shape, dtype, loss, "losses")
+                l_desc = _describe(loss, "losses", value, olib, device, stream, keep)[0]
+            else:
+                value = _empty(olib, device, (), "float64" if dtype == "float64" else "float32", loss, "result")
+                v_desc = _describe(loss, "result", value, olib, device, stream, keep)[0]
+        ext.elementwise(loss, options, reduction, t_desc, p_desc, w_desc, g_desc, l_desc, v_desc, stream)
+    if want == 0:
+        return value
+    if want == 1:
+        return grad
+    return value, grad

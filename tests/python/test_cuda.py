@@ -1,0 +1,1209 @@
+"""fastloss on the GPU (fastloss.cuda).
+
+Two parts:
+
+- The pure-Python layer, run everywhere: importing without the extension
+  (fastloss._cuda), CuPy or PyTorch; is_available(); reading
+  __cuda_array_interface__ dicts and DLPack capsules into the extension's Desc
+  tuples; argument parsing and errors worded as on the CPU; host/device mixing.
+  A recording stand-in for fastloss._cuda checks what _dispatch passes it.
+- GPU tests (skipped without a GPU): every loss the GPU runs, CuPy and PyTorch
+  inputs, float32/float64/float16/bfloat16, against the CPU result on the same
+  data (the CPU is tested against NumPy by the other test files).
+
+Tolerances of the GPU tests. The GPU computes float32 and float64 with the
+same loss functors as the CPU but with other math libraries and FMA
+contraction, so it is compared with the CPU in the same arithmetic dtype
+within ``rtol * |cpu64| + 4 * |cpu32 - cpu64|`` (float64: the second term
+scaled by 2**-29), rtol = 1e-6 (float32) or 1e-12 (float64): |cpu32 - cpu64|,
+the CPU's own float32 rounding error on the same data, stands for the
+conditioning of the element (cancellation in a logit loss, a sum of terms of
+both signs). float16 and bfloat16 inputs are computed in float32 (compared
+with the CPU float32 result on the upcast data); their gradients and
+per-element losses are stored in the input's dtype: rtol 1e-3 (float16) and
+1e-2 (bfloat16) on top, plus float16's subnormal spacing.
+"""
+
+import contextlib
+import ctypes
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+import fastloss.cuda as flc
+
+GPU = flc.is_available()
+NO_GPU = "no CUDA GPU: fastloss._cuda not built or no device"
+needs_gpu = pytest.mark.skipif(not GPU, reason=NO_GPU)
+
+# The losses of the GPU, part 1 (the issue's scope).
+GPU_LOSSES = [
+    "mse", "mae", "huber", "smooth_l1", "quantile", "log_cosh", "msle", "poisson_nll", "mape",
+    "binary_cross_entropy", "binary_focal", "hinge", "squared_hinge", "soft_margin", "contrastive",
+]
+
+
+# ==========================================================================
+# Part 1: the pure-Python layer (no GPU needed)
+# ==========================================================================
+
+
+def run_python(code):
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_import_without_extension_cupy_or_torch():
+    # None in sys.modules makes an import fail: no fastloss._cuda, no CuPy, no torch.
+    out = run_python(
+        "import sys\n"
+        "sys.modules['fastloss._cuda'] = None; sys.modules['torch'] = None; sys.modules['cupy'] = None\n"
+        "import fastloss, fastloss.cuda as c\n"
+        "assert c.is_available() is False\n"
+        "assert c.device_count() == 0\n"
+        "try:\n"
+        "    c.device_name()\n"
+        "except RuntimeError as e:\n"
+        "    print('RuntimeError', e)\n"
+        "import numpy as np\n"
+        "print(float(fastloss.mse(np.zeros(3), np.ones(3))))\n"
+    )
+    assert "RuntimeError device_name: no CUDA GPU" in out
+    assert out.strip().endswith("1.0")
+
+
+def test_import_does_not_import_torch_or_cupy():
+    out = run_python("import sys, fastloss.cuda as c\nc.is_available()\n"
+                     "print('torch' in sys.modules, 'cupy' in sys.modules)")
+    assert out.split() == ["False", "False"]
+
+
+@pytest.mark.skipif(GPU, reason="a GPU is available here")
+def test_not_available_here():
+    assert flc.is_available() is False
+    assert flc.device_count() == 0
+    with pytest.raises(RuntimeError, match="device_name: no CUDA GPU"):
+        flc.device_name()
+    assert flc._why_unavailable()
+
+
+class FakeExt:
+    """A stand-in for fastloss._cuda that records elementwise() calls."""
+
+    LOSSES = tuple(GPU_LOSSES)
+
+    def __init__(self, available=True, count=1):
+        self.available = available
+        self.count = count
+        self.calls = []
+
+    def is_available(self):
+        if self.available is None:
+            raise RuntimeError("driver exploded")
+        return self.available
+
+    def device_count(self):
+        return self.count
+
+    def device_name(self, device):
+        return f"Fake GPU {device}"
+
+    def elementwise(self, *args):
+        self.calls.append(args)
+
+
+@pytest.fixture
+def fake_ext(monkeypatch):
+    """fastloss.cuda with a recording extension and no CuPy (the fake
+    pointers below must never reach a real library)."""
+    ext = FakeExt()
+    monkeypatch.setattr(flc, "_ext", lambda: ext)
+    monkeypatch.setattr(flc, "_cupy", lambda: None)
+    return ext
+
+
+def test_availability_from_the_extension(monkeypatch):
+    monkeypatch.setattr(flc, "_ext", lambda: None)
+    assert flc.is_available() is False and flc.device_count() == 0
+    for ext, ok in [(FakeExt(False, 0), False), (FakeExt(None, 0), False), (FakeExt(True, 2), True)]:
+        monkeypatch.setattr(flc, "_ext", lambda ext=ext: ext)
+        assert flc.is_available() is ok
+        assert flc.device_count() == ext.count
+        if not ok:
+            with pytest.raises(RuntimeError, match="no CUDA GPU"):
+                flc.device_name()
+    assert flc.device_name() == "Fake GPU 0"
+    assert flc.device_name(1) == "Fake GPU 1"
+    with pytest.raises(ValueError, match=r"device must be in \[0, 2\), got 2"):
+        flc.device_name(2)
+    with pytest.raises(TypeError, match="device must be an integer"):
+        flc.device_name(0.5)
+
+
+def test_gpu_options_are_the_cpu_options():
+    assert sorted(flc._SPECS) == sorted(GPU_LOSSES)
+    for name in GPU_LOSSES:
+        true_name, pred_name, spec = flc._SPECS[name]
+        assert {k: d for k, (_, d) in spec.items()} == fl.LOSSES[name].options, name
+        assert (true_name, pred_name) == (("y_true", "distance") if name == "contrastive" else ("y_true", "y_pred"))
+
+
+# --- Fake device arrays ------------------------------------------------------
+
+BASE = 0x7F0000000000  # a 4 KiB-aligned fake device address
+SENTINEL = 12345.5
+
+
+class FakeCAI:
+    """An object with __cuda_array_interface__ only (device unknown unless
+    ``device`` is given, then also __dlpack_device__)."""
+
+    def __init__(self, shape, typestr="<f4", strides=None, ptr=BASE, readonly=False, stream=None,
+                 device=None, version=3, **extra):
+        cai = dict(shape=tuple(shape), typestr=typestr, strides=strides, data=(ptr, readonly), version=version)
+        if stream is not None:
+            cai["stream"] = stream
+        cai.update(extra)
+        self.__cuda_array_interface__ = cai
+        if device is not None:
+            self.__dlpack_device__ = lambda: (2, device)
+
+
+def desc_of(cai_obj, name="y_pred", device=0):
+    return flc._cai_desc("mse", name, cai_obj.__cuda_array_interface__, device)
+
+
+def test_cai_contiguous():
+    desc, ro = desc_of(FakeCAI((3, 5)))
+    assert desc == (BASE, (3, 5), (5, 1), "float32", 0)
+    assert ro is False
+    desc, ro = desc_of(FakeCAI((2, 3, 4), "<f8", readonly=True), device=3)
+    assert desc == (BASE, (2, 3, 4), (12, 4, 1), "float64", 3)
+    assert ro is True
+    assert desc_of(FakeCAI(()))[0] == (BASE, (), (), "float32", 0)
+    assert desc_of(FakeCAI((0, 4), ptr=0))[0] == (0, (0, 4), (4, 1), "float32", 0)
+
+
+def test_cai_strides_become_elements():
+    # a[:, ::2] of a (4, 10) float32 array; its transpose; reversed rows; a broadcast row
+    assert desc_of(FakeCAI((4, 5), strides=(40, 8)))[0][2] == (10, 2)
+    assert desc_of(FakeCAI((5, 4), strides=(8, 40)))[0][2] == (2, 10)
+    assert desc_of(FakeCAI((4, 10), "<f8", strides=(-80, 8), ptr=BASE + 240))[0][:3] == (BASE + 240, (4, 10), (-10, 1))
+    assert desc_of(FakeCAI((6, 7), "<f2", strides=(0, 2)))[0][2:4] == ((0, 1), "float16")
+
+
+@pytest.mark.parametrize("typestr, dtype", [
+    ("<f4", "float32"), ("<f8", "float64"), ("<f2", "float16"), ("<V2", "bfloat16"),
+    ("|b1", "bool"), ("<i4", "int32"), ("|u1", "uint8"), ("<i8", "int64"), ("<c8", "complex64"),
+])
+def test_cai_typestr(typestr, dtype):
+    assert desc_of(FakeCAI((3,), typestr))[0][3] == dtype
+
+
+def test_cai_errors_name_the_argument():
+    with pytest.raises(TypeError, match=r"^mse: y_true must be in native \(little-endian\) byte order, got typestr '>f4'"):
+        desc_of(FakeCAI((3,), ">f4"), "y_true")
+    with pytest.raises(ValueError, match=r"^mse: weights's strides must be multiples of its item size \(4 bytes\), got \(6,\)"):
+        desc_of(FakeCAI((3,), "<f4", strides=(6,)), "weights")
+    with pytest.raises(ValueError, match=r"^mse: y_pred's strides must be multiples .*\(8 bytes\)"):
+        desc_of(FakeCAI((3, 2), "<f8", strides=(16, 4)))
+    with pytest.raises(ValueError, match=r"^mse: out's data pointer is not aligned to its item size \(4 bytes\)"):
+        desc_of(FakeCAI((3,), ptr=BASE + 2), "out")
+    with pytest.raises(TypeError, match=r"^mse: y_pred has a mask"):
+        desc_of(FakeCAI((3,), mask=FakeCAI((3,), "|b1")))
+    with pytest.raises(TypeError, match=r"^mse: y_pred has an invalid __cuda_array_interface__ typestr 'f4'"):
+        desc_of(FakeCAI((3,), "f4"))
+    with pytest.raises(TypeError, match=r"^mse: y_pred has 1 strides for 2 dimensions"):
+        desc_of(FakeCAI((3, 2), strides=(4,)))
+
+
+# --- DLPack capsules ----------------------------------------------------------
+
+
+def test_read_numpy_capsules_in_place():
+    a = np.arange(48.0).reshape(6, 8)
+    for view in (a, a[:, ::2], a[::-1], a.T, a[1:, 3:]):
+        for kw in ({}, {"max_version": (1, 0)}):
+            cap = view.__dlpack__(**kw)
+            ptr, shape, strides, dtype, device, ro = flc._read_capsule(cap)
+            assert ptr == view.ctypes.data  # byte_offset included
+            assert shape == view.shape
+            assert strides == tuple(s // 8 for s in view.strides)
+            assert dtype == "float64" and device == (1, 0) and ro is False
+            # Borrowed, not consumed: the capsule keeps its name (its destructor frees it).
+            assert ('"dltensor_versioned"' if kw else '"dltensor"') in repr(cap)
+    r = np.arange(4, dtype=np.float32)
+    r.flags.writeable = False
+    assert flc._read_capsule(r.__dlpack__(max_version=(1, 0)))[3:] == ("float32", (1, 0), True)
+    with pytest.raises(TypeError, match="not an unconsumed DLPack capsule"):
+        flc._read_capsule(object())
+
+
+def test_read_torch_capsules_bfloat16_float16():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch = pytest.importorskip("torch")
+    t = torch.arange(12, dtype=torch.bfloat16)[3:]
+    ptr, shape, strides, dtype, device, _ = flc._read_capsule(t.__dlpack__())
+    assert (ptr, shape, strides, dtype, device) == (t.data_ptr(), (9,), (1,), "bfloat16", (1, 0))
+    t = torch.zeros(3, 4, dtype=torch.float16).t()
+    ptr, shape, strides, dtype, _, _ = flc._read_capsule(t.__dlpack__(max_version=(1, 0)))
+    assert (ptr, shape, strides, dtype) == (t.data_ptr(), (4, 3), (1, 4), "float16")
+
+
+_capsule_new = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)(
+    ("PyCapsule_New", ctypes.pythonapi))
+_NAMES = {True: b"dltensor_versioned", False: b"dltensor"}  # alive as long as the module
+
+
+class FakeDLPack:
+    """A DLPack producer on "CUDA" device ``device`` (fake memory; the
+    capsule has no destructor). Records the stream it was asked for."""
+
+    def __init__(self, shape, code=2, bits=32, strides=None, ptr=BASE, byte_offset=0, device=0,
+                 versioned=True, read_only=False, legacy_signature=False):
+        self.keep = []
+        n = len(shape)
+        shape_arr = (ctypes.c_int64 * max(n, 1))(*shape)
+        self.keep.append(shape_arr)
+        strides_ptr = None
+        if strides is not None:
+            strides_arr = (ctypes.c_int64 * max(n, 1))(*strides)
+            self.keep.append(strides_arr)
+            strides_ptr = ctypes.cast(strides_arr, ctypes.POINTER(ctypes.c_int64))
+        t = flc.DLTensor(data=ptr, device=flc.DLDevice(2, device), ndim=n,
+                         dtype=flc.DLDataType(code, bits, 1),
+                         shape=ctypes.cast(shape_arr, ctypes.POINTER(ctypes.c_int64)),
+                         strides=strides_ptr, byte_offset=byte_offset)
+        if versioned:
+            m = flc.DLManagedTensorVersioned(version=flc.DLPackVersion(1, 0), flags=1 if read_only else 0, dl_tensor=t)
+        else:
+            m = flc.DLManagedTensor(dl_tensor=t)
+        self.keep.append(m)
+        self.versioned = versioned
+        self.legacy = legacy_signature
+        self.device = device
+        self.streams = []
+
+    def __dlpack_device__(self):
+        return (2, self.device)
+
+    def __dlpack__(self, stream=None, **kw):
+        if self.legacy and kw:
+            raise TypeError("__dlpack__() got an unexpected keyword argument 'max_version'")
+        self.streams.append(stream)
+        m = self.keep[-1]
+        versioned = self.versioned and kw.get("max_version") is not None
+        return _capsule_new(ctypes.addressof(m), _NAMES[versioned], None)
+
+
+def test_dlpack_desc():
+    keep = []
+    x = FakeDLPack((4, 6), strides=(12, 2), byte_offset=16)
+    desc, ro = flc._describe("mse", "y_pred", x, "dlpack", 0, 7, keep)
+    assert desc == (BASE + 16, (4, 6), (12, 2), "float32", 0) and ro is False
+    assert x.streams == [7] and len(keep) == 1
+    x = FakeDLPack((5,), code=4, bits=16, versioned=False, legacy_signature=True, device=1)
+    desc, _ = flc._describe("mse", "y_true", x, "dlpack", 1, 0, keep)
+    assert desc == (BASE, (5,), (1,), "bfloat16", 1)
+    assert x.streams == [1]  # the array API's legacy default stream: 1, never 0
+    x = FakeDLPack((2, 3), code=2, bits=16, read_only=True)
+    assert flc._describe("mse", "out", x, "dlpack", 0, 5, keep) == ((BASE, (2, 3), (3, 1), "float16", 0), True)
+    with pytest.raises(ValueError, match="^mse: y_pred's data pointer is not aligned"):
+        flc._describe("mse", "y_pred", FakeDLPack((3,), ptr=BASE + 1), "dlpack", 0, 5, keep)
+
+
+# --- _dispatch with the recording extension --------------------------------------
+
+
+def last_call(ext):
+    (name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream), = ext.calls[-1:]
+    return dict(name=name, options=options, reduction=reduction, y_true=y_true, y_pred=y_pred,
+                weights=weights, grad=grad, losses=losses, result=result, stream=stream)
+
+
+def test_dispatch_passes_descs_options_and_stream(fake_ext):
+    y = FakeCAI((4, 5), strides=(40, 8), ptr=BASE, device=0)
+    p = FakeCAI((4, 5), ptr=BASE + 4096, device=0)
+    out = FakeCAI((4, 5), ptr=BASE + 8192, device=0)
+    w = FakeCAI((4, 1), ptr=BASE + 12288, device=0)
+    g = flc._dispatch("huber", 1, (y, p), {"delta": 2, "out": out, "weights": w, "reduction": "sum",
+                                          "stream": 1234})
+    assert g is out
+    c = last_call(fake_ext)
+    assert c == dict(name="huber", options={"delta": 2.0}, reduction="sum",
+                     y_true=(BASE, (4, 5), (10, 2), "float32", 0),
+                     y_pred=(BASE + 4096, (4, 5), (5, 1), "float32", 0),
+                     weights=(BASE + 12288, (4, 1), (1, 1), "float32", 0),
+                     grad=(BASE + 8192, (4, 5), (5, 1), "float32", 0),
+                     losses=None, result=None, stream=1234)
+    assert type(c["options"]["delta"]) is float
+
+
+def test_dispatch_options_have_the_cpu_defaults(fake_ext):
+    y, p, out = FakeCAI((3,)), FakeCAI((3,)), FakeCAI((3,))
+    flc._dispatch("bce", 1, (y,), {"y_pred": p, "out": out, "from_logits": 1, "pos_weight": np.float32(2.5)})
+    c = last_call(fake_ext)
+    assert c["name"] == "binary_cross_entropy"
+    assert c["options"] == {"from_logits": True, "eps": 1e-7, "pos_weight": 2.5, "label_smoothing": 0.0}
+    flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": None})
+    assert last_call(fake_ext)["options"] == {"from_logits": False, "eps": 1e-7, "label_smoothing": 0.0}
+    flc._dispatch("binary_focal", 1, (y, p), {"out": out, "alpha": None, "gamma": np.float64(0.5)})
+    assert last_call(fake_ext)["options"] == {"alpha": None, "gamma": 0.5, "from_logits": False, "eps": 1e-7,
+                                              "label_smoothing": 0.0}
+    flc._dispatch("poisson_nll", 1, (y, p), {"out": out, "log_input": np.bool_(False)})
+    assert last_call(fake_ext)["options"] == {"log_input": False, "full": False, "eps": 1e-8}
+    flc._dispatch("contrastive", 1, (), {"y_true": y, "distance": p, "out": out})
+    assert last_call(fake_ext)["options"] == {"margin": 1.0}
+    flc._dispatch("mse", 1, (y, p), {"out": out})
+    assert last_call(fake_ext)["options"] == {}
+
+
+def test_dispatch_streams(fake_ext):
+    y, out = FakeCAI((3,)), FakeCAI((3,))
+
+    class TorchLikeStream:
+        cuda_stream = 0xABC0
+
+    class CupyLikeStream:
+        ptr = 0xDEF0
+
+    p = FakeCAI((3,), stream=0x5550)  # CAI v3: the producer's stream
+    flc._dispatch("mse", 1, (y, p), {"out": out})
+    assert last_call(fake_ext)["stream"] == 0x5550
+    for s, v in [(TorchLikeStream(), 0xABC0), (CupyLikeStream(), 0xDEF0), (0, 0), (2, 2)]:
+        flc._dispatch("mse", 1, (y, p), {"out": out, "stream": s})
+        assert last_call(fake_ext)["stream"] == v
+    flc._dispatch("mse", 1, (y, FakeCAI((3,))), {"out": out})
+    assert last_call(fake_ext)["stream"] == 0  # nothing says: the legacy default stream
+    with pytest.raises(TypeError, match="^mse: stream must be an int"):
+        flc._dispatch("mse", 1, (y, p), {"out": out, "stream": "fast"})
+    with pytest.raises(ValueError, match="^mse: stream must be a cudaStream_t"):
+        flc._dispatch("mse", 1, (y, p), {"out": out, "stream": -3})
+
+
+def test_dispatch_dlpack(fake_ext):
+    y = FakeDLPack((2, 3), byte_offset=8)
+    p = FakeDLPack((2, 3), strides=(1, 2))
+    out = FakeDLPack((2, 3))
+    assert flc._dispatch("mae", 1, (y, p), {"out": out, "stream": 0}) is out
+    c = last_call(fake_ext)
+    assert c["y_true"] == (BASE + 8, (2, 3), (3, 1), "float32", 0)
+    assert c["y_pred"] == (BASE, (2, 3), (1, 2), "float32", 0)
+    assert y.streams == p.streams == out.streams == [1]
+    with pytest.raises(ValueError, match="^mae: out must be writable"):
+        flc._dispatch("mae", 1, (y, p), {"out": FakeDLPack((2, 3), read_only=True)})
+
+
+def test_dispatch_device_resolution(fake_ext):
+    # y_pred's producer names no device: it is the others'.
+    y, p, out = FakeCAI((3,), device=1), FakeCAI((3,)), FakeCAI((3,))
+    flc._dispatch("mse", 1, (y, p), {"out": out})
+    c = last_call(fake_ext)
+    assert c["y_true"][4] == c["y_pred"][4] == c["grad"][4] == 1
+    with pytest.raises(ValueError, match=r"^mse: y_true is on cuda:1 but y_pred is on cuda:0"):
+        flc._dispatch("mse", 1, (y, FakeCAI((3,), device=0)), {"out": out})
+    with pytest.raises(ValueError, match=r"^mse: weights is on cuda:2 but y_pred is on cuda:1"):
+        flc._dispatch("mse", 1, (y, p), {"out": out, "weights": FakeCAI((3,), device=2)})
+    with pytest.raises(ValueError, match=r"^mse: out is on cuda:0 but y_pred is on cuda:1"):
+        flc._dispatch("mse", 1, (y, p), {"out": FakeCAI((3,), device=0)})
+
+
+def test_dispatch_dtype_errors(fake_ext):
+    y, out = FakeCAI((3,)), FakeCAI((3,))
+    with pytest.raises(TypeError, match=r"^mse: y_pred must be float32, float64, float16 or bfloat16, got int32"):
+        flc._dispatch("mse", 1, (y, FakeCAI((3,), "<i4")), {"out": out})
+    with pytest.raises(TypeError, match=r"^mse: y_true must hold real numbers, got complex64"):
+        flc._dispatch("mse", 1, (FakeCAI((3,), "<c8"), FakeCAI((3,))), {"out": out})
+    # Another dtype is converted by the array's library: here there is none.
+    with pytest.raises(TypeError, match=r"^mse: y_true has dtype float64, not y_pred's float32, and CuPy is not installed"):
+        flc._dispatch("mse", 1, (FakeCAI((3,), "<f8"), FakeCAI((3,))), {"out": out})
+    with pytest.raises(TypeError, match=r"^hinge: weights has dtype int64, not y_pred's float32"):
+        flc._dispatch("hinge", 1, (y, FakeCAI((3,))), {"out": out, "weights": FakeCAI((3,), "<i8")})
+    with pytest.raises(ValueError, match=r"^mse: out must have y_pred's dtype float32, got float64"):
+        flc._dispatch("mse", 1, (y, FakeCAI((3,))), {"out": FakeCAI((3,), "<f8")})
+    with pytest.raises(ValueError, match=r"^mse: out must have y_pred's shape \(3,\), got \(1, 3\)"):
+        flc._dispatch("mse", 1, (y, FakeCAI((3,))), {"out": FakeCAI((1, 3))})
+    with pytest.raises(ValueError, match=r"^mse: out must be writable"):
+        flc._dispatch("mse", 1, (y, FakeCAI((3,))), {"out": FakeCAI((3,), readonly=True)})
+
+
+def test_dispatch_results_need_a_library(fake_ext):
+    # A producer that is neither torch nor CuPy gets CuPy results; no CuPy here.
+    y, p = FakeCAI((3,)), FakeCAI((3,))
+    for want, kw in [(0, {}), (2, {"out": FakeCAI((3,))}), (1, {}), (1, {"out": FakeCAI((3,)), "weights": 2.0})]:
+        with pytest.raises(TypeError, match=r"^mse: y_pred is a FakeCAI \(neither a torch tensor nor a CuPy array\); "
+                                            "its results are CuPy arrays, and CuPy is not installed"):
+            flc._dispatch("mse", want, (y, p), kw)
+    assert fake_ext.calls == []
+
+
+HOST_VALUES = [np.zeros(3, np.float32), [0.0, 1.0, 2.0], 1.5, np.float32(1.5), np.zeros((), np.float32)]
+
+
+@pytest.mark.parametrize("host", HOST_VALUES, ids=lambda h: type(h).__name__)
+@pytest.mark.parametrize("with_ext", [True, False], ids=["ext", "no_ext"])
+def test_host_device_mixing_is_a_type_error(host, with_ext, monkeypatch):
+    ext = FakeExt()
+    monkeypatch.setattr(flc, "_ext", lambda: ext if with_ext else None)
+    monkeypatch.setattr(flc, "_cupy", lambda: None)
+    dev = FakeCAI((3,))
+    tname = type(host).__name__
+    with pytest.raises(TypeError, match=rf"^mse: y_true is a host {tname} but y_pred is on the GPU"):
+        flc._dispatch("mse", 0, (host, dev), {})
+    with pytest.raises(TypeError, match=rf"^mse: y_pred is a host {tname} but y_true is on the GPU"):
+        flc._dispatch("mse", 2, (dev, host), {})
+    with pytest.raises(TypeError, match=rf"^contrastive: distance is a host {tname} but y_true is on the GPU"):
+        flc._dispatch("contrastive", 1, (dev, host), {})
+    if not isinstance(host, (float, np.floating)):  # a number is a valid weight
+        with pytest.raises(TypeError, match=rf"^mse: weights is a host {tname} but y_pred is on the GPU"):
+            flc._dispatch("mse", 0, (dev, dev), {"weights": host})
+    with pytest.raises(TypeError, match=rf"^mse: out must be a CUDA array like y_pred, got a host {tname}"):
+        flc._dispatch("mse", 1, (dev, dev), {"out": host})
+    assert ext.calls == []
+
+
+def test_torch_cpu_tensor_is_host(monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch = pytest.importorskip("torch")
+    monkeypatch.setattr(flc, "_ext", lambda: None)
+    assert flc._locate(torch.zeros(3)) == (None, None)
+    with pytest.raises(TypeError, match=r"^mse: y_true is a host Tensor but y_pred is on the GPU"):
+        flc._dispatch("mse", 0, (torch.zeros(3), FakeCAI((3,))), {})
+
+
+def test_without_extension_device_arrays_are_a_runtime_error(monkeypatch):
+    monkeypatch.setattr(flc, "_ext", lambda: None)
+    with pytest.raises(RuntimeError, match=r"^mse: y_pred is a CUDA array but this fastloss has no CUDA backend"):
+        flc._dispatch("mse", 0, (FakeCAI((3,)), FakeCAI((3,))), {})
+
+
+@pytest.mark.parametrize("want, args, kwargs, exc, message", [
+    (0, (1, 2, 3), {}, TypeError, r"^mse\(\) takes 2 positional arguments \(y_true, y_pred\) but 3 were given"),
+    (0, (1,), {}, TypeError, r"^mse\(\) missing required argument 'y_pred'"),
+    (0, (), {"y_pred": 1}, TypeError, r"^mse\(\) missing required argument 'y_true'"),
+    (0, (1, 2), {"y_true": 1}, TypeError, r"^mse\(\) got multiple values for argument 'y_true'"),
+    (0, (1, 2), {"delta": 1.0}, TypeError, r"^mse\(\) got an unexpected keyword argument 'delta'"),
+    (0, (1, 2), {"out": 1}, TypeError, r"^mse\(\) got an unexpected keyword argument 'out'"),
+    (0, (1, 2), {"reduction": "avg"}, ValueError, r"^mse: reduction must be 'mean', 'sum' or 'none', got 'avg'"),
+    (0, (1, 2), {"reduction": None}, ValueError, r"^mse: reduction must be 'mean', 'sum' or 'none', got None"),
+])
+def test_argument_errors_as_on_the_cpu(want, args, kwargs, exc, message, fake_ext):
+    with pytest.raises(exc, match=message):
+        flc._dispatch("mse", want, args, kwargs)
+    # the same call on the CPU says the same
+    fn = [fl.mse, fl.mse.grad, fl.mse.value_and_grad][want]
+    with pytest.raises(exc, match=message):
+        fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize("loss, kwargs, exc, message", [
+    ("huber", {"delta": "2"}, TypeError, r"^huber: delta must be a real number, got str"),
+    ("huber", {"delta": None}, TypeError, r"^huber: delta must be a real number, got NoneType"),
+    ("huber", {"delta": True}, TypeError, r"^huber: delta must be a real number, got bool"),
+    ("binary_cross_entropy", {"from_logits": 2}, TypeError, r"^binary_cross_entropy: from_logits must be a bool, got int"),
+    ("binary_cross_entropy", {"from_logits": "yes"}, TypeError, r"^binary_cross_entropy: from_logits must be a bool, got str"),
+    ("binary_cross_entropy", {"pos_weight": np.ones(3)}, TypeError,
+     r"^binary_cross_entropy: pos_weight must be a float on the GPU \(an array pos_weight is not supported there yet\), got ndarray"),
+    ("binary_focal", {"gamma": None}, TypeError, r"^binary_focal: gamma must be a real number, got NoneType"),
+    ("contrastive", {"y_pred": 1}, TypeError, r"^contrastive\(\) got an unexpected keyword argument 'y_pred'"),
+    ("categorical_cross_entropy", {}, TypeError, r"^categorical_cross_entropy: CUDA arrays are not supported by this loss yet"),
+])
+def test_option_errors(loss, kwargs, exc, message, fake_ext):
+    with pytest.raises(exc, match=message):
+        flc._dispatch(loss, 0, (FakeCAI((3,)), FakeCAI((3,))), kwargs)
+    if loss != "categorical_cross_entropy" and "pos_weight" not in kwargs:
+        with pytest.raises(exc, match=message):
+            getattr(fl, loss)(np.zeros(3), np.full(3, 0.5), **kwargs)
+
+
+def test_option_must_not_be_a_device_array(fake_ext):
+    with pytest.raises(TypeError, match=r"^huber: delta must be a real number, got FakeCAI"):
+        flc._dispatch("huber", 0, (FakeCAI((3,)), FakeCAI((3,))), {"delta": FakeCAI(())})
+
+
+# --- End to end on an emulated device ------------------------------------------
+# torch CPU tensors stand in for CUDA tensors and an extension that runs the
+# CPU loss on the memory the Desc tuples describe stands in for fastloss._cuda:
+# checks that _dispatch describes the right memory (pointers, strides in
+# elements, conversions, scalar weights, allocated results, out=).
+
+
+def desc_view(desc):
+    ptr, shape, strides, dtype, _ = desc
+    dt = np.dtype(dtype)
+    if 0 in shape:
+        return np.empty(shape, dt)
+    lo = sum(min(0, (n - 1) * st) for n, st in zip(shape, strides))
+    hi = sum(max(0, (n - 1) * st) for n, st in zip(shape, strides))
+    buf = (ctypes.c_char * ((hi - lo + 1) * dt.itemsize)).from_address(ptr + lo * dt.itemsize)
+    base = np.frombuffer(buf, dt)[-lo:]
+    return np.lib.stride_tricks.as_strided(base, shape, [st * dt.itemsize for st in strides])
+
+
+class EmulatedExt(FakeExt):
+    def elementwise(self, name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream):
+        super().elementwise(name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream)
+        fn = fl.LOSSES[name]
+        w = None if weights is None else desc_view(weights)
+        kw = dict(options, weights=w, reduction=reduction)
+        args = (desc_view(y_true), desc_view(y_pred))
+        if grad is not None:
+            v, g = fn.value_and_grad(*args, **kw)
+            desc_view(grad)[...] = g
+        else:
+            v = fn(*args, **kw)
+        if losses is not None:
+            desc_view(losses)[...] = v
+        if result is not None:
+            desc_view(result)[...] = v
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch = pytest.importorskip("torch")
+    ext = EmulatedExt()
+    real_locate = flc._locate
+
+    def locate(obj):
+        return ("torch", 0) if isinstance(obj, torch.Tensor) else real_locate(obj)
+
+    monkeypatch.setattr(flc, "_ext", lambda: ext)
+    monkeypatch.setattr(flc, "_locate", locate)
+    monkeypatch.setattr(flc, "_current_stream", lambda lib, device, cai: 77)
+    monkeypatch.setattr(flc, "_on_stream", lambda lib, device, stream: contextlib.nullcontext())
+    monkeypatch.setattr(flc, "_empty", lambda lib, dev, shape, dtype, *a: torch.full(shape, SENTINEL, dtype=getattr(torch, dtype)))
+    monkeypatch.setattr(flc, "_full", lambda lib, dev, value, dtype, *a: torch.full((), value, dtype=getattr(torch, dtype)))
+    return torch, ext
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_dispatch_end_to_end_emulated(emulated, reduction, dtype):
+    torch, ext = emulated
+    rng = np.random.default_rng(7)
+    y = rng.normal(size=(6, 10))
+    p = rng.normal(size=(6, 10))
+    w = rng.uniform(0.5, 2.0, (6, 1))
+    yt, pt = torch.as_tensor(y), torch.as_tensor(p).to(getattr(torch, dtype))  # y_true float64: converted
+    cases = [
+        ("contiguous", yt, pt, {}),
+        ("strided", yt[:, ::2], pt[:, 1::2], {"delta": 0.5}),
+        ("transposed", yt.T, pt.T, {}),
+        ("weights", yt, pt, {"weights": torch.as_tensor(w)}),
+        ("scalar weights", yt, pt, {"weights": 2.5}),
+        ("broadcast y_true", yt[:1].expand(6, 10), pt, {}),
+    ]
+    for what, a, b, kw in cases:
+        ah = a.numpy().astype(dtype)
+        bh = b.numpy()
+        wh = kw.get("weights")
+        wh = wh.numpy().astype(dtype) if isinstance(wh, torch.Tensor) else wh
+        cpu_kw = dict(kw, weights=wh, reduction=reduction)
+        ev, eg = fl.huber.value_and_grad(ah, bh, **cpu_kw)
+        v = flc._dispatch("huber", 0, (a, b), dict(kw, reduction=reduction))
+        g = flc._dispatch("huber", 1, (a, b), dict(kw, reduction=reduction))
+        v2, g2 = flc._dispatch("huber", 2, (a,), dict(kw, y_pred=b, reduction=reduction))
+        assert ext.calls[-1][-1] == 77  # the producer's current stream
+        for got in (v, v2):
+            assert isinstance(got, torch.Tensor)
+            if reduction == "none":
+                assert got.dtype == b.dtype and tuple(got.shape) == tuple(b.shape)
+            else:
+                assert got.shape == () and got.dtype == b.dtype  # float32 result for float32
+            np.testing.assert_array_equal(got.numpy(), ev, err_msg=what)
+        for got in (g, g2):
+            assert got.dtype == b.dtype and got.is_contiguous()
+            np.testing.assert_array_equal(got.numpy(), eg, err_msg=what)
+        out = torch.full((b.shape[0], 2 * b.shape[1]), SENTINEL, dtype=b.dtype)
+        view = out[:, ::2]
+        assert flc._dispatch("huber", 1, (a, b), dict(kw, reduction=reduction, out=view)) is view
+        np.testing.assert_array_equal(view.numpy(), eg, err_msg=what + " out")
+        assert torch.all(out[:, 1::2] == SENTINEL)
+
+
+# ==========================================================================
+# Part 2: on the GPU (skipped without one)
+# ==========================================================================
+
+LIBS = ["torch", "cupy"]
+DTYPES = ["float32", "float64", "float16", "bfloat16"]
+REDUCTIONS = ["mean", "sum", "none"]
+BCE, FOCAL = "binary_cross_entropy", "binary_focal"
+
+CONFIGS = [
+    ("mse", {}), ("mae", {}), ("huber", {}), ("huber", {"delta": 2.5}),
+    ("smooth_l1", {}), ("smooth_l1", {"beta": 0.0}), ("quantile", {}), ("quantile", {"q": 0.1}),
+    ("log_cosh", {}), ("msle", {}), ("poisson_nll", {}), ("poisson_nll", {"log_input": False, "full": True}),
+    ("mape", {}), ("mape", {"eps": 0.5}),
+    (BCE, {}), (BCE, {"from_logits": True}), (BCE, {"from_logits": True, "pos_weight": 2.5, "label_smoothing": 0.1}),
+    (BCE, {"eps": 1e-3, "label_smoothing": 0.2}),
+    (FOCAL, {}), (FOCAL, {"from_logits": True}), (FOCAL, {"from_logits": True, "alpha": None, "gamma": 0.5}),
+    ("hinge", {}), ("squared_hinge", {}), ("soft_margin", {}), ("contrastive", {}), ("contrastive", {"margin": 2.0}),
+]
+
+
+def config_id(config):
+    name, opts = config
+    return name + "".join(f"-{k}={v}" for k, v in opts.items())
+
+
+CONFIG_IDS = [config_id(c) for c in CONFIGS]
+SHAPE = (257, 129)  # several blocks; not a multiple of a vector width
+
+
+def make_data(name, opts, shape, seed=0):
+    """float64 (y_true, y_pred) inside the loss's domain (exact ties for the
+    losses with a kink at y_pred == y_true)."""
+    rng = np.random.default_rng([seed, len(shape), int(np.prod(shape)), len(name)])
+    n = shape
+    ties = None
+    if name in ("mse", "mae", "huber", "smooth_l1", "quantile", "log_cosh"):
+        y = rng.normal(0.0, 2.0, n)
+        p = y + rng.normal(0.0, 2.0, n)
+        if name == "log_cosh":
+            p = np.where(rng.random(n) < 0.1, y + rng.choice([-1.0, 1.0], n) * rng.uniform(20, 60, n), p)
+        ties = rng.random(n) < 0.05
+    elif name == "msle":
+        y, p = np.expm1(rng.uniform(-2.0, 2.5, n)), np.expm1(rng.uniform(-2.0, 2.5, n))
+    elif name == "mape":
+        y = rng.normal(0.0, 3.0, n)
+        y = np.where(np.abs(y) < 0.1, np.copysign(0.1, y) + y, y)
+        p = y + rng.normal(0.0, 2.0, n)
+    elif name == "poisson_nll":
+        p = rng.normal(0.0, 1.5, n) if opts.get("log_input", True) else np.exp(rng.normal(0.0, 1.0, n))
+        rate = np.exp(p) if opts.get("log_input", True) else p
+        y = np.where(rng.random(n) < 0.5, rng.poisson(rate).astype(np.float64), rng.uniform(0.0, 5.0, n))
+    elif name in (BCE, FOCAL):
+        u = rng.random(n)
+        y = np.where(u < 0.4, 0.0, np.where(u < 0.8, 1.0, rng.random(n)))
+        p = rng.normal(0.0, 4.0, n) if opts.get("from_logits") else rng.uniform(0.02, 0.98, n)
+    elif name in ("hinge", "squared_hinge"):
+        y = rng.choice([-1.0, 0.0, 1.0], n)
+        p = rng.normal(0.0, 1.5, n)
+    elif name == "soft_margin":
+        y = rng.choice([-1.0, 1.0, 0.0, 0.5], n)
+        p = rng.normal(0.0, 3.0, n)
+    elif name == "contrastive":
+        y = np.where(rng.random(n) < 0.8, rng.choice([0.0, 1.0], n), rng.random(n))
+        p = rng.uniform(0.0, 2.5, n)
+    else:
+        raise KeyError(name)
+    if ties is not None:
+        p = np.where(ties, y, p)
+    return np.asarray(y, np.float64), np.asarray(p, np.float64)
+
+
+def lib_module(lib):
+    if not GPU:
+        pytest.skip(NO_GPU)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mod = pytest.importorskip(lib)
+    if lib == "torch" and not mod.cuda.is_available():
+        pytest.skip("torch has no CUDA here")
+    return mod
+
+
+def to_device(lib, host, dtype):
+    """A device array of ``dtype`` holding ``host`` (float64 NumPy) rounded."""
+    mod = lib_module(lib)
+    if lib == "torch":
+        return mod.as_tensor(np.ascontiguousarray(host), device="cuda").to(getattr(mod, dtype))
+    if dtype == "bfloat16":
+        pytest.skip("CuPy has no bfloat16")
+    return mod.asarray(np.asarray(host).astype(dtype))
+
+
+def to_host(x):
+    """float64 NumPy copy of a device array (synchronises)."""
+    if type(x).__module__.startswith("torch"):
+        return x.detach().to(dtype=__import__("torch").float64).cpu().numpy()
+    import cupy
+
+    return cupy.asnumpy(x).astype(np.float64)
+
+
+def kind_of(lib):
+    mod = lib_module(lib)
+    return mod.Tensor if lib == "torch" else mod.ndarray
+
+
+def dtype_name(x):
+    return str(x.dtype).replace("torch.", "")
+
+
+def device_of(x):
+    return x.device.index if type(x).__module__.startswith("torch") else x.device.id
+
+
+def cpu_results(fn, y, p, weights=None, **kw):
+    """The CPU's float32 and float64 results (value, grad) on the given host data."""
+    out = {}
+    for dt in (np.float32, np.float64):
+        w = None if weights is None else (weights if np.isscalar(weights) else np.asarray(weights, dt))
+        v, g = fn.value_and_grad(np.asarray(y, dt), np.asarray(p, dt), weights=w, **kw)
+        out[dt] = (np.asarray(v, np.float64), np.asarray(g, np.float64))
+    return out[np.float32], out[np.float64]
+
+
+def assert_gpu_close(got, cpu32, cpu64, dtype, what, stored=True):
+    """The GPU result against the CPU result in the same arithmetic (module
+    docstring); ``stored``: an array in the input's dtype (grad, losses)."""
+    got = np.asarray(got, np.float64)
+    assert got.shape == cpu64.shape, f"{what}: shape {got.shape} != {cpu64.shape}"
+    with np.errstate(all="ignore"):
+        cond = np.abs(cpu32 - cpu64)
+        if dtype == "float64":
+            expect, tol = cpu64, 1e-12 * np.abs(cpu64) + 4 * 2.0**-29 * cond + 1e-300
+        else:
+            expect, tol = cpu32, 1e-6 * np.abs(cpu64) + 4 * cond + 1e-37
+        if stored and dtype == "float16":
+            tol = tol + 1e-3 * np.abs(expect) + 2.0**-24
+        elif stored and dtype == "bfloat16":
+            tol = tol + 1e-2 * np.abs(expect)
+        diff = np.abs(got - expect)
+        bad = np.isnan(got) != np.isnan(expect)
+        bad |= np.isinf(expect) & (got != expect)
+        bad |= np.isfinite(expect) & ~(diff <= tol)
+    if np.any(bad):
+        idx = np.argwhere(np.atleast_1d(bad))[:5]
+        g1, e1, t1 = np.atleast_1d(got), np.atleast_1d(expect), np.atleast_1d(np.broadcast_to(tol, expect.shape))
+        lines = [f"  at {tuple(i)}: got {g1[tuple(i)]!r}, cpu {e1[tuple(i)]!r}, allowed {t1[tuple(i)]:.3g}" for i in idx]
+        raise AssertionError(f"{what}: {int(np.sum(bad))} of {bad.size} differ\n" + "\n".join(lines))
+
+
+def check_kinds(lib, v, g, reduction, dtype, shape, device, what):
+    kind = kind_of(lib)
+    assert isinstance(g, kind), f"{what}: grad is {type(g)}"
+    assert tuple(g.shape) == tuple(shape) and dtype_name(g) == dtype and device_of(g) == device, what
+    if v is None:
+        return
+    assert isinstance(v, kind), f"{what}: value is {type(v)}"
+    assert device_of(v) == device, what
+    if reduction == "none":
+        assert tuple(v.shape) == tuple(shape) and dtype_name(v) == dtype, what
+    else:
+        assert tuple(v.shape) == (), f"{what}: value shape {tuple(v.shape)}"
+        assert dtype_name(v) == ("float64" if dtype == "float64" else "float32"), f"{what}: value dtype {v.dtype}"
+
+
+def on_device(lib, dtype, *hosts):
+    """Device arrays of the hosts and the host values they hold (rounded)."""
+    devs = [to_device(lib, h, dtype) for h in hosts]
+    return devs, [to_host(d) for d in devs]
+
+
+@needs_gpu
+def test_extension_runs_every_part1_loss():
+    assert set(GPU_LOSSES) <= set(flc._ext().LOSSES)
+    assert flc.device_count() >= 1
+    assert isinstance(flc.device_name(), str) and flc.device_name()
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+def test_against_cpu(config, lib, dtype, reduction):
+    name, opts = config
+    fn = getattr(fl, name)
+    y, p = make_data(name, opts, SHAPE)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    kw = dict(reduction=reduction, **opts)
+    what = f"{name}{opts} {lib} {dtype} {reduction}"
+    v = fn(yd, pd, **kw)
+    g = fn.grad(yd, pd, **kw)
+    v2, g2 = fn.value_and_grad(yd, pd, **kw)
+    dev = device_of(pd)
+    check_kinds(lib, v, g, reduction, dtype, SHAPE, dev, what)
+    check_kinds(lib, v2, g2, reduction, dtype, SHAPE, dev, what + " value_and_grad")
+    (cv32, cg32), (cv64, cg64) = cpu_results(fn, yh, ph, **kw)
+    stored = reduction == "none"
+    assert_gpu_close(to_host(v), cv32, cv64, dtype, what + " value", stored=stored)
+    assert_gpu_close(to_host(g), cg32, cg64, dtype, what + " grad")
+    assert_gpu_close(to_host(v2), cv32, cv64, dtype, what + " value_and_grad value", stored=stored)
+    assert_gpu_close(to_host(g2), cg32, cg64, dtype, what + " value_and_grad grad")
+
+
+WEIGHT_KINDS = ["per_sample", "row", "full_float64", "scalar", "int_scalar"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("kind", WEIGHT_KINDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("name", ["mse", "huber", BCE, "contrastive"])
+def test_weights(name, lib, dtype, reduction, kind):
+    fn = getattr(fl, name)
+    y, p = make_data(name, {}, SHAPE, seed=3)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    rng = np.random.default_rng(5)
+    if kind == "per_sample":
+        (wd,), (wh,) = on_device(lib, dtype, rng.uniform(0.5, 2.0, (SHAPE[0], 1)))
+    elif kind == "row":
+        (wd,), (wh,) = on_device(lib, dtype, rng.uniform(0.5, 2.0, (1, SHAPE[1])))
+    elif kind == "full_float64":  # converted to y_pred's dtype on the device
+        wh = rng.uniform(0.5, 2.0, SHAPE)
+        wd = to_device(lib, wh, "float64")
+        wh = to_host(to_device(lib, wh, dtype))
+    elif kind == "scalar":
+        wd = wh = 2.5
+    else:
+        wd = wh = 3
+    what = f"{name} {lib} {dtype} {reduction} weights={kind}"
+    v, g = fn.value_and_grad(yd, pd, weights=wd, reduction=reduction)
+    check_kinds(lib, v, g, reduction, dtype, SHAPE, device_of(pd), what)
+    (cv32, cg32), (cv64, cg64) = cpu_results(fn, yh, ph, weights=wh, reduction=reduction)
+    assert_gpu_close(to_host(v), cv32, cv64, dtype, what + " value", stored=reduction == "none")
+    assert_gpu_close(to_host(g), cg32, cg64, dtype, what + " grad")
+
+
+def layouts(lib, dtype, y, p):
+    """(name, y_true view, y_pred view, y_true host, y_pred host) for strided
+    device views: every other column, transposed, reversed rows (CuPy),
+    a broadcast y_true (stride 0)."""
+    mod = lib_module(lib)
+    out = []
+    (yd, pd), _ = on_device(lib, dtype, y, p)  # (R, 2C)
+    out.append(("columns_step_2", yd[:, ::2], pd[:, ::2]))
+    out.append(("transposed", yd.T, pd.T))
+    out.append(("mixed", yd[:, ::2], pd[:, 1::2]))
+    if lib == "cupy":
+        out.append(("reversed", yd[::-1], pd[::-1, ::-1]))
+        out.append(("broadcast", mod.broadcast_to(yd[:1], yd.shape), pd))
+    else:
+        out.append(("broadcast", yd[:1].expand(*yd.shape), pd))
+    return [(n, a, b, to_host(a), to_host(b)) for n, a, b in out]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("config", [("mse", {}), ("huber", {"delta": 0.5}), (BCE, {"from_logits": True}),
+                                    ("soft_margin", {})], ids=config_id)
+def test_strided_inputs(config, lib, dtype):
+    name, opts = config
+    fn = getattr(fl, name)
+    y, p = make_data(name, opts, (64, 258), seed=9)
+    for layout, yd, pd, yh, ph in layouts(lib, dtype, y, p):
+        for reduction in REDUCTIONS:
+            what = f"{name} {lib} {dtype} {layout} {reduction}"
+            v, g = fn.value_and_grad(yd, pd, reduction=reduction, **opts)
+            check_kinds(lib, v, g, reduction, dtype, tuple(pd.shape), device_of(pd), what)
+            (cv32, cg32), (cv64, cg64) = cpu_results(fn, yh, ph, reduction=reduction, **opts)
+            assert_gpu_close(to_host(v), cv32, cv64, dtype, what + " value", stored=reduction == "none")
+            assert_gpu_close(to_host(g), cg32, cg64, dtype, what + " grad")
+
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+def test_out(lib, dtype):
+    y, p = make_data("huber", {}, SHAPE, seed=11)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    (cv32, cg32), (cv64, cg64) = cpu_results(fl.huber, yh, ph)
+    # contiguous
+    (out,), _ = on_device(lib, dtype, np.full(SHAPE, SENTINEL))
+    g = fl.huber.grad(yd, pd, out=out)
+    assert g is out
+    assert_gpu_close(to_host(out), cg32, cg64, dtype, f"{lib} {dtype} out")
+    # every other column of a wider buffer: the rest is not touched
+    (buf,), (before,) = on_device(lib, dtype, np.full((SHAPE[0], 2 * SHAPE[1]), SENTINEL))
+    view = buf[:, ::2]
+    v, g = fl.huber.value_and_grad(yd, pd, out=view)
+    assert g is view
+    assert_gpu_close(to_host(v), cv32, cv64, dtype, f"{lib} {dtype} out value", stored=False)
+    assert_gpu_close(to_host(view), cg32, cg64, dtype, f"{lib} {dtype} strided out")
+    assert np.array_equal(to_host(buf[:, 1::2]), before[:, 1::2])
+    # in place: out=y_pred
+    pd2 = pd.clone() if lib == "torch" else pd.copy()
+    assert fl.huber.grad(yd, pd2, out=pd2) is pd2
+    assert_gpu_close(to_host(pd2), cg32, cg64, dtype, f"{lib} {dtype} out=y_pred")
+    # wrong dtype / shape
+    other = "float32" if dtype == "float64" else "float64"
+    (bad,), _ = on_device(lib, other, np.zeros(SHAPE))
+    with pytest.raises(ValueError, match=f"^huber: out must have y_pred's dtype {dtype}, got {other}"):
+        fl.huber.grad(yd, pd, out=bad)
+    (bad,), _ = on_device(lib, dtype, np.zeros(SHAPE[::-1]))
+    with pytest.raises(ValueError, match=r"^huber: out must have y_pred's shape \(257, 129\), got \(129, 257\)"):
+        fl.huber.grad(yd, pd, out=bad)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("name", ["mse", BCE, "log_cosh"])
+def test_bit_identical_runs(name, lib, dtype):
+    opts = {"from_logits": True} if name == BCE else {}
+    fn = getattr(fl, name)
+    y, p = make_data(name, opts, (3_000_017,), seed=21)
+    (yd, pd), _ = on_device(lib, dtype, y, p)
+    first_v, first_g = fn.value_and_grad(yd, pd, **opts)
+    ref_v, ref_g = to_host(first_v).tobytes(), to_host(first_g).tobytes()
+    for _ in range(4):
+        v, g = fn.value_and_grad(yd, pd, **opts)
+        assert to_host(v).tobytes() == ref_v
+        assert to_host(g).tobytes() == ref_g
+        assert to_host(fn(yd, pd, **opts)).tobytes() == ref_v
+
+
+def streams(lib):
+    mod = lib_module(lib)
+    if lib == "torch":
+        return mod.cuda.Stream(), mod.cuda.Stream(), mod.cuda.stream, lambda: mod.cuda.synchronize()
+    return (mod.cuda.Stream(non_blocking=True), mod.cuda.Stream(non_blocking=True), lambda s: s,
+            lambda: mod.cuda.Device().synchronize())
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_two_streams_at_once(lib):
+    s1, s2, use, sync = streams(lib)
+    n = 4_000_037
+    ya, pa = make_data("huber", {}, (n,), seed=1)
+    yb, pb = make_data("huber", {}, (n,), seed=2)
+    (yad, pad, ybd, pbd), _ = on_device(lib, "float32", ya, pa, yb, pb)
+    sync()
+    ref_a = [to_host(x) for x in fl.huber.value_and_grad(yad, pad)]
+    ref_b = [to_host(x) for x in fl.huber.value_and_grad(ybd, pbd)]
+    for _ in range(3):
+        with use(s1):  # the producer's current stream
+            ra = fl.huber.value_and_grad(yad, pad)
+        rb = fl.huber.value_and_grad(ybd, pbd, stream=s2)  # stream= overrides
+        with use(s1):
+            rb2 = fl.huber.value_and_grad(ybd, pbd, stream=s2)
+        sync()
+        for got, ref in ((ra, ref_a), (rb, ref_b), (rb2, ref_b)):
+            assert to_host(got[0]).tobytes() == ref[0].tobytes()
+            assert np.array_equal(to_host(got[1]), ref[1])
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_waits_for_the_producer_on_its_stream(lib):
+    # Inputs written on a side stream, then the loss on that stream: no race.
+    mod = lib_module(lib)
+    s1, _, use, sync = streams(lib)
+    n = 20_000_000
+    with use(s1):
+        if lib == "torch":
+            p = mod.full((n,), 3.0, device="cuda")
+            y = mod.zeros(n, device="cuda")
+        else:
+            p = mod.full((n,), 3.0, dtype=mod.float32)
+            y = mod.zeros(n, dtype=mod.float32)
+        v = fl.mse(y, p, reduction="sum")
+    sync()
+    assert float(to_host(v)) == 9.0 * n
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_two_to_the_31_plus_one_elements(lib):
+    mod = lib_module(lib)
+    n = 2**31 + 1
+    gib = 1 << 30
+    free = mod.cuda.mem_get_info()[0] if lib == "torch" else mod.cuda.runtime.memGetInfo()[0]
+    if free < max(16 * gib, 5 * n * 2 + gib):
+        pytest.skip(f"needs 16 GB of free device memory, {free / gib:.1f} GiB free")
+    # p[i] = (i % 8) / 4 for i < 2**31, p[2**31] = 4; y = 0 (one element broadcast: stride 0)
+    if lib == "torch":
+        pattern = (mod.arange(2**20, device="cuda") % 8).to(mod.float16) * 0.25
+        p = mod.empty(n, dtype=mod.float16, device="cuda")
+        p[:-1].view(2**11, 2**20).copy_(pattern.expand(2**11, 2**20))
+        p[-1] = 4.0
+        y = mod.zeros(1, dtype=mod.float16, device="cuda").expand(n)
+    else:
+        pattern = (mod.arange(2**20) % 8).astype(mod.float16) * mod.float16(0.25)
+        p = mod.empty(n, dtype=mod.float16)
+        p[:-1].reshape(2**11, 2**20)[...] = pattern
+        p[-1] = 4.0
+        y = mod.broadcast_to(mod.zeros(1, dtype=mod.float16), (n,))
+    total = 2**28 * 8.75 + 16.0  # sum of p**2
+    v, g = fl.mse.value_and_grad(y, p, reduction="sum")
+    assert abs(float(to_host(v)) - total) <= 1e-6 * total
+    assert abs(float(to_host(fl.mse(y, p))) - total / n) <= 1e-6 * total / n
+    assert float(to_host(g[-1:])[0]) == 8.0
+    assert float(to_host(g[2**31 - 1:2**31])[0]) == 3.5
+    body = g[:-1].view(2**11, 2**20) if lib == "torch" else g[:-1].reshape(2**11, 2**20)
+    assert bool((body == 2 * pattern).all())
+    del p, g, y, body
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_results_are_device_arrays_of_the_input_kind(lib):
+    y, p = make_data("mse", {}, (1000,))
+    for dtype in DTYPES if lib == "torch" else ["float32", "float64", "float16"]:  # CuPy: no bfloat16
+        (yd, pd), _ = on_device(lib, dtype, y, p)
+        v, g = fl.mse.value_and_grad(yd, pd)
+        check_kinds(lib, v, g, "mean", dtype, (1000,), device_of(pd), f"{lib} {dtype}")
+        v = fl.mse(yd, pd, reduction="none")
+        check_kinds(lib, v, fl.mse.grad(yd, pd), "none", dtype, (1000,), device_of(pd), f"{lib} {dtype} none")
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_empty_inputs(lib):
+    (yd, pd), _ = on_device(lib, "float32", np.zeros(0), np.zeros(0))
+    assert np.isnan(to_host(fl.mse(yd, pd)))
+    assert to_host(fl.mse(yd, pd, reduction="sum")) == 0.0
+    v, g = fl.mse.value_and_grad(yd, pd, reduction="none")
+    assert tuple(v.shape) == tuple(g.shape) == (0,)
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_bce_y_true_out_of_range_is_nan(lib):
+    # The CPU raises; the GPU cannot without waiting for the device (documented).
+    (yd, pd), _ = on_device(lib, "float32", np.array([0.0, 1.5, 1.0]), np.array([0.2, 0.5, 0.7]))
+    assert np.isnan(to_host(fl.bce(yd, pd)))
+    with pytest.raises(ValueError):
+        fl.bce(np.array([0.0, 1.5, 1.0]), np.array([0.2, 0.5, 0.7]))
+
+
+@needs_gpu
+@pytest.mark.parametrize("y_dtype", ["int32", "float64", "float16", "bool"])
+@pytest.mark.parametrize("lib", LIBS)
+def test_y_true_of_another_dtype_is_converted(lib, y_dtype):
+    mod = lib_module(lib)
+    y, p = make_data("hinge", {}, SHAPE, seed=4)
+    if y_dtype == "bool":
+        y = (y > 0).astype(np.float64)
+    host = y.astype(y_dtype)
+    yd = mod.as_tensor(host, device="cuda") if lib == "torch" else mod.asarray(host)
+    (pd,), (ph,) = on_device(lib, "float32", p)
+    v, g = fl.hinge.value_and_grad(yd, pd)
+    (cv32, cg32), (cv64, cg64) = cpu_results(fl.hinge, host.astype(np.float64), ph)
+    assert_gpu_close(to_host(v), cv32, cv64, "float32", f"{lib} y_true {y_dtype} value", stored=False)
+    assert_gpu_close(to_host(g), cg32, cg64, "float32", f"{lib} y_true {y_dtype} grad")
+
+
+@needs_gpu
+def test_torch_tensors_that_require_grad():
+    y, p = make_data("mse", {}, (100,))
+    (yd, pd), (yh, ph) = on_device("torch", "float32", y, p)
+    pd.requires_grad_(True)  # refuses __cuda_array_interface__ and __dlpack__
+    v, g = fl.mse.value_and_grad(yd, pd)
+    assert not g.requires_grad
+    (cv32, cg32), (cv64, cg64) = cpu_results(fl.mse, yh, ph)
+    assert_gpu_close(to_host(v), cv32, cv64, "float32", "requires_grad value", stored=False)
+    assert_gpu_close(to_host(g), cg32, cg64, "float32", "requires_grad grad")
+
+
+@needs_gpu
+def test_torch_call_does_not_synchronise():
+    torch = lib_module("torch")
+    y, p = make_data("mse", {}, (10_000,))
+    yd = torch.as_tensor(y, device="cuda")  # float64: converted to y_pred's float32
+    pd = torch.as_tensor(p, device="cuda", dtype=torch.float32)
+    old = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        v, g = fl.huber.value_and_grad(yd, pd, weights=2.0, reduction="sum")
+        fl.huber(yd, pd, reduction="none")
+    finally:
+        torch.cuda.set_sync_debug_mode(old)
+    assert np.isfinite(to_host(v))
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_gpu_errors(lib):
+    (yd, pd, short), _ = on_device(lib, "float32", np.zeros(4), np.ones(4), np.zeros(3))
+    host = np.zeros(4, np.float32)
+    with pytest.raises(TypeError, match=r"^mse: y_true is a host ndarray but y_pred is on the GPU"):
+        fl.mse(host, pd)
+    with pytest.raises(TypeError, match=r"^mse: y_pred is a host ndarray but y_true is on the GPU"):
+        fl.mse.grad(yd, host)
+    with pytest.raises(TypeError, match=r"^mse: weights is a host ndarray"):
+        fl.mse(yd, pd, weights=host)
+    with pytest.raises(ValueError, match="y_true"):
+        fl.mse(short, pd)
+    with pytest.raises(ValueError, match="weights"):
+        fl.mse(yd, pd, weights=short)
+    with pytest.raises(TypeError, match=r"^mse\(\) got an unexpected keyword argument 'delta'"):
+        fl.mse(yd, pd, delta=1.0)
+    with pytest.raises(TypeError, match=r"^binary_cross_entropy: pos_weight must be a float on the GPU"):
+        fl.bce(yd, pd, pos_weight=pd)
+    mod = lib_module(lib)
+    ints = mod.as_tensor(np.zeros(4, np.int32), device="cuda") if lib == "torch" else mod.zeros(4, dtype=mod.int32)
+    with pytest.raises(TypeError, match=r"^mse: y_pred must be float32, float64, float16 or bfloat16, got int32"):
+        fl.mse(yd, ints)
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_two_devices(lib):
+    if flc.device_count() < 2:
+        pytest.skip("needs two CUDA devices")
+    mod = lib_module(lib)
+    if lib == "torch":
+        y = mod.zeros(4, device="cuda:0")
+        p = mod.zeros(4, device="cuda:1")
+    else:
+        with mod.cuda.Device(0):
+            y = mod.zeros(4, dtype=mod.float32)
+        with mod.cuda.Device(1):
+            p = mod.zeros(4, dtype=mod.float32)
+    with pytest.raises(ValueError, match=r"^mse: y_true is on cuda:0 but y_pred is on cuda:1"):
+        fl.mse(y, p)
+
+
+# --------------------------------------------------------------------------
+# The built extension's argument checks: they run before any CUDA call, so
+# they hold on machines without a GPU or driver too (CI builds _cuda).
+# --------------------------------------------------------------------------
+
+
+def _built_extension():
+    try:
+        from fastloss import _cuda
+    except ImportError:
+        pytest.skip("fastloss._cuda is not built (no CUDA compiler at build time)")
+    return _cuda
+
+
+def _desc(n, dtype="float32", ptr=4096):
+    return (ptr, (n,) if n is not None else (), (1,) if n is not None else (), dtype, 0)
+
+
+@pytest.mark.parametrize(
+    "name, options, y_true, y_pred, weights, result, exc, message",
+    [
+        ("mse", {}, _desc(3), _desc(4), None, _desc(None), ValueError, r"y_true and y_pred must have the same shape"),
+        ("huber", {"delta": -1.0}, _desc(4), _desc(4), None, _desc(None), ValueError, r"delta must be a finite number > 0"),
+        ("huber", {"deltaa": 1.0}, _desc(4), _desc(4), None, _desc(None), TypeError, r"unexpected keyword argument 'deltaa'"),
+        ("mse", {}, _desc(4), _desc(4, "float64"), None, _desc(None), ValueError, r"result must be a 0-d float64"),
+        ("mse", {}, _desc(4, "float64"), _desc(4), None, _desc(None), ValueError, r"y_true must have y_pred's dtype float32"),
+        ("mse", {}, _desc(4), _desc(4), _desc(3), _desc(None), ValueError, r"weights of shape \(3,\) cannot be broadcast"),
+        ("quantile", {"q": 1.5}, _desc(4), _desc(4), None, _desc(None), ValueError, r"q must be in the open interval"),
+        ("dice", {}, _desc(4), _desc(4), None, _desc(None), TypeError, r"no GPU implementation"),
+        ("mse", {}, _desc(4), _desc(4, "int8"), None, _desc(None), TypeError, r"float32, float64, float16 or bfloat16"),
+    ],
+)
+def test_extension_checks_arguments_before_any_cuda_call(name, options, y_true, y_pred, weights,
+                                                         result, exc, message):
+    ext = _built_extension()
+    with pytest.raises(exc, match=message):
+        ext.elementwise(name, options, "mean", y_true, y_pred, weights, None, None, result, 0)
+
+
+def test_extension_lists_the_part1_losses():
+    ext = _built_extension()
+    assert set(ext.LOSSES) >= {"mse", "mae", "huber", "smooth_l1", "quantile", "log_cosh", "msle",
+                               "poisson_nll", "mape", "binary_cross_entropy", "bce", "binary_focal",
+                               "hinge", "squared_hinge", "soft_margin", "contrastive"}
+    assert ext.is_available() == (ext.device_count() > 0)
