@@ -109,15 +109,19 @@ __device__ __forceinline__ double BlockSum(double v, double* shared) {
 // One element: loss and gradient through the functor, outputs stored.
 template <class Loss, typename S, bool kGrad>
 __device__ __forceinline__ double Element(const Loss& f, const Params& prm, double scale,
-                                          S y_s, S p_s, S w_s, bool has_w, S* g, S* l,
-                                          int* bad) {
+                                          S y_s, S p_s, S w_s, bool has_w, S* g, S* l) {
   using C = typename ComputeOf<S>::type;
   const internal::ScalarMath<C> m;
   const C y = ToCompute<C>(y_s), p = ToCompute<C>(p_s);
   const C w = has_w ? ToCompute<C>(w_s) : C(1);
-  if (prm.check_y && (y < static_cast<C>(prm.y_lo) || y > static_cast<C>(prm.y_hi))) *bad = 1;
   C dl = C(0);
-  const C loss = f.template Eval<kGrad>(m, y, p, dl);
+  C loss = f.template Eval<kGrad>(m, y, p, dl);
+  // y_true outside the loss's range: NaN loss and gradient (the CPU raises;
+  // the GPU cannot without waiting for the device). NaN carries through the
+  // reduction, so the value is NaN too.
+  if (prm.check_y && (y < static_cast<C>(prm.y_lo) || y > static_cast<C>(prm.y_hi))) {
+    loss = dl = m.Div(m.Zero(), m.Zero());
+  }
   const C wl = w * loss;
   if constexpr (kGrad) {
     if (g) *g = FromCompute<S>(static_cast<C>(dl * w * static_cast<C>(scale)));
@@ -128,7 +132,7 @@ __device__ __forceinline__ double Element(const Loss& f, const Params& prm, doub
 
 template <class Loss, typename S, bool kGrad>
 __global__ void __launch_bounds__(kThreads)
-    ElementwiseKernel(Loss f, Plan plan, Params prm, double* partials, int* flags) {
+    ElementwiseKernel(Loss f, Plan plan, Params prm, double* partials) {
   __shared__ double shared[kThreads];
   constexpr int kPack = Pack<S>::kSize;
   const int64_t threads = static_cast<int64_t>(gridDim.x) * kThreads;
@@ -143,7 +147,6 @@ __global__ void __launch_bounds__(kThreads)
   S* l = static_cast<S*>(plan.data[kL]);
   const bool has_w = w != nullptr;
   double acc = 0.0;
-  int bad = 0;
   if (plan.aligned) {
     // Whole packs with 16-byte loads and stores; the last, partial pack
     // element by element (same order).
@@ -163,8 +166,7 @@ __global__ void __launch_bounds__(kThreads)
         }
         for (int k = 0; k < kPack; ++k) {
           acc += Element<Loss, S, kGrad>(f, prm, scale, py.v[k], pp.v[k], has_w ? pw.v[k] : S(),
-                                         has_w, g ? &pg.v[k] : nullptr, l ? &pl.v[k] : nullptr,
-                                         &bad);
+                                         has_w, g ? &pg.v[k] : nullptr, l ? &pl.v[k] : nullptr);
         }
         if (g) reinterpret_cast<Pack<S>*>(g)[j] = pg;
         if (l) reinterpret_cast<Pack<S>*>(l)[j] = pl;
@@ -172,7 +174,7 @@ __global__ void __launch_bounds__(kThreads)
         for (int64_t e = e0; e < n; ++e) {
           acc += Element<Loss, S, kGrad>(f, prm, scale, y[e], p[e],
                                          has_w ? w[w_scalar ? 0 : e] : S(), has_w,
-                                         g ? g + e : nullptr, l ? l + e : nullptr, &bad);
+                                         g ? g + e : nullptr, l ? l + e : nullptr);
         }
       }
     }
@@ -182,7 +184,7 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t e0 = j * kPack, e1 = e0 + kPack < n ? e0 + kPack : n;
       for (int64_t e = e0; e < e1; ++e) {
         acc += Element<Loss, S, kGrad>(f, prm, scale, y[e], p[e], has_w ? w[e * ws] : S(),
-                                       has_w, g ? g + e : nullptr, l ? l + e : nullptr, &bad);
+                                       has_w, g ? g + e : nullptr, l ? l + e : nullptr);
       }
     }
   } else {
@@ -193,18 +195,13 @@ __global__ void __launch_bounds__(kThreads)
         Offsets(plan, e, off);
         acc += Element<Loss, S, kGrad>(f, prm, scale, y[off[kY]], p[off[kP]],
                                        has_w ? w[off[kW]] : S(), has_w,
-                                       g ? g + off[kG] : nullptr, l ? l + off[kL] : nullptr,
-                                       &bad);
+                                       g ? g + off[kG] : nullptr, l ? l + off[kL] : nullptr);
       }
     }
   }
-  if (!prm.accumulate && !prm.check_y) return;
+  if (!prm.accumulate) return;  // uniform over the grid: no barrier is skipped by some
   const double block = BlockSum(acc, shared);
-  const int any_bad = __syncthreads_or(bad);
-  if (threadIdx.x == 0) {
-    partials[blockIdx.x] = block;
-    flags[blockIdx.x] = any_bad;
-  }
+  if (threadIdx.x == 0) partials[blockIdx.x] = block;
 }
 
 // The weights' total over y_pred's shape (each weight as often as it is
@@ -234,25 +231,19 @@ __global__ void __launch_bounds__(kThreads) WeightSumKernel(Plan plan, double* p
 
 // One block: the partials folded in index order (thread t takes t, t + 256,
 // ... in order, then a fixed tree). mode 0: *out = total; 1: the mean over
-// `count`; 2: the mean over *wsum. Any flag set: NaN.
+// `count`; 2: the mean over *wsum.
 template <typename R>
 __global__ void __launch_bounds__(kThreads)
-    FoldKernel(const double* partials, const int* flags, int64_t blocks, int mode, double count,
-               const double* wsum, R* out) {
+    FoldKernel(const double* partials, int64_t blocks, int mode, double count, const double* wsum,
+               R* out) {
   __shared__ double shared[kThreads];
   double acc = 0.0;
-  int bad = 0;
-  for (int64_t b = threadIdx.x; b < blocks; b += kThreads) {
-    acc += partials[b];
-    if (flags) bad |= flags[b];
-  }
+  for (int64_t b = threadIdx.x; b < blocks; b += kThreads) acc += partials[b];
   const double total = BlockSum(acc, shared);
-  const int any_bad = __syncthreads_or(bad);
   if (threadIdx.x == 0) {
     double v = total;
     if (mode == 1) v = total / count;
     if (mode == 2) v = total / *wsum;
-    if (any_bad) v = __longlong_as_double(0x7ff8000000000000LL);  // NaN
     *out = static_cast<R>(v);
   }
 }
@@ -339,11 +330,26 @@ Plan MakePlan(const char* name, const DeviceCall& call) {
     for (int k = 0; k < p.rank; ++k) plan.strides[kL][k] = call.losses.strides[k];
     plan.data[kL] = call.losses.data;
   }
-  // Outputs may alias an input only as the same view (in place).
   const size_t item = ItemSize(p.dtype);
   const char* names[kSlots] = {"y_true", "y_pred", "weights", "grad", "losses"};
+  // A misaligned element pointer would be a sticky CUDA error (it ends the
+  // context, the caller's too): refused here.
+  for (int s = 0; s < kSlots; ++s) {
+    if (plan.data[s] && reinterpret_cast<uintptr_t>(plan.data[s]) % item != 0) {
+      throw Error(std::string(name) + ": " + names[s] + "'s data is not aligned to its " +
+                  std::to_string(item) + "-byte element size");
+    }
+  }
+  // Outputs may alias an input only as the same view (in place), and may
+  // not overlap themselves (a zero stride would make threads race).
   for (int out = kG; out < kSlots; ++out) {
     if (!plan.data[out]) continue;
+    for (int k = 0; k < plan.rank; ++k) {
+      if (plan.strides[out][k] == 0 && plan.shape[k] > 1) {
+        throw Error(std::string(name) + ": " + names[out] +
+                    " has a zero stride (a broadcast view): its elements would overlap");
+      }
+    }
     const internal::Extent eo =
         internal::ExtentOf(plan.data[out], item, plan.shape, plan.strides[out], plan.rank);
     for (int in = 0; in < out; ++in) {
@@ -404,47 +410,45 @@ cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
   const bool none = call.reduction == Reduction::kNone;
   const int64_t blocks = BlocksFor(plan.n, sizeof(S));
   const bool weighted_mean = call.has_weights && call.reduction == Reduction::kMean;
-  // Scratch: loss partials, weight partials, flags, the weight total.
-  const size_t bytes = sizeof(double) * (2 * blocks + 1) + sizeof(int) * blocks;
+  // Scratch: loss partials, weight partials, the weight total.
+  const size_t bytes = sizeof(double) * (2 * blocks + 1);
+  cudaGetLastError();  // a stale (non-sticky) error of earlier, unrelated work
   void* scratch = nullptr;
   cudaError_t err = cudaMallocAsync(&scratch, bytes, stream);
   if (err != cudaSuccess) return err;
   double* partials = static_cast<double*>(scratch);
   double* wpartials = partials + blocks;
   double* wsum = wpartials + blocks;
-  int* flags = reinterpret_cast<int*>(wsum + 1);
   Params prm;
   prm.scale = call.reduction == Reduction::kMean ? 1.0 / static_cast<double>(plan.n) : 1.0;
   prm.accumulate = !none;
-  prm.check_y = range.check && !none;
+  prm.check_y = range.check;
   prm.y_lo = range.lo;
   prm.y_hi = range.hi;
   if (weighted_mean) {
     WeightSumKernel<S><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(plan, wpartials);
-    FoldKernel<double><<<1, kThreads, 0, stream>>>(wpartials, nullptr, blocks, 0, 0.0, nullptr,
-                                                    wsum);
+    FoldKernel<double><<<1, kThreads, 0, stream>>>(wpartials, blocks, 0, 0.0, nullptr, wsum);
     prm.wsum = wsum;
   }
   if (plan.n > 0) {
     if (call.has_grad) {
       ElementwiseKernel<Loss, S, true>
-          <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(f, plan, prm, partials, flags);
+          <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(f, plan, prm, partials);
     } else {
       ElementwiseKernel<Loss, S, false>
-          <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(f, plan, prm, partials, flags);
+          <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(f, plan, prm, partials);
     }
   } else {
     cudaMemsetAsync(partials, 0, sizeof(double) * blocks, stream);
-    cudaMemsetAsync(flags, 0, sizeof(int) * blocks, stream);
   }
   if (!none && call.result) {
     const int mode = call.reduction == Reduction::kSum ? 0 : (weighted_mean ? 2 : 1);
     const double count = static_cast<double>(plan.n);
     if (std::is_same<S, double>::value) {
-      FoldKernel<double><<<1, kThreads, 0, stream>>>(partials, flags, blocks, mode, count, wsum,
+      FoldKernel<double><<<1, kThreads, 0, stream>>>(partials, blocks, mode, count, wsum,
                                                       static_cast<double*>(call.result));
     } else {
-      FoldKernel<float><<<1, kThreads, 0, stream>>>(partials, flags, blocks, mode, count, wsum,
+      FoldKernel<float><<<1, kThreads, 0, stream>>>(partials, blocks, mode, count, wsum,
                                                      static_cast<float*>(call.result));
     }
   }

@@ -31,7 +31,8 @@ arrays and they run on the GPU::
 - Reductions are deterministic: the same bits on every run.
 - Range checks the CPU makes on ``y_true`` (binary cross entropy on
   probabilities: ``y_true`` in [0, 1]) would need the host to wait for the
-  GPU: on the GPU an out-of-range ``y_true`` makes the reduced value NaN.
+  GPU: on the GPU an out-of-range ``y_true`` gives a NaN loss and gradient at
+  that element (so the reduced value is NaN).
 
 This module imports without the CUDA extension (``fastloss._cuda``), CuPy or
 PyTorch: ``is_available()`` then says False.
@@ -258,6 +259,25 @@ def _parse(loss, want, args, kwargs):
 # --------------------------------------------------------------------------
 
 _KDL_CUDA, _KDL_CUDA_MANAGED = 2, 13
+
+
+def _record_stream(objs, device, stream):
+    """With ``stream=``, tell PyTorch's caching allocator that ``stream`` uses
+    the torch tensors among ``objs``, so that a tensor freed right after the
+    call is not reused by its own stream before ``stream`` has run the kernel.
+    (CuPy has no equivalent: with ``stream=``, keep CuPy inputs alive until
+    that stream has run the call, as with any stream-ordered API.)"""
+    torch = _torch() if "torch" in sys.modules else None
+    if torch is None:
+        return
+    ext_stream = None
+    for t in objs:
+        if isinstance(t, torch.Tensor) and t.is_cuda:
+            if ext_stream is None:
+                if int(torch.cuda.current_stream(device).cuda_stream) == stream:
+                    return
+                ext_stream = torch.cuda.ExternalStream(stream, device=device)
+            t.record_stream(ext_stream)
 
 
 def _torch():
@@ -771,6 +791,8 @@ def _dispatch(loss_name, want, args, kwargs):
                 value = _empty(olib, device, (), "float64" if dtype == "float64" else "float32", loss, "result")
                 v_desc = _describe(loss, "result", value, olib, device, stream, keep)[0]
         ext.elementwise(loss, options, reduction, t_desc, p_desc, w_desc, g_desc, l_desc, v_desc, stream)
+    if stream_arg is not None:
+        _record_stream([y_true, y_pred, weights, grad, value, *keep], device, stream)
     if want == 0:
         return value
     if want == 1:

@@ -1207,9 +1207,16 @@ bool IsDeviceArray(PyObject* obj) {
   py::handle h(obj);
   if (py::hasattr(h, "__cuda_array_interface__")) return true;
   if (!py::hasattr(h, "__dlpack_device__")) return false;
-  py::object dev = h.attr("__dlpack_device__")();
-  const int type = py::cast<int>(py::reinterpret_borrow<py::tuple>(dev)[0]);
-  return type == 2 || type == 13;
+  // A host object whose __dlpack_device__ fails is left to the CPU path.
+  try {
+    py::object dev = h.attr("__dlpack_device__")();
+    const int type = py::cast<int>(py::reinterpret_borrow<py::tuple>(dev)[0]);
+    return type == 2 || type == 13;
+  } catch (const py::error_already_set&) {
+    return false;
+  } catch (const py::cast_error&) {
+    return false;
+  }
 }
 
 // y_true / y_pred of the call, positional or by keyword (null if absent).

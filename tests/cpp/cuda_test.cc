@@ -115,6 +115,10 @@ template <> __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) { return __float2bfl
 template <typename S> float ToFloat(S x) { return static_cast<float>(x); }
 template <> float ToFloat<__half>(__half x) { return __half2float(x); }
 template <> float ToFloat<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+// A stored value as double, without rounding float64 through float.
+template <typename S> double ToDouble(S x) { return ToFloat<S>(x); }
+template <> double ToDouble<float>(float x) { return x; }
+template <> double ToDouble<double>(double x) { return x; }
 
 void Data(const Loss& loss, size_t n, uint32_t seed, std::vector<double>* y,
           std::vector<double>* p) {
@@ -129,6 +133,16 @@ void Data(const Loss& loss, size_t n, uint32_t seed, std::vector<double>* y,
     (*p)[i] = probs ? unit(rng) : (std::strcmp(loss.name, "contrastive") == 0
                                        ? std::fabs(normal(rng)) : normal(rng));
   }
+}
+
+// Allowed |got - want| for a stored element: gtol relative, plus 8 ulps of
+// the array's scale (the GPU's exp/log1p and the CPU's differ by 1-2 ulp),
+// plus float16's subnormal spacing.
+template <typename S>
+double Allowed(double want, double scale, double gtol) {
+  const double ulp = std::is_same<S, double>::value ? 0x1p-52 : 0x1p-23;
+  const double sub = std::is_same<S, __half>::value ? 0x1p-24 : 0.0;
+  return gtol * std::fabs(want) + 8 * ulp * scale + sub;
 }
 
 double RelErr(double a, double b) {
@@ -212,17 +226,20 @@ void Compare(const Loss& loss, size_t n, Reduction r, bool weighted, double rtol
     EXPECT_LE(RelErr(got, want), rtol) << loss.name << " value " << got << " vs " << want;
   } else {
     const std::vector<S> lg = l.Download();
+    double lscale = 0.0;
+    for (size_t i = 0; i < n; ++i) lscale = std::max(lscale, std::fabs(static_cast<double>(lh[i])));
     for (size_t i = 0; i < n; ++i) {
-      ASSERT_LE(RelErr(ToFloat<S>(lg[i]) * 1.0, lh[i]), gtol) << loss.name << " loss at " << i;
+      const double want_i = lh[i];
+      ASSERT_LE(std::fabs(ToDouble<S>(lg[i]) - want_i), Allowed<S>(want_i, lscale, gtol))
+          << loss.name << " loss at " << i;
     }
   }
   const std::vector<S> gg = g.Download();
   double scale = 0.0;
   for (size_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(static_cast<double>(gh[i])));
   for (size_t i = 0; i < n; ++i) {
-    const double got = std::is_same<S, double>::value ? static_cast<double>(gg[i]) * 1.0
-                                                       : ToFloat<S>(gg[i]);
-    ASSERT_LE(std::fabs(got - gh[i]), gtol * std::max(std::fabs(static_cast<double>(gh[i])), 1e-3 * scale))
+    const double want_i = gh[i];
+    ASSERT_LE(std::fabs(ToDouble<S>(gg[i]) - want_i), Allowed<S>(want_i, scale, gtol))
         << loss.name << " grad at " << i;
   }
 }
@@ -306,32 +323,52 @@ TEST(Cuda, StridedAndBroadcastWeights) {
   for (size_t i = 0; i < n; ++i) ASSERT_EQ(gs[2 * i], gc[i]) << i;
 }
 
+// The same n gives the same bits whatever the alignment (the 16-byte path and
+// the element path sum in the same order), with or without the gradient,
+// and on every run.
 TEST(Cuda, BitIdenticalRuns) {
   SKIP_WITHOUT_GPU();
   const size_t n = (size_t{1} << 22) + 3;
-  std::vector<float> y(n), p(n);
+  std::vector<float> y(n + 1), p(n + 1);
   std::mt19937 rng(5);
   std::normal_distribution<float> normal;
   for (auto& v : y) v = normal(rng);
   for (auto& v : p) v = normal(rng);
-  DeviceBuffer<float> dy(n), dp(n), r(1);
-  dy.Upload(y);
-  dp.Upload(p);
-  DeviceCall c;
-  c.y_true = DeviceView::Contiguous(dy.p, DType::kFloat32, {static_cast<int64_t>(n)});
-  c.y_pred = DeviceView::Contiguous(dp.p, DType::kFloat32, {static_cast<int64_t>(n)});
-  c.result = r.p;
-  float first = 0.0f;
-  for (int run = 0; run < 5; ++run) {
-    CUDA_OK(fastloss::cuda::LogCosh(c, {}, 0));
-    CUDA_OK(cudaDeviceSynchronize());
+  DeviceBuffer<float> dy(n + 1), dp(n + 1), dg(n + 1), r(1);
+  const auto bits = [&](float* y0, float* p0, bool grad) {
+    // y0/p0 point at n elements holding y[0..n) and p[0..n).
+    DeviceCall c;
+    c.y_true = DeviceView::Contiguous(y0, DType::kFloat32, {static_cast<int64_t>(n)});
+    c.y_pred = DeviceView::Contiguous(p0, DType::kFloat32, {static_cast<int64_t>(n)});
+    c.result = r.p;
+    if (grad) {
+      c.grad = DeviceView::Contiguous(dg.p, DType::kFloat32, {static_cast<int64_t>(n)});
+      c.has_grad = true;
+    }
+    EXPECT_EQ(fastloss::cuda::LogCosh(c, {}, 0), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const float v = r.Download()[0];
-    if (run == 0) first = v;
-    uint32_t a, b;
-    std::memcpy(&a, &first, 4);
+    uint32_t b;
     std::memcpy(&b, &v, 4);
-    ASSERT_EQ(a, b) << "run " << run;
-  }
+    return b;
+  };
+  // Aligned: the data at the start of the buffers.
+  std::vector<float> ya(y.begin(), y.end() - 1), pa(p.begin(), p.end() - 1);
+  ya.push_back(0.0f);
+  pa.push_back(0.0f);
+  dy.Upload(ya);
+  dp.Upload(pa);
+  const uint32_t aligned = bits(dy.p, dp.p, false);
+  EXPECT_EQ(bits(dy.p, dp.p, false), aligned) << "second run";
+  EXPECT_EQ(bits(dy.p, dp.p, true), aligned) << "with the gradient";
+  // Misaligned by one element: the same values one float later.
+  std::vector<float> yu{0.0f}, pu{0.0f};
+  yu.insert(yu.end(), ya.begin(), ya.end() - 1);
+  pu.insert(pu.end(), pa.begin(), pa.end() - 1);
+  dy.Upload(yu);
+  dp.Upload(pu);
+  EXPECT_EQ(bits(dy.p + 1, dp.p + 1, false), aligned) << "4-byte aligned data";
+  EXPECT_EQ(bits(dy.p + 1, dp.p + 1, true), aligned) << "4-byte aligned data, with the gradient";
 }
 
 TEST(Cuda, EmptyInput) {
@@ -370,6 +407,19 @@ TEST(Cuda, ArgumentErrorsNameTheArgument) {
   c.weights = DeviceView::Contiguous(a, DType::kFloat32, {3});
   EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
   EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("weights"), std::string::npos);
+  c.has_weights = false;
+  // A broadcast (zero-stride) gradient would have threads race on one element.
+  float g[4] = {};
+  c.grad = DeviceView::Contiguous(g, DType::kFloat32, {4});
+  c.grad.strides[0] = 0;
+  c.has_grad = true;
+  EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
+  EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("zero stride"), std::string::npos);
+  c.has_grad = false;
+  // A pointer not aligned to the element size (a sticky CUDA error if launched).
+  c.y_pred.data = reinterpret_cast<char*>(b) + 1;
+  EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
+  EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("not aligned"), std::string::npos);
 }
 
 TEST(Cuda, NoDeviceIsReportedNotFatal) {

@@ -76,7 +76,10 @@ struct DeviceCall {
 // The elementwise losses (options and formulas as in fastloss.hpp). On the
 // GPU, y_true range checks that the CPU reports as an Error (binary cross
 // entropy on probabilities: y_true in [0, 1]) cannot stop the call without a
-// host synchronisation: an out-of-range y_true makes the reduced value NaN.
+// host synchronisation: an out-of-range y_true gives a NaN loss and gradient
+// at that element, so the reduced value is NaN too.
+// The stream's device must be the current device (cudaSetDevice), and every
+// pointer must be aligned to its element size.
 cudaError_t Mse(const DeviceCall& call, const MseOptions& = {}, cudaStream_t stream = 0);
 cudaError_t Mae(const DeviceCall& call, const MaeOptions& = {}, cudaStream_t stream = 0);
 cudaError_t Huber(const DeviceCall& call, const HuberOptions& = {}, cudaStream_t stream = 0);
