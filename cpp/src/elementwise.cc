@@ -102,6 +102,8 @@ std::string PositionString(int64_t flat, const int64_t* shape, int rank) {
 namespace {
 
 constexpr int64_t kBlock = kReductionBlock;
+// Blocks per y_true range check on contiguous data (a few L2-sized runs).
+constexpr int64_t kCheckBlocks = 16;
 // Blocks whose partials are folded per round: bounds the partials buffer
 // (on the stack) whatever the input size.
 constexpr int64_t kRoundBlocks = 2048;
@@ -239,14 +241,20 @@ struct Executor {
   // Blocks [b0, b1) into partials[0, b1 - b0).
   void Blocks(int64_t b0, int64_t b1, double* partials) const {
     if (plan.all_contiguous) {
-      const int64_t start = b0 * kBlock;
-      const int64_t n = std::min(b1 * kBlock, plan.n) - start;
-      KernelArgs a = Args(n, partials);
-      for (int s = 0; s < kSlots; ++s) {
-        if (plan.data[s]) SetPointer(a, s, Base(s) + start);
+      // With a y_true range check, runs of kCheckBlocks blocks: each run's y
+      // is checked just before the kernel reads it again, from cache.
+      const int64_t step = check_y ? kCheckBlocks : b1 - b0;
+      for (int64_t c0 = b0; c0 < b1; c0 += step) {
+        const int64_t c1 = std::min(b1, c0 + step);
+        const int64_t start = c0 * kBlock;
+        const int64_t n = std::min(c1 * kBlock, plan.n) - start;
+        KernelArgs a = Args(n, partials ? partials + (c0 - b0) : nullptr);
+        for (int s = 0; s < kSlots; ++s) {
+          if (plan.data[s]) SetPointer(a, s, Base(s) + start);
+        }
+        if (!CheckY(Base(kY) + start, start, n)) return;
+        kernel(functor, a);
       }
-      if (!CheckY(Base(kY) + start, start, n)) return;
-      kernel(functor, a);
       return;
     }
     Scratch& scratch = ThreadScratch();

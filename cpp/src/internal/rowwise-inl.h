@@ -12,7 +12,10 @@
 // Softmax rows from logits, per row:
 //   pass 1: online max and sum of exp(x - max), in groups of four vectors
 //           (one exp per element plus one rescale per group); dense targets
-//           also give sum(y') here and are range-checked;
+//           also give sum(y') here and are range-checked. With a gradient
+//           to write (cross-entropy), the max first and then exp(x - max)
+//           kept in registers (rows of <= 4 vectors) or in the gradient
+//           buffer, which pass 3 reads back instead of recomputing it;
 //   pass 2: (focal only, or probabilities) the row's loss and H = sum_c D_c;
 //   pass 3: the gradient D_j - q_j H (and the loss, when H was known).
 // log q = (x - max) - log(sum), so a row [1e8, 1e8] gives log 2, masked
@@ -144,8 +147,8 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     for (int i = 1; i < k; ++i) cm = m.Max(cm, v[i]);
     const V mnew = m.Max(mv, cm);
     const V shift = hn::IfThenElse(hn::Eq(mnew, neg_inf), hn::Zero(d), mnew);
-    V s = hn::Mul(sv, m.Exp(hn::Sub(mv, shift)));
-    for (int i = 0; i < k; ++i) s = hn::Add(s, m.Exp(hn::Sub(v[i], shift)));
+    V s = hn::Mul(sv, m.ExpNonPositive(hn::Sub(mv, shift)));
+    for (int i = 0; i < k; ++i) s = hn::Add(s, m.ExpNonPositive(hn::Sub(v[i], shift)));
     sv = s;
     mv = mnew;
   };
@@ -154,6 +157,13 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
   // the max first, then one exp per vector, reused by the gradient (two
   // exps per vector fewer than the online pass and a recomputation).
   const bool small = kLogits && !Term::kNeedsH && N > 1 && C <= 4 * N;
+  // Larger rows with a gradient buffer of their own (not aliasing the logits
+  // or the targets, which pass 3 reads again) do the same through memory:
+  // the max first (no exp), then exp(x - max) once per element, kept in g
+  // until pass 3 turns it into the gradient. One exp per element instead of
+  // the online pass's 1.25 and pass 3's recomputation.
+  const bool stash = kLogits && kGrad && !Term::kNeedsH && !small && N > 1 && gs == 1 &&
+                     g != x && g != y;
   V ev[4];
   if (small) {
     const int64_t nv = (C + N - 1) / N;
@@ -169,11 +179,52 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     const V shift = hn::Set(d, mx == -inf ? T(0) : mx);
     V s = hn::Zero(d);
     for (int64_t i = 0; i < nv; ++i) {
-      ev[i] = m.Exp(hn::Sub(v[i], shift));
+      ev[i] = m.ExpNonPositive(hn::Sub(v[i], shift));
       s = hn::Add(s, ev[i]);
     }
     mv = hn::Set(d, mx);
     sv = s;
+  } else if (stash) {
+    V cm[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
+    for (; c + 4 * N <= full; c += 4 * N) {
+      for (int i = 0; i < 4; ++i) {
+        cm[i] = m.Max(cm[i], load(x, xs, c + i * N, false, T(0)));
+        check(c + i * N, false);
+      }
+    }
+    for (; c < full; c += N) {
+      cm[0] = m.Max(cm[0], load(x, xs, c, false, T(0)));
+      check(c, false);
+    }
+    if (full < C) {
+      cm[0] = m.Max(cm[0], load(x, xs, full, true, -inf));
+      check(full, true);
+    }
+    // As for small rows: x86 max ignores NaN, a NaN lane reaches the sum.
+    const V cmax = m.Max(m.Max(cm[0], cm[1]), m.Max(cm[2], cm[3]));
+    const T mx = hn::GetLane(hn::MaxOfLanes(d, cmax));
+    const V shift = hn::Set(d, mx == -inf ? T(0) : mx);
+    V s[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+    int64_t j = 0;
+    for (; j + 4 * N <= full; j += 4 * N) {
+      for (int i = 0; i < 4; ++i) {
+        const V e = m.ExpNonPositive(hn::Sub(load(x, xs, j + i * N, false, T(0)), shift));
+        hn::StoreU(e, d, g + j + i * N);
+        s[i] = hn::Add(s[i], e);
+      }
+    }
+    for (; j < full; j += N) {
+      const V e = m.ExpNonPositive(hn::Sub(load(x, xs, j, false, T(0)), shift));
+      hn::StoreU(e, d, g + j);
+      s[0] = hn::Add(s[0], e);
+    }
+    if (full < C) {
+      const V e = m.ExpNonPositive(hn::Sub(load(x, xs, full, true, -inf), shift));
+      StoreTail(d, e, g + full, static_cast<size_t>(C - full));
+      s[0] = hn::Add(s[0], e);
+    }
+    mv = hn::Set(d, mx);
+    sv = hn::Add(hn::Add(s[0], s[1]), hn::Add(s[2], s[3]));
   } else if (kLogits) {
     for (; c + 4 * N <= full; c += 4 * N) {
       const V v[4] = {load(x, xs, c, false, T(0)), load(x, xs, c + N, false, T(0)),
@@ -214,7 +265,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     row_max = hn::GetLane(hn::MaxOfLanes(d, mv));
     // x86 max ignores NaN: a NaN lane reaches the sum below.
     const V shift = hn::Set(d, row_max == -inf ? T(0) : row_max);
-    const V scaled = small ? sv : hn::Mul(sv, m.Exp(hn::Sub(mv, shift)));
+    const V scaled = small || stash ? sv : hn::Mul(sv, m.ExpNonPositive(hn::Sub(mv, shift)));
     const T sum = hn::GetLane(hn::SumOfLanes(d, scaled));
     if (row_max == -inf) {  // every class masked: NaN loss, zero gradient
       if constexpr (kGrad) {
@@ -235,7 +286,14 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     const V xv = load(x, xs, c, tail, kLogits ? -inf : T(1));
     if (kLogits) {
       logq = hn::Sub(hn::Sub(xv, maxv), lsv);
-      q = small ? hn::Mul(ev[c / N], invv) : m.Exp(logq);
+      // logq <= 0: x <= max and log(sum) >= 0 (the max contributes 1).
+      if (small) {
+        q = hn::Mul(ev[c / N], invv);
+      } else if (stash) {
+        q = hn::Mul(load(g, 1, c, tail, T(0)), invv);
+      } else {
+        q = m.ExpNonPositive(logq);
+      }
       clipped = hn::Lt(q, hn::Zero(d));  // never
     } else {
       const V raw = hn::Mul(xv, invv);

@@ -47,6 +47,11 @@ struct ScalarMath {
   FASTLOSS_HD V Log(V x) const { return std::log(x); }
   FASTLOSS_HD V Log1p(V x) const { return std::log1p(x); }
   FASTLOSS_HD V Atan(V x) const { return std::atan(x); }
+  // The specialised forms of SimdMath (see simd_math-inl.h): exp(x) for
+  // x <= 0, and log1p(e) for e in [0, 1] given r = 1 / (1 + e) (which only
+  // the SIMD version uses). Here the plain std:: functions.
+  FASTLOSS_HD V ExpNonPositive(V x) const { return std::exp(x); }
+  FASTLOSS_HD V Log1pUnit(V e, V /*r*/) const { return std::log1p(e); }
 
   FASTLOSS_HD Mask Lt(V a, V b) const { return a < b; }
   FASTLOSS_HD Mask Le(V a, V b) const { return a <= b; }

@@ -9,24 +9,29 @@
 
 // --- Shared pieces --------------------------------------------------------
 
-// The logistic function's parts at x, all from one exp and one log1p:
+// The logistic function's parts at x, all from one exp, one log1p and one
+// division:
 //   sp_pos = softplus(x)  = max(x, 0) + log1p(exp(-|x|)),
 //   sp_neg = softplus(-x) = max(-x, 0) + log1p(exp(-|x|)),
 //   sig_pos = sigmoid(x), sig_neg = sigmoid(-x) = 1 - sigmoid(x).
 // Each keeps its relative accuracy where it is tiny (softplus(-17) = 4.1e-8
 // in float, sigmoid(-80) = 1.8e-35), and x = +-inf gives 0 / inf / 0 / 1
-// exactly. NaN gives NaN everywhere.
+// exactly. NaN gives NaN everywhere: e = exp(-|x|) is NaN, and every part
+// goes through e (the max(+-x, 0) selects may drop it, the sums keep it).
+// e is in [0, 1], so the specialised ExpNonPositive / Log1pUnit apply (no
+// overflow, pole or domain fix-ups); Log1pUnit reuses 1 / (1 + e).
 template <class M, class V>
 struct Logistic {
   V sp_pos, sp_neg, sig_pos, sig_neg;
   FASTLOSS_HD Logistic(const M& m, V x) {
-    const V e = m.Exp(m.Neg(m.Abs(x)));  // in (0, 1]
-    const V l1p = m.Log1p(e);
-    sp_pos = m.Add(m.Max(x, m.Zero()), l1p);
-    sp_neg = m.Add(m.Max(m.Neg(x), m.Zero()), l1p);
+    const V a = m.Abs(x);
+    const V e = m.ExpNonPositive(m.Neg(a));               // in [0, 1]
     const V r = m.Div(m.Set(1.0), m.Add(m.Set(1.0), e));  // sigmoid(|x|)
+    const V l1p = m.Log1pUnit(e, r);
     const V er = m.Mul(e, r);                              // sigmoid(-|x|)
     const auto neg = m.Lt(x, m.Zero());
+    sp_pos = m.Add(m.Select(neg, m.Zero(), a), l1p);
+    sp_neg = m.Add(m.Select(neg, a, m.Zero()), l1p);
     sig_pos = m.Select(neg, er, r);
     sig_neg = m.Select(neg, r, er);
   }
