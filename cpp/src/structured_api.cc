@@ -33,25 +33,6 @@ void CheckAtLeast(const char* name, const char* opt, double v, double lo, bool s
   }
 }
 
-// The reduced-axes bit mask of `axes` for an input of rank `rank`.
-uint64_t AxesMask(const char* name, const OverlapOptions& o, int rank) {
-  if (o.all_axes) return rank >= 64 ? ~uint64_t{0} : ((uint64_t{1} << rank) - 1);
-  uint64_t mask = 0;
-  for (int a : o.axes) {
-    if (a < -rank || a >= rank) {
-      throw Error(std::string(name) + ": axis " + std::to_string(a) +
-                  " is out of range for y_pred with " + std::to_string(rank) + " dimension" +
-                  (rank == 1 ? "" : "s"));
-    }
-    const int k = a < 0 ? a + rank : a;
-    if ((mask >> k) & 1) {
-      throw Error(std::string(name) + ": axis " + std::to_string(a) + " is repeated");
-    }
-    mask |= uint64_t{1} << k;
-  }
-  return mask;
-}
-
 template <typename T>
 GroupProblem<T> PredictionProblem(const char* name, const Call<T>& call, uint64_t reduced,
                                   const char* desc) {
@@ -70,26 +51,23 @@ GroupProblem<T> PredictionProblem(const char* name, const Call<T>& call, uint64_
   return pr;
 }
 
+// Runs an overlap functor on the multi-sum + finalize driver.
+template <typename T>
+struct OverlapSink {
+  const Call<T>& call;
+  template <class F>
+  double operator()(const char* name, const F& f, uint64_t reduced) const {
+    return RunGroupLoss(PredictionProblem(name, call, reduced,
+                                          "the scores' shape (y_pred's shape without axis)"),
+                        f);
+  }
+};
+
 template <typename T>
 double RunOverlap(const char* name, const Call<T>& call, const OverlapOptions& o,
                   const losses::OverlapScore& score) {
-  CheckAtLeast(name, "smooth", o.smooth, 0.0);
   internal::CheckView(name, "y_pred", call.y_pred);
-  const uint64_t mask = AxesMask(name, o, call.y_pred.rank);
-  const GroupProblem<T> pr =
-      PredictionProblem(name, call, mask, "the scores' shape (y_pred's shape without axis)");
-  if (o.squared) {
-    if (o.from_logits) return RunGroupLoss(pr, losses::OverlapSquaredLogits{score});
-    return RunGroupLoss(pr, losses::OverlapSquared{score});
-  }
-  if (o.from_logits) return RunGroupLoss(pr, losses::OverlapLogits{score});
-  return RunGroupLoss(pr, losses::OverlapPlain{score});
-}
-
-losses::OverlapScore TverskyScore(const char* name, const TverskyOptions& o, double gamma) {
-  CheckAtLeast(name, "alpha", o.alpha, 0.0);
-  CheckAtLeast(name, "beta", o.beta, 0.0);
-  return {1.0, 1.0 - o.alpha - o.beta, o.alpha, o.beta, o.smooth, gamma};
+  return internal::BuildOverlap(name, o, score, call.y_pred.rank, OverlapSink<T>{call});
 }
 
 // Every value of a view (any strides), in C order.
@@ -177,38 +155,36 @@ double RunScores(const char* name, const char* arg, const Loss& loss, const Scor
 
 template <typename T>
 double Dice(const Call<T>& call, const DiceOptions& o) {
-  return RunOverlap("dice", call, o, losses::OverlapScore{2.0, 0.0, 1.0, 1.0, o.smooth, 1.0});
+  return RunOverlap("dice", call, o, internal::DiceScore(o));
 }
 template <typename T>
 double Jaccard(const Call<T>& call, const JaccardOptions& o) {
-  return RunOverlap("jaccard", call, o,
-                    losses::OverlapScore{1.0, -1.0, 1.0, 1.0, o.smooth, 1.0});
+  return RunOverlap("jaccard", call, o, internal::JaccardScore(o));
 }
 template <typename T>
 double Tversky(const Call<T>& call, const TverskyOptions& o) {
-  return RunOverlap("tversky", call, o, TverskyScore("tversky", o, 1.0));
+  return RunOverlap("tversky", call, o, internal::TverskyScore("tversky", o, 1.0));
 }
 template <typename T>
 double FocalTversky(const Call<T>& call, const FocalTverskyOptions& o) {
-  CheckAtLeast("focal_tversky", "gamma", o.gamma, 0.0, true);
-  return RunOverlap("focal_tversky", call, o, TverskyScore("focal_tversky", o, o.gamma));
+  return RunOverlap("focal_tversky", call, o, internal::FocalTverskyScore(o));
 }
 
 // --- Detection ----------------------------------------------------------------------
 
 template <typename T>
+struct BoxSink {
+  const Call<T>& call;
+  template <class F>
+  double operator()(const char* name, const F& f) const {
+    return internal::RunBoxLoss(name, f, call);
+  }
+};
+
+template <typename T>
 double BoxIou(const Call<T>& call, const BoxIouOptions& o) {
-  const char* name = "box_iou";
-  CheckAtLeast(name, "eps", o.eps, 0.0);
-  return internal::WithArgumentNames("boxes_true", "boxes_pred", [&] {
-    switch (o.kind) {
-      case BoxIouKind::kIou: return internal::RunBoxLoss(name, losses::BoxIou{o.eps}, call);
-      case BoxIouKind::kGiou: return internal::RunBoxLoss(name, losses::BoxGiou{o.eps}, call);
-      case BoxIouKind::kDiou: return internal::RunBoxLoss(name, losses::BoxDiou{o.eps}, call);
-      case BoxIouKind::kCiou: return internal::RunBoxLoss(name, losses::BoxCiou{o.eps}, call);
-    }
-    throw Error("box_iou: unknown kind");
-  });
+  return internal::WithArgumentNames("boxes_true", "boxes_pred",
+                                     [&] { return internal::BuildBox(o, BoxSink<T>{call}); });
 }
 
 // --- Metric learning ----------------------------------------------------------------
@@ -392,27 +368,25 @@ double RunScorePair(const char* name, const char* real_name, const Loss& real_lo
 
 template <typename T>
 double GanDiscriminator(const ScoreCall<T>& real, const ScoreCall<T>& fake, Reduction r) {
-  return RunScorePair("gan_discriminator", "real_logits", losses::ScaledSoftplus{-1.0, 1.0}, real,
-                      "fake_logits", losses::ScaledSoftplus{1.0, 1.0}, fake, r);
+  return RunScorePair("gan_discriminator", "real_logits", internal::GanRealLoss(), real,
+                      "fake_logits", internal::GanFakeLoss(), fake, r);
 }
 
 template <typename T>
 double GanGenerator(const ScoreCall<T>& fake, Reduction r, bool saturating) {
-  // Saturating: log(1 - sigmoid(x)) = -softplus(x).
-  const losses::ScaledSoftplus f = saturating ? losses::ScaledSoftplus{1.0, -1.0}
-                                              : losses::ScaledSoftplus{-1.0, 1.0};
-  return RunScores("gan_generator", "fake_logits", f, fake, r);
+  return RunScores("gan_generator", "fake_logits", internal::GanGeneratorLoss(saturating), fake, r);
 }
 
 template <typename T>
 double WassersteinCritic(const ScoreCall<T>& real, const ScoreCall<T>& fake, Reduction r) {
-  return RunScorePair("wasserstein_critic", "real_scores", losses::Linear{-1.0}, real,
-                      "fake_scores", losses::Linear{1.0}, fake, r);
+  return RunScorePair("wasserstein_critic", "real_scores", internal::WassersteinRealLoss(), real,
+                      "fake_scores", internal::WassersteinFakeLoss(), fake, r);
 }
 
 template <typename T>
 double WassersteinGenerator(const ScoreCall<T>& fake, Reduction r) {
-  return RunScores("wasserstein_generator", "fake_scores", losses::Linear{-1.0}, fake, r);
+  return RunScores("wasserstein_generator", "fake_scores", internal::WassersteinGeneratorLoss(),
+                   fake, r);
 }
 
 template <typename T>

@@ -11,41 +11,30 @@
 // with one 16-byte load, others element by element, in the same order, so
 // the bits are the same either way. Each block folds its threads' sums in a
 // fixed tree; one final block folds the block partials in index order.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
 
-#include "fastloss/cuda.hpp"
+#include "common.cuh"
 #include "internal/builders.h"
-#include "internal/checks.h"
 
 namespace fastloss {
 namespace cuda {
 namespace {
 
-thread_local std::string g_last_error;
+using namespace detail;  // NOLINT(build/namespaces): the drivers' shared pieces
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1024;
-constexpr int64_t kMinPacksPerThread = 4;
-
-// Operands of the plan.
-enum Slot { kY = 0, kP, kW, kG, kL, kSlots };
+// Operands of the plan: y_true, y_pred, weights, the aux operand (BCE's
+// pos_weight array), grad, losses.
+enum Slot { kY = 0, kP, kW, kA, kG, kL, kSlots };
 
 struct Plan {
-  int rank = 0;
-  int64_t n = 0;
-  int64_t shape[kMaxRank] = {};
-  int64_t strides[kSlots][kMaxRank] = {};
+  Space<kSlots> space;       // coalesced; n = the element count
   void* data[kSlots] = {};
-  bool contiguous = false;  // rank 1, every operand stride 1 (weights: 1 or 0)
-  bool aligned = false;     // contiguous and every pointer 16-byte aligned
+  bool contiguous = false;   // rank 1, every operand stride 1 (weights, aux: 1 or 0)
+  bool aligned = false;      // contiguous and y, p, w, g, l 16-byte aligned (w: or scalar)
 };
 
 struct Params {
@@ -56,66 +45,27 @@ struct Params {
   bool accumulate = true;           // mean / sum (not kNone)
 };
 
-// Storage type -> arithmetic type: float for float, half and bfloat16.
-template <typename S> struct ComputeOf { using type = float; };
-template <> struct ComputeOf<double> { using type = double; };
-
-template <typename C> __device__ __forceinline__ C ToCompute(float x) { return x; }
-template <typename C> __device__ __forceinline__ C ToCompute(double x) { return x; }
-template <typename C> __device__ __forceinline__ C ToCompute(__half x) { return __half2float(x); }
-template <typename C> __device__ __forceinline__ C ToCompute(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-template <typename S> __device__ __forceinline__ S FromCompute(float x) { return x; }
-template <> __device__ __forceinline__ __half FromCompute<__half>(float x) {
-  return __float2half_rn(x);
-}
-template <> __device__ __forceinline__ __nv_bfloat16 FromCompute<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <typename S> __device__ __forceinline__ S FromCompute(double x) {
-  return static_cast<S>(x);
-}
-
 template <typename S>
 struct alignas(16) Pack {
   static constexpr int kSize = 16 / sizeof(S);
   S v[kSize];
 };
 
-// Offsets of flat element e (C order over plan.shape) for every operand.
-__device__ __forceinline__ void Offsets(const Plan& plan, int64_t e, int64_t* off) {
-  for (int s = 0; s < kSlots; ++s) off[s] = 0;
-  for (int k = plan.rank - 1; k >= 0; --k) {
-    const int64_t i = e % plan.shape[k];
-    e /= plan.shape[k];
-    for (int s = 0; s < kSlots; ++s) off[s] += i * plan.strides[s][k];
-  }
-}
-
-// Block sum of v in a fixed tree (every thread of the block calls it).
-__device__ __forceinline__ double BlockSum(double v, double* shared) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.x) < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-    __syncthreads();
-  }
-  const double total = shared[0];
-  __syncthreads();
-  return total;
-}
-
 // One element: loss and gradient through the functor, outputs stored.
 template <class Loss, typename S, bool kGrad>
 __device__ __forceinline__ double Element(const Loss& f, const Params& prm, double scale,
-                                          S y_s, S p_s, S w_s, bool has_w, S* g, S* l) {
+                                          S y_s, S p_s, S w_s, bool has_w, S a_s, S* g, S* l) {
   using C = typename ComputeOf<S>::type;
   const internal::ScalarMath<C> m;
   const C y = ToCompute<C>(y_s), p = ToCompute<C>(p_s);
   const C w = has_w ? ToCompute<C>(w_s) : C(1);
   C dl = C(0);
-  C loss = f.template Eval<kGrad>(m, y, p, dl);
+  C loss;
+  if constexpr (internal::UsesAux<Loss>::value) {
+    loss = f.template Eval<kGrad>(m, y, p, ToCompute<C>(a_s), dl);
+  } else {
+    loss = f.template Eval<kGrad>(m, y, p, dl);
+  }
   // y_true outside the loss's range: NaN loss and gradient (the CPU raises;
   // the GPU cannot without waiting for the device). NaN carries through the
   // reduction, so the value is NaN too.
@@ -137,20 +87,23 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kPack = Pack<S>::kSize;
   const int64_t threads = static_cast<int64_t>(gridDim.x) * kThreads;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
-  const int64_t n = plan.n;
+  const int64_t n = plan.space.n;
   const int64_t packs = (n + kPack - 1) / kPack;
   const double scale = prm.wsum ? 1.0 / *prm.wsum : prm.scale;
   const S* y = static_cast<const S*>(plan.data[kY]);
   const S* p = static_cast<const S*>(plan.data[kP]);
   const S* w = static_cast<const S*>(plan.data[kW]);
+  const S* a = static_cast<const S*>(plan.data[kA]);
   S* g = kGrad ? static_cast<S*>(plan.data[kG]) : nullptr;
   S* l = static_cast<S*>(plan.data[kL]);
   const bool has_w = w != nullptr;
+  // Contiguous plans: weights and aux have stride 1 or 0 (a scalar).
+  const int64_t ws = has_w ? plan.space.strides[kW][0] : 0;
+  const int64_t as = a ? plan.space.strides[kA][0] : 0;
   double acc = 0.0;
   if (plan.aligned) {
     // Whole packs with 16-byte loads and stores; the last, partial pack
     // element by element (same order).
-    const bool w_scalar = has_w && plan.strides[kW][0] == 0;
     for (int64_t j = tid; j < packs; j += threads) {
       const int64_t e0 = j * kPack;
       if (e0 + kPack <= n) {
@@ -158,7 +111,7 @@ __global__ void __launch_bounds__(kThreads)
         const Pack<S> pp = reinterpret_cast<const Pack<S>*>(p)[j];
         Pack<S> pw, pg, pl;
         if (has_w) {
-          if (w_scalar) {
+          if (ws == 0) {
             for (int k = 0; k < kPack; ++k) pw.v[k] = w[0];
           } else {
             pw = reinterpret_cast<const Pack<S>*>(w)[j];
@@ -166,25 +119,26 @@ __global__ void __launch_bounds__(kThreads)
         }
         for (int k = 0; k < kPack; ++k) {
           acc += Element<Loss, S, kGrad>(f, prm, scale, py.v[k], pp.v[k], has_w ? pw.v[k] : S(),
-                                         has_w, g ? &pg.v[k] : nullptr, l ? &pl.v[k] : nullptr);
+                                         has_w, a ? a[(e0 + k) * as] : S(),
+                                         g ? &pg.v[k] : nullptr, l ? &pl.v[k] : nullptr);
         }
         if (g) reinterpret_cast<Pack<S>*>(g)[j] = pg;
         if (l) reinterpret_cast<Pack<S>*>(l)[j] = pl;
       } else {
         for (int64_t e = e0; e < n; ++e) {
-          acc += Element<Loss, S, kGrad>(f, prm, scale, y[e], p[e],
-                                         has_w ? w[w_scalar ? 0 : e] : S(), has_w,
-                                         g ? g + e : nullptr, l ? l + e : nullptr);
+          acc += Element<Loss, S, kGrad>(f, prm, scale, y[e], p[e], has_w ? w[e * ws] : S(),
+                                         has_w, a ? a[e * as] : S(), g ? g + e : nullptr,
+                                         l ? l + e : nullptr);
         }
       }
     }
   } else if (plan.contiguous) {
-    const int64_t ws = has_w ? plan.strides[kW][0] : 0;
     for (int64_t j = tid; j < packs; j += threads) {
       const int64_t e0 = j * kPack, e1 = e0 + kPack < n ? e0 + kPack : n;
       for (int64_t e = e0; e < e1; ++e) {
         acc += Element<Loss, S, kGrad>(f, prm, scale, y[e], p[e], has_w ? w[e * ws] : S(),
-                                       has_w, g ? g + e : nullptr, l ? l + e : nullptr);
+                                       has_w, a ? a[e * as] : S(), g ? g + e : nullptr,
+                                       l ? l + e : nullptr);
       }
     }
   } else {
@@ -192,9 +146,9 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t e0 = j * kPack, e1 = e0 + kPack < n ? e0 + kPack : n;
       for (int64_t e = e0; e < e1; ++e) {
         int64_t off[kSlots];
-        Offsets(plan, e, off);
+        plan.space.Offsets(e, off);
         acc += Element<Loss, S, kGrad>(f, prm, scale, y[off[kY]], p[off[kP]],
-                                       has_w ? w[off[kW]] : S(), has_w,
+                                       has_w ? w[off[kW]] : S(), has_w, a ? a[off[kA]] : S(),
                                        g ? g + off[kG] : nullptr, l ? l + off[kL] : nullptr);
       }
     }
@@ -204,89 +158,10 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) partials[blockIdx.x] = block;
 }
 
-// The weights' total over y_pred's shape (each weight as often as it is
-// broadcast), for the weighted mean: same partition as the loss kernel.
-template <typename S>
-__global__ void __launch_bounds__(kThreads) WeightSumKernel(Plan plan, double* partials) {
-  __shared__ double shared[kThreads];
-  using C = typename ComputeOf<S>::type;
-  constexpr int kPack = Pack<S>::kSize;
-  const int64_t threads = static_cast<int64_t>(gridDim.x) * kThreads;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
-  const int64_t n = plan.n;
-  const int64_t packs = (n + kPack - 1) / kPack;
-  const S* w = static_cast<const S*>(plan.data[kW]);
-  double acc = 0.0;
-  for (int64_t j = tid; j < packs; j += threads) {
-    const int64_t e0 = j * kPack, e1 = e0 + kPack < n ? e0 + kPack : n;
-    for (int64_t e = e0; e < e1; ++e) {
-      int64_t off[kSlots];
-      Offsets(plan, e, off);
-      acc += static_cast<double>(ToCompute<C>(w[off[kW]]));
-    }
-  }
-  const double block = BlockSum(acc, shared);
-  if (threadIdx.x == 0) partials[blockIdx.x] = block;
-}
-
-// One block: the partials folded in index order (thread t takes t, t + 256,
-// ... in order, then a fixed tree). mode 0: *out = total; 1: the mean over
-// `count`; 2: the mean over *wsum.
-template <typename R>
-__global__ void __launch_bounds__(kThreads)
-    FoldKernel(const double* partials, int64_t blocks, int mode, double count, const double* wsum,
-               R* out) {
-  __shared__ double shared[kThreads];
-  double acc = 0.0;
-  for (int64_t b = threadIdx.x; b < blocks; b += kThreads) acc += partials[b];
-  const double total = BlockSum(acc, shared);
-  if (threadIdx.x == 0) {
-    double v = total;
-    if (mode == 1) v = total / count;
-    if (mode == 2) v = total / *wsum;
-    *out = static_cast<R>(v);
-  }
-}
-
-size_t ItemSize(DType t) {
-  switch (t) {
-    case DType::kFloat64: return 8;
-    case DType::kFloat32: return 4;
-    default: return 2;
-  }
-}
-
-const char* DTypeName(DType t) {
-  switch (t) {
-    case DType::kFloat64: return "float64";
-    case DType::kFloat32: return "float32";
-    case DType::kFloat16: return "float16";
-    default: return "bfloat16";
-  }
-}
-
-// The argument checks of internal/checks.h work on anything with rank,
-// shape, strides and data (a View<const char> of the device view).
-View<const char> AsView(const DeviceView& v) {
-  View<const char> r;
-  r.data = static_cast<const char*>(v.data);
-  r.rank = v.rank;
-  for (int k = 0; k < v.rank && k < kMaxRank; ++k) {
-    r.shape[k] = v.shape[k];
-    r.strides[k] = v.strides[k];
-  }
-  return r;
-}
-
-void CheckDType(const char* name, const char* arg, const DeviceView& v, DType t) {
-  if (v.dtype != t) {
-    throw Error(std::string(name) + ": " + arg + " must have y_pred's dtype " + DTypeName(t) +
-                ", got " + DTypeName(v.dtype));
-  }
-}
-
-// Checks the call and lays out the plan (coalesced dimensions).
-Plan MakePlan(const char* name, const DeviceCall& call) {
+// Checks the call and lays out the plan (coalesced dimensions). `aux`:
+// BCE's pos_weight array (named `aux_name`), broadcast to y_pred.
+Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
+              const char* aux_name) {
   const DeviceView& p = call.y_pred;
   const View<const char> pv = AsView(p), yv = AsView(call.y_true);
   internal::CheckView(name, "y_true", yv);
@@ -298,12 +173,13 @@ Plan MakePlan(const char* name, const DeviceCall& call) {
     throw Error(std::string(name) + ": reduction 'none' needs an output (losses or grad)");
   }
   Plan plan;
-  plan.rank = p.rank;
-  plan.n = p.size();
+  Space<kSlots>& sp = plan.space;
+  sp.rank = p.rank;
+  sp.n = p.size();
   for (int k = 0; k < p.rank; ++k) {
-    plan.shape[k] = p.shape[k];
-    plan.strides[kY][k] = call.y_true.strides[k];
-    plan.strides[kP][k] = p.strides[k];
+    sp.shape[k] = p.shape[k];
+    sp.strides[kY][k] = call.y_true.strides[k];
+    sp.strides[kP][k] = p.strides[k];
   }
   plan.data[kY] = call.y_true.data;
   plan.data[kP] = p.data;
@@ -311,15 +187,22 @@ Plan MakePlan(const char* name, const DeviceCall& call) {
     const View<const char> wv = AsView(call.weights);
     internal::CheckView(name, "weights", wv);
     CheckDType(name, "weights", call.weights, p.dtype);
-    internal::BroadcastTo(name, "weights", wv, pv, plan.strides[kW]);
+    internal::BroadcastTo(name, "weights", wv, pv, sp.strides[kW]);
     plan.data[kW] = call.weights.data;
+  }
+  if (aux) {
+    const View<const char> av = AsView(*aux);
+    internal::CheckView(name, aux_name, av);
+    CheckDType(name, aux_name, *aux, p.dtype);
+    internal::BroadcastTo(name, aux_name, av, pv, sp.strides[kA]);
+    plan.data[kA] = aux->data;
   }
   if (call.has_grad) {
     const View<const char> gv = AsView(call.grad);
     internal::CheckView(name, "grad", gv);
     internal::CheckSameShape(name, "grad", gv, "y_pred", pv);
     CheckDType(name, "grad", call.grad, p.dtype);
-    for (int k = 0; k < p.rank; ++k) plan.strides[kG][k] = call.grad.strides[k];
+    for (int k = 0; k < p.rank; ++k) sp.strides[kG][k] = call.grad.strides[k];
     plan.data[kG] = call.grad.data;
   }
   if (none && call.has_losses) {
@@ -327,110 +210,78 @@ Plan MakePlan(const char* name, const DeviceCall& call) {
     internal::CheckView(name, "losses", lv);
     internal::CheckSameShape(name, "losses", lv, "y_pred", pv);
     CheckDType(name, "losses", call.losses, p.dtype);
-    for (int k = 0; k < p.rank; ++k) plan.strides[kL][k] = call.losses.strides[k];
+    for (int k = 0; k < p.rank; ++k) sp.strides[kL][k] = call.losses.strides[k];
     plan.data[kL] = call.losses.data;
   }
-  const size_t item = ItemSize(p.dtype);
-  const char* names[kSlots] = {"y_true", "y_pred", "weights", "grad", "losses"};
-  // A misaligned element pointer would be a sticky CUDA error (it ends the
-  // context, the caller's too): refused here.
+  const char* names[kSlots] = {"y_true", "y_pred", "weights", aux_name, "grad", "losses"};
+  Operand ops[kSlots];
   for (int s = 0; s < kSlots; ++s) {
-    if (plan.data[s] && reinterpret_cast<uintptr_t>(plan.data[s]) % item != 0) {
-      throw Error(std::string(name) + ": " + names[s] + "'s data is not aligned to its " +
-                  std::to_string(item) + "-byte element size");
-    }
+    ops[s] = {names[s], plan.data[s], sp.rank, sp.shape, sp.strides[s], s >= kG};
   }
-  // Outputs may alias an input only as the same view (in place), and may
-  // not overlap themselves (a zero stride would make threads race).
-  for (int out = kG; out < kSlots; ++out) {
-    if (!plan.data[out]) continue;
-    for (int k = 0; k < plan.rank; ++k) {
-      if (plan.strides[out][k] == 0 && plan.shape[k] > 1) {
-        throw Error(std::string(name) + ": " + names[out] +
-                    " has a zero stride (a broadcast view): its elements would overlap");
-      }
-    }
-    const internal::Extent eo =
-        internal::ExtentOf(plan.data[out], item, plan.shape, plan.strides[out], plan.rank);
-    for (int in = 0; in < out; ++in) {
-      if (!plan.data[in]) continue;
-      const internal::Extent ei =
-          internal::ExtentOf(plan.data[in], item, plan.shape, plan.strides[in], plan.rank);
-      if (eo.hi <= ei.lo || ei.hi <= eo.lo) continue;
-      bool same = plan.data[out] == plan.data[in];
-      for (int k = 0; same && k < plan.rank; ++k) {
-        same = plan.shape[k] == 1 || plan.strides[out][k] == plan.strides[in][k];
-      }
-      if (!same) {
-        throw Error(std::string(name) + ": " + names[out] + " overlaps " + names[in] +
-                    " in memory (only an exact in-place alias is allowed)");
-      }
-    }
-  }
+  CheckOperands(name, ItemSize(p.dtype), ops, kSlots);
   if (!none && call.result == nullptr && !call.has_grad) {
     throw Error(std::string(name) + ": result must be given (device memory for the value)");
   }
   bool used[kSlots];
   for (int s = 0; s < kSlots; ++s) used[s] = plan.data[s] != nullptr;
-  plan.rank = internal::CoalesceDims(plan.rank, plan.shape, plan.strides, kSlots, used);
-  if (plan.rank == 0) {
-    plan.rank = 1;
-    plan.shape[0] = plan.n == 0 ? 0 : 1;
-    for (int s = 0; s < kSlots; ++s) plan.strides[s][0] = 1;
+  sp.Coalesce(used);
+  if (sp.rank == 0) {
+    sp.rank = 1;
+    sp.shape[0] = sp.n == 0 ? 0 : 1;
+    for (int s = 0; s < kSlots; ++s) sp.strides[s][0] = 1;
   }
-  // A scalar weight (every stride 0) on a contiguous run keeps the fast path.
-  bool w_scalar = plan.data[kW] != nullptr;
-  for (int k = 0; w_scalar && k < plan.rank; ++k) w_scalar = plan.strides[kW][k] == 0;
-  plan.contiguous = plan.rank == 1;
+  // Weights and aux may be scalars (every stride 0) on a contiguous run.
+  auto scalar = [&](int s) {
+    bool all0 = plan.data[s] != nullptr;
+    for (int k = 0; all0 && k < sp.rank; ++k) all0 = sp.strides[s][k] == 0;
+    return all0;
+  };
+  plan.contiguous = sp.rank == 1;
   for (int s = 0; plan.contiguous && s < kSlots; ++s) {
     if (!plan.data[s]) continue;
-    plan.contiguous = plan.strides[s][0] == 1 || (s == kW && w_scalar);
+    plan.contiguous = sp.strides[s][0] == 1 || ((s == kW || s == kA) && scalar(s));
   }
   plan.aligned = plan.contiguous;
   for (int s = 0; plan.aligned && s < kSlots; ++s) {
-    if (plan.data[s] && !(s == kW && w_scalar)) {
+    if (plan.data[s] && s != kA && !(s == kW && scalar(s))) {
       plan.aligned = reinterpret_cast<uintptr_t>(plan.data[s]) % 16 == 0;
     }
   }
   return plan;
 }
 
-int64_t BlocksFor(int64_t n, size_t item) {
+int64_t BlocksForElements(int64_t n, size_t item) {
   const int64_t pack = static_cast<int64_t>(16 / item);
-  const int64_t packs = (n + pack - 1) / pack;
-  const int64_t per_block = kThreads * kMinPacksPerThread;
-  int64_t blocks = (packs + per_block - 1) / per_block;
-  if (blocks < 1) blocks = 1;
-  return blocks < kMaxBlocks ? blocks : kMaxBlocks;
+  return BlocksFor((n + pack - 1) / pack);
 }
 
+// Enqueues the loss over the plan; the value goes to call.result (added to
+// what is there with `add_result`).
 template <class Loss, typename S>
 cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
-                        internal::YRange range, cudaStream_t stream) {
+                        internal::YRange range, bool add_result, cudaStream_t stream) {
   const bool none = call.reduction == Reduction::kNone;
-  const int64_t blocks = BlocksFor(plan.n, sizeof(S));
+  const int64_t n = plan.space.n;
+  const int64_t blocks = BlocksForElements(n, sizeof(S));
   const bool weighted_mean = call.has_weights && call.reduction == Reduction::kMean;
   // Scratch: loss partials, weight partials, the weight total.
-  const size_t bytes = sizeof(double) * (2 * blocks + 1);
-  cudaGetLastError();  // a stale (non-sticky) error of earlier, unrelated work
-  void* scratch = nullptr;
-  cudaError_t err = cudaMallocAsync(&scratch, bytes, stream);
-  if (err != cudaSuccess) return err;
-  double* partials = static_cast<double*>(scratch);
+  Scratch scratch(2 * blocks + 1, stream);
+  if (scratch.error() != cudaSuccess) return scratch.error();
+  double* partials = scratch.get();
   double* wpartials = partials + blocks;
   double* wsum = wpartials + blocks;
   Params prm;
-  prm.scale = call.reduction == Reduction::kMean ? 1.0 / static_cast<double>(plan.n) : 1.0;
+  prm.scale = call.reduction == Reduction::kMean ? 1.0 / static_cast<double>(n) : 1.0;
   prm.accumulate = !none;
   prm.check_y = range.check;
   prm.y_lo = range.lo;
   prm.y_hi = range.hi;
   if (weighted_mean) {
-    WeightSumKernel<S><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(plan, wpartials);
-    FoldKernel<double><<<1, kThreads, 0, stream>>>(wpartials, blocks, 0, 0.0, nullptr, wsum);
+    // Same partition as the loss kernel: thread t sums elements t, t + T, ...
+    LaunchWeightSum<S>(plan.space, kW, plan.data[kW], blocks, wpartials, wsum, stream);
     prm.wsum = wsum;
   }
-  if (plan.n > 0) {
+  if (n > 0) {
     if (call.has_grad) {
       ElementwiseKernel<Loss, S, true>
           <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(f, plan, prm, partials);
@@ -441,59 +292,111 @@ cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
   } else {
     cudaMemsetAsync(partials, 0, sizeof(double) * blocks, stream);
   }
-  if (!none && call.result) {
-    const int mode = call.reduction == Reduction::kSum ? 0 : (weighted_mean ? 2 : 1);
-    const double count = static_cast<double>(plan.n);
-    if (std::is_same<S, double>::value) {
-      FoldKernel<double><<<1, kThreads, 0, stream>>>(partials, blocks, mode, count, wsum,
-                                                      static_cast<double*>(call.result));
-    } else {
-      FoldKernel<float><<<1, kThreads, 0, stream>>>(partials, blocks, mode, count, wsum,
-                                                     static_cast<float*>(call.result));
-    }
-  }
-  err = cudaGetLastError();
-  const cudaError_t free_err = cudaFreeAsync(scratch, stream);
-  return err != cudaSuccess ? err : free_err;
+  LaunchValue(call, std::is_same<S, double>::value, partials, blocks, static_cast<double>(n), wsum,
+              add_result, stream);
+  return scratch.Finish();
 }
 
 // Build<T>(options, sink) checks the options and hands the functor here.
+// With `validate_only` it checks the call and launches nothing.
 struct LaunchSink {
   const DeviceCall& call;
   cudaStream_t stream;
   cudaError_t* result;
+  const DeviceView* aux = nullptr;
+  const char* aux_name = "aux";
+  bool add_result = false;
+  bool validate_only = false;
   template <class F>
   double operator()(const char* name, const F& f, internal::YRange range) const {
-    const Plan plan = MakePlan(name, call);
-    switch (call.y_pred.dtype) {
-      case DType::kFloat64: *result = LaunchTyped<F, double>(f, plan, call, range, stream); break;
-      case DType::kFloat32: *result = LaunchTyped<F, float>(f, plan, call, range, stream); break;
-      case DType::kFloat16: *result = LaunchTyped<F, __half>(f, plan, call, range, stream); break;
-      case DType::kBFloat16:
-        *result = LaunchTyped<F, __nv_bfloat16>(f, plan, call, range, stream);
-        break;
-    }
+    const Plan plan = MakePlan(name, call, aux, aux_name);
+    if (validate_only) return 0.0;
+    *result = WithStorage(call.y_pred.dtype, [&](auto s) {
+      return LaunchTyped<F, decltype(s)>(f, plan, call, range, add_result, stream);
+    });
     return 0.0;
   }
 };
 
 // Builds with the arithmetic type's limits (double for float64 inputs).
+template <class Options, class... Extra>
+void BuildFor(const DeviceCall& call, const Options& o, const LaunchSink& sink, Extra... extra) {
+  if (call.y_pred.dtype == DType::kFloat64) {
+    internal::Build<double>(o, sink, extra...);
+  } else {
+    internal::Build<float>(o, sink, extra...);
+  }
+}
+
 template <class Options>
 cudaError_t Run(const DeviceCall& call, const Options& o, cudaStream_t stream) {
-  g_last_error.clear();
-  cudaError_t result = cudaSuccess;
-  try {
-    LaunchSink sink{call, stream, &result};
-    if (call.y_pred.dtype == DType::kFloat64) {
-      internal::Build<double>(o, sink);
-    } else {
-      internal::Build<float>(o, sink);
+  return Guarded([&] {
+    cudaError_t result = cudaSuccess;
+    BuildFor(call, o, LaunchSink{call, stream, &result});
+    return result;
+  });
+}
+
+// --- Adversarial losses: elementwise functors of one score array ------------------
+
+// A ScoreCall as a DeviceCall (y_true = the scores; the functors do not read it).
+DeviceCall ScoresAsCall(const DeviceScoreCall& s, Reduction r, void* result) {
+  DeviceCall c;
+  c.y_true = s.scores;
+  c.y_pred = s.scores;
+  c.weights = s.weights;
+  c.has_weights = s.has_weights;
+  c.reduction = r;
+  c.grad = s.grad;
+  c.has_grad = s.has_grad;
+  c.losses = s.losses;
+  c.has_losses = s.has_losses;
+  c.result = result;
+  return c;
+}
+
+// Error messages name the scores argument (e.g. real_logits) instead of
+// y_true / y_pred.
+template <class F>
+void Named(const char* arg, F&& f) {
+  internal::WithArgumentNames(arg, arg, [&] {
+    f();
+    return 0;
+  });
+}
+
+// One score array per part: every part is checked before any launches; the
+// value is the sum of the parts' reductions (the first stores, the others add).
+struct ScorePart {
+  const char* arg;
+  const DeviceScoreCall* call;
+  internal::YRange range;
+};
+template <class Loss, int kParts>
+cudaError_t RunScoreParts(const char* name, const ScorePart (&parts)[kParts],
+                          const Loss (&losses)[kParts], Reduction r, void* result,
+                          cudaStream_t stream) {
+  return Guarded([&] {
+    DeviceCall calls[kParts];
+    Plan plans[kParts];
+    for (int i = 0; i < kParts; ++i) {
+      calls[i] = ScoresAsCall(*parts[i].call, r, result);
+      if (i > 0 && calls[i].y_pred.dtype != calls[0].y_pred.dtype) {
+        throw Error(std::string(name) + ": " + parts[i].arg + " must have " + parts[0].arg +
+                    "'s dtype " + DTypeName(calls[0].y_pred.dtype) + ", got " +
+                    DTypeName(calls[i].y_pred.dtype));
+      }
+      Named(parts[i].arg, [&] { plans[i] = MakePlan(name, calls[i], nullptr, "aux"); });
     }
-  } catch (const Error& e) {
-    g_last_error = e.what();
-    return cudaErrorInvalidValue;
-  }
-  return result;
+    for (int i = 0; i < kParts; ++i) {
+      const cudaError_t err = WithStorage(calls[i].y_pred.dtype, [&](auto s) {
+        return LaunchTyped<Loss, decltype(s)>(losses[i], plans[i], calls[i], parts[i].range,
+                                              i > 0, stream);
+      });
+      if (err != cudaSuccess) return err;
+    }
+    return cudaSuccess;
+  });
 }
 
 }  // namespace
@@ -519,26 +422,46 @@ FASTLOSS_CUDA_ENTRY(SoftMargin)
 FASTLOSS_CUDA_ENTRY(Contrastive)
 #undef FASTLOSS_CUDA_ENTRY
 
-const char* LastErrorMessage() { return g_last_error.c_str(); }
-
-int DeviceCount() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error
-    return 0;
-  }
-  return n;
+cudaError_t BinaryCrossEntropy(const DeviceCall& call, const DeviceView& pos_weight,
+                               const BinaryCrossEntropyOptions& o, cudaStream_t stream) {
+  return Guarded([&] {
+    cudaError_t result = cudaSuccess;
+    LaunchSink sink{call, stream, &result};
+    sink.aux = &pos_weight;
+    sink.aux_name = "pos_weight";
+    BuildFor(call, o, sink, true);
+    return result;
+  });
 }
 
-bool IsAvailable() { return DeviceCount() > 0; }
+cudaError_t GanDiscriminator(const DeviceScoreCall& real, const DeviceScoreCall& fake,
+                             Reduction reduction, void* result, cudaStream_t stream) {
+  const ScorePart parts[2] = {{"real_logits", &real, internal::kAnyY},
+                              {"fake_logits", &fake, internal::kAnyY}};
+  const losses::ScaledSoftplus f[2] = {internal::GanRealLoss(), internal::GanFakeLoss()};
+  return RunScoreParts("gan_discriminator", parts, f, reduction, result, stream);
+}
 
-std::string DeviceName(int device) {
-  cudaDeviceProp prop;
-  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
-    cudaGetLastError();
-    throw Error("device_name: no CUDA device " + std::to_string(device));
-  }
-  return prop.name;
+cudaError_t GanGenerator(const DeviceScoreCall& fake, Reduction reduction, bool saturating,
+                         void* result, cudaStream_t stream) {
+  const ScorePart parts[1] = {{"fake_logits", &fake, internal::kAnyY}};
+  const losses::ScaledSoftplus f[1] = {internal::GanGeneratorLoss(saturating)};
+  return RunScoreParts("gan_generator", parts, f, reduction, result, stream);
+}
+
+cudaError_t WassersteinCritic(const DeviceScoreCall& real, const DeviceScoreCall& fake,
+                              Reduction reduction, void* result, cudaStream_t stream) {
+  const ScorePart parts[2] = {{"real_scores", &real, internal::kAnyY},
+                              {"fake_scores", &fake, internal::kAnyY}};
+  const losses::Linear f[2] = {internal::WassersteinRealLoss(), internal::WassersteinFakeLoss()};
+  return RunScoreParts("wasserstein_critic", parts, f, reduction, result, stream);
+}
+
+cudaError_t WassersteinGenerator(const DeviceScoreCall& fake, Reduction reduction, void* result,
+                                 cudaStream_t stream) {
+  const ScorePart parts[1] = {{"fake_scores", &fake, internal::kAnyY}};
+  const losses::Linear f[1] = {internal::WassersteinGeneratorLoss()};
+  return RunScoreParts("wasserstein_generator", parts, f, reduction, result, stream);
 }
 
 }  // namespace cuda

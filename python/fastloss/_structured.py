@@ -20,6 +20,26 @@ weights : array_like, optional
     Broadcastable to the {over}' shape."""
 
 
+def _is_device_array(obj):
+    """fastloss._core's test for an array in CUDA device memory (IsDeviceArray
+    in python/src/bindings.cc): it exports ``__cuda_array_interface__``, or
+    DLPack on a CUDA device (kDLCUDA 2, kDLCUDAManaged 13). NumPy arrays,
+    numbers, lists and tuples answer no at once; an attribute that raises
+    counts as absent, as in C."""
+    if obj is None or isinstance(obj, (np.ndarray, float, int, list, tuple)):
+        return False
+    try:
+        obj.__cuda_array_interface__
+    except Exception:  # noqa: BLE001 - absent, or refused (a torch tensor that requires grad)
+        pass
+    else:
+        return True
+    try:
+        return int(obj.__dlpack_device__()[0]) in (2, 13)
+    except Exception:  # noqa: BLE001 - no DLPack, or a failing producer: the CPU path
+        return False
+
+
 class MultiLoss:
     # A loss of several inputs. ``.grad`` and ``.value_and_grad`` return one
     # gradient per differentiable input (a tuple in argument order), or a
@@ -50,6 +70,7 @@ class MultiLoss:
         reduction = "mean"
         weights = None
         out = None
+        stream = None
         options = {}
         for key, value in kwargs.items():
             if key in self._args:
@@ -65,6 +86,8 @@ class MultiLoss:
                 weights = value
             elif key == "out" and self._out and want != 0:
                 out = value
+            elif key == "stream":  # device arrays only (below)
+                stream = value
             elif key in self._options:
                 options[key] = value
             else:
@@ -74,6 +97,13 @@ class MultiLoss:
                 raise TypeError(f"{self.name}() missing required argument '{a}'")
         inputs = [bound[a] for a in self._inputs]
         target = bound[self._target] if self._target else None
+        if any(_is_device_array(x) for x in inputs) or _is_device_array(target):
+            from . import cuda
+
+            return cuda._dispatch_multi(self.name, want, inputs, list(self._inputs), target, self._target,
+                                        weights, reduction, options, out, stream)
+        if stream is not None:
+            raise TypeError(f"{self.name}() got an unexpected keyword argument 'stream'")
         return _core._multi(self.name, want, inputs, list(self._inputs), target, self._target,
                             weights, reduction, options, out)
 

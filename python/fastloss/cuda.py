@@ -1,5 +1,5 @@
-"""fastloss on CUDA GPUs: the elementwise losses over CuPy arrays and PyTorch
-CUDA tensors, in place.
+"""fastloss on CUDA GPUs: losses over CuPy arrays and PyTorch CUDA tensors,
+in place.
 
 The losses themselves are the usual ``fastloss`` objects: give them device
 arrays and they run on the GPU::
@@ -7,14 +7,25 @@ arrays and they run on the GPU::
     import cupy as cp          # or torch tensors on a CUDA device
     import fastloss as fl
     v, g = fl.bce.value_and_grad(y_true, logits, from_logits=True)
+    v, g = fl.dice.value_and_grad(masks, logits, axis=(2, 3), from_logits=True)
+    v, (g_real, g_fake) = fl.gan_discriminator.value_and_grad(real_logits, fake_logits)
 
+- On the GPU: the elementwise losses (mse, mae, huber, smooth_l1, quantile,
+  log_cosh, msle, poisson_nll, mape, binary_cross_entropy with a number or
+  an array ``pos_weight``, binary_focal, hinge, squared_hinge, soft_margin,
+  contrastive), the region losses (dice, jaccard, tversky, focal_tversky,
+  every ``axis``), box_iou (every ``kind``) and the adversarial losses
+  (gan_discriminator, gan_generator, wasserstein_critic,
+  wasserstein_generator). Other losses given device arrays raise TypeError.
 - Inputs: anything with ``__cuda_array_interface__`` (CuPy, Numba, ...) or
   DLPack (``__dlpack__`` / ``__dlpack_device__`` on a CUDA device), and
   PyTorch CUDA tensors (read directly, so tensors that require grad work).
   float32, float64, float16 and bfloat16 predictions; float16 and bfloat16 are
   computed in float32 and their gradient is stored in the input's dtype.
-  ``y_true`` and ``weights`` of another dtype are converted on the device by
-  their own library; a Python number as ``weights`` becomes a 0-d device array.
+  ``y_true``, ``weights`` and an array ``pos_weight`` of another dtype are
+  converted on the device by their own library; a Python number as
+  ``weights`` becomes a 0-d device array. Of the adversarial losses' two
+  arrays the first decides the dtype.
 - Results are arrays of the prediction's library (torch in, torch out; CuPy
   in, CuPy out; any other producer: CuPy): the reduced value is a 0-d device
   array (float64 for float64 input, else float32), never a host number, so a
@@ -137,6 +148,12 @@ def device_name(device: int = 0) -> str:
 # --------------------------------------------------------------------------
 
 _FLOAT, _BOOL, _OPTIONAL_FLOAT, _POS_WEIGHT = "float", "bool", "optional float", "pos_weight"
+_AXES = "axes"  # None, an int or a tuple/list of ints (the extension's "axes": None or a tuple)
+_BOX_KINDS = ("iou", "giou", "diou", "ciou")  # a tuple of strings: one of them
+
+# The options of the region losses (one score per index of the axes not in ``axis``).
+_REGION = {"smooth": (_FLOAT, 1e-6), "axis": (_AXES, None), "squared": (_BOOL, False),
+           "from_logits": (_BOOL, False)}
 
 _SPECS = {
     # name: (true argument, predicted argument, {option: (kind, default)})
@@ -161,6 +178,28 @@ _SPECS = {
     "squared_hinge": ("y_true", "y_pred", {}),
     "soft_margin": ("y_true", "y_pred", {}),
     "contrastive": ("y_true", "distance", {"margin": (_FLOAT, 1.0)}),
+    "dice": ("y_true", "y_pred", dict(_REGION)),
+    "jaccard": ("y_true", "y_pred", dict(_REGION)),
+    "tversky": ("y_true", "y_pred", {**_REGION, "alpha": (_FLOAT, 0.5), "beta": (_FLOAT, 0.5)}),
+    "focal_tversky": ("y_true", "y_pred",
+                      {**_REGION, "alpha": (_FLOAT, 0.5), "beta": (_FLOAT, 0.5), "gamma": (_FLOAT, 0.75)}),
+    "box_iou": ("boxes_true", "boxes_pred", {"kind": (_BOX_KINDS, "iou"), "eps": (_FLOAT, 1e-7)}),
+}
+
+# The shape of the per-element losses ('none', and what weights broadcast
+# to): y_pred's (elementwise), y_pred's without the reduced axes (regions),
+# y_pred's without its last axis of 4 coordinates (boxes).
+_LOSSES_SHAPE = {"dice": "regions", "jaccard": "regions", "tversky": "regions", "focal_tversky": "regions",
+                 "box_iou": "boxes"}
+
+# The losses of several score arrays (fastloss._structured.MultiLoss, through
+# _dispatch_multi): {option: (kind, default)}; each array is reduced on its own
+# and the value is the sum (the CPU's rule).
+_SCORE_SPECS = {
+    "gan_discriminator": {},
+    "gan_generator": {"saturating": (_BOOL, False)},
+    "wasserstein_critic": {},
+    "wasserstein_generator": {},
 }
 
 _ALIASES = {"bce": "binary_cross_entropy", "mean_squared_error": "mse", "mean_absolute_error": "mae"}
@@ -202,21 +241,56 @@ def _option(loss, key, kind, v):
         raise TypeError(f"{loss}: {key} must be a bool, got {_type_name(v)}")
     if kind == _OPTIONAL_FLOAT:
         return None if v is None else _real(loss, key, v)
-    # pos_weight: None or a number; the CPU's per-class arrays are not on the GPU yet.
+    if kind == _AXES:
+        return _axes(loss, key, v)
+    if isinstance(kind, tuple):  # one of these strings (the CPU's wording, a ValueError for any type)
+        if isinstance(v, str) and v in kind:
+            return v
+        raise ValueError(f"{loss}: {key} must be one of {', '.join(repr(c) for c in kind)}, got {v!r}")
+    # pos_weight: None, a number (a float option) or an array (returned as it
+    # is: _dispatch passes a device array as the extension's aux and refuses
+    # host data as it does for weights).
     if v is None:
         return None
-    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+    if isinstance(v, bool):
+        raise TypeError(f"{loss}: {key} must be a real number or a CUDA array on the GPU, got bool")
+    if isinstance(v, numbers.Real):
         return float(v)
-    raise TypeError(f"{loss}: {key} must be a float on the GPU (an array {key} is not "
-                    f"supported there yet), got {_type_name(v)}")
+    return v
+
+
+def _axes(loss, key, v):
+    """The CPU's ``axis`` of the region losses: None, or a tuple of ints from
+    an int or a tuple/list of ints (|axis| <= 1000; the extension checks them
+    against y_pred's rank)."""
+    if v is None:
+        return None
+
+    def one(x):
+        bad = isinstance(x, (bool, float)) or _locate(x)[0] is not None
+        if not bad:
+            try:
+                a = operator.index(x)
+            except TypeError:
+                bad = True
+        if bad:
+            raise TypeError(f"{loss}: {key} must be None, an int or a tuple of ints, got {_type_name(x)}")
+        if not -1000 <= a <= 1000:
+            raise ValueError(f"{loss}: {key} is out of range")
+        return int(a)
+
+    if isinstance(v, (tuple, list)):
+        return tuple(one(x) for x in v)
+    return (one(v),)
 
 
 def _parse(loss, want, args, kwargs):
     """The CPU's argument rules: (y_true, y_pred, reduction, weights, out,
     options, stream). Errors are worded as the CPU words them. ``options``
     holds every option of the loss (the CPU defaults for those not given) as
-    Python floats and bools, ``alpha=None`` included, ``pos_weight`` only
-    when given."""
+    Python floats, bools and strings, ``alpha=None`` and ``axis=None``
+    included (``axis`` as None or a tuple of ints), ``pos_weight`` only when
+    given (a float, or the array as given)."""
     true_name, pred_name, spec = _SPECS[loss]
     if len(args) > 2:
         raise TypeError(f"{loss}() takes 2 positional arguments ({true_name}, {pred_name}) "
@@ -660,7 +734,184 @@ def _host_error(loss, name, obj, where):
 
 
 # --------------------------------------------------------------------------
-# The entry point of fastloss._core for device arrays.
+# One GPU call: its device, stream, results' library and descs (shared by
+# _dispatch and _dispatch_multi).
+# --------------------------------------------------------------------------
+
+
+def _gpu_losses():
+    return ", ".join(sorted({*_SPECS, *_SCORE_SPECS}))
+
+
+def _locate_optional(loss, name, obj, where):
+    """(library, device) of an optional argument that may be a device array
+    (weights, pos_weight): (None, None) for None and Python numbers; host
+    data is a TypeError naming it."""
+    if obj is None or isinstance(obj, numbers.Real):
+        return None, None
+    lib, dev = _locate(obj)
+    if lib is None:
+        raise _host_error(loss, name, obj, where)
+    return lib, dev
+
+
+def _locate_out(loss, out, pred_name):
+    if out is None:
+        return None, None
+    lib, dev = _locate(out)
+    if lib is None:
+        raise TypeError(f"{loss}: out must be a CUDA array like {pred_name}, got a host {_type_name(out)}")
+    return lib, dev
+
+
+def _backend(loss, pred_name):
+    ext = _ext()
+    if ext is None:
+        raise RuntimeError(f"{loss}: {pred_name} is a CUDA array but this fastloss has no CUDA backend: "
+                           f"{_why_unavailable()}")
+    return ext
+
+
+def _resolve_device(loss, pred_name, p_lib, p_dev, others):
+    """The call's device: the prediction's, or where its producer does not
+    say, the first other array's that does (else CuPy's current device for a
+    bare __cuda_array_interface__ producer, else 0). ``others``: (name,
+    device or None) of the other arguments; one on another device is a
+    ValueError."""
+    known = [d for d in (p_dev, *(d for _, d in others)) if d is not None and d >= 0]
+    if known:
+        device = p_dev if p_dev >= 0 else known[0]
+    elif p_lib == "cai" and _cupy() is not None:
+        device = int(_cupy().cuda.runtime.getDevice())
+    else:
+        device = 0
+    for name, d in others:
+        if d is not None and d >= 0 and d != device:
+            raise ValueError(f"{loss}: {name} is on cuda:{d} but {pred_name} is on cuda:{device}")
+    return device
+
+
+class _Launch:
+    """What the arrays of one GPU call share: the loss and prediction names,
+    the device, the stream (``stream=`` or the prediction producer's current
+    one), the results' library (torch in, torch out; else CuPy), the
+    prediction's dtype, and the objects (DLPack capsules, converted copies,
+    0-d weights) kept alive until the launch is enqueued."""
+
+    def __init__(self, loss, pred_name, y_pred, p_lib, device, stream_arg):
+        self.loss, self.pred_name, self.y_pred = loss, pred_name, y_pred
+        self.device = device
+        self.olib = p_lib if p_lib in ("torch", "cupy") else "cupy"
+        self.stream_arg = stream_arg
+        if stream_arg is not None:
+            self.stream = _stream_value(loss, stream_arg)
+        else:
+            cai = y_pred.__cuda_array_interface__ if p_lib == "cai" else None
+            self.stream = _current_stream(p_lib, device, cai)
+        self.dtype = None
+        self.keep = []
+
+    def describe(self, name, obj, lib):
+        """(Desc, read_only) of a device array."""
+        return _describe(self.loss, name, obj, lib, self.device, self.stream, self.keep)
+
+    def prediction(self, obj, lib):
+        """The prediction's Desc; its dtype becomes the call's."""
+        desc, _ = self.describe(self.pred_name, obj, lib)
+        if desc[3] not in _FLOAT_DTYPES:
+            raise TypeError(f"{self.loss}: {self.pred_name} must be float32, float64, float16 or bfloat16, "
+                            f"got {desc[3]}")
+        self.dtype = desc[3]
+        return desc
+
+    def out(self, obj, lib, shape):
+        """The Desc of ``out=``: writable, the prediction's dtype and ``shape``."""
+        desc, read_only = self.describe("out", obj, lib)
+        if read_only:
+            raise ValueError(f"{self.loss}: out must be writable")
+        if desc[3] != self.dtype:
+            raise ValueError(f"{self.loss}: out must have {self.pred_name}'s dtype {self.dtype}, got {desc[3]}")
+        if desc[1] != shape:
+            raise ValueError(f"{self.loss}: out must have {self.pred_name}'s shape {shape}, got {desc[1]}")
+        return desc
+
+    def load(self, name, obj, lib):
+        """The Desc of a device array in the call's dtype: converted by its
+        own library (other producers: by the results' library) when it has
+        another real dtype."""
+        desc, _ = self.describe(name, obj, lib)
+        dtype = self.dtype
+        if desc[3] == dtype:
+            return desc
+        if desc[3] not in _FLOAT_DTYPES and not desc[3].startswith(("int", "uint", "bool")):
+            raise TypeError(f"{self.loss}: {name} must hold real numbers, got {desc[3]}")
+        conv_lib = lib if lib in ("torch", "cupy") else self.olib
+        if conv_lib == "cupy" and _cupy() is None:
+            raise TypeError(f"{self.loss}: {name} has dtype {desc[3]}, not {self.pred_name}'s {dtype}, and CuPy "
+                            "is not installed to convert it; convert it first")
+        with _on_stream(conv_lib, self.device, self.stream):
+            converted, lib2 = _convert(self.loss, name, obj, lib, dtype, self.olib, self.device)
+        self.keep.append(converted)
+        return self.describe(name, converted, lib2)[0]
+
+    def weights(self, name, obj, lib):
+        """The Desc of weights: a device array (loaded), or a Python number
+        as a 0-d device array of the call's dtype."""
+        if lib is not None:
+            return self.load(name, obj, lib)
+        self.need_results()
+        with _on_stream(self.olib, self.device, self.stream):
+            w = _full(self.olib, self.device, float(obj), self.dtype, self.loss, name)
+        self.keep.append(w)
+        return self.describe(name, w, self.olib)[0]
+
+    def need_results(self):
+        """Results are allocated by torch or CuPy: a TypeError when that is
+        CuPy and CuPy is not installed."""
+        if self.olib == "cupy":
+            _need_cupy(self.loss, self.pred_name, self.y_pred)
+
+    def allocating(self):
+        """The context of the result allocations (the call's device and stream)."""
+        return _on_stream(self.olib, self.device, self.stream)
+
+    def empty(self, name, shape):
+        """A new array of the call's dtype and its Desc (inside allocating())."""
+        a = _empty(self.olib, self.device, shape, self.dtype, self.loss, name)
+        return a, self.describe(name, a, self.olib)[0]
+
+    def result(self):
+        """The 0-d reduced value (float64 for float64 input, else float32) and its Desc."""
+        dtype = "float64" if self.dtype == "float64" else "float32"
+        a = _empty(self.olib, self.device, (), dtype, self.loss, "result")
+        return a, self.describe("result", a, self.olib)[0]
+
+    def enqueued(self, objs):
+        """After the launch: with ``stream=``, tell torch's allocator that the
+        stream uses the call's tensors."""
+        if self.stream_arg is not None:
+            _record_stream([*objs, *self.keep], self.device, self.stream)
+
+
+def _losses_shape(loss, shape, axes):
+    """The shape of the per-element losses of ``loss`` for a prediction of
+    ``shape`` (the CPU's rule; axes out of range are left to the extension,
+    which raises for them)."""
+    kind = _LOSSES_SHAPE.get(loss)
+    rank = len(shape)
+    if kind is None:
+        return shape
+    if kind == "boxes":
+        reduced = {rank - 1} if rank else set()
+    elif axes is None:
+        reduced = set(range(rank))
+    else:
+        reduced = {a + rank if a < 0 else a for a in axes}
+    return tuple(n for k, n in enumerate(shape) if k not in reduced)
+
+
+# --------------------------------------------------------------------------
+# The entry points of fastloss._core (and _structured) for device arrays.
 # --------------------------------------------------------------------------
 
 
@@ -672,15 +923,20 @@ def _dispatch(loss_name, want, args, kwargs):
     ``args`` and ``kwargs`` are the call's arguments as given, ``want`` is 0
     (value), 1 (gradient) or 2 (value and gradient). Returns what the CPU
     returns, as device arrays of the prediction's library: the value (a 0-d
-    array for "mean"/"sum", the per-element losses for "none"), the gradient,
-    or both as a tuple. Enqueues the work and returns without waiting for it.
+    array for "mean"/"sum", the per-element losses for "none": y_pred's
+    shape, without the reduced axes for the region losses, without the last
+    axis for box_iou), the gradient, or both as a tuple. Enqueues the work and
+    returns without waiting for it.
     """
     loss = _ALIASES.get(loss_name, loss_name)
     if loss not in _SPECS:
         raise TypeError(f"{loss}: CUDA arrays are not supported by this loss yet (on the GPU: "
-                        f"{', '.join(sorted(_SPECS))}); pass NumPy arrays")
+                        f"{_gpu_losses()}); pass NumPy arrays")
     true_name, pred_name, _ = _SPECS[loss]
     y_true, y_pred, reduction, weights, out, options, stream_arg = _parse(loss, want, args, kwargs)
+    pos_weight = None  # an array pos_weight: the extension's aux
+    if not isinstance(options.get("pos_weight", 0.0), float):
+        pos_weight = options.pop("pos_weight")
 
     # Where everything is: host data next to device data is a TypeError.
     p_lib, p_dev = _locate(y_pred)
@@ -691,108 +947,143 @@ def _dispatch(loss_name, want, args, kwargs):
         raise _host_error(loss, pred_name, y_pred, true_name)
     if t_lib is None:
         raise _host_error(loss, true_name, y_true, pred_name)
-    w_lib = w_dev = None
-    if weights is not None and not isinstance(weights, numbers.Real):
-        w_lib, w_dev = _locate(weights)
-        if w_lib is None:
-            raise _host_error(loss, "weights", weights, pred_name)
-    o_lib = o_dev = None
-    if out is not None:
-        o_lib, o_dev = _locate(out)
-        if o_lib is None:
-            raise TypeError(f"{loss}: out must be a CUDA array like {pred_name}, got a host "
-                            f"{_type_name(out)}")
-    ext = _ext()
-    if ext is None:
-        raise RuntimeError(f"{loss}: {pred_name} is a CUDA array but this fastloss has no CUDA backend: "
-                           f"{_why_unavailable()}")
+    w_lib, w_dev = _locate_optional(loss, "weights", weights, pred_name)
+    a_lib, a_dev = _locate_optional(loss, "pos_weight", pos_weight, pred_name)
+    o_lib, o_dev = _locate_out(loss, out, pred_name)
+    ext = _backend(loss, pred_name)
+    device = _resolve_device(loss, pred_name, p_lib, p_dev,
+                             [(true_name, t_dev), ("weights", w_dev), ("pos_weight", a_dev), ("out", o_dev)])
 
-    # One device for all: the ones the producer does not name take the others'.
-    known = [d for d in (p_dev, t_dev, w_dev, o_dev) if d is not None and d >= 0]
-    if known:
-        device = p_dev if p_dev >= 0 else known[0]
-    elif p_lib == "cai" and _cupy() is not None:
-        device = int(_cupy().cuda.runtime.getDevice())
-    else:
-        device = 0
-    for name, d in ((true_name, t_dev), ("weights", w_dev), ("out", o_dev)):
-        if d is not None and d >= 0 and d != device:
-            raise ValueError(f"{loss}: {name} is on cuda:{d} but {pred_name} is on cuda:{device}")
-
-    # The results' library, and the stream everything is ordered on.
-    olib = p_lib if p_lib in ("torch", "cupy") else "cupy"
-    p_cai = y_pred.__cuda_array_interface__ if p_lib == "cai" else None
-    if stream_arg is not None:
-        stream = _stream_value(loss, stream_arg)
-    else:
-        stream = _current_stream(p_lib, device, p_cai)
-
-    keep = []  # capsules and converted copies, alive until the launch is enqueued
-    p_desc, _ = _describe(loss, pred_name, y_pred, p_lib, device, stream, keep)
-    dtype = p_desc[3]
-    if dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{loss}: {pred_name} must be float32, float64, float16 or bfloat16, got {dtype}")
-
+    run = _Launch(loss, pred_name, y_pred, p_lib, device, stream_arg)
+    p_desc = run.prediction(y_pred, p_lib)
     shape = p_desc[1]
     grad = g_desc = None
     if out is not None:  # (want != 0: _parse takes out= only then)
-        g_desc, read_only = _describe(loss, "out", out, o_lib, device, stream, keep)
-        if read_only:
-            raise ValueError(f"{loss}: out must be writable")
-        if g_desc[3] != dtype:
-            raise ValueError(f"{loss}: out must have {pred_name}'s dtype {dtype}, got {g_desc[3]}")
-        if g_desc[1] != shape:
-            raise ValueError(f"{loss}: out must have {pred_name}'s shape {shape}, got {g_desc[1]}")
+        g_desc = run.out(out, o_lib, shape)
         grad = out
-
-    def load(name, obj, lib):
-        desc, _ = _describe(loss, name, obj, lib, device, stream, keep)
-        if desc[3] == dtype:
-            return desc
-        if desc[3] not in _FLOAT_DTYPES and not desc[3].startswith(("int", "uint", "bool")):
-            raise TypeError(f"{loss}: {name} must hold real numbers, got {desc[3]}")
-        conv_lib = lib if lib in ("torch", "cupy") else olib
-        if conv_lib == "cupy" and _cupy() is None:
-            raise TypeError(f"{loss}: {name} has dtype {desc[3]}, not {pred_name}'s {dtype}, and CuPy is "
-                            "not installed to convert it; convert it first")
-        with _on_stream(conv_lib, device, stream):
-            converted, lib2 = _convert(loss, name, obj, lib, dtype, olib, device)
-        keep.append(converted)
-        return _describe(loss, name, converted, lib2, device, stream, keep)[0]
-
-    t_desc = load(true_name, y_true, t_lib)
-    w_desc = None
-    if weights is not None:
-        if w_lib is None:  # a Python number: a 0-d device array
-            if olib == "cupy":
-                _need_cupy(loss, pred_name, y_pred)
-            with _on_stream(olib, device, stream):
-                w = _full(olib, device, float(weights), dtype, loss, "weights")
-            keep.append(w)
-            w_desc = _describe(loss, "weights", w, olib, device, stream, keep)[0]
-        else:
-            w_desc = load("weights", weights, w_lib)
+    t_desc = run.load(true_name, y_true, t_lib)
+    w_desc = None if weights is None else run.weights("weights", weights, w_lib)
+    aux = {} if pos_weight is None else {"aux": run.load("pos_weight", pos_weight, a_lib)}
+    if "axis" in options:  # the extension's name: None or a tuple of ints
+        options["axes"] = options.pop("axis")
 
     need_alloc = (want != 1) or grad is None
-    if need_alloc and olib == "cupy":
-        _need_cupy(loss, pred_name, y_pred)
+    if need_alloc:
+        run.need_results()
     value = v_desc = l_desc = None
-    with contextlib.ExitStack() as ctx:
-        if need_alloc:
-            ctx.enter_context(_on_stream(olib, device, stream))
+    with run.allocating() if need_alloc else contextlib.nullcontext():
         if want != 0 and grad is None:
-            grad = _empty(olib, device, shape, dtype, loss, "grad")
-            g_desc = _describe(loss, "grad", grad, olib, device, stream, keep)[0]
+            grad, g_desc = run.empty("grad", shape)
         if want != 1:
             if reduction == "none":
-                value = _empty(olib, device, shape, dtype, loss, "losses")
-                l_desc = _describe(loss, "losses", value, olib, device, stream, keep)[0]
+                value, l_desc = run.empty("losses", _losses_shape(loss, shape, options.get("axes")))
             else:
-                value = _empty(olib, device, (), "float64" if dtype == "float64" else "float32", loss, "result")
-                v_desc = _describe(loss, "result", value, olib, device, stream, keep)[0]
-        ext.elementwise(loss, options, reduction, t_desc, p_desc, w_desc, g_desc, l_desc, v_desc, stream)
-    if stream_arg is not None:
-        _record_stream([y_true, y_pred, weights, grad, value, *keep], device, stream)
+                value, v_desc = run.result()
+        ext.elementwise(loss, options, reduction, t_desc, p_desc, w_desc, g_desc, l_desc, v_desc, run.stream,
+                        **aux)
+    run.enqueued([y_true, y_pred, weights, pos_weight, grad, value])
+    if want == 0:
+        return value
+    if want == 1:
+        return grad
+    return value, grad
+
+
+def _is_bool(v):
+    # fastloss._core's rule for the options of MultiLoss (a bool or a NumPy
+    # bool; 0 and 1 are not bools there).
+    return isinstance(v, bool) or _type_name(v) in ("bool", "bool_")
+
+
+def _dispatch_multi(loss, want, inputs, names, target, target_name, weights, reduction, options, out,
+                    stream=None):
+    """Run a loss of several inputs with device arrays on the GPU.
+
+    Called by ``fastloss._structured.MultiLoss`` in place of
+    ``fastloss._core._multi`` (same arguments, plus ``stream``) when an input
+    is a CUDA array. On the GPU: the adversarial losses of score arrays
+    (gan_discriminator, gan_generator, wasserstein_critic,
+    wasserstein_generator). Returns what the CPU returns, as device arrays of
+    the first input's library: the value (a 0-d array; for "none" the
+    per-element losses of each array, a tuple for two arrays), the gradient
+    (a tuple ``(g_real, g_fake)`` for two arrays, one array for one), or
+    both. ``weights``: for two arrays None or a pair (each None, a number or
+    a device array broadcast to its array); for one, None, a number or a
+    device array. Enqueues the work and returns without waiting for it.
+    """
+    if loss not in _SCORE_SPECS:
+        raise TypeError(f"{loss}: CUDA arrays are not supported by this loss yet (on the GPU: "
+                        f"{_gpu_losses()}); pass NumPy arrays")
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"{loss}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    spec = _SCORE_SPECS[loss]
+    opts = {}
+    for key, value in options.items():
+        if key not in spec:
+            raise TypeError(f"{loss}() got an unexpected keyword argument '{key}'")
+        if spec[key][0] == _BOOL and not _is_bool(value):
+            raise TypeError(f"{loss}: {key} must be a bool, got {_type_name(value)}")
+        opts[key] = bool(value)
+    for key, (_, default) in spec.items():
+        opts.setdefault(key, default)
+
+    inputs, names = list(inputs), [str(n) for n in names]
+    n = len(inputs)
+    located = [_locate(x) for x in inputs]
+    on_device = [names[k] for k in range(n) if located[k][0] is not None]
+    if not on_device:
+        raise TypeError(f"{loss}: none of {', '.join(names)} is a CUDA array")
+    for k in range(n):
+        if located[k][0] is None:
+            raise _host_error(loss, names[k], inputs[k], on_device[0])
+    if n == 1:
+        w_list = [weights]
+    elif weights is None:
+        w_list = [None] * n
+    elif not isinstance(weights, (tuple, list)):
+        raise TypeError(f"{loss}: weights must be None or a pair (w_real, w_fake)")
+    elif len(weights) != n:
+        raise ValueError(f"{loss}: weights must be a pair (w_real, w_fake)")
+    else:
+        w_list = list(weights)
+    w_located = [_locate_optional(loss, "weights", w, names[0]) for w in w_list]
+    o_lib, o_dev = _locate_out(loss, out, names[0])
+    ext = _backend(loss, names[0])
+    device = _resolve_device(loss, names[0], located[0][0], located[0][1],
+                             [(names[k], located[k][1]) for k in range(1, n)]
+                             + [("weights", d) for _, d in w_located] + [("out", o_dev)])
+
+    run = _Launch(loss, names[0], inputs[0], located[0][0], device, stream)
+    descs = [run.prediction(inputs[0], located[0][0])]
+    grads = [None] * n
+    g_descs = [None] * n
+    if out is not None and n == 1 and want != 0:
+        g_descs[0] = run.out(out, o_lib, descs[0][1])
+        grads[0] = out
+    descs += [run.load(names[k], inputs[k], located[k][0]) for k in range(1, n)]
+    w_descs = [None if w is None else run.weights("weights", w, lib)
+               for w, (lib, _) in zip(w_list, w_located)]
+
+    need_alloc = want != 1 or any(g is None for g in grads)
+    if need_alloc:
+        run.need_results()
+    losses = [None] * n
+    l_descs = [None] * n
+    value = v_desc = None
+    with run.allocating() if need_alloc else contextlib.nullcontext():
+        for k in range(n):
+            if want != 0 and grads[k] is None:
+                grads[k], g_descs[k] = run.empty("grad", descs[k][1])
+            if want != 1 and reduction == "none":
+                losses[k], l_descs[k] = run.empty("losses", descs[k][1])
+        if want != 1 and reduction != "none":
+            value, v_desc = run.result()
+        calls = [(descs[k], w_descs[k], g_descs[k], l_descs[k]) for k in range(n)]
+        ext.scores(loss, opts, reduction, calls, v_desc, run.stream)
+    run.enqueued([*inputs, *w_list, *grads, *losses, value])
+    if reduction == "none":
+        value = losses[0] if n == 1 else tuple(losses)
+    grad = grads[0] if n == 1 else tuple(grads)
     if want == 0:
         return value
     if want == 1:

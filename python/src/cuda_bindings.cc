@@ -74,6 +74,17 @@ class Options {
     has = !o.is_none();
     if (has) v = o.cast<double>();
   }
+  // axes: None (every axis) or a sequence of ints.
+  void GetAxes(const char* key, fastloss::OverlapOptions& o) {
+    if (!Has(key)) return;
+    py::object v = d_[key];
+    o.all_axes = v.is_none();
+    o.axes.clear();
+    if (!o.all_axes) {
+      for (py::handle a : v) o.axes.push_back(a.cast<int>());
+    }
+  }
+  void GetString(const char* key, std::string& v) { if (Has(key)) v = d_[key].cast<std::string>(); }
   void Finish() {
     for (auto item : d_) {
       const std::string k = py::str(item.first);
@@ -93,6 +104,13 @@ class Options {
   py::dict d_;
   std::set<std::string> seen_;
 };
+
+void ReadOverlap(Options& o, fastloss::OverlapOptions& x) {
+  o.Get("smooth", x.smooth);
+  o.GetAxes("axes", x);
+  o.Get("squared", x.squared);
+  o.Get("from_logits", x.from_logits);
+}
 
 using Runner = std::function<cudaError_t(Options&, const DeviceCall&, cudaStream_t)>;
 
@@ -167,6 +185,60 @@ const std::map<std::string, Runner>& Table() {
        [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::SquaredHinge(c, {}, s); }},
       {"soft_margin",
        [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::SoftMargin(c, {}, s); }},
+      {"dice",
+       [](Options& o, const DeviceCall& c, cudaStream_t s) {
+         fastloss::DiceOptions x;
+         ReadOverlap(o, x);
+         o.Finish();
+         return fc::Dice(c, x, s);
+       }},
+      {"jaccard",
+       [](Options& o, const DeviceCall& c, cudaStream_t s) {
+         fastloss::JaccardOptions x;
+         ReadOverlap(o, x);
+         o.Finish();
+         return fc::Jaccard(c, x, s);
+       }},
+      {"tversky",
+       [](Options& o, const DeviceCall& c, cudaStream_t s) {
+         fastloss::TverskyOptions x;
+         ReadOverlap(o, x);
+         o.Get("alpha", x.alpha);
+         o.Get("beta", x.beta);
+         o.Finish();
+         return fc::Tversky(c, x, s);
+       }},
+      {"focal_tversky",
+       [](Options& o, const DeviceCall& c, cudaStream_t s) {
+         fastloss::FocalTverskyOptions x;
+         ReadOverlap(o, x);
+         o.Get("alpha", x.alpha);
+         o.Get("beta", x.beta);
+         o.Get("gamma", x.gamma);
+         o.Finish();
+         return fc::FocalTversky(c, x, s);
+       }},
+      {"box_iou",
+       [](Options& o, const DeviceCall& c, cudaStream_t s) {
+         fastloss::BoxIouOptions x;
+         std::string kind = "iou";
+         o.GetString("kind", kind);
+         o.Get("eps", x.eps);
+         o.Finish();
+         if (kind == "iou") {
+           x.kind = fastloss::BoxIouKind::kIou;
+         } else if (kind == "giou") {
+           x.kind = fastloss::BoxIouKind::kGiou;
+         } else if (kind == "diou") {
+           x.kind = fastloss::BoxIouKind::kDiou;
+         } else if (kind == "ciou") {
+           x.kind = fastloss::BoxIouKind::kCiou;
+         } else {
+           throw py::value_error("box_iou: kind must be one of 'iou', 'giou', 'diou', 'ciou', got '" +
+                                 kind + "'");
+         }
+         return fc::BoxIou(c, x, s);
+       }},
       {"contrastive",
        [](Options& o, const DeviceCall& c, cudaStream_t s) {
          fastloss::ContrastiveOptions x;
@@ -213,9 +285,24 @@ class DeviceGuard {
   int previous_ = -1;
 };
 
+// Runs an entry point on `device`: its argument errors become ValueError
+// (with the entry point's message), CUDA errors RuntimeError.
+template <class F>
+void Launch(int device, F&& f) {
+  cudaError_t err;
+  {
+    DeviceGuard guard(device);
+    err = f();
+  }
+  if (err == cudaErrorInvalidValue && *fastloss::cuda::LastErrorMessage()) {
+    throw py::value_error(fastloss::cuda::LastErrorMessage());
+  }
+  DeviceGuard::Check(err);
+}
+
 void Elementwise(const std::string& name, py::dict options, const std::string& reduction,
                  py::object y_true, py::object y_pred, py::object weights, py::object grad,
-                 py::object losses, py::object result, uintptr_t stream) {
+                 py::object losses, py::object result, uintptr_t stream, py::object aux) {
   const std::string key = name == "bce" ? "binary_cross_entropy" : name;
   const auto it = Table().find(key);
   if (it == Table().end()) {
@@ -249,17 +336,92 @@ void Elementwise(const std::string& name, py::dict options, const std::string& r
     }
     call.result = r.data;
   }
-  cudaError_t err;
-  {
-    DeviceGuard guard(device);
-    // The runner reads its options and calls opts.Finish() (unknown keys:
-    // TypeError) before it launches anything.
-    err = it->second(opts, call, reinterpret_cast<cudaStream_t>(stream));
+  DeviceView pos_weight;
+  const bool has_aux = !aux.is_none();
+  if (has_aux) {
+    if (key != "binary_cross_entropy") {
+      throw py::type_error(name + ": aux (an array pos_weight) is for binary_cross_entropy only");
+    }
+    pos_weight = ToView("pos_weight", aux, &device);
   }
-  if (err == cudaErrorInvalidValue && *fastloss::cuda::LastErrorMessage()) {
-    throw py::value_error(fastloss::cuda::LastErrorMessage());
+  Launch(device, [&] {
+    if (!has_aux) {
+      // The runner reads its options and calls opts.Finish() (unknown keys:
+      // TypeError) before it launches anything.
+      return it->second(opts, call, reinterpret_cast<cudaStream_t>(stream));
+    }
+    fastloss::BinaryCrossEntropyOptions x;
+    opts.Get("from_logits", x.from_logits);
+    opts.Get("eps", x.eps);
+    opts.Get("label_smoothing", x.label_smoothing);
+    opts.Finish();
+    return fastloss::cuda::BinaryCrossEntropy(call, pos_weight, x,
+                                              reinterpret_cast<cudaStream_t>(stream));
+  });
+}
+
+// (scores, weights, grad, losses) descs -> DeviceScoreCall.
+fastloss::cuda::DeviceScoreCall ToScoreCall(py::handle t, int* device) {
+  if (!py::isinstance<py::tuple>(t) || py::len(t) != 4) {
+    throw py::type_error("scores: each call must be a tuple (scores, weights, grad, losses)");
   }
-  DeviceGuard::Check(err);
+  py::tuple c = py::reinterpret_borrow<py::tuple>(t);
+  fastloss::cuda::DeviceScoreCall s;
+  s.scores = ToView("scores", c[0], device);
+  if (!c[1].is_none()) {
+    s.weights = ToView("weights", c[1], device);
+    s.has_weights = true;
+  }
+  if (!c[2].is_none()) {
+    s.grad = ToView("grad", c[2], device);
+    s.has_grad = true;
+  }
+  if (!c[3].is_none()) {
+    s.losses = ToView("losses", c[3], device);
+    s.has_losses = true;
+  }
+  return s;
+}
+
+void Scores(const std::string& name, py::dict options, const std::string& reduction,
+            py::list calls, py::object result, uintptr_t stream) {
+  namespace fc = fastloss::cuda;
+  const bool pair = name == "gan_discriminator" || name == "wasserstein_critic";
+  const bool single = name == "gan_generator" || name == "wasserstein_generator";
+  if (!pair && !single) {
+    throw py::type_error(name + " has no GPU implementation as a score loss (scores() runs "
+                         "gan_discriminator, gan_generator, wasserstein_critic, wasserstein_generator)");
+  }
+  const size_t want = pair ? 2 : 1;
+  if (py::len(calls) != want) {
+    throw py::type_error(name + ": takes " + std::to_string(want) + " score array" +
+                         (want == 2 ? "s" : "") + ", got " + std::to_string(py::len(calls)));
+  }
+  Options opts(name, options);
+  bool saturating = false;
+  if (name == "gan_generator") opts.Get("saturating", saturating);
+  opts.Finish();
+  int device = -1;
+  fc::DeviceScoreCall c[2];
+  for (size_t i = 0; i < want; ++i) c[i] = ToScoreCall(calls[i], &device);
+  const fastloss::Reduction r = ParseReduction(name, reduction);
+  void* out = nullptr;
+  if (!result.is_none()) {
+    const DeviceView v = ToView("result", result, &device);
+    const DType w = c[0].scores.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
+    if (v.rank != 0 || v.dtype != w) {
+      throw py::value_error(name + ": result must be a 0-d " +
+                            (w == DType::kFloat64 ? "float64" : "float32") + " device array");
+    }
+    out = v.data;
+  }
+  const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  Launch(device, [&] {
+    if (name == "gan_discriminator") return fc::GanDiscriminator(c[0], c[1], r, out, s);
+    if (name == "wasserstein_critic") return fc::WassersteinCritic(c[0], c[1], r, out, s);
+    if (name == "gan_generator") return fc::GanGenerator(c[0], r, saturating, out, s);
+    return fc::WassersteinGenerator(c[0], r, out, s);
+  });
 }
 
 }  // namespace
@@ -278,10 +440,19 @@ PYBIND11_MODULE(_cuda, m) {
   }, py::arg("device") = 0, "The name of CUDA device `device`.");
   m.def("elementwise", &Elementwise, py::arg("name"), py::arg("options"), py::arg("reduction"),
         py::arg("y_true"), py::arg("y_pred"), py::arg("weights"), py::arg("grad"),
-        py::arg("losses"), py::arg("result"), py::arg("stream"),
-        "Enqueues one elementwise loss on `stream`; see fastloss.cuda.");
+        py::arg("losses"), py::arg("result"), py::arg("stream"), py::arg("aux") = py::none(),
+        "Enqueues one loss of (y_true, y_pred) on `stream` (aux: BCE's pos_weight array); "
+        "see fastloss.cuda.");
+  m.def("scores", &Scores, py::arg("name"), py::arg("options"), py::arg("reduction"),
+        py::arg("calls"), py::arg("result"), py::arg("stream"),
+        "Enqueues an adversarial loss of one or two score arrays on `stream`; calls holds "
+        "(scores, weights, grad, losses) descs per array.");
   py::list names;
   for (const auto& kv : Table()) names.append(kv.first);
   names.append("bce");
+  for (const char* n : {"gan_discriminator", "gan_generator", "wasserstein_critic",
+                        "wasserstein_generator"}) {
+    names.append(n);
+  }
   m.attr("LOSSES") = py::tuple(names);
 }

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -427,6 +428,399 @@ TEST(Cuda, NoDeviceIsReportedNotFatal) {
   const int n = fastloss::cuda::DeviceCount();
   EXPECT_EQ(fastloss::cuda::IsAvailable(), n > 0);
   if (n == 0) EXPECT_THROW(fastloss::cuda::DeviceName(0), fastloss::Error);
+}
+
+// --- The multi-sum + finalize, box, score and pos_weight entry points ---------------
+
+// Host data of type T uploaded as is; the GPU call against the CPU call on the
+// same views (value, gradient and 'none' losses).
+template <typename T>
+struct Shaped {
+  std::vector<int64_t> shape, out_shape, w_shape;  // w_shape empty: no weights
+  std::vector<T> y, p, w;
+};
+
+template <typename T>
+View<const T> HostView(const T* data, const std::vector<int64_t>& shape) {
+  View<const T> v;
+  v.data = data;
+  v.rank = static_cast<int>(shape.size());
+  int64_t stride = 1;
+  for (int k = v.rank - 1; k >= 0; --k) {
+    v.shape[k] = shape[k];
+    v.strides[k] = stride;
+    stride *= shape[k];
+  }
+  return v;
+}
+template <typename T>
+View<T> HostOut(T* data, const std::vector<int64_t>& shape) {
+  const View<const T> c = HostView<T>(data, shape);
+  View<T> v;
+  v.data = data;
+  v.rank = c.rank;
+  std::copy(c.shape, c.shape + c.rank, v.shape);
+  std::copy(c.strides, c.strides + c.rank, v.strides);
+  return v;
+}
+DeviceView DevView(void* data, DType t, const std::vector<int64_t>& shape) {
+  DeviceView v;
+  const View<const char> h = HostView<char>(static_cast<const char*>(data), shape);
+  v.data = data;
+  v.rank = h.rank;
+  std::copy(h.shape, h.shape + h.rank, v.shape);
+  std::copy(h.strides, h.strides + h.rank, v.strides);
+  v.dtype = t;
+  return v;
+}
+size_t Count(const std::vector<int64_t>& shape) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+template <typename T>
+void CompareShaped(const char* label, const Shaped<T>& d, Reduction r,
+                   const std::function<double(const Call<T>&)>& cpu,
+                   const std::function<cudaError_t(const DeviceCall&)>& gpu, double rtol,
+                   double gtol) {
+  SCOPED_TRACE(label);
+  const size_t n = Count(d.shape), m = Count(d.out_shape);
+  std::vector<T> gh(n), lh(m);
+  Call<T> c;
+  c.y_true = HostView<T>(d.y.data(), d.shape);
+  c.y_pred = HostView<T>(d.p.data(), d.shape);
+  c.reduction = r;
+  c.grad = HostOut<T>(gh.data(), d.shape);
+  c.has_grad = true;
+  if (r == Reduction::kNone) {
+    c.losses = HostOut<T>(lh.data(), d.out_shape);
+    c.has_losses = true;
+  }
+  if (!d.w_shape.empty()) {
+    c.weights = HostView<T>(d.w.data(), d.w_shape);
+    c.has_weights = true;
+  }
+  const double want = cpu(c);
+  const DType t = DTypeOf<T>();
+  DeviceBuffer<T> y(n), p(n), g(n), l(m), w(d.w.size()), res(1);
+  y.Upload(d.y);
+  p.Upload(d.p);
+  if (!d.w.empty()) w.Upload(d.w);
+  DeviceCall dc;
+  dc.y_true = DevView(y.p, t, d.shape);
+  dc.y_pred = DevView(p.p, t, d.shape);
+  dc.reduction = r;
+  dc.grad = DevView(g.p, t, d.shape);
+  dc.has_grad = true;
+  if (r == Reduction::kNone) {
+    dc.losses = DevView(l.p, t, d.out_shape);
+    dc.has_losses = true;
+  } else {
+    dc.result = res.p;
+  }
+  if (!d.w_shape.empty()) {
+    dc.weights = DevView(w.p, t, d.w_shape);
+    dc.has_weights = true;
+  }
+  CUDA_OK(gpu(dc));
+  CUDA_OK(cudaDeviceSynchronize());
+  if (r != Reduction::kNone) {
+    const double got = static_cast<double>(res.Download()[0]);
+    EXPECT_LE(RelErr(got, want), rtol) << "value " << got << " vs " << want;
+  } else {
+    const std::vector<T> lg = l.Download();
+    for (size_t i = 0; i < m; ++i) {
+      ASSERT_LE(std::fabs(static_cast<double>(lg[i]) - static_cast<double>(lh[i])),
+                Allowed<T>(lh[i], std::fabs(static_cast<double>(lh[i])), gtol))
+          << "loss at " << i;
+    }
+  }
+  const std::vector<T> gg = g.Download();
+  double scale = 0.0;
+  for (size_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(static_cast<double>(gh[i])));
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_LE(std::fabs(static_cast<double>(gg[i]) - static_cast<double>(gh[i])),
+              Allowed<T>(gh[i], scale, gtol))
+        << "grad at " << i;
+  }
+}
+
+template <typename T>
+Shaped<T> Masks(std::vector<int64_t> shape, std::vector<int64_t> out_shape,
+                std::vector<int64_t> w_shape, bool logits, uint32_t seed) {
+  Shaped<T> d;
+  d.shape = shape;
+  d.out_shape = out_shape;
+  d.w_shape = w_shape;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::normal_distribution<double> normal(0.0, 2.0);
+  const size_t n = Count(shape);
+  for (size_t i = 0; i < n; ++i) {
+    d.y.push_back(static_cast<T>(unit(rng) < 0.3 ? 1.0 : 0.0));
+    d.p.push_back(static_cast<T>(logits ? normal(rng) : unit(rng)));
+  }
+  for (size_t i = 0; i < Count(w_shape) && !w_shape.empty(); ++i) {
+    d.w.push_back(static_cast<T>(0.5 + 0.25 * static_cast<double>(i % 5)));
+  }
+  return d;
+}
+
+template <typename T>
+void OverlapCases(double rtol, double gtol) {
+  struct Case {
+    const char* label;
+    bool all_axes;
+    std::vector<int> axes;
+    std::vector<int64_t> out_shape, w_shape;
+  };
+  const std::vector<int64_t> shape{3, 2, 17, 33};
+  const std::vector<Case> cases = {
+      {"all axes", true, {}, {}, {}},
+      {"axes (2, 3)", false, {2, 3}, {3, 2}, {2}},
+      {"axis 1 (strided groups)", false, {1}, {3, 17, 33}, {3, 1, 33}},
+      {"axes (0, -1), a big group", false, {0, -1}, {2, 17}, {}},
+      {"no axes", false, {}, {3, 2, 17, 33}, {}},
+  };
+  for (const Case& k : cases) {
+    for (bool squared : {false, true}) {
+      for (bool logits : {false, true}) {
+        fastloss::FocalTverskyOptions o;
+        o.all_axes = k.all_axes;
+        o.axes = k.axes;
+        o.squared = squared;
+        o.from_logits = logits;
+        o.alpha = 0.3;
+        o.beta = 0.7;
+        o.gamma = 1.5;
+        const Shaped<T> d = Masks<T>(shape, k.out_shape, k.w_shape, logits, 11);
+        for (Reduction r : {Reduction::kMean, Reduction::kSum, Reduction::kNone}) {
+          const std::string label = std::string(k.label) + (squared ? " squared" : "") +
+                                    (logits ? " logits" : "") + " r=" +
+                                    std::to_string(static_cast<int>(r));
+          fastloss::DiceOptions dice;
+          static_cast<fastloss::OverlapOptions&>(dice) = o;
+          CompareShaped<T>(("dice " + label).c_str(), d, r,
+                           [&](const Call<T>& c) { return fastloss::Dice(c, dice); },
+                           [&](const DeviceCall& c) { return fastloss::cuda::Dice(c, dice, 0); },
+                           rtol, gtol);
+          fastloss::JaccardOptions jac;
+          static_cast<fastloss::OverlapOptions&>(jac) = o;
+          CompareShaped<T>(("jaccard " + label).c_str(), d, r,
+                           [&](const Call<T>& c) { return fastloss::Jaccard(c, jac); },
+                           [&](const DeviceCall& c) { return fastloss::cuda::Jaccard(c, jac, 0); },
+                           rtol, gtol);
+          const fastloss::TverskyOptions tv = o;
+          CompareShaped<T>(("tversky " + label).c_str(), d, r,
+                           [&](const Call<T>& c) { return fastloss::Tversky(c, tv); },
+                           [&](const DeviceCall& c) { return fastloss::cuda::Tversky(c, tv, 0); },
+                           rtol, gtol);
+          CompareShaped<T>(("focal_tversky " + label).c_str(), d, r,
+                           [&](const Call<T>& c) { return fastloss::FocalTversky(c, o); },
+                           [&](const DeviceCall& c) {
+                             return fastloss::cuda::FocalTversky(c, o, 0);
+                           },
+                           rtol, gtol);
+        }
+      }
+    }
+  }
+}
+
+TEST(Cuda, OverlapLossesMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  OverlapCases<float>(1e-6, 1e-5);
+  OverlapCases<double>(1e-12, 1e-12);
+}
+
+// A group of more than one chunk (2048 elements) per score, many chunks.
+TEST(Cuda, DiceLargeGroups) {
+  SKIP_WITHOUT_GPU();
+  fastloss::DiceOptions o;
+  o.all_axes = false;
+  o.axes = {1, 2};
+  o.from_logits = true;
+  const Shaped<float> d = Masks<float>({4, 300, 257}, {4}, {4}, true, 5);
+  for (Reduction r : {Reduction::kMean, Reduction::kNone}) {
+    CompareShaped<float>("dice large", d, r,
+                         [&](const Call<float>& c) { return fastloss::Dice(c, o); },
+                         [&](const DeviceCall& c) { return fastloss::cuda::Dice(c, o, 0); },
+                         1e-6, 1e-5);
+  }
+}
+
+TEST(Cuda, BoxIouMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = 1031;
+  for (auto kind : {fastloss::BoxIouKind::kIou, fastloss::BoxIouKind::kGiou,
+                    fastloss::BoxIouKind::kDiou, fastloss::BoxIouKind::kCiou}) {
+    fastloss::BoxIouOptions o;
+    o.kind = kind;
+    Shaped<double> d;
+    d.shape = {n, 4};
+    d.out_shape = {n};
+    d.w_shape = {n};
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<double> u(0.0, 10.0), s(0.5, 4.0);
+    for (int64_t b = 0; b < n; ++b) {
+      const double x = u(rng), y = u(rng);
+      const double tx = x + u(rng) * 0.3 - 1.0, ty = y + u(rng) * 0.3 - 1.0;
+      for (double v : {tx, ty, tx + s(rng), ty + s(rng)}) d.y.push_back(v);
+      for (double v : {x, y, x + s(rng), y + s(rng)}) d.p.push_back(v);
+      d.w.push_back(0.5 + static_cast<double>(b % 3));
+    }
+    Shaped<float> f;
+    f.shape = d.shape;
+    f.out_shape = d.out_shape;
+    f.w_shape = d.w_shape;
+    f.y.assign(d.y.begin(), d.y.end());
+    f.p.assign(d.p.begin(), d.p.end());
+    f.w.assign(d.w.begin(), d.w.end());
+    for (Reduction r : {Reduction::kMean, Reduction::kSum, Reduction::kNone}) {
+      SCOPED_TRACE(static_cast<int>(kind));
+      CompareShaped<double>("box f64", d, r,
+                            [&](const Call<double>& c) { return fastloss::BoxIou(c, o); },
+                            [&](const DeviceCall& c) { return fastloss::cuda::BoxIou(c, o, 0); },
+                            1e-12, 1e-11);
+      CompareShaped<float>("box f32", f, r,
+                           [&](const Call<float>& c) { return fastloss::BoxIou(c, o); },
+                           [&](const DeviceCall& c) { return fastloss::cuda::BoxIou(c, o, 0); },
+                           1e-6, 1e-5);
+    }
+  }
+}
+
+TEST(Cuda, BcePosWeightArray) {
+  SKIP_WITHOUT_GPU();
+  fastloss::BinaryCrossEntropyOptions o;
+  o.from_logits = true;
+  Shaped<double> d = Masks<double>({100, 7}, {100, 7}, {}, true, 3);
+  std::vector<double> pw{0.5, 1.0, 2.0, 3.0, 0.25, 1.5, 4.0};
+  DeviceBuffer<double> dpw(7);
+  dpw.Upload(pw);
+  const View<const double> hpw = HostView<double>(pw.data(), {7});
+  const DeviceView gpw = DevView(dpw.p, DType::kFloat64, {7});
+  for (Reduction r : {Reduction::kMean, Reduction::kSum, Reduction::kNone}) {
+    CompareShaped<double>(
+        "bce pos_weight", d, r,
+        [&](const Call<double>& c) { return fastloss::BinaryCrossEntropy(c, hpw, o); },
+        [&](const DeviceCall& c) { return fastloss::cuda::BinaryCrossEntropy(c, gpw, o, 0); },
+        1e-12, 1e-12);
+  }
+}
+
+TEST(Cuda, AdversarialLossesMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t nr = 1000, nf = 777;
+  std::vector<double> real(nr), fake(nf), wr(nr, 2.0);
+  std::mt19937 rng(4);
+  std::normal_distribution<double> normal(0.0, 3.0);
+  for (auto& v : real) v = normal(rng);
+  for (auto& v : fake) v = normal(rng);
+  DeviceBuffer<double> dr(nr), df(nf), dwr(nr), dgr(nr), dgf(nf), res(1);
+  dr.Upload(real);
+  df.Upload(fake);
+  dwr.Upload(wr);
+  std::vector<double> gr(nr), gf(nf);
+  for (Reduction r : {Reduction::kMean, Reduction::kSum}) {
+    fastloss::ScoreCall<double> hr, hf;
+    hr.scores = HostView<double>(real.data(), {nr});
+    hr.weights = HostView<double>(wr.data(), {nr});
+    hr.has_weights = true;
+    hr.grad = HostOut<double>(gr.data(), {nr});
+    hr.has_grad = true;
+    hf.scores = HostView<double>(fake.data(), {nf});
+    hf.grad = HostOut<double>(gf.data(), {nf});
+    hf.has_grad = true;
+    fastloss::cuda::DeviceScoreCall cr, cf;
+    cr.scores = DevView(dr.p, DType::kFloat64, {nr});
+    cr.weights = DevView(dwr.p, DType::kFloat64, {nr});
+    cr.has_weights = true;
+    cr.grad = DevView(dgr.p, DType::kFloat64, {nr});
+    cr.has_grad = true;
+    cf.scores = DevView(df.p, DType::kFloat64, {nf});
+    cf.grad = DevView(dgf.p, DType::kFloat64, {nf});
+    cf.has_grad = true;
+    const auto check = [&](const char* label, double want, bool both) {
+      CUDA_OK(cudaDeviceSynchronize());
+      EXPECT_LE(RelErr(res.Download()[0], want), 1e-12) << label;
+      const std::vector<double> g1 = dgf.Download();
+      for (int64_t i = 0; i < nf; ++i) ASSERT_NEAR(g1[i], gf[i], 1e-15) << label << " fake " << i;
+      if (!both) return;
+      const std::vector<double> g0 = dgr.Download();
+      for (int64_t i = 0; i < nr; ++i) ASSERT_NEAR(g0[i], gr[i], 1e-15) << label << " real " << i;
+    };
+    double want = fastloss::GanDiscriminator(hr, hf, r);
+    CUDA_OK(fastloss::cuda::GanDiscriminator(cr, cf, r, res.p, 0));
+    check("gan_discriminator", want, true);
+    want = fastloss::WassersteinCritic(hr, hf, r);
+    CUDA_OK(fastloss::cuda::WassersteinCritic(cr, cf, r, res.p, 0));
+    check("wasserstein_critic", want, true);
+    for (bool saturating : {false, true}) {
+      want = fastloss::GanGenerator(hf, r, saturating);
+      CUDA_OK(fastloss::cuda::GanGenerator(cf, r, saturating, res.p, 0));
+      check("gan_generator", want, false);
+    }
+    want = fastloss::WassersteinGenerator(hf, r);
+    CUDA_OK(fastloss::cuda::WassersteinGenerator(cf, r, res.p, 0));
+    check("wasserstein_generator", want, false);
+  }
+}
+
+// Found before any launch: no device needed.
+TEST(Cuda, StructuredArgumentErrors) {
+  float a[12] = {}, b[12] = {}, g[12] = {};
+  const auto message = [] { return std::string(fastloss::cuda::LastErrorMessage()); };
+  DeviceCall c;
+  c.y_true = DevView(a, DType::kFloat32, {3, 4});
+  c.y_pred = DevView(b, DType::kFloat32, {3, 4});
+  c.result = g;
+  fastloss::DiceOptions dice;
+  dice.all_axes = false;
+  dice.axes = {2};
+  EXPECT_EQ(fastloss::cuda::Dice(c, dice, 0), cudaErrorInvalidValue);
+  EXPECT_NE(message().find("axis 2 is out of range"), std::string::npos) << message();
+  dice.axes = {1, -1};
+  EXPECT_EQ(fastloss::cuda::Dice(c, dice, 0), cudaErrorInvalidValue);
+  EXPECT_NE(message().find("repeated"), std::string::npos) << message();
+  dice.axes = {1};
+  c.reduction = Reduction::kNone;
+  c.losses = DevView(g, DType::kFloat32, {4});
+  c.has_losses = true;
+  EXPECT_EQ(fastloss::cuda::Dice(c, dice, 0), cudaErrorInvalidValue);
+  EXPECT_NE(message().find("losses must have the scores' shape"), std::string::npos) << message();
+  c.has_losses = false;
+  c.reduction = Reduction::kMean;
+  fastloss::TverskyOptions tv;
+  tv.alpha = -1.0;
+  EXPECT_EQ(fastloss::cuda::Tversky(c, tv, 0), cudaErrorInvalidValue);
+  EXPECT_NE(message().find("alpha"), std::string::npos) << message();
+  // Boxes need a last axis of 4; errors say boxes_pred.
+  c.y_true = DevView(a, DType::kFloat32, {4, 3});
+  c.y_pred = DevView(b, DType::kFloat32, {4, 3});
+  EXPECT_EQ(fastloss::cuda::BoxIou(c, {}, 0), cudaErrorInvalidValue);
+  EXPECT_NE(message().find("boxes_pred must have shape (..., 4)"), std::string::npos) << message();
+  // An array pos_weight that does not broadcast is named.
+  c.y_true = DevView(a, DType::kFloat32, {3, 4});
+  c.y_pred = DevView(b, DType::kFloat32, {3, 4});
+  EXPECT_EQ(fastloss::cuda::BinaryCrossEntropy(c, DevView(g, DType::kFloat32, {3}), {}, 0),
+            cudaErrorInvalidValue);
+  EXPECT_NE(message().find("pos_weight"), std::string::npos) << message();
+  // Score arrays: both checked before either runs, named by their argument.
+  fastloss::cuda::DeviceScoreCall real, fake;
+  real.scores = DevView(a, DType::kFloat32, {12});
+  fake.scores = DevView(b, DType::kFloat32, {12});
+  fake.weights = DevView(g, DType::kFloat32, {5});
+  fake.has_weights = true;
+  EXPECT_EQ(fastloss::cuda::GanDiscriminator(real, fake, Reduction::kMean, g, 0),
+            cudaErrorInvalidValue);
+  EXPECT_NE(message().find("fake_logits"), std::string::npos) << message();
+  fake.has_weights = false;
+  fake.scores = DevView(b, DType::kFloat64, {6});
+  EXPECT_EQ(fastloss::cuda::WassersteinCritic(real, fake, Reduction::kSum, g, 0),
+            cudaErrorInvalidValue);
+  EXPECT_NE(message().find("dtype"), std::string::npos) << message();
 }
 
 }  // namespace

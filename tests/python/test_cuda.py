@@ -5,8 +5,12 @@ Two parts:
 - The pure-Python layer, run everywhere: importing without the extension
   (fastloss._cuda), CuPy or PyTorch; is_available(); reading
   __cuda_array_interface__ dicts and DLPack capsules into the extension's Desc
-  tuples; argument parsing and errors worded as on the CPU; host/device mixing.
-  A recording stand-in for fastloss._cuda checks what _dispatch passes it.
+  tuples; argument parsing and errors worded as on the CPU; host/device mixing;
+  MultiLoss routing device arrays to _dispatch_multi as the C++ core routes
+  them to _dispatch. A recording stand-in for fastloss._cuda checks what
+  _dispatch and _dispatch_multi pass it, and an emulated device (torch CPU
+  tensors, the CPU losses run on the memory the descs describe) checks their
+  results end to end (allocated shapes, conversions, out=, tuples).
 - GPU tests (skipped without a GPU): every loss the GPU runs, CuPy and PyTorch
   inputs, float32/float64/float16/bfloat16, against the CPU result on the same
   data (the CPU is tested against NumPy by the other test files).
@@ -26,6 +30,7 @@ per-element losses are stored in the input's dtype: rtol 1e-3 (float16) and
 
 import contextlib
 import ctypes
+import re
 import subprocess
 import sys
 import warnings
@@ -41,10 +46,15 @@ NO_GPU = "no CUDA GPU: fastloss._cuda not built or no device"
 needs_gpu = pytest.mark.skipif(not GPU, reason=NO_GPU)
 
 # The losses of the GPU, part 1 (the issue's scope).
-GPU_LOSSES = [
+GPU_LOSSES_PART1 = [
     "mse", "mae", "huber", "smooth_l1", "quantile", "log_cosh", "msle", "poisson_nll", "mape",
     "binary_cross_entropy", "binary_focal", "hinge", "squared_hinge", "soft_margin", "contrastive",
 ]
+# Part 2: the region losses and box_iou (elementwise() of the extension) and
+# the adversarial losses of score arrays (scores() of the extension).
+REGION_LOSSES = ["dice", "jaccard", "tversky", "focal_tversky"]
+GPU_LOSSES = GPU_LOSSES_PART1 + REGION_LOSSES + ["box_iou"]
+SCORE_LOSSES = ["gan_discriminator", "gan_generator", "wasserstein_critic", "wasserstein_generator"]
 
 
 # ==========================================================================
@@ -93,9 +103,11 @@ def test_not_available_here():
 
 
 class FakeExt:
-    """A stand-in for fastloss._cuda that records elementwise() calls."""
+    """A stand-in for fastloss._cuda that records elementwise() calls (their
+    arguments, then a dict of the keyword ones: {} or {"aux": desc}) and
+    scores() calls."""
 
-    LOSSES = tuple(GPU_LOSSES)
+    LOSSES = tuple(GPU_LOSSES + SCORE_LOSSES)
 
     def __init__(self, available=True, count=1):
         self.available = available
@@ -113,7 +125,11 @@ class FakeExt:
     def device_name(self, device):
         return f"Fake GPU {device}"
 
-    def elementwise(self, *args):
+    def elementwise(self, *args, **kwargs):
+        assert set(kwargs) <= {"aux"}, kwargs
+        self.calls.append((*args, kwargs))
+
+    def scores(self, *args):
         self.calls.append(args)
 
 
@@ -147,10 +163,14 @@ def test_availability_from_the_extension(monkeypatch):
 
 def test_gpu_options_are_the_cpu_options():
     assert sorted(flc._SPECS) == sorted(GPU_LOSSES)
+    names = {"contrastive": ("y_true", "distance"), "box_iou": ("boxes_true", "boxes_pred")}
     for name in GPU_LOSSES:
         true_name, pred_name, spec = flc._SPECS[name]
         assert {k: d for k, (_, d) in spec.items()} == fl.LOSSES[name].options, name
-        assert (true_name, pred_name) == (("y_true", "distance") if name == "contrastive" else ("y_true", "y_pred"))
+        assert (true_name, pred_name) == names.get(name, ("y_true", "y_pred"))
+    assert sorted(flc._SCORE_SPECS) == sorted(SCORE_LOSSES)
+    for name in SCORE_LOSSES:
+        assert {k: d for k, (_, d) in flc._SCORE_SPECS[name].items()} == getattr(fl, name).options, name
 
 
 # --- Fake device arrays ------------------------------------------------------
@@ -322,9 +342,9 @@ def test_dlpack_desc():
 
 
 def last_call(ext):
-    (name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream), = ext.calls[-1:]
+    (name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream, kwargs), = ext.calls[-1:]
     return dict(name=name, options=options, reduction=reduction, y_true=y_true, y_pred=y_pred,
-                weights=weights, grad=grad, losses=losses, result=result, stream=stream)
+                weights=weights, grad=grad, losses=losses, result=result, stream=stream, kwargs=kwargs)
 
 
 def test_dispatch_passes_descs_options_and_stream(fake_ext):
@@ -341,7 +361,7 @@ def test_dispatch_passes_descs_options_and_stream(fake_ext):
                      y_pred=(BASE + 4096, (4, 5), (5, 1), "float32", 0),
                      weights=(BASE + 12288, (4, 1), (1, 1), "float32", 0),
                      grad=(BASE + 8192, (4, 5), (5, 1), "float32", 0),
-                     losses=None, result=None, stream=1234)
+                     losses=None, result=None, stream=1234, kwargs={})
     assert type(c["options"]["delta"]) is float
 
 
@@ -510,7 +530,9 @@ def test_argument_errors_as_on_the_cpu(want, args, kwargs, exc, message, fake_ex
     ("binary_cross_entropy", {"from_logits": 2}, TypeError, r"^binary_cross_entropy: from_logits must be a bool, got int"),
     ("binary_cross_entropy", {"from_logits": "yes"}, TypeError, r"^binary_cross_entropy: from_logits must be a bool, got str"),
     ("binary_cross_entropy", {"pos_weight": np.ones(3)}, TypeError,
-     r"^binary_cross_entropy: pos_weight must be a float on the GPU \(an array pos_weight is not supported there yet\), got ndarray"),
+     r"^binary_cross_entropy: pos_weight is a host ndarray but y_pred is on the GPU"),
+    ("binary_cross_entropy", {"pos_weight": True}, TypeError,
+     r"^binary_cross_entropy: pos_weight must be a real number or a CUDA array on the GPU, got bool"),
     ("binary_focal", {"gamma": None}, TypeError, r"^binary_focal: gamma must be a real number, got NoneType"),
     ("contrastive", {"y_pred": 1}, TypeError, r"^contrastive\(\) got an unexpected keyword argument 'y_pred'"),
     ("categorical_cross_entropy", {}, TypeError, r"^categorical_cross_entropy: CUDA arrays are not supported by this loss yet"),
@@ -526,6 +548,324 @@ def test_option_errors(loss, kwargs, exc, message, fake_ext):
 def test_option_must_not_be_a_device_array(fake_ext):
     with pytest.raises(TypeError, match=r"^huber: delta must be a real number, got FakeCAI"):
         flc._dispatch("huber", 0, (FakeCAI((3,)), FakeCAI((3,))), {"delta": FakeCAI(())})
+
+
+# --- Part 2 on the recording extension: region losses, box_iou, array pos_weight ---
+
+REGION_DEFAULTS = {"smooth": 1e-6, "axes": None, "squared": False, "from_logits": False}
+P2 = (BASE + 4096, BASE + 8192, BASE + 12288)  # fake addresses of y_pred, out, a third array
+
+
+@pytest.mark.parametrize("axis, axes", [
+    (None, None), (1, (1,)), (-1, (-1,)), (np.int64(2), (2,)), ((1, 2), (1, 2)), ([0, -1], (0, -1)), ((), ()),
+], ids=repr)
+def test_dispatch_region_axis_is_the_extensions_axes(fake_ext, axis, axes):
+    y, p, out = FakeCAI((2, 3, 4)), FakeCAI((2, 3, 4), ptr=P2[0]), FakeCAI((2, 3, 4), ptr=P2[1])
+    assert flc._dispatch("dice", 1, (y, p), {"out": out, "axis": axis}) is out
+    c = last_call(fake_ext)
+    assert c["name"] == "dice" and c["options"] == dict(REGION_DEFAULTS, axes=axes)
+    assert c["options"]["axes"] is None or (type(c["options"]["axes"]) is tuple
+                                            and all(type(a) is int for a in c["options"]["axes"]))
+    assert c["grad"] == (P2[1], (2, 3, 4), (12, 4, 1), "float32", 0)
+    assert c["kwargs"] == {} and c["losses"] is None and c["result"] is None
+
+
+def test_dispatch_part2_options(fake_ext):
+    y, p, out = FakeCAI((2, 3)), FakeCAI((2, 3), ptr=P2[0]), FakeCAI((2, 3), ptr=P2[1])
+    flc._dispatch("jaccard", 1, (y, p), {"out": out})
+    assert last_call(fake_ext)["options"] == REGION_DEFAULTS
+    flc._dispatch("tversky", 1, (y, p), {"out": out, "alpha": 0.3, "beta": np.float32(0.7), "from_logits": 1,
+                                         "squared": np.bool_(True), "smooth": 0})
+    assert last_call(fake_ext)["options"] == dict(REGION_DEFAULTS, alpha=0.3, beta=float(np.float32(0.7)),
+                                                  from_logits=True, squared=True, smooth=0.0)
+    flc._dispatch("focal_tversky", 1, (y, p), {"out": out, "gamma": 2, "axis": 0})
+    c = last_call(fake_ext)
+    assert c["options"] == dict(REGION_DEFAULTS, alpha=0.5, beta=0.5, gamma=2.0, axes=(0,))
+    assert type(c["options"]["gamma"]) is float
+    # box_iou: its arguments are boxes_true and boxes_pred
+    b, bp, bout = FakeCAI((5, 4)), FakeCAI((5, 4), ptr=P2[0]), FakeCAI((5, 4), ptr=P2[1])
+    assert flc._dispatch("box_iou", 1, (), {"boxes_true": b, "boxes_pred": bp, "out": bout}) is bout
+    c = last_call(fake_ext)
+    assert c["options"] == {"kind": "iou", "eps": 1e-7} and c["y_pred"][0] == P2[0]
+    for kind in ("iou", "giou", "diou", "ciou"):
+        flc._dispatch("box_iou", 1, (b, bp), {"out": bout, "kind": kind, "eps": 1e-9})
+        assert last_call(fake_ext)["options"] == {"kind": kind, "eps": 1e-9}
+    # the loss objects route device arrays here (C++ Dispatch -> fastloss.cuda._dispatch)
+    assert fl.box_iou.grad(b, bp, out=bout, kind="ciou") is bout
+    assert last_call(fake_ext)["options"] == {"kind": "ciou", "eps": 1e-7}
+    assert fl.dice.grad(y, p, out=out, axis=[1]) is out
+    assert last_call(fake_ext)["options"] == dict(REGION_DEFAULTS, axes=(1,))
+
+
+@pytest.mark.parametrize("loss, kwargs, exc, message", [
+    ("dice", {"axis": 1.0}, TypeError, r"^dice: axis must be None, an int or a tuple of ints, got float$"),
+    ("dice", {"axis": np.float64(0.0)}, TypeError, r"^dice: axis must be None, an int or a tuple of ints, got float64$"),
+    ("dice", {"axis": True}, TypeError, r"^dice: axis must be None, an int or a tuple of ints, got bool$"),
+    ("jaccard", {"axis": "0"}, TypeError, r"^jaccard: axis must be None, an int or a tuple of ints, got str$"),
+    ("tversky", {"axis": (0, 1.5)}, TypeError, r"^tversky: axis must be None, an int or a tuple of ints, got float$"),
+    ("dice", {"axis": [0, None]}, TypeError, r"^dice: axis must be None, an int or a tuple of ints, got NoneType$"),
+    ("dice", {"axis": np.array([0, 1])}, TypeError, r"^dice: axis must be None, an int or a tuple of ints, got ndarray$"),
+    ("focal_tversky", {"axis": 2000}, ValueError, r"^focal_tversky: axis is out of range$"),
+    ("dice", {"axis": (0, -1001)}, ValueError, r"^dice: axis is out of range$"),
+    ("dice", {"smooth": None}, TypeError, r"^dice: smooth must be a real number, got NoneType"),
+    ("dice", {"squared": 2}, TypeError, r"^dice: squared must be a bool, got int"),
+    ("jaccard", {"from_logits": "yes"}, TypeError, r"^jaccard: from_logits must be a bool, got str"),
+    ("dice", {"alpha": 0.5}, TypeError, r"^dice\(\) got an unexpected keyword argument 'alpha'"),
+    ("tversky", {"gamma": 1.0}, TypeError, r"^tversky\(\) got an unexpected keyword argument 'gamma'"),
+    ("focal_tversky", {"gamma": "1"}, TypeError, r"^focal_tversky: gamma must be a real number, got str"),
+    ("box_iou", {"kind": "GIoU"}, ValueError, r"^box_iou: kind must be one of 'iou', 'giou', 'diou', 'ciou', got 'GIoU'$"),
+    ("box_iou", {"kind": None}, ValueError, r"^box_iou: kind must be one of 'iou', 'giou', 'diou', 'ciou', got None$"),
+    ("box_iou", {"kind": 1}, ValueError, r"^box_iou: kind must be one of 'iou', 'giou', 'diou', 'ciou', got 1$"),
+    ("box_iou", {"eps": None}, TypeError, r"^box_iou: eps must be a real number, got NoneType"),
+    ("box_iou", {"axis": 0}, TypeError, r"^box_iou\(\) got an unexpected keyword argument 'axis'"),
+    ("box_iou", {"y_pred": 1}, TypeError, r"^box_iou\(\) got an unexpected keyword argument 'y_pred'"),
+    ("box_iou", {"reduction": "avg"}, ValueError, r"^box_iou: reduction must be 'mean', 'sum' or 'none', got 'avg'"),
+])
+def test_part2_option_errors_as_on_the_cpu(loss, kwargs, exc, message, fake_ext):
+    shape = (3, 4)
+    with pytest.raises(exc, match=message):
+        flc._dispatch(loss, 0, (FakeCAI(shape), FakeCAI(shape)), kwargs)
+    # through the loss object (the C++ routes device arrays to fastloss.cuda)
+    with pytest.raises(exc, match=message):
+        getattr(fl, loss)(FakeCAI(shape), FakeCAI(shape), **kwargs)
+    # the CPU says the same
+    with pytest.raises(exc, match=message):
+        getattr(fl, loss)(np.zeros(shape), np.full(shape, 0.5), **kwargs)
+    assert fake_ext.calls == []
+
+
+def test_part2_axis_must_not_be_a_device_array(fake_ext):
+    with pytest.raises(TypeError, match=r"^dice: axis must be None, an int or a tuple of ints, got FakeCAI$"):
+        flc._dispatch("dice", 0, (FakeCAI((3,)), FakeCAI((3,))), {"axis": FakeCAI((), "<i8")})
+    with pytest.raises(TypeError, match=r"^dice: axis must be None, an int or a tuple of ints, got FakeCAI$"):
+        flc._dispatch("dice", 0, (FakeCAI((3,)), FakeCAI((3,))), {"axis": (0, FakeCAI((), "<i8"))})
+
+
+def test_dispatch_pos_weight_array_is_aux(fake_ext):
+    y, p, out = FakeCAI((4, 3)), FakeCAI((4, 3), ptr=P2[0]), FakeCAI((4, 3), ptr=P2[1])
+    pw = FakeCAI((3,), ptr=P2[2])
+    assert flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": pw, "from_logits": True}) is out
+    c = last_call(fake_ext)
+    assert c["name"] == "binary_cross_entropy"
+    assert c["options"] == {"from_logits": True, "eps": 1e-7, "label_smoothing": 0.0}  # no "pos_weight" key
+    assert c["kwargs"] == {"aux": (P2[2], (3,), (1,), "float32", 0)}
+    # views are passed as they are (strides in elements; broadcasting is the extension's)
+    flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": FakeCAI((4, 1), strides=(8, 4), ptr=P2[2])})
+    assert last_call(fake_ext)["kwargs"] == {"aux": (P2[2], (4, 1), (2, 1), "float32", 0)}
+    # DLPack: asked for the call's stream
+    d = FakeDLPack((3,), ptr=P2[2])
+    flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": d, "stream": 5})
+    assert last_call(fake_ext)["kwargs"] == {"aux": (P2[2], (3,), (1,), "float32", 0)} and d.streams == [5]
+    # a number stays a float option (no aux); None is "not given"
+    for v in (2, 2.5, np.float32(2.5), np.float64(0.5)):
+        flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": v})
+        c = last_call(fake_ext)
+        assert c["options"]["pos_weight"] == float(v) and type(c["options"]["pos_weight"]) is float
+        assert c["kwargs"] == {}
+    flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": None})
+    assert "pos_weight" not in last_call(fake_ext)["options"] and last_call(fake_ext)["kwargs"] == {}
+    # through the loss object
+    assert fl.bce.grad(y, p, out=out, pos_weight=pw) is out
+    assert last_call(fake_ext)["kwargs"] == {"aux": (P2[2], (3,), (1,), "float32", 0)}
+
+
+@pytest.mark.parametrize("host", [np.ones(3), [1.0, 2.0, 3.0], np.ones((), np.float32), (1.0, 2.0, 3.0)],
+                         ids=lambda h: type(h).__name__)
+def test_host_pos_weight_with_device_arrays_is_a_type_error(host, fake_ext):
+    tname = type(host).__name__
+    y, p = FakeCAI((4, 3)), FakeCAI((4, 3))
+    with pytest.raises(TypeError, match=rf"^binary_cross_entropy: pos_weight is a host {tname} but y_pred is on the GPU"):
+        flc._dispatch("bce", 0, (y, p), {"pos_weight": host})
+    with pytest.raises(TypeError, match=rf"^binary_cross_entropy: pos_weight is a host {tname} but y_pred is on the GPU"):
+        fl.bce.value_and_grad(y, p, pos_weight=host)
+    assert fake_ext.calls == []
+
+
+def test_pos_weight_dtype_and_device(fake_ext):
+    y, p, out = FakeCAI((4, 3), device=0), FakeCAI((4, 3), device=0), FakeCAI((4, 3))
+    # another dtype is converted by its library: none here
+    with pytest.raises(TypeError, match=r"^binary_cross_entropy: pos_weight has dtype float64, not y_pred's float32, "
+                                        "and CuPy is not installed"):
+        flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": FakeCAI((3,), "<f8")})
+    with pytest.raises(TypeError, match=r"^binary_cross_entropy: pos_weight must hold real numbers, got complex64"):
+        flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": FakeCAI((3,), "<c8")})
+    with pytest.raises(ValueError, match=r"^binary_cross_entropy: pos_weight is on cuda:1 but y_pred is on cuda:0"):
+        flc._dispatch("bce", 1, (y, p), {"out": out, "pos_weight": FakeCAI((3,), device=1)})
+    # y_pred's device is unknown: the pos_weight's is the call's
+    flc._dispatch("bce", 1, (FakeCAI((4, 3)), FakeCAI((4, 3))), {"out": out, "pos_weight": FakeCAI((3,), device=2)})
+    c = last_call(fake_ext)
+    assert c["y_pred"][4] == c["kwargs"]["aux"][4] == 2
+    assert len(fake_ext.calls) == 1
+
+
+# --- MultiLoss (fastloss._structured) on device arrays -------------------------------
+
+
+class RaisingCAI:
+    """A torch CUDA tensor that requires grad: __cuda_array_interface__ raises,
+    DLPack says CUDA."""
+
+    @property
+    def __cuda_array_interface__(self):
+        raise RuntimeError("Can't get __cuda_array_interface__ on Variable that requires grad")
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+
+class DLDev:
+    """Only __dlpack_device__ (``kind``: a device type, or an exception to raise)."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def __dlpack_device__(self):
+        if isinstance(self.kind, type):
+            raise self.kind("no")
+        return (self.kind, 0)
+
+
+ROUTED = [
+    (np.zeros(3), False), (1.5, False), (3, False), (True, False), ([1.0], False), ((1.0,), False), (None, False),
+    (object(), False), (FakeCAI((3,)), True), (FakeDLPack((3,)), True), (RaisingCAI(), True), (DLDev(2), True),
+    (DLDev(13), True), (DLDev(1), False), (DLDev(3), False), (DLDev(RuntimeError), False), (DLDev(ValueError), False),
+]
+
+
+@pytest.mark.parametrize("obj, device", ROUTED, ids=lambda x: type(x).__name__)
+def test_multiloss_routes_device_arrays_as_the_core_does(obj, device, monkeypatch):
+    from fastloss import _structured
+
+    seen = []
+    monkeypatch.setattr(flc, "_dispatch", lambda *a: seen.append("core") or "gpu")
+    monkeypatch.setattr(flc, "_dispatch_multi", lambda *a: seen.append(a) or "gpu")
+    assert _structured._is_device_array(obj) is device
+    # the C++ test (IsDeviceArray in bindings.cc), seen from the elementwise losses
+    try:
+        routed = isinstance(fl.mse(obj, obj), str)
+    except Exception:  # noqa: BLE001 - the CPU path refused it
+        routed = False
+    assert routed is device
+    try:
+        routed = isinstance(fl.gan_generator(obj), str)
+    except Exception:  # noqa: BLE001
+        routed = False
+    assert routed is device
+    if device:
+        assert seen[-1] == ("gan_generator", 0, [obj], ["fake_logits"], None, None, None, "mean", {}, None, None)
+
+
+def test_multiloss_target_routes_too(monkeypatch):
+    seen = []
+    monkeypatch.setattr(flc, "_dispatch_multi", lambda *a: seen.append(a) or "gpu")
+    x = np.zeros((2, 3))
+    y = FakeCAI((2,))
+    assert fl.cosine_embedding(x, x, y, margin=0.5) == "gpu"
+    assert seen == [("cosine_embedding", 0, [x, x], ["x1", "x2"], y, "y", None, "mean", {"margin": 0.5}, None, None)]
+
+
+def scores_call(ext):
+    (name, options, reduction, calls, result, stream), = ext.calls[-1:]
+    return dict(name=name, options=options, reduction=reduction, calls=calls, result=result, stream=stream)
+
+
+def test_dispatch_multi_passes_descs_options_and_stream(fake_ext):
+    x, out, w = FakeCAI((5,)), FakeCAI((5,), ptr=P2[1]), FakeCAI((1,), ptr=P2[2])
+    assert fl.gan_generator.grad(x, out=out, saturating=True, reduction="sum", stream=99) is out
+    assert scores_call(fake_ext) == dict(
+        name="gan_generator", options={"saturating": True}, reduction="sum",
+        calls=[((BASE, (5,), (1,), "float32", 0), None, (P2[1], (5,), (1,), "float32", 0), None)],
+        result=None, stream=99)
+    assert fl.gan_generator.grad(fake_logits=x, out=out, saturating=np.bool_(False)) is out
+    c = scores_call(fake_ext)
+    assert c["options"] == {"saturating": False} and type(c["options"]["saturating"]) is bool
+    assert c["reduction"] == "mean" and c["stream"] == 0
+    assert fl.wasserstein_generator.grad(x, out=out, weights=w, reduction="none") is out
+    c = scores_call(fake_ext)
+    assert c["options"] == {} and c["reduction"] == "none"
+    assert c["calls"] == [((BASE, (5,), (1,), "float32", 0), (P2[2], (1,), (1,), "float32", 0),
+                           (P2[1], (5,), (1,), "float32", 0), None)]
+    # results of a producer that is neither torch nor CuPy are CuPy arrays: none here
+    with pytest.raises(TypeError, match=r"^gan_discriminator: real_logits is a FakeCAI \(neither a torch tensor nor "
+                                        r"a CuPy array\); its results are CuPy arrays, and CuPy is not installed"):
+        fl.gan_discriminator.grad(x, FakeCAI((3, 2)))
+    with pytest.raises(TypeError, match=r"^wasserstein_generator: fake_scores is a FakeCAI"):
+        fl.wasserstein_generator(x)
+    assert len(fake_ext.calls) == 3
+
+
+DEV = FakeCAI((3,))
+HOST = np.zeros(3)
+
+
+@pytest.mark.parametrize("loss, args, kwargs, exc, message, cpu", [
+    ("gan_discriminator", (HOST, DEV), {}, TypeError,
+     r"^gan_discriminator: real_logits is a host ndarray but fake_logits is on the GPU", False),
+    ("wasserstein_critic", (DEV, HOST), {}, TypeError,
+     r"^wasserstein_critic: fake_scores is a host ndarray but real_scores is on the GPU", False),
+    ("wasserstein_critic", (DEV, DEV), {"weights": DEV}, TypeError,
+     r"^wasserstein_critic: weights must be None or a pair \(w_real, w_fake\)", True),
+    ("gan_discriminator", (DEV, DEV), {"weights": 2.0}, TypeError,
+     r"^gan_discriminator: weights must be None or a pair \(w_real, w_fake\)", True),
+    ("gan_discriminator", (DEV, DEV), {"weights": (None, None, None)}, ValueError,
+     r"^gan_discriminator: weights must be a pair \(w_real, w_fake\)", True),
+    ("gan_discriminator", (DEV, DEV), {"weights": (HOST, None)}, TypeError,
+     r"^gan_discriminator: weights is a host ndarray but real_logits is on the GPU", False),
+    ("gan_generator", (DEV,), {"weights": HOST}, TypeError,
+     r"^gan_generator: weights is a host ndarray but fake_logits is on the GPU", False),
+    ("gan_generator", (DEV,), {"weights": [1.0, 2.0, 3.0]}, TypeError,
+     r"^gan_generator: weights is a host list but fake_logits is on the GPU", False),
+    ("gan_generator", (DEV,), {"saturating": 1}, TypeError, r"^gan_generator: saturating must be a bool, got int", True),
+    ("gan_generator", (DEV,), {"saturating": "yes"}, TypeError, r"^gan_generator: saturating must be a bool, got str",
+     True),
+    ("gan_generator", (DEV,), {"reduction": "avg"}, ValueError,
+     r"^gan_generator: reduction must be 'mean', 'sum' or 'none', got 'avg'", True),
+    ("gan_generator", (DEV,), {"reduction": None}, ValueError,
+     r"^gan_generator: reduction must be 'mean', 'sum' or 'none', got None", True),
+    ("gan_generator", (DEV,), {"alpha": 1.0}, TypeError, r"^gan_generator\(\) got an unexpected keyword argument 'alpha'",
+     True),
+    ("gan_discriminator", (DEV, DEV), {"out": DEV}, TypeError,
+     r"^gan_discriminator\(\) got an unexpected keyword argument 'out'", True),
+    ("gan_generator", (DEV,), {"out": HOST}, TypeError,
+     r"^gan_generator: out must be a CUDA array like fake_logits, got a host ndarray", False),
+    ("gan_generator", (DEV,), {"out": FakeCAI((3,), "<f8")}, ValueError,
+     r"^gan_generator: out must have fake_logits's dtype float32, got float64", False),
+    ("gan_generator", (DEV,), {"out": FakeCAI((1, 3))}, ValueError,
+     r"^gan_generator: out must have fake_logits's shape \(3,\), got \(1, 3\)", False),
+    ("gan_generator", (DEV,), {"stream": "fast"}, TypeError, r"^gan_generator: stream must be an int", False),
+    ("gan_generator", (HOST,), {"stream": 0}, TypeError,
+     r"^gan_generator\(\) got an unexpected keyword argument 'stream'", False),
+    ("gan_discriminator", (FakeCAI((3,), device=0), FakeCAI((3,), device=1)), {}, ValueError,
+     r"^gan_discriminator: fake_logits is on cuda:1 but real_logits is on cuda:0", False),
+    ("gan_discriminator", (FakeCAI((3,), device=0), DEV), {"weights": (None, FakeCAI((3,), device=1))}, ValueError,
+     r"^gan_discriminator: weights is on cuda:1 but real_logits is on cuda:0", False),
+    ("gan_discriminator", (FakeCAI((3,), "<i4"), DEV), {}, TypeError,
+     r"^gan_discriminator: real_logits must be float32, float64, float16 or bfloat16, got int32", False),
+    ("wasserstein_critic", (DEV, FakeCAI((3,), "<f8")), {}, TypeError,
+     r"^wasserstein_critic: fake_scores has dtype float64, not real_scores's float32, and CuPy is not installed",
+     False),
+    ("triplet_margin", (DEV, DEV, DEV), {}, TypeError,
+     r"^triplet_margin: CUDA arrays are not supported by this loss yet \(on the GPU: .*gan_discriminator", False),
+    ("gradient_penalty", (DEV,), {}, TypeError, r"^gradient_penalty: CUDA arrays are not supported by this loss yet",
+     False),
+])
+def test_multi_errors(loss, args, kwargs, exc, message, cpu, fake_ext):
+    fn = getattr(fl, loss)
+    call = fn.grad if "out" in kwargs else fn
+    with pytest.raises(exc, match=message):
+        call(*args, **kwargs)
+    assert fake_ext.calls == []
+    if cpu:  # the CPU says the same with host arrays
+        host = {id(DEV): np.zeros(3, np.float32)}
+        with pytest.raises(exc, match=message):
+            call(*[host.get(id(a), a) for a in args], **{k: host.get(id(v), v) for k, v in kwargs.items()})
+
+
+def test_multi_without_extension_is_a_runtime_error(monkeypatch):
+    monkeypatch.setattr(flc, "_ext", lambda: None)
+    with pytest.raises(RuntimeError, match=r"^wasserstein_critic: real_scores is a CUDA array but this fastloss has "
+                                           "no CUDA backend"):
+        fl.wasserstein_critic(FakeCAI((3,)), FakeCAI((3,)))
 
 
 # --- End to end on an emulated device ------------------------------------------
@@ -548,11 +888,18 @@ def desc_view(desc):
 
 
 class EmulatedExt(FakeExt):
-    def elementwise(self, name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream):
-        super().elementwise(name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream)
+    def elementwise(self, name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream,
+                    aux=None):
+        super().elementwise(name, options, reduction, y_true, y_pred, weights, grad, losses, result, stream,
+                            **({} if aux is None else {"aux": aux}))
         fn = fl.LOSSES[name]
         w = None if weights is None else desc_view(weights)
         kw = dict(options, weights=w, reduction=reduction)
+        if "axes" in kw:  # the extension's name of the CPU's axis
+            kw["axis"] = kw.pop("axes")
+        if aux is not None:
+            assert name == "binary_cross_entropy" and "pos_weight" not in options
+            kw["pos_weight"] = desc_view(aux)
         args = (desc_view(y_true), desc_view(y_pred))
         if grad is not None:
             v, g = fn.value_and_grad(*args, **kw)
@@ -560,8 +907,33 @@ class EmulatedExt(FakeExt):
         else:
             v = fn(*args, **kw)
         if losses is not None:
+            assert desc_view(losses).shape == np.shape(v), (name, desc_view(losses).shape, np.shape(v))
             desc_view(losses)[...] = v
         if result is not None:
+            desc_view(result)[...] = v
+
+    def scores(self, name, options, reduction, calls, result, stream):
+        super().scores(name, options, reduction, calls, result, stream)
+        fn = getattr(fl, name)
+        arrays = [desc_view(c[0]) for c in calls]
+        ws = [None if c[1] is None else desc_view(c[1]) for c in calls]
+        kw = dict(options, reduction=reduction)
+        if any(w is not None for w in ws):
+            kw["weights"] = ws[0] if len(ws) == 1 else tuple(ws)
+        if calls[0][2] is not None:
+            assert all(c[2] is not None for c in calls)
+            v, g = fn.value_and_grad(*arrays, **kw)
+            for c, gk in zip(calls, [g] if len(calls) == 1 else g):
+                desc_view(c[2])[...] = gk
+        else:
+            v = fn(*arrays, **kw)
+        if reduction == "none":
+            assert result is None
+            for c, vk in zip(calls, [v] if len(calls) == 1 else v):
+                if c[3] is not None:
+                    assert desc_view(c[3]).shape == vk.shape
+                    desc_view(c[3])[...] = vk
+        elif result is not None:
             desc_view(result)[...] = v
 
 
@@ -612,7 +984,7 @@ def test_dispatch_end_to_end_emulated(emulated, reduction, dtype):
         v = flc._dispatch("huber", 0, (a, b), dict(kw, reduction=reduction))
         g = flc._dispatch("huber", 1, (a, b), dict(kw, reduction=reduction))
         v2, g2 = flc._dispatch("huber", 2, (a,), dict(kw, y_pred=b, reduction=reduction))
-        assert ext.calls[-1][-1] == 77  # the producer's current stream
+        assert ext.calls[-1][-2] == 77  # the producer's current stream
         for got in (v, v2):
             assert isinstance(got, torch.Tensor)
             if reduction == "none":
@@ -628,6 +1000,154 @@ def test_dispatch_end_to_end_emulated(emulated, reduction, dtype):
         assert flc._dispatch("huber", 1, (a, b), dict(kw, reduction=reduction, out=view)) is view
         np.testing.assert_array_equal(view.numpy(), eg, err_msg=what + " out")
         assert torch.all(out[:, 1::2] == SENTINEL)
+
+
+# Part 2 on the emulated device: the region losses (axis variants), box_iou,
+# array pos_weight and the score losses through _dispatch / _dispatch_multi.
+
+PART2_CASES = [
+    ("dice", {}), ("dice", {"axis": 1}), ("dice", {"axis": (2, 3)}), ("dice", {"axis": ()}),
+    ("dice", {"axis": [-1, 0], "squared": True}), ("jaccard", {"axis": (1, 2, 3), "from_logits": True}),
+    ("tversky", {"axis": (2, 3), "alpha": 0.3, "beta": 0.7}), ("focal_tversky", {"axis": -1, "gamma": 1.5}),
+    ("box_iou", {}), ("box_iou", {"kind": "giou"}), ("box_iou", {"kind": "diou"}),
+    ("box_iou", {"kind": "ciou", "eps": 1e-9}),
+]
+
+
+def _emulated_check(torch, fn, loss, a, b, kw, reduction, what):
+    """_dispatch on torch CPU tensors (the emulated device) against the CPU
+    on the same data: value, grad, value_and_grad, out= (a strided view)."""
+    ah, bh = a.numpy(), b.numpy()
+    cpu_kw = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in kw.items()}
+    ev, eg = fn.value_and_grad(ah.astype(bh.dtype), bh, reduction=reduction, **cpu_kw)
+    v = flc._dispatch(loss, 0, (a, b), dict(kw, reduction=reduction))
+    g = flc._dispatch(loss, 1, (a, b), dict(kw, reduction=reduction))
+    v2, g2 = flc._dispatch(loss, 2, (a, b), dict(kw, reduction=reduction))
+    for got in (v, v2):
+        assert isinstance(got, torch.Tensor)
+        if reduction == "none":
+            assert got.dtype == b.dtype and tuple(got.shape) == np.shape(ev), what
+        else:
+            assert got.shape == () and got.dtype == b.dtype, what
+        np.testing.assert_array_equal(got.numpy(), ev, err_msg=what)
+    for got in (g, g2):
+        assert got.dtype == b.dtype and tuple(got.shape) == tuple(b.shape), what
+        np.testing.assert_array_equal(got.numpy(), eg, err_msg=what)
+    buf = torch.full((*b.shape[:-1], 2 * b.shape[-1]), SENTINEL, dtype=b.dtype)
+    view = buf[..., ::2]
+    assert flc._dispatch(loss, 1, (a, b), dict(kw, reduction=reduction, out=view)) is view
+    np.testing.assert_array_equal(view.numpy(), eg, err_msg=what + " out")
+    assert torch.all(buf[..., 1::2] == SENTINEL)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", PART2_CASES, ids=lambda c: c[0] + "".join(f"-{k}={v}" for k, v in c[1].items()))
+def test_part2_end_to_end_emulated(emulated, case, reduction, dtype):
+    torch, ext = emulated
+    loss, opts = case
+    fn = getattr(fl, loss)
+    shape = (3, 5, 4) if loss == "box_iou" else (2, 3, 4, 5)
+    y, p = make_part2_data(loss, opts, shape, seed=3)
+    yt, pt = torch.as_tensor(y), torch.as_tensor(p).to(getattr(torch, dtype))  # y_true float64: converted
+    scores_shape = np.shape(fn(y, p, reduction="none", **opts))
+    rng = np.random.default_rng(4)
+    w = torch.as_tensor(rng.uniform(0.5, 2.0, scores_shape)).to(pt.dtype)
+    cases = [("contiguous", yt, pt, {}), ("weights", yt, pt, {"weights": w}), ("scalar weights", yt, pt, {"weights": 2.5})]
+    if scores_shape:
+        cases.append(("broadcast weights", yt, pt, {"weights": w[..., :1]}))
+    # strided: every other element of the last axis of a wider array (boxes: every other box)
+    wide_y, wide_p = (np.repeat(a, 2, axis=-2 if loss == "box_iou" else -1) for a in (y, p))
+    sl = (Ellipsis, slice(None, None, 2), slice(None)) if loss == "box_iou" else (Ellipsis, slice(None, None, 2))
+    cases.append(("strided", torch.as_tensor(wide_y)[sl], torch.as_tensor(wide_p).to(pt.dtype)[sl], {}))
+    for what, a, b, kw in cases:
+        _emulated_check(torch, fn, loss, a, b, dict(opts, **kw), reduction, f"{loss}{opts} {what} {reduction}")
+    c = last_call(ext)
+    assert c["name"] == loss and c["kwargs"] == {}
+    if loss != "box_iou":
+        axis = opts.get("axis")
+        assert c["options"]["axes"] == (None if axis is None else tuple(axis) if isinstance(axis, list) else
+                                        axis if isinstance(axis, tuple) else (axis,))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_pos_weight_array_end_to_end_emulated(emulated, reduction, dtype):
+    torch, ext = emulated
+    y, p = make_data(BCE, {"from_logits": True}, (6, 5), seed=8)
+    yt, pt = torch.as_tensor(y), torch.as_tensor(p).to(getattr(torch, dtype))
+    rng = np.random.default_rng(9)
+    per_class = torch.as_tensor(rng.uniform(0.5, 3.0, 5))
+    for what, pw in [("(C,)", per_class.to(pt.dtype)), ("(C,) float64", per_class),
+                     ("(N, 1)", torch.as_tensor(rng.uniform(0.5, 3.0, (6, 1))).to(pt.dtype)),
+                     ("strided (C,)", torch.as_tensor(rng.uniform(0.5, 3.0, 10)).to(pt.dtype)[::2]),
+                     ("0-d", torch.tensor(2.5, dtype=pt.dtype))]:
+        for opts in ({"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1, "weights": 2.0}):
+            _emulated_check(torch, fl.bce, BCE, yt, pt, dict(opts, pos_weight=pw), reduction,
+                            f"pos_weight {what} {opts} {reduction}")
+            assert "pos_weight" not in last_call(ext)["options"]
+            assert last_call(ext)["kwargs"]["aux"][3] == dtype
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss", SCORE_LOSSES)
+def test_dispatch_multi_end_to_end_emulated(emulated, loss, reduction, dtype):
+    torch, ext = emulated
+    fn = getattr(fl, loss)
+    names = list(fn._inputs)
+    rng = np.random.default_rng(len(loss))
+    real, fake = rng.normal(0.0, 3.0, (6, 5)), rng.normal(0.0, 3.0, (7,))
+    hosts = [real, fake] if len(names) == 2 else [fake]
+    # the first array decides the dtype; a float64 second one is converted
+    devs = [torch.as_tensor(hosts[0]).to(getattr(torch, dtype))] + [torch.as_tensor(h) for h in hosts[1:]]
+    if len(names) == 2:
+        w_real = torch.as_tensor(rng.uniform(0.5, 2.0, (6, 1)))
+        weight_cases = [None, (w_real, None), (None, 2.5), (w_real.to(devs[0].dtype), torch.as_tensor(rng.uniform(0.5, 2.0, 7)))]
+    else:
+        weight_cases = [None, 2.0, torch.as_tensor(rng.uniform(0.5, 2.0, 7)).to(devs[0].dtype)]
+    option_cases = [{}, {"saturating": True}] if loss == "gan_generator" else [{}]
+    for weights in weight_cases:
+        for opts in option_cases:
+            what = f"{loss} weights={weights is not None} {opts} {reduction}"
+
+            def host(x):
+                return x.numpy() if isinstance(x, torch.Tensor) else x
+
+            hw = None if weights is None else tuple(map(host, weights)) if isinstance(weights, tuple) else host(weights)
+            ev, eg = fn.value_and_grad(*[d.numpy() for d in devs], weights=hw, reduction=reduction, **opts)
+            args = (names, None, None, weights, reduction, opts, None)
+            v = flc._dispatch_multi(loss, 0, devs, *args)
+            g = flc._dispatch_multi(loss, 1, devs, *args)
+            v2, g2 = flc._dispatch_multi(loss, 2, devs, *args)
+            for got in (v, v2):
+                if reduction == "none":
+                    if len(names) == 2:
+                        assert isinstance(got, tuple) and len(got) == 2, what
+                    got, exp = (got, ev) if len(names) == 2 else ((got,), (ev,))
+                    for gk, ek, d in zip(got, exp, devs):
+                        assert isinstance(gk, torch.Tensor) and gk.dtype == devs[0].dtype, what
+                        assert tuple(gk.shape) == tuple(d.shape), what
+                        np.testing.assert_array_equal(gk.numpy(), ek, err_msg=what)
+                else:
+                    assert isinstance(got, torch.Tensor) and got.shape == () and got.dtype == devs[0].dtype, what
+                    np.testing.assert_array_equal(got.numpy(), ev, err_msg=what)
+            for got in (g, g2):
+                got, exp = (got, eg) if len(names) == 2 else ((got,), (eg,))
+                assert len(got) == len(devs), what
+                for gk, ek, d in zip(got, exp, devs):
+                    assert isinstance(gk, torch.Tensor) and gk.dtype == devs[0].dtype, what
+                    assert tuple(gk.shape) == tuple(d.shape), what
+                    np.testing.assert_array_equal(gk.numpy(), ek, err_msg=what)
+            if len(names) == 1:  # out=: a strided view
+                buf = torch.full((14,), SENTINEL, dtype=devs[0].dtype)
+                view = buf[::2]
+                assert flc._dispatch_multi(loss, 1, devs, names, None, None, weights, reduction, opts, view) is view
+                np.testing.assert_array_equal(view.numpy(), eg, err_msg=what + " out")
+                assert torch.all(buf[1::2] == SENTINEL)
+                v3, g3 = flc._dispatch_multi(loss, 2, devs, names, None, None, weights, reduction, opts, view)
+                assert g3 is view
+    assert ext.calls[-1][0] == loss and ext.calls[-1][-1] == 77  # the producer's current stream
 
 
 # ==========================================================================
@@ -700,6 +1220,37 @@ def make_data(name, opts, shape, seed=0):
     if ties is not None:
         p = np.where(ties, y, p)
     return np.asarray(y, np.float64), np.asarray(p, np.float64)
+
+
+def make_part2_data(name, opts, shape, seed=0):
+    """float64 (y_true, y_pred) for the region losses (masks, a tenth soft,
+    against probabilities or logits) and box_iou (shape (..., 4): boxes
+    (x1, y1, x2, y2) and predictions near them, a tenth far away, a few
+    nested or inverted)."""
+    rng = np.random.default_rng([seed, len(shape), int(np.prod(shape)), len(name)])
+    if name == "box_iou":
+        n = shape[:-1]
+        xy = rng.uniform(0.0, 50.0, n + (2,))
+        wh = rng.uniform(1.0, 20.0, n + (2,))
+        y = np.concatenate([xy, xy + wh], axis=-1)
+        pxy = xy + rng.normal(0.0, 3.0, xy.shape)
+        pwh = np.abs(wh + rng.normal(0.0, 3.0, wh.shape)) + 0.5
+        pxy = np.where(rng.random(n + (1,)) < 0.1, pxy + 100.0, pxy)  # disjoint
+        p = np.concatenate([pxy, pxy + pwh], axis=-1)
+        nested = rng.random(n + (1,)) < 0.05  # inside the true box
+        p = np.where(nested, np.concatenate([xy + 0.25 * wh, xy + 0.75 * wh], axis=-1), p)
+        inverted = rng.random(n + (1,)) < 0.02  # x2 < x1 (torchvision takes the area as computed)
+        p = np.where(inverted, p[..., [2, 3, 0, 1]], p)
+        return y, p
+    y = (rng.random(shape) < 0.3).astype(np.float64)
+    y = np.where(rng.random(shape) < 0.1, rng.random(shape), y)
+    p = rng.normal(0.0, 3.0, shape) if opts.get("from_logits") else rng.uniform(0.01, 0.99, shape)
+    return y, p
+
+
+def make_scores(shape, seed=0):
+    rng = np.random.default_rng([seed, len(shape), int(np.prod(shape))])
+    return rng.normal(0.0, 3.0, shape)
 
 
 def lib_module(lib):
@@ -787,16 +1338,20 @@ def assert_gpu_close(got, cpu32, cpu64, dtype, what, stored=True):
         raise AssertionError(f"{what}: {int(np.sum(bad))} of {bad.size} differ\n" + "\n".join(lines))
 
 
-def check_kinds(lib, v, g, reduction, dtype, shape, device, what):
+def check_kinds(lib, v, g, reduction, dtype, shape, device, what, losses_shape=None):
+    """Results of the input's library, dtype and device; ``losses_shape``:
+    the shape of the 'none' losses when it is not the prediction's."""
     kind = kind_of(lib)
-    assert isinstance(g, kind), f"{what}: grad is {type(g)}"
-    assert tuple(g.shape) == tuple(shape) and dtype_name(g) == dtype and device_of(g) == device, what
+    if g is not None:
+        assert isinstance(g, kind), f"{what}: grad is {type(g)}"
+        assert tuple(g.shape) == tuple(shape) and dtype_name(g) == dtype and device_of(g) == device, what
     if v is None:
         return
     assert isinstance(v, kind), f"{what}: value is {type(v)}"
     assert device_of(v) == device, what
     if reduction == "none":
-        assert tuple(v.shape) == tuple(shape) and dtype_name(v) == dtype, what
+        want = tuple(shape) if losses_shape is None else tuple(losses_shape)
+        assert tuple(v.shape) == want and dtype_name(v) == dtype, f"{what}: losses shape {tuple(v.shape)} != {want}"
     else:
         assert tuple(v.shape) == (), f"{what}: value shape {tuple(v.shape)}"
         assert dtype_name(v) == ("float64" if dtype == "float64" else "float32"), f"{what}: value dtype {v.dtype}"
@@ -809,8 +1364,9 @@ def on_device(lib, dtype, *hosts):
 
 
 @needs_gpu
-def test_extension_runs_every_part1_loss():
+def test_extension_runs_every_gpu_loss():
     assert set(GPU_LOSSES) <= set(flc._ext().LOSSES)
+    assert callable(getattr(flc._ext(), "scores", None))
     assert flc.device_count() >= 1
     assert isinstance(flc.device_name(), str) and flc.device_name()
 
@@ -1150,8 +1706,8 @@ def test_gpu_errors(lib):
         fl.mse(yd, pd, weights=short)
     with pytest.raises(TypeError, match=r"^mse\(\) got an unexpected keyword argument 'delta'"):
         fl.mse(yd, pd, delta=1.0)
-    with pytest.raises(TypeError, match=r"^binary_cross_entropy: pos_weight must be a float on the GPU"):
-        fl.bce(yd, pd, pos_weight=pd)
+    with pytest.raises(TypeError, match=r"^binary_cross_entropy: pos_weight is a host ndarray but y_pred is on the GPU"):
+        fl.bce(yd, pd, pos_weight=host)
     mod = lib_module(lib)
     ints = mod.as_tensor(np.zeros(4, np.int32), device="cuda") if lib == "torch" else mod.zeros(4, dtype=mod.int32)
     with pytest.raises(TypeError, match=r"^mse: y_pred must be float32, float64, float16 or bfloat16, got int32"):
@@ -1174,6 +1730,428 @@ def test_two_devices(lib):
             p = mod.zeros(4, dtype=mod.float32)
     with pytest.raises(ValueError, match=r"^mse: y_true is on cuda:0 but y_pred is on cuda:1"):
         fl.mse(y, p)
+
+
+# --------------------------------------------------------------------------
+# Part 2 on the GPU: region losses, box_iou, array pos_weight, score losses.
+# --------------------------------------------------------------------------
+
+REGION_SHAPE = (3, 4, 33, 65)  # (N, C, H, W): several blocks per score, odd sizes
+REGION_CONFIGS = [
+    ("dice", {}), ("dice", {"from_logits": True, "axis": (2, 3)}), ("dice", {"squared": True, "smooth": 1.0}),
+    ("jaccard", {}), ("jaccard", {"from_logits": True, "axis": (2, 3)}),
+    ("tversky", {"alpha": 0.3, "beta": 0.7}), ("tversky", {"from_logits": True, "axis": (1, 2, 3)}),
+    ("focal_tversky", {}), ("focal_tversky", {"gamma": 1.5, "from_logits": True, "axis": (2, 3), "squared": True}),
+]
+DICE_AXES = [None, 1, -1, (2, 3), (1, 2, 3), (0, 2, 3), [3, 0], ()]
+BOX_SHAPE = (4, 257, 4)
+BOX_KINDS = ["iou", "giou", "diou", "ciou"]
+
+
+def gpu_against_cpu(fn, lib, dtype, reduction, yd, pd, yh, ph, what, weights=None, host_weights=None, **opts):
+    """value, grad and value_and_grad of ``fn`` on device arrays against the
+    CPU on the same (rounded) host data."""
+    kw = dict(reduction=reduction, **opts)
+    if weights is not None:
+        kw["weights"] = weights
+    v = fn(yd, pd, **kw)
+    g = fn.grad(yd, pd, **kw)
+    v2, g2 = fn.value_and_grad(yd, pd, **kw)
+    cpu_kw = dict(opts, reduction=reduction)
+    (cv32, cg32), (cv64, cg64) = cpu_results(fn, yh, ph, weights=host_weights, **cpu_kw)
+    dev = device_of(pd)
+    check_kinds(lib, v, g, reduction, dtype, tuple(pd.shape), dev, what, losses_shape=cv64.shape)
+    check_kinds(lib, v2, g2, reduction, dtype, tuple(pd.shape), dev, what + " value_and_grad",
+                losses_shape=cv64.shape)
+    stored = reduction == "none"
+    assert_gpu_close(to_host(v), cv32, cv64, dtype, what + " value", stored=stored)
+    assert_gpu_close(to_host(g), cg32, cg64, dtype, what + " grad")
+    assert_gpu_close(to_host(v2), cv32, cv64, dtype, what + " value_and_grad value", stored=stored)
+    assert_gpu_close(to_host(g2), cg32, cg64, dtype, what + " value_and_grad grad")
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("config", REGION_CONFIGS, ids=config_id)
+def test_regions_against_cpu(config, lib, dtype, reduction):
+    name, opts = config
+    y, p = make_part2_data(name, opts, REGION_SHAPE)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    gpu_against_cpu(getattr(fl, name), lib, dtype, reduction, yd, pd, yh, ph,
+                    f"{name}{opts} {lib} {dtype} {reduction}", **opts)
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("axis", DICE_AXES, ids=repr)
+def test_dice_axis(axis, lib, dtype, reduction):
+    y, p = make_part2_data("dice", {"from_logits": True}, REGION_SHAPE, seed=1)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    gpu_against_cpu(fl.dice, lib, dtype, reduction, yd, pd, yh, ph, f"dice axis={axis!r} {lib} {dtype} {reduction}",
+                    axis=axis, from_logits=True)
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("kind", BOX_KINDS)
+def test_box_iou_against_cpu(kind, lib, dtype, reduction):
+    y, p = make_part2_data("box_iou", {}, BOX_SHAPE)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    gpu_against_cpu(fl.box_iou, lib, dtype, reduction, yd, pd, yh, ph, f"box_iou {kind} {lib} {dtype} {reduction}",
+                    kind=kind)
+
+
+PART2_WEIGHTS = [
+    # (loss, options, weights shape (None: a scalar), the weights' dtype: "same" or float64 (converted))
+    ("dice", {"axis": (2, 3)}, (REGION_SHAPE[0], 1), "same"),   # per sample, over (N, C) scores
+    ("dice", {"axis": (2, 3)}, (REGION_SHAPE[1],), "same"),     # per class
+    ("tversky", {"axis": (2, 3)}, REGION_SHAPE[:2], "float64"),
+    ("focal_tversky", {"axis": (1, 2, 3)}, None, "same"),
+    ("jaccard", {"axis": -1}, (REGION_SHAPE[2],), "same"),
+    ("box_iou", {"kind": "giou"}, BOX_SHAPE[:-1], "same"),
+    ("box_iou", {"kind": "ciou"}, (BOX_SHAPE[0], 1), "float64"),
+    ("box_iou", {"kind": "diou"}, None, "same"),
+]
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("case", PART2_WEIGHTS, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}")
+def test_part2_weights(case, lib, dtype, reduction):
+    name, opts, wshape, wdtype = case
+    shape = BOX_SHAPE if name == "box_iou" else REGION_SHAPE
+    y, p = make_part2_data(name, opts, shape, seed=5)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    if wshape is None:
+        wd = wh = 2.5
+    else:
+        w = np.random.default_rng(6).uniform(0.5, 2.0, wshape)
+        if wdtype == "float64":
+            wd = to_device(lib, w, "float64")
+            wh = to_host(to_device(lib, w, dtype))  # what y_pred's dtype holds
+        else:
+            (wd,), (wh,) = on_device(lib, dtype, w)
+    gpu_against_cpu(getattr(fl, name), lib, dtype, reduction, yd, pd, yh, ph,
+                    f"{name}{opts} weights {wshape} {wdtype} {lib} {dtype} {reduction}",
+                    weights=wd, host_weights=wh, **opts)
+
+
+def part2_layouts(lib, dtype, name, shape, seed):
+    """(name, y_true view, y_pred view, y_true host, y_pred host): strided
+    device views (every other element of the last axis, or every other box;
+    transposed; boxes as the columns of a (4, n) array; a broadcast y_true)."""
+    mod = lib_module(lib)
+    out = []
+    if name == "box_iou":
+        y, p = make_part2_data(name, {}, (2 * shape[0],) + shape[1:], seed=seed)
+        (yd, pd), _ = on_device(lib, dtype, y, p)
+        out.append(("every_other_box", yd[::2], pd[::2]))
+        (yc, pc), _ = on_device(lib, dtype, np.ascontiguousarray(y[: shape[0]].T), np.ascontiguousarray(p[: shape[0]].T))
+        out.append(("columns", yc.T, pc.T))
+        if lib == "cupy":
+            out.append(("reversed", yd[::-1], pd[::-1]))
+    else:
+        y, p = make_part2_data(name, {"from_logits": True}, shape[:-1] + (2 * shape[-1],), seed=seed)
+        (yd, pd), _ = on_device(lib, dtype, y, p)
+        out.append(("last_axis_step_2", yd[..., ::2], pd[..., 1::2]))
+        rev = tuple(range(yd.ndim))[::-1]
+        if lib == "torch":
+            out.append(("transposed", yd.permute(*rev), pd.permute(*rev)))
+        else:
+            out.append(("transposed", yd.transpose(rev), pd.transpose(rev)))
+        if lib == "cupy":
+            out.append(("broadcast", mod.broadcast_to(yd[:1], yd.shape), pd))
+        else:
+            out.append(("broadcast", yd[:1].expand(*yd.shape), pd))
+    return [(n, a, b, to_host(a), to_host(b)) for n, a, b in out]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("config", [("dice", {"axis": (2, 3), "from_logits": True}), ("dice", {"axis": None}),
+                                    ("tversky", {"axis": 1, "alpha": 0.7, "beta": 0.3}),
+                                    ("box_iou", {"kind": "giou"}), ("box_iou", {"kind": "ciou"})], ids=config_id)
+def test_part2_strided_inputs(config, lib, dtype):
+    name, opts = config
+    fn = getattr(fl, name)
+    shape = (64, 4) if name == "box_iou" else (3, 4, 17, 33)
+    for layout, yd, pd, yh, ph in part2_layouts(lib, dtype, name, shape, seed=13):
+        for reduction in REDUCTIONS:
+            gpu_against_cpu(fn, lib, dtype, reduction, yd, pd, yh, ph, f"{name}{opts} {lib} {dtype} {layout} {reduction}",
+                            **opts)
+    # out=: every other column of a wider buffer; the rest is not touched
+    y, p = make_part2_data(name, opts, shape, seed=14)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    (buf,), (before,) = on_device(lib, dtype, np.full(shape[:-1] + (2 * shape[-1],), SENTINEL))
+    view = buf[..., ::2]
+    v, g = fn.value_and_grad(yd, pd, out=view, **opts)
+    assert g is view
+    (cv32, cg32), (cv64, cg64) = cpu_results(fn, yh, ph, **opts)
+    assert_gpu_close(to_host(v), cv32, cv64, dtype, f"{name} {lib} {dtype} out value", stored=False)
+    assert_gpu_close(to_host(view), cg32, cg64, dtype, f"{name} {lib} {dtype} out")
+    assert np.array_equal(to_host(buf[..., 1::2]), before[..., 1::2])
+
+
+POS_WEIGHT_KINDS = ["per_class", "per_class_float64", "per_sample", "full", "zero_d", "strided"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("kind", POS_WEIGHT_KINDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+def test_bce_pos_weight_array(from_logits, lib, dtype, reduction, kind):
+    # PyTorch's pos_weight: one per class, broadcast against (N, C).
+    n, c = 257, 13
+    y, p = make_data(BCE, {"from_logits": from_logits}, (n, c), seed=17)
+    (yd, pd), (yh, ph) = on_device(lib, dtype, y, p)
+    rng = np.random.default_rng(18)
+    shape = {"per_class": (c,), "per_class_float64": (c,), "per_sample": (n, 1), "full": (n, c), "zero_d": (),
+             "strided": (2 * c,)}[kind]
+    pw = rng.uniform(0.25, 4.0, shape)
+    if kind == "per_class_float64":  # converted to y_pred's dtype on the device
+        pwd = to_device(lib, pw, "float64")
+        pwh = to_host(to_device(lib, pw, dtype))
+    else:
+        (pwd,), (pwh,) = on_device(lib, dtype, pw)
+        if kind == "strided":
+            pwd, pwh = pwd[::2], pwh[::2]
+    opts = {"from_logits": from_logits, "label_smoothing": 0.05}
+    what = f"bce pos_weight {kind} {from_logits} {lib} {dtype} {reduction}"
+    kw = dict(opts, reduction=reduction)
+    v = fl.bce(yd, pd, pos_weight=pwd, **kw)
+    g = fl.bce.grad(yd, pd, pos_weight=pwd, **kw)
+    v2, g2 = fl.bce.value_and_grad(yd, pd, pos_weight=pwd, weights=2.0, **kw)
+    check_kinds(lib, v, g, reduction, dtype, (n, c), device_of(pd), what)
+    check_kinds(lib, v2, g2, reduction, dtype, (n, c), device_of(pd), what + " value_and_grad")
+    (cv32, cg32), (cv64, cg64) = cpu_results(fl.bce, yh, ph, pos_weight=pwh, **kw)
+    stored = reduction == "none"
+    assert_gpu_close(to_host(v), cv32, cv64, dtype, what + " value", stored=stored)
+    assert_gpu_close(to_host(g), cg32, cg64, dtype, what + " grad")
+    (cv32, cg32), (cv64, cg64) = cpu_results(fl.bce, yh, ph, pos_weight=pwh, weights=2.0, **kw)
+    assert_gpu_close(to_host(v2), cv32, cv64, dtype, what + " weighted value", stored=stored)
+    assert_gpu_close(to_host(g2), cg32, cg64, dtype, what + " weighted grad")
+
+
+def cpu_multi_results(fn, arrays, weights=None, **kw):
+    """The CPU's float32 and float64 results of a score loss: (values,
+    grads), each a list with one array per input ('none': one loss array per
+    input; else one value)."""
+    out = {}
+    for dt in (np.float32, np.float64):
+        def conv(w, dt=dt):
+            return None if w is None else (w if np.isscalar(w) else np.asarray(w, dt))
+
+        w = None if weights is None else (tuple(map(conv, weights)) if isinstance(weights, tuple) else conv(weights))
+        v, g = fn.value_and_grad(*[np.asarray(a, dt) for a in arrays], weights=w, **kw)
+        vs = list(v) if isinstance(v, tuple) else [v]
+        gs = list(g) if isinstance(g, tuple) else [g]
+        out[dt] = ([np.asarray(x, np.float64) for x in vs], [np.asarray(x, np.float64) for x in gs])
+    return out[np.float32], out[np.float64]
+
+
+SCORE_CONFIGS = [("gan_discriminator", {}), ("gan_generator", {}), ("gan_generator", {"saturating": True}),
+                 ("wasserstein_critic", {}), ("wasserstein_generator", {})]
+SCORE_WEIGHTS = ["none", "arrays", "scalar", "one_of_two"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("wkind", SCORE_WEIGHTS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("config", SCORE_CONFIGS, ids=config_id)
+def test_scores_against_cpu(config, lib, dtype, reduction, wkind):
+    name, opts = config
+    fn = getattr(fl, name)
+    two = len(fn._inputs) == 2
+    shapes = [(129, 65), (1001,)] if two else [(257, 3)]  # real and fake of different shapes
+    hosts = [make_scores(s, seed=k) for k, s in enumerate(shapes)]
+    devs, hs = on_device(lib, dtype, *hosts)
+    rng = np.random.default_rng(19)
+    if wkind == "none":
+        wd = wh = None
+    elif wkind == "scalar":
+        wd = wh = (2.5, 0.5) if two else 2.5
+    else:
+        arrays = [rng.uniform(0.5, 2.0, (shapes[0][0], 1)), rng.uniform(0.5, 2.0, shapes[-1])]
+        wds, whs = on_device(lib, dtype, *arrays)
+        if two:
+            wd, wh = (tuple(wds), tuple(whs)) if wkind == "arrays" else ((None, wds[1]), (None, whs[1]))
+        else:
+            wd, wh = wds[0], whs[0]
+    what = f"{name}{opts} {lib} {dtype} {reduction} weights={wkind}"
+    kw = dict(opts, reduction=reduction)
+    v = fn(*devs, weights=wd, **kw)
+    g = fn.grad(*devs, weights=wd, **kw)
+    v2, g2 = fn.value_and_grad(*devs, weights=wd, **kw)
+    (cv32, cg32), (cv64, cg64) = cpu_multi_results(fn, hs, weights=wh, **kw)
+    dev = device_of(devs[0])
+    stored = reduction == "none"
+    for value, grads, label in ((v, g, ""), (v2, g2, " value_and_grad")):
+        if two:
+            assert isinstance(grads, tuple) and len(grads) == 2, what
+            if reduction == "none":
+                assert isinstance(value, tuple) and len(value) == 2, what
+        values = list(value) if reduction == "none" and two else [value]
+        grads = list(grads) if two else [grads]
+        for k, (gk, d) in enumerate(zip(grads, devs)):
+            check_kinds(lib, values[k] if reduction == "none" else None, gk, reduction, dtype, tuple(d.shape), dev,
+                        f"{what}{label} [{k}]")
+            assert_gpu_close(to_host(gk), cg32[k], cg64[k], dtype, f"{what}{label} grad[{k}]")
+        if reduction != "none":
+            check_kinds(lib, values[0], None, reduction, dtype, (), dev, what + label)
+        for k, vk in enumerate(values):
+            assert_gpu_close(to_host(vk), cv32[k], cv64[k], dtype, f"{what}{label} value[{k}]", stored=stored)
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_scores_out_strides_and_dtypes(lib):
+    x = make_scores((64, 130), seed=3)
+    # out= for the one-input losses (a strided view), strided inputs
+    (xd, buf), (xh, before) = on_device(lib, "float32", x, np.full((64, 130), SENTINEL))
+    view, xs = buf[:, ::2], xd[:, 1::2]
+    for name in ("gan_generator", "wasserstein_generator"):
+        fn = getattr(fl, name)
+        v, g = fn.value_and_grad(xs, out=view)
+        assert g is view
+        (cv32, cg32), (cv64, cg64) = cpu_multi_results(fn, [xh[:, 1::2]])
+        assert_gpu_close(to_host(v), cv32[0], cv64[0], "float32", f"{name} {lib} out value", stored=False)
+        assert_gpu_close(to_host(view), cg32[0], cg64[0], "float32", f"{name} {lib} out")
+        assert np.array_equal(to_host(buf[:, 1::2]), before[:, 1::2])
+    # the first array decides the dtype; the second is converted to it
+    (real,), (rh,) = on_device(lib, "float32", make_scores((100,), seed=4))
+    (fake,), (fh,) = on_device(lib, "float64", make_scores((33, 3), seed=5))
+    for name in ("gan_discriminator", "wasserstein_critic"):
+        fn = getattr(fl, name)
+        v, (gr, gf) = fn.value_and_grad(real, fake.T)
+        assert dtype_name(v) == dtype_name(gr) == dtype_name(gf) == "float32"
+        assert tuple(gf.shape) == (3, 33)
+        (cv32, cg32), (cv64, cg64) = cpu_multi_results(fn, [rh, fh.T])
+        assert_gpu_close(to_host(v), cv32[0], cv64[0], "float32", f"{name} {lib} mixed value", stored=False)
+        assert_gpu_close(to_host(gr), cg32[0], cg64[0], "float32", f"{name} {lib} mixed grad real")
+        assert_gpu_close(to_host(gf), cg32[1], cg64[1], "float32", f"{name} {lib} mixed grad fake")
+    # errors of the extension: worded as on the CPU
+    (w,), _ = on_device(lib, "float32", np.ones(7))
+    with pytest.raises(ValueError) as cpu:
+        fl.gan_discriminator(rh.astype(np.float32), fh, weights=(np.ones(7), None))
+    with pytest.raises(ValueError, match="^" + re.escape(str(cpu.value))):
+        fl.gan_discriminator(real, fake, weights=(w, None))
+
+
+@needs_gpu
+def test_scores_torch_tensors_that_require_grad():
+    torch = lib_module("torch")
+    (real, fake), (rh, fh) = on_device("torch", "float32", make_scores((50,), 1), make_scores((60,), 2))
+    real.requires_grad_(True)  # refuses __cuda_array_interface__: routed by __dlpack_device__
+    v, (gr, gf) = fl.gan_discriminator.value_and_grad(real, fake)
+    assert isinstance(v, torch.Tensor) and v.is_cuda and not gr.requires_grad
+    (cv32, cg32), (cv64, cg64) = cpu_multi_results(fl.gan_discriminator, [rh, fh])
+    assert_gpu_close(to_host(v), cv32[0], cv64[0], "float32", "requires_grad value", stored=False)
+    assert_gpu_close(to_host(gr), cg32[0], cg64[0], "float32", "requires_grad grad real")
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_part2_stream_argument(lib):
+    s1, _, _, sync = streams(lib)
+    y, p = make_part2_data("dice", {}, (8, 3, 64, 64), seed=2)
+    (yd, pd), (yh, ph) = on_device(lib, "float32", y, p)
+    x = make_scores((10_000,), seed=3)
+    (xd,), (xh,) = on_device(lib, "float32", x)
+    sync()
+    v = fl.dice(yd, pd, axis=(2, 3), stream=s1)
+    vs, gs = fl.gan_generator.value_and_grad(xd, stream=s1)
+    sync()
+    (cv32, _), (cv64, _) = cpu_results(fl.dice, yh, ph, axis=(2, 3))
+    assert_gpu_close(to_host(v), cv32, cv64, "float32", f"dice {lib} stream=", stored=False)
+    (sv32, sg32), (sv64, sg64) = cpu_multi_results(fl.gan_generator, [xh])
+    assert_gpu_close(to_host(vs), sv32[0], sv64[0], "float32", f"gan_generator {lib} stream=", stored=False)
+    assert_gpu_close(to_host(gs), sg32[0], sg64[0], "float32", f"gan_generator {lib} stream= grad")
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_part2_bit_identical_runs(lib):
+    y, p = make_part2_data("dice", {"from_logits": True}, (4, 3, 257, 259), seed=21)
+    b, bp = make_part2_data("box_iou", {}, (500_003, 4), seed=22)
+    x, z = make_scores((1_000_003,), seed=23), make_scores((999, 17), seed=24)
+    (yd, pd, bd, bpd, xd, zd), _ = on_device(lib, "float32", y, p, b, bp, x, z)
+    calls = [lambda: fl.dice.value_and_grad(yd, pd, from_logits=True),
+             lambda: fl.dice.value_and_grad(yd, pd, from_logits=True, axis=(2, 3), reduction="none"),
+             lambda: fl.box_iou.value_and_grad(bd, bpd, kind="ciou"),
+             lambda: fl.gan_discriminator.value_and_grad(xd, zd)]
+    for f in calls:
+        def flat(r):
+            return [to_host(a).tobytes() for a in (r[0] if isinstance(r[0], tuple) else (r[0],))] + \
+                   [to_host(a).tobytes() for a in (r[1] if isinstance(r[1], tuple) else (r[1],))]
+        first = flat(f())
+        for _ in range(3):
+            assert flat(f()) == first
+
+
+@needs_gpu
+def test_part2_calls_do_not_synchronise():
+    """As test_torch_call_does_not_synchronise, for the two-pass region
+    losses (sums, then the gradient), box_iou and the score losses."""
+    torch = lib_module("torch")
+    y, p = make_part2_data("dice", {}, (4, 3, 64, 64))
+    b, bp = make_part2_data("box_iou", {}, (10_000, 4))
+    (yd, pd, bd, bpd), _ = on_device("torch", "float32", y, p, b, bp)
+    pw = torch.full((64,), 2.0, device="cuda")
+    stream = torch.cuda.current_stream()
+    torch.cuda.synchronize()
+    torch.cuda._sleep(2_000_000_000)  # ~1 s of device time at 2 GHz
+    r = [fl.dice.value_and_grad(yd, pd, axis=(2, 3), weights=2.0),
+         fl.tversky(yd, pd, axis=1, reduction="none"),
+         fl.box_iou.value_and_grad(bd, bpd, kind="giou"),
+         fl.bce.value_and_grad(yd, pd, pos_weight=pw),
+         fl.gan_discriminator.value_and_grad(pd, yd, weights=(2.0, None)),
+         fl.wasserstein_generator(pd, reduction="none")]
+    assert not stream.query(), "a loss call waited for the device"
+    torch.cuda.synchronize()
+    assert all(np.isfinite(to_host(a)).all() for a in (r[0][0], r[1], r[2][0], r[3][0], r[4][0], r[5]))
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+def test_part2_gpu_errors_as_on_the_cpu(lib):
+    """The extension's checks (shapes, axes, options) say what the CPU says."""
+    y, p = make_part2_data("dice", {}, (2, 3, 4), seed=1)
+    b, bp = make_part2_data("box_iou", {}, (5, 4), seed=2)
+    (yd, pd, bd, bpd), (yh, ph, bh, bph) = on_device(lib, "float32", y, p, b, bp)
+    (short, w3), (short_h, w3h) = on_device(lib, "float32", y[:, :2], np.ones(3))
+    (b3,), (b3h,) = on_device(lib, "float32", b[:, :3])
+    cases = [
+        (fl.dice, (short, pd), (short_h, ph), {}),
+        (fl.dice, (yd, pd), (yh, ph), {"axis": (5,)}),
+        (fl.dice, (yd, pd), (yh, ph), {"axis": (0, -3)}),
+        (fl.dice, (yd, pd), (yh, ph), {"smooth": -1.0}),
+        (fl.tversky, (yd, pd), (yh, ph), {"alpha": -0.5}),
+        (fl.focal_tversky, (yd, pd), (yh, ph), {"gamma": 0.0}),
+        (fl.jaccard, (yd, pd), (yh, ph), {"axis": (1,), "weights": w3}),
+        (fl.box_iou, (b3, b3), (b3h, b3h), {}),
+        (fl.box_iou, (bd, bpd), (bh, bph), {"eps": -1.0}),
+        (fl.box_iou, (bd, bpd), (bh, bph), {"weights": w3}),
+        (fl.bce, (yd, pd), (yh, ph), {"pos_weight": w3[:2]}),
+    ]
+    for fn, dev_args, host_args, kw in cases:
+        host_kw = {k: (w3h if v is w3 else w3h[:2] if k == "pos_weight" else v) for k, v in kw.items()}
+        with pytest.raises(ValueError) as cpu:
+            fn(*host_args, **host_kw)
+        with pytest.raises(ValueError, match="^" + re.escape(str(cpu.value))):
+            fn(*dev_args, **kw)
 
 
 # --------------------------------------------------------------------------
@@ -1204,7 +2182,7 @@ def _desc(n, dtype="float32", ptr=4096):
         ("mse", {}, _desc(4, "float64"), _desc(4), None, _desc(None), ValueError, r"y_true must have y_pred's dtype float32"),
         ("mse", {}, _desc(4), _desc(4), _desc(3), _desc(None), ValueError, r"weights of shape \(3,\) cannot be broadcast"),
         ("quantile", {"q": 1.5}, _desc(4), _desc(4), None, _desc(None), ValueError, r"q must be in the open interval"),
-        ("dice", {}, _desc(4), _desc(4), None, _desc(None), TypeError, r"no GPU implementation"),
+        ("categorical_cross_entropy", {}, _desc(4), _desc(4), None, _desc(None), TypeError, r"no GPU implementation"),
         ("mse", {}, _desc(4), _desc(4, "int8"), None, _desc(None), TypeError, r"float32, float64, float16 or bfloat16"),
     ],
 )
@@ -1221,3 +2199,86 @@ def test_extension_lists_the_part1_losses():
                                "poisson_nll", "mape", "binary_cross_entropy", "bce", "binary_focal",
                                "hinge", "squared_hinge", "soft_margin", "contrastive"}
     assert ext.is_available() == (ext.device_count() > 0)
+
+
+def _part2_extension():
+    ext = _built_extension()
+    if not hasattr(ext, "scores"):
+        pytest.skip("this fastloss._cuda predates the part-2 losses (no scores()): rebuild it")
+    return ext
+
+
+def _d(shape, dtype="float32", ptr=4096):
+    return (ptr, tuple(shape), flc._c_strides(tuple(shape)), dtype, 0)
+
+
+REGION_OPTS = {"smooth": 1e-6, "axes": None, "squared": False, "from_logits": False}
+
+
+@pytest.mark.parametrize(
+    "name, options, y_true, y_pred, weights, losses, aux, exc, message",
+    [
+        ("dice", REGION_OPTS, _d((2, 3)), _d((3, 2)), None, None, None, ValueError,
+         r"dice: y_true and y_pred must have the same shape"),
+        ("dice", dict(REGION_OPTS, smooth=-1.0), _d((2, 3)), _d((2, 3)), None, None, None, ValueError,
+         r"dice: smooth must be a finite number >= 0"),
+        ("dice", dict(REGION_OPTS, axes=(5,)), _d((2, 3)), _d((2, 3)), None, None, None, ValueError,
+         r"dice: axis 5 is out of range for y_pred with 2 dimensions"),
+        ("jaccard", dict(REGION_OPTS, axes=(0, -2)), _d((2, 3)), _d((2, 3)), None, None, None, ValueError,
+         r"jaccard: axis -2 is repeated"),
+        ("dice", dict(REGION_OPTS, axes=(1,)), _d((2, 3)), _d((2, 3)), _d((3,)), None, None, ValueError,
+         r"dice: weights of shape \(3,\) cannot be broadcast"),
+        ("tversky", dict(REGION_OPTS, alpha=-1.0, beta=0.5), _d((4,)), _d((4,)), None, None, None, ValueError,
+         r"tversky: alpha must be a finite number >= 0"),
+        ("focal_tversky", dict(REGION_OPTS, alpha=0.5, beta=0.5, gamma=0.0), _d((4,)), _d((4,)), None, None, None,
+         ValueError, r"focal_tversky: gamma must be a finite number > 0"),
+        ("dice", dict(REGION_OPTS, axis=None), _d((4,)), _d((4,)), None, None, None, TypeError,
+         r"unexpected keyword argument 'axis'"),
+        ("dice", dict(REGION_OPTS, axes=(1,)), _d((2, 3)), _d((2, 3)), None, _d((2, 3)), None, ValueError, r"losses"),
+        ("box_iou", {"kind": "iou", "eps": 1e-7}, _d((5, 3)), _d((5, 3)), None, None, None, ValueError,
+         r"box_iou: boxes_pred must have shape \(\.\.\., 4\)"),
+        ("box_iou", {"kind": "iou", "eps": -1.0}, _d((5, 4)), _d((5, 4)), None, None, None, ValueError,
+         r"box_iou: eps must be a finite number >= 0"),
+        ("box_iou", {"kind": "xiou", "eps": 1e-7}, _d((5, 4)), _d((5, 4)), None, None, None, ValueError,
+         r"box_iou: kind must be one of 'iou', 'giou', 'diou', 'ciou'"),
+        ("box_iou", {"kind": "giou", "eps": 1e-7}, _d((5, 4)), _d((5, 4)), _d((4,)), None, None, ValueError,
+         r"box_iou: weights of shape \(4,\) cannot be broadcast"),
+        ("binary_cross_entropy", {"from_logits": True}, _d((4, 3)), _d((4, 3)), None, None, _d((2,)), ValueError,
+         r"binary_cross_entropy: pos_weight of shape \(2,\) cannot be broadcast to y_pred's shape \(4, 3\)"),
+        ("binary_cross_entropy", {"from_logits": True}, _d((4, 3)), _d((4, 3)), None, None, _d((3,), "float64"),
+         ValueError, r"pos_weight.*dtype"),
+    ],
+)
+def test_extension_checks_part2_arguments_before_any_cuda_call(name, options, y_true, y_pred, weights, losses, aux,
+                                                               exc, message):
+    ext = _part2_extension()
+    reduction = "none" if losses is not None else "mean"
+    result = None if losses is not None else _d(())
+    with pytest.raises(exc, match=message):
+        ext.elementwise(name, dict(options), reduction, y_true, y_pred, weights, None, losses, result, 0, aux=aux)
+
+
+@pytest.mark.parametrize(
+    "name, options, calls, result, exc, message",
+    [
+        ("gan_discriminator", {}, [(_d((3,)), _d((2,)), None, None), (_d((4,)), None, None, None)], _d(()),
+         ValueError, r"gan_discriminator: weights of shape \(2,\) cannot be broadcast to real_logits's shape \(3,\)"),
+        ("wasserstein_critic", {}, [(_d((3,)), None, None, None), (_d((4,)), _d((3,)), None, None)], _d(()),
+         ValueError, r"wasserstein_critic: weights of shape \(3,\) cannot be broadcast to fake_scores's shape \(4,\)"),
+        ("gan_generator", {"saturating": False}, [(_d((3,)), None, _d((4,)), None)], _d(()), ValueError, r"grad"),
+        ("gan_generator", {"saturating": False}, [(_d((3,), "float64"), None, None, None)], _d(()), ValueError,
+         r"result must be a 0-d float64"),
+        ("gan_generator", {"saturatin": False}, [(_d((3,)), None, None, None)], _d(()), TypeError,
+         r"unexpected keyword argument 'saturatin'"),
+        ("triplet_margin", {}, [(_d((3,)), None, None, None)], _d(()), TypeError, r"no GPU implementation"),
+    ],
+)
+def test_extension_checks_scores_arguments_before_any_cuda_call(name, options, calls, result, exc, message):
+    ext = _part2_extension()
+    with pytest.raises(exc, match=message):
+        ext.scores(name, options, "mean", calls, result, 0)
+
+
+def test_extension_lists_the_part2_losses():
+    ext = _part2_extension()
+    assert set(ext.LOSSES) >= {"dice", "jaccard", "tversky", "focal_tversky", "box_iou"}

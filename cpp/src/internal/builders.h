@@ -7,6 +7,7 @@
 #define FASTLOSS_SRC_INTERNAL_BUILDERS_H_
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -174,6 +175,86 @@ double Build(const ContrastiveOptions& o, S&& sink) {
   f.f.margin = o.margin;
   return sink("contrastive", f, kUnitY);
 }
+
+// --- Segmentation: the overlap losses (multi-sum + finalize driver) -----------
+// BuildOverlap(name, options, score, rank, sink) checks the options and the
+// axes against y_pred's rank and returns sink(name, functor, reduced), the
+// functor one of losses::Overlap<kSquared, kLogits>, `reduced` the bit mask
+// of the reduced axes.
+inline uint64_t OverlapAxesMask(const char* name, const OverlapOptions& o, int rank) {
+  if (o.all_axes) return rank >= 64 ? ~uint64_t{0} : ((uint64_t{1} << rank) - 1);
+  uint64_t mask = 0;
+  for (int a : o.axes) {
+    if (a < -rank || a >= rank) {
+      throw Error(std::string(name) + ": axis " + std::to_string(a) +
+                  " is out of range for y_pred with " + std::to_string(rank) + " dimension" +
+                  (rank == 1 ? "" : "s"));
+    }
+    const int k = a < 0 ? a + rank : a;
+    if ((mask >> k) & 1) {
+      throw Error(std::string(name) + ": axis " + std::to_string(a) + " is repeated");
+    }
+    mask |= uint64_t{1} << k;
+  }
+  return mask;
+}
+template <class S>
+double BuildOverlap(const char* name, const OverlapOptions& o, const losses::OverlapScore& score,
+                    int rank, S&& sink) {
+  CheckFiniteAtLeast(name, "smooth", o.smooth, 0.0, false);
+  const uint64_t mask = OverlapAxesMask(name, o, rank);
+  if (o.squared) {
+    if (o.from_logits) return sink(name, losses::OverlapSquaredLogits{score}, mask);
+    return sink(name, losses::OverlapSquared{score}, mask);
+  }
+  if (o.from_logits) return sink(name, losses::OverlapLogits{score}, mask);
+  return sink(name, losses::OverlapPlain{score}, mask);
+}
+// The scores of the four overlap losses (options checked).
+inline losses::OverlapScore DiceScore(const DiceOptions& o) {
+  return {2.0, 0.0, 1.0, 1.0, o.smooth, 1.0};
+}
+inline losses::OverlapScore JaccardScore(const JaccardOptions& o) {
+  return {1.0, -1.0, 1.0, 1.0, o.smooth, 1.0};
+}
+inline losses::OverlapScore TverskyScore(const char* name, const TverskyOptions& o,
+                                         double gamma) {
+  CheckFiniteAtLeast(name, "alpha", o.alpha, 0.0, false);
+  CheckFiniteAtLeast(name, "beta", o.beta, 0.0, false);
+  return {1.0, 1.0 - o.alpha - o.beta, o.alpha, o.beta, o.smooth, gamma};
+}
+inline losses::OverlapScore FocalTverskyScore(const FocalTverskyOptions& o) {
+  CheckFiniteAtLeast("focal_tversky", "gamma", o.gamma, 0.0, true);
+  return TverskyScore("focal_tversky", o, o.gamma);
+}
+
+// --- Detection: box losses (box driver) ------------------------------------------
+// Checks eps and returns sink("box_iou", functor) with the functor of o.kind.
+template <class S>
+double BuildBox(const BoxIouOptions& o, S&& sink) {
+  CheckFiniteAtLeast("box_iou", "eps", o.eps, 0.0, false);
+  switch (o.kind) {
+    case BoxIouKind::kIou: return sink("box_iou", losses::BoxIou{o.eps});
+    case BoxIouKind::kGiou: return sink("box_iou", losses::BoxGiou{o.eps});
+    case BoxIouKind::kDiou: return sink("box_iou", losses::BoxDiou{o.eps});
+    case BoxIouKind::kCiou: return sink("box_iou", losses::BoxCiou{o.eps});
+  }
+  throw Error("box_iou: unknown kind");
+}
+
+// --- Adversarial losses: the elementwise functor of each score array ------------
+// gan_discriminator: softplus(-real) + softplus(fake).
+inline losses::ScaledSoftplus GanRealLoss() { return {-1.0, 1.0}; }
+inline losses::ScaledSoftplus GanFakeLoss() { return {1.0, 1.0}; }
+// gan_generator: softplus(-fake) (non-saturating), or log(1 - sigmoid(fake)) =
+// -softplus(fake) (saturating).
+inline losses::ScaledSoftplus GanGeneratorLoss(bool saturating) {
+  return saturating ? losses::ScaledSoftplus{1.0, -1.0} : losses::ScaledSoftplus{-1.0, 1.0};
+}
+// wasserstein_critic: R(fake) - R(real); wasserstein_generator: -R(fake).
+inline losses::Linear WassersteinRealLoss() { return {-1.0}; }
+inline losses::Linear WassersteinFakeLoss() { return {1.0}; }
+inline losses::Linear WassersteinGeneratorLoss() { return {-1.0}; }
 
 }  // namespace internal
 }  // namespace fastloss

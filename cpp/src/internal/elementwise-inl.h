@@ -41,12 +41,7 @@ HWY_BEFORE_NAMESPACE();
 namespace fastloss {
 namespace HWY_NAMESPACE {
 
-// Functors with `static constexpr bool kAux = true` take a third
-// per-element operand (e.g. BCE's pos_weight array): Eval(m, y, p, aux, g).
-template <class L, class = void>
-struct UsesAux : std::false_type {};
-template <class L>
-struct UsesAux<L, std::void_t<decltype(L::kAux)>> : std::integral_constant<bool, L::kAux> {};
+using internal::UsesAux;  // internal/kernels.h
 
 // One vector (or one lane, for d = CappedTag<T, 1>) of elements at offset i:
 // evaluates the functor, stores what the mode asks for, returns w * l.

@@ -5,9 +5,18 @@
 #define FASTLOSS_SRC_INTERNAL_KERNELS_H_
 
 #include <cstdint>
+#include <type_traits>
 
 namespace fastloss {
 namespace internal {
+
+// Functors with `static constexpr bool kAux = true` take a third
+// per-element operand (e.g. BCE's pos_weight array): Eval(m, y, p, aux, g).
+// Shared by the SIMD driver and the CUDA one.
+template <class L, class = void>
+struct UsesAux : std::false_type {};
+template <class L>
+struct UsesAux<L, std::void_t<decltype(L::kAux)>> : std::integral_constant<bool, L::kAux> {};
 
 // One contiguous run of n elements for the elementwise kernels. Pointers are
 // of the dtype the kernel was instantiated for.

@@ -102,6 +102,56 @@ cudaError_t SoftMargin(const DeviceCall& call, const SoftMarginOptions& = {},
 cudaError_t Contrastive(const DeviceCall& call, const ContrastiveOptions& = {},
                         cudaStream_t stream = 0);
 
+// BCE with a per-element pos_weight array broadcast to y_pred (y_pred's
+// dtype; the options' scalar pos_weight is then ignored), as the CPU overload.
+cudaError_t BinaryCrossEntropy(const DeviceCall& call, const DeviceView& pos_weight,
+                               const BinaryCrossEntropyOptions& = {}, cudaStream_t stream = 0);
+
+// --- Segmentation (the multi-sum + finalize driver) --------------------------------
+// Options, axes and formulas as in fastloss.hpp: per score (y_pred's shape
+// without the reduced axes), the sums I, Sy, Sp over the reduced axes in
+// float64, then the score. `losses` (kNone) has the scores' shape, `weights`
+// broadcast to it, `grad` has y_pred's shape. The work: one pass for the
+// sums (a warp per chunk of 2048 elements of a score, folded in chunk order
+// per score), one thread per score for the finalize, one pass for the
+// gradient; nothing depends on the grid size, so the bits are fixed.
+cudaError_t Dice(const DeviceCall& call, const DiceOptions& = {}, cudaStream_t stream = 0);
+cudaError_t Jaccard(const DeviceCall& call, const JaccardOptions& = {}, cudaStream_t stream = 0);
+cudaError_t Tversky(const DeviceCall& call, const TverskyOptions& = {}, cudaStream_t stream = 0);
+cudaError_t FocalTversky(const DeviceCall& call, const FocalTverskyOptions& = {},
+                         cudaStream_t stream = 0);
+
+// --- Detection ------------------------------------------------------------------
+// Boxes (x1, y1, x2, y2) along a last axis of 4 (any strides); `losses` and
+// `weights` over the boxes' shape (y_pred's without the last axis). Errors
+// name y_true and y_pred boxes_true and boxes_pred.
+cudaError_t BoxIou(const DeviceCall& call, const BoxIouOptions& = {}, cudaStream_t stream = 0);
+
+// --- Adversarial losses: score arrays reduced on their own and added ----------------
+// One array of scores (logits for the GAN losses) with its own weights
+// (broadcast to it), gradient and per-element losses (kNone).
+struct DeviceScoreCall {
+  DeviceView scores;
+  DeviceView weights;
+  bool has_weights = false;
+  DeviceView grad;
+  bool has_grad = false;
+  DeviceView losses;
+  bool has_losses = false;
+};
+// As fastloss.hpp's: the value (sum of the arrays' reductions) goes to
+// `result` (device memory: a double for float64 scores, else a float; may
+// be null when only gradients or losses are wanted). Both arrays are checked
+// before either is launched; they must have the same dtype.
+cudaError_t GanDiscriminator(const DeviceScoreCall& real, const DeviceScoreCall& fake,
+                             Reduction reduction, void* result, cudaStream_t stream = 0);
+cudaError_t GanGenerator(const DeviceScoreCall& fake, Reduction reduction, bool saturating,
+                         void* result, cudaStream_t stream = 0);
+cudaError_t WassersteinCritic(const DeviceScoreCall& real, const DeviceScoreCall& fake,
+                              Reduction reduction, void* result, cudaStream_t stream = 0);
+cudaError_t WassersteinGenerator(const DeviceScoreCall& fake, Reduction reduction, void* result,
+                                 cudaStream_t stream = 0);
+
 // Why the last entry point called on this thread returned
 // cudaErrorInvalidValue ("" after a success).
 const char* LastErrorMessage();
