@@ -1294,7 +1294,8 @@ bool OptBool(const std::string& name, const py::dict& o, const char* key, bool d
   py::handle v = o[key];
   if (PyBool_Check(v.ptr())) return v.ptr() == Py_True;
   const std::string t = TypeName(v);
-  if (t == "bool_") return PyObject_IsTrue(v.ptr());
+  // numpy.bool_ (named "bool" under NumPy 2).
+  if (t == "bool_" || t == "bool") return PyObject_IsTrue(v.ptr());
   throw py::type_error(name + ": " + key + " must be a bool, got " + t);
 }
 

@@ -1984,3 +1984,12 @@ def test_bit_identical_across_thread_counts(restore_threads):
     fl.set_num_threads(3)
     for name, o, inputs, reduction, w in jobs[::3]:
         check(name, inputs, o, reduction=reduction, weights=w, what="threaded")
+
+
+def test_numpy_bool_options_are_bools():
+    # np.True_ is named "bool" under NumPy 2 and "bool_" before: both are bools.
+    x = np.linspace(-3.0, 3.0, 11)
+    assert fl.gan_generator(x, saturating=np.True_) == fl.gan_generator(x, saturating=True)
+    assert fl.gan_generator(x, saturating=np.False_) == fl.gan_generator(x, saturating=False)
+    with pytest.raises(TypeError, match="saturating must be a bool"):
+        fl.gan_generator(x, saturating="yes")
