@@ -144,7 +144,19 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
     throw Error(sname + ": reduction 'none' needs an output (losses or grad)");
   }
   View<T>* losses = none ? pr.losses : nullptr;
-  if (losses) CheckShape(name, "losses", *losses, groups.shape, groups.rank, pr.groups_desc);
+  if (losses) {
+    CheckShape(name, "losses", *losses, groups.shape, groups.rank, pr.groups_desc);
+    // The losses are written before the gradient pass reads the inputs: no
+    // shared memory at all, not even as the same view.
+    const Extent el = ExtentOf(losses->data, sizeof(T), losses->shape, losses->strides, losses->rank);
+    for (int k = 0; k < ni; ++k) {
+      const View<const T>& in = *pr.in[k];
+      const Extent ei = ExtentOf(in.data, sizeof(T), in.shape, in.strides, in.rank);
+      if (el.lo != el.hi && ei.lo != ei.hi && el.lo < ei.hi && ei.lo < el.hi) {
+        throw Error(sname + ": losses overlaps " + pr.in_names[k] + " in memory");
+      }
+    }
+  }
   if (pr.target) CheckShape(name, pr.target_name, *pr.target, groups.shape, groups.rank, pr.groups_desc);
   int64_t wstrides[kMaxRank] = {};
   if (pr.weights) BroadcastTo(name, "weights", *pr.weights, groups, wstrides, pr.groups_desc);

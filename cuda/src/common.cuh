@@ -66,12 +66,11 @@ enum FoldMode { kFoldSum = 0, kFoldMeanCount = 1, kFoldMeanWsum = 2 };
 
 // One block: the partials folded in index order (thread t takes t, t + 256,
 // ... in order, then a fixed tree). The value (total, mean over `count`, or
-// mean over *wsum) is stored to *out, or added to it with `add` (the second
-// of two reductions summed, as the adversarial losses' pairs).
+// mean over *wsum) is stored to *out.
 template <typename R>
 __global__ void __launch_bounds__(kThreads)
     FoldKernel(const double* partials, int64_t blocks, int mode, double count, const double* wsum,
-               R* out, bool add) {
+               R* out) {
   __shared__ double shared[kThreads];
   double acc = 0.0;
   for (int64_t b = threadIdx.x; b < blocks; b += kThreads) acc += partials[b];
@@ -80,8 +79,17 @@ __global__ void __launch_bounds__(kThreads)
     double v = total;
     if (mode == kFoldMeanCount) v = total / count;
     if (mode == kFoldMeanWsum) v = total / *wsum;
-    *out = add ? static_cast<R>(static_cast<double>(*out) + v) : static_cast<R>(v);
+    *out = static_cast<R>(v);
   }
+}
+
+// *out = v[0] + ... + v[n - 1] in order, rounded once (the adversarial
+// losses' sum of per-array values, as the CPU adds them in double).
+template <typename R>
+__global__ void SumValuesKernel(const double* v, int n, R* out) {
+  double total = 0.0;
+  for (int i = 0; i < n; ++i) total += v[i];
+  *out = static_cast<R>(total);
 }
 
 // Blocks for a grid-stride loop over n items: a function of n alone.
@@ -215,13 +223,13 @@ cudaError_t WithStorage(DType t, F&& f) {
 // Stores the reduced value: FoldKernel into *result as double for float64
 // inputs, float otherwise.
 inline void LaunchFold(bool f64, const double* partials, int64_t blocks, int mode, double count,
-                       const double* wsum, void* result, bool add, cudaStream_t stream) {
+                       const double* wsum, void* result, cudaStream_t stream) {
   if (f64) {
     FoldKernel<double><<<1, kThreads, 0, stream>>>(partials, blocks, mode, count, wsum,
-                                                    static_cast<double*>(result), add);
+                                                    static_cast<double*>(result));
   } else {
     FoldKernel<float><<<1, kThreads, 0, stream>>>(partials, blocks, mode, count, wsum,
-                                                   static_cast<float*>(result), add);
+                                                   static_cast<float*>(result));
   }
 }
 
@@ -232,20 +240,34 @@ void LaunchWeightSum(const Space<kOps>& space, int op, const void* w, int64_t bl
                      double* wpartials, double* wsum, cudaStream_t stream) {
   SpaceWeightSumKernel<S, kOps><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
       space, op, static_cast<const S*>(w), wpartials);
-  FoldKernel<double><<<1, kThreads, 0, stream>>>(wpartials, blocks, kFoldSum, 0.0, nullptr, wsum,
-                                                  false);
+  FoldKernel<double><<<1, kThreads, 0, stream>>>(wpartials, blocks, kFoldSum, 0.0, nullptr, wsum);
 }
 
 // The call's value from the block partials of w l: the sum, the mean over
 // `count`, or (weights given) the mean over *wsum; stored to call.result, or
-// added to it with `add`. Nothing for kNone or without a result.
+// as a double to `value_slot` when given (a part of a sum). Nothing for
+// kNone, or without a destination.
 inline void LaunchValue(const DeviceCall& call, bool f64, const double* partials, int64_t blocks,
-                        double count, const double* wsum, bool add, cudaStream_t stream) {
-  if (call.reduction == Reduction::kNone || call.result == nullptr) return;
+                        double count, const double* wsum, double* value_slot,
+                        cudaStream_t stream) {
+  if (call.reduction == Reduction::kNone) return;
   const int mode = call.reduction == Reduction::kSum
                        ? kFoldSum
                        : (call.has_weights ? kFoldMeanWsum : kFoldMeanCount);
-  LaunchFold(f64, partials, blocks, mode, count, wsum, call.result, add, stream);
+  if (value_slot) {
+    LaunchFold(true, partials, blocks, mode, count, wsum, value_slot, stream);
+  } else if (call.result) {
+    LaunchFold(f64, partials, blocks, mode, count, wsum, call.result, stream);
+  }
+}
+
+// `result` (one float, or double for float64 inputs) aligned to its size.
+inline void CheckResult(const char* name, const DeviceCall& call) {
+  const size_t size = call.y_pred.dtype == DType::kFloat64 ? 8 : 4;
+  if (call.result && reinterpret_cast<uintptr_t>(call.result) % size != 0) {
+    throw Error(std::string(name) + ": result's data is not aligned to its " +
+                std::to_string(size) + "-byte element size");
+  }
 }
 
 }  // namespace detail

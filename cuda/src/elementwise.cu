@@ -222,6 +222,7 @@ Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
   if (!none && call.result == nullptr && !call.has_grad) {
     throw Error(std::string(name) + ": result must be given (device memory for the value)");
   }
+  CheckResult(name, call);
   bool used[kSlots];
   for (int s = 0; s < kSlots; ++s) used[s] = plan.data[s] != nullptr;
   sp.Coalesce(used);
@@ -255,11 +256,11 @@ int64_t BlocksForElements(int64_t n, size_t item) {
   return BlocksFor((n + pack - 1) / pack);
 }
 
-// Enqueues the loss over the plan; the value goes to call.result (added to
-// what is there with `add_result`).
+// Enqueues the loss over the plan; the value goes to call.result, or as a
+// double to `value_slot` when given (one part of a sum).
 template <class Loss, typename S>
 cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
-                        internal::YRange range, bool add_result, cudaStream_t stream) {
+                        internal::YRange range, double* value_slot, cudaStream_t stream) {
   const bool none = call.reduction == Reduction::kNone;
   const int64_t n = plan.space.n;
   const int64_t blocks = BlocksForElements(n, sizeof(S));
@@ -293,7 +294,7 @@ cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
     cudaMemsetAsync(partials, 0, sizeof(double) * blocks, stream);
   }
   LaunchValue(call, std::is_same<S, double>::value, partials, blocks, static_cast<double>(n), wsum,
-              add_result, stream);
+              value_slot, stream);
   return scratch.Finish();
 }
 
@@ -305,14 +306,13 @@ struct LaunchSink {
   cudaError_t* result;
   const DeviceView* aux = nullptr;
   const char* aux_name = "aux";
-  bool add_result = false;
   bool validate_only = false;
   template <class F>
   double operator()(const char* name, const F& f, internal::YRange range) const {
     const Plan plan = MakePlan(name, call, aux, aux_name);
     if (validate_only) return 0.0;
     *result = WithStorage(call.y_pred.dtype, [&](auto s) {
-      return LaunchTyped<F, decltype(s)>(f, plan, call, range, add_result, stream);
+      return LaunchTyped<F, decltype(s)>(f, plan, call, range, nullptr, stream);
     });
     return 0.0;
   }
@@ -388,14 +388,27 @@ cudaError_t RunScoreParts(const char* name, const ScorePart (&parts)[kParts],
       }
       Named(parts[i].arg, [&] { plans[i] = MakePlan(name, calls[i], nullptr, "aux"); });
     }
+    // Each part's value as a double, then their sum rounded once.
+    const bool value = r != Reduction::kNone && result != nullptr;
+    Scratch values(value ? kParts : 0, stream);
+    if (values.error() != cudaSuccess) return values.error();
     for (int i = 0; i < kParts; ++i) {
       const cudaError_t err = WithStorage(calls[i].y_pred.dtype, [&](auto s) {
         return LaunchTyped<Loss, decltype(s)>(losses[i], plans[i], calls[i], parts[i].range,
-                                              i > 0, stream);
+                                              value ? values.get() + i : nullptr, stream);
       });
       if (err != cudaSuccess) return err;
     }
-    return cudaSuccess;
+    if (value) {
+      if (calls[0].y_pred.dtype == DType::kFloat64) {
+        SumValuesKernel<double><<<1, 1, 0, stream>>>(values.get(), kParts,
+                                                     static_cast<double*>(result));
+      } else {
+        SumValuesKernel<float><<<1, 1, 0, stream>>>(values.get(), kParts,
+                                                    static_cast<float*>(result));
+      }
+    }
+    return values.Finish();
   });
 }
 

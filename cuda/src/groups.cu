@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(kThreads)
     double c[Loss::kCoefs];
     const double wl = wg * f.Finalize(sums, 0.0, c);
     if (l) l[off[kGL]] = FromCompute<S>(static_cast<C>(wl));
-    for (int k = 0; k < Loss::kCoefs; ++k) coefs[g * Loss::kCoefs + k] = c[k] * wg * scale;
+    for (int k = 0; k < Loss::kCoefs; ++k) coefs[g * Loss::kCoefs + k] = c[k] * (wg * scale);
     acc += wl;
   }
   if (!prm.accumulate) return;  // uniform over the grid
@@ -207,6 +207,21 @@ ReducedCall CheckReducedCall(const char* name, const DeviceCall& call,
   }
   if (!none && call.result == nullptr && !call.has_grad) {
     throw Error(std::string(name) + ": result must be given (device memory for the value)");
+  }
+  CheckResult(name, call);
+  // The losses are written before the gradient pass reads the inputs: they
+  // may not share any memory with them, not even as the same view.
+  if (r.l.data) {
+    const internal::Extent el =
+        internal::ExtentOf(r.l.data, ItemSize(p.dtype), r.l.shape, r.l.strides, r.l.rank);
+    for (const View<const char>* in : {&r.y, &r.p}) {
+      const internal::Extent ei =
+          internal::ExtentOf(in->data, ItemSize(p.dtype), in->shape, in->strides, in->rank);
+      if (el.lo != el.hi && ei.lo != ei.hi && el.lo < ei.hi && ei.lo < el.hi) {
+        throw Error(std::string(name) + ": losses overlaps " +
+                    (in == &r.y ? "y_true" : "y_pred") + " in memory");
+      }
+    }
   }
   const Operand ops[] = {
       {"y_true", r.y.data, r.y.rank, r.y.shape, r.y.strides, false},
@@ -322,7 +337,7 @@ cudaError_t LaunchGroups(const Loss& f, const GroupPlan& plan, const DeviceCall&
         f, plan, coefs);
   }
   LaunchValue(call, std::is_same<S, double>::value, partials, gblocks,
-              static_cast<double>(plan.ngroups), wsum, false, stream);
+              static_cast<double>(plan.ngroups), wsum, nullptr, stream);
   return scratch.Finish();
 }
 
@@ -484,7 +499,7 @@ cudaError_t LaunchBoxes(const Loss& f, const BoxPlan& plan, const DeviceCall& ca
     cudaMemsetAsync(partials, 0, sizeof(double) * blocks, stream);
   }
   LaunchValue(call, std::is_same<S, double>::value, partials, blocks, static_cast<double>(n), wsum,
-              false, stream);
+              nullptr, stream);
   return scratch.Finish();
 }
 

@@ -530,9 +530,11 @@ void CompareShaped(const char* label, const Shaped<T>& d, Reduction r,
     EXPECT_LE(RelErr(got, want), rtol) << "value " << got << " vs " << want;
   } else {
     const std::vector<T> lg = l.Download();
+    double lscale = 0.0;
+    for (size_t i = 0; i < m; ++i) lscale = std::max(lscale, std::fabs(static_cast<double>(lh[i])));
     for (size_t i = 0; i < m; ++i) {
       ASSERT_LE(std::fabs(static_cast<double>(lg[i]) - static_cast<double>(lh[i])),
-                Allowed<T>(lh[i], std::fabs(static_cast<double>(lh[i])), gtol))
+                Allowed<T>(lh[i], lscale, gtol))
           << "loss at " << i;
     }
   }
@@ -796,6 +798,23 @@ TEST(Cuda, StructuredArgumentErrors) {
   tv.alpha = -1.0;
   EXPECT_EQ(fastloss::cuda::Tversky(c, tv, 0), cudaErrorInvalidValue);
   EXPECT_NE(message().find("alpha"), std::string::npos) << message();
+  // 'none' losses may not alias an input the gradient pass reads (axes=()).
+  fastloss::DiceOptions each;
+  each.all_axes = false;
+  c.reduction = Reduction::kNone;
+  c.losses = c.y_pred;
+  c.has_losses = true;
+  c.grad = DevView(g, DType::kFloat32, {3, 4});
+  c.has_grad = true;
+  EXPECT_EQ(fastloss::cuda::Dice(c, each, 0), cudaErrorInvalidValue);
+  EXPECT_NE(message().find("losses overlaps y_pred"), std::string::npos) << message();
+  c.has_losses = c.has_grad = false;
+  c.reduction = Reduction::kMean;
+  // A misaligned result would be a sticky error in the final fold.
+  c.result = reinterpret_cast<char*>(g) + 2;
+  EXPECT_EQ(fastloss::cuda::Dice(c, {}, 0), cudaErrorInvalidValue);
+  EXPECT_NE(message().find("result's data is not aligned"), std::string::npos) << message();
+  c.result = g;
   // Boxes need a last axis of 4; errors say boxes_pred.
   c.y_true = DevView(a, DType::kFloat32, {4, 3});
   c.y_pred = DevView(b, DType::kFloat32, {4, 3});

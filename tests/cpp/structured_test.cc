@@ -3394,5 +3394,28 @@ INSTANTIATE_TEST_SUITE_P(Available, StructuredTargets,
                            return s;
                          });
 
+// 'none' losses written over an input the gradient pass still has to read
+// (one score per element, axes = {}) are refused, even as the same view.
+TEST(GroupDriver, LossesMayNotAliasAnInput) {
+  std::vector<float> y{1, 0, 1, 0}, p{0.2f, 0.4f, 0.6f, 0.8f}, g(4);
+  fastloss::Call<float> c;
+  c.y_true = fastloss::View<const float>::Contiguous(y.data(), {4});
+  c.y_pred = fastloss::View<const float>::Contiguous(p.data(), {4});
+  c.reduction = fastloss::Reduction::kNone;
+  c.losses = fastloss::View<float>::Contiguous(p.data(), {4});
+  c.has_losses = true;
+  c.grad = fastloss::View<float>::Contiguous(g.data(), {4});
+  c.has_grad = true;
+  fastloss::DiceOptions o;
+  o.all_axes = false;
+  try {
+    fastloss::Dice(c, o);
+    FAIL() << "no error";
+  } catch (const fastloss::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("losses overlaps y_pred"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(p[0], 0.2f);  // nothing written
+}
+
 }  // namespace
 }  // namespace fastloss_test
