@@ -167,7 +167,24 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   // Labels in range (before anything is written) and the mean's denominator,
   // in row order.
   double den = 0.0;
-  if (pr.labels || wdata) {
+  // Contiguous labels without weights: a branch-free count and range check
+  // (the loop below then only runs to name the first bad label).
+  bool counted_fast = false;
+  if (pr.labels && !wdata && !(pr.target_weighted_mean && cw) && IsCContiguous(*pr.labels)) {
+    const int64_t* lab = pr.labels->data;
+    int64_t counted = 0;
+    bool bad = false;
+    for (int64_t r = 0; r < nrows; ++r) {
+      const int64_t t = lab[r];
+      const bool ignored = pr.has_ignore && t == pr.ignore_index;
+      counted += ignored ? 0 : 1;
+      bad |= !ignored && static_cast<uint64_t>(t) >= static_cast<uint64_t>(C);
+    }
+    counted_fast = !bad;
+    den = static_cast<double>(counted);
+  }
+  if (!counted_fast && (pr.labels || wdata)) {
+    den = 0.0;
     int64_t idx[kMaxRank] = {};
     int64_t lab_off = 0, w_off = 0;
     for (int64_t r = 0; r < nrows; ++r) {
@@ -201,7 +218,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
         idx[k] = 0;
       }
     }
-  } else {
+  } else if (!counted_fast) {
     den = static_cast<double>(nrows);
   }
   if (nrows == 0) {

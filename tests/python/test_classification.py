@@ -1815,6 +1815,79 @@ def test_every_loss_on_target(target, config):
                 check(name, dict(o, axis=1), y, p, reduction="mean", what=target)
 
 
+# Sparse cross-entropy from logits with C <= 32 classes runs a block of
+# Lanes rows at a time (one row per lane, classes transposed through a tile in
+# registers for C >= Lanes, through scalar moves below); the rows left over
+# and the other losses take the row path. Row counts around the blocks
+# (8 / 4 lanes, four blocks per round) and class counts around the transpose
+# (4, 8) and the 32-class limit.
+BLOCK_RS = [7, 8, 9, 16, 31, 32, 33, 67]
+BLOCK_CS = [1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 32, 33]
+BLOCK_OPTS = [
+    {"from_logits": True},
+    {"from_logits": True, "ignore_index": -100},
+    {"from_logits": True, "label_smoothing": 0.1, "class_weights": CW, "ignore_index": 3},
+]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_sparse_blocks_on_target(target):
+    with fastloss.testing.force_target(target):
+        for dtype in DTYPES:
+            for C in BLOCK_CS:
+                for i, opts in enumerate(BLOCK_OPTS):
+                    o = resolve(opts, C)
+                    R = BLOCK_RS[(C + i) % len(BLOCK_RS)]
+                    t, x = make_rows(SCCE, o, (R, C), -1, dtype, C + 100 * i)
+                    w = np.random.default_rng(C).uniform(0.5, 2.0, R).astype(dtype) if i == 2 else None
+                    check(SCCE, o, t, x, reduction="none", weights=w, what=target)
+                    check(SCCE, o, t, x, reduction="mean", weights=w, what=target)
+                # strided rows (a row stride other than C) and classes
+                t, x = make_rows(SCCE, {"from_logits": True}, (41, 2 * C + 3), -1, dtype, C)
+                check(SCCE, {"from_logits": True}, t % C, x[:, 1 : C + 1], reduction="sum", what=target)
+                check(SCCE, {"from_logits": True}, t[::2] % C, x[::2, :C], reduction="none", what=target)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_sparse_block_edges_on_target(target):
+    """Masked, fully masked, NaN and ignored rows inside a block: the row
+    path's results, row by row."""
+    with fastloss.testing.force_target(target):
+        for dtype in DTYPES:
+            base = np.array(MASK_X, dtype)  # 5 rows x 4 classes
+            for C in (4, 9, 20):
+                x = np.tile(base, (7, (C + 3) // 4))[:, :C].copy()
+                R = x.shape[0]
+                t = np.tile([2, 0, 3, 1, 1], 7)
+                t = np.where(t < C, t, 0)
+                x[5] = np.nan  # ignored below
+                x[12] = np.nan  # not ignored: NaN
+                t[5] = -100
+                o = {"from_logits": True, "ignore_index": -100}
+                v = fl.sparse_cce(t, x, reduction="none", **o)
+                g = fl.sparse_cce.grad(t, x, reduction="none", **o)
+                for r in range(R):
+                    if r in (5, 12):
+                        continue
+                    vr = fl.sparse_cce(t[r : r + 1], x[r : r + 1], reduction="none", **o)
+                    gr = fl.sparse_cce.grad(t[r : r + 1], x[r : r + 1], reduction="none", **o)
+                    assert_close(v[r], vr[0], rtol=1e-6 if dtype == np.float32 else 1e-14,
+                                 what=f"{target} C={C} row {r} value")
+                    assert_close(g[r], gr[0], rtol=1e-6 if dtype == np.float32 else 1e-14,
+                                 atol=1e-30, what=f"{target} C={C} row {r} grad")
+                assert v[5] == 0 and np.all(g[5] == 0), (v[5], g[5])
+                assert np.isnan(v[12]) and np.all(np.isnan(g[12])), (v[12], g[12])
+                fully = [r for r in range(R) if np.all(np.isneginf(x[r]))]
+                assert fully and all(np.isnan(v[r]) and np.all(g[r] == 0) for r in fully)
+                # in place: the gradient written over the logits
+                xx = x.copy()
+                vv, gg = fl.sparse_cce.value_and_grad(t, xx, reduction="none", out=xx, **o)
+                assert gg is xx or np.shares_memory(gg, xx)
+                tol = 1e-6 if dtype == np.float32 else 1e-14
+                assert_close(gg, g, rtol=tol, atol=1e-30, what=f"{target} C={C} in place grad")
+                assert_close(vv, v, rtol=tol, what=f"{target} C={C} in place value")
+
+
 TARGET_EDGES = [
     ("bce_extremes", lambda d: [test_bce_logits_extremes(d, pw) for pw in (None, 2.0)]),
     ("bce_soft_inf", lambda d: test_bce_logits_soft_labels_at_infinity(d)),
