@@ -172,15 +172,14 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   bool counted_fast = false;
   if (pr.labels && !wdata && !(pr.target_weighted_mean && cw) && IsCContiguous(*pr.labels)) {
     const int64_t* lab = pr.labels->data;
-    int64_t counted = 0;
-    bool bad = false;
+    int64_t counted = 0, bad = 0;
     for (int64_t r = 0; r < nrows; ++r) {
       const int64_t t = lab[r];
-      const bool ignored = pr.has_ignore && t == pr.ignore_index;
-      counted += ignored ? 0 : 1;
-      bad |= !ignored && static_cast<uint64_t>(t) >= static_cast<uint64_t>(C);
+      const int64_t kept = pr.has_ignore && t == pr.ignore_index ? 0 : 1;
+      counted += kept;
+      bad |= kept & static_cast<int64_t>(static_cast<uint64_t>(t) >= static_cast<uint64_t>(C));
     }
-    counted_fast = !bad;
+    counted_fast = bad == 0;
     den = static_cast<double>(counted);
   }
   if (!counted_fast && (pr.labels || wdata)) {
