@@ -38,6 +38,11 @@ struct KernelArgs {
   bool stream = false;
 };
 
+// Index of the first y in [0, n) outside [lo, hi] (NaN is inside), or -1;
+// dispatched (range_check.cc).
+template <typename T>
+int64_t FirstOutside(const T* y, int64_t n, T lo, T hi);
+
 // `functor` points to the loss functor the kernel was instantiated for.
 using ElementwiseKernel = void (*)(const void* functor, const KernelArgs& args);
 

@@ -52,12 +52,19 @@ struct ScalarMath {
   // the SIMD version uses). Here the plain std:: functions.
   FASTLOSS_HD V ExpNonPositive(V x) const { return std::exp(x); }
   FASTLOSS_HD V Log1pUnit(V e, V /*r*/) const { return std::log1p(e); }
+  // log(x) for positive normal x; log(1 - q) for q in [0, 1); the rounding
+  // error of 1 - q; log(u + c) for u > 0 and c its rounding error.
+  FASTLOSS_HD V LogNormal(V x) const { return std::log(x); }
+  FASTLOSS_HD V Log1mUnit(V q) const { return std::log1p(-q); }
+  FASTLOSS_HD V OneMinusError(V q) const { return -q - ((T(1) - q) - T(1)); }
+  FASTLOSS_HD V LogCorrected(V u, V c) const { return std::log(u) + c / u; }
 
   FASTLOSS_HD Mask Lt(V a, V b) const { return a < b; }
   FASTLOSS_HD Mask Le(V a, V b) const { return a <= b; }
   FASTLOSS_HD Mask Gt(V a, V b) const { return a > b; }
   FASTLOSS_HD Mask Eq(V a, V b) const { return a == b; }
   FASTLOSS_HD Mask Or(Mask a, Mask b) const { return a || b; }
+  FASTLOSS_HD bool AllTrue(Mask a) const { return a; }
   FASTLOSS_HD Mask And(Mask a, Mask b) const { return a && b; }
   FASTLOSS_HD V Select(Mask m, V a, V b) const { return m ? a : b; }
 };

@@ -194,6 +194,76 @@ struct SimdMath {
   //       s (hfsq + R(s^2)), hfsq = f^2/2, R the degree-14 even minimax
   //       polynomial Lg1..Lg7 (|s| <= 0.1716, error < 2^-58.45);
   //       k ln 2 split in ln2_hi + ln2_lo (ln2_hi has 32 significant bits).
+  // k ln 2 + log1p(f) + corr for f in [sqrt(1/2) - 1, sqrt 2 - 1] and a
+  // small correction term (float): Cephes logf.c's polynomial as described
+  // for Log1pUnit; shared by Log1pUnit and LogNormal.
+  HWY_INLINE V LogReducedF32(V f, V k, V corr) const {
+    const V z = hn::Mul(f, f);
+    V p = Set(7.0376836292E-2);
+    p = hn::MulAdd(p, f, Set(-1.1514610310E-1));
+    p = hn::MulAdd(p, f, Set(1.1676998740E-1));
+    p = hn::MulAdd(p, f, Set(-1.2420140846E-1));
+    p = hn::MulAdd(p, f, Set(1.4249322787E-1));
+    p = hn::MulAdd(p, f, Set(-1.6668057665E-1));
+    p = hn::MulAdd(p, f, Set(2.0000714765E-1));
+    p = hn::MulAdd(p, f, Set(-2.4999993993E-1));
+    p = hn::MulAdd(p, f, Set(3.3333331174E-1));
+    V y = hn::Mul(hn::Mul(p, f), z);
+    y = hn::MulAdd(k, Set(-2.12194440E-4), hn::Add(corr, y));
+    y = hn::NegMulAdd(Set(0.5), z, y);
+    return hn::MulAdd(k, Set(0.693359375), hn::Add(f, y));
+  }
+
+  // --- Logarithms inside the unit interval (clipped probabilities) ---------
+  // The clipped losses take log p and log(1 - p) of p in [eps, 1 - eps]:
+  // positive normal numbers, where no pole, domain or overflow fix-up of
+  // Log / Log1p is needed.
+  //
+  // LogNormal: log(x) for x a positive normal finite number (NaN gives NaN;
+  // anything else is outside the domain). Max error (dense sweeps in
+  // tests/cpp/unit_log_test.cc): 1 ULP.
+  //  f32: x = 2^k m with m in [sqrt(1/2), sqrt 2) taken from the bits
+  //       (k = (bits(x) - bits(sqrt(1/2))) >> 23, arithmetic; m's bits are
+  //       bits(x) - k << 23), then LogReducedF32(m - 1, k, 0).
+  //  f64: Highway's Log (fdlibm; <= 4 ULP documented, far less measured).
+  HWY_INLINE V LogNormal(V x) const { return hn::IfThenElse(hn::IsNaN(x), x, LogNormalNoNaN(x)); }
+  // The same, with a finite result for NaN.
+  HWY_INLINE V LogNormalNoNaN(V x) const {
+    if constexpr (sizeof(T) == 4) {
+      const hn::RebindToSigned<D> di;
+      const auto ix = hn::BitCast(di, x);
+      const auto k = hn::ShiftRight<23>(hn::Sub(ix, hn::Set(di, 0x3f3504f3)));
+      const V m = hn::BitCast(d, hn::Sub(ix, hn::ShiftLeft<23>(k)));
+      return LogReducedF32(hn::Sub(m, Set(1.0)), hn::ConvertTo(d, k), Zero());
+    } else {
+      return hn::Log(d, x);
+    }
+  }
+
+  // Log1mUnit: log(1 - q) = log1p(-q) for q in [0, 1 - 2^-24] (float) /
+  // [0, 1 - 2^-53] (double); NaN gives NaN. u = 1 - q is rounded, its error
+  // c = -q - (u - 1) is exact (Fast2Sum, 1 >= q), and log1p(-q) =
+  // log(u) + c / u to far below an ULP (|c| <= ulp(u) / 2, and c = 0 for
+  // q >= 1/2 where 1 - q is exact), so 1 / u may be approximate (float:
+  // the 12-bit hardware reciprocal). Max error 1 ULP (unit_log_test.cc).
+  HWY_INLINE V Log1mUnit(V q) const { return LogCorrected(hn::Sub(Set(1.0), q), OneMinusError(q)); }
+  // The rounding error of 1 - q (Fast2Sum, exact for q in [0, 1]).
+  HWY_INLINE V OneMinusError(V q) const {
+    const V one = Set(1.0);
+    return hn::Sub(hn::Neg(q), hn::Sub(hn::Sub(one, q), one));
+  }
+  // log(u + c) for u a positive normal number and |c| <= ulp(u) / 2 its
+  // rounding error: log(u) + c / u (NaN in u or c gives NaN).
+  HWY_INLINE V LogCorrected(V u, V c) const {
+    V inv;
+    if constexpr (sizeof(T) == 4) {
+      inv = hn::ApproximateReciprocal(u);
+    } else {
+      inv = hn::Div(Set(1.0), u);
+    }
+    return hn::MulAdd(c, inv, LogNormal(u));
+  }
+
   HWY_INLINE V Log1pUnit(V e, V r) const {
     constexpr bool kF32 = sizeof(T) == 4;
     const V one = Set(1.0);
@@ -204,19 +274,7 @@ struct SimdMath {
     const V f = hn::MulSub(u, hn::IfThenElse(big, Set(0.5), one), one);
     const V z = hn::Mul(f, f);
     if constexpr (kF32) {
-      V p = Set(7.0376836292E-2);
-      p = hn::MulAdd(p, f, Set(-1.1514610310E-1));
-      p = hn::MulAdd(p, f, Set(1.1676998740E-1));
-      p = hn::MulAdd(p, f, Set(-1.2420140846E-1));
-      p = hn::MulAdd(p, f, Set(1.4249322787E-1));
-      p = hn::MulAdd(p, f, Set(-1.6668057665E-1));
-      p = hn::MulAdd(p, f, Set(2.0000714765E-1));
-      p = hn::MulAdd(p, f, Set(-2.4999993993E-1));
-      p = hn::MulAdd(p, f, Set(3.3333331174E-1));
-      V y = hn::Mul(hn::Mul(p, f), z);
-      y = hn::MulAdd(k, Set(-2.12194440E-4), hn::MulAdd(c, r, y));
-      y = hn::NegMulAdd(Set(0.5), z, y);
-      return hn::MulAdd(k, Set(0.693359375), hn::Add(f, y));
+      return LogReducedF32(f, k, hn::Mul(c, r));
     } else {
       const V s = hn::Div(f, hn::Add(Set(2.0), f));
       const V s2 = hn::Mul(s, s);
@@ -245,6 +303,8 @@ struct SimdMath {
   HWY_INLINE Mask Gt(V a, V b) const { return hn::Gt(a, b); }
   HWY_INLINE Mask Eq(V a, V b) const { return hn::Eq(a, b); }
   HWY_INLINE Mask Or(Mask a, Mask b) const { return hn::Or(a, b); }
+  // Whether every lane is set (a branch for the common case of a vector).
+  HWY_INLINE bool AllTrue(Mask a) const { return hn::AllTrue(d, a); }
   HWY_INLINE Mask And(Mask a, Mask b) const { return hn::And(a, b); }
   HWY_INLINE V Select(Mask m, V a, V b) const { return hn::IfThenElse(m, a, b); }
 };

@@ -69,7 +69,8 @@ struct Smoothing {
 // Binary cross-entropy on probabilities, the Keras convention:
 // pc = clip(p, eps, 1 - eps), ce = -(a log pc + b log(1 - pc)) for positive
 // and negative coefficients a, b; dce/dp = (b pc - a (1 - pc)) / (pc (1 - pc))
-// where the clip is inactive, 0 where it is active (NaN p stays NaN).
+// where the clip is inactive, 0 where it is active (NaN p stays NaN). With
+// hard targets (a = 0 or b = 0) in every lane, the one term that is not 0.
 template <class M, class V>
 struct ClippedBce {
   V pc, ce, dce;
@@ -80,15 +81,26 @@ struct ClippedBce {
     const V lo = m.Set(eps), hi = m.Set(1.0 - eps);
     c.pc = Clamp(m, p, lo, hi);
     const V qc = m.Sub(m.Set(1.0), c.pc);
-    // log1p(-pc), not log(1 - pc): exact where 1 - pc rounds (pc = eps).
-    c.ce = m.Neg(m.Add(m.Mul(a, m.Log(c.pc)), m.Mul(b, m.Log1p(m.Neg(c.pc)))));
+    // pc and 1 - pc are positive normal numbers (eps in (0, 1/2)): the
+    // unit-interval logarithms apply. log1p(-pc), not log(1 - pc): exact
+    // where 1 - pc rounds (pc = eps).
     c.active = m.Or(m.Lt(p, lo), m.Gt(p, hi));
-    if constexpr (kGrad) {
-      const V d = m.Div(m.Sub(m.Mul(b, c.pc), m.Mul(a, qc)), m.Mul(c.pc, qc));
-      c.dce = m.Select(c.active, m.Zero(), d);
+    const auto pos_only = m.Eq(b, m.Zero());
+    V d = m.Zero();
+    if (m.AllTrue(m.Or(pos_only, m.Eq(a, m.Zero())))) {
+      // Hard targets (one coefficient zero in every lane): one logarithm of
+      // the target's probability u, pc or qc (log1p(-pc) = log(qc + its
+      // rounding error)), and dce/dp = -a / pc or b / qc: the general
+      // form's value (its other term is an exact 0) in half the work.
+      const V u = m.Select(pos_only, c.pc, qc);
+      const V logu = m.LogCorrected(u, m.Select(pos_only, m.Zero(), m.OneMinusError(c.pc)));
+      c.ce = m.Neg(m.Mul(m.Select(pos_only, a, b), logu));
+      if constexpr (kGrad) d = m.Div(m.Select(pos_only, m.Neg(a), b), u);
     } else {
-      c.dce = m.Zero();
+      c.ce = m.Neg(m.Add(m.Mul(a, m.LogNormal(c.pc)), m.Mul(b, m.Log1mUnit(c.pc))));
+      if constexpr (kGrad) d = m.Div(m.Sub(m.Mul(b, c.pc), m.Mul(a, qc)), m.Mul(c.pc, qc));
     }
+    c.dce = kGrad ? m.Select(c.active, m.Zero(), d) : d;
     return c;
   }
 };

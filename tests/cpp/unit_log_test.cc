@@ -1,0 +1,155 @@
+// Accuracy of the logarithms the clipped probability losses take inside the
+// unit interval: bce on probabilities computes -log(pc) (y = 1) and
+// -log1p(-pc) (y = 0) for pc = clip(p, eps, 1 - eps) through SimdMath's
+// LogNormal and Log1mUnit (cpp/src/internal/simd_math-inl.h). Dense sweeps
+// through the bit patterns of T in [eps, 1 - eps] (every binade gets the
+// same number of points, both ends included) against a long double
+// reference, on every SIMD target this machine runs, through the public API.
+#include <gtest/gtest.h>
+
+#include <fastloss/fastloss.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace {
+
+using fastloss::Call;
+using fastloss::Reduction;
+using fastloss::View;
+
+// |got - ref| in ULPs of T at ref (ref is normal here); infinite for NaN.
+template <typename T>
+double UlpError(T got, long double ref) {
+  if (std::isnan(got) || std::isinf(got)) return std::numeric_limits<double>::infinity();
+  int ex = 0;
+  std::frexp(static_cast<double>(ref), &ex);
+  const long double ulp = std::ldexp(1.0L, ex - std::numeric_limits<T>::digits);
+  return static_cast<double>(std::fabs(static_cast<long double>(got) - ref) / ulp);
+}
+
+// Every `step`-th bit pattern of T in [lo, hi], plus both ends and values
+// around 1/2 and sqrt(1/2) (where the reductions switch).
+template <typename T>
+std::vector<T> UnitPoints(T lo, T hi, uint64_t count) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  U a, b;
+  std::memcpy(&a, &lo, sizeof(T));
+  std::memcpy(&b, &hi, sizeof(T));
+  const U step = std::max<U>(1, static_cast<U>((b - a) / count));
+  std::vector<T> ps;
+  for (U u = a; u <= b && u >= a; u += step) {
+    T v;
+    std::memcpy(&v, &u, sizeof(T));
+    ps.push_back(v);
+  }
+  for (T v : {lo, hi, T(0.5), std::nextafter(T(0.5), T(0)), std::nextafter(T(0.5), T(1)),
+              T(0.70710678118654752), T(0.29289321881345248), T(0.75), T(0.25)}) {
+    ps.push_back(v);
+  }
+  return ps;
+}
+
+struct MaxErr {
+  double ulp = 0;
+  double at = 0;
+  void Add(double e, double x) {
+    if (!(e <= ulp)) {
+      ulp = e;
+      at = x;
+    }
+  }
+};
+
+// bce(y, p) per element on probabilities with `eps`; the loss only.
+template <typename T>
+std::vector<T> BceLosses(const std::vector<T>& ps, T y, double eps) {
+  const int64_t n = static_cast<int64_t>(ps.size());
+  std::vector<T> ys(ps.size(), y), loss(ps.size());
+  Call<T> call;
+  call.y_true = View<const T>::Contiguous(ys.data(), {n});
+  call.y_pred = View<const T>::Contiguous(ps.data(), {n});
+  call.reduction = Reduction::kNone;
+  call.losses = View<T>::Contiguous(loss.data(), {n});
+  call.has_losses = true;
+  fastloss::BinaryCrossEntropyOptions o;
+  o.eps = eps;
+  fastloss::BinaryCrossEntropy(call, o);
+  return loss;
+}
+
+// Error bounds, ULP of T: LogNormal and Log1mUnit measured at 1 ULP or
+// below; the loss is their negation.
+constexpr double kLogUlp = 1.0;
+
+class UnitLog : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    fastloss::ForceSimdTarget(GetParam());
+    ASSERT_EQ(fastloss::SimdTarget(), GetParam());
+  }
+  void TearDown() override { fastloss::ForceSimdTarget(""); }
+};
+
+template <typename T>
+void CheckSweep(double eps, uint64_t count) {
+  SCOPED_TRACE((std::is_same<T, float>::value ? "float eps " : "double eps ") + std::to_string(eps));
+  // The clip bounds as the library rounds them.
+  const T lo = static_cast<T>(eps), hi = static_cast<T>(1.0 - eps);
+  const std::vector<T> ps = UnitPoints<T>(lo, hi, count);
+  MaxErr log_err, log1m_err;
+  const std::vector<T> l1 = BceLosses<T>(ps, T(1), eps), l0 = BceLosses<T>(ps, T(0), eps);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const long double p = ps[i];
+    log_err.Add(UlpError(l1[i], -std::log(p)), static_cast<double>(ps[i]));
+    log1m_err.Add(UlpError(l0[i], -std::log1p(-p)), static_cast<double>(ps[i]));
+  }
+  EXPECT_LE(log_err.ulp, kLogUlp) << "-log(p), worst at p = " << log_err.at;
+  EXPECT_LE(log1m_err.ulp, kLogUlp) << "-log1p(-p), worst at p = " << log1m_err.at;
+}
+
+TEST_P(UnitLog, FloatDenseSweep) {
+  CheckSweep<float>(1e-7, 2000000);
+  CheckSweep<float>(0.25, 200000);
+}
+TEST_P(UnitLog, DoubleDenseSweep) {
+  CheckSweep<double>(1e-7, 2000000);
+  CheckSweep<double>(1e-15, 2000000);
+}
+
+// Clipping, NaN and the values the clip produces, exactly.
+TEST_P(UnitLog, Edges) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> ps = {0.0f, 1.0f, -3.0f, 7.0f, nan, 0.5f};
+  const std::vector<float> l1 = BceLosses<float>(ps, 1.0f, 1e-7), l0 = BceLosses<float>(ps, 0.0f, 1e-7);
+  const long double lo = 1e-7f, hi = 1.0f - 1e-7f;
+  EXPECT_LE(UlpError(l1[0], -std::log(lo)), kLogUlp);
+  EXPECT_LE(UlpError(l1[1], -std::log(hi)), kLogUlp);
+  EXPECT_LE(UlpError(l0[0], -std::log1p(-lo)), kLogUlp);
+  EXPECT_LE(UlpError(l0[1], -std::log1p(-hi)), kLogUlp);
+  EXPECT_EQ(l1[2], l1[0]);
+  EXPECT_EQ(l1[3], l1[1]);
+  EXPECT_TRUE(std::isnan(l1[4]));
+  EXPECT_TRUE(std::isnan(l0[4]));
+  EXPECT_EQ(l1[5], l0[5]);
+  EXPECT_LE(UlpError(l1[5], std::log(2.0L)), kLogUlp);
+}
+
+INSTANTIATE_TEST_SUITE_P(Available, UnitLog,
+                         ::testing::ValuesIn(fastloss::AvailableSimdTargets()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string s = info.param;
+                           for (char& c : s) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return s;
+                         });
+
+}  // namespace
