@@ -13,6 +13,8 @@
 
 #include <fastloss/fastloss.hpp>
 
+#include "ulp.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -28,25 +30,8 @@ namespace {
 using fastloss::Call;
 using fastloss::Reduction;
 using fastloss::View;
-
-// ULP of T at |ref|, at least the subnormal ULP.
-template <typename T>
-long double UlpAt(long double ref) {
-  int ex = 0;
-  std::frexp(static_cast<double>(ref), &ex);
-  ex = std::max(ex, std::numeric_limits<T>::min_exponent);
-  return std::ldexp(1.0L, ex - std::numeric_limits<T>::digits);
-}
-
-// |got - ref| in ULPs of T; infinite for a NaN or infinity mismatch.
-template <typename T>
-double UlpError(T got, long double ref) {
-  const double inf = std::numeric_limits<double>::infinity();
-  if (std::isnan(ref)) return std::isnan(got) ? 0.0 : inf;
-  if (std::isnan(got)) return inf;
-  if (std::isinf(ref) || std::isinf(got)) return static_cast<long double>(got) == ref ? 0.0 : inf;
-  return static_cast<double>(std::fabs(static_cast<long double>(got) - ref) / UlpAt<T>(ref));
-}
+using fastloss_test::MaxErr;
+using fastloss_test::UlpError;
 
 long double SoftplusRef(long double x) {
   if (std::isinf(x)) return x > 0 ? x : 0.0L;
@@ -80,17 +65,6 @@ std::vector<T> SweepPoints(T hi, uint64_t count) {
   for (size_t i = 0; i < n; ++i) xs.push_back(-xs[i]);
   return xs;
 }
-
-struct MaxErr {
-  double ulp = 0;
-  double at = 0;
-  void Add(double e, double x) {
-    if (!(e <= ulp)) {
-      ulp = e;
-      at = x;
-    }
-  }
-};
 
 // Runs bce(y, x) with reduction none and checks the per-element losses and
 // gradients against the reference. Returns the largest errors seen.
@@ -126,14 +100,7 @@ void SweepBce(const std::vector<T>& xs, T y, MaxErr& loss_err, MaxErr& grad_err)
 constexpr double kSoftplusUlp = 2.0;
 constexpr double kSigmoidUlp = 3.0;
 
-class LogisticMath : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    fastloss::ForceSimdTarget(GetParam());
-    ASSERT_EQ(fastloss::SimdTarget(), GetParam());
-  }
-  void TearDown() override { fastloss::ForceSimdTarget(""); }
-};
+using LogisticMath = fastloss_test::OnSimdTarget;
 
 template <typename T>
 void CheckSweep(T hi, uint64_t count) {
@@ -178,12 +145,6 @@ TEST_P(LogisticMath, DocumentedEdges) {
 
 INSTANTIATE_TEST_SUITE_P(Available, LogisticMath,
                          ::testing::ValuesIn(fastloss::AvailableSimdTargets()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string s = info.param;
-                           for (char& c : s) {
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           }
-                           return s;
-                         });
+                         fastloss_test::TargetTestName);
 
 }  // namespace
