@@ -209,6 +209,9 @@ struct Executor {
   bool want_sum;
   bool stream;
   bool check_y = false;
+  // The kernel checks y as it reads it (KernelArgs::y_outside); the position
+  // of the first bad value is then searched in the chunk that reported it.
+  bool fused_check = false;
   T y_lo = 0, y_hi = 1;
   // The first flat position of y_true found outside [y_lo, y_hi] (minimum
   // over threads), or INT64_MAX.
@@ -217,7 +220,23 @@ struct Executor {
   // False (and bad_y updated) if y[0, n) at flat position `start` fails the
   // range check: the chunk is then skipped.
   bool CheckY(const T* y, int64_t start, int64_t n) const {
-    if (!check_y) return true;
+    if (!check_y || fused_check) return true;
+    return Found(y, start, n);
+  }
+  // Runs the kernel on `a` (y at flat position `start`, n elements); false
+  // if the fused check found a y outside the range (bad_y updated).
+  bool Kernel(KernelArgs& a, const T* y, int64_t start, int64_t n) const {
+    bool outside = false;
+    if (check_y && fused_check) {
+      a.y_outside = &outside;
+      a.y_lo = static_cast<double>(y_lo);
+      a.y_hi = static_cast<double>(y_hi);
+    }
+    kernel(functor, a);
+    return !outside || Found(y, start, n);
+  }
+  // False (and bad_y updated) if y[0, n) has a value outside the range.
+  bool Found(const T* y, int64_t start, int64_t n) const {
     const int64_t i = FirstOutside(y, n, y_lo, y_hi);
     if (i < 0) return true;
     int64_t cur = bad_y.load();
@@ -241,7 +260,7 @@ struct Executor {
           if (plan.data[s]) SetPointer(a, s, Base(s) + start);
         }
         if (!CheckY(Base(kY) + start, start, n)) return;
-        kernel(functor, a);
+        if (!Kernel(a, Base(kY) + start, start, n)) return;
       }
       return;
     }
@@ -261,7 +280,7 @@ struct Executor {
         }
       }
       if (!CheckY(static_cast<const T*>(a.y), start, n)) return;
-      kernel(functor, a);
+      if (!Kernel(a, static_cast<const T*>(a.y), start, n)) return;
       for (int s = kGrad; s < kSlots; ++s) {
         if (plan.data[s] && !plan.contiguous[s]) {
           CopyStrided<false>(plan, s, start, n, reinterpret_cast<T*>(scratch.buf[s]));
@@ -480,6 +499,11 @@ double RunElementwise(const char* name, const void* functor, int cost,
 
   Executor<T> ex{plan, functor, kernel, grad_scale, !none, StreamOutputs<T>(plan)};
   ex.check_y = extras.check_y;
+  // The fused check reads y again to name the bad position: not when an
+  // output is written over y_true. Arrays of one check run are checked
+  // first, so that a failing call leaves their outputs untouched.
+  ex.fused_check = extras.fused_check && plan.n > kCheckBlocks * kBlock &&
+                   plan.data[kGrad] != plan.data[kY] && plan.data[kLoss] != plan.data[kY];
   ex.y_lo = static_cast<T>(extras.y_lo);
   ex.y_hi = static_cast<T>(extras.y_hi);
   const double total = ex.Run(ThreadsFor(plan.n, cost));

@@ -1661,6 +1661,41 @@ def test_y_true_outside_unit_interval(config, entry):
             call(name, entry, y.astype(np.float32), p.astype(np.float32), reduction="sum", **opts)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_y_true_range_position_in_large_arrays(dtype, threads, restore_threads):
+    """The binary losses check y_true inside the kernel as they read it (one
+    pass over memory); the error still names the first bad position, in any
+    chunk, also when the gradient is written over y_true (then the check runs
+    before the kernel)."""
+    fl.set_num_threads(threads)
+    n = 300_003
+    rng = np.random.default_rng(71)
+    y0 = (rng.random(n) < 0.5).astype(dtype)
+    x = rng.normal(0.0, 2.0, n).astype(dtype)
+    p = rng.uniform(0.01, 0.99, n).astype(dtype)
+    for name, opts, pred in [
+        (BCE, {"from_logits": True}, x),
+        (BCE, {}, p),
+        (FOCAL, {"from_logits": True}, x),
+        (FOCAL, {}, p),
+    ]:
+        for pos in (0, 17, 70_000, 299_999, 300_002):
+            for entry in ENTRY:
+                y = y0.copy()
+                y[pos] = 1.5
+                y[-1 if pos < n - 1 else 0] = np.nan  # NaN is not out of range
+                with pytest.raises(ValueError, match=rf"y_true must be in \[0, 1\].*position \({pos},\)"):
+                    call(name, entry, y, pred, **opts)
+            y = y0.copy()
+            y[pos] = -0.25
+            with pytest.raises(ValueError, match=rf"position \({pos},\)"):
+                getattr(fl, name).grad(y, pred, reduction="none", out=y, **opts)
+        # and a clean call after a failed one
+        v = getattr(fl, name)(y0, pred, **opts)
+        assert np.isfinite(v)
+
+
 @pytest.mark.parametrize("entry", ENTRY)
 def test_dense_shape_mismatch(entry):
     for name in (CCE, "kl_divergence", "jensen_shannon", "categorical_hinge", CFOCAL, BCE, "hinge"):

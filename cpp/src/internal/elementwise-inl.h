@@ -41,24 +41,40 @@ HWY_BEFORE_NAMESPACE();
 namespace fastloss {
 namespace HWY_NAMESPACE {
 
-using internal::UsesAux;  // internal/kernels.h
+using internal::ChecksY;  // internal/kernels.h
+using internal::UsesAux;
+
+// y outside [lo, hi] seen so far, lane by lane (kCheck kernels).
+template <class D>
+struct YCheck {
+  hn::Vec<D> lo, hi;
+  hn::Mask<D> bad;
+  YCheck(D d, double l, double h)
+      : lo(hn::Set(d, static_cast<hn::TFromD<D>>(l))),
+        hi(hn::Set(d, static_cast<hn::TFromD<D>>(h))),
+        bad(hn::FirstN(d, 0)) {}
+  HWY_INLINE void Add(hn::Vec<D> y) { bad = hn::Or(bad, hn::Or(hn::Lt(y, lo), hn::Gt(y, hi))); }
+};
 
 // One vector (or one lane, for d = CappedTag<T, 1>) of elements at offset i:
-// evaluates the functor, stores what the mode asks for, returns w * l.
-template <bool kGrad, bool kStore, bool kWeighted, class Loss, class D,
+// evaluates the functor, stores what the mode asks for, returns w * l; with
+// kCheck, adds y to the range check.
+template <bool kGrad, bool kStore, bool kWeighted, bool kCheck = false, class Loss, class D,
           typename T = hn::TFromD<D>>
 HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
                                   const T* w, const T* aux, T* grad, T* out,
-                                  hn::Vec<D> scale, size_t i, bool stream = false) {
+                                  hn::Vec<D> scale, size_t i, bool stream = false,
+                                  YCheck<D>* check = nullptr) {
   const SimdMath<D> m{d};
   hn::Vec<D> g = hn::Zero(d);
   hn::Vec<D> l;
+  const hn::Vec<D> yv = hn::LoadU(d, y + i);
+  if constexpr (kCheck) check->Add(yv);
   if constexpr (UsesAux<Loss>::value) {
-    l = loss.template Eval<kGrad>(m, hn::LoadU(d, y + i), hn::LoadU(d, p + i),
-                                  hn::LoadU(d, aux + i), g);
+    l = loss.template Eval<kGrad>(m, yv, hn::LoadU(d, p + i), hn::LoadU(d, aux + i), g);
   } else {
     (void)aux;
-    l = loss.template Eval<kGrad>(m, hn::LoadU(d, y + i), hn::LoadU(d, p + i), g);
+    l = loss.template Eval<kGrad>(m, yv, hn::LoadU(d, p + i), g);
   }
   if constexpr (kWeighted) {
     const hn::Vec<D> wv = hn::LoadU(d, w + i);
@@ -86,7 +102,8 @@ HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
 // float64 total: each lane adds at most kFoldVectors values in T.
 constexpr size_t kFoldVectors = 16;
 
-template <class Loss, typename T, bool kSum, bool kGrad, bool kStore, bool kWeighted>
+template <class Loss, typename T, bool kSum, bool kGrad, bool kStore, bool kWeighted,
+          bool kCheck = false>
 HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a) {
   // `loss` is taken by value: a local whose address never escapes, so the
   // compiler knows the gradient stores cannot modify its options and hoists
@@ -113,6 +130,8 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   // aligned base every full-vector store is aligned; the one-lane tail
   // always uses ordinary stores.
   const bool stream = a.stream && (kGrad || kStore);
+  YCheck<hn::ScalableTag<T>> check(d, a.y_lo, a.y_hi);
+  YCheck<hn::CappedTag<T, 1>> check1(d1, a.y_lo, a.y_hi);
 
   for (size_t b0 = 0, bi = 0; b0 < n; b0 += kBlock, ++bi) {
     const size_t end = b0 + (n - b0 < kBlock ? n - b0 : kBlock);
@@ -124,27 +143,31 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
            acc3 = hn::Zero(d);
       if constexpr (kUnroll == 4) {
         for (; i + 4 * lanes <= run_end; i += 4 * lanes) {
-          acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i, stream));
-          acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i + lanes, stream));
-          acc2 = hn::Add(acc2, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i + 2 * lanes, stream));
-          acc3 = hn::Add(acc3, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i + 3 * lanes, stream));
+          acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
+                                   d, loss, y, p, w, aux, grad, out, scale, i, stream, &check));
+          acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted, kCheck>(
+                                   d, loss, y, p, w, aux, grad, out, scale, i + lanes, stream,
+                                   &check));
+          acc2 = hn::Add(acc2, ElementStep<kGrad, kStore, kWeighted, kCheck>(
+                                   d, loss, y, p, w, aux, grad, out, scale, i + 2 * lanes, stream,
+                                   &check));
+          acc3 = hn::Add(acc3, ElementStep<kGrad, kStore, kWeighted, kCheck>(
+                                   d, loss, y, p, w, aux, grad, out, scale, i + 3 * lanes, stream,
+                                   &check));
         }
       }
       if constexpr (kUnroll == 2) {
         for (; i + 2 * lanes <= run_end; i += 2 * lanes) {
-          acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i, stream));
-          acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i + lanes, stream));
+          acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
+                                   d, loss, y, p, w, aux, grad, out, scale, i, stream, &check));
+          acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted, kCheck>(
+                                   d, loss, y, p, w, aux, grad, out, scale, i + lanes, stream,
+                                   &check));
         }
       }
       for (; i < run_end; i += lanes) {
-        acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted>(
-                                 d, loss, y, p, w, aux, grad, out, scale, i, stream));
+        acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
+                                 d, loss, y, p, w, aux, grad, out, scale, i, stream, &check));
       }
       if constexpr (kSum) {
         const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
@@ -152,11 +175,14 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
       }
     }
     for (; i < end; ++i) {
-      const auto l = ElementStep<kGrad, kStore, kWeighted>(d1, loss, y, p, w, aux, grad, out,
-                                                           scale1, i);
+      const auto l = ElementStep<kGrad, kStore, kWeighted, kCheck>(
+          d1, loss, y, p, w, aux, grad, out, scale1, i, false, &check1);
       if constexpr (kSum) block_sum += static_cast<double>(hn::GetLane(l));
     }
     if constexpr (kSum) a.partials[bi] = block_sum;
+  }
+  if constexpr (kCheck) {
+    if (!hn::AllFalse(d, check.bad) || !hn::AllFalse(d1, check1.bad)) *a.y_outside = true;
   }
   // Non-temporal stores are weakly ordered: make them visible before the
   // driver hands the results to another thread.
@@ -177,10 +203,17 @@ void ElementwiseKernelImpl(const void* functor, const internal::KernelArgs& a) {
   std::memcpy(static_cast<void*>(&loss), functor, sizeof(Loss));
   const bool sum = a.partials != nullptr, grad = a.grad != nullptr,
              store = a.loss != nullptr;
-#define FASTLOSS_MODE(S, G, ST)                                       \
-  if (sum == S && grad == G && store == ST) {                         \
-    if (a.w) return ElementwiseRun<Loss, T, S, G, ST, true>(loss, a); \
-    return ElementwiseRun<Loss, T, S, G, ST, false>(loss, a);         \
+  // Range-checking kernels only for the functors that ask for them.
+  constexpr bool kCanCheck = ChecksY<Loss>::value;
+  const bool check = kCanCheck && a.y_outside != nullptr;
+#define FASTLOSS_MODE(S, G, ST)                                                     \
+  if (sum == S && grad == G && store == ST) {                                       \
+    if constexpr (kCanCheck) {                                                      \
+      if (check && a.w) return ElementwiseRun<Loss, T, S, G, ST, true, true>(loss, a); \
+      if (check) return ElementwiseRun<Loss, T, S, G, ST, false, true>(loss, a);    \
+    }                                                                               \
+    if (a.w) return ElementwiseRun<Loss, T, S, G, ST, true>(loss, a);               \
+    return ElementwiseRun<Loss, T, S, G, ST, false>(loss, a);                       \
   }
   FASTLOSS_MODE(true, false, false)
   FASTLOSS_MODE(true, true, false)

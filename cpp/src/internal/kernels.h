@@ -18,6 +18,14 @@ struct UsesAux : std::false_type {};
 template <class L>
 struct UsesAux<L, std::void_t<decltype(L::kAux)>> : std::integral_constant<bool, L::kAux> {};
 
+// Functors with `static constexpr bool kChecksY = true` have kernels that
+// can range-check y_true while they read it (KernelArgs::y_outside): one
+// pass over memory instead of a check pass before the kernel.
+template <class L, class = void>
+struct ChecksY : std::false_type {};
+template <class L>
+struct ChecksY<L, std::void_t<decltype(L::kChecksY)>> : std::integral_constant<bool, L::kChecksY> {};
+
 // One contiguous run of n elements for the elementwise kernels. Pointers are
 // of the dtype the kernel was instantiated for.
 struct KernelArgs {
@@ -36,6 +44,11 @@ struct KernelArgs {
   // Outputs are 64-byte aligned and too large to stay in cache: write them
   // with non-temporal stores (no read-for-ownership of the destination).
   bool stream = false;
+  // Non-null (kernels of ChecksY functors only): set to true when the run
+  // reads a y outside [y_lo, y_hi] (NaN is inside); the outputs are written
+  // all the same.
+  bool* y_outside = nullptr;
+  double y_lo = 0.0, y_hi = 1.0;
 };
 
 // Index of the first y in [0, n) outside [lo, hi] (NaN is inside), or -1;

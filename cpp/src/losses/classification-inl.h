@@ -113,6 +113,7 @@ struct ClippedBce {
 template <bool kArrayPosWeight>
 struct BceLogitsT {
   static constexpr int kCost = 8;
+  static constexpr bool kChecksY = true;  // y_true in [0, 1], checked as it is read
   static constexpr bool kAux = kArrayPosWeight;
   Smoothing smooth;
   double pos_weight = 1.0;
@@ -136,6 +137,7 @@ using BceLogitsPw = BceLogitsT<true>;
 template <bool kArrayPosWeight>
 struct BceProbsT {
   static constexpr int kCost = 8;
+  static constexpr bool kChecksY = true;  // y_true in [0, 1], checked as it is read
   static constexpr bool kAux = kArrayPosWeight;
   Smoothing smooth;
   double pos_weight = 1.0;
@@ -195,6 +197,7 @@ struct FocalModulation {
 // dq/dx = sig(x) sig(-x) (b - a).
 struct BinaryFocalLogits {
   static constexpr int kCost = 10;
+  static constexpr bool kChecksY = true;  // y_true in [0, 1], checked as it is read
   Smoothing smooth;
   FocalModulation focal;
   template <bool kGrad, class M, class V>
@@ -213,6 +216,7 @@ struct BinaryFocalLogits {
 // q = pc b + (1 - pc) a, dq/dp = b - a (0 through an active clip).
 struct BinaryFocalProbs {
   static constexpr int kCost = 10;
+  static constexpr bool kChecksY = true;  // y_true in [0, 1], checked as it is read
   Smoothing smooth;
   FocalModulation focal;
   double eps = 1e-7;
