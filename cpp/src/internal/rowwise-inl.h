@@ -53,19 +53,35 @@ constexpr int64_t kRowFold = 16;
 // The partial last vector of a row: n < Lanes(d) elements. Highway 1.0.3's
 // MaskedLoad / BlendedStore on SSE2..SSE4 touch the whole vector (an
 // aligned full load; a read-modify-write store), so past the row's end they
-// would read or write out of bounds. These go through a stack buffer and
-// touch exactly n elements.
+// would read or write out of bounds: there these go through a stack buffer
+// and touch exactly n elements. On AVX2 and AVX-512 they are the fault-
+// suppressing vmaskmov / masked moves, which touch only the first n.
+#undef FASTLOSS_SAFE_MASKED_MOVES
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define FASTLOSS_SAFE_MASKED_MOVES 1
+#else
+#define FASTLOSS_SAFE_MASKED_MOVES 0
+#endif
 template <class D, typename T = hn::TFromD<D>>
 HWY_INLINE hn::Vec<D> LoadTail(D d, const T* p, size_t n, T fill) {
+#if FASTLOSS_SAFE_MASKED_MOVES
+  const auto m = hn::FirstN(d, n);
+  return hn::IfThenElse(m, hn::MaskedLoad(m, d, p), hn::Set(d, fill));
+#else
   HWY_ALIGN T buf[hn::MaxLanes(D())];
   for (size_t i = 0; i < hn::Lanes(d); ++i) buf[i] = i < n ? p[i] : fill;
   return hn::Load(d, buf);
+#endif
 }
 template <class D, typename T = hn::TFromD<D>>
 HWY_INLINE void StoreTail(D d, hn::Vec<D> v, T* p, size_t n) {
+#if FASTLOSS_SAFE_MASKED_MOVES
+  hn::BlendedStore(v, hn::FirstN(d, n), d, p);
+#else
   HWY_ALIGN T buf[hn::MaxLanes(D())];
   hn::Store(v, d, buf);
   for (size_t i = 0; i < n; ++i) p[i] = buf[i];
+#endif
 }
 
 // A float64 sum of vectors: lanes add at most kRowFold vectors in T.
