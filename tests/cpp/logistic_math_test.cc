@@ -19,6 +19,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -110,6 +111,8 @@ void CheckSweep(T hi, uint64_t count) {
     SCOPED_TRACE("y = " + std::to_string(static_cast<int>(y)));
     MaxErr loss_err, grad_err;
     SweepBce<T>(xs, y, loss_err, grad_err);
+    std::printf("  y = %d: softplus %.2f ULP (x = %g), sigmoid %.2f ULP (x = %g)\n",
+                static_cast<int>(y), loss_err.ulp, loss_err.at, grad_err.ulp, grad_err.at);
     EXPECT_LE(loss_err.ulp, kSoftplusUlp) << "softplus, worst at x = " << loss_err.at;
     EXPECT_LE(grad_err.ulp, kSigmoidUlp) << "sigmoid, worst at x = " << grad_err.at;
   }

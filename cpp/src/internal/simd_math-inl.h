@@ -18,7 +18,7 @@
 //  ExpNonPositive  lanes f32/f64, <= 1 ULP for x <= 0; +0 below the
 //         underflow point and at -inf, NaN for NaN (no overflow path).
 //  Log1pUnit      lanes f32/f64, < 1 ULP for e in [0, 1] given
-//         r = 1 / (1 + e); NaN for NaN.
+//         r = 1 / (1 + e) (f64 uses it); NaN for NaN.
 //  Min/Max/Clamp/Sign propagate NaN (x86 minps/maxps would not).
 
 #if defined(FASTLOSS_SRC_INTERNAL_SIMD_MATH_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -51,6 +51,7 @@ struct SimdMath {
   HWY_INLINE V Add(V a, V b) const { return hn::Add(a, b); }
   HWY_INLINE V Sub(V a, V b) const { return hn::Sub(a, b); }
   HWY_INLINE V Mul(V a, V b) const { return hn::Mul(a, b); }
+  HWY_INLINE V MulAdd(V a, V b, V c) const { return hn::MulAdd(a, b, c); }
   HWY_INLINE V Div(V a, V b) const { return hn::Div(a, b); }
   HWY_INLINE V Neg(V a) const { return hn::Neg(a); }
   HWY_INLINE V Abs(V a) const { return hn::Abs(a); }
@@ -145,12 +146,12 @@ struct SimdMath {
     const V r2 = hn::Mul(r, r);
     V p;
     if constexpr (kF32) {
-      p = Set(1.9875691500E-4);
-      p = hn::MulAdd(p, r, Set(1.3981999507E-3));
-      p = hn::MulAdd(p, r, Set(8.3334519073E-3));
-      p = hn::MulAdd(p, r, Set(4.1665795894E-2));
-      p = hn::MulAdd(p, r, Set(1.6666665459E-1));
-      p = hn::MulAdd(p, r, Set(5.0000001201E-1));
+      // Estrin's scheme (three dependent steps instead of Horner's six: the
+      // kernels using this are bound by their dependency chains).
+      const V p01 = hn::MulAdd(Set(1.6666665459E-1), r, Set(5.0000001201E-1));
+      const V p23 = hn::MulAdd(Set(8.3334519073E-3), r, Set(4.1665795894E-2));
+      const V p45 = hn::MulAdd(Set(1.9875691500E-4), r, Set(1.3981999507E-3));
+      p = hn::MulAdd(hn::MulAdd(p45, r2, p23), r2, p01);
     } else {
       p = Set(1.0 / 6227020800.0);                 // 1/13!
       p = hn::MulAdd(p, r, Set(1.0 / 479001600.0));  // 1/12!
@@ -178,38 +179,55 @@ struct SimdMath {
 
   // Log1pUnit: log1p(e) for e in [0, 1] (NaN gives NaN), lanes f32/f64,
   // given r = 1 / (1 + e) as computed in T (Logistic needs it for the
-  // sigmoid anyway; here it only scales a correction term). Max error 0.8
-  // ULP measured on AVX2 (f32 and f64; tests/cpp/logistic_math_test.cc sweeps
-  // softplus built on it, <= 2 ULP on every target); exact e for e below
+  // sigmoid anyway; f64 uses it to scale a correction term, f32 does not
+  // need it). Max error 0.85 ULP (f32, float emulation of the evaluation on a
+  // 400k-point grid) / 0.8 ULP (f64, measured on AVX2);
+  // tests/cpp/logistic_math_test.cc sweeps softplus built on it, <= 2 ULP
+  // on every target (measured 1.53 f32, 1.57 f64). Exact e for e below
   // 2^-25 (f32) / 2^-54 (f64).
-  //
-  // u = 1 + e is rounded; c = e - (u - 1) is its exact rounding error
-  // (Fast2Sum, 1 >= e), and log1p(e) = log(u) + c / u to far below an ULP
-  // (|c| <= ulp(u) / 2). log(u): u = 2^k m with k = [u > sqrt 2], m in
-  // [sqrt(1/2), sqrt 2], f = m - 1 exact (fma), log m = log1p(f):
-  //  f32: f - f^2/2 + f^3 P(f), P the degree-8 minimax polynomial on
-  //       [sqrt(1/2) - 1, sqrt 2 - 1] from Cephes logf.c (relative error
-  //       7.6e-8); k ln 2 split in 0.693359375 - 2.12194440e-4 (Cephes).
-  //  f64: fdlibm's e_log.c: s = f / (2 + f), log1p(f) = f - hfsq +
-  //       s (hfsq + R(s^2)), hfsq = f^2/2, R the degree-14 even minimax
-  //       polynomial Lg1..Lg7 (|s| <= 0.1716, error < 2^-58.45);
-  //       k ln 2 split in ln2_hi + ln2_lo (ln2_hi has 32 significant bits).
-  // k ln 2 + log1p(f) + corr for f in [sqrt(1/2) - 1, sqrt 2 - 1] and a
-  // small correction term (float): Cephes logf.c's polynomial as described
-  // for Log1pUnit; shared by Log1pUnit and LogNormal.
-  HWY_INLINE V LogReducedF32(V f, V k, V corr) const {
+  //  f32: 1 + e = 2^k (1 + f) with k = [e >= 1/2] and f = e or e/2 - 1/2,
+  //       both exact (no rounded 1 + e, no correction term): see the body.
+  //  f64: u = 1 + e is rounded; c = e - (u - 1) is its exact rounding
+  //       error (Fast2Sum, 1 >= e), and log1p(e) = log(u) + c / u to far
+  //       below an ULP (|c| <= ulp(u) / 2). log(u): u = 2^k m with
+  //       k = [u > sqrt 2], m in [sqrt(1/2), sqrt 2], f = m - 1 exact
+  //       (fma), log m = log1p(f) by fdlibm's e_log.c: s = f / (2 + f),
+  //       log1p(f) = f - hfsq + s (hfsq + R(s^2)), hfsq = f^2/2, R the
+  //       degree-14 even minimax polynomial Lg1..Lg7 (|s| <= 0.1716, error
+  //       < 2^-58.45); k ln 2 split in ln2_hi + ln2_lo (ln2_hi has 32
+  //       significant bits).
+  // k ln 2 + log1p(f) for f in [sqrt(1/2) - 1, sqrt 2 - 1] (float):
+  // f - f^2/2 + f^3 P(f), P the degree-8 minimax polynomial from Cephes
+  // logf.c (relative error 7.6e-8), by Estrin's scheme; k ln 2 split in
+  // 0.693359375 - 2.12194440e-4 (Cephes). Used by LogNormal.
+  HWY_INLINE V LogReducedF32(V f, V k) const {
+    static constexpr double kP[9] = {3.3333331174E-1,  -2.4999993993E-1, 2.0000714765E-1,
+                                     -1.6668057665E-1, 1.4249322787E-1,  -1.2420140846E-1,
+                                     1.1676998740E-1,  -1.1514610310E-1, 7.0376836292E-2};
     const V z = hn::Mul(f, f);
-    V p = Set(7.0376836292E-2);
-    p = hn::MulAdd(p, f, Set(-1.1514610310E-1));
-    p = hn::MulAdd(p, f, Set(1.1676998740E-1));
-    p = hn::MulAdd(p, f, Set(-1.2420140846E-1));
-    p = hn::MulAdd(p, f, Set(1.4249322787E-1));
-    p = hn::MulAdd(p, f, Set(-1.6668057665E-1));
-    p = hn::MulAdd(p, f, Set(2.0000714765E-1));
-    p = hn::MulAdd(p, f, Set(-2.4999993993E-1));
-    p = hn::MulAdd(p, f, Set(3.3333331174E-1));
-    V y = hn::Mul(hn::Mul(p, f), z);
-    y = hn::MulAdd(k, Set(-2.12194440E-4), hn::Add(corr, y));
+    return LogFromReduced(f, z, Estrin(f, z, hn::Mul(z, z), kP), k);
+  }
+
+  // sum_i c[i] x^i for 8 or 9 coefficients by Estrin's scheme (four
+  // dependent steps instead of Horner's eight or nine: the kernels using
+  // these polynomials are bound by their dependency chains), given x^2, x^4.
+  template <size_t N>
+  HWY_INLINE V Estrin(V x, V x2, V x4, const double (&c)[N]) const {
+    static_assert(N == 8 || N == 9, "Estrin: 8 or 9 coefficients");
+    const V p01 = hn::MulAdd(Set(c[1]), x, Set(c[0]));
+    const V p23 = hn::MulAdd(Set(c[3]), x, Set(c[2]));
+    const V p45 = hn::MulAdd(Set(c[5]), x, Set(c[4]));
+    const V p67 = hn::MulAdd(Set(c[7]), x, Set(c[6]));
+    V hi = hn::MulAdd(p67, x2, p45);
+    if constexpr (N == 9) hi = hn::MulAdd(Set(c[8]), x4, hi);
+    return hn::MulAdd(hi, x4, hn::MulAdd(p23, x2, p01));
+  }
+
+  // k ln 2 + f - f^2/2 + f^3 p (float), z = f^2: k ln 2 split in
+  // 0.693359375 - 2.12194440e-4 (Cephes), the small terms summed first.
+  HWY_INLINE V LogFromReduced(V f, V z, V p, V k) const {
+    V y = hn::Mul(p, hn::Mul(f, z));
+    y = hn::MulAdd(k, Set(-2.12194440E-4), y);
     y = hn::NegMulAdd(Set(0.5), z, y);
     return hn::MulAdd(k, Set(0.693359375), hn::Add(f, y));
   }
@@ -224,7 +242,7 @@ struct SimdMath {
   // tests/cpp/unit_log_test.cc): 1 ULP.
   //  f32: x = 2^k m with m in [sqrt(1/2), sqrt 2) taken from the bits
   //       (k = (bits(x) - bits(sqrt(1/2))) >> 23, arithmetic; m's bits are
-  //       bits(x) - k << 23), then LogReducedF32(m - 1, k, 0).
+  //       bits(x) - k << 23), then LogReducedF32(m - 1, k).
   //  f64: Highway's Log (fdlibm; <= 4 ULP documented, far less measured).
   HWY_INLINE V LogNormal(V x) const { return hn::IfThenElse(hn::IsNaN(x), x, LogNormalNoNaN(x)); }
   // The same, with a finite result for NaN.
@@ -234,7 +252,7 @@ struct SimdMath {
       const auto ix = hn::BitCast(di, x);
       const auto k = hn::ShiftRight<23>(hn::Sub(ix, hn::Set(di, 0x3f3504f3)));
       const V m = hn::BitCast(d, hn::Sub(ix, hn::ShiftLeft<23>(k)));
-      return LogReducedF32(hn::Sub(m, Set(1.0)), hn::ConvertTo(d, k), Zero());
+      return LogReducedF32(hn::Sub(m, Set(1.0)), hn::ConvertTo(d, k));
     } else {
       return hn::Log(d, x);
     }
@@ -250,7 +268,7 @@ struct SimdMath {
   // The rounding error of 1 - q (Fast2Sum, exact for q in [0, 1]).
   HWY_INLINE V OneMinusError(V q) const {
     const V one = Set(1.0);
-    return hn::Sub(hn::Neg(q), hn::Sub(hn::Sub(one, q), one));
+    return hn::NegMulSub(q, one, hn::Sub(hn::Sub(one, q), one));  // -q - ((1 - q) - 1)
   }
   // log(u + c) for u a positive normal number and |c| <= ulp(u) / 2 its
   // rounding error: log(u) + c / u (NaN in u or c gives NaN).
@@ -261,21 +279,41 @@ struct SimdMath {
     } else {
       inv = hn::Div(Set(1.0), u);
     }
-    return hn::MulAdd(c, inv, LogNormal(u));
+    // NaN in u reaches the result through inv (c * NaN is NaN, also for
+    // c = 0), so the log needs no NaN fix-up of its own.
+    return hn::MulAdd(c, inv, LogNormalNoNaN(u));
   }
 
   HWY_INLINE V Log1pUnit(V e, V r) const {
-    constexpr bool kF32 = sizeof(T) == 4;
     const V one = Set(1.0);
-    const V u = hn::Add(one, e);
-    const V c = hn::Sub(e, hn::Sub(u, one));
-    const Mask big = hn::Gt(u, Set(1.41421356237309504880));
-    const V k = hn::IfThenElseZero(big, one);
-    const V f = hn::MulSub(u, hn::IfThenElse(big, Set(0.5), one), one);
-    const V z = hn::Mul(f, f);
-    if constexpr (kF32) {
-      return LogReducedF32(f, k, hn::Mul(c, r));
+    if constexpr (sizeof(T) == 4) {
+      (void)r;
+      // 1 + e = 2^k (1 + f) with f exact and no rounded 1 + e: k = 0, f = e
+      // for e < 1/2; k = 1, f = (e - 1) / 2 = e/2 - 1/2 for e >= 1/2 (exact:
+      // e/2 - 1/2 is in [-1/4, 0] with e's last bit). log1p(f) = f - f^2/2 +
+      // f^3 P(f), P of degree 7 fitted on [-1/4, 1/2] (least squares at
+      // Chebyshev nodes, weighted by the result's relative error, each
+      // coefficient rounded to float before the next was refitted:
+      // log1p relative error 5.7e-9), evaluated by Estrin's scheme, assembled as in
+      // LogReducedF32. Max error 0.85 ULP (float emulation of this
+      // evaluation order on a 400k-point grid of [0, 1]).
+      const V half = Set(0.5);
+      const Mask big = hn::Ge(e, half);
+      const V f = hn::IfThenElse(big, hn::MulSub(e, half, half), e);
+      const V k = hn::IfThenElseZero(big, one);
+      static constexpr double kP[8] = {
+          3.3333456516265869e-01,  -2.5000056624412537e-01, 1.9990487396717072e-01,
+          -1.6648587584495544e-01, 1.4486183226108551e-01,  -1.3154649734497070e-01,
+          1.0401850938796997e-01,  -4.4446777552366257e-02};
+      const V z = hn::Mul(f, f);
+      return LogFromReduced(f, z, Estrin(f, z, hn::Mul(z, z), kP), k);
     } else {
+      const V u = hn::Add(one, e);
+      const V c = hn::Sub(e, hn::Sub(u, one));
+      const Mask big = hn::Gt(u, Set(1.41421356237309504880));
+      const V k = hn::IfThenElseZero(big, one);
+      const V f = hn::MulSub(u, hn::IfThenElse(big, Set(0.5), one), one);
+      const V z = hn::Mul(f, f);
       const V s = hn::Div(f, hn::Add(Set(2.0), f));
       const V s2 = hn::Mul(s, s);
       const V s4 = hn::Mul(s2, s2);

@@ -20,18 +20,21 @@
 // goes through e (the max(+-x, 0) selects may drop it, the sums keep it).
 // e is in [0, 1], so the specialised ExpNonPositive / Log1pUnit apply (no
 // overflow, pole or domain fix-ups); Log1pUnit reuses 1 / (1 + e).
+// Also kept: abs_x = |x|, l1p = log1p(exp(-|x|)) and neg = x < 0, for
+// callers that combine the two softplus terms themselves (BceLogitsT). The
+// parts a caller does not read are dead code once inlined.
 template <class M, class V>
 struct Logistic {
-  V sp_pos, sp_neg, sig_pos, sig_neg;
-  FASTLOSS_HD Logistic(const M& m, V x) {
-    const V a = m.Abs(x);
-    const V e = m.ExpNonPositive(m.Neg(a));               // in [0, 1]
+  V sp_pos, sp_neg, sig_pos, sig_neg, abs_x, l1p;
+  typename M::Mask neg;
+  FASTLOSS_HD Logistic(const M& m, V x) : neg(m.Lt(x, m.Zero())) {
+    abs_x = m.Abs(x);
+    const V e = m.ExpNonPositive(m.Neg(abs_x));           // in [0, 1]
     const V r = m.Div(m.Set(1.0), m.Add(m.Set(1.0), e));  // sigmoid(|x|)
-    const V l1p = m.Log1pUnit(e, r);
+    l1p = m.Log1pUnit(e, r);
     const V er = m.Mul(e, r);                              // sigmoid(-|x|)
-    const auto neg = m.Lt(x, m.Zero());
-    sp_pos = m.Add(m.Select(neg, m.Zero(), a), l1p);
-    sp_neg = m.Add(m.Select(neg, a, m.Zero()), l1p);
+    sp_pos = m.Add(m.Select(neg, m.Zero(), abs_x), l1p);
+    sp_neg = m.Add(m.Select(neg, abs_x, m.Zero()), l1p);
     sig_pos = m.Select(neg, er, r);
     sig_neg = m.Select(neg, r, er);
   }
@@ -123,7 +126,11 @@ struct BceLogitsT {
     const V a = m.Mul(pw, t), b = m.Sub(m.Set(1.0), t);
     const Logistic<M, V> s(m, x);
     if constexpr (kGrad) g = m.Sub(m.Mul(b, s.sig_pos), m.Mul(a, s.sig_neg));
-    return m.Add(TimesUnlessZero(m, a, s.sp_neg), TimesUnlessZero(m, b, s.sp_pos));
+    // a sp(-x) + b sp(x) = c |x| + (a + b) log1p(exp(-|x|)) with c = a for
+    // x < 0, b otherwise (sp(+-x) = max(+-x, 0) + log1p(exp(-|x|))): one
+    // product that can meet an infinity, taken as 0 where c = 0; the log1p
+    // term is finite (or NaN for NaN x).
+    return m.MulAdd(m.Add(a, b), s.l1p, TimesUnlessZero(m, m.Select(s.neg, a, b), s.abs_x));
   }
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V x, V& g) const {
