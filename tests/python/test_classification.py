@@ -1097,6 +1097,62 @@ def test_nan_in_a_row_stays_in_that_row(config, dtype):
             assert np.isnan(v)
 
 
+@pytest.mark.parametrize("C", [33, 40, 1000])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_sparse_target_only_gradient(C, dtype):
+    """Sparse cross-entropy from logits without label smoothing: the row
+    kernel writes -q_c H off the target and D_t - q_t H at the target (rows
+    wider than the one-row-per-lane path). Against the reference with class
+    weights, ignore_index and row weights; with the gradient in its own buffer
+    (exps kept there), in y_pred (out=y_pred) and strided; and, row by row,
+    against dense cross-entropy on one-hot targets (the general path) with a
+    masked target, masked classes, a fully masked row and a NaN row."""
+    rng = np.random.default_rng(C)
+    R = 11
+    x = rng.normal(0, 3, (R, C)).astype(dtype)
+    t = rng.integers(0, C, R)
+    t[[2, 7]] = -100
+    w = rng.uniform(0.5, 2.0, R)
+    cw = rng.uniform(0.3, 3.0, C)
+    for opts in ({"from_logits": True}, {"from_logits": True, "class_weights": cw},
+                 {"from_logits": True, "ignore_index": -100, "class_weights": cw}):
+        tt = t if "ignore_index" in opts else np.abs(t) % C
+        for reduction in REDUCTIONS:
+            check(SCCE, opts, tt, x, reduction=reduction, weights=w)
+            ev, eg, tv, tg = expected(SCCE, opts, tt, x, weights=w, reduction=reduction)
+            buf = x.copy()
+            v, g = fl.sparse_cce.value_and_grad(tt, buf, weights=w, reduction=reduction, out=buf, **opts)
+            assert g is buf
+            assert_close(v, ev, rtol=0.0, atol=tv, what=f"{opts} value, out=y_pred")
+            assert_close(buf, eg, rtol=0.0, atol=tg, what=f"{opts} grad, out=y_pred")
+            big = np.full((R, 2 * C), SENTINEL, dtype)
+            g = fl.sparse_cce.grad(tt, x, weights=w, reduction=reduction, out=big[:, ::2], **opts)
+            assert_close(g, eg, rtol=0.0, atol=tg, what=f"{opts} grad, strided out")
+            assert np.all(big[:, 1::2] == SENTINEL)
+    # Masked logits, a fully masked row and a NaN row, against dense one-hot.
+    xm = x.copy()
+    tm = np.abs(t) % C
+    xm[0, tm[0]] = -np.inf                           # label on a masked class
+    xm[1, rng.choice(C, C // 2, replace=False)] = -np.inf
+    xm[1, tm[1]] = 0.5
+    xm[3] = -np.inf                                  # fully masked
+    xm[4, (tm[4] + 1) % C] = np.nan
+    y1 = np.eye(C, dtype=dtype)[tm]
+    for out_is_x in (False, True):
+        buf = xm.copy()
+        vs, gs = fl.sparse_cce.value_and_grad(tm, buf, from_logits=True, reduction="none",
+                                              **({"out": buf} if out_is_x else {}))
+        vd, gd = fl.cce.value_and_grad(y1, xm, from_logits=True, reduction="none")
+        assert vs[0] == np.inf and np.all(np.isfinite(gs[0]))
+        assert gs[0, tm[0]] == -1 and np.all(gs[0][np.arange(C) != tm[0]] >= 0)
+        assert np.all(gs[1][np.isneginf(xm[1])] == 0)
+        assert np.isnan(vs[3]) and np.all(gs[3] == 0)
+        assert np.isnan(vs[4]) and np.all(np.isnan(gs[4]))
+        rtol = 2e-6 if dtype == np.float32 else 1e-14
+        np.testing.assert_allclose(vs, vd, rtol=rtol, equal_nan=True)
+        np.testing.assert_allclose(gs, gd, rtol=rtol, atol=rtol / C, equal_nan=True)
+
+
 def test_lists_are_converted():
     v, g = check(CCE, {}, [[0.0, 1.0], [0.5, 0.5]], [[0.2, 0.8], [0.4, 0.6]], reduction="sum")
     assert g.dtype == np.float64

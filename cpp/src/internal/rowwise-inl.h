@@ -329,7 +329,11 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
       h = -(L.keep * ysum.Total() + L.add * static_cast<double>(C));
     }
   }
-  const bool merged = kLogits && !Term::kNeedsH && kGrad;
+  // Sparse targets without smoothing: y' (and, with !kNeedsH, D) is 0 off
+  // the target class, so the loss is the target's term alone (pass 2's
+  // scalar branch) and the gradient off the target is -q_c H (pass 3).
+  const bool sparse_plain = kSparse && !Term::kNeedsH && L.add == 0.0;
+  const bool merged = kLogits && !Term::kNeedsH && kGrad && !sparse_plain;
 
   // Pass 2: the loss (and H) unless pass 3 computes it.
   double value = 0.0;
@@ -381,6 +385,51 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
   }
 
   // Pass 3: the gradient (and the loss when merged).
+  auto store_grad = [&](V gv, int64_t c, bool tail) {
+    if (tail) {
+      StoreTail(d, gv, g + c, static_cast<size_t>(C - full));
+    } else if (N == 1) {
+      hn::StoreU(gv, d, g + c * gs);
+    } else {
+      hn::StoreU(gv, d, g + c);
+    }
+  };
+  if (kGrad && kLogits && sparse_plain) {
+    // D_c - q_c H with D_c = 0 off the target: -q_c H = e_c (-H / s) for
+    // the kept exps e_c = exp(x_c - max) (one product per element),
+    // exp(log q_c) (-H) otherwise; scaled by gscale. The target class is
+    // then overwritten with D_t - q_t H, q_t computed as its lane was.
+    const internal::ScalarMath<T> sm;
+    const T logq_t = (x[t * xs] - row_max) - log_sum;
+    T q_t;
+    if (small) {
+      q_t = hn::ExtractLane(ev[t / N], static_cast<size_t>(t % N)) * inv_sum;
+    } else if (stash) {
+      q_t = g[t] * inv_sum;
+    } else {
+      q_t = hn::GetLane(m.ExpNonPositive(hn::Set(d, logq_t)));
+    }
+    const double coef = -h * static_cast<double>(gscale);
+    const V kq = hn::Set(d, static_cast<T>(coef));
+    const V ke = hn::Set(d, static_cast<T>(coef * static_cast<double>(inv_sum)));
+    for (c = 0; c < C; c += N) {
+      const bool tail = c >= full;
+      V gv;
+      if (small) {
+        gv = hn::Mul(ev[c / N], ke);
+      } else if (stash) {
+        gv = hn::Mul(load(g, 1, c, tail, T(0)), ke);
+      } else {
+        gv = hn::Mul(m.ExpNonPositive(hn::Sub(hn::Sub(load(x, xs, c, tail, -inf), maxv), lsv)), kq);
+      }
+      store_grad(gv, c, tail);
+    }
+    T dl_t = T(0);
+    (void)L.term.template Eval<true>(sm, static_cast<T>(L.keep * static_cast<double>(wt)), logq_t,
+                                     q_t, dl_t);
+    g[t * gs] = (dl_t - q_t * static_cast<T>(h)) * gscale;
+    return value;
+  }
   if constexpr (kGrad) {
     const V hv = hn::Set(d, static_cast<T>(h));
     const V sc = hn::Set(d, gscale);
@@ -398,14 +447,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
       } else {
         gv = hn::Mul(hn::Sub(hn::IfThenZeroElse(clipped, hn::Div(dl, q)), hv), invv);
       }
-      gv = hn::Mul(gv, sc);
-      if (tail) {
-        StoreTail(d, gv, g + c, static_cast<size_t>(C - full));
-      } else if (N == 1) {
-        hn::StoreU(gv, d, g + c * gs);
-      } else {
-        hn::StoreU(gv, d, g + c);
-      }
+      store_grad(hn::Mul(gv, sc), c, tail);
       if (merged) {
         if (tail) l = hn::IfThenElseZero(tail_mask, l);
         lsum.Add(l);
