@@ -15,6 +15,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -88,6 +89,8 @@ void CheckSweep(double eps, uint64_t count) {
     log_err.Add(UlpError(l1[i], -std::log(p)), static_cast<double>(ps[i]));
     log1m_err.Add(UlpError(l0[i], -std::log1p(-p)), static_cast<double>(ps[i]));
   }
+  std::printf("  -log(p) %.2f ULP (p = %g), -log1p(-p) %.2f ULP (p = %g)\n", log_err.ulp,
+              log_err.at, log1m_err.ulp, log1m_err.at);
   EXPECT_LE(log_err.ulp, kLogUlp) << "-log(p), worst at p = " << log_err.at;
   EXPECT_LE(log1m_err.ulp, kLogUlp) << "-log1p(-p), worst at p = " << log1m_err.at;
 }

@@ -226,9 +226,9 @@ struct SimdMath {
   // k ln 2 + f - f^2/2 + f^3 p (float), z = f^2: k ln 2 split in
   // 0.693359375 - 2.12194440e-4 (Cephes), the small terms summed first.
   HWY_INLINE V LogFromReduced(V f, V z, V p, V k) const {
-    V y = hn::Mul(p, hn::Mul(f, z));
-    y = hn::MulAdd(k, Set(-2.12194440E-4), y);
-    y = hn::NegMulAdd(Set(0.5), z, y);
+    // k ln2_lo - f^2/2 does not wait for p: two dependent steps after it.
+    const V t = hn::NegMulAdd(Set(0.5), z, hn::Mul(k, Set(-2.12194440E-4)));
+    const V y = hn::MulAdd(p, hn::Mul(f, z), t);
     return hn::MulAdd(k, Set(0.693359375), hn::Add(f, y));
   }
 
@@ -249,10 +249,12 @@ struct SimdMath {
   HWY_INLINE V LogNormalNoNaN(V x) const {
     if constexpr (sizeof(T) == 4) {
       const hn::RebindToSigned<D> di;
-      const auto ix = hn::BitCast(di, x);
-      const auto k = hn::ShiftRight<23>(hn::Sub(ix, hn::Set(di, 0x3f3504f3)));
-      const V m = hn::BitCast(d, hn::Sub(ix, hn::ShiftLeft<23>(k)));
-      return LogReducedF32(hn::Sub(m, Set(1.0)), hn::ConvertTo(d, k));
+      // dx = bits(x) - bits(sqrt(1/2)): k = dx >> 23 (arithmetic), and m's
+      // bits are bits(x) - k << 23 = (dx & 0x7fffff) + bits(sqrt(1/2)).
+      const auto sqrt_half = hn::Set(di, 0x3f3504f3);
+      const auto dx = hn::Sub(hn::BitCast(di, x), sqrt_half);
+      const V m = hn::BitCast(d, hn::Add(hn::And(dx, hn::Set(di, 0x7fffff)), sqrt_half));
+      return LogReducedF32(hn::Sub(m, Set(1.0)), hn::ConvertTo(d, hn::ShiftRight<23>(dx)));
     } else {
       return hn::Log(d, x);
     }
