@@ -215,7 +215,8 @@ DOCS = {
         "outside; the check runs as the data is read, so ``out`` may be partly "
         "written when it fails). On logits the loss is exact and finite for any "
         "``|x|`` up to inf: softplus is ``max(z, 0) + log1p(exp(-|z|))``, a term "
-        "whose coefficient is exactly 0 is 0 (never ``0 * inf``), and the gradient "
+        "whose coefficient is exactly 0 is 0 (never ``0 * inf``; a NaN logit gives "
+        "NaN), and the gradient "
         "uses ``sigmoid(-x)`` directly, so ``y = 1, x = 80`` gives ``-1.8e-35``, "
         "not 0.",
     ),

@@ -125,7 +125,9 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False, eps=1e-7, pos_weight
     soft = ~_binaryish(y)
     if from_logits:
         x = p
-        l = _mul0(a, softplus(-x)) + _mul0(b, softplus(x))
+        # a zero coefficient drops its term (0 * inf = 0), but a NaN logit
+        # gives NaN even with both coefficients zero (NaN in, NaN out)
+        l = np.where(np.isnan(x), np.nan, _mul0(a, softplus(-x)) + _mul0(b, softplus(x)))
         s, sn = sigmoid(x), sigmoid(-x)
         dl = -a * sn + b * s
         # a kernel may write l as sp(x) - y*x (...) and dl as s*(a + b) - a for
@@ -136,6 +138,7 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False, eps=1e-7, pos_weight
     pc = np.clip(p, eps, 1.0 - eps)
     inside = (p >= eps) & (p <= 1.0 - eps)
     l = -(_mul0(a, np.log(pc)) + _mul0(b, np.log1p(-pc)))
+    l = np.where(np.isnan(p), np.nan, l)
     t1, t2 = a / pc, b / (1.0 - pc)
     dl = np.where(inside, -t1 + t2, 0.0)
     dl = np.where(np.isnan(p) | np.isnan(y), np.nan, dl)

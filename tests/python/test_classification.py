@@ -853,6 +853,21 @@ def test_bce_logits_extremes(dtype, pos_weight):
     check(BCE, {"from_logits": True, "pos_weight": pos_weight}, y, x, reduction="none")
 
 
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_bce_nan_prediction_with_zero_coefficients(from_logits, dtype):
+    """pos_weight = 0 and y = 1 zero both coefficients: the terms vanish for
+    finite and infinite predictions, but NaN in gives NaN out."""
+    x = np.array([np.nan, 3.0, -np.inf, np.inf, np.nan] if from_logits else [np.nan, 0.3, 0.0, 1.0, np.nan], dtype)
+    y = np.array([1.0, 1.0, 1.0, 1.0, 0.0], dtype)
+    pw = np.array([0.0, 0.0, 0.0, 0.0, 1.0], dtype)
+    v, g = fl.bce.value_and_grad(y, x, from_logits=from_logits, pos_weight=pw, reduction="none")
+    assert np.isnan(v[0]) and np.isnan(v[4]) and np.all(v[1:4] == 0), v
+    assert np.isnan(g[0]) and np.isnan(g[4]), g
+    assert np.isnan(fl.bce(y[:1], x[:1], from_logits=from_logits, reduction="none")[0])
+    check(BCE, {"from_logits": from_logits, "pos_weight": pw}, y, x, reduction="none")
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_bce_logits_soft_labels_at_infinity(dtype):
     """Soft labels against infinite logits: an infinite loss, a finite gradient

@@ -409,6 +409,8 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     } else {
       q_t = hn::GetLane(m.ExpNonPositive(hn::Set(d, logq_t)));
     }
+    // -H gscale (and / s) rounded to T once: finite unless the weights
+    // themselves overflow T (keep * class weight * row weight / N > max).
     const double coef = -h * static_cast<double>(gscale);
     const V kq = hn::Set(d, static_cast<T>(coef));
     const V ke = hn::Set(d, static_cast<T>(coef * static_cast<double>(inv_sum)));

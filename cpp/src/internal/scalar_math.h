@@ -29,8 +29,9 @@ struct ScalarMath {
   FASTLOSS_HD V Add(V a, V b) const { return a + b; }
   FASTLOSS_HD V Sub(V a, V b) const { return a - b; }
   FASTLOSS_HD V Mul(V a, V b) const { return a * b; }
-  // a * b + c (fused where SimdMath's target has FMA; here as the compiler
-  // contracts it).
+  // a * b + c, two roundings (the build turns off contraction:
+  // -ffp-contract=off, nvcc -fmad=false); SimdMath's fuses it where the
+  // target has FMA.
   FASTLOSS_HD V MulAdd(V a, V b, V c) const { return a * b + c; }
   FASTLOSS_HD V Div(V a, V b) const { return a / b; }
   FASTLOSS_HD V Neg(V a) const { return -a; }
