@@ -35,6 +35,7 @@
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "internal/kernels.h"
+#include "internal/prefetch.h"
 #include "internal/simd_math-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -42,6 +43,7 @@ namespace fastloss {
 namespace HWY_NAMESPACE {
 
 using internal::ChecksY;  // internal/kernels.h
+using internal::PrefetchAhead;
 using internal::UsesAux;
 
 // y outside [lo, hi] seen so far, lane by lane (kCheck kernels).
@@ -130,6 +132,13 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   // aligned base every full-vector store is aligned; the one-lane tail
   // always uses ordinary stores.
   const bool stream = a.stream && (kGrad || kStore);
+  // Every unrolled step prefetches the input lines kPrefetchBytes ahead.
+  const auto prefetch = [&](size_t i, size_t bytes) {
+    PrefetchAhead(y, i, bytes);
+    PrefetchAhead(p, i, bytes);
+    if constexpr (kWeighted) PrefetchAhead(w, i, bytes);
+    if constexpr (UsesAux<Loss>::value) PrefetchAhead(aux, i, bytes);
+  };
   YCheck<hn::ScalableTag<T>> check(d, a.y_lo, a.y_hi);
   YCheck<hn::CappedTag<T, 1>> check1(d1, a.y_lo, a.y_hi);
 
@@ -143,6 +152,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
            acc3 = hn::Zero(d);
       if constexpr (kUnroll == 4) {
         for (; i + 4 * lanes <= run_end; i += 4 * lanes) {
+          prefetch(i, 4 * lanes * sizeof(T));
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
                                    d, loss, y, p, w, aux, grad, out, scale, i, stream, &check));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted, kCheck>(
@@ -158,6 +168,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
       }
       if constexpr (kUnroll == 2) {
         for (; i + 2 * lanes <= run_end; i += 2 * lanes) {
+          prefetch(i, 2 * lanes * sizeof(T));
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
                                    d, loss, y, p, w, aux, grad, out, scale, i, stream, &check));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted, kCheck>(

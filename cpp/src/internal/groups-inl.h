@@ -19,6 +19,7 @@
 #include "hwy/highway.h"
 #include "internal/groups.h"
 #include "internal/kernels.h"
+#include "internal/prefetch.h"
 #include "internal/simd_math-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -63,6 +64,9 @@ HWY_NOINLINE void GroupSumsImpl(const void* functor, const internal::GroupArgs& 
     for (int k = 0; k < Loss::kSums; ++k) acc0[k] = acc1[k] = hn::Zero(d);
     size_t i = b0;
     for (; i + 2 * lanes <= end; i += 2 * lanes) {
+      for (int k = 0; k < Loss::kInputs; ++k) {
+        internal::PrefetchAhead(in[k], i, 2 * lanes * sizeof(T));
+      }
       AddTerms(d, loss, in, i, acc0);
       AddTerms(d, loss, in, i + lanes, acc1);
     }
@@ -114,6 +118,9 @@ HWY_NOINLINE void GroupGradImpl(const void* functor, const internal::GroupArgs& 
   const size_t n = static_cast<size_t>(a.n);
   size_t i = 0;
   for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    for (int k = 0; k < Loss::kInputs; ++k) {
+      internal::PrefetchAhead(in[k], i, 2 * lanes * sizeof(T));
+    }
     GradStep(d, loss, in, out, c, i);
     GradStep(d, loss, in, out, c, i + lanes);
   }
@@ -166,6 +173,9 @@ HWY_NOINLINE void BoxRun(const Loss loss, const internal::KernelArgs& a) {
     auto acc = hn::Zero(d);
     size_t i = b0;
     for (; i + lanes <= end; i += lanes) {
+      internal::PrefetchAhead(y, 4 * i, 4 * lanes * sizeof(T));
+      internal::PrefetchAhead(p, 4 * i, 4 * lanes * sizeof(T));
+      if constexpr (kWeighted) internal::PrefetchAhead(w, i, lanes * sizeof(T));
       acc = hn::Add(acc, BoxStep<kGrad, kStore, kWeighted>(d, loss, y, p, w, grad, out, scale, i));
     }
     double block = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, acc)));

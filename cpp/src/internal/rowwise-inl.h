@@ -40,6 +40,7 @@
 
 #include "hwy/highway.h"
 #include "internal/kernels.h"
+#include "internal/prefetch.h"
 #include "internal/scalar_math.h"
 #include "internal/simd_math-inl.h"
 
@@ -148,6 +149,14 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
   V mv = neg_inf, sv = hn::Zero(d);
   FoldedSum<D> ysum{d};
   auto bad_acc = hn::Zero(d);  // 1 in lanes with a target outside [0, 1]
+  // Pass 1 reads the row from memory: its lines are requested ahead (the
+  // last ones run into the next row); the later passes find it in cache.
+  auto prefetch = [&](int64_t c, int64_t k) {
+    if (xs == 1) internal::PrefetchAhead(x, static_cast<size_t>(c), k * N * sizeof(T));
+    if constexpr (!kSparse) {
+      if (ys == 1) internal::PrefetchAhead(y, static_cast<size_t>(c), k * N * sizeof(T));
+    }
+  };
   auto check = [&](int64_t c, bool tail) {
     if constexpr (!kSparse) {
       const V yv = load(y, ys, c, tail, T(0));
@@ -204,6 +213,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
   } else if (stash) {
     V cm[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
     for (; c + 4 * N <= full; c += 4 * N) {
+      prefetch(c, 4);
       for (int i = 0; i < 4; ++i) {
         cm[i] = m.Max(cm[i], load(x, xs, c + i * N, false, T(0)));
         check(c + i * N, false);
@@ -244,6 +254,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     sv = hn::Add(hn::Add(s[0], s[1]), hn::Add(s[2], s[3]));
   } else if (kLogits) {
     for (; c + 4 * N <= full; c += 4 * N) {
+      prefetch(c, 4);
       const V v[4] = {load(x, xs, c, false, T(0)), load(x, xs, c + N, false, T(0)),
                       load(x, xs, c + 2 * N, false, T(0)), load(x, xs, c + 3 * N, false, T(0))};
       lse_add(v, 4);
@@ -261,6 +272,7 @@ HWY_INLINE double SoftmaxRow(D d, const losses::SoftmaxRows<Term>& L, const inte
     }
   } else {
     for (; c < full; c += N) {
+      prefetch(c, 1);
       sv = hn::Add(sv, load(x, xs, c, false, T(0)));
       check(c, false);
     }
@@ -846,6 +858,9 @@ HWY_INLINE double ElementSumRow(D d, const Loss& loss, const internal::RowArgs& 
   const int64_t C = a.C, full = C / N * N;
   const auto tail_mask = hn::FirstN(d, static_cast<size_t>(C - full));
   const V sc = hn::Set(d, gscale);
+  // Rows are read once: their lines are requested ahead (a row's last ones
+  // run into the next row).
+  const bool contiguous = a.x_cls == 1 && a.y_cls == 1;
   FoldedSum<D> lsum{d};
   for (int64_t c = 0; c < C; c += N) {
     const bool tail = c >= full;
@@ -855,6 +870,10 @@ HWY_INLINE double ElementSumRow(D d, const Loss& loss, const internal::RowArgs& 
       xv = LoadTail(d, x + c, static_cast<size_t>(C - full), T(1));
       yv = LoadTail(d, y + c, static_cast<size_t>(C - full), T(1));
     } else {
+      if (contiguous) {
+        internal::PrefetchAhead(x, static_cast<size_t>(c), N * sizeof(T));
+        internal::PrefetchAhead(y, static_cast<size_t>(c), N * sizeof(T));
+      }
       xv = hn::LoadU(d, x + c * a.x_cls);
       yv = hn::LoadU(d, y + c * a.y_cls);
     }

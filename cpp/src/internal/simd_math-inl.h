@@ -262,28 +262,47 @@ struct SimdMath {
 
   // Log1mUnit: log(1 - q) = log1p(-q) for q in [0, 1 - 2^-24] (float) /
   // [0, 1 - 2^-53] (double); NaN gives NaN. u = 1 - q is rounded, its error
-  // c = -q - (u - 1) is exact (Fast2Sum, 1 >= q), and log1p(-q) =
-  // log(u) + c / u to far below an ULP (|c| <= ulp(u) / 2, and c = 0 for
-  // q >= 1/2 where 1 - q is exact), so 1 / u may be approximate (float:
-  // the 12-bit hardware reciprocal). Max error 1 ULP (unit_log_test.cc).
+  // c = -q - (u - 1) is exact (Fast2Sum, 1 >= q; c = 0 for q >= 1/2, where
+  // 1 - q is exact), and log1p(-q) = log(u + c) (LogCorrected). Max error
+  // 1 ULP (unit_log_test.cc).
   HWY_INLINE V Log1mUnit(V q) const { return LogCorrected(hn::Sub(Set(1.0), q), OneMinusError(q)); }
   // The rounding error of 1 - q (Fast2Sum, exact for q in [0, 1]).
   HWY_INLINE V OneMinusError(V q) const {
     const V one = Set(1.0);
     return hn::NegMulSub(q, one, hn::Sub(hn::Sub(one, q), one));  // -q - ((1 - q) - 1)
   }
-  // log(u + c) for u a positive normal number and |c| <= ulp(u) / 2 its
-  // rounding error: log(u) + c / u (NaN in u or c gives NaN).
+  // log(u + c) for u in [2^-126, 1] (float) / a positive normal number
+  // (double) and |c| <= ulp(u) / 2 its rounding error; NaN in u or c gives
+  // NaN.
+  //  f32: the reduction of LogNormal, u = 2^k m with m in [sqrt(1/2),
+  //       sqrt 2), carries c along: f = (u + c) 2^-k - 1 = (u 2^-k - 1) +
+  //       c 2^-k, two fmas with the power of two 2^-k built from k's bits.
+  //       u 2^-k - 1 = m - 1 is exact, and so is the sum where c is not 0:
+  //       there u = rounded(1 - q) for q < 1/2, so u + c = 1 - q and f is
+  //       -q (k = 0) or 1 - 2q (k = -1, q > 1 - sqrt(1/2)), both floats.
+  //       Then LogReducedF32 as for log(m). No reciprocal of u: c / u needs
+  //       c's relative accuracy, more than the 12-bit hardware reciprocal
+  //       gives (whose error differs between vendors: it passed on AMD and
+  //       gave 659 ULP at q = 1e-7 on Intel).
+  //  f64: log(u) + c / u (fdlibm's log; |c / u| is far below an ULP of the
+  //       result's leading part, so the division's rounding does not show).
   HWY_INLINE V LogCorrected(V u, V c) const {
-    V inv;
     if constexpr (sizeof(T) == 4) {
-      inv = hn::ApproximateReciprocal(u);
+      const hn::RebindToSigned<D> di;
+      // dx = bits(u) - bits(sqrt(1/2)): k = dx >> 23 (arithmetic), and
+      // 2^-k's bits are bits(1) - k << 23 = bits(1) - (dx & ~0x7fffff):
+      // a normal float for k in [-126, 127], which u <= 1 guarantees.
+      const auto dx = hn::Sub(hn::BitCast(di, u), hn::Set(di, 0x3f3504f3));
+      const V scale = hn::BitCast(
+          d, hn::Sub(hn::Set(di, 0x3f800000), hn::AndNot(hn::Set(di, 0x7fffff), dx)));
+      // u 2^-k - 1 = m - 1 (exact; NaN u gives NaN), then + c 2^-k.
+      const V f = hn::MulAdd(c, scale, hn::MulSub(u, scale, Set(1.0)));
+      return LogReducedF32(f, hn::ConvertTo(d, hn::ShiftRight<23>(dx)));
     } else {
-      inv = hn::Div(Set(1.0), u);
+      // NaN in u reaches the result through c / u (also for c = 0), so
+      // the log needs no NaN fix-up of its own.
+      return hn::Add(LogNormalNoNaN(u), hn::Div(c, u));
     }
-    // NaN in u reaches the result through inv (c * NaN is NaN, also for
-    // c = 0), so the log needs no NaN fix-up of its own.
-    return hn::MulAdd(c, inv, LogNormalNoNaN(u));
   }
 
   HWY_INLINE V Log1pUnit(V e, V r) const {
