@@ -88,43 +88,6 @@ double CategoricalHingeRows(const void* f, const internal::RowArgs& a) {
 }
 
 template <typename T>
-double MultiMarginRows(const void* f, const internal::RowArgs& a) {
-  const losses::MultiMarginTerm& term = *static_cast<const losses::MultiMarginTerm*>(f);
-  const internal::ScalarMath<T> m;
-  const T* cw = static_cast<const T*>(a.cw);
-  const double inv_c = 1.0 / static_cast<double>(a.C);
-  double total = 0.0;
-  for (int64_t r = 0; r < a.rows; ++r) {
-    const RowPointers<T> p = Row<T>(a, r);
-    const int64_t t = a.labels[r * a.label_row];
-    const T wt = cw ? cw[t] : T(1);
-    const T xt = p.x[t * a.x_cls];
-    double sum = 0.0, gsum = 0.0;
-    for (int64_t c = 0; c < a.C; ++c) {
-      if (c == t) continue;
-      T g = 0;
-      sum += static_cast<double>(term.Eval<false>(m, xt, p.x[c * a.x_cls], g));
-    }
-    const double l = static_cast<double>(wt) * sum * inv_c;
-    if (p.g) {
-      const double sc = static_cast<double>(p.s) * a.grad_scale * static_cast<double>(wt) * inv_c;
-      for (int64_t c = 0; c < a.C; ++c) {
-        if (c == t) continue;
-        T g = 0;
-        term.Eval<true>(m, xt, p.x[c * a.x_cls], g);
-        gsum += static_cast<double>(g);
-        p.g[c * a.g_cls] = static_cast<T>(static_cast<double>(g) * sc);
-      }
-      p.g[t * a.g_cls] = static_cast<T>(-gsum * sc);
-    }
-    const double wl = static_cast<double>(p.s) * l;
-    StoreRowLoss<T>(a, r, wl);
-    total += wl;
-  }
-  return total;
-}
-
-template <typename T>
 double NllRows(const void* f, const internal::RowArgs& a) {
   const losses::NllTerm& term = *static_cast<const losses::NllTerm*>(f);
   const internal::ScalarMath<T> m;
@@ -296,7 +259,9 @@ double MultiMargin(const LabelCall<T>& call, const MultiMarginOptions& o) {
     throw Error(std::string(name) + ": margin must be a finite number, got " + internal::OptionNum(o.margin));
   }
   const losses::MultiMarginTerm term{o.p, o.margin};
-  return internal::RunRows(Labels(name, call, o.axis), &term, 2, &MultiMarginRows<T>);
+  // SIMD rows (internal/rowwise-inl.h, TargetSumKernelImpl).
+  return internal::RunRows(Labels(name, call, o.axis), &term, 2,
+                           internal::RowKernelFor<losses::MultiMarginTerm, T>());
 }
 
 template <typename T>

@@ -1,6 +1,7 @@
 // SIMD kernels of the row-wise classification losses
 // (losses/classification-inl.h) on the row driver (internal/rowwise-inl.h):
-// softmax cross-entropy and focal, KL and JSD; for every Highway target.
+// softmax cross-entropy and focal, KL and JSD, multi_margin; for every
+// Highway target.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "classification_rows.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -31,6 +32,7 @@ FASTLOSS_ROW_KERNELS(CceRows, SoftmaxKernelImpl<losses::CceTerm)
 FASTLOSS_ROW_KERNELS(FocalRows, SoftmaxKernelImpl<losses::FocalTerm)
 FASTLOSS_ROW_KERNELS(KlDivergence, ElementSumKernelImpl<losses::KlDivergence)
 FASTLOSS_ROW_KERNELS(JensenShannon, ElementSumKernelImpl<losses::JensenShannon)
+FASTLOSS_ROW_KERNELS(MultiMarginTerm, TargetSumKernelImpl<losses::MultiMarginTerm)
 
 }  // namespace HWY_NAMESPACE
 }  // namespace fastloss
@@ -43,6 +45,7 @@ FASTLOSS_ROW_EXPORT(CceRows)
 FASTLOSS_ROW_EXPORT(FocalRows)
 FASTLOSS_ROW_EXPORT(KlDivergence)
 FASTLOSS_ROW_EXPORT(JensenShannon)
+FASTLOSS_ROW_EXPORT(MultiMarginTerm)
 
 }  // namespace fastloss
 #endif  // HWY_ONCE

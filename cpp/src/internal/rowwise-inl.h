@@ -928,6 +928,92 @@ double ElementSumKernelImpl(const void* functor, const internal::RowArgs& a) {
   return ElementSumRun<Loss, T, false>(loss, a);
 }
 
+// --- Sums relative to the target (multi_margin) ------------------------------
+// l_r = w_t / C * sum_{c != t} Term(x_t, x_c), Term's derivative g_c in x_c:
+// dl/dx_c = w_t / C * g_c, dl/dx_t = -(sum of those). The target's own lane
+// is masked out, not subtracted, so a NaN or infinite term there is absent
+// as the definition says. Sums in T lanes folded into float64 (FoldedSum).
+template <class Term, typename T, bool kGrad, class D>
+HWY_INLINE double TargetSumRow(D d, const Term& term, const internal::RowArgs& a, const T* x,
+                               int64_t t, T* g, T gscale) {
+  using V = hn::Vec<D>;
+  const hn::RebindToSigned<D> di;
+  using TI = hn::TFromD<decltype(di)>;
+  const SimdMath<D> m{d};
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t C = a.C, full = C / N * N;
+  const auto tail_mask = hn::FirstN(d, static_cast<size_t>(C - full));
+  // x_t is read before any gradient is written: out may be y_pred.
+  const T xt = x[t * a.x_cls];
+  const V xtv = hn::Set(d, xt), sc = hn::Set(d, gscale);
+  const auto tv = hn::Set(di, static_cast<TI>(t));
+  FoldedSum<D> lsum{d}, gsum{d};
+  for (int64_t c = 0; c < C; c += N) {
+    const bool tail = c >= full;
+    auto keep = hn::RebindMask(d, hn::Ne(hn::Iota(di, static_cast<TI>(c)), tv));
+    V xv;
+    if (tail) {
+      // Lanes past the end hold x_t (a finite term), masked out.
+      xv = LoadTail(d, x + c, static_cast<size_t>(C - full), xt);
+      keep = hn::And(keep, tail_mask);
+    } else {
+      if (a.x_cls == 1) internal::PrefetchAhead(x, static_cast<size_t>(c), N * sizeof(T));
+      xv = hn::LoadU(d, x + c * a.x_cls);
+    }
+    V gv = hn::Zero(d);
+    lsum.Add(hn::IfThenElseZero(keep, term.template Eval<kGrad>(m, xtv, xv, gv)));
+    if constexpr (kGrad) {
+      gv = hn::IfThenElseZero(keep, gv);
+      gsum.Add(gv);
+      gv = hn::Mul(gv, sc);
+      if (tail) {
+        StoreTail(d, gv, g + c, static_cast<size_t>(C - full));
+      } else {
+        hn::StoreU(gv, d, g + c * a.g_cls);
+      }
+    }
+  }
+  if constexpr (kGrad) g[t * a.g_cls] = static_cast<T>(-gsum.Total() * static_cast<double>(gscale));
+  return lsum.Total();
+}
+
+template <class Term, typename T, bool kGrad>
+double TargetSumRun(const Term& term, const internal::RowArgs& a) {
+  const T* X = static_cast<const T*>(a.x);
+  const T* RW = static_cast<const T*>(a.rw);
+  const T* CW = static_cast<const T*>(a.cw);
+  T* G = static_cast<T*>(a.grad);
+  T* out = static_cast<T*>(a.losses);
+  const bool vec = a.x_cls == 1 && (!kGrad || a.g_cls == 1);
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  const double inv_c = 1.0 / static_cast<double>(a.C);
+  double total = 0.0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const double s = RW ? static_cast<double>(RW[r * a.rw_row]) : 1.0;
+    const int64_t t = a.labels[r * a.label_row];
+    const double wt = CW ? static_cast<double>(CW[t]) : 1.0;
+    const T gscale = static_cast<T>(s * a.grad_scale * wt * inv_c);
+    const T* xr = X + r * a.x_row;
+    T* g = kGrad ? G + r * a.g_row : nullptr;
+    const double sum = vec ? TargetSumRow<Term, T, kGrad>(d, term, a, xr, t, g, gscale)
+                           : TargetSumRow<Term, T, kGrad>(d1, term, a, xr, t, g, gscale);
+    const double wl = s * (wt * sum * inv_c);
+    if (out) out[r * a.loss_row] = static_cast<T>(wl);
+    total += wl;
+  }
+  return total;
+}
+
+template <class Term, typename T>
+double TargetSumKernelImpl(const void* functor, const internal::RowArgs& a) {
+  static_assert(std::is_trivially_copyable<Term>::value, "plain data");
+  Term term;
+  std::memcpy(static_cast<void*>(&term), functor, sizeof(Term));
+  if (a.grad) return TargetSumRun<Term, T, true>(term, a);
+  return TargetSumRun<Term, T, false>(term, a);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace fastloss
 HWY_AFTER_NAMESPACE();
@@ -935,7 +1021,8 @@ HWY_AFTER_NAMESPACE();
 #endif  // include guard toggle
 
 // Per-target row kernels NameF32 / NameF64 for losses::Name, with Impl one of
-// SoftmaxKernelImpl<Term> or ElementSumKernelImpl<Loss> (a template taking T
+// SoftmaxKernelImpl<Term>, ElementSumKernelImpl<Loss> or TargetSumKernelImpl<Term>
+// (a template taking T
 // last). Use inside HWY_NAMESPACE of a family file.
 #ifndef FASTLOSS_ROW_KERNELS
 #define FASTLOSS_ROW_KERNELS(Name, Impl)                                         \
