@@ -204,7 +204,7 @@ double SoftMargin(const Call<T>& call, const SoftMarginOptions& o) {
 template <typename T>
 double CategoricalCrossEntropy(const Call<T>& call, const CategoricalCrossEntropyOptions& o) {
   const char* name = "categorical_cross_entropy";
-  if (!o.from_logits) CheckEps(name, o.eps);
+  if (!o.from_logits) CheckEps<T>(name, o.eps);
   CheckSmoothing(name, o.label_smoothing);
   RowProblem<T> pr = Dense(name, call, o.axis);
   pr.check_y = true;
@@ -217,7 +217,7 @@ template <typename T>
 double SparseCategoricalCrossEntropy(const LabelCall<T>& call,
                                      const SparseCategoricalCrossEntropyOptions& o) {
   const char* name = "sparse_categorical_cross_entropy";
-  if (!o.from_logits) CheckEps(name, o.eps);
+  if (!o.from_logits) CheckEps<T>(name, o.eps);
   CheckSmoothing(name, o.label_smoothing);
   RowProblem<T> pr = Labels(name, call, o.axis);
   pr.has_ignore = o.has_ignore_index;
@@ -231,7 +231,7 @@ double SparseCategoricalCrossEntropy(const LabelCall<T>& call,
 template <typename T>
 double CategoricalFocal(const Call<T>& call, const CategoricalFocalOptions& o) {
   const char* name = "categorical_focal";
-  if (!o.from_logits) CheckEps(name, o.eps);
+  if (!o.from_logits) CheckEps<T>(name, o.eps);
   CheckSmoothing(name, o.label_smoothing);
   CheckGamma(name, o.gamma);
   CheckAlpha(name, o.has_alpha, o.alpha);

@@ -205,7 +205,7 @@ DOCS = {
         "``dl/dp = -pw * y / pc + (1 - y) / (1 - pc)`` where ``eps <= p <= 1 - eps`` "
         "and 0 where the clip is active.",
         "from_logits : bool, default False\n    ``y_pred`` holds logits.\n"
-        "eps : float, default 1e-7\n    Clipping of probabilities, in (0, 0.5).\n"
+        "eps : float, default 1e-7\n    Clipping of probabilities, in (0, 0.5), and 1 - eps must stay below 1 in the inputs' dtype (float32: eps > 2^-25 = 2.98e-8; float64: eps > 2^-54).\n"
         "pos_weight : float or array_like, optional\n    Weight of the positive term "
         "(> 0), or an array broadcastable to ``y_pred`` (e.g. one per class, as "
         "PyTorch's ``pos_weight``).\n"
@@ -234,7 +234,7 @@ DOCS = {
         "disables it.\n"
         "gamma : float, default 2.0\n    Focusing exponent, >= 0 (0 is weighted "
         "BCE).\n"
-        "from_logits : bool, default False\neps : float, default 1e-7\n"
+        "from_logits : bool, default False\neps : float, default 1e-7\n    Clipping of probabilities, in (0, 0.5), and 1 - eps must stay below 1 in the inputs' dtype (float32: eps > 2^-25 = 2.98e-8; float64: eps > 2^-54).\n"
         "label_smoothing : float, default 0.0",
         ", alpha=0.25, gamma=2.0, from_logits=False, eps=1e-7, label_smoothing=0.0",
         "``1 - pt`` is computed as ``sigmoid(x) * (1 - y) + sigmoid(-x) * y`` so it "
@@ -277,7 +277,7 @@ DOCS = {
         "the normalisation, ``(U - y'_j / q_j) / sum(p)`` with ``U`` the sum of ``y'`` "
         "over unclipped classes (0 through an active clip).",
         "from_logits : bool, default False\nlabel_smoothing : float, default 0.0\n"
-        "    In [0, 1).\neps : float, default 1e-7\n    In (0, 0.5).\n"
+        "    In [0, 1).\neps : float, default 1e-7\n    Clipping of probabilities, in (0, 0.5), and 1 - eps must stay below 1 in the inputs' dtype (float32: eps > 2^-25 = 2.98e-8; float64: eps > 2^-54).\n"
         "axis : int, default -1\n    The class axis.",
         ", from_logits=False, label_smoothing=0.0, eps=1e-7, axis=-1",
         notes="Logits of -inf (masked classes) get probability 0 and gradient 0; "
@@ -300,7 +300,7 @@ DOCS = {
         "Rows with this label (e.g. -100) contribute nothing to the value, the "
         "gradient or the mean's denominator, even if their logits are NaN.\n"
         "label_smoothing : float, default 0.0\nclass_weights : array_like, optional\n"
-        "    One weight per class (length C).\neps : float, default 1e-7\n"
+        "    One weight per class (length C).\neps : float, default 1e-7\n    Clipping of probabilities, in (0, 0.5), and 1 - eps must stay below 1 in the inputs' dtype (float32: eps > 2^-25 = 2.98e-8; float64: eps > 2^-54).\n"
         "axis : int, default -1",
         ", from_logits=False, ignore_index=None, label_smoothing=0.0, "
         "class_weights=None, eps=1e-7, axis=-1",
@@ -320,7 +320,7 @@ DOCS = {
         "normalised, clipped probabilities. The gradient is the exact derivative.",
         "alpha : float or None, default 0.25\ngamma : float, default 2.0\n"
         "from_logits : bool, default False\nlabel_smoothing : float, default 0.0\n"
-        "eps : float, default 1e-7\naxis : int, default -1",
+        "eps : float, default 1e-7\n    Clipping of probabilities, in (0, 0.5), and 1 - eps must stay below 1 in the inputs' dtype (float32: eps > 2^-25 = 2.98e-8; float64: eps > 2^-54).\naxis : int, default -1",
         ", alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, eps=1e-7, axis=-1",
     ),
     "categorical_hinge": _row_doc(

@@ -1639,6 +1639,31 @@ BAD_OPTIONS = [
 ]
 
 
+@pytest.mark.parametrize("entry", ENTRY)
+@pytest.mark.parametrize("name", [BCE, FOCAL, CCE, CFOCAL, SCCE])
+def test_eps_too_small_for_float32(name, entry):
+    """eps so small that 1 - eps rounds to 1 in float32 would let the clip reach
+    log(0): a ValueError naming eps for float32 inputs; float64 inputs take it
+    and match the reference."""
+    y, p = _valid_inputs(name, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"\beps\b.*too small for float32"):
+        call(name, entry, y, p, eps=1e-8)
+    # 2^-25 rounds 1 - eps to 1 (ties to even); 3e-8 just above it does not.
+    with pytest.raises(ValueError, match=r"\beps\b"):
+        call(name, entry, y, p, eps=2.0**-25)
+    call(name, entry, y, p, eps=3e-8)
+    y64, p64 = _valid_inputs(name)
+    p64 = p64.copy()
+    if ref.is_binary(name):
+        p64[0, 0] = 1.0  # clipped to 1 - eps: finite, -log(eps)-sized loss where y = 0
+        y64 = y64.copy()
+        y64[0, 0] = 0.0
+    if entry == "value":
+        check(name, {"eps": 1e-8}, y64, p64, reduction="sum", what="float64, eps=1e-8")
+    with pytest.raises(ValueError, match=r"\beps\b.*too small for float64"):
+        call(name, entry, y64, p64, eps=1e-17)
+
+
 def _valid_inputs(name, C=3, dtype=np.float64):
     if ref.is_sparse(name):
         return np.array([0, 1, 2, 1]), np.full((4, C), 0.5, dtype)
@@ -1661,7 +1686,9 @@ def test_bad_option_values(bad, entry):
 
 def test_boundary_option_values_accepted():
     y, p = _valid_inputs(BCE)
-    fl.bce(y, p, eps=1e-300)
+    fl.bce(y, p, eps=1e-16)  # the smallest float64 eps is just above 2^-54
+    with pytest.raises(ValueError, match="too small for float64"):
+        fl.bce(y, p, eps=1e-300)
     fl.bce(y, p, eps=0.4999)
     fl.bce(y, p, label_smoothing=0.0)
     fl.bce(y, p, label_smoothing=0.999)

@@ -32,10 +32,20 @@ inline std::string OptionNum(double x) {
   std::snprintf(buf, sizeof(buf), "%g", x);
   return buf;
 }
-inline void CheckEps(const char* name, double eps) {
+// eps clips probabilities to [eps, 1 - eps] in the inputs' dtype T: 1 - eps
+// must stay below 1 there (float32: eps > 2^-25), or the clip would let
+// log(1 - p) reach log(0).
+template <typename T>
+void CheckEps(const char* name, double eps) {
   if (!(eps > 0 && eps < 0.5)) {
     throw Error(std::string(name) + ": eps must be in the open interval (0, 0.5), got " +
                 OptionNum(eps));
+  }
+  if (!(static_cast<T>(1.0 - eps) < T(1))) {
+    const bool f32 = sizeof(T) == 4;
+    throw Error(std::string(name) + ": eps = " + OptionNum(eps) + " is too small for " +
+                (f32 ? "float32" : "float64") + " inputs: 1 - eps rounds to 1 (eps must exceed " +
+                (f32 ? "2^-25 = 2.98e-08" : "2^-54 = 5.55e-17") + ")");
   }
 }
 inline void CheckSmoothing(const char* name, double ls) {
@@ -133,7 +143,7 @@ double Build(const QuantileOptions& o, S&& sink) {
 template <typename T, class S>
 double Build(const BinaryCrossEntropyOptions& o, S&& sink, bool pos_weight_array = false) {
   const char* name = "binary_cross_entropy";
-  if (!o.from_logits) CheckEps(name, o.eps);
+  if (!o.from_logits) CheckEps<T>(name, o.eps);
   CheckSmoothing(name, o.label_smoothing);
   if (!pos_weight_array) CheckFiniteAtLeast(name, "pos_weight", o.pos_weight, 0.0, true);
   const losses::Smoothing s = BinarySmoothing(o.label_smoothing);
@@ -147,7 +157,7 @@ double Build(const BinaryCrossEntropyOptions& o, S&& sink, bool pos_weight_array
 template <typename T, class S>
 double Build(const BinaryFocalOptions& o, S&& sink) {
   const char* name = "binary_focal";
-  if (!o.from_logits) CheckEps(name, o.eps);
+  if (!o.from_logits) CheckEps<T>(name, o.eps);
   CheckSmoothing(name, o.label_smoothing);
   CheckGamma(name, o.gamma);
   CheckAlpha(name, o.has_alpha, o.alpha);

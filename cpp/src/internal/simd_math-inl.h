@@ -291,7 +291,7 @@ struct SimdMath {
       const hn::RebindToSigned<D> di;
       // dx = bits(u) - bits(sqrt(1/2)): k = dx >> 23 (arithmetic), and
       // 2^-k's bits are bits(1) - k << 23 = bits(1) - (dx & ~0x7fffff):
-      // a normal float for k in [-126, 127], which u <= 1 guarantees.
+      // a normal float for k in [-126, 0], which u in [2^-126, 1] gives.
       const auto dx = hn::Sub(hn::BitCast(di, u), hn::Set(di, 0x3f3504f3));
       const V scale = hn::BitCast(
           d, hn::Sub(hn::Set(di, 0x3f800000), hn::AndNot(hn::Set(di, 0x7fffff), dx)));
