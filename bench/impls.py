@@ -14,6 +14,8 @@ op names: "value" (the loss, reduction mean; torch: forward) and
 from __future__ import annotations
 
 import functools
+import os
+import sys
 
 import numpy as np
 
@@ -146,6 +148,17 @@ def numpy_baseline(loss, t, p):
 
 # --------------------------------------------------------------------------- reference
 
+def load_reference():
+    """fastloss.reference; from the source tree (python/fastloss/reference, NumPy
+    only) when fastloss itself is not importable (not built yet)."""
+    try:
+        from fastloss import reference
+    except ImportError:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "fastloss"))
+        import reference
+    return reference
+
+
 def reference_mean(name, *data, chunk=1 << 20, **options):
     """float64 (value, gradients) of fl.NAME(*data, reduction="mean", **options) from
     fastloss.reference: the per-sample losses (reduction "none") of slices of about
@@ -154,8 +167,7 @@ def reference_mean(name, *data, chunk=1 << 20, **options):
     inputs. Only for unweighted means over samples of axis 0 (every loss benchmarked
     here but the two-array gan_discriminator and pairwise_ranking); the gradients come
     back as a tuple, one per differentiable input."""
-    from fastloss import reference as ref
-
+    ref = load_reference()
     per_sample = max(max(a[:1].size for a in data), 1)
     step = max(chunk // per_sample, 1)
     total, count, parts = 0.0, 0, []

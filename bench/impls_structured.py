@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from impls import reference_mean
+from impls import load_reference, reference_mean
 
 # ---------------------------------------------------------------- options
 SEG_AXIS = (1, 2, 3)
@@ -597,9 +597,7 @@ def reference(loss, *data):
         v, g = _pairwise_reference(*(np.asarray(a, dtype=np.float64) for a in data))
         return float(v), (g,)
     if loss == "gan_discriminator":  # two arrays, each reduced on its own: not sliced
-        from fastloss import reference as ref
-
-        v, g = ref.value_and_grad(spec["fl"], *data, **spec["kw"])
+        v, g = load_reference().value_and_grad(spec["fl"], *data, **spec["kw"])
         return float(v), tuple(g)
     v, g = reference_mean(spec["fl"], *data, **spec["kw"])
     return float(v), g
