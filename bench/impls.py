@@ -2,7 +2,9 @@
 
 Each factory takes (loss, y_true, y_pred) as NumPy arrays and returns
 {op: fn} where fn() runs one call and returns something check() can turn into
-(value, grad-or-None). Options are the fastloss defaults everywhere:
+(value, grad-or-None). reference(loss, y_true, y_pred) is the float64 value and
+gradient of fastloss.reference (the NumPy specification of every loss) that
+run.py checks every implementation against, the NumPy baseline included. Options are the fastloss defaults everywhere:
 huber delta=1, smooth_l1 beta=1, mape eps=finfo(float64).eps,
 poisson_nll log_input=True/full=False/eps=1e-8, quantile q=0.5.
 
@@ -12,6 +14,8 @@ op names: "value" (the loss, reduction mean; torch: forward) and
 from __future__ import annotations
 
 import functools
+import os
+import sys
 
 import numpy as np
 
@@ -44,9 +48,12 @@ def make_data(loss: str, n: int, dtype, seed: int = 0):
     return np.ascontiguousarray(y_true, dtype=dtype), np.ascontiguousarray(y_pred, dtype=dtype)
 
 
-# --------------------------------------------------------------------------- NumPy
-# "value" is written the way a tutorial writes it; "value_and_grad" is a
-# straightforward NumPy expression computing both (sharing the residual).
+# --------------------------------------------------------------------------- NumPy baseline
+# What a NumPy user writes, timed in the inputs' dtype: "value" the way a tutorial
+# writes it; "value_and_grad" a straightforward NumPy expression computing both
+# (sharing the residual). Deliberately not fastloss.reference (float64, written for
+# reading, not speed); run.py checks these against it (reference() below), and so
+# does tests/python/test_reference.py.
 
 def _np_value(loss):
     if loss == "mse":
@@ -131,16 +138,50 @@ def _np_value_and_grad(loss):
     return f
 
 
-def numpy_impl(loss, t, p):
+def numpy_baseline(loss, t, p):
+    """{op: fn} of the NumPy baseline (the rows impl=numpy)."""
     return {
         "value": functools.partial(_np_value(loss), t, p),
         "value_and_grad": functools.partial(_np_value_and_grad(loss), t, p),
     }
 
 
+# --------------------------------------------------------------------------- reference
+
+def load_reference():
+    """fastloss.reference; from the source tree (python/fastloss/reference, NumPy
+    only) when fastloss itself is not importable (not built yet)."""
+    try:
+        from fastloss import reference
+    except ImportError:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "fastloss"))
+        import reference
+    return reference
+
+
+def reference_mean(name, *data, chunk=1 << 20, **options):
+    """float64 (value, gradients) of fl.NAME(*data, reduction="mean", **options) from
+    fastloss.reference: the per-sample losses (reduction "none") of slices of about
+    `chunk` elements along the samples (axis 0 of every input), summed and divided by
+    their count, so that the reference's float64 temporaries stay small on 1e7-element
+    inputs. Only for unweighted means over samples of axis 0 (every loss benchmarked
+    here but the two-array gan_discriminator and pairwise_ranking); the gradients come
+    back as a tuple, one per differentiable input."""
+    ref = load_reference()
+    per_sample = max(max(a[:1].size for a in data), 1)
+    step = max(chunk // per_sample, 1)
+    total, count, parts = 0.0, 0, []
+    for i in range(0, len(data[0]), step):
+        v, g = ref.value_and_grad(name, *(a[i:i + step] for a in data), reduction="none", **options)
+        total += float(np.sum(v))
+        count += np.size(v)
+        parts.append(g if isinstance(g, tuple) else (g,))
+    return total / count, tuple(np.concatenate(gs, axis=0) / count for gs in zip(*parts))
+
+
 def reference(loss, t, p):
-    """float64 NumPy value and gradient, for the sanity check."""
-    v, g = _np_value_and_grad(loss)(t.astype(np.float64), p.astype(np.float64))
+    """float64 value and gradient of fastloss.reference, for the sanity check."""
+    v, (g,) = reference_mean(loss, t, p)
     return float(v), g
 
 

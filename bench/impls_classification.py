@@ -1,9 +1,9 @@
 """Classification losses for bench/run.py (``--group classification``).
 
 Same interface as impls.py: make_data(loss, shape, dtype) -> (y_true, y_pred)
-as NumPy arrays, then numpy_impl / fastloss_impl / torch_impl / jax_impl
+as NumPy arrays, then numpy_baseline / fastloss_impl / torch_impl / jax_impl
 (loss, y_true, y_pred) -> {op: fn}, and reference(loss, y_true, y_pred) ->
-(float64 value, float64 gradient) for the sanity check.
+(float64 value, float64 gradient) of fastloss.reference for the sanity check.
 
 Every benchmark name maps to one fastloss call with fixed options (SPECS) and
 to the expressions other libraries' users write for the same quantity:
@@ -26,6 +26,8 @@ import functools
 import math
 
 import numpy as np
+
+from impls import reference_mean
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -156,7 +158,10 @@ def make_data(loss: str, shape, dtype, seed: int = 0):
     return t, p
 
 
-# --------------------------------------------------------------------------- NumPy
+# --------------------------------------------------------------------------- NumPy baseline
+# What a NumPy user writes, in the inputs' dtype (not fastloss.reference, which is
+# float64 and written for reading); run.py checks it against the reference, and so
+# does tests/python/test_reference.py.
 
 def _rows(x):
     return np.arange(x.shape[0])
@@ -296,7 +301,8 @@ def _np_value_and_grad(loss):
     return f
 
 
-def numpy_impl(loss, t, p):
+def numpy_baseline(loss, t, p):
+    """{op: fn} of the NumPy baseline (the rows impl=numpy)."""
     return {
         "value": functools.partial(_np_value(loss), t, p),
         "value_and_grad": functools.partial(_np_value_and_grad(loss), t, p),
@@ -304,9 +310,9 @@ def numpy_impl(loss, t, p):
 
 
 def reference(loss, t, p):
-    """float64 NumPy value and gradient, for the sanity check."""
-    t64 = t.astype(np.float64) if t.dtype.kind == "f" else t
-    v, g = _np_value_and_grad(loss)(t64, p.astype(np.float64))
+    """float64 value and gradient of fastloss.reference, for the sanity check."""
+    spec = SPECS[loss]
+    v, (g,) = reference_mean(spec["fl"], t, p, **spec["kw"])
     return float(v), g
 
 

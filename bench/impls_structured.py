@@ -9,11 +9,12 @@ Interface (what run.py calls for a "shaped" group):
       positional order (e.g. (anchor, positive, negative)); `shape` is the
       shape of the main differentiable input (boxes: (N, 4); GAN discriminator:
       each of real and fake).
-  fastloss_impl(fl, loss, *data) / numpy_impl(loss, *data) /
+  fastloss_impl(fl, loss, *data) / numpy_baseline(loss, *data) /
   torch_impl(torch, loss, *data) -> {op: fn}; fn() returns the value
       ("value") or (value, gradient or tuple of gradients) ("value_and_grad",
       "value_and_grad_out").
-  reference(loss, *data) -> (float64 value, tuple of float64 gradients)
+  reference(loss, *data) -> (float64 value, tuple of float64 gradients) of
+      fastloss.reference
   check(fn, ref, dtype, impl) -> None or a message
   floor_bytes(loss, data) -> {op: bytes that must move}
 
@@ -30,6 +31,8 @@ import functools
 import math
 
 import numpy as np
+
+from impls import load_reference, reference_mean
 
 # ---------------------------------------------------------------- options
 SEG_AXIS = (1, 2, 3)
@@ -238,9 +241,11 @@ def floor_bytes(loss, data) -> dict:
     return {"value": v, "value_and_grad": g, "value_and_grad_out": g}
 
 
-# --------------------------------------------------------------------------- NumPy
+# --------------------------------------------------------------------------- NumPy baseline
 # "value": the loss as tutorials write it; "value_and_grad": a straightforward NumPy
-# computation of the value and the gradient(s), in the inputs' dtype.
+# computation of the value and the gradient(s), in the inputs' dtype. Not
+# fastloss.reference (float64, written for reading); run.py checks these against
+# it, and so does tests/python/test_reference.py.
 
 def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
@@ -544,7 +549,8 @@ def _np_fns(loss):
     return _NP[loss]
 
 
-def numpy_impl(loss, *data):
+def numpy_baseline(loss, *data):
+    """{op: fn} of the NumPy baseline (the rows impl=numpy)."""
     if loss == "pairwise_ranking" and data[1].size > PAIRWISE_SMALL:
         return {}  # O(n^2): only at n = 2000
     fv, fvg = _np_fns(loss)
@@ -555,7 +561,10 @@ def numpy_impl(loss, *data):
 
 def _pairwise_reference(r, s):
     """O(n log n) float64 pairwise hinge (value, gradient) per the spec, via per-level
-    sorted scores and prefix sums (relevance takes few distinct values)."""
+    sorted scores and prefix sums (relevance takes few distinct values): the
+    reference's enumeration of pairs (fastloss.reference.structured.
+    pairwise_ranking_reduced) is O(n^2), out of reach at n = 1e6;
+    tests/python/test_reference.py checks the two agree."""
     shape = s.shape
     r = r.ravel()
     s = s.ravel().astype(np.float64)
@@ -581,13 +590,17 @@ def _pairwise_reference(r, s):
 
 
 def reference(loss, *data):
-    """float64 value and tuple of float64 gradients, for the sanity check."""
-    d64 = [np.asarray(a, dtype=np.float64) for a in data]
+    """float64 value and tuple of float64 gradients of fastloss.reference, for the
+    sanity check (pairwise_ranking: the O(n log n) _pairwise_reference)."""
+    spec = SPECS[loss]
     if loss == "pairwise_ranking":
-        v, g = _pairwise_reference(*d64)
-    else:
-        v, g = _np_fns(loss)[1](*d64)
-    return float(v), (tuple(g) if isinstance(g, (tuple, list)) else (g,))
+        v, g = _pairwise_reference(*(np.asarray(a, dtype=np.float64) for a in data))
+        return float(v), (g,)
+    if loss == "gan_discriminator":  # two arrays, each reduced on its own: not sliced
+        v, g = load_reference().value_and_grad(spec["fl"], *data, **spec["kw"])
+        return float(v), tuple(g)
+    v, g = reference_mean(spec["fl"], *data, **spec["kw"])
+    return float(v), g
 
 
 def _arr(x):

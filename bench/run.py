@@ -28,7 +28,8 @@ the Markdown).
 Rows:
   impl=fastloss  op=value | value_and_grad | value_and_grad_out (out= preallocated)
                  threads=1 and threads=os.cpu_count() (fl.set_num_threads)
-  impl=numpy     op=value (tutorial expression) | value_and_grad; threads=1
+  impl=numpy     op=value (tutorial expression) | value_and_grad (numpy_baseline in
+                 impls*.py); threads=1
   impl=torch     op=value (forward) | value_and_grad (forward + backward);
                  threads=1 and all (torch.set_num_threads)
   impl=jax       op=value | value_and_grad (jax.jit, block_until_ready);
@@ -120,7 +121,8 @@ class Threads:
 
 
 def check_case(case, ref_v, ref_g, dtype):
-    """Warn when an implementation computes something else than the reference."""
+    """Warn when an implementation computes something else than the reference
+    (fastloss.reference, via the module's reference())."""
     try:
         v, g = impls.to_numpy_result(case.fn())
     except Exception as e:  # noqa: BLE001
@@ -325,7 +327,7 @@ def main(argv=None):
                 for op, fn in fns.items():
                     cases.append(timing.Case(op, "fastloss", th, fn, thr.setter("fastloss", th)))
         if "numpy" not in skip:
-            for op, fn in factory("numpy", lambda: M.numpy_impl(loss, *data)).items():
+            for op, fn in factory("numpy", lambda: M.numpy_baseline(loss, *data)).items():
                 cases.append(timing.Case(op, "numpy", 1, fn))
         if torch is not None:
             fns = factory("torch", lambda: M.torch_impl(torch, loss, *data))

@@ -5,7 +5,7 @@ entry points (value, grad, value_and_grad) of a loss against the reference."""
 import numpy as np
 
 import fastloss as fl
-import reference as ref
+from fastloss.reference import regression as ref
 
 LOSS_NAMES = ["mse", "mae", "huber", "smooth_l1", "log_cosh", "msle", "mape", "poisson_nll", "quantile"]
 

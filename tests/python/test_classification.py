@@ -1,5 +1,5 @@
 """The classification losses (issue #3) against the NumPy float64 reference of
-reference_classification.py: every loss/option x reduction x dtype x shape
+fastloss.reference.classification: every loss/option x reduction x dtype x shape
 (class counts 1..32000, any class axis, 1-D rows, empty input), weights, strides,
 out=, finite differences, the edge cases of the spec (saturated and infinite
 logits, masked classes, ignored rows, label dtypes and ranges, option errors),
@@ -15,7 +15,7 @@ import pytest
 
 import fastloss as fl
 import fastloss.testing
-import reference_classification as ref
+from fastloss.reference import classification as ref
 from checks import DTYPES, REDUCTIONS, assert_close, check_grad_type, check_value_type, floor_for
 
 BCE, FOCAL, CCE, CFOCAL = "binary_cross_entropy", "binary_focal", "categorical_cross_entropy", "categorical_focal"

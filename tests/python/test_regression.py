@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-import reference as ref
+from fastloss.reference import regression as ref
 from checks import (
     CONFIG_IDS,
     CONFIGS,

@@ -1,5 +1,5 @@
 """The structured losses of issue #4 (notes/STRUCTURED_SPEC.md) against the
-NumPy float64 reference of reference_structured.py: segmentation (dice,
+NumPy float64 reference of fastloss.reference.structured: segmentation (dice,
 jaccard, tversky, focal_tversky), detection (box_iou: iou/giou/diou/ciou),
 metric learning (cosine_similarity, cosine_embedding, triplet_margin,
 contrastive, contrastive_pairs, margin_ranking), ranking (pairwise_ranking),
@@ -29,7 +29,7 @@ import pytest
 
 import fastloss as fl
 import fastloss.testing
-import reference_structured as ref
+from fastloss.reference import structured as ref
 from checks import DTYPES, REDUCTIONS, assert_close, check_value_type
 
 # --------------------------------------------------------------------------

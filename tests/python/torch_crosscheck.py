@@ -1,4 +1,4 @@
-"""Cross-check of reference_structured.py against PyTorch (float64, CPU).
+"""Cross-check of fastloss.reference.structured against PyTorch (float64, CPU).
 
 Run by hand, not by pytest (CI does not install torch; the name has no test_
 prefix so pytest does not collect it)::
@@ -27,8 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reference_structured as ref  # noqa: E402
+# The reference needs NumPy only: import it from the source tree (python/fastloss/reference),
+# so this runs without a built fastloss.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python", "fastloss"))
+from reference import structured as ref  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 FAILS = []

@@ -1,30 +1,33 @@
-"""NumPy float64 reference for the fastloss regression losses.
+"""Regression losses: mse, mae, huber, smooth_l1, log_cosh, msle, mape,
+poisson_nll, quantile.
 
-Every loss here is written the plain way, straight from the formula table of the
-API spec, in float64. Each function takes ``(y_true, y_pred, **options)`` and
-returns two arrays of the input shape: the per-element loss ``l`` and its
-derivative ``dl`` with respect to ``y_pred``.
+Each loss takes ``(y_true, y_pred, **options)`` and returns two float64 arrays
+of the inputs' broadcast shape: the per-element loss ``l`` and its derivative
+``dl`` with respect to ``y_pred``. Every formula is written the plain way, in
+float64.
 
-``reduce(l, dl, weights, reduction, shape)`` applies the weighted reduction of the
-spec to a value and its gradient:
+``loss(name, y_true, y_pred, **options)`` evaluates one of them (under
+``np.errstate(all="ignore")``: the reference wants exactly the IEEE results
+inf and NaN, not warnings). ``reduce(l, dl, weights, reduction, shape)``
+applies the weighted reduction to a value and its gradient:
 
     sum  = sum(w * l)               grad = w * dl
     mean = sum(w * l) / sum(w)      grad = w * dl / sum(w)
     none = w * l                    grad = w * dl
 
-NumPy warns on log(0), overflow and 0/0; the reference wants exactly those IEEE
-results (inf, nan), so every computation runs under ``np.errstate(all="ignore")``.
+``magnitude(name, ...)`` gives the size of the terms that make up ``(l, dl)``,
+from which the tests derive their error allowances: where terms cancel
+(msle's log1p(p) - log1p(y), ...) a kernel is wrong by a few ulp of the
+largest term, not of the result.
 """
 
 import math
 
 import numpy as np
 
+from ._common import _f64
+
 LOG2 = math.log(2.0)
-
-
-def _f64(x):
-    return np.asarray(x, dtype=np.float64)
 
 
 def mse(y_true, y_pred):

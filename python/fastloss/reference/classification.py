@@ -1,8 +1,8 @@
-"""NumPy float64 reference for the fastloss classification losses (issue #3).
+"""Classification losses: binary (elementwise) and row-wise (class axis).
 
-Every loss is written the plain way, straight from the formulas of
-notes/CLASSIFICATION_SPEC.md, in float64 and under ``np.errstate(all="ignore")``
-(the spec wants exactly the IEEE results: inf, NaN).
+Every loss is written the plain way, straight from the formulas of the
+classification spec, in float64 and under ``np.errstate(all="ignore")`` (the
+spec wants exactly the IEEE results: inf, NaN).
 
 Elementwise ("binary") losses take ``(y_true, y_pred, **options)``; row-wise
 losses take ``(y_true, y_pred, axis=-1, **options)``. ``loss(name, ...)``
@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ._common import _f64, sigmoid, softplus
+
 LOG2 = math.log(2.0)
 
 BINARY = ["binary_cross_entropy", "binary_focal", "hinge", "squared_hinge", "soft_margin"]
@@ -56,22 +58,6 @@ def is_binary(name):
 
 def is_sparse(name):
     return canonical(name) in LABEL_ROWS
-
-
-def _f64(x):
-    return np.asarray(x, dtype=np.float64)
-
-
-def softplus(z):
-    """sp(z) = log(1 + exp(z)) = log1p(exp(-|z|)) + max(z, 0)."""
-    z = _f64(z)
-    return np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0.0)
-
-
-def sigmoid(z):
-    z = _f64(z)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _mul0(c, v):
