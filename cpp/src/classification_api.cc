@@ -17,11 +17,7 @@ namespace {
 
 using internal::RowProblem;
 
-using internal::BinarySmoothing;
-using internal::CheckAlpha;
 using internal::CheckEps;
-using internal::CheckGamma;
-using internal::CheckSmoothing;
 
 // --- Row losses without a SIMD kernel: plain scalar code over the same
 // functors (ScalarMath), run by the row driver. ---
@@ -170,42 +166,21 @@ int64_t Classes(const V& y_pred, int axis) {
 
 }  // namespace
 
-template <typename T>
-double BinaryCrossEntropy(const Call<T>& call, const BinaryCrossEntropyOptions& o) {
-  return internal::Build<T>(o, internal::RunSink<T>{call});
-}
-
+// The BCE overload with a per-element pos_weight array (the registry's
+// entry points are generated in api/elementwise.cc).
 template <typename T>
 double BinaryCrossEntropy(const Call<T>& call, const View<const T>& pos_weight,
                           const BinaryCrossEntropyOptions& o) {
-  return internal::Build<T>(o, internal::RunSink<T>{call, &pos_weight, "pos_weight"}, true);
-}
-
-template <typename T>
-double BinaryFocal(const Call<T>& call, const BinaryFocalOptions& o) {
-  return internal::Build<T>(o, internal::RunSink<T>{call});
-}
-
-template <typename T>
-double Hinge(const Call<T>& call, const HingeOptions& o) {
-  return internal::Build<T>(o, internal::RunSink<T>{call});
-}
-
-template <typename T>
-double SquaredHinge(const Call<T>& call, const SquaredHingeOptions& o) {
-  return internal::Build<T>(o, internal::RunSink<T>{call});
-}
-
-template <typename T>
-double SoftMargin(const Call<T>& call, const SoftMarginOptions& o) {
-  return internal::Build<T>(o, internal::RunSink<T>{call});
+  const char* name = "binary_cross_entropy";
+  CheckOptions(name, o);
+  return losses::Build<T>(o, internal::RunSink<T>{name, call, &pos_weight, "pos_weight"}, true);
 }
 
 template <typename T>
 double CategoricalCrossEntropy(const Call<T>& call, const CategoricalCrossEntropyOptions& o) {
   const char* name = "categorical_cross_entropy";
+  CheckOptions(name, o);
   if (!o.from_logits) CheckEps<T>(name, o.eps);
-  CheckSmoothing(name, o.label_smoothing);
   RowProblem<T> pr = Dense(name, call, o.axis);
   pr.check_y = true;
   return internal::RunRowLoss(
@@ -217,8 +192,8 @@ template <typename T>
 double SparseCategoricalCrossEntropy(const LabelCall<T>& call,
                                      const SparseCategoricalCrossEntropyOptions& o) {
   const char* name = "sparse_categorical_cross_entropy";
+  CheckOptions(name, o);
   if (!o.from_logits) CheckEps<T>(name, o.eps);
-  CheckSmoothing(name, o.label_smoothing);
   RowProblem<T> pr = Labels(name, call, o.axis);
   pr.has_ignore = o.has_ignore_index;
   pr.ignore_index = o.ignore_index;
@@ -231,10 +206,8 @@ double SparseCategoricalCrossEntropy(const LabelCall<T>& call,
 template <typename T>
 double CategoricalFocal(const Call<T>& call, const CategoricalFocalOptions& o) {
   const char* name = "categorical_focal";
+  CheckOptions(name, o);
   if (!o.from_logits) CheckEps<T>(name, o.eps);
-  CheckSmoothing(name, o.label_smoothing);
-  CheckGamma(name, o.gamma);
-  CheckAlpha(name, o.has_alpha, o.alpha);
   RowProblem<T> pr = Dense(name, call, o.axis);
   pr.check_y = true;
   const losses::FocalTerm term{o.has_alpha ? o.alpha : 1.0, o.gamma};
@@ -244,6 +217,7 @@ double CategoricalFocal(const Call<T>& call, const CategoricalFocalOptions& o) {
 
 template <typename T>
 double CategoricalHinge(const Call<T>& call, const CategoricalHingeOptions& o) {
+  CheckOptions("categorical_hinge", o);
   static const losses::CategoricalHingeTerm term{};
   return internal::RunRows(Dense("categorical_hinge", call, o.axis), &term, 2,
                            &CategoricalHingeRows<T>);
@@ -252,11 +226,9 @@ double CategoricalHinge(const Call<T>& call, const CategoricalHingeOptions& o) {
 template <typename T>
 double MultiMargin(const LabelCall<T>& call, const MultiMarginOptions& o) {
   const char* name = "multi_margin";
+  CheckOptions(name, o);
   if (o.p != 1 && o.p != 2) {
     throw Error(std::string(name) + ": p must be 1 or 2, got " + std::to_string(o.p));
-  }
-  if (!std::isfinite(o.margin)) {
-    throw Error(std::string(name) + ": margin must be a finite number, got " + internal::OptionNum(o.margin));
   }
   const losses::MultiMarginTerm term{o.p, o.margin};
   // SIMD rows (internal/rowwise-inl.h, TargetSumKernelImpl).
@@ -266,6 +238,7 @@ double MultiMargin(const LabelCall<T>& call, const MultiMarginOptions& o) {
 
 template <typename T>
 double Nll(const LabelCall<T>& call, const NllOptions& o) {
+  CheckOptions("nll", o);
   RowProblem<T> pr = Labels("nll", call, o.axis);
   pr.has_ignore = o.has_ignore_index;
   pr.ignore_index = o.ignore_index;
@@ -276,15 +249,14 @@ double Nll(const LabelCall<T>& call, const NllOptions& o) {
 
 template <typename T>
 double KlDivergence(const Call<T>& call, const KlDivergenceOptions& o) {
+  CheckOptions("kl_divergence", o);
   return internal::RunRowLoss(Dense("kl_divergence", call, o.axis),
                               losses::KlDivergence{o.log_input, o.log_target});
 }
 
 template <typename T>
 double JensenShannon(const Call<T>& call, const JensenShannonOptions& o) {
-  if (!(o.beta >= 0 && o.beta <= 1)) {
-    throw Error("jensen_shannon: beta must be in [0, 1], got " + internal::OptionNum(o.beta));
-  }
+  CheckOptions("jensen_shannon", o);
   return internal::RunRowLoss(Dense("jensen_shannon", call, o.axis),
                               losses::JensenShannon{o.beta, o.log_input});
 }
@@ -292,11 +264,6 @@ double JensenShannon(const Call<T>& call, const JensenShannonOptions& o) {
 #define FASTLOSS_INSTANTIATE(Name, CallT)                                   \
   template double Name<float>(const CallT<float>&, const Name##Options&);   \
   template double Name<double>(const CallT<double>&, const Name##Options&);
-FASTLOSS_INSTANTIATE(BinaryCrossEntropy, Call)
-FASTLOSS_INSTANTIATE(BinaryFocal, Call)
-FASTLOSS_INSTANTIATE(Hinge, Call)
-FASTLOSS_INSTANTIATE(SquaredHinge, Call)
-FASTLOSS_INSTANTIATE(SoftMargin, Call)
 FASTLOSS_INSTANTIATE(CategoricalCrossEntropy, Call)
 FASTLOSS_INSTANTIATE(SparseCategoricalCrossEntropy, LabelCall)
 FASTLOSS_INSTANTIATE(CategoricalFocal, Call)

@@ -41,9 +41,10 @@ struct HasAux<F, std::void_t<decltype(F::kAux)>> : std::integral_constant<bool, 
 
 template <typename T>
 struct AddSink {
+  const char* name;
   ElementwiseCombination::Impl::Term* term;
   template <class F>
-  double operator()(const char* name, const F& f, YRange r) const {
+  double operator()(const F& f, YRange r) const {
     static_assert(std::is_trivially_copyable<F>::value, "functors are plain data");
     if (HasAux<F>::value) {
       throw Error(std::string("combination: ") + name +
@@ -123,39 +124,28 @@ ElementwiseCombination& ElementwiseCombination::operator=(const ElementwiseCombi
 }
 int ElementwiseCombination::size() const { return static_cast<int>(impl_->terms.size()); }
 
-#define FASTLOSS_COMBINATION_ADD(Options)                                              \
-  ElementwiseCombination& ElementwiseCombination::Add(double coef, const Options& o) { \
-    if (!std::isfinite(coef)) {                                                       \
-      throw Error("combination: coefficients must be finite, got " +                  \
-                  internal::OptionNum(coef));                                         \
-    }                                                                                 \
-    Impl::Term t;                                                                     \
-    t.coef = coef;                                                                    \
-    internal::Build<float>(o, internal::AddSink<float>{&t});                          \
-    internal::Build<double>(o, internal::AddSink<double>{&t});                        \
-    impl_->terms.push_back(std::move(t));                                             \
-    return *this;                                                                     \
-  }
-FASTLOSS_COMBINATION_ADD(MseOptions)
-FASTLOSS_COMBINATION_ADD(MaeOptions)
-FASTLOSS_COMBINATION_ADD(HuberOptions)
-FASTLOSS_COMBINATION_ADD(SmoothL1Options)
-FASTLOSS_COMBINATION_ADD(LogCoshOptions)
-FASTLOSS_COMBINATION_ADD(MsleOptions)
-FASTLOSS_COMBINATION_ADD(MapeOptions)
-FASTLOSS_COMBINATION_ADD(PoissonNllOptions)
-FASTLOSS_COMBINATION_ADD(QuantileOptions)
-FASTLOSS_COMBINATION_ADD(BinaryCrossEntropyOptions)
-FASTLOSS_COMBINATION_ADD(BinaryFocalOptions)
-FASTLOSS_COMBINATION_ADD(HingeOptions)
-FASTLOSS_COMBINATION_ADD(SquaredHingeOptions)
-FASTLOSS_COMBINATION_ADD(SoftMarginOptions)
-FASTLOSS_COMBINATION_ADD(ContrastiveOptions)
+#define FASTLOSS_COMBINATION_ADD(Name, name, driver, aliases, true_name, pred_name)       \
+  FASTLOSS_ELEMENTWISE_ONLY_##driver(                                                      \
+      ElementwiseCombination& ElementwiseCombination::Add(double coef,                     \
+                                                          const Name##Options& o) {        \
+        if (!std::isfinite(coef)) {                                                        \
+          throw Error("combination: coefficients must be finite, got " +                   \
+                      internal::OptionNum(coef));                                          \
+        }                                                                                  \
+        CheckOptions(#name, o);                                                            \
+        Impl::Term t;                                                                      \
+        t.coef = coef;                                                                     \
+        losses::Build<float>(o, internal::AddSink<float>{#name, &t});                      \
+        losses::Build<double>(o, internal::AddSink<double>{#name, &t});                    \
+        impl_->terms.push_back(std::move(t));                                              \
+        return *this;                                                                      \
+      })
+FASTLOSS_LOSSES(FASTLOSS_COMBINATION_ADD)
 #undef FASTLOSS_COMBINATION_ADD
 
 template <typename T>
 double Combined(const Call<T>& call, const ElementwiseCombination& combination) {
-  const auto& terms = combination.impl().terms;
+  const auto& terms = combination.impl_->terms;
   if (terms.empty()) throw Error("combined: the combination has no terms");
   const int k = std::is_same<T, double>::value ? 1 : 0;
   internal::Composite c;

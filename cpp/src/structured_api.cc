@@ -153,22 +153,16 @@ double RunScores(const char* name, const char* arg, const Loss& loss, const Scor
 
 // --- Segmentation ----------------------------------------------------------------
 
-template <typename T>
-double Dice(const Call<T>& call, const DiceOptions& o) {
-  return RunOverlap("dice", call, o, internal::DiceScore(o));
-}
-template <typename T>
-double Jaccard(const Call<T>& call, const JaccardOptions& o) {
-  return RunOverlap("jaccard", call, o, internal::JaccardScore(o));
-}
-template <typename T>
-double Tversky(const Call<T>& call, const TverskyOptions& o) {
-  return RunOverlap("tversky", call, o, internal::TverskyScore("tversky", o, 1.0));
-}
-template <typename T>
-double FocalTversky(const Call<T>& call, const FocalTverskyOptions& o) {
-  return RunOverlap("focal_tversky", call, o, internal::FocalTverskyScore(o));
-}
+#define FASTLOSS_DEFINE_REGION_ENTRY(Name, name, driver, aliases, true_name, pred_name) \
+  FASTLOSS_REGIONS_ONLY_##driver(                                                      \
+      template <typename T> double Name(const Call<T>& call, const Name##Options& o) { \
+        CheckOptions(#name, o);                                                        \
+        return RunOverlap(#name, call, o, internal::ScoreOf(o));                       \
+      }                                                                                \
+      template double Name<float>(const Call<float>&, const Name##Options&);           \
+      template double Name<double>(const Call<double>&, const Name##Options&);)
+FASTLOSS_LOSSES(FASTLOSS_DEFINE_REGION_ENTRY)
+#undef FASTLOSS_DEFINE_REGION_ENTRY
 
 // --- Detection ----------------------------------------------------------------------
 
@@ -183,6 +177,7 @@ struct BoxSink {
 
 template <typename T>
 double BoxIou(const Call<T>& call, const BoxIouOptions& o) {
+  CheckOptions("box_iou", o);
   return internal::WithArgumentNames("boxes_true", "boxes_pred",
                                      [&] { return internal::BuildBox(o, BoxSink<T>{call}); });
 }
@@ -192,7 +187,7 @@ double BoxIou(const Call<T>& call, const BoxIouOptions& o) {
 template <typename T>
 double CosineSimilarity(const Call<T>& call, const CosineSimilarityOptions& o) {
   const char* name = "cosine_similarity";
-  CheckAtLeast(name, "eps", o.eps, 0.0);
+  CheckOptions(name, o);
   internal::CheckView(name, "y_pred", call.y_pred);
   const int rank = call.y_pred.rank;
   if (rank < 1) throw Error("cosine_similarity: y_pred must have at least one dimension");
@@ -256,12 +251,6 @@ double TripletMargin(const MultiCall<T>& call, const TripletMarginOptions& o) {
   if (o.p == 1.0) return run(losses::TripletL1{});
   if (o.p == 2.0) return run(losses::TripletL2{});
   return run(losses::TripletLp{});
-}
-
-template <typename T>
-double Contrastive(const Call<T>& call, const ContrastiveOptions& o) {
-  return internal::WithArgumentNames(
-      "y_true", "distance", [&] { return internal::Build<T>(o, internal::RunSink<T>{call}); });
 }
 
 template <typename T>
@@ -439,13 +428,8 @@ double L2Penalty(const View<const T>& w, double lam, const View<T>* grad) {
 #define FASTLOSS_INSTANTIATE_MULTI(Name)                                       \
   template double Name<float>(const MultiCall<float>&, const Name##Options&); \
   template double Name<double>(const MultiCall<double>&, const Name##Options&);
-FASTLOSS_INSTANTIATE_CALL(Dice)
-FASTLOSS_INSTANTIATE_CALL(Jaccard)
-FASTLOSS_INSTANTIATE_CALL(Tversky)
-FASTLOSS_INSTANTIATE_CALL(FocalTversky)
 FASTLOSS_INSTANTIATE_CALL(BoxIou)
 FASTLOSS_INSTANTIATE_CALL(CosineSimilarity)
-FASTLOSS_INSTANTIATE_CALL(Contrastive)
 FASTLOSS_INSTANTIATE_MULTI(CosineEmbedding)
 FASTLOSS_INSTANTIATE_MULTI(TripletMargin)
 FASTLOSS_INSTANTIATE_MULTI(MarginRanking)

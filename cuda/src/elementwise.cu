@@ -298,9 +298,11 @@ cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
   return scratch.Finish();
 }
 
-// Build<T>(options, sink) checks the options and hands the functor here.
-// With `validate_only` it checks the call and launches nothing.
+// losses::Build<T>(options, sink) hands the functor here (the options'
+// fields are checked before). With `validate_only` it checks the call and
+// launches nothing.
 struct LaunchSink {
+  const char* name;
   const DeviceCall& call;
   cudaStream_t stream;
   cudaError_t* result;
@@ -308,7 +310,7 @@ struct LaunchSink {
   const char* aux_name = "aux";
   bool validate_only = false;
   template <class F>
-  double operator()(const char* name, const F& f, internal::YRange range) const {
+  double operator()(const F& f, internal::YRange range) const {
     const Plan plan = MakePlan(name, call, aux, aux_name);
     if (validate_only) return 0.0;
     *result = WithStorage(call.y_pred.dtype, [&](auto s) {
@@ -322,17 +324,18 @@ struct LaunchSink {
 template <class Options, class... Extra>
 void BuildFor(const DeviceCall& call, const Options& o, const LaunchSink& sink, Extra... extra) {
   if (call.y_pred.dtype == DType::kFloat64) {
-    internal::Build<double>(o, sink, extra...);
+    losses::Build<double>(o, sink, extra...);
   } else {
-    internal::Build<float>(o, sink, extra...);
+    losses::Build<float>(o, sink, extra...);
   }
 }
 
 template <class Options>
-cudaError_t Run(const DeviceCall& call, const Options& o, cudaStream_t stream) {
+cudaError_t Run(const char* name, const DeviceCall& call, const Options& o, cudaStream_t stream) {
   return Guarded([&] {
     cudaError_t result = cudaSuccess;
-    BuildFor(call, o, LaunchSink{call, stream, &result});
+    CheckOptions(name, o);
+    BuildFor(call, o, LaunchSink{name, call, stream, &result});
     return result;
   });
 }
@@ -414,32 +417,23 @@ cudaError_t RunScoreParts(const char* name, const ScorePart (&parts)[kParts],
 
 }  // namespace
 
-#define FASTLOSS_CUDA_ENTRY(Name)                                                   \
-  cudaError_t Name(const DeviceCall& call, const Name##Options& o, cudaStream_t s) { \
-    return Run(call, o, s);                                                         \
-  }
-FASTLOSS_CUDA_ENTRY(Mse)
-FASTLOSS_CUDA_ENTRY(Mae)
-FASTLOSS_CUDA_ENTRY(Huber)
-FASTLOSS_CUDA_ENTRY(SmoothL1)
-FASTLOSS_CUDA_ENTRY(LogCosh)
-FASTLOSS_CUDA_ENTRY(Msle)
-FASTLOSS_CUDA_ENTRY(Mape)
-FASTLOSS_CUDA_ENTRY(PoissonNll)
-FASTLOSS_CUDA_ENTRY(Quantile)
-FASTLOSS_CUDA_ENTRY(BinaryCrossEntropy)
-FASTLOSS_CUDA_ENTRY(BinaryFocal)
-FASTLOSS_CUDA_ENTRY(Hinge)
-FASTLOSS_CUDA_ENTRY(SquaredHinge)
-FASTLOSS_CUDA_ENTRY(SoftMargin)
-FASTLOSS_CUDA_ENTRY(Contrastive)
+// The elementwise entry points of the registry (the region and box ones are
+// in groups.cu).
+#define FASTLOSS_CUDA_ENTRY(Name, name, driver, aliases, true_name, pred_name)       \
+  FASTLOSS_ELEMENTWISE_ONLY_##driver(                                                \
+      cudaError_t Name(const DeviceCall& call, const Name##Options& o, cudaStream_t s) { \
+        return internal::WithArgumentNames(#true_name, #pred_name,                    \
+                                           [&] { return Run(#name, call, o, s); });  \
+      })
+FASTLOSS_LOSSES(FASTLOSS_CUDA_ENTRY)
 #undef FASTLOSS_CUDA_ENTRY
 
 cudaError_t BinaryCrossEntropy(const DeviceCall& call, const DeviceView& pos_weight,
                                const BinaryCrossEntropyOptions& o, cudaStream_t stream) {
   return Guarded([&] {
     cudaError_t result = cudaSuccess;
-    LaunchSink sink{call, stream, &result};
+    CheckOptions("binary_cross_entropy", o);
+    LaunchSink sink{"binary_cross_entropy", call, stream, &result};
     sink.aux = &pos_weight;
     sink.aux_name = "pos_weight";
     BuildFor(call, o, sink, true);

@@ -356,18 +356,16 @@ struct GroupSink {
 
 template <class Options>
 cudaError_t RunOverlap(const char* name, const DeviceCall& call, const Options& o,
-                       losses::OverlapScore (*score)(const Options&), cudaStream_t stream) {
+                       const losses::OverlapScore& score, cudaStream_t stream) {
   return Guarded([&] {
     cudaError_t result = cudaSuccess;
+    CheckOptions(name, o);
     internal::CheckView(name, "y_pred", AsView(call.y_pred));
-    internal::BuildOverlap(name, o, score(o), call.y_pred.rank, GroupSink{call, stream, &result});
+    internal::BuildOverlap(name, o, score, call.y_pred.rank, GroupSink{call, stream, &result});
     return result;
   });
 }
 
-losses::OverlapScore TverskyScoreOf(const TverskyOptions& o) {
-  return internal::TverskyScore("tversky", o, 1.0);
-}
 
 // --- Boxes ---------------------------------------------------------------------------
 
@@ -518,23 +516,18 @@ struct BoxSink {
 
 }  // namespace
 
-cudaError_t Dice(const DeviceCall& call, const DiceOptions& o, cudaStream_t stream) {
-  return RunOverlap("dice", call, o, &internal::DiceScore, stream);
-}
-cudaError_t Jaccard(const DeviceCall& call, const JaccardOptions& o, cudaStream_t stream) {
-  return RunOverlap("jaccard", call, o, &internal::JaccardScore, stream);
-}
-cudaError_t Tversky(const DeviceCall& call, const TverskyOptions& o, cudaStream_t stream) {
-  return RunOverlap("tversky", call, o, &TverskyScoreOf, stream);
-}
-cudaError_t FocalTversky(const DeviceCall& call, const FocalTverskyOptions& o,
-                         cudaStream_t stream) {
-  return RunOverlap("focal_tversky", call, o, &internal::FocalTverskyScore, stream);
-}
+#define FASTLOSS_CUDA_REGION_ENTRY(Name, name, driver, aliases, true_name, pred_name)  \
+  FASTLOSS_REGIONS_ONLY_##driver(                                                       \
+      cudaError_t Name(const DeviceCall& call, const Name##Options& o, cudaStream_t s) { \
+        return RunOverlap(#name, call, o, internal::ScoreOf(o), s);                     \
+      })
+FASTLOSS_LOSSES(FASTLOSS_CUDA_REGION_ENTRY)
+#undef FASTLOSS_CUDA_REGION_ENTRY
 
 cudaError_t BoxIou(const DeviceCall& call, const BoxIouOptions& o, cudaStream_t stream) {
   return Guarded([&] {
     cudaError_t result = cudaSuccess;
+    CheckOptions("box_iou", o);
     internal::WithArgumentNames("boxes_true", "boxes_pred", [&] {
       return internal::BuildBox(o, BoxSink{call, stream, &result});
     });

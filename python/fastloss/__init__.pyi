@@ -64,4 +64,5 @@ sparse_cce: Loss
 mean_squared_error: Loss
 mean_absolute_error: Loss
 LOSSES: dict[str, Loss]
+ALIASES: dict[str, str]
 OTHER_LOSSES: dict[str, object]

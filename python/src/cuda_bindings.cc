@@ -1,14 +1,15 @@
 // fastloss._cuda: the CUDA entry points of <fastloss/cuda.hpp> for Python.
 // Built only where a CUDA compiler is found; fastloss.cuda (Python) describes
 // the device arrays (CUDA array interface, DLPack), allocates the outputs
-// through the arrays' own library and calls elementwise() here. Nothing here
+// through the arrays' own library and calls elementwise() here with the
+// options fastloss._core parsed (read back through the registry's field lists). Nothing here
 // synchronises with the device.
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <set>
+#include <vector>
 #include <string>
 
 #include "fastloss/cuda.hpp"
@@ -61,192 +62,89 @@ DeviceView ToView(const char* arg, py::handle desc, int* device) {
   return v;
 }
 
-// Reads the options a loss knows from a dict; an unknown key is a TypeError.
-class Options {
- public:
-  Options(const std::string& loss, py::dict d) : loss_(loss), d_(d) {}
-  void Get(const char* key, double& v) { if (Has(key)) v = d_[key].cast<double>(); }
-  void Get(const char* key, bool& v) { if (Has(key)) v = d_[key].cast<bool>(); }
-  // alpha=None: no balancing.
-  void GetOptional(const char* key, double& v, bool& has) {
-    if (!Has(key)) return;
-    py::object o = d_[key];
-    has = !o.is_none();
-    if (has) v = o.cast<double>();
+// Reads a loss's options from the dict fastloss._core made of them (its
+// FieldExporter: every field, as plain Python values, already parsed and
+// checked) through the same field list (Options::Fields).
+struct DictReader {
+  const py::dict& d;
+  bool Has(const char* f) const { return d.contains(f); }
+  void Real(const char* f, double& x, fastloss::Check, const char*) {
+    if (Has(f)) x = d[f].cast<double>();
   }
-  // axes: None (every axis) or a sequence of ints.
-  void GetAxes(const char* key, fastloss::OverlapOptions& o) {
-    if (!Has(key)) return;
-    py::object v = d_[key];
-    o.all_axes = v.is_none();
-    o.axes.clear();
-    if (!o.all_axes) {
-      for (py::handle a : v) o.axes.push_back(a.cast<int>());
+  void Bool(const char* f, bool& x, const char*) {
+    if (Has(f)) x = d[f].cast<bool>();
+  }
+  void Int(const char* f, int& x, const char*) {
+    if (Has(f)) x = d[f].cast<int>();
+  }
+  void OptionalReal(const char* f, double& x, bool& has, fastloss::Check, const char*) {
+    if (!Has(f)) return;
+    py::object v = d[f];
+    has = !v.is_none();
+    if (has) x = v.cast<double>();
+  }
+  void OptionalInt(const char* f, int64_t& x, bool& has, const char*) {
+    if (!Has(f)) return;
+    py::object v = d[f];
+    has = !v.is_none();
+    if (has) x = v.cast<int64_t>();
+  }
+  void Axes(const char* f, bool& all, std::vector<int>& axes, const char*) {
+    if (!Has(f)) return;
+    py::object v = d[f];
+    all = v.is_none();
+    axes.clear();
+    if (!all) {
+      for (py::handle a : v) axes.push_back(a.cast<int>());
     }
   }
-  void GetString(const char* key, std::string& v) { if (Has(key)) v = d_[key].cast<std::string>(); }
-  void Finish() {
-    for (auto item : d_) {
-      const std::string k = py::str(item.first);
-      if (!seen_.count(k)) {
-        throw py::type_error(loss_ + "() got an unexpected keyword argument '" + k +
-                             "' (on the GPU)");
+  template <class E>
+  void Choice(const char* f, E& x, const char* const* choices, const char*) {
+    if (!Has(f)) return;
+    const std::string v = d[f].cast<std::string>();
+    for (int i = 0; choices[i]; ++i) {
+      if (v == choices[i]) {
+        x = static_cast<E>(i);
+        return;
       }
     }
+    throw py::value_error(std::string(f) + ": unknown choice '" + v + "'");
   }
-
- private:
-  bool Has(const char* key) {
-    seen_.insert(key);
-    return d_.contains(key);
+  void RealOrArray(const char* f, double& x, fastloss::Check c, const char* doc) {
+    Real(f, x, c, doc);
   }
-  std::string loss_;
-  py::dict d_;
-  std::set<std::string> seen_;
+  void ClassWeights(const char*, const char*) {}
 };
 
-void ReadOverlap(Options& o, fastloss::OverlapOptions& x) {
-  o.Get("smooth", x.smooth);
-  o.GetAxes("axes", x);
-  o.Get("squared", x.squared);
-  o.Get("from_logits", x.from_logits);
+// The entry point of one loss: options from the dict, then the launch
+// (aux: an array given for a real-or-array option, e.g. BCE's pos_weight).
+using Runner = cudaError_t (*)(const py::dict& options, const DeviceCall& call,
+                               const DeviceView* aux, cudaStream_t stream);
+
+template <class O>
+cudaError_t RunWithArray(const DeviceCall&, const DeviceView&, const O&, cudaStream_t) {
+  throw py::type_error("this loss takes no array option");  // no such field: unreachable
+}
+cudaError_t RunWithArray(const DeviceCall& call, const DeviceView& aux,
+                         const fastloss::BinaryCrossEntropyOptions& o, cudaStream_t stream) {
+  return fastloss::cuda::BinaryCrossEntropy(call, aux, o, stream);
 }
 
-using Runner = std::function<cudaError_t(Options&, const DeviceCall&, cudaStream_t)>;
+#define FASTLOSS_CUDA_RUNNER_ROW(Name)                                                  \
+  [](const py::dict& d, const DeviceCall& call, const DeviceView* aux, cudaStream_t s) { \
+    fastloss::Name##Options o{};                                                        \
+    fastloss::Name##Options::Fields(o, DictReader{d});                                  \
+    if (aux) return RunWithArray(call, *aux, o, s);                                     \
+    return fastloss::cuda::Name(call, o, s);                                            \
+  }
+#define FASTLOSS_CUDA_RUNNER(Name, name, driver, aliases, true_name, pred_name) \
+  FASTLOSS_ON_GPU_##driver({#name, FASTLOSS_CUDA_RUNNER_ROW(Name)},)
 
+// The registry's rows the GPU backend runs (elementwise, region and box
+// losses), by name.
 const std::map<std::string, Runner>& Table() {
-  namespace fc = fastloss::cuda;
-  static const auto* table = new std::map<std::string, Runner>{
-      {"mse", [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::Mse(c, {}, s); }},
-      {"mae", [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::Mae(c, {}, s); }},
-      {"huber",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::HuberOptions x;
-         o.Get("delta", x.delta);
-         o.Finish();
-         return fc::Huber(c, x, s);
-       }},
-      {"smooth_l1",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::SmoothL1Options x;
-         o.Get("beta", x.beta);
-         o.Finish();
-         return fc::SmoothL1(c, x, s);
-       }},
-      {"quantile",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::QuantileOptions x;
-         o.Get("q", x.q);
-         o.Finish();
-         return fc::Quantile(c, x, s);
-       }},
-      {"log_cosh",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::LogCosh(c, {}, s); }},
-      {"msle", [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::Msle(c, {}, s); }},
-      {"poisson_nll",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::PoissonNllOptions x;
-         o.Get("log_input", x.log_input);
-         o.Get("full", x.full);
-         o.Get("eps", x.eps);
-         o.Finish();
-         return fc::PoissonNll(c, x, s);
-       }},
-      {"mape",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::MapeOptions x;
-         o.Get("eps", x.eps);
-         o.Finish();
-         return fc::Mape(c, x, s);
-       }},
-      {"binary_cross_entropy",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::BinaryCrossEntropyOptions x;
-         o.Get("from_logits", x.from_logits);
-         o.Get("eps", x.eps);
-         o.Get("pos_weight", x.pos_weight);
-         o.Get("label_smoothing", x.label_smoothing);
-         o.Finish();
-         return fc::BinaryCrossEntropy(c, x, s);
-       }},
-      {"binary_focal",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::BinaryFocalOptions x;
-         o.GetOptional("alpha", x.alpha, x.has_alpha);
-         o.Get("gamma", x.gamma);
-         o.Get("from_logits", x.from_logits);
-         o.Get("eps", x.eps);
-         o.Get("label_smoothing", x.label_smoothing);
-         o.Finish();
-         return fc::BinaryFocal(c, x, s);
-       }},
-      {"hinge", [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::Hinge(c, {}, s); }},
-      {"squared_hinge",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::SquaredHinge(c, {}, s); }},
-      {"soft_margin",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) { o.Finish(); return fc::SoftMargin(c, {}, s); }},
-      {"dice",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::DiceOptions x;
-         ReadOverlap(o, x);
-         o.Finish();
-         return fc::Dice(c, x, s);
-       }},
-      {"jaccard",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::JaccardOptions x;
-         ReadOverlap(o, x);
-         o.Finish();
-         return fc::Jaccard(c, x, s);
-       }},
-      {"tversky",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::TverskyOptions x;
-         ReadOverlap(o, x);
-         o.Get("alpha", x.alpha);
-         o.Get("beta", x.beta);
-         o.Finish();
-         return fc::Tversky(c, x, s);
-       }},
-      {"focal_tversky",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::FocalTverskyOptions x;
-         ReadOverlap(o, x);
-         o.Get("alpha", x.alpha);
-         o.Get("beta", x.beta);
-         o.Get("gamma", x.gamma);
-         o.Finish();
-         return fc::FocalTversky(c, x, s);
-       }},
-      {"box_iou",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::BoxIouOptions x;
-         std::string kind = "iou";
-         o.GetString("kind", kind);
-         o.Get("eps", x.eps);
-         o.Finish();
-         if (kind == "iou") {
-           x.kind = fastloss::BoxIouKind::kIou;
-         } else if (kind == "giou") {
-           x.kind = fastloss::BoxIouKind::kGiou;
-         } else if (kind == "diou") {
-           x.kind = fastloss::BoxIouKind::kDiou;
-         } else if (kind == "ciou") {
-           x.kind = fastloss::BoxIouKind::kCiou;
-         } else {
-           throw py::value_error("box_iou: kind must be one of 'iou', 'giou', 'diou', 'ciou', got '" +
-                                 kind + "'");
-         }
-         return fc::BoxIou(c, x, s);
-       }},
-      {"contrastive",
-       [](Options& o, const DeviceCall& c, cudaStream_t s) {
-         fastloss::ContrastiveOptions x;
-         o.Get("margin", x.margin);
-         o.Finish();
-         return fc::Contrastive(c, x, s);
-       }},
-  };
+  static const auto* table =
+      new std::map<std::string, Runner>{FASTLOSS_LOSSES(FASTLOSS_CUDA_RUNNER)};
   return *table;
 }
 
@@ -303,13 +201,11 @@ void Launch(int device, F&& f) {
 void Elementwise(const std::string& name, py::dict options, const std::string& reduction,
                  py::object y_true, py::object y_pred, py::object weights, py::object grad,
                  py::object losses, py::object result, uintptr_t stream, py::object aux) {
-  const std::string key = name == "bce" ? "binary_cross_entropy" : name;
-  const auto it = Table().find(key);
+  const auto it = Table().find(name);
   if (it == Table().end()) {
     throw py::type_error(name + " has no GPU implementation yet (fastloss._cuda.LOSSES lists "
                                 "the losses that do)");
   }
-  Options opts(name, options);
   DeviceCall call;
   int device = -1;
   call.y_pred = ToView("y_pred", y_pred, &device);
@@ -336,27 +232,11 @@ void Elementwise(const std::string& name, py::dict options, const std::string& r
     }
     call.result = r.data;
   }
-  DeviceView pos_weight;
-  const bool has_aux = !aux.is_none();
-  if (has_aux) {
-    if (key != "binary_cross_entropy") {
-      throw py::type_error(name + ": aux (an array pos_weight) is for binary_cross_entropy only");
-    }
-    pos_weight = ToView("pos_weight", aux, &device);
-  }
+  DeviceView aux_view;
+  if (!aux.is_none()) aux_view = ToView("aux", aux, &device);
   Launch(device, [&] {
-    if (!has_aux) {
-      // The runner reads its options and calls opts.Finish() (unknown keys:
-      // TypeError) before it launches anything.
-      return it->second(opts, call, reinterpret_cast<cudaStream_t>(stream));
-    }
-    fastloss::BinaryCrossEntropyOptions x;
-    opts.Get("from_logits", x.from_logits);
-    opts.Get("eps", x.eps);
-    opts.Get("label_smoothing", x.label_smoothing);
-    opts.Finish();
-    return fastloss::cuda::BinaryCrossEntropy(call, pos_weight, x,
-                                              reinterpret_cast<cudaStream_t>(stream));
+    return it->second(options, call, aux.is_none() ? nullptr : &aux_view,
+                      reinterpret_cast<cudaStream_t>(stream));
   });
 }
 
@@ -397,10 +277,15 @@ void Scores(const std::string& name, py::dict options, const std::string& reduct
     throw py::type_error(name + ": takes " + std::to_string(want) + " score array" +
                          (want == 2 ? "s" : "") + ", got " + std::to_string(py::len(calls)));
   }
-  Options opts(name, options);
   bool saturating = false;
-  if (name == "gan_generator") opts.Get("saturating", saturating);
-  opts.Finish();
+  for (auto item : options) {
+    const std::string k = py::str(item.first);
+    if (name == "gan_generator" && k == "saturating") {
+      saturating = item.second.cast<bool>();
+    } else {
+      throw py::type_error(name + "() got an unexpected keyword argument '" + k + "' (on the GPU)");
+    }
+  }
   int device = -1;
   fc::DeviceScoreCall c[2];
   for (size_t i = 0; i < want; ++i) c[i] = ToScoreCall(calls[i], &device);
@@ -449,7 +334,6 @@ PYBIND11_MODULE(_cuda, m) {
         "(scores, weights, grad, losses) descs per array.");
   py::list names;
   for (const auto& kv : Table()) names.append(kv.first);
-  names.append("bce");
   for (const char* n : {"gan_discriminator", "gan_generator", "wasserstein_critic",
                         "wasserstein_generator"}) {
     names.append(n);

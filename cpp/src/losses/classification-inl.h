@@ -451,3 +451,42 @@ struct SoftmaxRows {
 };
 using CceRows = SoftmaxRows<CceTerm>;
 using FocalRows = SoftmaxRows<FocalTerm>;
+
+// --- Builders of the binary losses: options -> functor (see
+// internal/option_checks.h; the options' fields are checked before).
+// `pos_weight_array`: BCE's per-element pos_weight, which the sink provides
+// as the aux operand; the options' scalar pos_weight otherwise.
+template <typename T, class S>
+auto Build(const BinaryCrossEntropyOptions& o, S&& sink, bool pos_weight_array = false) {
+  if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
+  const Smoothing s{1.0 - o.label_smoothing, 0.5 * o.label_smoothing};
+  constexpr ::fastloss::internal::YRange unit = ::fastloss::internal::kUnitY;
+  if (o.from_logits) {
+    if (pos_weight_array) return sink(BceLogitsPw{s, 1.0}, unit);
+    return sink(BceLogits{s, o.pos_weight}, unit);
+  }
+  if (pos_weight_array) return sink(BceProbsPw{s, 1.0, o.eps}, unit);
+  return sink(BceProbs{s, o.pos_weight, o.eps}, unit);
+}
+template <typename T, class S>
+auto Build(const BinaryFocalOptions& o, S&& sink) {
+  if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
+  const FocalModulation focal{o.alpha, o.has_alpha, o.gamma};
+  const Smoothing s{1.0 - o.label_smoothing, 0.5 * o.label_smoothing};
+  if (o.from_logits) return sink(BinaryFocalLogits{s, focal}, ::fastloss::internal::kUnitY);
+  return sink(BinaryFocalProbs{s, focal, o.eps}, ::fastloss::internal::kUnitY);
+}
+template <typename T, class S>
+auto Build(const HingeOptions&, S&& sink) { return sink(Hinge{}, ::fastloss::internal::kAnyY); }
+template <typename T, class S>
+auto Build(const SquaredHingeOptions&, S&& sink) {
+  return sink(SquaredHinge{}, ::fastloss::internal::kAnyY);
+}
+template <typename T, class S>
+auto Build(const SoftMarginOptions&, S&& sink) {
+  return sink(SoftMargin{}, ::fastloss::internal::kAnyY);
+}
+
+// The elementwise functors of this file: classification.cc instantiates their
+// kernels for every SIMD target (redefined identically at each inclusion).
+#define FASTLOSS_BINARY_FUNCTORS(X) X(BceLogits) X(BceLogitsPw) X(BceProbs) X(BceProbsPw) X(BinaryFocalLogits) X(BinaryFocalProbs) X(Hinge) X(SquaredHinge) X(SoftMargin)

@@ -1,11 +1,16 @@
 // The loss functors in plain C++ (namespace fastloss::losses): their options
-// for the public API, and the scalar instantiation of their math
+// builders (options -> functor),
+// and the scalar instantiation of their math
 // (ScalarMath). The SIMD kernels include the same -inl.h files once per
 // Highway target inside that target's namespace (see regression.cc).
 #ifndef FASTLOSS_SRC_LOSSES_LOSSES_H_
 #define FASTLOSS_SRC_LOSSES_LOSSES_H_
 
+#include <limits>
+
+#include "fastloss/registry.hpp"
 #include "internal/base.h"
+#include "internal/option_checks.h"
 #include "internal/scalar_math.h"
 
 namespace fastloss {

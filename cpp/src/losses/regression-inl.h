@@ -164,3 +164,45 @@ struct Quantile {
     return m.Mul(e, m.Select(below, m.Set(q - 1.0), m.Set(q)));
   }
 };
+
+// --- Builders: options -> functor (see internal/option_checks.h). The
+// options' own fields are checked before (CheckOptions); a builder checks
+// what depends on the dtype T or on several options.
+template <typename T, class S>
+auto Build(const MseOptions&, S&& sink) { return sink(Mse{}, ::fastloss::internal::kAnyY); }
+template <typename T, class S>
+auto Build(const MaeOptions&, S&& sink) { return sink(Mae{}, ::fastloss::internal::kAnyY); }
+template <typename T, class S>
+auto Build(const HuberOptions& o, S&& sink) {
+  return sink(Huber{o.delta, 1.0}, ::fastloss::internal::kAnyY);
+}
+// PyTorch's smooth L1 is Huber with delta = beta divided by beta, and L1 at
+// beta = 0. Where 1 / beta overflows T (beta below ~2.9e-39 in float,
+// ~5.6e-309 in double) the quadratic zone |r| < beta holds only subnormal
+// residuals, and the loss is L1 to within beta / 2.
+template <typename T, class S>
+auto Build(const SmoothL1Options& o, S&& sink) {
+  if (!(1.0 / o.beta <= static_cast<double>(std::numeric_limits<T>::max()))) {
+    return sink(Mae{}, ::fastloss::internal::kAnyY);
+  }
+  return sink(Huber{o.beta, 1.0 / o.beta}, ::fastloss::internal::kAnyY);
+}
+template <typename T, class S>
+auto Build(const LogCoshOptions&, S&& sink) { return sink(LogCosh{}, ::fastloss::internal::kAnyY); }
+template <typename T, class S>
+auto Build(const MsleOptions&, S&& sink) { return sink(Msle{}, ::fastloss::internal::kAnyY); }
+template <typename T, class S>
+auto Build(const MapeOptions& o, S&& sink) { return sink(Mape{o.eps}, ::fastloss::internal::kAnyY); }
+template <typename T, class S>
+auto Build(const PoissonNllOptions& o, S&& sink) {
+  return sink(PoissonNll{o.log_input, o.full, o.eps}, ::fastloss::internal::kAnyY);
+}
+template <typename T, class S>
+auto Build(const QuantileOptions& o, S&& sink) {
+  return sink(Quantile{o.q}, ::fastloss::internal::kAnyY);
+}
+
+// The elementwise functors of this file: regression.cc instantiates their kernels
+// for every SIMD target (one list, beside the functors; redefined identically
+// at each inclusion).
+#define FASTLOSS_REGRESSION_FUNCTORS(X) X(Identity) X(Mse) X(Mae) X(Huber) X(LogCosh) X(Msle) X(Mape) X(PoissonNll) X(Quantile)

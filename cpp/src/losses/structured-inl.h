@@ -311,6 +311,13 @@ struct Contrastive {
 };
 
 // On rows (x1, x2) with d = |x1 - x2 + eps|_2 and a target y per row.
+template <typename T, class S>
+auto Build(const ContrastiveOptions& o, S&& sink) {
+  Contrastive f;
+  f.f.margin = o.margin;
+  return sink(f, ::fastloss::internal::kUnitY);
+}
+
 struct ContrastivePairs {
   static constexpr int kInputs = 2, kSums = 1, kCoefs = 1, kFirstGrad = 0, kGrads = 2;
   static constexpr int kCost = 1;

@@ -8,7 +8,7 @@
 //   call.grad = fastloss::cuda::DeviceView::Contiguous(d_g, DType::kFloat32, {n});
 //   call.has_grad = true;
 //   call.result = d_value;            // one float on the device
-//   cudaError_t err = fastloss::cuda::Huber(call, {/*delta=*/2.0}, stream);
+//   cudaError_t err = fastloss::cuda::SmoothL1(call, {/*beta=*/2.0}, stream);
 //
 // Conventions (CUB's): every entry point enqueues its work on `stream` and
 // returns without waiting for it; the reduced value is written to device
@@ -46,7 +46,7 @@ enum class DType { kFloat32, kFloat64, kFloat16, kBFloat16 };
 struct DeviceView : View<void> {
   DType dtype = DType::kFloat32;
 
-  static DeviceView Contiguous(void* data, DType dtype, std::initializer_list<int64_t> shape) {
+  static DeviceView Contiguous(void* data, DType dtype, std::initializer_list<Extent> shape) {
     DeviceView v;
     static_cast<View<void>&>(v) = View<void>::Contiguous(data, shape);
     v.dtype = dtype;
@@ -80,27 +80,10 @@ struct DeviceCall {
 // at that element, so the reduced value is NaN too.
 // The stream's device must be the current device (cudaSetDevice), and every
 // pointer must be aligned to its element size.
-cudaError_t Mse(const DeviceCall& call, const MseOptions& = {}, cudaStream_t stream = 0);
-cudaError_t Mae(const DeviceCall& call, const MaeOptions& = {}, cudaStream_t stream = 0);
-cudaError_t Huber(const DeviceCall& call, const HuberOptions& = {}, cudaStream_t stream = 0);
-cudaError_t SmoothL1(const DeviceCall& call, const SmoothL1Options& = {}, cudaStream_t stream = 0);
-cudaError_t LogCosh(const DeviceCall& call, const LogCoshOptions& = {}, cudaStream_t stream = 0);
-cudaError_t Msle(const DeviceCall& call, const MsleOptions& = {}, cudaStream_t stream = 0);
-cudaError_t Mape(const DeviceCall& call, const MapeOptions& = {}, cudaStream_t stream = 0);
-cudaError_t PoissonNll(const DeviceCall& call, const PoissonNllOptions& = {},
-                       cudaStream_t stream = 0);
-cudaError_t Quantile(const DeviceCall& call, const QuantileOptions& = {}, cudaStream_t stream = 0);
-cudaError_t BinaryCrossEntropy(const DeviceCall& call, const BinaryCrossEntropyOptions& = {},
-                               cudaStream_t stream = 0);
-cudaError_t BinaryFocal(const DeviceCall& call, const BinaryFocalOptions& = {},
-                        cudaStream_t stream = 0);
-cudaError_t Hinge(const DeviceCall& call, const HingeOptions& = {}, cudaStream_t stream = 0);
-cudaError_t SquaredHinge(const DeviceCall& call, const SquaredHingeOptions& = {},
-                         cudaStream_t stream = 0);
-cudaError_t SoftMargin(const DeviceCall& call, const SoftMarginOptions& = {},
-                       cudaStream_t stream = 0);
-cudaError_t Contrastive(const DeviceCall& call, const ContrastiveOptions& = {},
-                        cudaStream_t stream = 0);
+#define FASTLOSS_CUDA_DECLARE(Name, name, driver, aliases, true_name, pred_name) \
+  FASTLOSS_ELEMENTWISE_ONLY_##driver(                                           \
+      cudaError_t Name(const DeviceCall& call, const Name##Options& = {}, cudaStream_t stream = 0);)
+FASTLOSS_LOSSES(FASTLOSS_CUDA_DECLARE)
 
 // BCE with a per-element pos_weight array broadcast to y_pred (y_pred's
 // dtype; the options' scalar pos_weight is then ignored), as the CPU overload.
@@ -115,11 +98,10 @@ cudaError_t BinaryCrossEntropy(const DeviceCall& call, const DeviceView& pos_wei
 // sums (a warp per chunk of 2048 elements of a score, folded in chunk order
 // per score), one thread per score for the finalize, one pass for the
 // gradient; nothing depends on the grid size, so the bits are fixed.
-cudaError_t Dice(const DeviceCall& call, const DiceOptions& = {}, cudaStream_t stream = 0);
-cudaError_t Jaccard(const DeviceCall& call, const JaccardOptions& = {}, cudaStream_t stream = 0);
-cudaError_t Tversky(const DeviceCall& call, const TverskyOptions& = {}, cudaStream_t stream = 0);
-cudaError_t FocalTversky(const DeviceCall& call, const FocalTverskyOptions& = {},
-                         cudaStream_t stream = 0);
+#define FASTLOSS_CUDA_DECLARE_REGIONS(Name, name, driver, aliases, true_name, pred_name) \
+  FASTLOSS_REGIONS_ONLY_##driver(                                                       \
+      cudaError_t Name(const DeviceCall& call, const Name##Options& = {}, cudaStream_t stream = 0);)
+FASTLOSS_LOSSES(FASTLOSS_CUDA_DECLARE_REGIONS)
 
 // --- Detection ------------------------------------------------------------------
 // Boxes (x1, y1, x2, y2) along a last axis of 4 (any strides); `losses` and

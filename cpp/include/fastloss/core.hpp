@@ -1,0 +1,148 @@
+// fastloss: the types every entry point shares (views, calls, reductions,
+// the error type). Plain C++17: no Highway, CUDA or Python types.
+#ifndef FASTLOSS_CORE_HPP_
+#define FASTLOSS_CORE_HPP_
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "fastloss/version.hpp"
+
+namespace fastloss {
+
+// Thrown for every invalid argument. The message names the argument, and is
+// the same text the Python package raises as ValueError.
+class Error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Most dimensions a view may have (NumPy's limit).
+inline constexpr int kMaxRank = 32;
+
+// Elements per deterministic reduction block (see the header comment).
+inline constexpr int64_t kReductionBlock = 1024;
+
+// One extent of a shape, from any integer type without a narrowing error.
+struct Extent {
+  int64_t value = 0;
+  bool valid = true;
+  template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+  constexpr Extent(I v)  // NOLINT(google-explicit-constructor): {n, m} lists
+      : value(static_cast<int64_t>(v)),
+        valid(!(std::is_unsigned<I>::value && sizeof(I) >= sizeof(int64_t) &&
+                static_cast<unsigned long long>(v) > 0x7fffffffffffffffULL)) {}
+};
+
+// A non-owning strided view of a buffer. `strides` are in elements, not
+// bytes, and may be zero (broadcast) or negative.
+template <typename T>
+struct View {
+  T* data = nullptr;
+  int rank = 0;
+  int64_t shape[kMaxRank] = {};
+  int64_t strides[kMaxRank] = {};
+
+  // A C-contiguous view of `data` with the given shape: at most kMaxRank
+  // extents of any integer type (int, int64_t, std::size_t, ...); more
+  // extents, or one beyond int64_t's range, are an Error.
+  static View Contiguous(T* data, std::initializer_list<Extent> shape) {
+    if (shape.size() > static_cast<std::size_t>(kMaxRank)) {
+      throw Error("View: at most " + std::to_string(kMaxRank) + " dimensions, got " +
+                  std::to_string(shape.size()));
+    }
+    View v;
+    v.data = data;
+    for (const Extent& e : shape) {
+      if (!e.valid) throw Error("View: an extent does not fit int64_t");
+      v.shape[v.rank++] = e.value;
+    }
+    int64_t stride = 1;
+    for (int k = v.rank - 1; k >= 0; --k) {
+      v.strides[k] = stride;
+      stride *= v.shape[k];
+    }
+    return v;
+  }
+  int64_t size() const {
+    int64_t n = 1;
+    for (int k = 0; k < rank; ++k) n *= shape[k];
+    return n;
+  }
+  bool valid() const { return data != nullptr || size() == 0; }
+};
+
+enum class Reduction {
+  kMean,  // sum(w * l) / sum(w); plain mean without weights
+  kSum,   // sum(w * l)
+  kNone,  // per-element w * l written to Call::losses
+};
+
+// One loss evaluation. Inputs and outputs share y_pred's shape exactly,
+// except `weights`, which broadcasts to it (NumPy rules, right-aligned).
+template <typename T>
+struct Call {
+  View<const T> y_true;
+  View<const T> y_pred;
+  // Optional (data == nullptr and rank == 0 means "no weights").
+  View<const T> weights;
+  bool has_weights = false;
+  Reduction reduction = Reduction::kMean;
+  // Optional: d(reduced value)/d(y_pred). For kNone, w * dl/dy_pred (the
+  // gradient of the sum of the per-element output). May alias y_pred or
+  // y_true exactly (same data and strides) for an in-place update.
+  View<T> grad;
+  bool has_grad = false;
+  // With kNone: the per-element losses w * l (kNone needs losses, grad or
+  // both). Ignored for the other reductions.
+  View<T> losses;
+  bool has_losses = false;
+};
+
+template <typename T>
+struct LabelCall {
+  View<const int64_t> labels;  // in [0, C), or ignore_index where allowed
+  View<const T> y_pred;
+  View<const T> weights;
+  bool has_weights = false;
+  View<const T> class_weights;  // rank 1, length C
+  bool has_class_weights = false;
+  Reduction reduction = Reduction::kMean;
+  View<T> grad;
+  bool has_grad = false;
+  View<T> losses;
+  bool has_losses = false;
+};
+
+template <typename T>
+struct MultiCall {
+  static constexpr int kMaxInputs = 3;
+  View<const T> inputs[kMaxInputs];
+  View<const T> target;
+  View<const T> weights;
+  bool has_weights = false;
+  Reduction reduction = Reduction::kMean;
+  View<T> grads[kMaxInputs];
+  bool has_grads[kMaxInputs] = {};
+  View<T> losses;
+  bool has_losses = false;
+};
+
+template <typename T>
+struct ScoreCall {
+  View<const T> scores;
+  View<const T> weights;  // broadcast to scores
+  bool has_weights = false;
+  View<T> grad;
+  bool has_grad = false;
+  View<T> losses;  // kNone
+  bool has_losses = false;
+};
+}  // namespace fastloss
+
+#endif  // FASTLOSS_CORE_HPP_

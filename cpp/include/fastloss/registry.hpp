@@ -1,0 +1,86 @@
+// fastloss: the loss registry.
+//
+// One row per loss, in its family's header (regression.hpp, classification.hpp,
+// segmentation.hpp, detection.hpp, metric.hpp):
+//
+//   X(CppName, python_name, Driver, "aliases", y_true's name, y_pred's name)
+//
+// with the loss's options in CppName##Options (fields, checks, docs; see
+// options.hpp). FASTLOSS_LOSSES(X) expands every row; everything that lists
+// losses is generated from it: the entry points declared below, their
+// definitions and instantiations, ElementwiseCombination::Add, the CUDA entry
+// points, the Python binding tables and loss objects, their options and
+// docstrings. Adding a loss of an existing driver is its element functor, its
+// options struct + row, and its NumPy reference (fastloss.reference).
+//
+// Drivers, and the call each entry point takes:
+//   Elementwise  Call<T>       per-element losses of y_true and y_pred of one shape
+//   DenseRows    Call<T>       one loss per row along options.axis (y_true like y_pred)
+//   LabelRows    LabelCall<T>  one loss per row; y_true integer labels of the rows' shape
+//   Regions      Call<T>       one score per region of the reduced axes (segmentation.hpp)
+//   Boxes        Call<T>       one loss per box along a last axis of 4 (detection.hpp)
+#ifndef FASTLOSS_REGISTRY_HPP_
+#define FASTLOSS_REGISTRY_HPP_
+
+#include "fastloss/classification.hpp"
+#include "fastloss/core.hpp"
+#include "fastloss/detection.hpp"
+#include "fastloss/metric.hpp"
+#include "fastloss/regression.hpp"
+#include "fastloss/segmentation.hpp"
+
+#define FASTLOSS_LOSSES(X)          \
+  FASTLOSS_REGRESSION_LOSSES(X)     \
+  FASTLOSS_CLASSIFICATION_LOSSES(X) \
+  FASTLOSS_SEGMENTATION_LOSSES(X)   \
+  FASTLOSS_DETECTION_LOSSES(X)      \
+  FASTLOSS_METRIC_LOSSES(X)
+
+// Selectors by driver: FASTLOSS_ELEMENTWISE_ONLY_##driver(...) keeps its
+// arguments for elementwise rows only, FASTLOSS_ON_GPU_##driver(...) for the
+// drivers the CUDA backend has, FASTLOSS_REGIONS_ONLY_##driver for region
+// rows; FASTLOSS_CALL_##driver names the call type.
+#define FASTLOSS_ELEMENTWISE_ONLY_Elementwise(...) __VA_ARGS__
+#define FASTLOSS_ELEMENTWISE_ONLY_DenseRows(...)
+#define FASTLOSS_ELEMENTWISE_ONLY_LabelRows(...)
+#define FASTLOSS_ELEMENTWISE_ONLY_Regions(...)
+#define FASTLOSS_ELEMENTWISE_ONLY_Boxes(...)
+#define FASTLOSS_ON_GPU_Elementwise(...) __VA_ARGS__
+#define FASTLOSS_ON_GPU_DenseRows(...)
+#define FASTLOSS_ON_GPU_LabelRows(...)
+#define FASTLOSS_ON_GPU_Regions(...) __VA_ARGS__
+#define FASTLOSS_ON_GPU_Boxes(...) __VA_ARGS__
+#define FASTLOSS_REGIONS_ONLY_Elementwise(...)
+#define FASTLOSS_REGIONS_ONLY_DenseRows(...)
+#define FASTLOSS_REGIONS_ONLY_LabelRows(...)
+#define FASTLOSS_REGIONS_ONLY_Regions(...) __VA_ARGS__
+#define FASTLOSS_REGIONS_ONLY_Boxes(...)
+#define FASTLOSS_CALL_Elementwise Call
+#define FASTLOSS_CALL_DenseRows Call
+#define FASTLOSS_CALL_LabelRows LabelCall
+#define FASTLOSS_CALL_Regions Call
+#define FASTLOSS_CALL_Boxes Call
+
+namespace fastloss {
+
+// The entry points: the reduced value (0 for kNone), the gradient and the
+// per-element (per-row, per-region, per-box) losses written to the call's
+// optional outputs. Options are checked first (CheckOptions and the loss's
+// own cross-field checks): an invalid option is an Error before anything is
+// read or written.
+#define FASTLOSS_DECLARE_ENTRY(Name, name, driver, aliases, true_name, pred_name) \
+  template <typename T>                                                          \
+  double Name(const FASTLOSS_CALL_##driver<T>& call, const Name##Options& = {});
+FASTLOSS_LOSSES(FASTLOSS_DECLARE_ENTRY)
+#undef FASTLOSS_DECLARE_ENTRY
+
+// Binary cross-entropy with a per-element pos_weight array broadcast to
+// y_pred (options' scalar pos_weight is then ignored; the array's values are
+// not checked).
+template <typename T>
+double BinaryCrossEntropy(const Call<T>& call, const View<const T>& pos_weight,
+                          const BinaryCrossEntropyOptions& = {});
+
+}  // namespace fastloss
+
+#endif  // FASTLOSS_REGISTRY_HPP_

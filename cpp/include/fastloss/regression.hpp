@@ -1,0 +1,129 @@
+// fastloss: the regression losses (elementwise; r = y_pred - y_true).
+//
+// Each loss is one options struct here, one registry row in
+// FASTLOSS_REGRESSION_LOSSES below and one element functor in
+// cpp/src/losses/regression-inl.h. The struct lists its fields once
+// (FASTLOSS_FIELDS: name, check, doc line; the default is the member
+// initializer) and documents the loss (FASTLOSS_DOC: summary, formula and
+// gradient, notes), the text fastloss's Python docstrings are made from.
+#ifndef FASTLOSS_REGRESSION_HPP_
+#define FASTLOSS_REGRESSION_HPP_
+
+#include "fastloss/options.hpp"
+
+namespace fastloss {
+
+struct MseOptions {
+  FASTLOSS_FIELDS()
+  FASTLOSS_DOC("Mean squared error (alias ``mean_squared_error``).",
+      "With ``r = y_pred - y_true``: ``l = r**2``, ``dl/dy_pred = 2 * r``.",
+      "")
+};
+
+struct MaeOptions {
+  FASTLOSS_FIELDS()
+  FASTLOSS_DOC("Mean absolute error (alias ``mean_absolute_error``).",
+      "With ``r = y_pred - y_true``: ``l = |r|``, ``dl/dy_pred = sign(r)`` (0 at ``r = "
+      "0``, as NumPy's ``sign`` and PyTorch).",
+      "")
+};
+
+struct HuberOptions {
+  double delta = 1.0;
+  FASTLOSS_FIELDS(FASTLOSS_REAL(delta, kPositive, "Where the loss turns linear; finite and > 0."))
+  FASTLOSS_DOC("Huber loss (PyTorch's ``huber_loss``).",
+      "With ``r = y_pred - y_true``: ``l = r**2 / 2`` where ``|r| <= delta``, else "
+      "``delta * (|r| - delta / 2)``; ``dl/dy_pred = clip(r, -delta, delta)``. "
+      "Continuous in value and gradient at ``|r| = delta``.",
+      "")
+};
+
+struct SmoothL1Options {
+  double beta = 1.0;
+  FASTLOSS_FIELDS(FASTLOSS_REAL(beta, kNonNegative, "Finite and >= 0; 0 gives the L1 loss."))
+  FASTLOSS_DOC("Smooth L1 loss (PyTorch's ``smooth_l1_loss``).",
+      "With ``r = y_pred - y_true``: ``l = r**2 / (2 * beta)`` where ``|r| < beta``, "
+      "else ``|r| - beta / 2``; ``dl/dy_pred = r / beta`` where ``|r| < beta``, else "
+      "``sign(r)``. ``beta = 0`` is the L1 loss, with the finite gradient ``sign(r)``.",
+      "Computed as Huber with ``delta = beta``, divided by ``beta``.")
+};
+
+struct LogCoshOptions {
+  FASTLOSS_FIELDS()
+  FASTLOSS_DOC("Log-cosh loss.",
+      "With ``r = y_pred - y_true``: ``l = log(cosh(r))``, ``dl/dy_pred = tanh(r)``.",
+      "Stable for every finite residual (``|r|`` up to the largest float): "
+      "``log1p(-tanh(|r|)**2) / -2`` below 1 and ``|r| + log1p(expm1(-2|r|) / 2)`` "
+      "above, so tiny residuals keep their relative accuracy (``l ~ r**2 / 2``) and "
+      "large ones never overflow.")
+};
+
+struct MsleOptions {
+  FASTLOSS_FIELDS()
+  FASTLOSS_DOC("Mean squared logarithmic error.",
+      "``l = (log1p(y_pred) - log1p(y_true))**2``, ``dl/dy_pred = 2 * (log1p(y_pred) - "
+      "log1p(y_true)) / (1 + y_pred)``.",
+      "Inputs below -1 give NaN and -1 gives inf, as ``np.log1p`` (scikit-learn raises "
+      "for negative inputs instead; Keras clips them).")
+};
+
+struct MapeOptions {
+  double eps = 2.220446049250313e-16;
+  FASTLOSS_FIELDS(FASTLOSS_REAL(eps, kPositive,
+                                "Guards zero targets (``np.finfo(np.float64).eps``, as "
+                                "scikit-learn); finite and > 0."))
+  FASTLOSS_DOC("Mean absolute percentage error, as a fraction (scikit-learn's convention).",
+      "``l = |y_pred - y_true| / max(|y_true|, eps)``, ``dl/dy_pred = sign(y_pred - "
+      "y_true) / max(|y_true|, eps)``.",
+      "")
+};
+
+struct PoissonNllOptions {
+  bool log_input = true;
+  bool full = false;
+  double eps = 1e-8;
+  FASTLOSS_FIELDS(
+      FASTLOSS_BOOL(log_input, "``y_pred`` holds log-rates.")
+      FASTLOSS_BOOL(full, "Add Stirling's approximation term.")
+      FASTLOSS_REAL(eps, kNonNegative,
+                    "Added to ``y_pred`` inside the log when ``log_input=False``; finite and "
+                    ">= 0."))
+  FASTLOSS_DOC("Poisson negative log-likelihood (PyTorch's ``poisson_nll_loss``; ``y_pred`` is "
+      "PyTorch's ``input``, ``y_true`` its ``target``).",
+      "``log_input=True``: ``l = exp(y_pred) - y_true * y_pred``, ``dl/dy_pred = "
+      "exp(y_pred) - y_true``.\n"
+      "``log_input=False``: ``l = y_pred - y_true * log(y_pred + eps)``, ``dl/dy_pred ="
+      " 1 - y_true / (y_pred + eps)``.\n"
+      "``full=True`` adds Stirling's term ``y log y - y + log(2 pi y) / 2`` where "
+      "``y_true > 1`` (it does not change the gradient).",
+      "``exp`` overflows to +inf (never NaN) for large log-rates; ``log(0)`` is -inf, "
+      "as in NumPy and PyTorch.")
+};
+
+struct QuantileOptions {
+  double q = 0.5;
+  FASTLOSS_FIELDS(FASTLOSS_REAL(q, kOpenUnit,
+                                "The quantile, strictly inside (0, 1). ``q = 0.5`` is half the "
+                                "absolute error."))
+  FASTLOSS_DOC("Quantile (pinball) loss.",
+      "With ``e = y_true - y_pred``: ``l = max(q * e, (q - 1) * e)``; ``dl/dy_pred = "
+      "-q`` where ``e > 0``, ``1 - q`` where ``e < 0``, and 0 where ``e = 0``.",
+      "")
+};
+
+}  // namespace fastloss
+
+// The registry rows: X(CppName, python_name, driver, "aliases", y_true's name,
+// y_pred's name). Everything that lists losses expands this (see registry.hpp).
+#define FASTLOSS_REGRESSION_LOSSES(X)                                   \
+  X(Mse, mse, Elementwise, "mean_squared_error", y_true, y_pred)        \
+  X(Mae, mae, Elementwise, "mean_absolute_error", y_true, y_pred)       \
+  X(Huber, huber, Elementwise, "", y_true, y_pred)                      \
+  X(SmoothL1, smooth_l1, Elementwise, "", y_true, y_pred)               \
+  X(LogCosh, log_cosh, Elementwise, "", y_true, y_pred)                 \
+  X(Msle, msle, Elementwise, "", y_true, y_pred)                        \
+  X(Mape, mape, Elementwise, "", y_true, y_pred)                        \
+  X(PoissonNll, poisson_nll, Elementwise, "", y_true, y_pred)           \
+  X(Quantile, quantile, Elementwise, "", y_true, y_pred)
+
+#endif  // FASTLOSS_REGRESSION_HPP_

@@ -1,0 +1,50 @@
+// What the loss builders share (losses/*-inl.h, `Build<T>(options, sink)`):
+// the y_true range a loss accepts, and the option checks that depend on the
+// inputs' dtype or on other options, which the options' field list
+// (fastloss/options.hpp, CheckOptions) cannot express.
+//
+// A builder checks its cross-field options and returns
+// sink(functor, y_range): the public entry point runs the functor at once
+// (RunSink), ElementwiseCombination::Add keeps it, the CUDA entry launches it.
+#ifndef FASTLOSS_SRC_INTERNAL_OPTION_CHECKS_H_
+#define FASTLOSS_SRC_INTERNAL_OPTION_CHECKS_H_
+
+#include <string>
+
+#include "fastloss/core.hpp"
+#include "fastloss/options.hpp"
+
+namespace fastloss {
+namespace internal {
+
+// y_true values allowed (checked by the driver when `check`).
+struct YRange {
+  bool check = false;
+  double lo = 0.0, hi = 1.0;
+};
+inline constexpr YRange kAnyY{};
+inline constexpr YRange kUnitY{true, 0.0, 1.0};
+
+inline std::string OptionNum(double x) { return detail::FormatNumber(x); }
+
+// eps clips probabilities to [eps, 1 - eps] in the inputs' dtype T: 1 - eps
+// must stay below 1 there (float32: eps > 2^-25), or the clip would let
+// log(1 - p) reach log(0).
+template <typename T>
+void CheckEps(const char* name, double eps) {
+  if (!(eps > 0 && eps < 0.5)) {
+    throw Error(std::string(name) + ": eps must be in the open interval (0, 0.5), got " +
+                OptionNum(eps));
+  }
+  if (!(static_cast<T>(1.0 - eps) < T(1))) {
+    const bool f32 = sizeof(T) == 4;
+    throw Error(std::string(name) + ": eps = " + OptionNum(eps) + " is too small for " +
+                (f32 ? "float32" : "float64") + " inputs: 1 - eps rounds to 1 (eps must exceed " +
+                (f32 ? "2^-25 = 2.98e-08" : "2^-54 = 5.55e-17") + ")");
+  }
+}
+
+}  // namespace internal
+}  // namespace fastloss
+
+#endif  // FASTLOSS_SRC_INTERNAL_OPTION_CHECKS_H_

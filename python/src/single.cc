@@ -1,0 +1,651 @@
+// fastloss._core: the front door of the registry's losses (see single.h).
+//
+// Everything here is generated from the registry (fastloss/registry.hpp):
+// each row gets one Spec whose entry function is Entry<Options, Driver,
+// Runner>, a template over the row's options struct. Keywords are matched
+// against the struct's field list (Options::Fields), written straight into a
+// typed struct and checked by the C++ entry point (CheckOptions); nothing
+// here knows a loss by name.
+#include "single.h"
+
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "arguments.h"
+#include "buffers.h"
+
+namespace fastloss_py {
+
+using fastloss::Call;
+using fastloss::LabelCall;
+using fastloss::Reduction;
+
+enum class Driver { kElementwise, kDenseRows, kLabelRows, kRegions, kBoxes };
+
+const char* DriverName(Driver d) {
+  switch (d) {
+    case Driver::kElementwise: return "elementwise";
+    case Driver::kDenseRows: return "dense_rows";
+    case Driver::kLabelRows: return "label_rows";
+    case Driver::kRegions: return "regions";
+    case Driver::kBoxes: return "boxes";
+  }
+  return "";
+}
+
+struct Spec {
+  const char* name;
+  Driver driver;
+  const char* aliases;  // space-separated
+  const char* true_name;
+  const char* pred_name;
+  const char* summary;
+  const char* formula;
+  const char* notes;
+  py::object (*entry)(const Spec&, Want, PyObject* const*, Py_ssize_t, PyObject*);
+  // With CUDA arrays (drivers the GPU backend has; nullptr for the others).
+  py::object (*gpu_entry)(const Spec&, Want, PyObject* const*, Py_ssize_t, PyObject*);
+  py::list (*options)();  // the field descriptions (SpecInfo)
+  void (*add)(fastloss::ElementwiseCombination&, const Spec&, double, const py::dict&);
+};
+
+namespace {
+
+// The parsed arguments other than the typed options.
+struct Common {
+  py::handle y_true, y_pred, weights, out;
+  Reduction reduction = Reduction::kMean;
+  py::handle aux;  // an array given for a real-or-array option
+  const char* aux_name = nullptr;
+  py::handle class_weights;
+};
+
+// The visitor that sets the field named `key` from the keyword value `v`.
+struct FieldSetter {
+  const char* loss;
+  const std::string& key;
+  py::handle v;
+  Common& c;
+  bool found = false;
+
+  bool Is(const char* field) {
+    if (found || key != field) return false;
+    found = true;
+    return true;
+  }
+  std::string Where(const char* field) const { return std::string(loss) + ": " + field; }
+
+  void Real(const char* f, double& x, fastloss::Check, const char*) {
+    if (Is(f)) x = RealValue(Where(f), v);
+  }
+  void Bool(const char* f, bool& x, const char*) {
+    if (!Is(f)) return;
+    if (PyBool_Check(v.ptr())) {
+      x = v.ptr() == Py_True;
+      return;
+    }
+    if (PyLong_Check(v.ptr())) {
+      const long b = PyLong_AsLong(v.ptr());
+      if (b == 0 || b == 1) {
+        x = b == 1;
+        return;
+      }
+      PyErr_Clear();
+    }
+    const std::string t = TypeName(v);
+    if (t == "bool" || t == "bool_") {  // numpy.bool_ (named "bool" under NumPy 2)
+      x = PyObject_IsTrue(v.ptr()) == 1;
+      return;
+    }
+    throw py::type_error(Where(f) + " must be a bool, got " + t);
+  }
+  long long Integer(const char* f, long long limit) {
+    if (PyBool_Check(v.ptr()) || PyFloat_Check(v.ptr())) {
+      throw py::type_error(Where(f) + " must be an integer, got " + TypeName(v));
+    }
+    PyObject* index = PyNumber_Index(v.ptr());
+    if (!index) {
+      PyErr_Clear();
+      throw py::type_error(Where(f) + " must be an integer, got " + TypeName(v));
+    }
+    int overflow = 0;
+    const long long x = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    if (overflow || x >= limit || x < -limit) throw py::value_error(Where(f) + " is out of range");
+    return x;
+  }
+  void Int(const char* f, int& x, const char*) {
+    if (Is(f)) x = static_cast<int>(Integer(f, 1LL << 31));
+  }
+  void OptionalReal(const char* f, double& x, bool& has, fastloss::Check, const char*) {
+    if (!Is(f)) return;
+    has = !v.is_none();
+    if (has) x = RealValue(Where(f), v);
+  }
+  void OptionalInt(const char* f, int64_t& x, bool& has, const char*) {
+    if (!Is(f)) return;
+    has = !v.is_none();
+    if (has) x = Integer(f, 1LL << 53);
+  }
+  void Axes(const char* f, bool& all, std::vector<int>& axes, const char*) {
+    if (!Is(f)) return;
+    all = v.is_none();
+    axes.clear();
+    if (!all) axes = AxesOf(loss, f, v);
+  }
+  template <class E>
+  void Choice(const char* f, E& x, const char* const* choices, const char*) {
+    if (!Is(f)) return;
+    if (PyUnicode_Check(v.ptr())) {
+      Py_ssize_t len = 0;
+      const char* s = PyUnicode_AsUTF8AndSize(v.ptr(), &len);
+      if (s == nullptr) PyErr_Clear();
+      for (int i = 0; s != nullptr && choices[i]; ++i) {
+        if (std::strlen(choices[i]) == static_cast<size_t>(len) &&
+            std::memcmp(choices[i], s, static_cast<size_t>(len)) == 0) {
+          x = static_cast<E>(i);
+          return;
+        }
+      }
+    }
+    std::string list;
+    for (int i = 0; choices[i]; ++i) list += std::string(i ? ", " : "") + "'" + choices[i] + "'";
+    throw py::value_error(Where(f) + " must be one of " + list + ", got " +
+                          py::repr(v).cast<std::string>());
+  }
+  void RealOrArray(const char* f, double& x, fastloss::Check, const char*) {
+    if (!Is(f) || v.is_none()) return;
+    if (PyFloat_Check(v.ptr()) || (PyLong_Check(v.ptr()) && !PyBool_Check(v.ptr()))) {
+      x = RealValue(Where(f), v);
+      return;
+    }
+    c.aux = v;
+    c.aux_name = f;
+  }
+  void ClassWeights(const char* f, const char*) {
+    if (Is(f) && !v.is_none()) c.class_weights = v;
+  }
+};
+
+// The visitor that describes each field for Python (SpecInfo).
+struct FieldDescriber {
+  py::list& out;
+  void Add(const char* f, const char* type, py::object def, const char* doc,
+           py::object choices = py::none()) {
+    py::dict d;
+    d["name"] = f;
+    d["type"] = type;
+    d["default"] = std::move(def);
+    d["doc"] = doc;
+    d["choices"] = std::move(choices);
+    out.append(d);
+  }
+  void Real(const char* f, double x, fastloss::Check, const char* doc) {
+    Add(f, "float", py::float_(x), doc);
+  }
+  void Bool(const char* f, bool x, const char* doc) { Add(f, "bool", py::bool_(x), doc); }
+  void Int(const char* f, int x, const char* doc) { Add(f, "int", py::int_(x), doc); }
+  void OptionalReal(const char* f, double x, bool has, fastloss::Check, const char* doc) {
+    Add(f, "float or None", has ? py::object(py::float_(x)) : py::none(), doc);
+  }
+  void OptionalInt(const char* f, int64_t x, bool has, const char* doc) {
+    Add(f, "int or None", has ? py::object(py::int_(x)) : py::none(), doc);
+  }
+  void Axes(const char* f, bool all, const std::vector<int>& axes, const char* doc) {
+    py::object def = py::none();
+    if (!all) def = py::tuple(py::cast(axes));
+    Add(f, "None, int or tuple of ints", def, doc);
+  }
+  template <class E>
+  void Choice(const char* f, E x, const char* const* choices, const char* doc) {
+    py::list names;
+    for (int i = 0; choices[i]; ++i) names.append(choices[i]);
+    Add(f, "str", py::str(choices[static_cast<int>(x)]), doc, py::tuple(names));
+  }
+  void RealOrArray(const char* f, double x, fastloss::Check, const char* doc) {
+    Add(f, "float or array_like", py::float_(x), doc);
+  }
+  void ClassWeights(const char* f, const char* doc) {
+    Add(f, "array_like or None", py::none(), doc);
+  }
+};
+
+// The visitor that exports the parsed options as plain Python values (for
+// the GPU backend, which reads them with the same field list): floats,
+// bools, ints, None, a tuple of axes or None, a choice's name.
+struct FieldExporter {
+  py::dict& out;
+  void Real(const char* f, double x, fastloss::Check, const char*) { out[f] = x; }
+  void Bool(const char* f, bool x, const char*) { out[f] = py::bool_(x); }
+  void Int(const char* f, int x, const char*) { out[f] = x; }
+  void OptionalReal(const char* f, double x, bool has, fastloss::Check, const char*) {
+    out[f] = has ? py::object(py::float_(x)) : py::none();
+  }
+  void OptionalInt(const char* f, int64_t x, bool has, const char*) {
+    out[f] = has ? py::object(py::int_(x)) : py::none();
+  }
+  void Axes(const char* f, bool all, const std::vector<int>& axes, const char*) {
+    out[f] = all ? py::object(py::none()) : py::object(py::tuple(py::cast(axes)));
+  }
+  template <class E>
+  void Choice(const char* f, E x, const char* const* choices, const char*) {
+    out[f] = choices[static_cast<int>(x)];
+  }
+  void RealOrArray(const char* f, double x, fastloss::Check, const char*) { out[f] = x; }
+  void ClassWeights(const char*, const char*) {}
+};
+
+template <class O>
+py::list DescribeOptions() {
+  py::list out;
+  const O defaults{};
+  O::Fields(defaults, FieldDescriber{out});
+  return out;
+}
+
+// Parses positional and keyword arguments; `set_option(key, value)` returns
+// whether `key` names an option of the loss.
+template <class SetOption>
+Common ParseArguments(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames, SetOption&& set_option, Common c = {}) {
+  const char* name = spec.name;
+  if (nargs > 2) {
+    throw py::type_error(std::string(name) + "() takes 2 positional arguments (" +
+                         spec.true_name + ", " + spec.pred_name + ") but " +
+                         std::to_string(nargs) + " were given");
+  }
+  if (nargs > 0) c.y_true = args[0];
+  if (nargs > 1) c.y_pred = args[1];
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t kw = 0; kw < nkw; ++kw) {
+    const std::string key = KeyText(name, PyTuple_GET_ITEM(kwnames, kw));
+    py::handle v(args[nargs + kw]);
+    if (key == "reduction") {
+      c.reduction = ReductionOf(name, v);
+    } else if (key == "weights") {
+      c.weights = v;
+    } else if (key == "out" && want != Want::kValue) {
+      c.out = v;
+    } else if (key == spec.true_name || key == spec.pred_name) {
+      const bool is_true = key == spec.true_name;
+      py::handle& slot = is_true ? c.y_true : c.y_pred;
+      if (slot) {
+        throw py::type_error(std::string(name) + "() got multiple values for argument '" + key +
+                             "'");
+      }
+      slot = v;
+    } else if (!set_option(key, v, c)) {
+      throw py::type_error(std::string(name) + "() got an unexpected keyword argument '" + key +
+                           "'");
+    }
+  }
+  if (!c.y_true || !c.y_pred) {
+    throw py::type_error(std::string(name) + "() missing required argument '" +
+                         (!c.y_true ? spec.true_name : spec.pred_name) + "'");
+  }
+  if (c.weights && c.weights.is_none()) c.weights = py::handle();
+  if (c.out && c.out.is_none()) c.out = py::handle();
+  return c;
+}
+
+// The shape of the per-element (per-row, per-region, per-box) losses: the
+// one place the "none" reduction's result shape is computed. A bad axis
+// gives shape () here; the C++ entry point reports it.
+template <Driver D, class O>
+int LossesShape(const Arg& y_pred, const O& o, int64_t* shape) {
+  bool drop[fastloss::kMaxRank] = {};
+  if constexpr (D == Driver::kDenseRows || D == Driver::kLabelRows) {
+    const int a = o.axis < 0 ? o.axis + y_pred.rank : o.axis;
+    if (a < 0 || a >= y_pred.rank) return 0;
+    drop[a] = true;
+  } else if constexpr (D == Driver::kRegions) {
+    for (int k = 0; k < y_pred.rank; ++k) drop[k] = o.all_axes;
+    for (int axis : o.axes) {
+      const int k = axis < 0 ? axis + y_pred.rank : axis;
+      if (!o.all_axes && k >= 0 && k < y_pred.rank) drop[k] = true;
+    }
+  } else if constexpr (D == Driver::kBoxes) {
+    if (y_pred.rank > 0) drop[y_pred.rank - 1] = true;
+  }
+  int rank = 0;
+  for (int k = 0; k < y_pred.rank; ++k) {
+    if (!drop[k]) shape[rank++] = y_pred.shape[k];
+  }
+  return rank;
+}
+
+// The loss's call type for T.
+template <Driver D, typename T>
+using CallOf = std::conditional_t<D == Driver::kLabelRows, LabelCall<T>, Call<T>>;
+
+template <class O, Driver D, class Runner, typename T>
+py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, const Arg& y_true,
+                    const Arg& y_pred, const Arg& weights, const Arg& aux, const Arg& class_weights,
+                    Kind kind) {
+  CallOf<D, T> call;
+  if constexpr (D == Driver::kLabelRows) {
+    call.labels = y_true.ToView<const int64_t>();
+    if (c.class_weights) {
+      call.has_class_weights = true;
+      call.class_weights = class_weights.ToView<const T>();
+    }
+  } else {
+    call.y_true = y_true.ToView<const T>();
+  }
+  call.y_pred = y_pred.ToView<const T>();
+  call.reduction = c.reduction;
+  if (c.weights) {
+    call.has_weights = true;
+    call.weights = weights.ToView<const T>();
+  }
+  py::object losses, grad;
+  if (c.reduction == Reduction::kNone && want != Want::kGrad) {
+    int64_t shape[fastloss::kMaxRank];
+    const int rank = LossesShape<D>(y_pred, o, shape);
+    losses = NewArray<T>(rank, shape, call.losses);
+    call.has_losses = true;
+  }
+  Arg out;
+  if (want != Want::kValue) {
+    if (c.out) {
+      LoadOut(spec.name, c.out, y_pred, kind, out);
+      call.grad = out.ToView<T>();
+      grad = py::reinterpret_borrow<py::object>(c.out);
+    } else {
+      grad = NewArray<T>(y_pred, call.grad);
+    }
+    call.has_grad = true;
+  }
+  View<const T> aux_view;
+  if (c.aux) aux_view = aux.ToView<const T>();
+  double value;
+  {
+    py::gil_scoped_release release;
+    value = Runner::template Run<T>(call, o, c.aux ? &aux_view : nullptr);
+  }
+  py::object v = c.reduction == Reduction::kNone ? losses : Scalar(value, kind);
+  switch (want) {
+    case Want::kValue: return v;
+    case Want::kGrad: return grad;
+    case Want::kBoth: return py::make_tuple(v, grad);
+  }
+  return v;
+}
+
+template <class O, Driver D, class Runner>
+py::object Entry(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                 PyObject* kwnames) {
+  O o{};
+  const Common c = ParseArguments(
+      spec, want, args, nargs, kwnames, [&](const std::string& key, py::handle v, Common& common) {
+        FieldSetter setter{spec.name, key, v, common};
+        O::Fields(o, setter);
+        return setter.found;
+      });
+  Arg y_pred, y_true, weights, aux, class_weights;
+  LoadPrediction(spec.name, c.y_pred, y_pred, spec.pred_name);
+  const Kind kind = y_pred.kind;
+  if constexpr (D == Driver::kLabelRows) {
+    LoadLabels(spec.name, c.y_true, y_true, spec.true_name);
+  } else {
+    LoadInput(spec.name, spec.true_name, c.y_true, kind, y_true);
+  }
+  if (c.weights) LoadInput(spec.name, "weights", c.weights, kind, weights);
+  if (c.aux) LoadInput(spec.name, c.aux_name, c.aux, kind, aux);
+  if (c.class_weights) LoadInput(spec.name, "class_weights", c.class_weights, kind, class_weights);
+  if (kind == Kind::kF32) {
+    return Evaluate<O, D, Runner, float>(spec, want, c, o, y_true, y_pred, weights, aux,
+                                         class_weights, kind);
+  }
+  return Evaluate<O, D, Runner, double>(spec, want, c, o, y_true, y_pred, weights, aux,
+                                        class_weights, kind);
+}
+
+// A call with CUDA arrays: the same parse (plus `stream=`), then
+// fastloss.cuda._run (array interop, allocation, streams) with the parsed
+// options as plain values (FieldExporter); the extension fastloss._cuda reads
+// them back through the same field list.
+template <class O, Driver D, class Runner>
+py::object GpuEntry(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                    PyObject* kwnames) {
+  O o{};
+  py::handle stream;
+  const Common c = ParseArguments(
+      spec, want, args, nargs, kwnames, [&](const std::string& key, py::handle v, Common& common) {
+        if (key == "stream") {
+          stream = v;
+          return true;
+        }
+        FieldSetter setter{spec.name, key, v, common};
+        O::Fields(o, setter);
+        return setter.found;
+      });
+  if (c.class_weights) {
+    throw py::type_error(std::string(spec.name) + ": class_weights is not supported on the GPU");
+  }
+  // The options are checked as the CPU checks them (the GPU entry point
+  // checks them again before it launches).
+  try {
+    fastloss::CheckOptions(spec.name, o);
+  } catch (const fastloss::Error& e) {
+    throw py::value_error(e.what());
+  }
+  py::dict options;
+  O::Fields(o, FieldExporter{options});
+  static const char* const kReductions[] = {"mean", "sum", "none"};
+  py::object run = py::module_::import("fastloss.cuda").attr("_run");
+  auto arg = [](py::handle h) { return h ? py::reinterpret_borrow<py::object>(h) : py::none(); };
+  return run(spec.name, static_cast<int>(want), arg(c.y_true), arg(c.y_pred),
+             kReductions[static_cast<int>(c.reduction)], arg(c.weights), arg(c.out), options,
+             arg(c.aux), arg(stream));
+}
+
+// A loss whose options have a real-or-array field runs with the array
+// through the public overload that takes it (`aux`).
+template <typename T, class CallT, class O>
+double RunWithArray(const CallT&, const View<const T>&, const O&) {
+  throw py::value_error("this loss takes no array option");  // no such field: unreachable
+}
+template <typename T>
+double RunWithArray(const Call<T>& call, const View<const T>& aux,
+                    const fastloss::BinaryCrossEntropyOptions& o) {
+  return fastloss::BinaryCrossEntropy<T>(call, aux, o);
+}
+
+// Adds a term to a fused combination (elementwise rows).
+template <class O>
+void AddFused(fastloss::ElementwiseCombination& comb, const Spec& spec, double coef,
+              const py::dict& options) {
+  O o{};
+  Common c;
+  for (auto item : options) {
+    const std::string key = KeyText(spec.name, item.first.ptr());
+    FieldSetter setter{spec.name, key, item.second, c};
+    O::Fields(o, setter);
+    if (!setter.found) {
+      throw py::type_error(std::string(spec.name) + "() got an unexpected keyword argument '" +
+                           key + "'");
+    }
+  }
+  if (c.aux || c.class_weights) {
+    throw py::value_error(std::string("combined: ") + spec.name +
+                          " with an array option cannot be fused");
+  }
+  comb.Add(coef, o);
+}
+
+template <class O, Driver D>
+constexpr auto AddFor() {
+  using Fn = void (*)(fastloss::ElementwiseCombination&, const Spec&, double, const py::dict&);
+  if constexpr (D == Driver::kElementwise) {
+    return static_cast<Fn>(&AddFused<O>);
+  } else {
+    return static_cast<Fn>(nullptr);
+  }
+}
+
+template <class O, Driver D, class Runner>
+constexpr auto GpuEntryFor() {
+  using Fn = py::object (*)(const Spec&, Want, PyObject* const*, Py_ssize_t, PyObject*);
+  if constexpr (D == Driver::kElementwise || D == Driver::kRegions || D == Driver::kBoxes) {
+    return static_cast<Fn>(&GpuEntry<O, D, Runner>);
+  } else {
+    return static_cast<Fn>(nullptr);
+  }
+}
+
+#define FASTLOSS_PY_DRIVER_Elementwise Driver::kElementwise
+#define FASTLOSS_PY_DRIVER_DenseRows Driver::kDenseRows
+#define FASTLOSS_PY_DRIVER_LabelRows Driver::kLabelRows
+#define FASTLOSS_PY_DRIVER_Regions Driver::kRegions
+#define FASTLOSS_PY_DRIVER_Boxes Driver::kBoxes
+
+#define FASTLOSS_PY_RUNNER(Name, name, driver, aliases, true_name, pred_name)                  \
+  struct Run##Name {                                                                          \
+    template <typename T, class CallT>                                                        \
+    static double Run(const CallT& call, const fastloss::Name##Options& o,                     \
+                      const View<const T>* aux) {                                             \
+      if (aux) return RunWithArray<T>(call, *aux, o);                                          \
+      return fastloss::Name<T>(call, o);                                                       \
+    }                                                                                         \
+  };
+FASTLOSS_LOSSES(FASTLOSS_PY_RUNNER)
+#undef FASTLOSS_PY_RUNNER
+
+#define FASTLOSS_PY_SPEC(Name, name, driver, aliases, true_name, pred_name)                   \
+  const Spec k##Name##Spec{                                                                   \
+      #name,                                                                                  \
+      FASTLOSS_PY_DRIVER_##driver,                                                            \
+      aliases,                                                                                \
+      #true_name,                                                                             \
+      #pred_name,                                                                             \
+      fastloss::Name##Options::kSummary,                                                      \
+      fastloss::Name##Options::kFormula,                                                      \
+      fastloss::Name##Options::kNotes,                                                        \
+      &Entry<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver, Run##Name>,                \
+      GpuEntryFor<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver, Run##Name>(),        \
+      &DescribeOptions<fastloss::Name##Options>,                                              \
+      AddFor<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver>()};
+FASTLOSS_LOSSES(FASTLOSS_PY_SPEC)
+#undef FASTLOSS_PY_SPEC
+
+}  // namespace
+
+const std::vector<const Spec*>& Specs() {
+#define FASTLOSS_PY_SPEC_PTR(Name, ...) &k##Name##Spec,
+  static const std::vector<const Spec*> specs{FASTLOSS_LOSSES(FASTLOSS_PY_SPEC_PTR)};
+#undef FASTLOSS_PY_SPEC_PTR
+  return specs;
+}
+
+const Spec* FindSpec(const std::string& name) {
+  for (const Spec* s : Specs()) {
+    if (name == s->name) return s;
+  }
+  return nullptr;
+}
+
+const char* SpecName(const Spec& spec) { return spec.name; }
+
+bool SpecFusable(const Spec& spec) { return spec.add != nullptr; }
+
+py::dict SpecInfo(const Spec& spec) {
+  py::dict d;
+  d["name"] = spec.name;
+  d["driver"] = DriverName(spec.driver);
+  py::list aliases;
+  std::string all = spec.aliases, word;
+  for (size_t i = 0; i <= all.size(); ++i) {
+    if (i == all.size() || all[i] == ' ') {
+      if (!word.empty()) aliases.append(word);
+      word.clear();
+    } else {
+      word += all[i];
+    }
+  }
+  d["aliases"] = py::tuple(aliases);
+  d["true_name"] = spec.true_name;
+  d["pred_name"] = spec.pred_name;
+  d["summary"] = spec.summary;
+  d["formula"] = spec.formula;
+  d["notes"] = spec.notes;
+  d["options"] = spec.options();
+  d["fusable"] = spec.add != nullptr;
+  d["gpu"] = spec.gpu_entry != nullptr;
+  return d;
+}
+
+void AddTerm(fastloss::ElementwiseCombination& combination, const std::string& name, double coef,
+             const py::dict& options) {
+  const Spec* spec = FindSpec(name);
+  if (!spec || !spec->add) throw py::value_error("combined: " + name + " cannot be fused");
+  spec->add(combination, *spec, coef, options);
+}
+
+// --- GPU arrays: handed to fastloss.cuda (the fastloss._cuda extension). ---
+namespace {
+
+// Whether `obj` is an array in CUDA device memory: it exports the CUDA array
+// interface, or DLPack with a CUDA device (kDLCUDA 2, kDLCUDAHost 3 is host
+// memory, kDLCUDAManaged 13). NumPy arrays and buffers answer no at once.
+bool IsDeviceArray(PyObject* obj) {
+  if (obj == nullptr || PyArray_Check(obj) || PyFloat_Check(obj) || PyLong_Check(obj) ||
+      PyList_Check(obj) || PyTuple_Check(obj)) {
+    return false;
+  }
+  py::handle h(obj);
+  if (py::hasattr(h, "__cuda_array_interface__")) return true;
+  if (!py::hasattr(h, "__dlpack_device__")) return false;
+  // A host object whose __dlpack_device__ fails is left to the CPU path.
+  try {
+    py::object dev = h.attr("__dlpack_device__")();
+    const int type = py::cast<int>(py::reinterpret_borrow<py::tuple>(dev)[0]);
+    return type == 2 || type == 13;
+  } catch (const py::error_already_set&) {
+    return false;
+  } catch (const py::cast_error&) {
+    return false;
+  }
+}
+
+// y_true / y_pred of the call, positional or by keyword (null if absent).
+void FindInputs(const Spec& spec, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                PyObject** y_true, PyObject** y_pred) {
+  *y_true = nargs > 0 ? args[0] : nullptr;
+  *y_pred = nargs > 1 ? args[1] : nullptr;
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t kw = 0; kw < nkw; ++kw) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, kw);
+    if (KeyIs(key, spec.true_name)) *y_true = args[nargs + kw];
+    if (KeyIs(key, spec.pred_name)) *y_pred = args[nargs + kw];
+  }
+}
+
+}  // namespace
+
+py::object Dispatch(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                    PyObject* kwnames) {
+  {
+    PyObject *t = nullptr, *p = nullptr;
+    FindInputs(spec, args, nargs, kwnames, &t, &p);
+    if (IsDeviceArray(p) || IsDeviceArray(t)) {
+      if (!spec.gpu_entry) {
+        std::string on_gpu;
+        for (const Spec* s : Specs()) {
+          if (s->gpu_entry) on_gpu += std::string(on_gpu.empty() ? "" : ", ") + s->name;
+        }
+        throw py::type_error(std::string(spec.name) +
+                             ": CUDA arrays are not supported by this loss yet (on the GPU: " +
+                             on_gpu + "); pass NumPy arrays");
+      }
+      return spec.gpu_entry(spec, want, args, nargs, kwnames);
+    }
+  }
+  return spec.entry(spec, want, args, nargs, kwnames);
+}
+
+}  // namespace fastloss_py

@@ -1,0 +1,126 @@
+// The registry (fastloss/registry.hpp) and what is generated from it, seen
+// through the public API only: the header's own example, every row's entry
+// point and options (field lists, defaults, checks), shapes of any integer
+// type.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "fastloss/fastloss.hpp"
+
+namespace {
+
+// fastloss.hpp's example, as written there.
+TEST(HeaderExample, CompilesAndRuns) {
+  const int n = 3;
+  float y[] = {0.0f, 1.0f, 2.0f}, p[] = {0.5f, 1.0f, 4.0f}, g[3] = {};
+  fastloss::Call<float> call;
+  call.y_true = fastloss::View<const float>::Contiguous(y, {n});
+  call.y_pred = fastloss::View<const float>::Contiguous(p, {n});
+  call.grad   = fastloss::View<float>::Contiguous(g, {n});   // optional,
+  call.has_grad = true;                                         // with its flag
+  double v = fastloss::Huber(call, {/*delta=*/1.0});
+  // r = 0.5, 0, 2: 0.125, 0, 1.5 (linear), mean 1.625 / 3.
+  EXPECT_DOUBLE_EQ(v, (0.125 + 0.0 + 1.5) / 3.0);
+  EXPECT_FLOAT_EQ(g[0], 0.5f / 3);
+  EXPECT_FLOAT_EQ(g[1], 0.0f);
+  EXPECT_FLOAT_EQ(g[2], 1.0f / 3);
+}
+
+TEST(View, ExtentsOfAnyIntegerType) {
+  float a[6] = {};
+  const std::size_t rows = 2, cols = 3;
+  const auto v = fastloss::View<float>::Contiguous(a, {rows, cols});
+  EXPECT_EQ(v.rank, 2);
+  EXPECT_EQ(v.shape[0], 2);
+  EXPECT_EQ(v.strides[0], 3);
+  const int64_t r64 = 6;
+  EXPECT_EQ(fastloss::View<float>::Contiguous(a, {r64}).size(), 6);
+  EXPECT_EQ(fastloss::View<float>::Contiguous(a, {6u}).size(), 6);
+  EXPECT_THROW(fastloss::View<float>::Contiguous(a, {std::size_t{1} << 63}), fastloss::Error);
+}
+
+// Collects the field names of an options struct.
+struct Names {
+  std::vector<std::string>* out;
+  template <class... A> void Real(const char* f, A&&...) { out->push_back(f); }
+  template <class... A> void Bool(const char* f, A&&...) { out->push_back(f); }
+  template <class... A> void Int(const char* f, A&&...) { out->push_back(f); }
+  template <class... A> void OptionalReal(const char* f, A&&...) { out->push_back(f); }
+  template <class... A> void OptionalInt(const char* f, A&&...) { out->push_back(f); }
+  template <class... A> void Axes(const char* f, A&&...) { out->push_back(f); }
+  template <class... A> void Choice(const char* f, A&&...) { out->push_back(f); }
+  template <class... A> void RealOrArray(const char* f, A&&...) { out->push_back(f); }
+  template <class... A> void ClassWeights(const char* f, A&&...) { out->push_back(f); }
+};
+
+// One row's checks (a function, so that GoogleTest's macros expand once).
+template <class Options>
+void CheckRow(const char* name, std::set<std::string>& names) {
+  EXPECT_TRUE(names.insert(name).second) << name << " is registered twice";
+  EXPECT_GT(std::string(Options::kSummary).size(), 10u) << name;
+  EXPECT_GT(std::string(Options::kFormula).size(), 10u) << name;
+  const Options defaults{};
+  EXPECT_NO_THROW(fastloss::CheckOptions(name, defaults)) << name;
+  std::vector<std::string> fields;
+  Options::Fields(defaults, Names{&fields});
+  EXPECT_EQ(std::set<std::string>(fields.begin(), fields.end()).size(), fields.size())
+      << name << ": a field listed twice";
+}
+
+TEST(Registry, EveryRowIsDocumentedAndItsDefaultsPassItsChecks) {
+  std::set<std::string> names;
+#define FASTLOSS_CHECK_ROW(Name, name, driver, aliases, true_name, pred_name) \
+  CheckRow<fastloss::Name##Options>(#name, names);
+  FASTLOSS_LOSSES(FASTLOSS_CHECK_ROW)
+#undef FASTLOSS_CHECK_ROW
+  EXPECT_GE(names.size(), 29u);
+  EXPECT_TRUE(names.count("huber") && names.count("sparse_categorical_cross_entropy"));
+}
+
+TEST(Registry, CheckOptionsNamesTheLossAndTheField) {
+  fastloss::HuberOptions o;
+  o.delta = 0.0;
+  try {
+    fastloss::CheckOptions("huber", o);
+    FAIL() << "no error";
+  } catch (const fastloss::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "huber: delta must be a finite number > 0, got 0");
+  }
+  fastloss::BinaryFocalOptions f;
+  f.alpha = 2.0;
+  try {
+    fastloss::CheckOptions("binary_focal", f);
+    FAIL() << "no error";
+  } catch (const fastloss::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "binary_focal: alpha must be in [0, 1] (or None), got 2");
+  }
+  f.has_alpha = false;  // None: not checked
+  EXPECT_NO_THROW(fastloss::CheckOptions("binary_focal", f));
+  fastloss::TverskyOptions t;
+  t.beta = -1.0;
+  EXPECT_THROW(fastloss::CheckOptions("tversky", t), fastloss::Error);
+}
+
+TEST(Registry, EntryPointsCheckOptionsBeforeWriting) {
+  float y[4] = {0, 1, 0, 1}, p[4] = {0.2f, 0.8f, 0.4f, 0.6f}, g[4] = {7, 7, 7, 7};
+  fastloss::Call<float> call;
+  call.y_true = fastloss::View<const float>::Contiguous(y, {4});
+  call.y_pred = fastloss::View<const float>::Contiguous(p, {4});
+  call.grad = fastloss::View<float>::Contiguous(g, {4});
+  call.has_grad = true;
+  fastloss::QuantileOptions q;
+  q.q = 1.5;
+  EXPECT_THROW(fastloss::Quantile(call, q), fastloss::Error);
+  for (float x : g) EXPECT_EQ(x, 7.0f);
+  fastloss::ElementwiseCombination c;
+  EXPECT_THROW(c.Add(1.0, q), fastloss::Error);
+  EXPECT_EQ(c.size(), 0);
+}
+
+}  // namespace
