@@ -43,8 +43,8 @@ How to read it
 
 Layout
 ------
-- ``regression``: mse, mae, huber, smooth_l1, log_cosh, msle, mape,
-  poisson_nll, quantile (``loss``, ``magnitude``, ``reduce``);
+- ``regression``: the elementwise losses given as per-element (loss,
+  derivative) pairs (``loss``, ``magnitude``, ``reduce``);
 - ``classification``: binary and row-wise losses (``terms``, ``loss``,
   ``reduce``);
 - ``structured``: segmentation, detection, metric learning, ranking,
