@@ -27,6 +27,7 @@ msle: Loss
 mape: Loss
 poisson_nll: Loss
 quantile: Loss
+tweedie: Loss
 binary_cross_entropy: Loss
 binary_focal: Loss
 hinge: Loss

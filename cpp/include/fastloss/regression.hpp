@@ -111,6 +111,23 @@ struct QuantileOptions {
       "")
 };
 
+struct TweedieOptions {
+  double power = 0.0;
+  FASTLOSS_FIELDS(FASTLOSS_REAL(power, kNotOpenUnit,
+                                "The Tweedie power p: <= 0 or >= 1 (0 normal, 1 Poisson, "
+                                "2 Gamma, 3 inverse Gaussian)."))
+  FASTLOSS_DOC("Tweedie deviance (scikit-learn's ``mean_tweedie_deviance``; ``y_pred`` is the "
+               "predicted mean ``mu``).",
+               "``power=0``: ``l = (y - mu)**2``; ``power=1`` (Poisson): ``l = 2 * (y * "
+               "log(y / mu) - y + mu)``; ``power=2`` (Gamma): ``l = 2 * (log(mu / y) + y / mu - "
+               "1)``; otherwise ``l = 2 * (max(y, 0)**(2-p) / ((1-p) * (2-p)) - y * mu**(1-p) / "
+               "(1-p) + mu**(2-p) / (2-p))``. For every power "
+               "``dl/dy_pred = 2 * mu**(-p) * (mu - y)``.",
+               "scikit-learn raises for ``y_pred <= 0`` (any ``power != 0``), ``y_true < 0`` "
+               "(``power >= 1``) or ``y_true <= 0`` (``power >= 2``); here such elements give NaN "
+               "or inf, as NumPy's formula does. ``y log y`` is 0 at ``y = 0``.")
+};
+
 }  // namespace fastloss
 
 // The registry rows: X(CppName, python_name, driver, "aliases", y_true's name,
@@ -124,6 +141,7 @@ struct QuantileOptions {
   X(Msle, msle, Elementwise, "", y_true, y_pred)                        \
   X(Mape, mape, Elementwise, "", y_true, y_pred)                        \
   X(PoissonNll, poisson_nll, Elementwise, "", y_true, y_pred)           \
-  X(Quantile, quantile, Elementwise, "", y_true, y_pred)
+  X(Quantile, quantile, Elementwise, "", y_true, y_pred)                \
+  X(Tweedie, tweedie, Elementwise, "", y_true, y_pred)
 
 #endif  // FASTLOSS_REGRESSION_HPP_

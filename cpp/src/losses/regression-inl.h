@@ -165,6 +165,45 @@ struct Quantile {
   }
 };
 
+// Tweedie deviance with power p (scikit-learn's mean_tweedie_deviance;
+// y_pred = mu > 0 the predicted mean):
+//   p = 0:  l = (y - mu)^2
+//   p = 1:  l = 2 (y log(y / mu) - y + mu)            (Poisson; y log y = 0 at y = 0)
+//   p = 2:  l = 2 (log(mu / y) + y / mu - 1)          (Gamma)
+//   else:   l = 2 (max(y, 0)^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p))
+// and for every p dl/dmu = 2 mu^-p (mu - y). Powers are exp(a log mu):
+// mu <= 0 (and, for p >= 1, y < 0; for p >= 2, y <= 0) gives NaN or inf
+// where scikit-learn raises.
+struct Tweedie {
+  static constexpr int kCost = 8;
+  double power = 0.0;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V mu, V& g) const {
+    const V d = m.Sub(mu, y);
+    if (power == 0.0) {
+      if constexpr (kGrad) g = m.Add(d, d);
+      return m.Mul(d, d);
+    }
+    const V log_mu = m.Log(mu);
+    if constexpr (kGrad) g = m.Mul(m.Set(2.0), m.Mul(m.Exp(m.Mul(m.Set(-power), log_mu)), d));
+    if (power == 1.0) {
+      // y log(y / mu) is 0 at y = 0 (not 0 * -inf).
+      const V ylog = m.Select(m.Eq(y, m.Zero()), m.Zero(), m.Mul(y, m.Sub(m.Log(y), log_mu)));
+      return m.Mul(m.Set(2.0), m.Sub(ylog, d));
+    }
+    if (power == 2.0) {
+      return m.Mul(m.Set(2.0), m.Sub(m.Add(m.Sub(log_mu, m.Log(y)), m.Div(y, mu)), m.Set(1.0)));
+    }
+    const double a = 1.0 - power, b = 2.0 - power;
+    const V y_pos = m.Max(y, m.Zero());
+    // max(y, 0)^(2-p): 0 at y = 0 (exp(b log 0) = exp(-inf) for b > 0).
+    const V t1 = m.Mul(m.Exp(m.Mul(m.Set(b), m.Log(y_pos))), m.Set(1.0 / (a * b)));
+    const V t2 = m.Mul(m.Mul(y, m.Exp(m.Mul(m.Set(a), log_mu))), m.Set(1.0 / a));
+    const V t3 = m.Mul(m.Exp(m.Mul(m.Set(b), log_mu)), m.Set(1.0 / b));
+    return m.Mul(m.Set(2.0), m.Add(m.Sub(t1, t2), t3));
+  }
+};
+
 // --- Builders: options -> functor (see internal/option_checks.h). The
 // options' own fields are checked before (CheckOptions); a builder checks
 // what depends on the dtype T or on several options.
@@ -201,8 +240,12 @@ template <typename T, class S>
 auto Build(const QuantileOptions& o, S&& sink) {
   return sink(Quantile{o.q}, ::fastloss::internal::kAnyY);
 }
+template <typename T, class S>
+auto Build(const TweedieOptions& o, S&& sink) {
+  return sink(Tweedie{o.power}, ::fastloss::internal::kAnyY);
+}
 
 // The elementwise functors of this file: regression.cc instantiates their kernels
 // for every SIMD target (one list, beside the functors; redefined identically
 // at each inclusion).
-#define FASTLOSS_REGRESSION_FUNCTORS(X) X(Identity) X(Mse) X(Mae) X(Huber) X(LogCosh) X(Msle) X(Mape) X(PoissonNll) X(Quantile)
+#define FASTLOSS_REGRESSION_FUNCTORS(X) X(Identity) X(Mse) X(Mae) X(Huber) X(LogCosh) X(Msle) X(Mape) X(PoissonNll) X(Quantile) X(Tweedie)

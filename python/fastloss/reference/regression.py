@@ -1,5 +1,5 @@
-"""Regression losses: mse, mae, huber, smooth_l1, log_cosh, msle, mape,
-poisson_nll, quantile.
+"""The elementwise losses whose reference is a per-element (loss, derivative)
+pair: the regression losses (``LOSSES`` lists them).
 
 Each loss takes ``(y_true, y_pred, **options)`` and returns two float64 arrays
 of the inputs' broadcast shape: the per-element loss ``l`` and its derivative
@@ -112,6 +112,23 @@ def quantile(y_true, y_pred, q=0.5):
     return l, dl
 
 
+def tweedie(y_true, y_pred, power=0.0):
+    """scikit-learn's Tweedie deviance of the mean ``mu = y_pred``; the
+    derivative is ``2 mu**-p (mu - y)`` for every power."""
+    y, mu = _f64(y_true), _f64(y_pred)
+    p = float(power)
+    if p == 0:
+        l = (y - mu) ** 2
+    elif p == 1:
+        l = 2 * (np.where(y == 0, 0.0, y * np.log(y / mu)) - y + mu)
+    elif p == 2:
+        l = 2 * (np.log(mu / y) + y / mu - 1)
+    else:
+        l = 2 * (np.maximum(y, 0) ** (2 - p) / ((1 - p) * (2 - p))
+                 - y * mu ** (1 - p) / (1 - p) + mu ** (2 - p) / (2 - p))
+    return l, 2 * mu ** (-p) * (mu - y)
+
+
 LOSSES = {
     "mse": mse,
     "mae": mae,
@@ -122,6 +139,7 @@ LOSSES = {
     "mape": mape,
     "poisson_nll": poisson_nll,
     "quantile": quantile,
+    "tweedie": tweedie,
 }
 
 
@@ -152,6 +170,17 @@ def magnitude(name, y_true, y_pred, **options):
             a, b = np.abs(np.log1p(p)), np.abs(np.log1p(y))
             ml = ml + 2.0 * np.sqrt(ml) * (a + b)
             mdl = mdl + 2.0 * (a + b) / np.abs(1.0 + p)
+        elif name == "tweedie":
+            # The deviance is a sum of terms that cancel near y = mu.
+            pw = float(options.get("power", 0.0))
+            if pw == 1:
+                ml = ml + 2 * (np.abs(np.where(y == 0, 0.0, y * np.log(y / p))) + np.abs(y) + np.abs(p))
+            elif pw == 2:
+                ml = ml + 2 * (np.abs(np.log(p / y)) + np.abs(y / p) + 1)
+            elif pw != 0:
+                ml = ml + 2 * (np.abs(np.maximum(y, 0) ** (2 - pw) / ((1 - pw) * (2 - pw)))
+                               + np.abs(y * p ** (1 - pw) / (1 - pw)) + np.abs(p ** (2 - pw) / (2 - pw)))
+            mdl = mdl + 2 * np.abs(p) ** (-pw) * (np.abs(p) + np.abs(y))
         elif name == "poisson_nll":
             eps = options.get("eps", 1e-8)
             if options.get("log_input", True):
