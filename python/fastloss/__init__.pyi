@@ -33,6 +33,7 @@ binary_focal: Loss
 hinge: Loss
 squared_hinge: Loss
 soft_margin: Loss
+hinge_embedding: Loss
 categorical_cross_entropy: Loss
 sparse_categorical_cross_entropy: Loss
 categorical_focal: Loss

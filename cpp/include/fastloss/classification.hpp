@@ -105,6 +105,18 @@ struct SoftMarginOptions {
       "")
 };
 
+struct HingeEmbeddingOptions {
+  double margin = 1.0;
+  FASTLOSS_FIELDS(FASTLOSS_REAL(margin, kFinite, "The margin for the -1 labels, a finite number."))
+  FASTLOSS_DOC("Hinge embedding loss (PyTorch's ``hinge_embedding_loss``) of a distance or score "
+               "``x = y_pred`` and labels in {1, -1}.",
+               "``l = x`` where ``y = 1`` and ``max(0, margin - x)`` where ``y = -1``; "
+               "``dl/dx = 1`` where ``y = 1`` and ``-1`` where ``y = -1`` and ``margin - x > 0`` "
+               "(else 0).",
+               "Other labels get both terms, ``max(0, margin - x) + x``, exactly as PyTorch "
+               "computes them.")
+};
+
 // --- Over a class axis (row-wise) ---------------------------------------------------
 struct CategoricalCrossEntropyOptions {
   bool from_logits = false;
@@ -258,6 +270,7 @@ struct JensenShannonOptions {
   X(Hinge, hinge, Elementwise, "", y_true, y_pred)                                          \
   X(SquaredHinge, squared_hinge, Elementwise, "", y_true, y_pred)                           \
   X(SoftMargin, soft_margin, Elementwise, "", y_true, y_pred)                               \
+  X(HingeEmbedding, hinge_embedding, Elementwise, "", y_true, y_pred)                       \
   X(CategoricalCrossEntropy, categorical_cross_entropy, DenseRows, "cce", y_true, y_pred)   \
   X(SparseCategoricalCrossEntropy, sparse_categorical_cross_entropy, LabelRows,             \
     "sparse_cce", y_true, y_pred)                                                           \

@@ -452,6 +452,29 @@ struct SoftmaxRows {
 using CceRows = SoftmaxRows<CceTerm>;
 using FocalRows = SoftmaxRows<FocalTerm>;
 
+// PyTorch's HingeEmbeddingLoss of x = y_pred (typically a distance) and
+// labels y in {1, -1}, exactly as PyTorch computes it for any y:
+//   l = [y != 1] max(0, margin - x) + [y != -1] x,
+//   dl/dx = [y != -1] - [y != 1] [margin - x > 0].
+// NaN x gives NaN value and gradient.
+struct HingeEmbedding {
+  static constexpr int kCost = 1;
+  double margin = 1.0;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V x, V& g) const {
+    const auto pos = m.Eq(y, m.Set(1.0)), neg = m.Eq(y, m.Set(-1.0));
+    const V h = m.Sub(m.Set(margin), x);
+    const auto active = m.Gt(h, m.Zero());
+    if constexpr (kGrad) {
+      const V dh = m.Select(pos, m.Zero(), m.Select(active, m.Set(-1.0), m.Zero()));
+      const V dx = m.Select(neg, m.Zero(), m.Set(1.0));
+      g = m.Select(m.Eq(x, x), m.Add(dh, dx), x);
+    }
+    const V lh = m.Select(pos, m.Zero(), m.Select(active, h, m.Mul(h, m.Zero())));
+    return m.Add(lh, m.Select(neg, m.Zero(), x));
+  }
+};
+
 // --- Builders of the binary losses: options -> functor (see
 // internal/option_checks.h; the options' fields are checked before).
 // `pos_weight_array`: BCE's per-element pos_weight, which the sink provides
@@ -486,7 +509,11 @@ template <typename T, class S>
 auto Build(const SoftMarginOptions&, S&& sink) {
   return sink(SoftMargin{}, ::fastloss::internal::kAnyY);
 }
+template <typename T, class S>
+auto Build(const HingeEmbeddingOptions& o, S&& sink) {
+  return sink(HingeEmbedding{o.margin}, ::fastloss::internal::kAnyY);
+}
 
 // The elementwise functors of this file: classification.cc instantiates their
 // kernels for every SIMD target (redefined identically at each inclusion).
-#define FASTLOSS_BINARY_FUNCTORS(X) X(BceLogits) X(BceLogitsPw) X(BceProbs) X(BceProbsPw) X(BinaryFocalLogits) X(BinaryFocalProbs) X(Hinge) X(SquaredHinge) X(SoftMargin)
+#define FASTLOSS_BINARY_FUNCTORS(X) X(BceLogits) X(BceLogitsPw) X(BceProbs) X(BceProbsPw) X(BinaryFocalLogits) X(BinaryFocalProbs) X(Hinge) X(SquaredHinge) X(SoftMargin) X(HingeEmbedding)

@@ -1,5 +1,6 @@
 """The elementwise losses whose reference is a per-element (loss, derivative)
-pair: the regression losses (``LOSSES`` lists them).
+pair: the regression losses and the hinge embedding loss (``LOSSES`` lists
+them).
 
 Each loss takes ``(y_true, y_pred, **options)`` and returns two float64 arrays
 of the inputs' broadcast shape: the per-element loss ``l`` and its derivative
@@ -129,6 +130,17 @@ def tweedie(y_true, y_pred, power=0.0):
     return l, 2 * mu ** (-p) * (mu - y)
 
 
+def hinge_embedding(y_true, y_pred, margin=1.0):
+    """PyTorch's hinge_embedding_loss of x = y_pred, as PyTorch computes it for
+    any label: ``[y != 1] max(0, margin - x) + [y != -1] x``."""
+    y, x = _f64(y_true), _f64(y_pred)
+    h = margin - x
+    l = np.where(y != 1, np.maximum(h, 0), 0.0) + np.where(y != -1, x, 0.0)
+    dl = np.where(y != -1, 1.0, 0.0) - np.where((y != 1) & (h > 0), 1.0, 0.0)
+    nan = np.isnan(x)
+    return np.where(nan, np.nan, l), np.where(nan, np.nan, dl)
+
+
 LOSSES = {
     "mse": mse,
     "mae": mae,
@@ -140,6 +152,7 @@ LOSSES = {
     "poisson_nll": poisson_nll,
     "quantile": quantile,
     "tweedie": tweedie,
+    "hinge_embedding": hinge_embedding,
 }
 
 
