@@ -479,16 +479,14 @@ class Combined(Combinable):
                 fused.append((base.name, c, opts))
             else:
                 other.append((c, base, opts))
-        value = None
-        grad = None
-        if fused:
-            r = _core._fused(fused, y_true, y_pred, reduction, weights, want, out)
-            if want == 0:
-                value = r
-            elif want == 1:
-                grad = r
-            else:
-                value, grad = r
+        # The terms that run on their own run first, each into arrays of its
+        # own: an error in any of them (an option, a shape) leaves out=
+        # untouched, and none of them reads y_true or y_pred after out= (which
+        # may be either of them) is written. The fused terms run last, into
+        # out= (checked by the core before it writes), and the others'
+        # gradient is added.
+        values = []  # (name, c, v) of the other terms
+        acc = None   # sum_k c_k * grad_k of the other terms, a new array
         for c, base, opts in other:
             kw = dict(opts, reduction=reduction)
             if weights is not None:
@@ -500,20 +498,41 @@ class Combined(Combinable):
             else:
                 v, g = base.value_and_grad(y_true, y_pred, **kw)
             if v is not None:
-                if reduction == "none" and value is not None and np.shape(v) != np.shape(value):
-                    raise ValueError(
-                        f"combined: reduction='none' needs per-element losses of one shape; "
-                        f"{base.name} gives {np.shape(v)}, the other terms {np.shape(value)}")
-                value = c * v if value is None else value + c * v
+                if values:
+                    _same_per_element_shape(reduction, base.name, v, np.shape(values[0][2]))
+                values.append((base.name, c, v))
             if g is not None:
-                if grad is None:
-                    if out is not None:
-                        np.multiply(g, c, out=out)
-                        grad = out
-                    else:
-                        grad = g * g.dtype.type(c)
+                if acc is None:
+                    acc = g  # this call's own array, scaled in place
+                    acc *= g.dtype.type(c)
                 else:
-                    grad += g.dtype.type(c) * g
+                    acc += g.dtype.type(c) * g
+        value = None
+        grad = None
+        if fused:
+            if values and acc is not None:
+                # the fused terms' per-element losses have y_pred's shape, the gradient's
+                _same_per_element_shape(reduction, values[0][0], values[0][2], acc.shape)
+            r = _core._fused(fused, y_true, y_pred, reduction, weights, want, out)
+            if want == 0:
+                value = r
+            elif want == 1:
+                grad = r
+            else:
+                value, grad = r
+            if values and value is not None:
+                _same_per_element_shape(reduction, values[0][0], values[0][2], np.shape(value))
+        for _, c, v in values:
+            value = c * v if value is None else value + c * v
+        if acc is not None:
+            if grad is not None:
+                grad += acc
+            elif out is not None:
+                _check_out("combined", out, acc)
+                out[...] = acc
+                grad = out
+            else:
+                grad = acc
         if value is not None and reduction != "none":
             value = np.asarray(y_pred_dtype(y_pred, value))[()]
         if want == 0:
@@ -532,6 +551,31 @@ class Combined(Combinable):
 
     def value_and_grad(self, y_true, y_pred, **kwargs):
         return self._run(y_true, y_pred, 2, **kwargs)
+
+
+def _same_per_element_shape(reduction, name, v, shape):
+    if reduction == "none" and np.shape(v) != tuple(shape):
+        raise ValueError(
+            f"combined: reduction='none' needs per-element losses of one shape; "
+            f"{name} gives {np.shape(v)}, the other terms {tuple(shape)}")
+
+
+def _check_out(name, out, like):
+    """The core's checks of a gradient's out= (LoadOut in python/src/bindings.cc),
+    with its messages, against ``like`` (an array of y_pred's shape and dtype)."""
+    if not isinstance(like, np.ndarray):  # device arrays: the array library checks
+        return
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: out must be writable")
+    if out.dtype != like.dtype:
+        raise ValueError(f"{name}: out must have y_pred's dtype {like.dtype.name}")
+    if out.shape != like.shape:
+        raise ValueError(f"{name}: out must have y_pred's shape {like.shape}, got {out.shape}")
+    size = out.itemsize
+    if any(s % size for s in out.strides) or out.ctypes.data % size:
+        raise ValueError(f"{name}: out's strides must be multiples of its item size")
 
 
 def y_pred_dtype(y_pred, value):
