@@ -7,11 +7,13 @@ the arguments and document the call forms.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
 
 from . import _core
+from ._function import MODULE, FunctionLike, signed_method
 
 _REDUCTION_DOC = """reduction : {{"mean", "sum", "none"}}, default "mean"
     Over the {over}: ``"mean"`` is ``sum(w * l) / sum(w)`` (the plain mean
@@ -40,7 +42,7 @@ def _is_device_array(obj):
         return False
 
 
-class MultiLoss:
+class MultiLoss(FunctionLike):
     # A loss of several inputs. ``.grad`` and ``.value_and_grad`` return one
     # gradient per differentiable input (a tuple in argument order), or a
     # single array when there is one. Each instance carries its own __doc__.
@@ -54,6 +56,8 @@ class MultiLoss:
         self._out = len(inputs) == 1
         self._weights = weights
         self.__doc__ = doc
+        self.__module__ = MODULE
+        self._set_function_attrs()
 
     @property
     def options(self):
@@ -61,6 +65,17 @@ class MultiLoss:
 
     def __repr__(self):
         return f"<fastloss.{self.name}>"
+
+    def _parameters(self, method):
+        kw = inspect.Parameter.KEYWORD_ONLY
+        params = [inspect.Parameter(a, inspect.Parameter.POSITIONAL_OR_KEYWORD) for a in self._args]
+        params.extend(inspect.Parameter(k, kw, default=v) for k, v in self._options.items())
+        params.append(inspect.Parameter("reduction", kw, default="mean"))
+        if self._weights:
+            params.append(inspect.Parameter("weights", kw, default=None))
+        if self._out and method != "__call__":
+            params.append(inspect.Parameter("out", kw, default=None))
+        return params
 
     def _bind(self, args, kwargs, want):
         if len(args) > len(self._args):
@@ -110,9 +125,11 @@ class MultiLoss:
     def __call__(self, *args, **kwargs):
         return self._bind(args, kwargs, 0)
 
+    @signed_method
     def grad(self, *args, **kwargs):
         return self._bind(args, kwargs, 1)
 
+    @signed_method
     def value_and_grad(self, *args, **kwargs):
         return self._bind(args, kwargs, 2)
 
@@ -256,7 +273,7 @@ gradient_penalty = MultiLoss(
          "samples (N,)", "The value; ``.grad`` the gradient array (``out=`` accepted)."))
 
 
-class _L2Penalty:
+class _L2Penalty(FunctionLike):
     """L2 penalty of a list of arrays.
 
     Call forms::
@@ -273,8 +290,16 @@ class _L2Penalty:
 
     name = "l2_penalty"
 
+    def __init__(self):
+        self.__module__ = MODULE
+        self._set_function_attrs()
+
     def __repr__(self):
         return "<fastloss.l2_penalty>"
+
+    def _parameters(self, method):
+        pos = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        return [inspect.Parameter("arrays", pos), inspect.Parameter("lam", pos)]
 
     @staticmethod
     def _arrays(arrays):
@@ -364,11 +389,12 @@ def _base_and_options(loss):
     return loss, {}
 
 
-class Configured(Combinable):
+class Configured(Combinable, FunctionLike):
     """A loss with some options fixed (``fl.huber.with_options(delta=2.0)``);
     the same three methods, options given at call time override the fixed ones."""
 
-    __slots__ = ("loss", "fixed")
+    __slots__ = ("loss", "fixed", "__dict__")
+    __module__ = MODULE
 
     def __init__(self, loss, options):
         known = loss.options
@@ -378,6 +404,7 @@ class Configured(Combinable):
                                 f"argument '{key}'")
         self.loss = loss
         self.fixed = dict(options)
+        self._set_function_attrs()
 
     @property
     def name(self):
@@ -402,17 +429,27 @@ class Configured(Combinable):
         opts = ", ".join(f"{k}={v!r}" for k, v in self.fixed.items())
         return f"{self.loss.name}({opts})"
 
+    def _parameters(self, method):
+        # the loss's own, with the fixed options' defaults
+        return [p.replace(default=self.fixed[p.name]) if p.name in self.fixed else p
+                for p in self.loss._signature(method).parameters.values()]
+
+    def _reduce_by_value(self, protocol):
+        return Configured, (self.loss, dict(self.fixed))
+
     def __call__(self, y_true, y_pred, **kwargs):
         return self.loss(y_true, y_pred, **{**self.fixed, **kwargs})
 
+    @signed_method
     def grad(self, y_true, y_pred, **kwargs):
         return self.loss.grad(y_true, y_pred, **{**self.fixed, **kwargs})
 
+    @signed_method
     def value_and_grad(self, y_true, y_pred, **kwargs):
         return self.loss.value_and_grad(y_true, y_pred, **{**self.fixed, **kwargs})
 
 
-class Combined(Combinable):
+class Combined(Combinable, FunctionLike):
     """A weighted sum of losses of the same ``(y_true, y_pred)``::
 
         loss = 0.5 * fl.mse + 0.3 * fl.mae + 0.2 * fl.huber.with_options(delta=2.0)
@@ -430,7 +467,8 @@ class Combined(Combinable):
     a combined loss takes no options at call time.
     """
 
-    __slots__ = ("terms",)
+    __slots__ = ("terms", "__dict__")
+    __module__ = MODULE
 
     def __init__(self, terms):
         merged = []
@@ -444,6 +482,8 @@ class Combined(Combinable):
                                 "(y_true, y_pred) and cannot be part of a combined loss")
             merged.append((float(c), t))
         self.terms = merged
+
+    __getattr__ = FunctionLike.qualname_fallback
 
     def _terms(self):
         return list(self.terms)
@@ -463,6 +503,19 @@ class Combined(Combinable):
             else:
                 parts.append(f"+ {_format_coef(c)} * {label}")
         return " ".join(parts)
+
+    def _parameters(self, method):
+        kw = inspect.Parameter.KEYWORD_ONLY
+        params = [inspect.Parameter("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                  inspect.Parameter("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                  inspect.Parameter("reduction", kw, default="mean"),
+                  inspect.Parameter("weights", kw, default=None)]
+        if method != "__call__":
+            params.append(inspect.Parameter("out", kw, default=None))
+        return params
+
+    def _reduce_by_value(self, protocol):
+        return Combined, (list(self.terms),)
 
     def _run(self, y_true, y_pred, want, reduction="mean", weights=None, out=None, **extra):
         if extra:
@@ -546,9 +599,11 @@ class Combined(Combinable):
             raise TypeError("combined loss got an unexpected keyword argument 'out'")
         return self._run(y_true, y_pred, 0, **kwargs)
 
+    @signed_method
     def grad(self, y_true, y_pred, **kwargs):
         return self._run(y_true, y_pred, 1, **kwargs)
 
+    @signed_method
     def value_and_grad(self, y_true, y_pred, **kwargs):
         return self._run(y_true, y_pred, 2, **kwargs)
 
