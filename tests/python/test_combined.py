@@ -276,3 +276,23 @@ def test_good_out_of_non_fused_terms():
         ev0, eg0 = separate([(1.0, fl.dice, {}), (1.0, fl.jaccard, {})], y0, p0)
         assert loss.grad(y0, p0, out=v) is v
         np.testing.assert_allclose(v, eg0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_target_errors_of_fused_terms_leave_out_untouched(dtype):
+    """A fused term's input check (targets in [0, 1]) fails after the other
+    terms ran: still nothing written."""
+    rng = np.random.default_rng(4)
+    y = (rng.random(40) < 0.5).astype(dtype)
+    y[7] = 2.0
+    d = rng.uniform(0.1, 0.9, 40).astype(dtype)
+    for loss in (fl.contrastive + fl.dice, fl.dice + 0.5 * fl.bce, fl.jaccard - fl.contrastive + fl.mse):
+        for method in ("grad", "value_and_grad"):
+            buf = np.full(d.size + 2 * PAD, SENTINEL, dtype)
+            with pytest.raises(ValueError, match="y_true"):
+                getattr(loss, method)(y, d, out=buf[PAD:-PAD])
+            assert np.all(buf == SENTINEL), loss
+            dd = d.copy()
+            with pytest.raises(ValueError, match="y_true"):
+                getattr(loss, method)(y, dd, out=dd)
+            np.testing.assert_array_equal(dd, d)
