@@ -51,6 +51,7 @@ class Loss(_function.FunctionLike, _core.Loss, _Combinable):
     # FunctionLike (fastloss/_function.py).
     __new__ = _function.new_core_loss
     __init__ = _function.init_core_loss
+    __init_subclass__ = _function.guard_subclass_new
     _parameters = _function.core_loss_parameters
     _reduce_by_value = _function.reduce_core_loss
 

@@ -204,6 +204,29 @@ def init_core_loss(self, *args, **kwargs):
     """``fastloss.Loss.__init__``: the object was made whole by ``__new__``."""
 
 
+def guard_subclass_new(cls, **kwargs):
+    """``fastloss.Loss.__init_subclass__``: a subclass's own ``__new__`` is
+    wrapped so that it returns only losses made whole by ``new_core_loss``
+    (which sets their ``__qualname__``); one it got by another route, such as
+    ``super(fl.Loss, cls).__new__(cls)`` (the core's bare allocation), is a
+    TypeError and is dropped unused."""
+    super(FunctionLike, cls).__init_subclass__(**kwargs)
+    own = cls.__dict__.get("__new__")
+    if own is None:
+        return
+    func = own.__func__ if isinstance(own, staticmethod) else own
+
+    def __new__(klass, *args, **kw):
+        self = func(klass, *args, **kw)
+        if isinstance(self, _core.Loss) and "__qualname__" not in vars(self):
+            raise TypeError(f"{klass.__name__}.__new__ returned a loss that was not made with a "
+                            "registered name (call super().__new__(cls, name))")
+        return self
+
+    functools.update_wrapper(__new__, func)
+    cls.__new__ = staticmethod(__new__)
+
+
 new_core_loss.__signature__ = inspect.Signature([inspect.Parameter("cls", _POS), inspect.Parameter("name", _POS)])
 init_core_loss.__signature__ = inspect.Signature([inspect.Parameter("self", _POS), inspect.Parameter("name", _POS)])
 
