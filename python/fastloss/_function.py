@@ -12,7 +12,9 @@ reference.
 
 ``new_core_loss`` is ``fastloss.Loss.__new__``: the C++ object is initialised
 when it is made, so that no loss without a registered name exists (the
-methods of an uninitialised one would read a null pointer in C++).
+methods of an uninitialised one would read a null pointer in C++);
+``guard_subclass_new`` (``Loss.__init_subclass__``) holds a subclass's own
+``__new__`` to the same rule.
 """
 
 from __future__ import annotations
@@ -79,7 +81,9 @@ class signed_method:  # noqa: N801 - a decorator, like ``property``
 
     The bound form is a ``functools.partial`` of the function and the loss (as
     fast to call as a bound method), made on first access and kept in the
-    instance's ``__dict__``, which it then shadows.
+    instance's ``__dict__``, which it then shadows. The loss then refers to
+    itself: one dropped after such an access is freed by the cyclic garbage
+    collector, not at once.
     """
 
     def __init__(self, func):
