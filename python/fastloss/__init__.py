@@ -13,6 +13,7 @@ See ``help(fl.NAME)`` for each loss's formula, options and gradient, and
 """
 
 from . import _core, cuda
+from . import _function
 from ._core import get_num_threads, set_num_threads, simd_target
 from ._docs import render as _render_doc
 from ._structured import (
@@ -37,7 +38,7 @@ from ._structured import (
 __version__: str = _core.__version__
 
 
-class Loss(_core.Loss, _Combinable):
+class Loss(_function.FunctionLike, _core.Loss, _Combinable):
     """A loss function and its gradient (see the instance's docstring).
 
     Losses combine: ``0.5 * fl.mse + 0.5 * fl.smooth_l1.with_options(beta=2.0)``
@@ -45,6 +46,15 @@ class Loss(_core.Loss, _Combinable):
     """
 
     __slots__ = ()
+
+    # Made whole in __new__ (a registered name or an error), so that no
+    # uninitialised core object is ever reachable; function behaviour from
+    # FunctionLike (fastloss/_function.py).
+    __new__ = _function.new_core_loss
+    __init__ = _function.init_core_loss
+    __init_subclass__ = _function.guard_subclass_new
+    _parameters = _function.core_loss_parameters
+    _reduce_by_value = _function.reduce_core_loss
 
     def with_options(self, **options):
         """This loss with some options fixed (a ``Configured`` loss)."""

@@ -7,11 +7,13 @@ the arguments and document the call forms.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
 
 from . import _core
+from ._function import MODULE, FunctionLike, signed_method
 
 _REDUCTION_DOC = """reduction : {{"mean", "sum", "none"}}, default "mean"
     Over the {over}: ``"mean"`` is ``sum(w * l) / sum(w)`` (the plain mean
@@ -40,7 +42,7 @@ def _is_device_array(obj):
         return False
 
 
-class MultiLoss:
+class MultiLoss(FunctionLike):
     # A loss of several inputs. ``.grad`` and ``.value_and_grad`` return one
     # gradient per differentiable input (a tuple in argument order), or a
     # single array when there is one. Each instance carries its own __doc__.
@@ -54,6 +56,8 @@ class MultiLoss:
         self._out = len(inputs) == 1
         self._weights = weights
         self.__doc__ = doc
+        self.__module__ = MODULE
+        self._set_function_attrs()
 
     @property
     def options(self):
@@ -61,6 +65,17 @@ class MultiLoss:
 
     def __repr__(self):
         return f"<fastloss.{self.name}>"
+
+    def _parameters(self, method):
+        kw = inspect.Parameter.KEYWORD_ONLY
+        params = [inspect.Parameter(a, inspect.Parameter.POSITIONAL_OR_KEYWORD) for a in self._args]
+        params.extend(inspect.Parameter(k, kw, default=v) for k, v in self._options.items())
+        params.append(inspect.Parameter("reduction", kw, default="mean"))
+        if self._weights:
+            params.append(inspect.Parameter("weights", kw, default=None))
+        if self._out and method != "__call__":
+            params.append(inspect.Parameter("out", kw, default=None))
+        return params
 
     def _bind(self, args, kwargs, want):
         if len(args) > len(self._args):
@@ -110,9 +125,11 @@ class MultiLoss:
     def __call__(self, *args, **kwargs):
         return self._bind(args, kwargs, 0)
 
+    @signed_method
     def grad(self, *args, **kwargs):
         return self._bind(args, kwargs, 1)
 
+    @signed_method
     def value_and_grad(self, *args, **kwargs):
         return self._bind(args, kwargs, 2)
 
@@ -256,7 +273,7 @@ gradient_penalty = MultiLoss(
          "samples (N,)", "The value; ``.grad`` the gradient array (``out=`` accepted)."))
 
 
-class _L2Penalty:
+class _L2Penalty(FunctionLike):
     """L2 penalty of a list of arrays.
 
     Call forms::
@@ -273,8 +290,16 @@ class _L2Penalty:
 
     name = "l2_penalty"
 
+    def __init__(self):
+        self.__module__ = MODULE
+        self._set_function_attrs()
+
     def __repr__(self):
         return "<fastloss.l2_penalty>"
+
+    def _parameters(self, method):
+        pos = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        return [inspect.Parameter("arrays", pos), inspect.Parameter("lam", pos)]
 
     @staticmethod
     def _arrays(arrays):
@@ -364,11 +389,12 @@ def _base_and_options(loss):
     return loss, {}
 
 
-class Configured(Combinable):
+class Configured(Combinable, FunctionLike):
     """A loss with some options fixed (``fl.huber.with_options(delta=2.0)``);
     the same three methods, options given at call time override the fixed ones."""
 
-    __slots__ = ("loss", "fixed")
+    __slots__ = ("loss", "fixed", "__dict__")
+    __module__ = MODULE
 
     def __init__(self, loss, options):
         known = loss.options
@@ -378,6 +404,7 @@ class Configured(Combinable):
                                 f"argument '{key}'")
         self.loss = loss
         self.fixed = dict(options)
+        self._set_function_attrs()
 
     @property
     def name(self):
@@ -402,17 +429,27 @@ class Configured(Combinable):
         opts = ", ".join(f"{k}={v!r}" for k, v in self.fixed.items())
         return f"{self.loss.name}({opts})"
 
+    def _parameters(self, method):
+        # the loss's own, with the fixed options' defaults
+        return [p.replace(default=self.fixed[p.name]) if p.name in self.fixed else p
+                for p in self.loss._signature(method).parameters.values()]
+
+    def _reduce_by_value(self, protocol):
+        return Configured, (self.loss, dict(self.fixed))
+
     def __call__(self, y_true, y_pred, **kwargs):
         return self.loss(y_true, y_pred, **{**self.fixed, **kwargs})
 
+    @signed_method
     def grad(self, y_true, y_pred, **kwargs):
         return self.loss.grad(y_true, y_pred, **{**self.fixed, **kwargs})
 
+    @signed_method
     def value_and_grad(self, y_true, y_pred, **kwargs):
         return self.loss.value_and_grad(y_true, y_pred, **{**self.fixed, **kwargs})
 
 
-class Combined(Combinable):
+class Combined(Combinable, FunctionLike):
     """A weighted sum of losses of the same ``(y_true, y_pred)``::
 
         loss = 0.5 * fl.mse + 0.3 * fl.mae + 0.2 * fl.huber.with_options(delta=2.0)
@@ -430,7 +467,8 @@ class Combined(Combinable):
     a combined loss takes no options at call time.
     """
 
-    __slots__ = ("terms",)
+    __slots__ = ("terms", "__dict__")
+    __module__ = MODULE
 
     def __init__(self, terms):
         merged = []
@@ -444,6 +482,8 @@ class Combined(Combinable):
                                 "(y_true, y_pred) and cannot be part of a combined loss")
             merged.append((float(c), t))
         self.terms = merged
+
+    __getattr__ = FunctionLike.qualname_fallback
 
     def _terms(self):
         return list(self.terms)
@@ -464,6 +504,19 @@ class Combined(Combinable):
                 parts.append(f"+ {_format_coef(c)} * {label}")
         return " ".join(parts)
 
+    def _parameters(self, method):
+        kw = inspect.Parameter.KEYWORD_ONLY
+        params = [inspect.Parameter("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                  inspect.Parameter("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                  inspect.Parameter("reduction", kw, default="mean"),
+                  inspect.Parameter("weights", kw, default=None)]
+        if method != "__call__":
+            params.append(inspect.Parameter("out", kw, default=None))
+        return params
+
+    def _reduce_by_value(self, protocol):
+        return Combined, (list(self.terms),)
+
     def _run(self, y_true, y_pred, want, reduction="mean", weights=None, out=None, **extra):
         if extra:
             key = next(iter(extra))
@@ -479,16 +532,14 @@ class Combined(Combinable):
                 fused.append((base.name, c, opts))
             else:
                 other.append((c, base, opts))
-        value = None
-        grad = None
-        if fused:
-            r = _core._fused(fused, y_true, y_pred, reduction, weights, want, out)
-            if want == 0:
-                value = r
-            elif want == 1:
-                grad = r
-            else:
-                value, grad = r
+        # The terms that run on their own run first, each into arrays of its
+        # own: an error in any of them (an option, a shape) leaves out=
+        # untouched, and none of them reads y_true or y_pred after out= (which
+        # may be either of them) is written. The fused terms run last, into
+        # out= (checked by the core before it writes), and the others'
+        # gradient is added.
+        values = []  # (name, c, v) of the other terms
+        acc = None   # sum_k c_k * grad_k of the other terms, a new array
         for c, base, opts in other:
             kw = dict(opts, reduction=reduction)
             if weights is not None:
@@ -500,20 +551,41 @@ class Combined(Combinable):
             else:
                 v, g = base.value_and_grad(y_true, y_pred, **kw)
             if v is not None:
-                if reduction == "none" and value is not None and np.shape(v) != np.shape(value):
-                    raise ValueError(
-                        f"combined: reduction='none' needs per-element losses of one shape; "
-                        f"{base.name} gives {np.shape(v)}, the other terms {np.shape(value)}")
-                value = c * v if value is None else value + c * v
+                if values:
+                    _same_per_element_shape(reduction, base.name, v, np.shape(values[0][2]))
+                values.append((base.name, c, v))
             if g is not None:
-                if grad is None:
-                    if out is not None:
-                        np.multiply(g, c, out=out)
-                        grad = out
-                    else:
-                        grad = g * g.dtype.type(c)
+                if acc is None:
+                    acc = g  # this call's own array, scaled in place
+                    acc *= g.dtype.type(c)
                 else:
-                    grad += g.dtype.type(c) * g
+                    acc += g.dtype.type(c) * g
+        value = None
+        grad = None
+        if fused:
+            if values and acc is not None:
+                # the fused terms' per-element losses have y_pred's shape, the gradient's
+                _same_per_element_shape(reduction, values[0][0], values[0][2], acc.shape)
+            r = _core._fused(fused, y_true, y_pred, reduction, weights, want, out)
+            if want == 0:
+                value = r
+            elif want == 1:
+                grad = r
+            else:
+                value, grad = r
+            if values and value is not None:
+                _same_per_element_shape(reduction, values[0][0], values[0][2], np.shape(value))
+        for _, c, v in values:
+            value = c * v if value is None else value + c * v
+        if acc is not None:
+            if grad is not None:
+                grad += acc
+            elif out is not None:
+                _check_out("combined", out, acc)
+                out[...] = acc
+                grad = out
+            else:
+                grad = acc
         if value is not None and reduction != "none":
             value = np.asarray(y_pred_dtype(y_pred, value))[()]
         if want == 0:
@@ -527,11 +599,38 @@ class Combined(Combinable):
             raise TypeError("combined loss got an unexpected keyword argument 'out'")
         return self._run(y_true, y_pred, 0, **kwargs)
 
+    @signed_method
     def grad(self, y_true, y_pred, **kwargs):
         return self._run(y_true, y_pred, 1, **kwargs)
 
+    @signed_method
     def value_and_grad(self, y_true, y_pred, **kwargs):
         return self._run(y_true, y_pred, 2, **kwargs)
+
+
+def _same_per_element_shape(reduction, name, v, shape):
+    if reduction == "none" and np.shape(v) != tuple(shape):
+        raise ValueError(
+            f"combined: reduction='none' needs per-element losses of one shape; "
+            f"{name} gives {np.shape(v)}, the other terms {tuple(shape)}")
+
+
+def _check_out(name, out, like):
+    """The core's checks of a gradient's out= (LoadOut in python/src/bindings.cc),
+    with its messages, against ``like`` (an array of y_pred's shape and dtype)."""
+    if not isinstance(like, np.ndarray):  # device arrays: the array library checks
+        return
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: out must be writable")
+    if out.dtype != like.dtype:
+        raise ValueError(f"{name}: out must have y_pred's dtype {like.dtype.name}")
+    if out.shape != like.shape:
+        raise ValueError(f"{name}: out must have y_pred's shape {like.shape}, got {out.shape}")
+    size = out.itemsize
+    if any(s % size for s in out.strides) or out.ctypes.data % size:
+        raise ValueError(f"{name}: out's strides must be multiples of its item size")
 
 
 def y_pred_dtype(y_pred, value):
