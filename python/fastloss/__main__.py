@@ -62,7 +62,7 @@ def _data(name: str, n: int, dtype, rng):
         t = np.concatenate([xy, xy + wh], -1)
         q = t + rng.standard_normal((m, 4)) * 0.3
         return t.astype(dtype), q.astype(dtype)
-    if name in ("dice", "jaccard", "tversky", "focal_tversky"):
+    if fl._core.loss_info(name)["driver"] == "regions":
         return (rng.random(n) < 0.3).astype(dtype), rng.random(n).astype(dtype)
     if name == "contrastive":
         return (rng.random(n) < 0.5).astype(dtype), (rng.random(n) * 2).astype(dtype)

@@ -1,5 +1,5 @@
 """Losses of several inputs (metric learning, ranking, adversarial, penalties)
-and combinations of losses (``0.5 * fl.mse + 0.5 * fl.huber``).
+and combinations of losses (``0.5 * fl.mse + 0.5 * fl.smooth_l1``).
 
 The computation is in the C++ core (``fastloss._core``); these classes bind
 the arguments and document the call forms.
@@ -390,7 +390,7 @@ def _base_and_options(loss):
 
 
 class Configured(Combinable, FunctionLike):
-    """A loss with some options fixed (``fl.huber.with_options(delta=2.0)``);
+    """A loss with some options fixed (``fl.smooth_l1.with_options(beta=2.0)``);
     the same three methods, options given at call time override the fixed ones."""
 
     __slots__ = ("loss", "fixed", "__dict__")
@@ -452,7 +452,7 @@ class Configured(Combinable, FunctionLike):
 class Combined(Combinable, FunctionLike):
     """A weighted sum of losses of the same ``(y_true, y_pred)``::
 
-        loss = 0.5 * fl.mse + 0.3 * fl.mae + 0.2 * fl.huber.with_options(delta=2.0)
+        loss = 0.5 * fl.mse + 0.3 * fl.mae + 0.2 * fl.smooth_l1.with_options(beta=2.0)
         v = loss(y_true, y_pred, reduction="mean", weights=None)
         g = loss.grad(y_true, y_pred, out=None)
         v, g = loss.value_and_grad(y_true, y_pred)

@@ -6,26 +6,27 @@ arrays and they run on the GPU::
 
     import cupy as cp          # or torch tensors on a CUDA device
     import fastloss as fl
-    v, g = fl.bce.value_and_grad(y_true, logits, from_logits=True)
-    v, g = fl.dice.value_and_grad(masks, logits, axis=(2, 3), from_logits=True)
+    fl.cuda.gpu_losses()       # the names of the losses the GPU runs
+    v, g = fl.LOSSES[name].value_and_grad(y_true, y_pred, reduction="sum")
     v, (g_real, g_fake) = fl.gan_discriminator.value_and_grad(real_logits, fake_logits)
 
-- On the GPU: the elementwise losses (mse, mae, huber, smooth_l1, quantile,
-  log_cosh, msle, poisson_nll, mape, binary_cross_entropy with a number or
-  an array ``pos_weight``, binary_focal, hinge, squared_hinge, soft_margin,
-  contrastive), the region losses (dice, jaccard, tversky, focal_tversky,
-  every ``axis``), box_iou (every ``kind``) and the adversarial losses
-  (gan_discriminator, gan_generator, wasserstein_critic,
+- On the GPU: the losses ``gpu_losses()`` names. They are the rows of the
+  loss registry (``fastloss._core.loss_info(name)["gpu"]``: the elementwise,
+  region and box drivers, every option of each) and the adversarial losses
+  of score arrays (gan_discriminator, gan_generator, wasserstein_critic,
   wasserstein_generator). Other losses given device arrays raise TypeError.
+- Arguments are parsed and checked by ``fastloss._core`` exactly as on the
+  CPU (names, ``reduction``, options and their ranges), then handed to this
+  module (``_run``) for the device arrays.
 - Inputs: anything with ``__cuda_array_interface__`` (CuPy, Numba, ...) or
   DLPack (``__dlpack__`` / ``__dlpack_device__`` on a CUDA device), and
   PyTorch CUDA tensors (read directly, so tensors that require grad work).
   float32, float64, float16 and bfloat16 predictions; float16 and bfloat16 are
   computed in float32 and their gradient is stored in the input's dtype.
-  ``y_true``, ``weights`` and an array ``pos_weight`` of another dtype are
-  converted on the device by their own library; a Python number as
-  ``weights`` becomes a 0-d device array. Of the adversarial losses' two
-  arrays the first decides the dtype.
+  ``y_true``, ``weights`` and an array given for an option that takes one
+  (a real-or-array option) of another dtype are converted on the device by
+  their own library; a Python number as ``weights`` becomes a 0-d device
+  array. Of the adversarial losses' two arrays the first decides the dtype.
 - Results are arrays of the prediction's library (torch in, torch out; CuPy
   in, CuPy out; any other producer: CuPy): the reduced value is a 0-d device
   array (float64 for float64 input, else float32), never a host number, so a
@@ -40,10 +41,10 @@ arrays and they run on the GPU::
 - Mixing host data (NumPy arrays, lists) with device arrays is a TypeError
   naming the host argument; arrays on different devices are a ValueError.
 - Reductions are deterministic: the same bits on every run.
-- Range checks the CPU makes on ``y_true`` (binary cross entropy on
-  probabilities: ``y_true`` in [0, 1]) would need the host to wait for the
-  GPU: on the GPU an out-of-range ``y_true`` gives a NaN loss and gradient at
-  that element (so the reduced value is NaN).
+- Range checks the CPU makes on the values of ``y_true`` (e.g. probabilities
+  in [0, 1]) would need the host to wait for the GPU: on the GPU an
+  out-of-range ``y_true`` gives a NaN loss and gradient at that element (so
+  the reduced value is NaN).
 
 This module imports without the CUDA extension (``fastloss._cuda``), CuPy or
 PyTorch: ``is_available()`` then says False.
@@ -57,7 +58,7 @@ import numbers
 import operator
 import sys
 
-__all__ = ["is_available", "device_count", "device_name"]
+__all__ = ["is_available", "device_count", "device_name", "gpu_losses"]
 
 # --------------------------------------------------------------------------
 # The extension module, imported on first use.
@@ -143,58 +144,16 @@ def device_name(device: int = 0) -> str:
 
 
 # --------------------------------------------------------------------------
-# The losses the GPU runs, their argument names and keyword options (the CPU
-# names and defaults; tests check they match fastloss.LOSSES[name].options).
+# The losses the GPU runs. The single-input losses and their arguments and
+# options come from the registry of fastloss._core (loss_info), which parses
+# the calls; only the adversarial losses of score arrays (MultiLoss of
+# fastloss._structured, through _dispatch_multi) are described here.
 # --------------------------------------------------------------------------
 
-_FLOAT, _BOOL, _OPTIONAL_FLOAT, _POS_WEIGHT = "float", "bool", "optional float", "pos_weight"
-_AXES = "axes"  # None, an int or a tuple/list of ints (the extension's "axes": None or a tuple)
-_BOX_KINDS = ("iou", "giou", "diou", "ciou")  # a tuple of strings: one of them
+_BOOL = "bool"
 
-# The options of the region losses (one score per index of the axes not in ``axis``).
-_REGION = {"smooth": (_FLOAT, 1e-6), "axis": (_AXES, None), "squared": (_BOOL, False),
-           "from_logits": (_BOOL, False)}
-
-_SPECS = {
-    # name: (true argument, predicted argument, {option: (kind, default)})
-    "mse": ("y_true", "y_pred", {}),
-    "mae": ("y_true", "y_pred", {}),
-    "huber": ("y_true", "y_pred", {"delta": (_FLOAT, 1.0)}),
-    "smooth_l1": ("y_true", "y_pred", {"beta": (_FLOAT, 1.0)}),
-    "quantile": ("y_true", "y_pred", {"q": (_FLOAT, 0.5)}),
-    "log_cosh": ("y_true", "y_pred", {}),
-    "msle": ("y_true", "y_pred", {}),
-    "poisson_nll": ("y_true", "y_pred",
-                    {"log_input": (_BOOL, True), "full": (_BOOL, False), "eps": (_FLOAT, 1e-8)}),
-    "mape": ("y_true", "y_pred", {"eps": (_FLOAT, sys.float_info.epsilon)}),
-    "binary_cross_entropy": ("y_true", "y_pred",
-                             {"from_logits": (_BOOL, False), "eps": (_FLOAT, 1e-7),
-                              "pos_weight": (_POS_WEIGHT, None), "label_smoothing": (_FLOAT, 0.0)}),
-    "binary_focal": ("y_true", "y_pred",
-                     {"alpha": (_OPTIONAL_FLOAT, 0.25), "gamma": (_FLOAT, 2.0),
-                      "from_logits": (_BOOL, False), "eps": (_FLOAT, 1e-7),
-                      "label_smoothing": (_FLOAT, 0.0)}),
-    "hinge": ("y_true", "y_pred", {}),
-    "squared_hinge": ("y_true", "y_pred", {}),
-    "soft_margin": ("y_true", "y_pred", {}),
-    "contrastive": ("y_true", "distance", {"margin": (_FLOAT, 1.0)}),
-    "dice": ("y_true", "y_pred", dict(_REGION)),
-    "jaccard": ("y_true", "y_pred", dict(_REGION)),
-    "tversky": ("y_true", "y_pred", {**_REGION, "alpha": (_FLOAT, 0.5), "beta": (_FLOAT, 0.5)}),
-    "focal_tversky": ("y_true", "y_pred",
-                      {**_REGION, "alpha": (_FLOAT, 0.5), "beta": (_FLOAT, 0.5), "gamma": (_FLOAT, 0.75)}),
-    "box_iou": ("boxes_true", "boxes_pred", {"kind": (_BOX_KINDS, "iou"), "eps": (_FLOAT, 1e-7)}),
-}
-
-# The shape of the per-element losses ('none', and what weights broadcast
-# to): y_pred's (elementwise), y_pred's without the reduced axes (regions),
-# y_pred's without its last axis of 4 coordinates (boxes).
-_LOSSES_SHAPE = {"dice": "regions", "jaccard": "regions", "tversky": "regions", "focal_tversky": "regions",
-                 "box_iou": "boxes"}
-
-# The losses of several score arrays (fastloss._structured.MultiLoss, through
-# _dispatch_multi): {option: (kind, default)}; each array is reduced on its own
-# and the value is the sum (the CPU's rule).
+# The losses of several score arrays: {option: (kind, default)}; each array
+# is reduced on its own and the value is the sum (the CPU's rule).
 _SCORE_SPECS = {
     "gan_discriminator": {},
     "gan_generator": {"saturating": (_BOOL, False)},
@@ -202,130 +161,50 @@ _SCORE_SPECS = {
     "wasserstein_generator": {},
 }
 
-_ALIASES = {"bce": "binary_cross_entropy", "mean_squared_error": "mse", "mean_absolute_error": "mae"}
-
 _REDUCTIONS = ("mean", "sum", "none")
 _FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 _ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+# The registry's type names of the options _run reads (fastloss._core's
+# option descriptions): an array given for a real-or-array option arrives as
+# ``aux``; the reduced axes of a region loss.
+_REAL_OR_ARRAY = "float or array_like"
+_AXES = "None, int or tuple of ints"
+
+_INFO = {}  # name -> the registry's row as _run uses it (_loss_info)
 
 
 def _type_name(v):
     return type(v).__name__
 
 
-def _real(loss, key, v):
-    # The CPU's rule (a float, or anything float() takes but str/bytes/bool/None),
-    # minus device arrays: float() of one would wait for the GPU.
-    if type(v) is float:
-        return v
-    bad = v is None or isinstance(v, (str, bytes, bool)) or _locate(v)[0] is not None
-    if not bad:
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            pass
-    raise TypeError(f"{loss}: {key} must be a real number, got {_type_name(v)}")
+def _registry():
+    """fastloss._core (the loss registry: loss_names, loss_info)."""
+    from . import _core
+
+    return _core
 
 
-def _option(loss, key, kind, v):
-    """One keyword option checked and converted to a Python float/bool/None."""
-    if kind == _FLOAT:
-        return _real(loss, key, v)
-    if kind == _BOOL:
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, int) and v in (0, 1):
-            return bool(v)
-        if _type_name(v) in ("bool", "bool_"):  # numpy.bool_
-            return bool(v)
-        raise TypeError(f"{loss}: {key} must be a bool, got {_type_name(v)}")
-    if kind == _OPTIONAL_FLOAT:
-        return None if v is None else _real(loss, key, v)
-    if kind == _AXES:
-        return _axes(loss, key, v)
-    if isinstance(kind, tuple):  # one of these strings (the CPU's wording, a ValueError for any type)
-        if isinstance(v, str) and v in kind:
-            return v
-        raise ValueError(f"{loss}: {key} must be one of {', '.join(repr(c) for c in kind)}, got {v!r}")
-    # pos_weight: None, a number (a float option) or an array (returned as it
-    # is: _dispatch passes a device array as the extension's aux and refuses
-    # host data as it does for weights).
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        raise TypeError(f"{loss}: {key} must be a real number or a CUDA array on the GPU, got bool")
-    if isinstance(v, numbers.Real):
-        return float(v)
-    return v
+def _loss_info(name):
+    """(driver, true_name, pred_name, gpu, aux option name, axes option name)
+    of a registry row, cached."""
+    info = _INFO.get(name)
+    if info is None:
+        row = _registry().loss_info(name)
+        by_type = {}
+        for o in row["options"]:
+            by_type.setdefault(o["type"], o["name"])
+        info = _INFO[name] = (row["driver"], row["true_name"], row["pred_name"], bool(row["gpu"]),
+                              by_type.get(_REAL_OR_ARRAY), by_type.get(_AXES))
+    return info
 
 
-def _axes(loss, key, v):
-    """The CPU's ``axis`` of the region losses: None, or a tuple of ints from
-    an int or a tuple/list of ints (|axis| <= 1000; the extension checks them
-    against y_pred's rank)."""
-    if v is None:
-        return None
-
-    def one(x):
-        bad = isinstance(x, (bool, float)) or _locate(x)[0] is not None
-        if not bad:
-            try:
-                a = operator.index(x)
-            except TypeError:
-                bad = True
-        if bad:
-            raise TypeError(f"{loss}: {key} must be None, an int or a tuple of ints, got {_type_name(x)}")
-        if not -1000 <= a <= 1000:
-            raise ValueError(f"{loss}: {key} is out of range")
-        return int(a)
-
-    if isinstance(v, (tuple, list)):
-        return tuple(one(x) for x in v)
-    return (one(v),)
-
-
-def _parse(loss, want, args, kwargs):
-    """The CPU's argument rules: (y_true, y_pred, reduction, weights, out,
-    options, stream). Errors are worded as the CPU words them. ``options``
-    holds every option of the loss (the CPU defaults for those not given) as
-    Python floats, bools and strings, ``alpha=None`` and ``axis=None``
-    included (``axis`` as None or a tuple of ints), ``pos_weight`` only when
-    given (a float, or the array as given)."""
-    true_name, pred_name, spec = _SPECS[loss]
-    if len(args) > 2:
-        raise TypeError(f"{loss}() takes 2 positional arguments ({true_name}, {pred_name}) "
-                        f"but {len(args)} were given")
-    bound = dict(zip((true_name, pred_name), args))
-    reduction = "mean"
-    weights = out = stream = None
-    options = {key: default for key, (_, default) in spec.items()}
-    for key, value in kwargs.items():
-        if key in (true_name, pred_name):
-            if key in bound:
-                raise TypeError(f"{loss}() got multiple values for argument '{key}'")
-            bound[key] = value
-        elif key == "reduction":
-            if not isinstance(value, str) or value not in _REDUCTIONS:
-                raise ValueError(f"{loss}: reduction must be 'mean', 'sum' or 'none', got {value!r}")
-            reduction = value
-        elif key == "weights":
-            weights = value
-        elif key == "out" and want != 0:
-            out = value
-        elif key == "stream":
-            stream = value
-        elif key in spec:
-            options[key] = _option(loss, key, spec[key][0], value)
-        else:
-            raise TypeError(f"{loss}() got an unexpected keyword argument '{key}'")
-    for name in (true_name, pred_name):
-        if name not in bound:
-            raise TypeError(f"{loss}() missing required argument '{name}'")
-    # pos_weight=None means "not given" (the extension reads a number when
-    # the key is there); alpha=None is a value (no balancing) and stays.
-    if options.get("pos_weight", 0.0) is None:
-        del options["pos_weight"]
-    return bound[true_name], bound[pred_name], reduction, weights, out, options, stream
+def gpu_losses():
+    """The names of the losses that run on the GPU (given device arrays):
+    the registry's rows with a GPU driver, then the adversarial losses of
+    score arrays. Their aliases run there too."""
+    core = _registry()
+    return [n for n in core.loss_names() if core.loss_info(n)["gpu"]] + list(_SCORE_SPECS)
 
 
 # --------------------------------------------------------------------------
@@ -735,17 +614,18 @@ def _host_error(loss, name, obj, where):
 
 # --------------------------------------------------------------------------
 # One GPU call: its device, stream, results' library and descs (shared by
-# _dispatch and _dispatch_multi).
+# _run and _dispatch_multi).
 # --------------------------------------------------------------------------
 
 
 def _gpu_losses():
-    return ", ".join(sorted({*_SPECS, *_SCORE_SPECS}))
+    """``gpu_losses()`` as a comma-separated list (for messages)."""
+    return ", ".join(gpu_losses())
 
 
 def _locate_optional(loss, name, obj, where):
     """(library, device) of an optional argument that may be a device array
-    (weights, pos_weight): (None, None) for None and Python numbers; host
+    (weights, an array option): (None, None) for None and Python numbers; host
     data is a TypeError naming it."""
     if obj is None or isinstance(obj, numbers.Real):
         return None, None
@@ -893,16 +773,18 @@ class _Launch:
             _record_stream([*objs, *self.keep], self.device, self.stream)
 
 
-def _losses_shape(loss, shape, axes):
-    """The shape of the per-element losses of ``loss`` for a prediction of
-    ``shape`` (the CPU's rule; axes out of range are left to the extension,
-    which raises for them)."""
-    kind = _LOSSES_SHAPE.get(loss)
+def _losses_shape(driver, shape, axes):
+    """The shape of the per-element losses (``reduction="none"``, and what
+    weights broadcast to) of a loss of ``driver`` for a prediction of
+    ``shape``: the prediction's (elementwise), without the reduced ``axes``
+    (regions: None reduces every axis), without its last axis of 4
+    coordinates (boxes). Axes out of range are left to the extension, which
+    raises for them."""
     rank = len(shape)
-    if kind is None:
-        return shape
-    if kind == "boxes":
+    if driver == "boxes":
         reduced = {rank - 1} if rank else set()
+    elif driver != "regions":
+        return shape
     elif axes is None:
         reduced = set(range(rank))
     else:
@@ -915,28 +797,40 @@ def _losses_shape(loss, shape, axes):
 # --------------------------------------------------------------------------
 
 
-def _dispatch(loss_name, want, args, kwargs):
+def _run(loss, want, y_true, y_pred, reduction, weights, out, options, aux, stream):
     """Run a loss call with device arrays on the GPU.
 
-    Called by the loss objects (``fl.mse(...)``, ``.grad``,
-    ``.value_and_grad``) when ``y_pred`` or ``y_true`` is a CUDA array:
-    ``args`` and ``kwargs`` are the call's arguments as given, ``want`` is 0
-    (value), 1 (gradient) or 2 (value and gradient). Returns what the CPU
-    returns, as device arrays of the prediction's library: the value (a 0-d
-    array for "mean"/"sum", the per-element losses for "none": y_pred's
-    shape, without the reduced axes for the region losses, without the last
-    axis for box_iou), the gradient, or both as a tuple. Enqueues the work and
-    returns without waiting for it.
+    Called by fastloss._core (the loss objects: ``fl.<loss>(...)``,
+    ``.grad``, ``.value_and_grad``) when ``y_pred`` or ``y_true`` is a CUDA
+    array, after it has parsed and checked the call as the CPU does:
+    ``loss`` is the registry name (aliases resolved), ``want`` 0 (value), 1
+    (gradient) or 2 (value and gradient), ``reduction`` "mean", "sum" or
+    "none"; ``weights``, ``out`` and ``stream`` are the arguments as given or
+    None; ``options`` holds every option of the loss as plain Python values
+    (what the extension reads back through the registry's field list);
+    ``aux`` is the array given for a real-or-array option, or None.
+
+    Returns what the CPU returns, as device arrays of the prediction's
+    library: the value (a 0-d array for "mean"/"sum", the per-element losses
+    for "none", of the shape ``_losses_shape`` gives), the gradient, or both
+    as a tuple. Enqueues the work and returns without waiting for it.
     """
-    loss = _ALIASES.get(loss_name, loss_name)
-    if loss not in _SPECS:
+    driver, true_name, pred_name, on_gpu, aux_name, axes_name = _loss_info(loss)
+    if not on_gpu:
         raise TypeError(f"{loss}: CUDA arrays are not supported by this loss yet (on the GPU: "
                         f"{_gpu_losses()}); pass NumPy arrays")
-    true_name, pred_name, _ = _SPECS[loss]
-    y_true, y_pred, reduction, weights, out, options, stream_arg = _parse(loss, want, args, kwargs)
-    pos_weight = None  # an array pos_weight: the extension's aux
-    if not isinstance(options.get("pos_weight", 0.0), float):
-        pos_weight = options.pop("pos_weight")
+    if aux is not None:
+        aux_name = aux_name or "aux"
+        if isinstance(aux, bool):
+            raise TypeError(f"{loss}: {aux_name} must be a real number or a CUDA array on the GPU, got bool")
+        if isinstance(aux, numbers.Real):
+            # A host number fastloss._core left as an array (a NumPy scalar):
+            # the option's number (the extension checks its range).
+            options = dict(options)
+            options[aux_name] = float(aux)
+            aux = None
+    if want == 0:
+        out = None
 
     # Where everything is: host data next to device data is a TypeError.
     p_lib, p_dev = _locate(y_pred)
@@ -948,24 +842,22 @@ def _dispatch(loss_name, want, args, kwargs):
     if t_lib is None:
         raise _host_error(loss, true_name, y_true, pred_name)
     w_lib, w_dev = _locate_optional(loss, "weights", weights, pred_name)
-    a_lib, a_dev = _locate_optional(loss, "pos_weight", pos_weight, pred_name)
+    a_lib, a_dev = (None, None) if aux is None else _locate_optional(loss, aux_name, aux, pred_name)
     o_lib, o_dev = _locate_out(loss, out, pred_name)
     ext = _backend(loss, pred_name)
     device = _resolve_device(loss, pred_name, p_lib, p_dev,
-                             [(true_name, t_dev), ("weights", w_dev), ("pos_weight", a_dev), ("out", o_dev)])
+                             [(true_name, t_dev), ("weights", w_dev), (aux_name, a_dev), ("out", o_dev)])
 
-    run = _Launch(loss, pred_name, y_pred, p_lib, device, stream_arg)
+    run = _Launch(loss, pred_name, y_pred, p_lib, device, stream)
     p_desc = run.prediction(y_pred, p_lib)
     shape = p_desc[1]
     grad = g_desc = None
-    if out is not None:  # (want != 0: _parse takes out= only then)
+    if out is not None:
         g_desc = run.out(out, o_lib, shape)
         grad = out
     t_desc = run.load(true_name, y_true, t_lib)
     w_desc = None if weights is None else run.weights("weights", weights, w_lib)
-    aux = {} if pos_weight is None else {"aux": run.load("pos_weight", pos_weight, a_lib)}
-    if "axis" in options:  # the extension's name: None or a tuple of ints
-        options["axes"] = options.pop("axis")
+    extra = {} if aux is None else {"aux": run.load(aux_name, aux, a_lib)}
 
     need_alloc = (want != 1) or grad is None
     if need_alloc:
@@ -976,12 +868,13 @@ def _dispatch(loss_name, want, args, kwargs):
             grad, g_desc = run.empty("grad", shape)
         if want != 1:
             if reduction == "none":
-                value, l_desc = run.empty("losses", _losses_shape(loss, shape, options.get("axes")))
+                axes = options.get(axes_name) if axes_name else None
+                value, l_desc = run.empty("losses", _losses_shape(driver, shape, axes))
             else:
                 value, v_desc = run.result()
         ext.elementwise(loss, options, reduction, t_desc, p_desc, w_desc, g_desc, l_desc, v_desc, run.stream,
-                        **aux)
-    run.enqueued([y_true, y_pred, weights, pos_weight, grad, value])
+                        **extra)
+    run.enqueued([y_true, y_pred, weights, aux, grad, value])
     if want == 0:
         return value
     if want == 1:

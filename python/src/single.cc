@@ -8,6 +8,8 @@
 // here knows a loss by name.
 #include "single.h"
 
+#include <pybind11/stl.h>
+
 #include <cstring>
 #include <limits>
 #include <string>

@@ -77,7 +77,11 @@ def test_uninitialised_loss_objects_raise_instead_of_crashing():
         y = np.zeros(3)
         for make in (lambda: fl.Loss.__new__(fl.Loss), lambda: type(fl.mse).__new__(type(fl.mse)),
                      lambda: fl._core.Loss.__new__(fl._core.Loss)):
-            obj = make()
+            try:
+                obj = make()  # fastloss.Loss refuses at once (python/fastloss/_function.py)
+            except TypeError as e:
+                assert "name of a loss" in str(e), e
+                continue
             for use in (lambda: obj(y, y), lambda: obj.grad(y, y), lambda: obj.value_and_grad(y, y),
                         lambda: obj.name, lambda: obj.options):
                 try:

@@ -120,3 +120,7 @@ def focal_tversky(y_true, y_pred, smooth=1e-6, axis=None, squared=False, from_lo
     ml = np.abs(l) + np.abs(F) * t.ml
     mg = np.abs(Fk) * (t.mg[0] + np.expand_dims(rel * t.ml, axes) * np.abs(t.grads[0]))
     return Result(l, (g,), axes, ml, (mg,))
+
+
+#: The region losses -> their reference.
+LOSSES = {"dice": dice, "jaccard": jaccard, "tversky": tversky, "focal_tversky": focal_tversky}

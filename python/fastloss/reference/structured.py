@@ -65,14 +65,12 @@ from .metric import (  # noqa: F401
     pairwise_ranking_reduced,
     triplet_margin,
 )
-from .segmentation import dice, focal_tversky, jaccard, tversky  # noqa: F401
+from . import segmentation
+from .segmentation import dice, jaccard  # noqa: F401
 
 
 LOSSES = {
-    "dice": dice,
-    "jaccard": jaccard,
-    "tversky": tversky,
-    "focal_tversky": focal_tversky,
+    **segmentation.LOSSES,
     "box_iou": box_iou,
     "cosine_similarity": cosine_similarity,
     "cosine_embedding": cosine_embedding,
