@@ -189,7 +189,7 @@ struct Tweedie {
     if (power == 1.0) {
       // y log(y / mu) is 0 at y = 0 (not 0 * -inf).
       const V ylog = m.Select(m.Eq(y, m.Zero()), m.Zero(), m.Mul(y, m.Sub(m.Log(y), log_mu)));
-      return m.Mul(m.Set(2.0), m.Sub(ylog, d));
+      return m.Mul(m.Set(2.0), m.Add(ylog, d));  // d = mu - y
     }
     if (power == 2.0) {
       return m.Mul(m.Set(2.0), m.Sub(m.Add(m.Sub(log_mu, m.Log(y)), m.Div(y, mu)), m.Set(1.0)));
