@@ -1,4 +1,4 @@
-// SIMD kernels of the regression family (losses/regression.h) and of the
+// SIMD kernels of the regression family (losses/regression-inl.h) and of the
 // blocked sum the weighted mean uses, for every Highway target compiled in;
 // one dispatched file, as Highway's skeleton.cc.
 #undef HWY_TARGET_INCLUDE

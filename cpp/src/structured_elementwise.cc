@@ -1,4 +1,4 @@
-// SIMD kernels of the elementwise losses of issue #4 (contrastive, margin
+// SIMD kernels of the elementwise losses of metric learning (contrastive, margin
 // ranking, GAN and Wasserstein) on the elementwise driver, and of the box
 // losses on the box driver, for every Highway target.
 #undef HWY_TARGET_INCLUDE

@@ -1,7 +1,7 @@
 // The "math interface" for plain scalars: float, double, and (under nvcc)
 // device scalars. The loss functors are written against this interface and
 // against SimdMath (simd_math-inl.h), which has the same member functions for
-// Highway vectors; see losses/regression.h.
+// Highway vectors; see losses/common-inl.h.
 //
 // Conventions shared with SimdMath:
 //  - V is the value type, Mask the result of comparisons;
