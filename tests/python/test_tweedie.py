@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-from fastloss import reference as ref
+import elementwise_checks as checks
 
-RTOL = {np.float32: 2e-5, np.float64: 1e-12}
 SEEDS = [0, 1, 2]
 
 
@@ -39,31 +38,13 @@ def _data(name, opts, rng, shape, dtype):
 def test_against_reference(name, opts, seed, reduction, dtype):
     rng = np.random.default_rng(seed)
     y, p = _data(name, opts, rng, (37, 5), dtype)
-    w = rng.uniform(0, 2, size=(37, 1))
-    for weights in (None, w):
-        v, g = fl.LOSSES[name].value_and_grad(y, p, reduction=reduction, weights=weights, **opts)
-        rv, rg = ref.value_and_grad(name, y, p, reduction=reduction, weights=weights, **opts)
-        assert np.asarray(v).dtype == dtype and g.dtype == dtype and g.shape == p.shape
-        scale = np.max(np.abs(rv)) if np.ndim(rv) else abs(rv)
-        np.testing.assert_allclose(v, rv, rtol=RTOL[dtype], atol=RTOL[dtype] * (1 + scale))
-        gscale = np.max(np.abs(rg)) + 1e-300
-        np.testing.assert_allclose(g, rg, rtol=RTOL[dtype], atol=RTOL[dtype] * gscale)
-        assert np.array_equal(fl.LOSSES[name](y, p, reduction=reduction, weights=weights, **opts), v)
-        assert np.array_equal(fl.LOSSES[name].grad(y, p, reduction=reduction, weights=weights, **opts), g)
+    checks.against_reference(name, opts, y, p, rng.uniform(0, 2, size=(37, 1)), reduction)
 
 
 @pytest.mark.parametrize("name,opts", CASES)
 def test_finite_differences(name, opts):
-    rng = np.random.default_rng(5)
-    y, p = _data(name, opts, rng, (40,), np.float64)
-    g = fl.LOSSES[name].grad(y, p, reduction="sum", **opts)
-    h = 1e-6
-    for i in range(0, 40, 7):
-        e = np.zeros_like(p)
-        e[i] = h
-        num = (fl.LOSSES[name](y, p + e, reduction="sum", **opts)
-               - fl.LOSSES[name](y, p - e, reduction="sum", **opts)) / (2 * h)
-        assert num == pytest.approx(g[i], rel=1e-5, abs=1e-7), (i, y[i], p[i])
+    y, p = _data(name, opts, np.random.default_rng(5), (40,), np.float64)
+    checks.finite_differences(name, opts, y, p)
 
 
 @pytest.mark.parametrize("power", [0.0, 1.0, 1.5, 2.0, 3.0, -0.5])
@@ -99,28 +80,14 @@ def test_tweedie_power_between_0_and_1_is_an_error(power):
 
 @pytest.mark.parametrize("name,opts", FUSED)
 def test_strided_inputs_and_out(name, opts):
-    rng = np.random.default_rng(7)
-    y, p = _data(name, opts, rng, (30, 8), np.float32)
-    ys, ps = y[::3, ::2], p[::3, ::2]
-    v, g = fl.LOSSES[name].value_and_grad(ys, ps, **opts)
-    v2, g2 = fl.LOSSES[name].value_and_grad(np.ascontiguousarray(ys), np.ascontiguousarray(ps), **opts)
-    assert v == v2 and np.array_equal(g, g2)
-    buf = np.full((ps.shape[0] + 2, ps.shape[1]), 7.0, np.float32)
-    out = buf[1:-1]
-    fl.LOSSES[name].grad(ys, ps, out=out, **opts)
-    assert np.array_equal(out, g2) and (buf[0] == 7).all() and (buf[-1] == 7).all()
+    y, p = _data(name, opts, np.random.default_rng(7), (30, 8), np.float32)
+    checks.strided_inputs_and_out(name, opts, y, p)
 
 
 @pytest.mark.parametrize("name,opts", FUSED)
 def test_fused_combination(name, opts):
-    rng = np.random.default_rng(8)
-    y, p = _data(name, opts, rng, (50,), np.float64)
-    loss = 0.25 * fl.mse + 2.0 * fl.LOSSES[name].with_options(**opts)
-    v, g = loss.value_and_grad(y, p)
-    v1, g1 = fl.mse.value_and_grad(y, p)
-    v2, g2 = fl.LOSSES[name].value_and_grad(y, p, **opts)
-    assert v == pytest.approx(0.25 * v1 + 2.0 * v2, rel=1e-13)
-    np.testing.assert_allclose(g, 0.25 * g1 + 2.0 * g2, rtol=1e-13, atol=1e-16)
+    y, p = _data(name, opts, np.random.default_rng(8), (50,), np.float64)
+    checks.fused_combination(name, opts, y, p)
 
 
 def test_nan_propagates():
