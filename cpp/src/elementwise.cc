@@ -45,6 +45,53 @@ Extent ExtentOf(const void* data, int64_t itemsize, const int64_t* shape,
   return e;
 }
 
+void CheckDistinctElements(const char* name, const char* arg, int rank, const int64_t* shape,
+                           const int64_t* strides) {
+  // (|stride|, extent) of the dimensions longer than 1, by |stride|.
+  __int128 st[kMaxRank], ext[kMaxRank];
+  int n = 0;
+  for (int k = 0; k < rank; ++k) {
+    if (shape[k] == 0) return;  // no elements
+    if (shape[k] == 1) continue;
+    const __int128 a = strides[k] < 0 ? -static_cast<__int128>(strides[k]) : strides[k];
+    int j = n++;
+    for (; j > 0 && st[j - 1] > a; --j) {
+      st[j] = st[j - 1];
+      ext[j] = ext[j - 1];
+    }
+    st[j] = a;
+    ext[j] = shape[k] - 1;
+  }
+  __int128 reach = 0;  // the largest offset the smaller strides reach
+  for (int j = 0; j < n; ++j) {
+    if (st[j] <= reach) {
+      throw Error(std::string(name) + ": " + arg +
+                  " has elements that share memory (a zero stride or overlapping strides); "
+                  "an output needs one place per element");
+    }
+    reach += st[j] * ext[j];
+  }
+}
+
+void CheckOutputOverlap(const char* name, const char* out_name, const void* out_data,
+                        int64_t out_itemsize, int out_rank, const int64_t* out_shape,
+                        const int64_t* out_strides, const char* in_name, const void* in_data,
+                        int64_t in_itemsize, int in_rank, const int64_t* in_shape,
+                        const int64_t* in_strides, bool alias_ok) {
+  const Extent a = ExtentOf(out_data, out_itemsize, out_shape, out_strides, out_rank);
+  const Extent b = ExtentOf(in_data, in_itemsize, in_shape, in_strides, in_rank);
+  if (!ExtentsIntersect(a, b)) return;
+  bool same = alias_ok && out_data == in_data && out_itemsize == in_itemsize &&
+              out_rank == in_rank;
+  for (int k = 0; same && k < out_rank; ++k) {
+    same = out_shape[k] == in_shape[k] && (out_shape[k] == 1 || out_strides[k] == in_strides[k]);
+  }
+  if (!same) {
+    throw Error(std::string(name) + ": " + out_name + " overlaps " + in_name + " in memory" +
+                (alias_ok ? " (only an exact in-place alias is allowed)" : ""));
+  }
+}
+
 int CoalesceDims(int rank, int64_t* shape, int64_t (*strides)[kMaxRank], int operands,
                  const bool* used) {
   int r = 0;
@@ -400,21 +447,6 @@ std::string Num(double x) {
   return buf;
 }
 
-// An output may share memory with an input only element for element (the
-// in-place update): a partial overlap would read values already overwritten.
-void CheckOverlap(const char* name, const char* out_name, const Plan& plan, int out,
-                  const char* in_name, int in, const Extent& out_e, const Extent& in_e) {
-  if (out_e.hi <= in_e.lo || in_e.hi <= out_e.lo) return;
-  bool same = plan.data[out] == plan.data[in];
-  for (int k = 0; same && k < plan.rank; ++k) {
-    same = plan.shape[k] == 1 || plan.strides[out][k] == plan.strides[in][k];
-  }
-  if (!same) {
-    throw Error(std::string(name) + ": " + out_name + " overlaps " + in_name +
-                " in memory (only an exact in-place alias is allowed)");
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -434,10 +466,12 @@ double RunElementwise(const char* name, const void* functor, int cost,
   if (call.has_grad) {
     CheckView(name, "grad", call.grad);
     CheckSameShape(name, "grad", call.grad, "y_pred", p);
+    CheckDistinctElements(name, kGradArg, call.grad);
   }
   if (store) {
     CheckView(name, "losses", call.losses);
     CheckSameShape(name, "losses", call.losses, "y_pred", p);
+    CheckDistinctElements(name, "losses", call.losses);
   }
 
   Plan plan;
@@ -475,19 +509,17 @@ double RunElementwise(const char* name, const void* functor, int cost,
   plan.data[kGrad] = call.has_grad ? call.grad.data : nullptr;
   plan.data[kLoss] = store ? call.losses.data : nullptr;
   {
+    // Over the broadcast operands: an output aliases an input exactly when
+    // it walks the same addresses in the same order.
     const char* const kNames[kSlots] = {"y_true", "y_pred", "weights", extras.aux_name,
-                                        "grad", "losses"};
-    Extent e[kSlots];
-    for (int s = 0; s < kSlots; ++s) {
-      if (plan.data[s]) {
-        e[s] = ExtentOf(plan.data[s], sizeof(T), plan.shape, plan.strides[s], plan.rank);
-      }
-    }
+                                        kGradArg, "losses"};
     for (int out = kGrad; out < kSlots; ++out) {
       if (!plan.data[out]) continue;
       for (int in = 0; in < out; ++in) {
         if (plan.data[in]) {
-          CheckOverlap(name, kNames[out], plan, out, kNames[in], in, e[out], e[in]);
+          CheckOutputOverlap(name, kNames[out], plan.data[out], sizeof(T), plan.rank,
+                             plan.shape, plan.strides[out], kNames[in], plan.data[in],
+                             sizeof(T), plan.rank, plan.shape, plan.strides[in], true);
         }
       }
     }

@@ -107,6 +107,9 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
   if (call.has_grad) {
     internal::CheckView(name, "grad", call.grad);
     internal::CheckSameShape(name, "grad", call.grad, "scores", call.y_pred);
+    // The inputs are copied before the gradient is written: only the
+    // gradient's own elements must not share memory.
+    internal::CheckDistinctElements(name, internal::kGradArg, call.grad);
   }
   std::vector<double> rel, s;
   Gather(call.y_true, rel);

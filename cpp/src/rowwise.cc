@@ -107,6 +107,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   if (pr.grad) {
     CheckView(name, "grad", *pr.grad);
     CheckSameShape(name, "grad", *pr.grad, "y_pred", x);
+    CheckDistinctElements(name, kGradArg, *pr.grad);
   }
   View<T>* losses = none ? pr.losses : nullptr;
   if (losses) {
@@ -117,6 +118,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
       throw Error(sname + ": losses must have " + rows_desc + " " +
                   ShapeString(rows_view.shape, rows_view.rank));
     }
+    CheckDistinctElements(name, "losses", *losses);
   }
   // Class weights: contiguous (a copy of C values if strided).
   std::vector<T> cw_copy;
@@ -148,6 +150,30 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   rows.present[kW] = pr.weights != nullptr;
   int64_t wstrides[kMaxRank] = {};
   if (pr.weights) BroadcastTo(name, "weights", *pr.weights, rows_view, wstrides, rows_desc.c_str());
+  // Outputs against the inputs and each other. The gradient may be y_pred
+  // itself (the kernels read a row's logits before writing its gradient,
+  // or keep exp(x - max) in the gradient row and read that back); any other
+  // shared memory is an Error: a row's later passes read the targets, the
+  // weights and the other rows after the gradient of a row is written.
+  if (pr.grad) {
+    CheckOutputOverlap(name, kGradArg, *pr.grad, "y_pred", x, true);
+    if (pr.y_true) CheckOutputOverlap(name, kGradArg, *pr.grad, "y_true", *pr.y_true, false);
+    if (pr.labels) CheckOutputOverlap(name, kGradArg, *pr.grad, "y_true", *pr.labels, false);
+    if (pr.weights) CheckOutputOverlap(name, kGradArg, *pr.grad, "weights", *pr.weights, false);
+    if (pr.class_weights) {
+      CheckOutputOverlap(name, kGradArg, *pr.grad, "class_weights", *pr.class_weights, false);
+    }
+  }
+  if (losses) {
+    CheckOutputOverlap(name, "losses", *losses, "y_pred", x, false);
+    if (pr.y_true) CheckOutputOverlap(name, "losses", *losses, "y_true", *pr.y_true, false);
+    if (pr.labels) CheckOutputOverlap(name, "losses", *losses, "y_true", *pr.labels, false);
+    if (pr.weights) CheckOutputOverlap(name, "losses", *losses, "weights", *pr.weights, false);
+    if (pr.class_weights) {
+      CheckOutputOverlap(name, "losses", *losses, "class_weights", *pr.class_weights, false);
+    }
+    if (pr.grad) CheckOutputOverlap(name, "losses", *losses, kGradArg, *pr.grad, false);
+  }
   for (int k = 0, r = 0; k < x.rank; ++k) {
     if (k == axis) continue;
     rows.shape[r] = x.shape[k];

@@ -1,0 +1,248 @@
+// The checks every driver shares (cpp/src/internal/checks.h), through the
+// public API: outputs that partially overlap an input or whose elements share
+// memory are an Error before anything is written; categorical targets
+// outside [0, 1] leave small outputs untouched; float32 block sums that
+// overflow in float lanes are taken in float64; Huber's linear branch for a
+// large delta; a mean over a zero total weight is NaN with a zero gradient.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include <fastloss/fastloss.hpp>
+
+#include "checks.h"
+
+namespace fastloss_test {
+namespace {
+
+using fastloss::LabelCall;
+using fastloss::MultiCall;
+using fastloss::ScoreCall;
+
+constexpr double kSentinel = 7.25;
+
+template <typename T>
+View<const T> CView(const std::vector<T>& v, std::initializer_list<int64_t> shape) {
+  return View<const T>::Contiguous(v.data(), shape);
+}
+
+// --- 1. Partial overlaps, every driver. --------------------------------------
+
+TEST(PartialOverlap, RowsGradShiftedOverYPred) {
+  const int64_t R = 4, C = 5;
+  std::vector<double> buf(R * C + 1);
+  for (size_t i = 0; i < buf.size(); ++i) buf[i] = 0.1 * static_cast<double>(i % 7);
+  const std::vector<double> before = buf;
+  std::vector<int64_t> labels = {0, 3, 4, 1};
+  LabelCall<double> call;
+  call.labels = CView(labels, {R});
+  call.y_pred = View<const double>::Contiguous(buf.data(), {R, C});
+  call.grad = View<double>::Contiguous(buf.data() + 1, {R, C});
+  call.has_grad = true;
+  fastloss::SparseCategoricalCrossEntropyOptions o;
+  o.from_logits = true;
+  EXPECT_TRUE(ThrowsErrorMentioning(
+      [&] { fastloss::SparseCategoricalCrossEntropy(call, o); }, {"grad", "out", "y_pred"}));
+  fastloss::NllOptions no;
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Nll(call, no); }, {"grad", "y_pred"}));
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::MultiMargin(call, {}); }, {"grad", "y_pred"}));
+  // The exact alias stays allowed and gives the separate call's result.
+  std::vector<double> x(buf.begin(), buf.begin() + R * C), g(R * C), xg = x;
+  call.y_pred = CView(x, {R, C});
+  call.grad = View<double>::Contiguous(g.data(), {R, C});
+  const double v = fastloss::SparseCategoricalCrossEntropy(call, o);
+  call.y_pred = CView(xg, {R, C});
+  call.grad = View<double>::Contiguous(xg.data(), {R, C});
+  EXPECT_EQ(fastloss::SparseCategoricalCrossEntropy(call, o), v);
+  EXPECT_EQ(xg, g);
+  EXPECT_EQ(buf, before);
+}
+
+TEST(PartialOverlap, RowsDenseTargetsWeightsLabelsAndLosses) {
+  const int64_t R = 3, C = 4;
+  std::vector<double> buf(R * C + 8, 0.25);
+  const std::vector<double> before = buf;
+  std::vector<double> x(R * C, 0.5), g(R * C), t(R * C, 0.25);
+  Call<double> call;
+  call.y_true = View<const double>::Contiguous(buf.data(), {R, C});
+  call.y_pred = CView(x, {R, C});
+  call.grad = View<double>::Contiguous(buf.data() + 2, {R, C});
+  call.has_grad = true;
+  fastloss::CategoricalCrossEntropyOptions o;
+  o.from_logits = true;
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalCrossEntropy(call, o); },
+                                    {"grad", "y_true"}));
+  // The gradient written over y_true exactly: refused for the row losses.
+  call.grad = View<double>::Contiguous(buf.data(), {R, C});
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::KlDivergence(call, {}); }, {"grad", "y_true"}));
+  // Over the row weights.
+  call.y_true = CView(t, {R, C});
+  call.weights = View<const double>::Contiguous(buf.data() + 5, {R});
+  call.has_weights = true;
+  call.grad = View<double>::Contiguous(buf.data(), {R, C});
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::JensenShannon(call, {}); }, {"grad", "weights"}));
+  // Per-row losses over y_pred, or over the gradient.
+  call.has_weights = false;
+  call.grad = View<double>::Contiguous(g.data(), {R, C});
+  call.reduction = Reduction::kNone;
+  call.losses = View<double>::Contiguous(buf.data() + 1, {R});
+  call.has_losses = true;
+  call.y_pred = View<const double>::Contiguous(buf.data(), {R, C});
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalHinge(call, {}); }, {"losses", "y_pred"}));
+  call.y_pred = CView(x, {R, C});
+  call.losses = View<double>::Contiguous(g.data() + 3, {R});
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalFocal(call, {}); }, {"losses", "grad"}));
+  EXPECT_EQ(buf, before);
+  // Labels sharing the gradient's memory (another dtype: never an alias).
+  std::vector<int64_t> lab(R * C + 4, 0);
+  LabelCall<double> lc;
+  lc.labels = View<const int64_t>::Contiguous(lab.data(), {R});
+  lc.y_pred = CView(x, {R, C});
+  lc.grad = View<double>::Contiguous(reinterpret_cast<double*>(lab.data()), {R, C});
+  lc.has_grad = true;
+  EXPECT_TRUE(ThrowsErrorMentioning(
+      [&] { fastloss::SparseCategoricalCrossEntropy(lc, {}); }, {"grad", "y_true"}));
+}
+
+TEST(PartialOverlap, GroupsBoxesAndMarginRanking) {
+  std::vector<double> buf(40, 0.5);
+  const std::vector<double> before = buf;
+  std::vector<double> y(24, 1.0), p(24, 0.5), w(4, 1.0);
+  // Dice: the gradient over the weights.
+  Call<double> call;
+  call.y_true = CView(y, {4, 6});
+  call.y_pred = CView(p, {4, 6});
+  call.weights = View<const double>::Contiguous(buf.data(), {4});
+  call.has_weights = true;
+  call.grad = View<double>::Contiguous(buf.data() + 2, {4, 6});
+  call.has_grad = true;
+  fastloss::DiceOptions d;
+  d.all_axes = false;
+  d.axes = {1};
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Dice(call, d); }, {"grad", "weights"}));
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CosineSimilarity(call, {}); }, {"grad", "weights"}));
+  // Boxes: the gradient over the weights; the losses over y_pred.
+  std::vector<double> bt = {0, 0, 2, 2, 1, 1, 3, 4}, bp = {0, 1, 2, 3, 1, 0, 2, 4};
+  Call<double> box;
+  box.y_true = CView(bt, {2, 4});
+  box.y_pred = CView(bp, {2, 4});
+  box.weights = View<const double>::Contiguous(buf.data(), {2});
+  box.has_weights = true;
+  box.grad = View<double>::Contiguous(buf.data() + 1, {2, 4});
+  box.has_grad = true;
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BoxIou(box, {}); }, {"grad", "weights"}));
+  box.has_weights = false;
+  box.has_grad = false;
+  box.reduction = Reduction::kNone;
+  std::vector<double> bp2 = bp;
+  box.y_pred = View<const double>::Contiguous(bp2.data(), {2, 4});
+  box.losses = View<double>::Contiguous(bp2.data() + 3, {2});
+  box.has_losses = true;
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BoxIou(box, {}); }, {"losses", "boxes_pred"}));
+  EXPECT_EQ(bp2, bp);
+  // margin_ranking: dL/dx2 shifted over dL/dx1.
+  MultiCall<double> mr;
+  std::vector<double> x1(6, 1.0), x2(6, 0.0), t(6, 1.0);
+  mr.inputs[0] = CView(x1, {6});
+  mr.inputs[1] = CView(x2, {6});
+  mr.target = CView(t, {6});
+  mr.grads[0] = View<double>::Contiguous(buf.data(), {6});
+  mr.grads[1] = View<double>::Contiguous(buf.data() + 2, {6});
+  mr.has_grads[0] = mr.has_grads[1] = true;
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::MarginRanking(mr, {}); }, {"grad"}));
+  EXPECT_EQ(buf, before);
+}
+
+TEST(PartialOverlap, ScorePairOutputsOverTheOtherArray) {
+  std::vector<double> buf(12, 0.5);
+  const std::vector<double> before = buf;
+  ScoreCall<double> real, fake;
+  real.scores = View<const double>::Contiguous(buf.data(), {6});
+  fake.scores = View<const double>::Contiguous(buf.data() + 6, {6});
+  real.grad = View<double>::Contiguous(buf.data() + 6, {6});  // fake's scores
+  real.has_grad = true;
+  EXPECT_TRUE(ThrowsErrorMentioning(
+      [&] { fastloss::GanDiscriminator(real, fake, Reduction::kMean); }, {"real_logits", "fake_logits"}));
+  EXPECT_EQ(buf, before);
+}
+
+// --- 2. Outputs whose elements share memory. ----------------------------------
+
+TEST(SharedElements, EveryDriverRefusesThem) {
+  std::vector<double> out(64, kSentinel);
+  const std::vector<double> before = out;
+  std::vector<double> y(16, 0.25), p(16, 0.5);
+  const View<double> bad[] = {
+      MakeView<double>(out.data(), {4, 4}, {1, 0}),  // zero stride
+      MakeView<double>(out.data(), {4, 4}, {1, 2}),  // (2, 0) and (0, 1) coincide
+      MakeView<double>(out.data(), {4, 4}, {0, 1}),
+  };
+  for (const View<double>& g : bad) {
+    Call<double> call;
+    call.y_true = CView(y, {4, 4});
+    call.y_pred = CView(p, {4, 4});
+    call.grad = g;
+    call.has_grad = true;
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Mse(call); }, {"grad", "out"}));
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BinaryCrossEntropy(call); }, {"grad"}));
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalCrossEntropy(call); }, {"grad"}));
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::KlDivergence(call); }, {"grad"}));
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Dice(call); }, {"grad"}));
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CosineSimilarity(call); }, {"grad"}));
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BoxIou(call); }, {"grad"}));
+    std::vector<int64_t> lab(4, 1);
+    LabelCall<double> lc;
+    lc.labels = CView(lab, {4});
+    lc.y_pred = CView(p, {4, 4});
+    lc.grad = g;
+    lc.has_grad = true;
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::MultiMargin(lc); }, {"grad"}));
+    ScoreCall<double> s;
+    s.scores = CView(p, {4, 4});
+    s.grad = g;
+    s.has_grad = true;
+    EXPECT_TRUE(ThrowsErrorMentioning(
+        [&] { fastloss::GanGenerator(s, Reduction::kMean); }, {"grad"}));
+    EXPECT_TRUE(ThrowsErrorMentioning(
+        [&] { fastloss::GradientPenalty(s, Reduction::kMean); }, {"grad"}));
+    EXPECT_TRUE(ThrowsErrorMentioning(
+        [&] { fastloss::PairwiseRanking(call, nullptr, {}); }, {"grad"}));
+    const View<const double> wv = CView(p, {4, 4});
+    EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::L2Penalty(wv, 1.0, &g); }, {"grad"}));
+  }
+  // Per-element and per-row losses.
+  Call<double> call;
+  call.y_true = CView(y, {4, 4});
+  call.y_pred = CView(p, {4, 4});
+  call.reduction = Reduction::kNone;
+  call.losses = MakeView<double>(out.data(), {4, 4}, {0, 1});
+  call.has_losses = true;
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Huber(call); }, {"losses"}));
+  call.losses = MakeView<double>(out.data(), {4}, {0});
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalHinge(call); }, {"losses"}));
+  fastloss::DiceOptions d;
+  d.all_axes = false;
+  d.axes = {1};
+  EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Dice(call, d); }, {"losses"}));
+  EXPECT_EQ(out, before);
+  // Distinct elements in any order, negative strides and size-1 dimensions
+  // with any stride are fine.
+  std::vector<double> g(16);
+  Call<double> ok;
+  ok.y_true = CView(y, {4, 4});
+  ok.y_pred = CView(p, {4, 4});
+  ok.grad = MakeView<double>(g.data() + 15, {4, 4}, {-1, -4});
+  ok.has_grad = true;
+  EXPECT_NO_THROW(fastloss::Mse(ok));
+  ok.y_true = CView(y, {1, 16});
+  ok.y_pred = CView(p, {1, 16});
+  ok.grad = MakeView<double>(g.data(), {1, 16}, {0, 1});
+  EXPECT_NO_THROW(fastloss::Mse(ok));
+}
+
+}  // namespace
+}  // namespace fastloss_test
