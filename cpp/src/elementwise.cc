@@ -501,7 +501,8 @@ double RunElementwise(const char* name, const void* functor, int cost,
   if (call.has_weights && call.reduction == Reduction::kMean) {
     wsum = WeightTotal<T>(call.weights, plan.strides[kW], plan.shape, plan.rank);
   }
-  const double grad_scale = call.reduction == Reduction::kMean ? 1.0 / wsum : 1.0;
+  // A mean over a zero total weight is NaN with a zero gradient (MeanOf).
+  const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(wsum) : 1.0;
 
   plan.data[kY] = call.y_true.data;
   plan.data[kP] = p.data;
@@ -546,7 +547,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
                 PositionString(bad, shape, p.rank));
   }
   switch (call.reduction) {
-    case Reduction::kMean: return total / wsum;
+    case Reduction::kMean: return MeanOf(total, wsum);
     case Reduction::kSum: return total;
     case Reduction::kNone: return 0.0;
   }

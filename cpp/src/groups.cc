@@ -183,8 +183,7 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
   if (ngroups == 0) {
     return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
-  const double grad_scale =
-      pr.reduction == Reduction::kMean ? (den != 0.0 ? 1.0 / den : 0.0) : 1.0;
+  const double grad_scale = pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
 
   // Runs a kernel over inner elements [i0, i0 + len) of the group at outer
   // offsets `goff`, gathering / scattering when the inner space is strided.
@@ -360,7 +359,7 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
     }
   }
   switch (pr.reduction) {
-    case Reduction::kMean: return total / den;
+    case Reduction::kMean: return MeanOf(total, den);
     case Reduction::kSum: return total;
     case Reduction::kNone: return 0.0;
   }
@@ -428,7 +427,7 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
           call.weights.data[OffsetOf(b, boxes.shape, wstrides, boxes.rank)]);
     }
   }
-  const double grad_scale = call.reduction == Reduction::kMean ? 1.0 / den : 1.0;
+  const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
 
   // Contiguous: every operand C-contiguous (weights: absent or contiguous
   // over the boxes).
@@ -511,7 +510,7 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
   double total = 0.0;
   for (double v : partials) total += v;
   switch (call.reduction) {
-    case Reduction::kMean: return total / den;
+    case Reduction::kMean: return MeanOf(total, den);
     case Reduction::kSum: return total;
     case Reduction::kNone: return 0.0;
   }

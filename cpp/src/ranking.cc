@@ -223,8 +223,8 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
   double scale = 1.0;
   if (call.reduction == Reduction::kMean) {
     const double den = o.normalization == PairNormalization::kAllPairs ? all_pairs : ordered_pairs;
-    value = total / den;  // NaN over no pairs
-    scale = den > 0 ? 1.0 / den : 0.0;
+    value = internal::MeanOf(total, den);  // NaN over no pairs, zero gradient
+    scale = internal::MeanScale(den);
   }
   if (call.has_grad) {
     for (double& g : grad) g *= scale;

@@ -249,8 +249,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   if (nrows == 0) {
     return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
-  const double grad_scale =
-      pr.reduction == Reduction::kMean ? (den != 0.0 ? 1.0 / den : 0.0) : 1.0;
+  const double grad_scale = pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
 
   rows.Coalesce();
   const int64_t rows_per_task = std::max<int64_t>(1, kTaskElements / C);
@@ -351,7 +350,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
                 " at position " + ShapeString(pos, x.rank));
   }
   switch (pr.reduction) {
-    case Reduction::kMean: return total / den;
+    case Reduction::kMean: return MeanOf(total, den);
     case Reduction::kSum: return total;
     case Reduction::kNone: return 0.0;
   }

@@ -244,5 +244,73 @@ TEST(SharedElements, EveryDriverRefusesThem) {
   EXPECT_NO_THROW(fastloss::Mse(ok));
 }
 
+// --- 6. A mean over a zero total weight. ---------------------------------------
+
+// Runs `run` with the gradient buffer `g` filled with a sentinel first.
+template <class F>
+void ExpectNanWithZeroGradient(const char* what, F run, std::vector<double>& g) {
+  std::fill(g.begin(), g.end(), kSentinel);
+  const double v = run();
+  EXPECT_TRUE(std::isnan(v)) << what << ": " << v;
+  for (double x : g) EXPECT_EQ(x, 0.0) << what;
+}
+
+TEST(ZeroTotalWeight, MeanIsNanWithZeroGradientInEveryDriver) {
+  std::vector<double> y(16), p(16), g(16, kSentinel), w = {1.0, -1.0, 2.0, -2.0};
+  for (int i = 0; i < 16; ++i) {
+    y[i] = (i % 3 == 0) ? 1.0 : 0.0;
+    p[i] = 0.1 + 0.05 * i;
+  }
+  Call<double> call;
+  call.y_true = CView(y, {4, 4});
+  call.y_pred = CView(p, {4, 4});
+  call.grad = View<double>::Contiguous(g.data(), {4, 4});
+  call.has_grad = true;
+  call.weights = View<const double>::Contiguous(w.data(), {4, 1});
+  call.has_weights = true;
+  ExpectNanWithZeroGradient("mse", [&] { return fastloss::Mse(call); }, g);
+  ExpectNanWithZeroGradient("bce", [&] { return fastloss::BinaryCrossEntropy(call); }, g);
+  call.weights = View<const double>::Contiguous(w.data(), {4});
+  ExpectNanWithZeroGradient("cce", [&] { return fastloss::CategoricalCrossEntropy(call); }, g);
+  ExpectNanWithZeroGradient("kl", [&] { return fastloss::KlDivergence(call); }, g);
+  ExpectNanWithZeroGradient("cosine", [&] { return fastloss::CosineSimilarity(call); }, g);
+  ExpectNanWithZeroGradient("box_iou", [&] { return fastloss::BoxIou(call); }, g);
+  fastloss::DiceOptions d;
+  d.all_axes = false;
+  d.axes = {1};
+  ExpectNanWithZeroGradient("dice", [&] { return fastloss::Dice(call, d); }, g);
+  std::vector<int64_t> lab = {0, 1, 2, 3};
+  LabelCall<double> lc;
+  lc.labels = CView(lab, {4});
+  lc.y_pred = CView(p, {4, 4});
+  lc.weights = View<const double>::Contiguous(w.data(), {4});
+  lc.has_weights = true;
+  lc.grad = View<double>::Contiguous(g.data(), {4, 4});
+  lc.has_grad = true;
+  ExpectNanWithZeroGradient("sparse_cce", [&] { return fastloss::SparseCategoricalCrossEntropy(lc); }, g);
+  ExpectNanWithZeroGradient("multi_margin", [&] { return fastloss::MultiMargin(lc); }, g);
+  ScoreCall<double> s;
+  s.scores = CView(p, {4, 4});
+  s.weights = View<const double>::Contiguous(w.data(), {4, 1});
+  s.has_weights = true;
+  s.grad = View<double>::Contiguous(g.data(), {4, 4});
+  s.has_grad = true;
+  ExpectNanWithZeroGradient("gan_generator", [&] { return fastloss::GanGenerator(s, Reduction::kMean); }, g);
+  s.weights = View<const double>::Contiguous(w.data(), {4});
+  ExpectNanWithZeroGradient("gradient_penalty",
+                            [&] { return fastloss::GradientPenalty(s, Reduction::kMean); }, g);
+  // All weights 0 (float32 too).
+  std::vector<float> yf(y.begin(), y.end()), pf(p.begin(), p.end()), gf(16, 1.0f), wf(4, 0.0f);
+  Call<float> cf;
+  cf.y_true = CView(yf, {4, 4});
+  cf.y_pred = CView(pf, {4, 4});
+  cf.grad = View<float>::Contiguous(gf.data(), {4, 4});
+  cf.has_grad = true;
+  cf.weights = View<const float>::Contiguous(wf.data(), {4});
+  cf.has_weights = true;
+  EXPECT_TRUE(std::isnan(fastloss::Huber(cf)));
+  for (float x : gf) EXPECT_EQ(x, 0.0f);
+}
+
 }  // namespace
 }  // namespace fastloss_test

@@ -222,3 +222,46 @@ def test_issue_repro_as_strided_out():
         fl.mse.grad(np.zeros((4, 4), np.float32), np.ones((4, 4), np.float32), out=out)
 
 
+# --- 6. A mean over a zero total weight: NaN with a zero gradient ------------
+
+
+def zero_weight_calls():
+    rng = np.random.default_rng(9)
+    p = rng.uniform(0.1, 0.9, (4, 6))
+    y = (rng.random((4, 6)) < 0.5).astype(np.float64)
+    w_rows = np.array([1.0, -1.0, 0.5, -0.5])
+    w_elem = np.tile([1.0, -1.0], 12).reshape(4, 6)
+    x = rng.normal(0.0, 1.0, (4, 6))
+    t = softmax(rng.normal(0.0, 1.0, (4, 6)))
+    lab = rng.integers(0, 6, 4)
+    boxes_t = np.array([[0, 0, 2, 2], [1, 1, 3, 4], [0, 0, 1, 1], [2, 2, 5, 5]], np.float64)
+    boxes_p = np.array([[0, 1, 2, 3], [1, 0, 2, 4], [0, 0, 2, 1], [2, 1, 4, 5]], np.float64)
+    return [
+        ("mse", (y, p), {"weights": w_elem}),
+        ("huber", (y, p), {"weights": np.zeros(6)}),
+        ("binary_cross_entropy", (y, p), {"weights": w_rows[:, None]}),
+        ("categorical_cross_entropy", (t, x), {"from_logits": True, "weights": w_rows}),
+        ("sparse_categorical_cross_entropy", (lab, x), {"from_logits": True, "weights": w_rows}),
+        ("sparse_categorical_cross_entropy", (np.full(4, -100), x), {"from_logits": True, "ignore_index": -100}),
+        ("kl_divergence", (t, softmax(x)), {"weights": w_rows}),
+        ("multi_margin", (lab, x), {"weights": np.zeros(4)}),
+        ("dice", (y, p), {"axis": -1, "weights": w_rows}),
+        ("cosine_similarity", (y + 1.0, p), {"weights": w_rows}),
+        ("box_iou", (boxes_t, boxes_p), {"weights": w_rows}),
+        ("gan_generator", (x,), {"weights": w_elem}),
+        ("gradient_penalty", (x,), {"weights": w_rows}),
+    ]
+
+
+ZERO_WEIGHT = zero_weight_calls()
+
+
+@pytest.mark.parametrize("case", ZERO_WEIGHT, ids=[c[0] + str(i) for i, c in enumerate(ZERO_WEIGHT)])
+def test_mean_over_zero_total_weight_is_nan_with_zero_gradient(case):
+    name, args, opts = case
+    v, g = getattr(fl, name).value_and_grad(*args, **opts)
+    assert np.isnan(v), f"{name}: value {v}"
+    np.testing.assert_array_equal(g, np.zeros_like(g))
+    assert np.isnan(getattr(fl, name)(*args, **opts))
+    g2 = getattr(fl, name).grad(*args, **opts)
+    np.testing.assert_array_equal(g2, np.zeros_like(g2))
