@@ -305,13 +305,42 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
     *partial = total;
   };
 
+  // Targets outside [0, 1] are found by the kernels as they read each row,
+  // after the rows before it have been written. Arrays of one task (at most
+  // kTaskElements = 32768 elements, or a single row) with an output are
+  // checked here first,
+  // so a failing call leaves their outputs untouched; larger arrays are not
+  // read twice, and there the rows before the bad one (and other threads'
+  // tasks) may already be written when the Error is thrown.
+  if (pr.check_y && pr.y_true && (pr.grad || losses) && tasks == 1) {
+    const T* y = pr.y_true->data;
+    for (int64_t r = 0; r < nrows; ++r) {
+      int64_t off[kRowSlots], inner = 0;
+      rows.Offsets(r, off, &inner);
+      bool outside = false;
+      if (y_cls == 1) {
+        outside = FirstOutside<T>(y + off[kY], C, T(0), T(1)) >= 0;
+      } else {
+        for (int64_t c = 0; c < C && !outside; ++c) {
+          const T v = y[off[kY] + c * y_cls];
+          outside = v < T(0) || v > T(1);
+        }
+      }
+      if (outside) {
+        bad_row.store(r);
+        break;
+      }
+    }
+  }
+  const bool prechecked_bad = bad_row.load() != std::numeric_limits<int64_t>::max();
+
   const int threads =
       nrows * C * std::max(cost, 1) < kParallelWork
           ? 1
           : static_cast<int>(std::min<int64_t>(GetNumThreads(), tasks));
   double total = 0.0;
   double partials[kRoundTasks];
-  for (int64_t t0 = 0; t0 < tasks; t0 += kRoundTasks) {
+  for (int64_t t0 = 0; t0 < tasks && !prechecked_bad; t0 += kRoundTasks) {
     const int64_t nt = std::min(kRoundTasks, tasks - t0);
     if (threads <= 1) {
       for (int64_t t = 0; t < nt; ++t) task(t0 + t, partials + t);

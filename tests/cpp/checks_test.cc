@@ -244,6 +244,43 @@ TEST(SharedElements, EveryDriverRefusesThem) {
   EXPECT_NO_THROW(fastloss::Mse(ok));
 }
 
+// --- 3. Categorical targets outside [0, 1]: nothing written. -----------------
+
+template <typename T>
+void CheckNothingWritten(int64_t R, int64_t C) {
+  std::vector<T> y(R * C, T(1) / static_cast<T>(C)), p = y;
+  y[R * C - 2] = T(1.5);
+  std::vector<T> g(R * C, T(kSentinel)), l(R, T(kSentinel));
+  Call<T> call;
+  call.y_true = CView(y, {R, C});
+  call.y_pred = CView(p, {R, C});
+  call.grad = View<T>::Contiguous(g.data(), {R, C});
+  call.has_grad = true;
+  for (bool logits : {false, true}) {
+    for (Reduction r : {Reduction::kMean, Reduction::kNone}) {
+      call.reduction = r;
+      call.losses = View<T>::Contiguous(l.data(), {R});
+      call.has_losses = r == Reduction::kNone;
+      fastloss::CategoricalCrossEntropyOptions co;
+      co.from_logits = logits;
+      fastloss::CategoricalFocalOptions fo;
+      fo.from_logits = logits;
+      EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalCrossEntropy(call, co); },
+                                        {"y_true"}));
+      EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalFocal(call, fo); }, {"y_true"}));
+      for (T v : g) ASSERT_EQ(v, T(kSentinel)) << R << "x" << C;
+      for (T v : l) ASSERT_EQ(v, T(kSentinel)) << R << "x" << C;
+    }
+  }
+}
+
+TEST(CategoricalTargets, OutsideUnitIntervalWritesNothingUpToOneTask) {
+  CheckNothingWritten<float>(4, 5);
+  CheckNothingWritten<double>(4, 5);
+  CheckNothingWritten<float>(32, 1024);  // 32768 elements: one task
+  CheckNothingWritten<double>(300, 7);
+}
+
 // --- 6. A mean over a zero total weight. ---------------------------------------
 
 // Runs `run` with the gradient buffer `g` filled with a sentinel first.

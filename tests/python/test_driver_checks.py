@@ -222,6 +222,67 @@ def test_issue_repro_as_strided_out():
         fl.mse.grad(np.zeros((4, 4), np.float32), np.ones((4, 4), np.float32), out=out)
 
 
+# --- 3. y_true outside [0, 1] leaves out untouched --------------------------
+
+
+CAT_CONFIGS = [
+    ("categorical_cross_entropy", {}),
+    ("categorical_cross_entropy", {"from_logits": True}),
+    ("categorical_focal", {}),
+    ("categorical_focal", {"from_logits": True}),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("entry", ["grad", "value_and_grad"])
+@pytest.mark.parametrize("config", CAT_CONFIGS, ids=lambda c: c[0] + str(c[1]))
+@pytest.mark.parametrize("shape", [(4, 5), (3, 1000), (32, 1024)])
+def test_categorical_bad_y_true_writes_nothing(shape, config, entry, dtype):
+    """Arrays of up to 32768 elements are checked before anything is
+    written: a bad target in the last row leaves `out` as it was."""
+    name, opts = config
+    rng = np.random.default_rng(11)
+    p = softmax(rng.normal(0.0, 1.0, shape)).astype(dtype)
+    y = softmax(rng.normal(0.0, 1.0, shape)).astype(dtype)
+    y[-1, -1] = 1.5
+    out = np.full(shape, SENTINEL, dtype)
+    with pytest.raises(ValueError, match="y_true"):
+        call(name, entry, y, p, out=out, **opts)
+    assert np.all(out == SENTINEL)
+    # Strided targets and a middle class axis.
+    yt = np.ascontiguousarray(y.T).T
+    with pytest.raises(ValueError, match=r"y_true must be in \[0, 1\].*position"):
+        call(name, entry, yt, p, out=out, **opts)
+    assert np.all(out == SENTINEL)
+
+
+@pytest.mark.parametrize("config", CAT_CONFIGS, ids=lambda c: c[0] + str(c[1]))
+def test_categorical_bad_y_true_out_is_y_true(config):
+    """out=y_true is refused (the rows read their targets after writing
+    gradient rows): y_true stays the caller's data."""
+    name, opts = config
+    y = np.full((4, 5), 0.2)
+    y[2, 3] = -0.5
+    p = np.full((4, 5), 0.2)
+    keep = y.copy()
+    with pytest.raises(ValueError):
+        getattr(fl, name).grad(y, p, out=y, **opts)
+    np.testing.assert_array_equal(y, keep)
+
+
+@pytest.mark.parametrize("config", CAT_CONFIGS, ids=lambda c: c[0] + str(c[1]))
+def test_categorical_bad_y_true_large_arrays_still_raise(config):
+    """Above one task (32768 elements) the kernels check each row as they
+    read it: the error still names the first bad position."""
+    name, opts = config
+    rng = np.random.default_rng(12)
+    p = softmax(rng.normal(0.0, 1.0, (100, 1000)))
+    y = softmax(rng.normal(0.0, 1.0, (100, 1000)))
+    y[70, 3] = 2.0
+    with pytest.raises(ValueError, match=r"position \(70, 3\)"):
+        getattr(fl, name).grad(y, p, **opts)
+
+
 # --- 6. A mean over a zero total weight: NaN with a zero gradient ------------
 
 
