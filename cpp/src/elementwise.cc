@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "fastloss/fastloss.hpp"
 #include "internal/checks.h"
@@ -308,6 +309,7 @@ struct Executor {
         }
         if (!CheckY(Base(kY) + start, start, n)) return;
         if (!Kernel(a, Base(kY) + start, start, n)) return;
+        Refold(a);
       }
       return;
     }
@@ -328,11 +330,50 @@ struct Executor {
       }
       if (!CheckY(static_cast<const T*>(a.y), start, n)) return;
       if (!Kernel(a, static_cast<const T*>(a.y), start, n)) return;
+      Refold(a);
       for (int s = kGrad; s < kSlots; ++s) {
         if (plan.data[s] && !plan.contiguous[s]) {
           CopyStrided<false>(plan, s, start, n, reinterpret_cast<T*>(scratch.buf[s]));
         }
       }
+    }
+  }
+
+  // float32 kernels add the weighted losses in float lanes (runs of
+  // kFoldVectors vectors) before a block's float64 partial: a run whose sum
+  // passes FLT_MAX gives inf (or inf - inf = NaN) where the float64 sum of
+  // the same per-element values is finite. Such a block (rare: its losses
+  // are near 1e35 or larger, or one is inf or NaN) is evaluated again, its
+  // per-element w * l written to a stack buffer and added in float64; the
+  // inputs are still there (an output written over an input is gathered into
+  // scratch first, see RunElementwise), the outputs are not touched again.
+  // A block that holds an inf or NaN loss stays non-finite.
+  void Refold(const KernelArgs& a) const {
+    if constexpr (std::is_same<T, float>::value) {
+      if (!a.partials) return;
+      const int64_t blocks = (a.n + kBlock - 1) / kBlock;
+      for (int64_t b = 0; b < blocks; ++b) {
+        if (std::isfinite(a.partials[b])) continue;
+        const int64_t off = b * kBlock, n = std::min(kBlock, a.n - off);
+        alignas(64) T losses[kBlock];
+        KernelArgs r;
+        r.n = n;
+        r.grad_scale = a.grad_scale;
+        const auto at = [off](const void* ptr) -> const void* {
+          return ptr ? static_cast<const T*>(ptr) + off : nullptr;
+        };
+        r.y = at(a.y);
+        r.p = at(a.p);
+        r.w = at(a.w);
+        r.aux = at(a.aux);
+        r.loss = losses;
+        kernel(functor, r);
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(losses[i]);
+        a.partials[b] = sum;
+      }
+    } else {
+      (void)a;
     }
   }
 
@@ -529,6 +570,19 @@ double RunElementwise(const char* name, const void* functor, int cost,
   int64_t shape[kMaxRank];
   std::copy(p.shape, p.shape + p.rank, shape);
   plan.Coalesce();
+  // A float32 block whose float-lane sum overflows is evaluated again from
+  // its inputs (Executor::Refold): an input that an output is written over
+  // in place is then gathered block by block into scratch first, so that
+  // it is still there (a copy within cache per block; only such calls).
+  if (std::is_same<T, float>::value && !none) {
+    for (int in = kY; in < kGrad; ++in) {
+      if (plan.data[in] &&
+          (plan.data[in] == plan.data[kGrad] || plan.data[in] == plan.data[kLoss])) {
+        plan.contiguous[in] = false;
+        plan.all_contiguous = false;
+      }
+    }
+  }
 
   Executor<T> ex{plan, functor, kernel, grad_scale, !none, StreamOutputs<T>(plan)};
   ex.check_y = extras.check_y;

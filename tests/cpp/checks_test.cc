@@ -281,6 +281,33 @@ TEST(CategoricalTargets, OutsideUnitIntervalWritesNothingUpToOneTask) {
   CheckNothingWritten<double>(300, 7);
 }
 
+// --- 4. float32 block sums. -----------------------------------------------------
+
+TEST(Float32Sums, OverflowingRunsAreSummedInFloat64) {
+  std::vector<float> y(8, 0.0f), p(8, 1e19f), g(8);
+  Call<float> call;
+  call.y_true = CView(y, {8});
+  call.y_pred = CView(p, {8});
+  const double r2 = static_cast<double>(1e19f) * static_cast<double>(1e19f);
+  const double expected = static_cast<double>(static_cast<float>(r2));
+  EXPECT_DOUBLE_EQ(fastloss::Mse(call), expected);
+  call.reduction = Reduction::kSum;
+  EXPECT_DOUBLE_EQ(fastloss::Mse(call), 8 * expected);
+  // In place: the gradient written over y_pred, the value still finite.
+  call.reduction = Reduction::kMean;
+  std::vector<float> buf = p;
+  call.y_pred = CView(buf, {8});
+  call.grad = View<float>::Contiguous(buf.data(), {8});
+  call.has_grad = true;
+  EXPECT_DOUBLE_EQ(fastloss::Mse(call), expected);
+  for (float v : buf) EXPECT_FLOAT_EQ(v, 2.0f * 1e19f / 8.0f);
+  // A real inf stays inf.
+  p[5] = std::numeric_limits<float>::infinity();
+  call.y_pred = CView(p, {8});
+  call.has_grad = false;
+  EXPECT_EQ(fastloss::Mse(call), std::numeric_limits<double>::infinity());
+}
+
 // --- 6. A mean over a zero total weight. ---------------------------------------
 
 // Runs `run` with the gradient buffer `g` filled with a sentinel first.

@@ -283,6 +283,70 @@ def test_categorical_bad_y_true_large_arrays_still_raise(config):
         getattr(fl, name).grad(y, p, **opts)
 
 
+# --- 4. float32 sums that overflow in float lanes ----------------------------
+
+
+def test_mse_float32_block_sum_overflow_repro():
+    v = fl.mse(np.zeros(8, np.float32), np.full(8, 1e19, np.float32))
+    assert np.isfinite(v)
+    np.testing.assert_allclose(float(v), float(np.float32(1e19)) ** 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [8, 1000, 5000, 70_000])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_float32_overflowing_runs_summed_in_float64(n, reduction):
+    rng = np.random.default_rng(n)
+    y = np.zeros(n, np.float32)
+    p = rng.uniform(1e18, 1.8e19, n).astype(np.float32)
+    p[::7] = rng.uniform(-1.0, 1.0, p[::7].size)  # small losses among them
+    expected = ((p.astype(np.float64) ** 2).astype(np.float32).astype(np.float64)).sum()
+    if reduction == "mean":
+        expected /= n
+    v, g = fl.mse.value_and_grad(y, p, reduction=reduction)
+    if expected > np.finfo(np.float32).max:
+        assert v == np.inf  # the float64 sum, rounded to the float32 result
+        return
+    np.testing.assert_allclose(float(v), expected, rtol=1e-5)
+    # In place (out=y_pred), strided and weighted calls as well.
+    buf = p.copy()
+    v2, _ = fl.mse.value_and_grad(y, buf, reduction=reduction, out=buf)
+    np.testing.assert_allclose(float(v2), expected, rtol=1e-5)
+    np.testing.assert_array_equal(buf, g)
+    big = np.zeros(2 * n, np.float32)
+    big[::2] = p
+    np.testing.assert_allclose(float(fl.mse(y, big[::2], reduction=reduction)), expected, rtol=1e-5)
+    w = np.ones(n, np.float32)
+    np.testing.assert_allclose(float(fl.mse(y, p, weights=w, reduction=reduction)), expected, rtol=1e-5)
+
+
+def test_float32_weight_total_overflow():
+    """sum(w) of float32 weights near 1e38 is taken in float64 too."""
+    w = np.full(8, 1e38, np.float32)
+    v, g = fl.mse.value_and_grad(np.zeros(8, np.float32), np.ones(8, np.float32), weights=w)
+    np.testing.assert_allclose(float(v), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(g, np.full(8, 0.25, np.float32), rtol=1e-4)  # a subnormal 1 / sum(w)
+
+
+def test_float32_inf_and_nan_stay():
+    p = np.full(8, 1e19, np.float32)
+    p[3] = np.inf
+    assert fl.mse(np.zeros(8, np.float32), p) == np.inf
+    p[3] = np.nan
+    assert np.isnan(fl.mse(np.zeros(8, np.float32), p))
+
+
+def test_group_sums_overflowing_float_lanes():
+    """The multi-sum driver's float32 block sums (|y|^2 of 1e18 entries)."""
+    y = np.full((2, 4096), 1e18, np.float32)
+    p = y.copy()
+    p[:, ::2] *= 2
+    p[1, 5] = -3e18
+    expected = fl.cosine_similarity(y.astype(np.float64), p.astype(np.float64), reduction="none")
+    v, g = fl.cosine_similarity.value_and_grad(y, p, reduction="none")
+    np.testing.assert_allclose(v.astype(np.float64), expected, rtol=1e-4, atol=1e-6)
+    assert np.all(np.isfinite(g))
+
+
 # --- 6. A mean over a zero total weight: NaN with a zero gradient ------------
 
 
