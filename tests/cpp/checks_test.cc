@@ -308,6 +308,23 @@ TEST(Float32Sums, OverflowingRunsAreSummedInFloat64) {
   EXPECT_EQ(fastloss::Mse(call), std::numeric_limits<double>::infinity());
 }
 
+// --- 5. Huber. -------------------------------------------------------------------
+
+TEST(Huber, LargeDeltaGivesInfNotNan) {
+  std::vector<float> y = {0.0f}, p = {1e38f};
+  Call<float> c;
+  c.y_true = CView(y, {1});
+  c.y_pred = CView(p, {1});
+  EXPECT_EQ(fastloss::Huber(c, {1e30}), std::numeric_limits<double>::infinity());
+  std::vector<double> yd = {0.0}, pd = {1e300};
+  Call<double> d;
+  d.y_true = CView(yd, {1});
+  d.y_pred = CView(pd, {1});
+  EXPECT_EQ(fastloss::Huber(d, {1e200}), std::numeric_limits<double>::infinity());
+  pd[0] = 3e150;
+  EXPECT_DOUBLE_EQ(fastloss::Huber(d, {1e150}), 1e150 * (3e150 - 0.5e150));
+}
+
 // --- 6. A mean over a zero total weight. ---------------------------------------
 
 // Runs `run` with the gradient buffer `g` filled with a sentinel first.

@@ -347,6 +347,32 @@ def test_group_sums_overflowing_float_lanes():
     assert np.all(np.isfinite(g))
 
 
+# --- 5. Huber's linear branch for a large delta ------------------------------
+
+
+def test_huber_large_delta_is_inf_not_nan():
+    assert fl.huber(np.float32([0]), np.float32([1e38]), delta=1e30) == np.inf
+    assert fl.huber(np.float64([0]), np.float64([1e300]), delta=1e200) == np.inf
+    v, g = fl.huber.value_and_grad(np.float32([0, 0]), np.float32([-1e38, 1e38]), delta=1e30, reduction="none")
+    assert np.all(v == np.inf)
+    np.testing.assert_array_equal(g, np.float32([-1e30, 1e30]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_huber_linear_branch_values(dtype):
+    """The rewritten linear branch delta (|r| - delta/2) at large scales."""
+    delta = 1e18 if dtype == np.float32 else 1e150
+    r = (np.array([3.0, -5.0, 0.25]) * delta).astype(dtype)
+    l = fl.huber(np.zeros(3, dtype), r, delta=delta, reduction="none")
+    e = np.abs(r.astype(np.float64))
+    expected = np.where(e > delta, delta * (e - delta / 2), 0.5 * e * e)
+    np.testing.assert_allclose(l.astype(np.float64), expected, rtol=1e-6)
+    assert np.all(np.isfinite(l))
+    # smooth_l1 is the same functor: |r| - beta/2 in the linear branch.
+    s = fl.smooth_l1(np.zeros(3, dtype), r, beta=delta, reduction="none")
+    np.testing.assert_allclose(s.astype(np.float64), expected / delta, rtol=1e-6)
+
+
 # --- 6. A mean over a zero total weight: NaN with a zero gradient ------------
 
 
