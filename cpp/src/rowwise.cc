@@ -151,13 +151,14 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   int64_t wstrides[kMaxRank] = {};
   if (pr.weights) BroadcastTo(name, "weights", *pr.weights, rows_view, wstrides, rows_desc.c_str());
   // Outputs against the inputs and each other. The gradient may be y_pred
-  // itself (the kernels read a row's logits before writing its gradient,
-  // or keep exp(x - max) in the gradient row and read that back); any other
-  // shared memory is an Error: a row's later passes read the targets, the
-  // weights and the other rows after the gradient of a row is written.
+  // or the dense targets themselves (the kernels read each element of a row
+  // before writing the same element of its gradient, and keep exp(x - max)
+  // in the gradient row only when it aliases neither); any other shared
+  // memory is an Error: a row's later passes read the targets, the weights
+  // and the other rows after the gradient of a row is written.
   if (pr.grad) {
     CheckOutputOverlap(name, kGradArg, *pr.grad, "y_pred", x, true);
-    if (pr.y_true) CheckOutputOverlap(name, kGradArg, *pr.grad, "y_true", *pr.y_true, false);
+    if (pr.y_true) CheckOutputOverlap(name, kGradArg, *pr.grad, "y_true", *pr.y_true, true);
     if (pr.labels) CheckOutputOverlap(name, kGradArg, *pr.grad, "y_true", *pr.labels, false);
     if (pr.weights) CheckOutputOverlap(name, kGradArg, *pr.grad, "weights", *pr.weights, false);
     if (pr.class_weights) {

@@ -102,16 +102,25 @@ def test_rows_out_partially_overlapping_y_pred(case, entry, dtype):
 @pytest.mark.parametrize("case", [c for c in ROW_CASES if c[2].dtype != np.int64],
                          ids=[row_id(c) for c in ROW_CASES if c[2].dtype != np.int64])
 def test_rows_out_overlapping_y_true(case, entry):
-    """Dense targets: a gradient written over y_true (partially or exactly)
-    is refused; the rows' later passes read the targets again."""
+    """Dense targets: a gradient shifted over y_true is refused; y_true
+    itself (an exact alias) stays allowed and gives the separate result."""
     name, opts, y, p = case
     base, yin, out = shifted(y)
     before = base.copy()
     with pytest.raises(ValueError, match="out"):
         call(name, entry, yin, p, out=out, **opts)
-    with pytest.raises(ValueError, match="out"):
-        call(name, entry, yin, p, out=yin, **opts)
     np.testing.assert_array_equal(base, before)
+    for C in (y.shape[-1], 100):
+        yy = softmax(np.random.default_rng(C).normal(0.0, 1.0, (3, C)))
+        if name == "categorical_hinge":
+            yy = np.eye(C)[[0, 2, 1]]
+        pp = softmax(np.random.default_rng(C + 1).normal(0.0, 1.0, (3, C)))
+        ev, eg = getattr(fl, name).value_and_grad(yy, pp, **opts)
+        buf = yy.copy()
+        v, g = getattr(fl, name).value_and_grad(buf, pp, out=buf, **opts)
+        assert g is buf
+        np.testing.assert_allclose(v, ev, rtol=1e-12)
+        np.testing.assert_allclose(buf, eg, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("entry", ["grad", "value_and_grad"])
@@ -258,14 +267,14 @@ def test_categorical_bad_y_true_writes_nothing(shape, config, entry, dtype):
 
 @pytest.mark.parametrize("config", CAT_CONFIGS, ids=lambda c: c[0] + str(c[1]))
 def test_categorical_bad_y_true_out_is_y_true(config):
-    """out=y_true is refused (the rows read their targets after writing
-    gradient rows): y_true stays the caller's data."""
+    """out=y_true with a target outside [0, 1]: the check runs before the
+    gradient is written over it, so y_true stays the caller's data."""
     name, opts = config
     y = np.full((4, 5), 0.2)
     y[2, 3] = -0.5
     p = np.full((4, 5), 0.2)
     keep = y.copy()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"y_true must be in \[0, 1\].*position \(2, 3\)"):
         getattr(fl, name).grad(y, p, out=y, **opts)
     np.testing.assert_array_equal(y, keep)
 

@@ -32,10 +32,9 @@
 // memory (a zero stride along a dimension longer than 1, or strides that
 // make two elements coincide, are an Error naming the output). An output
 // may share memory with an input only as an exact alias -- the same data,
-// shape and strides -- where a loss allows it (the gradient over y_pred for
-// every loss with a gradient; also over y_true for the elementwise, box and
-// group losses); any other overlap with an input or another output is an
-// Error. Python's `out=` is the gradient view.
+// shape and strides -- where a loss allows it (the gradient over y_pred or
+// over a y_true of y_pred's shape); any other overlap with an input or
+// another output is an Error. Python's `out=` is the gradient view.
 //
 // Means: kMean divides sum(w * l) by sum(w) (by the count without weights;
 // some losses document their own denominator). A mean over nothing -- no
