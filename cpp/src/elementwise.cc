@@ -344,13 +344,14 @@ struct Executor {
   // passes FLT_MAX gives inf (or inf - inf = NaN) where the float64 sum of
   // the same per-element values is finite. Such a block (rare: its losses
   // are near 1e35 or larger, or one is inf or NaN) is evaluated again, its
-  // per-element w * l written to a stack buffer and added in float64; the
-  // inputs are still there (an output written over an input is gathered into
-  // scratch first, see RunElementwise), the outputs are not touched again.
-  // A block that holds an inf or NaN loss stays non-finite.
+  // per-element w * l written to a stack buffer and added in float64 (the
+  // outputs are not touched again). A block that holds an inf or NaN loss
+  // stays non-finite, and so does one whose input the gradient was written
+  // over (refold false: in-place calls, see RunElementwise).
+  bool refold = true;
   void Refold(const KernelArgs& a) const {
     if constexpr (std::is_same<T, float>::value) {
-      if (!a.partials) return;
+      if (!a.partials || !refold) return;
       const int64_t blocks = (a.n + kBlock - 1) / kBlock;
       for (int64_t b = 0; b < blocks; ++b) {
         if (std::isfinite(a.partials[b])) continue;
@@ -570,21 +571,15 @@ double RunElementwise(const char* name, const void* functor, int cost,
   int64_t shape[kMaxRank];
   std::copy(p.shape, p.shape + p.rank, shape);
   plan.Coalesce();
-  // A float32 block whose float-lane sum overflows is evaluated again from
-  // its inputs (Executor::Refold): an input that an output is written over
-  // in place is then gathered block by block into scratch first, so that
-  // it is still there (a copy within cache per block; only such calls).
-  if (std::is_same<T, float>::value && !none) {
-    for (int in = kY; in < kGrad; ++in) {
-      if (plan.data[in] &&
-          (plan.data[in] == plan.data[kGrad] || plan.data[in] == plan.data[kLoss])) {
-        plan.contiguous[in] = false;
-        plan.all_contiguous = false;
-      }
-    }
-  }
 
   Executor<T> ex{plan, functor, kernel, grad_scale, !none, StreamOutputs<T>(plan)};
+  // An overflowing float32 block is evaluated again from its inputs
+  // (Executor::Refold): not when the gradient is written over an input (in
+  // place), whose values are gone by then. Saving each block of that input
+  // first cost in-place calls 40% in cache; such a block's value stays inf.
+  for (int in = kY; in < kGrad; ++in) {
+    if (plan.data[in] && plan.data[in] == plan.data[kGrad]) ex.refold = false;
+  }
   ex.check_y = extras.check_y;
   // The fused check reads y again to name the bad position: not when an
   // output is written over y_true. Arrays of one check run are checked

