@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "fastloss/fastloss.hpp"
 #include "internal/checks.h"
@@ -43,6 +44,53 @@ Extent ExtentOf(const void* data, int64_t itemsize, const int64_t* shape,
   e.lo = base + static_cast<uintptr_t>(lo * itemsize);
   e.hi = base + static_cast<uintptr_t>((hi + 1) * itemsize);
   return e;
+}
+
+void CheckDistinctElements(const char* name, const char* arg, int rank, const int64_t* shape,
+                           const int64_t* strides) {
+  // (|stride|, extent) of the dimensions longer than 1, by |stride|.
+  __int128 st[kMaxRank], ext[kMaxRank];
+  int n = 0;
+  for (int k = 0; k < rank; ++k) {
+    if (shape[k] == 0) return;  // no elements
+    if (shape[k] == 1) continue;
+    const __int128 a = strides[k] < 0 ? -static_cast<__int128>(strides[k]) : strides[k];
+    int j = n++;
+    for (; j > 0 && st[j - 1] > a; --j) {
+      st[j] = st[j - 1];
+      ext[j] = ext[j - 1];
+    }
+    st[j] = a;
+    ext[j] = shape[k] - 1;
+  }
+  __int128 reach = 0;  // the largest offset the smaller strides reach
+  for (int j = 0; j < n; ++j) {
+    if (st[j] <= reach) {
+      throw Error(std::string(name) + ": " + arg +
+                  " has elements that share memory (a zero stride or overlapping strides); "
+                  "an output needs one place per element");
+    }
+    reach += st[j] * ext[j];
+  }
+}
+
+void CheckOutputOverlap(const char* name, const char* out_name, const void* out_data,
+                        int64_t out_itemsize, int out_rank, const int64_t* out_shape,
+                        const int64_t* out_strides, const char* in_name, const void* in_data,
+                        int64_t in_itemsize, int in_rank, const int64_t* in_shape,
+                        const int64_t* in_strides, bool alias_ok) {
+  const Extent a = ExtentOf(out_data, out_itemsize, out_shape, out_strides, out_rank);
+  const Extent b = ExtentOf(in_data, in_itemsize, in_shape, in_strides, in_rank);
+  if (!ExtentsIntersect(a, b)) return;
+  bool same = alias_ok && out_data == in_data && out_itemsize == in_itemsize &&
+              out_rank == in_rank;
+  for (int k = 0; same && k < out_rank; ++k) {
+    same = out_shape[k] == in_shape[k] && (out_shape[k] == 1 || out_strides[k] == in_strides[k]);
+  }
+  if (!same) {
+    throw Error(std::string(name) + ": " + out_name + " overlaps " + in_name + " in memory" +
+                (alias_ok ? " (only an exact in-place alias is allowed)" : ""));
+  }
 }
 
 int CoalesceDims(int rank, int64_t* shape, int64_t (*strides)[kMaxRank], int operands,
@@ -261,6 +309,7 @@ struct Executor {
         }
         if (!CheckY(Base(kY) + start, start, n)) return;
         if (!Kernel(a, Base(kY) + start, start, n)) return;
+        Refold(a);
       }
       return;
     }
@@ -281,11 +330,51 @@ struct Executor {
       }
       if (!CheckY(static_cast<const T*>(a.y), start, n)) return;
       if (!Kernel(a, static_cast<const T*>(a.y), start, n)) return;
+      Refold(a);
       for (int s = kGrad; s < kSlots; ++s) {
         if (plan.data[s] && !plan.contiguous[s]) {
           CopyStrided<false>(plan, s, start, n, reinterpret_cast<T*>(scratch.buf[s]));
         }
       }
+    }
+  }
+
+  // float32 kernels add the weighted losses in float lanes (runs of
+  // kFoldVectors vectors) before a block's float64 partial: a run whose sum
+  // passes FLT_MAX gives inf (or inf - inf = NaN) where the float64 sum of
+  // the same per-element values is finite. Such a block (rare: its losses
+  // are near 1e35 or larger, or one is inf or NaN) is evaluated again, its
+  // per-element w * l written to a stack buffer and added in float64 (the
+  // outputs are not touched again). A block that holds an inf or NaN loss
+  // stays non-finite, and so does one whose input the gradient was written
+  // over (refold false: in-place calls, see RunElementwise).
+  bool refold = true;
+  void Refold(const KernelArgs& a) const {
+    if constexpr (std::is_same<T, float>::value) {
+      if (!a.partials || !refold) return;
+      const int64_t blocks = (a.n + kBlock - 1) / kBlock;
+      for (int64_t b = 0; b < blocks; ++b) {
+        if (std::isfinite(a.partials[b])) continue;
+        const int64_t off = b * kBlock, n = std::min(kBlock, a.n - off);
+        alignas(64) T losses[kBlock];
+        KernelArgs r;
+        r.n = n;
+        r.grad_scale = a.grad_scale;
+        const auto at = [off](const void* ptr) -> const void* {
+          return ptr ? static_cast<const T*>(ptr) + off : nullptr;
+        };
+        r.y = at(a.y);
+        r.p = at(a.p);
+        r.w = at(a.w);
+        r.aux = at(a.aux);
+        r.loss = losses;
+        kernel(functor, r);
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(losses[i]);
+        a.partials[b] = sum;
+      }
+    } else {
+      (void)a;
     }
   }
 
@@ -400,21 +489,6 @@ std::string Num(double x) {
   return buf;
 }
 
-// An output may share memory with an input only element for element (the
-// in-place update): a partial overlap would read values already overwritten.
-void CheckOverlap(const char* name, const char* out_name, const Plan& plan, int out,
-                  const char* in_name, int in, const Extent& out_e, const Extent& in_e) {
-  if (out_e.hi <= in_e.lo || in_e.hi <= out_e.lo) return;
-  bool same = plan.data[out] == plan.data[in];
-  for (int k = 0; same && k < plan.rank; ++k) {
-    same = plan.shape[k] == 1 || plan.strides[out][k] == plan.strides[in][k];
-  }
-  if (!same) {
-    throw Error(std::string(name) + ": " + out_name + " overlaps " + in_name +
-                " in memory (only an exact in-place alias is allowed)");
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -434,10 +508,12 @@ double RunElementwise(const char* name, const void* functor, int cost,
   if (call.has_grad) {
     CheckView(name, "grad", call.grad);
     CheckSameShape(name, "grad", call.grad, "y_pred", p);
+    CheckDistinctElements(name, kGradArg, call.grad);
   }
   if (store) {
     CheckView(name, "losses", call.losses);
     CheckSameShape(name, "losses", call.losses, "y_pred", p);
+    CheckDistinctElements(name, "losses", call.losses);
   }
 
   Plan plan;
@@ -467,7 +543,8 @@ double RunElementwise(const char* name, const void* functor, int cost,
   if (call.has_weights && call.reduction == Reduction::kMean) {
     wsum = WeightTotal<T>(call.weights, plan.strides[kW], plan.shape, plan.rank);
   }
-  const double grad_scale = call.reduction == Reduction::kMean ? 1.0 / wsum : 1.0;
+  // A mean over a zero total weight is NaN with a zero gradient (MeanOf).
+  const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(wsum) : 1.0;
 
   plan.data[kY] = call.y_true.data;
   plan.data[kP] = p.data;
@@ -475,19 +552,17 @@ double RunElementwise(const char* name, const void* functor, int cost,
   plan.data[kGrad] = call.has_grad ? call.grad.data : nullptr;
   plan.data[kLoss] = store ? call.losses.data : nullptr;
   {
+    // Over the broadcast operands: an output aliases an input exactly when
+    // it walks the same addresses in the same order.
     const char* const kNames[kSlots] = {"y_true", "y_pred", "weights", extras.aux_name,
-                                        "grad", "losses"};
-    Extent e[kSlots];
-    for (int s = 0; s < kSlots; ++s) {
-      if (plan.data[s]) {
-        e[s] = ExtentOf(plan.data[s], sizeof(T), plan.shape, plan.strides[s], plan.rank);
-      }
-    }
+                                        kGradArg, "losses"};
     for (int out = kGrad; out < kSlots; ++out) {
       if (!plan.data[out]) continue;
       for (int in = 0; in < out; ++in) {
         if (plan.data[in]) {
-          CheckOverlap(name, kNames[out], plan, out, kNames[in], in, e[out], e[in]);
+          CheckOutputOverlap(name, kNames[out], plan.data[out], sizeof(T), plan.rank,
+                             plan.shape, plan.strides[out], kNames[in], plan.data[in],
+                             sizeof(T), plan.rank, plan.shape, plan.strides[in], true);
         }
       }
     }
@@ -498,6 +573,13 @@ double RunElementwise(const char* name, const void* functor, int cost,
   plan.Coalesce();
 
   Executor<T> ex{plan, functor, kernel, grad_scale, !none, StreamOutputs<T>(plan)};
+  // An overflowing float32 block is evaluated again from its inputs
+  // (Executor::Refold): not when the gradient is written over an input (in
+  // place), whose values are gone by then. Saving each block of that input
+  // first cost in-place calls 40% in cache; such a block's value stays inf.
+  for (int in = kY; in < kGrad; ++in) {
+    if (plan.data[in] && plan.data[in] == plan.data[kGrad]) ex.refold = false;
+  }
   ex.check_y = extras.check_y;
   // The fused check reads y again to name the bad position: not when an
   // output is written over y_true. Arrays of one check run are checked
@@ -514,7 +596,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
                 PositionString(bad, shape, p.rank));
   }
   switch (call.reduction) {
-    case Reduction::kMean: return total / wsum;
+    case Reduction::kMean: return MeanOf(total, wsum);
     case Reduction::kSum: return total;
     case Reduction::kNone: return 0.0;
   }

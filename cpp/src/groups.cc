@@ -63,24 +63,6 @@ int64_t OffsetOf(int64_t i, const int64_t* shape, const int64_t* strides, int ra
   return off;
 }
 
-// An output may share memory with an input only as the exact same view.
-template <typename T, typename U>
-void CheckNoOverlap(const char* name, const char* out_name, const View<T>& out,
-                    const char* in_name, const View<U>& in) {
-  const Extent a = ExtentOf(out.data, sizeof(T), out.shape, out.strides, out.rank);
-  const Extent b = ExtentOf(in.data, sizeof(U), in.shape, in.strides, in.rank);
-  if (a.hi <= b.lo || b.hi <= a.lo || a.lo == a.hi || b.lo == b.hi) return;
-  bool same = static_cast<const void*>(out.data) == static_cast<const void*>(in.data) &&
-              sizeof(T) == sizeof(U) && out.rank == in.rank;
-  for (int k = 0; same && k < out.rank; ++k) {
-    same = out.shape[k] == 1 || out.strides[k] == in.strides[k];
-  }
-  if (!same) {
-    throw Error(std::string(name) + ": " + out_name + " overlaps " + in_name +
-                " in memory (only an exact in-place alias is allowed)");
-  }
-}
-
 template <typename T>
 void CheckShape(const char* name, const char* arg, const View<T>& v, const int64_t* shape,
                 int rank, const char* desc) {
@@ -120,23 +102,18 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
     const int k = ops.first_grad + j;
     CheckView(name, pr.grad_names[j], *pr.grads[j]);
     CheckSameShape(name, pr.grad_names[j], *pr.grads[j], pr.in_names[k], *pr.in[k]);
+    CheckDistinctElements(name, pr.grad_names[j], *pr.grads[j]);
+    // The gradient pass reads each input element before writing the same
+    // element of a gradient: an exact alias of an input is allowed. The
+    // weights and the target are read group by group, between gradient
+    // writes, and gradients never share memory with each other.
     for (int i = 0; i < ni; ++i) {
-      CheckNoOverlap(name, pr.grad_names[j], *pr.grads[j], pr.in_names[i], *pr.in[i]);
+      CheckOutputOverlap(name, pr.grad_names[j], *pr.grads[j], pr.in_names[i], *pr.in[i]);
     }
     for (int i = 0; i < j; ++i) {
       if (pr.grads[i]) {
-        View<const T> o;
-        o.data = pr.grads[i]->data;
-        o.rank = pr.grads[i]->rank;
-        std::copy(pr.grads[i]->shape, pr.grads[i]->shape + o.rank, o.shape);
-        std::copy(pr.grads[i]->strides, pr.grads[i]->strides + o.rank, o.strides);
-        const Extent a = ExtentOf(o.data, sizeof(T), o.shape, o.strides, o.rank);
-        const Extent b = ExtentOf(pr.grads[j]->data, sizeof(T), pr.grads[j]->shape,
-                                  pr.grads[j]->strides, pr.grads[j]->rank);
-        if (!(a.hi <= b.lo || b.hi <= a.lo || a.lo == a.hi || b.lo == b.hi)) {
-          throw Error(sname + ": " + pr.grad_names[j] + " overlaps " + pr.grad_names[i] +
-                      " in memory");
-        }
+        CheckOutputOverlap(name, pr.grad_names[j], *pr.grads[j], pr.grad_names[i], *pr.grads[i],
+                           false);
       }
     }
   }
@@ -146,20 +123,32 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
   View<T>* losses = none ? pr.losses : nullptr;
   if (losses) {
     CheckShape(name, "losses", *losses, groups.shape, groups.rank, pr.groups_desc);
+    CheckDistinctElements(name, "losses", *losses);
     // The losses are written before the gradient pass reads the inputs: no
     // shared memory at all, not even as the same view.
-    const Extent el = ExtentOf(losses->data, sizeof(T), losses->shape, losses->strides, losses->rank);
     for (int k = 0; k < ni; ++k) {
-      const View<const T>& in = *pr.in[k];
-      const Extent ei = ExtentOf(in.data, sizeof(T), in.shape, in.strides, in.rank);
-      if (el.lo != el.hi && ei.lo != ei.hi && el.lo < ei.hi && ei.lo < el.hi) {
-        throw Error(sname + ": losses overlaps " + pr.in_names[k] + " in memory");
+      CheckOutputOverlap(name, "losses", *losses, pr.in_names[k], *pr.in[k], false);
+    }
+    for (int j = 0; j < ops.grads; ++j) {
+      if (pr.grads[j]) {
+        CheckOutputOverlap(name, "losses", *losses, pr.grad_names[j], *pr.grads[j], false);
       }
     }
   }
   if (pr.target) CheckShape(name, pr.target_name, *pr.target, groups.shape, groups.rank, pr.groups_desc);
   int64_t wstrides[kMaxRank] = {};
   if (pr.weights) BroadcastTo(name, "weights", *pr.weights, groups, wstrides, pr.groups_desc);
+  // The weights and the target are read group by group, between output
+  // writes: no output may share their memory.
+  for (int j = 0; j < ops.grads; ++j) {
+    if (!pr.grads[j]) continue;
+    if (pr.weights) CheckOutputOverlap(name, pr.grad_names[j], *pr.grads[j], "weights", *pr.weights, false);
+    if (pr.target) {
+      CheckOutputOverlap(name, pr.grad_names[j], *pr.grads[j], pr.target_name, *pr.target, false);
+    }
+  }
+  if (losses && pr.weights) CheckOutputOverlap(name, "losses", *losses, "weights", *pr.weights, false);
+  if (losses && pr.target) CheckOutputOverlap(name, "losses", *losses, pr.target_name, *pr.target, false);
 
   // The inner (reduced) space over inputs and gradients, and the outer
   // (groups) space over the same operands.
@@ -194,8 +183,7 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
   if (ngroups == 0) {
     return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
-  const double grad_scale =
-      pr.reduction == Reduction::kMean ? (den != 0.0 ? 1.0 / den : 0.0) : 1.0;
+  const double grad_scale = pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
 
   // Runs a kernel over inner elements [i0, i0 + len) of the group at outer
   // offsets `goff`, gathering / scattering when the inner space is strided.
@@ -371,7 +359,7 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
     }
   }
   switch (pr.reduction) {
-    case Reduction::kMean: return total / den;
+    case Reduction::kMean: return MeanOf(total, den);
     case Reduction::kSum: return total;
     case Reduction::kNone: return 0.0;
   }
@@ -407,13 +395,27 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
   if (call.has_grad) {
     CheckView(name, "grad", call.grad);
     CheckSameShape(name, "grad", call.grad, "y_pred", p);
-    CheckNoOverlap(name, "grad", call.grad, "y_pred", p);
-    CheckNoOverlap(name, "grad", call.grad, "y_true", call.y_true);
+    CheckDistinctElements(name, kGradArg, call.grad);
+    // A box's four coordinates are read before its gradient is written.
+    CheckOutputOverlap(name, kGradArg, call.grad, "y_pred", p);
+    CheckOutputOverlap(name, kGradArg, call.grad, "y_true", call.y_true);
   }
   const char* desc = "the boxes' shape (y_pred's shape without the last axis)";
-  if (store) CheckShape(name, "losses", call.losses, boxes.shape, boxes.rank, desc);
+  if (store) {
+    CheckShape(name, "losses", call.losses, boxes.shape, boxes.rank, desc);
+    CheckDistinctElements(name, "losses", call.losses);
+    CheckOutputOverlap(name, "losses", call.losses, "y_pred", p, false);
+    CheckOutputOverlap(name, "losses", call.losses, "y_true", call.y_true, false);
+    if (call.has_grad) CheckOutputOverlap(name, "losses", call.losses, kGradArg, call.grad, false);
+  }
   int64_t wstrides[kMaxRank] = {};
   if (call.has_weights) BroadcastTo(name, "weights", call.weights, boxes, wstrides, desc);
+  if (call.has_weights && call.has_grad) {
+    CheckOutputOverlap(name, kGradArg, call.grad, "weights", call.weights, false);
+  }
+  if (call.has_weights && store) {
+    CheckOutputOverlap(name, "losses", call.losses, "weights", call.weights, false);
+  }
   if (n == 0) {
     return call.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
@@ -425,7 +427,7 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
           call.weights.data[OffsetOf(b, boxes.shape, wstrides, boxes.rank)]);
     }
   }
-  const double grad_scale = call.reduction == Reduction::kMean ? 1.0 / den : 1.0;
+  const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
 
   // Contiguous: every operand C-contiguous (weights: absent or contiguous
   // over the boxes).
@@ -508,7 +510,7 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
   double total = 0.0;
   for (double v : partials) total += v;
   switch (call.reduction) {
-    case Reduction::kMean: return total / den;
+    case Reduction::kMean: return MeanOf(total, den);
     case Reduction::kSum: return total;
     case Reduction::kNone: return 0.0;
   }

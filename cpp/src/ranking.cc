@@ -107,6 +107,9 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
   if (call.has_grad) {
     internal::CheckView(name, "grad", call.grad);
     internal::CheckSameShape(name, "grad", call.grad, "scores", call.y_pred);
+    // The inputs are copied before the gradient is written: only the
+    // gradient's own elements must not share memory.
+    internal::CheckDistinctElements(name, internal::kGradArg, call.grad);
   }
   std::vector<double> rel, s;
   Gather(call.y_true, rel);
@@ -220,8 +223,8 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
   double scale = 1.0;
   if (call.reduction == Reduction::kMean) {
     const double den = o.normalization == PairNormalization::kAllPairs ? all_pairs : ordered_pairs;
-    value = total / den;  // NaN over no pairs
-    scale = den > 0 ? 1.0 / den : 0.0;
+    value = internal::MeanOf(total, den);  // NaN over no pairs, zero gradient
+    scale = internal::MeanScale(den);
   }
   if (call.has_grad) {
     for (double& g : grad) g *= scale;

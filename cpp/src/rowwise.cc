@@ -107,6 +107,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   if (pr.grad) {
     CheckView(name, "grad", *pr.grad);
     CheckSameShape(name, "grad", *pr.grad, "y_pred", x);
+    CheckDistinctElements(name, kGradArg, *pr.grad);
   }
   View<T>* losses = none ? pr.losses : nullptr;
   if (losses) {
@@ -117,6 +118,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
       throw Error(sname + ": losses must have " + rows_desc + " " +
                   ShapeString(rows_view.shape, rows_view.rank));
     }
+    CheckDistinctElements(name, "losses", *losses);
   }
   // Class weights: contiguous (a copy of C values if strided).
   std::vector<T> cw_copy;
@@ -148,6 +150,31 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   rows.present[kW] = pr.weights != nullptr;
   int64_t wstrides[kMaxRank] = {};
   if (pr.weights) BroadcastTo(name, "weights", *pr.weights, rows_view, wstrides, rows_desc.c_str());
+  // Outputs against the inputs and each other. The gradient may be y_pred
+  // or the dense targets themselves (the kernels read each element of a row
+  // before writing the same element of its gradient, and keep exp(x - max)
+  // in the gradient row only when it aliases neither); any other shared
+  // memory is an Error: a row's later passes read the targets, the weights
+  // and the other rows after the gradient of a row is written.
+  if (pr.grad) {
+    CheckOutputOverlap(name, kGradArg, *pr.grad, "y_pred", x, true);
+    if (pr.y_true) CheckOutputOverlap(name, kGradArg, *pr.grad, "y_true", *pr.y_true, true);
+    if (pr.labels) CheckOutputOverlap(name, kGradArg, *pr.grad, "y_true", *pr.labels, false);
+    if (pr.weights) CheckOutputOverlap(name, kGradArg, *pr.grad, "weights", *pr.weights, false);
+    if (pr.class_weights) {
+      CheckOutputOverlap(name, kGradArg, *pr.grad, "class_weights", *pr.class_weights, false);
+    }
+  }
+  if (losses) {
+    CheckOutputOverlap(name, "losses", *losses, "y_pred", x, false);
+    if (pr.y_true) CheckOutputOverlap(name, "losses", *losses, "y_true", *pr.y_true, false);
+    if (pr.labels) CheckOutputOverlap(name, "losses", *losses, "y_true", *pr.labels, false);
+    if (pr.weights) CheckOutputOverlap(name, "losses", *losses, "weights", *pr.weights, false);
+    if (pr.class_weights) {
+      CheckOutputOverlap(name, "losses", *losses, "class_weights", *pr.class_weights, false);
+    }
+    if (pr.grad) CheckOutputOverlap(name, "losses", *losses, kGradArg, *pr.grad, false);
+  }
   for (int k = 0, r = 0; k < x.rank; ++k) {
     if (k == axis) continue;
     rows.shape[r] = x.shape[k];
@@ -223,8 +250,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
   if (nrows == 0) {
     return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
-  const double grad_scale =
-      pr.reduction == Reduction::kMean ? (den != 0.0 ? 1.0 / den : 0.0) : 1.0;
+  const double grad_scale = pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
 
   rows.Coalesce();
   const int64_t rows_per_task = std::max<int64_t>(1, kTaskElements / C);
@@ -280,13 +306,42 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
     *partial = total;
   };
 
+  // Targets outside [0, 1] are found by the kernels as they read each row,
+  // after the rows before it have been written. Arrays of one task (at most
+  // kTaskElements = 32768 elements, or a single row) with an output are
+  // checked here first,
+  // so a failing call leaves their outputs untouched; larger arrays are not
+  // read twice, and there the rows before the bad one (and other threads'
+  // tasks) may already be written when the Error is thrown.
+  if (pr.check_y && pr.y_true && (pr.grad || losses) && tasks == 1) {
+    const T* y = pr.y_true->data;
+    for (int64_t r = 0; r < nrows; ++r) {
+      int64_t off[kRowSlots], inner = 0;
+      rows.Offsets(r, off, &inner);
+      bool outside = false;
+      if (y_cls == 1) {
+        outside = FirstOutside<T>(y + off[kY], C, T(0), T(1)) >= 0;
+      } else {
+        for (int64_t c = 0; c < C && !outside; ++c) {
+          const T v = y[off[kY] + c * y_cls];
+          outside = v < T(0) || v > T(1);
+        }
+      }
+      if (outside) {
+        bad_row.store(r);
+        break;
+      }
+    }
+  }
+  const bool prechecked_bad = bad_row.load() != std::numeric_limits<int64_t>::max();
+
   const int threads =
       nrows * C * std::max(cost, 1) < kParallelWork
           ? 1
           : static_cast<int>(std::min<int64_t>(GetNumThreads(), tasks));
   double total = 0.0;
   double partials[kRoundTasks];
-  for (int64_t t0 = 0; t0 < tasks; t0 += kRoundTasks) {
+  for (int64_t t0 = 0; t0 < tasks && !prechecked_bad; t0 += kRoundTasks) {
     const int64_t nt = std::min(kRoundTasks, tasks - t0);
     if (threads <= 1) {
       for (int64_t t = 0; t < nt; ++t) task(t0 + t, partials + t);
@@ -325,7 +380,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
                 " at position " + ShapeString(pos, x.rank));
   }
   switch (pr.reduction) {
-    case Reduction::kMean: return total / den;
+    case Reduction::kMean: return MeanOf(total, den);
     case Reduction::kSum: return total;
     case Reduction::kNone: return 0.0;
   }

@@ -47,6 +47,7 @@ GroupProblem<T> PredictionProblem(const char* name, const Call<T>& call, uint64_
   pr.weights = call.has_weights ? &call.weights : nullptr;
   pr.reduction = call.reduction;
   pr.grads[0] = call.has_grad ? const_cast<View<T>*>(&call.grad) : nullptr;
+  pr.grad_names[0] = internal::kGradArg;
   pr.losses = call.has_losses ? const_cast<View<T>*>(&call.losses) : nullptr;
   return pr;
 }
@@ -114,7 +115,7 @@ GroupProblem<T> RowProblem(const char* name, const MultiCall<T>& call, int input
   pr.reduction = call.reduction;
   for (int k = 0; k < inputs; ++k) {
     pr.grads[k] = call.has_grads[k] ? const_cast<View<T>*>(&call.grads[k]) : nullptr;
-    pr.grad_names[k] = "grad";
+    pr.grad_names[k] = internal::kGradArg;
   }
   pr.losses = call.has_losses ? const_cast<View<T>*>(&call.losses) : nullptr;
   return pr;
@@ -325,8 +326,26 @@ double MarginRanking(const MultiCall<T>& call, const MarginRankingOptions& o) {
   if (c.has_grad) c.grad = call.grads[first];
   const bool negate = c.has_grad && (first == 1 || call.has_grads[1]);
   if (negate) {
-    internal::CheckView(name, "grad", call.grads[1]);
-    internal::CheckSameShape(name, "grad", call.grads[1], "x2", call.inputs[1]);
+    // grads[1] is written after the driver ran, as the negation of
+    // grads[first]: it may alias an input exactly (read no more by then),
+    // and shares no memory with the other outputs or the weights.
+    const View<T>& g1 = call.grads[1];
+    const char* g1_name = internal::kGradArg;
+    internal::CheckView(name, "grad", g1);
+    internal::CheckSameShape(name, "grad", g1, "x2", call.inputs[1]);
+    internal::CheckDistinctElements(name, g1_name, g1);
+    internal::CheckOutputOverlap(name, g1_name, g1, "x1", call.inputs[0]);
+    internal::CheckOutputOverlap(name, g1_name, g1, "x2", call.inputs[1]);
+    internal::CheckOutputOverlap(name, g1_name, g1, "y", call.target);
+    if (call.has_weights) {
+      internal::CheckView(name, "weights", call.weights);
+      internal::CheckOutputOverlap(name, g1_name, g1, "weights", call.weights, false);
+    }
+    if (first == 0) internal::CheckOutputOverlap(name, g1_name, g1, g1_name, call.grads[0], false);
+    if (call.has_losses && call.reduction == Reduction::kNone) {
+      internal::CheckView(name, "losses", call.losses);
+      internal::CheckOutputOverlap(name, "losses", call.losses, g1_name, g1, false);
+    }
   }
   internal::ElementwiseExtras<T> e;
   e.aux = &call.inputs[1];
@@ -349,6 +368,32 @@ double RunScorePair(const char* name, const char* real_name, const Loss& real_lo
                     const ScoreCall<T>& fake, Reduction r) {
   RunScores(name, real_name, real_loss, real, r, true);
   RunScores(name, fake_name, fake_loss, fake, r, true);
+  // The real call's outputs are written before the fake call reads its
+  // inputs or writes its own outputs: they share no memory with those.
+  const bool real_losses = real.has_losses && r == Reduction::kNone;
+  const bool fake_losses = fake.has_losses && r == Reduction::kNone;
+  const std::string real_grad = std::string(real_name) + "'s grad (out)";
+  const std::string real_loss_name = std::string(real_name) + "'s losses";
+  const std::string fake_grad = std::string(fake_name) + "'s grad (out)";
+  const std::string fake_loss_name = std::string(fake_name) + "'s losses";
+  auto check_real_output = [&](const std::string& out_name, const View<T>& out) {
+    internal::CheckOutputOverlap(name, out_name.c_str(), out, fake_name, fake.scores, false);
+    if (fake.has_weights) {
+      internal::CheckOutputOverlap(name, out_name.c_str(), out,
+                                   (std::string(fake_name) + "'s weights").c_str(), fake.weights,
+                                   false);
+    }
+    if (fake.has_grad) {
+      internal::CheckOutputOverlap(name, out_name.c_str(), out, fake_grad.c_str(), fake.grad,
+                                   false);
+    }
+    if (fake_losses) {
+      internal::CheckOutputOverlap(name, out_name.c_str(), out, fake_loss_name.c_str(),
+                                   fake.losses, false);
+    }
+  };
+  if (real.has_grad) check_real_output(real_grad, real.grad);
+  if (real_losses) check_real_output(real_loss_name, real.losses);
   return RunScores(name, real_name, real_loss, real, r) +
          RunScores(name, fake_name, fake_loss, fake, r);
 }
@@ -397,6 +442,7 @@ double GradientPenalty(const ScoreCall<T>& s, Reduction r, double target) {
   pr.weights = s.has_weights ? &s.weights : nullptr;
   pr.reduction = r;
   pr.grads[0] = s.has_grad ? const_cast<View<T>*>(&s.grad) : nullptr;
+  pr.grad_names[0] = internal::kGradArg;
   pr.losses = s.has_losses ? const_cast<View<T>*>(&s.losses) : nullptr;
   losses::SquaredNorm f;
   f.penalty = true;
@@ -416,6 +462,7 @@ double L2Penalty(const View<const T>& w, double lam, const View<T>* grad) {
   pr.reduced = w.rank >= 64 ? ~uint64_t{0} : ((uint64_t{1} << w.rank) - 1);
   pr.reduction = Reduction::kSum;
   pr.grads[0] = const_cast<View<T>*>(grad);
+  pr.grad_names[0] = internal::kGradArg;
   losses::SquaredNorm f;
   f.penalty = false;
   f.lam = lam;

@@ -64,6 +64,8 @@ void CheckOperands(const char* name, size_t item, const Operand* ops, int n) {
                     " has a zero stride (a broadcast view): its elements would overlap");
       }
     }
+    // Strides under which two elements coincide (the CPU drivers' check).
+    internal::CheckDistinctElements(name, out.name, out.rank, out.shape, out.strides);
     const internal::Extent eo = internal::ExtentOf(out.data, item, out.shape, out.strides, out.rank);
     if (eo.lo == eo.hi) continue;
     for (int i = 0; i < n; ++i) {

@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <math_constants.h>
 
 #include <cstdint>
 #include <string>
@@ -78,7 +79,9 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) {
     double v = total;
     if (mode == kFoldMeanCount) v = total / count;
-    if (mode == kFoldMeanWsum) v = total / *wsum;
+    // A mean over a zero total weight is NaN with a zero gradient (the CPU
+    // drivers' MeanOf / MeanScale).
+    if (mode == kFoldMeanWsum) v = *wsum != 0.0 ? total / *wsum : CUDART_NAN;
     *out = static_cast<R>(v);
   }
 }

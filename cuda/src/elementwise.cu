@@ -89,7 +89,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   const int64_t n = plan.space.n;
   const int64_t packs = (n + kPack - 1) / kPack;
-  const double scale = prm.wsum ? 1.0 / *prm.wsum : prm.scale;
+  const double scale = prm.wsum ? (*prm.wsum != 0.0 ? 1.0 / *prm.wsum : 0.0) : prm.scale;
   const S* y = static_cast<const S*>(plan.data[kY]);
   const S* p = static_cast<const S*>(plan.data[kP]);
   const S* w = static_cast<const S*>(plan.data[kW]);

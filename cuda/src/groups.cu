@@ -397,7 +397,7 @@ __global__ void __launch_bounds__(kThreads)
   S* grad = static_cast<S*>(plan.data[kBG]);
   const S* w = static_cast<const S*>(plan.data[kBW]);
   S* l = static_cast<S*>(plan.data[kBL]);
-  const double scale = prm.wsum ? 1.0 / *prm.wsum : prm.scale;
+  const double scale = prm.wsum ? (*prm.wsum != 0.0 ? 1.0 / *prm.wsum : 0.0) : prm.scale;
   double acc = 0.0;
   for (int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; b < plan.boxes.n;
        b += threads) {

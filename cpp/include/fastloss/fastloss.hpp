@@ -29,7 +29,33 @@
 //
 // Errors: invalid arguments (shapes, options, missing outputs) throw
 // fastloss::Error, a std::invalid_argument, before any output is written.
-// Nothing else throws; NaN inputs give NaN outputs.
+// Nothing else throws; NaN inputs give NaN outputs. The one check that runs
+// as the data is read is the range of y_true (binary and categorical
+// losses): arrays of up to 16384 elements (binary) or 32768 elements
+// (categorical, rows x classes; or a single row) are checked before
+// anything is written;
+// in larger arrays the outputs of the parts read before the bad value may
+// already be written when the Error is thrown.
+//
+// Outputs (grad, losses): every element of an output view needs its own
+// memory (a zero stride along a dimension longer than 1, or strides that
+// make two elements coincide, are an Error naming the output). An output
+// may share memory with an input only as an exact alias -- the same data,
+// shape and strides -- where a loss allows it (the gradient over y_pred or
+// over a y_true of y_pred's shape); any other overlap with an input or
+// another output is an Error. Python's `out=` is the gradient view.
+//
+// Means: kMean divides sum(w * l) by sum(w) (by the count without weights;
+// some losses document their own denominator). A mean over nothing -- no
+// elements, or weights summing to 0 -- is NaN, with a zero gradient, for
+// every loss.
+//
+// float32 inputs: per-element values are computed in float32 and their sums
+// in float64: a reduced value is finite wherever every weighted per-element
+// loss is finite in float32 and their float64 sum is (a block whose
+// float32 partial sum overflows is summed again in float64), except where
+// the gradient is written over an input (in place): there such a block's
+// input is gone and the value stays inf.
 #ifndef FASTLOSS_FASTLOSS_HPP_
 #define FASTLOSS_FASTLOSS_HPP_
 

@@ -4,6 +4,7 @@
 #define FASTLOSS_SRC_INTERNAL_CHECKS_H_
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "fastloss/fastloss.hpp"
@@ -22,6 +23,53 @@ struct Extent {
 };
 Extent ExtentOf(const void* data, int64_t itemsize, const int64_t* shape,
                 const int64_t* strides, int rank);
+
+// Whether two byte ranges share a byte (an empty range shares none).
+inline bool ExtentsIntersect(const Extent& a, const Extent& b) {
+  return a.lo != a.hi && b.lo != b.hi && a.lo < b.hi && b.lo < a.hi;
+}
+
+// How errors name the gradient output: the C++ field and Python's `out=`.
+inline constexpr const char* kGradArg = "grad (out)";
+
+// An output view must give every element its own memory: a view with a zero
+// stride along a dimension longer than 1, or strides under which two
+// elements coincide, is an Error naming `arg`. O(rank): the dimensions
+// sorted by |stride| must each step over the whole span of the smaller ones
+// (then no two elements coincide). This also refuses the rare interleaved
+// views whose elements happen to be distinct (e.g. shape (2, 3), strides
+// (3, 2)); NumPy never creates such an output.
+void CheckDistinctElements(const char* name, const char* arg, int rank, const int64_t* shape,
+                           const int64_t* strides);
+template <typename V>
+inline void CheckDistinctElements(const char* name, const char* arg, const V& v) {
+  CheckDistinctElements(name, arg, v.rank, v.shape, v.strides);
+}
+
+// An output may share memory with an input (or another output) only as an
+// exact alias: the same address, item size, shape and strides (along
+// dimensions longer than 1), which the drivers allow where `alias_ok`
+// (every element is read before the same element is written). Any other
+// shared byte is an Error naming `out_name`: a partial overlap would read
+// values already overwritten.
+void CheckOutputOverlap(const char* name, const char* out_name, const void* out_data,
+                        int64_t out_itemsize, int out_rank, const int64_t* out_shape,
+                        const int64_t* out_strides, const char* in_name, const void* in_data,
+                        int64_t in_itemsize, int in_rank, const int64_t* in_shape,
+                        const int64_t* in_strides, bool alias_ok);
+template <typename O, typename I>
+inline void CheckOutputOverlap(const char* name, const char* out_name, const View<O>& out,
+                               const char* in_name, const View<I>& in, bool alias_ok = true) {
+  CheckOutputOverlap(name, out_name, out.data, sizeof(O), out.rank, out.shape, out.strides,
+                     in_name, in.data, sizeof(I), in.rank, in.shape, in.strides, alias_ok);
+}
+
+// The mean's rule, shared by every driver: a mean over a zero denominator
+// (no elements, or weights summing to 0) is NaN, and its gradient is 0.
+inline double MeanOf(double total, double den) {
+  return den != 0.0 ? total / den : std::numeric_limits<double>::quiet_NaN();
+}
+inline double MeanScale(double den) { return den != 0.0 ? 1.0 / den : 0.0; }
 
 // Drops unit dimensions of `shape` (and of every operand's strides) and
 // merges neighbours that every operand with used[s] walks contiguously;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -74,6 +75,24 @@ HWY_NOINLINE void GroupSumsImpl(const void* functor, const internal::GroupArgs& 
     double block[Loss::kSums];
     for (int k = 0; k < Loss::kSums; ++k) {
       block[k] = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0[k], acc1[k]))));
+    }
+    if constexpr (std::is_same<T, float>::value) {
+      // A float lane sum past FLT_MAX (terms near 1e35, say x^2 of |x| ~
+      // 1e18) is inf or NaN where the float64 sum of the same terms is
+      // finite: then the block's terms are taken again one lane at a time
+      // and added in float64 (rare; the sums pass writes nothing, so the
+      // inputs are intact). Terms that are inf or NaN stay so.
+      bool finite = true;
+      for (int k = 0; k < Loss::kSums; ++k) finite = finite && std::isfinite(block[k]);
+      if (!finite) {
+        for (int k = 0; k < Loss::kSums; ++k) block[k] = 0.0;
+        for (size_t j = b0; j < i; ++j) {
+          hn::Vec<decltype(d1)> t1[Loss::kSums];
+          for (int k = 0; k < Loss::kSums; ++k) t1[k] = hn::Zero(d1);
+          AddTerms(d1, loss, in, j, t1);
+          for (int k = 0; k < Loss::kSums; ++k) block[k] += static_cast<double>(hn::GetLane(t1[k]));
+        }
+      }
     }
     for (; i < end; ++i) {
       hn::Vec<decltype(d1)> t1[Loss::kSums];

@@ -43,7 +43,11 @@ struct Mae {
 // Huber{beta, 1/beta} (PyTorch's definition divided through by beta), so the
 // formula exists once. The scale is folded into the constants, and the
 // branch mask is "|r| > delta" so that NaN takes the quadratic branch and
-// stays NaN in value and derivative (11 vector ops for both).
+// stays NaN in value and derivative (11 vector ops for both). The linear
+// branch is (scale delta) (|r| - delta/2), not scale delta |r| - scale
+// delta^2/2: that difference of two products is inf - inf = NaN where both
+// overflow (delta = 1e30, r = 1e38 in float32; 1e200 and 1e300 in float64)
+// and the loss is +inf. Same operation count.
 struct Huber {
   static constexpr int kCost = 1;
   double delta = 1.0;
@@ -58,7 +62,7 @@ struct Huber {
       g = m.Select(linear, m.CopySign(s_delta, r), m.Mul(m.Set(scale), r));
     }
     const V quad = m.Mul(m.Mul(m.Set(0.5 * scale), r), r);
-    const V lin = m.Sub(m.Mul(s_delta, e), m.Set(0.5 * scale * delta * delta));
+    const V lin = m.Mul(s_delta, m.Sub(e, m.Set(0.5 * delta)));
     return m.Select(linear, lin, quad);
   }
 };
