@@ -1,0 +1,48 @@
+"""The type stub of the fastloss package (``__init__.pyi``), made from the
+registry at build time (CMake runs ``python/stubgen.py`` on the built
+``_core``), so that no loss name is restated by hand. Plain Python with no
+imports of the package: the build loads only the compiled ``_core``."""
+
+HEADER = '''\
+"""Type stubs of fastloss (generated from the loss registry at build time)."""
+
+from ._core import Loss as _CoreLoss
+from ._core import get_num_threads as get_num_threads
+from ._core import set_num_threads as set_num_threads
+from ._core import simd_target as simd_target
+from . import cuda as cuda
+from ._structured import Combinable as _Combinable
+from ._structured import Combined as Combined
+from ._structured import Configured as Configured
+from ._structured import MultiLoss as MultiLoss
+
+__version__: str
+
+class Loss(_CoreLoss, _Combinable):
+    def with_options(self, **options: object) -> Configured: ...
+
+class _L2Penalty:
+    def __call__(self, arrays: object, lam: float) -> object: ...
+    def grad(self, arrays: object, lam: float) -> object: ...
+    def value_and_grad(self, arrays: object, lam: float) -> object: ...
+
+'''
+
+#: The losses of other arguments (fastloss._structured), not registry rows.
+MULTI = ("cosine_embedding", "triplet_margin", "contrastive_pairs", "margin_ranking",
+         "pairwise_ranking", "gan_discriminator", "gan_generator", "wasserstein_critic",
+         "wasserstein_generator", "gradient_penalty")
+
+
+def render(core):
+    """The text of ``__init__.pyi`` for the registry of ``core`` (fastloss._core)."""
+    lines = [HEADER]
+    aliases = []
+    for name in core.loss_names():
+        lines.append(f"{name}: Loss\n")
+        aliases += core.loss_info(name)["aliases"]
+    lines += [f"{name}: MultiLoss\n" for name in MULTI]
+    lines.append("l2_penalty: _L2Penalty\n")
+    lines += [f"{alias}: Loss\n" for alias in aliases]
+    lines.append("LOSSES: dict[str, Loss]\nALIASES: dict[str, str]\nOTHER_LOSSES: dict[str, object]\n")
+    return "".join(lines)
