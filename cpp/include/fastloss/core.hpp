@@ -32,6 +32,7 @@ inline constexpr int64_t kReductionBlock = 1024;
 struct Extent {
   int64_t value = 0;
   bool valid = true;
+  constexpr Extent() = default;
   template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
   constexpr Extent(I v)  // NOLINT(google-explicit-constructor): {n, m} lists
       : value(static_cast<int64_t>(v)),
@@ -49,18 +50,32 @@ struct View {
   int64_t strides[kMaxRank] = {};
 
   // A C-contiguous view of `data` with the given shape: at most kMaxRank
-  // extents of any integer type (int, int64_t, std::size_t, ...); more
-  // extents, or one beyond int64_t's range, are an Error.
-  static View Contiguous(T* data, std::initializer_list<Extent> shape) {
+  // extents of any integer type (int, int64_t, std::size_t, ... and mixed
+  // lists such as {rows, 3}); more extents, or one beyond int64_t's range,
+  // are an Error.
+  template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+  static View Contiguous(T* data, std::initializer_list<I> shape) {
+    Extent extents[kMaxRank];
     if (shape.size() > static_cast<std::size_t>(kMaxRank)) {
+      return FromExtents(data, nullptr, shape.size());  // the Error
+    }
+    std::size_t k = 0;
+    for (I e : shape) extents[k++] = Extent(e);
+    return FromExtents(data, extents, shape.size());
+  }
+  static View Contiguous(T* data, std::initializer_list<Extent> shape) {
+    return FromExtents(data, shape.begin(), shape.size());
+  }
+  static View FromExtents(T* data, const Extent* extents, std::size_t rank) {
+    if (rank > static_cast<std::size_t>(kMaxRank)) {
       throw Error("View: at most " + std::to_string(kMaxRank) + " dimensions, got " +
-                  std::to_string(shape.size()));
+                  std::to_string(rank));
     }
     View v;
     v.data = data;
-    for (const Extent& e : shape) {
-      if (!e.valid) throw Error("View: an extent does not fit int64_t");
-      v.shape[v.rank++] = e.value;
+    for (std::size_t k = 0; k < rank; ++k) {
+      if (!extents[k].valid) throw Error("View: an extent does not fit int64_t");
+      v.shape[v.rank++] = extents[k].value;
     }
     int64_t stride = 1;
     for (int k = v.rank - 1; k >= 0; --k) {

@@ -46,6 +46,14 @@ enum class DType { kFloat32, kFloat64, kFloat16, kBFloat16 };
 struct DeviceView : View<void> {
   DType dtype = DType::kFloat32;
 
+  // Extents of any integer type, as View::Contiguous.
+  template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+  static DeviceView Contiguous(void* data, DType dtype, std::initializer_list<I> shape) {
+    DeviceView v;
+    static_cast<View<void>&>(v) = View<void>::Contiguous(data, shape);
+    v.dtype = dtype;
+    return v;
+  }
   static DeviceView Contiguous(void* data, DType dtype, std::initializer_list<Extent> shape) {
     DeviceView v;
     static_cast<View<void>&>(v) = View<void>::Contiguous(data, shape);
