@@ -66,6 +66,7 @@ DeviceView ToView(const char* arg, py::handle desc, int* device) {
 // FieldExporter: every field, as plain Python values, already parsed and
 // checked) through the same field list (Options::Fields).
 struct DictReader {
+  const char* loss;
   const py::dict& d;
   bool Has(const char* f) const { return d.contains(f); }
   void Real(const char* f, double& x, fastloss::Check, const char*) {
@@ -101,14 +102,18 @@ struct DictReader {
   template <class E>
   void Choice(const char* f, E& x, const char* const* choices, const char*) {
     if (!Has(f)) return;
-    const std::string v = d[f].cast<std::string>();
+    py::object v = d[f];
+    std::string list;
     for (int i = 0; choices[i]; ++i) {
-      if (v == choices[i]) {
+      if (py::isinstance<py::str>(v) && v.cast<std::string>() == choices[i]) {
         x = static_cast<E>(i);
         return;
       }
+      list += std::string(i ? ", " : "") + "'" + choices[i] + "'";
     }
-    throw py::value_error(std::string(f) + ": unknown choice '" + v + "'");
+    // The front door checked it; a direct call of the extension gets the same words.
+    throw py::value_error(std::string(loss) + ": " + f + " must be one of " + list + ", got " +
+                          py::repr(v).cast<std::string>());
   }
   void RealOrArray(const char* f, double& x, fastloss::Check c, const char* doc) {
     Real(f, x, c, doc);
@@ -130,15 +135,15 @@ cudaError_t RunWithArray(const DeviceCall& call, const DeviceView& aux,
   return fastloss::cuda::BinaryCrossEntropy(call, aux, o, stream);
 }
 
-#define FASTLOSS_CUDA_RUNNER_ROW(Name)                                                  \
+#define FASTLOSS_CUDA_RUNNER_ROW(Name, name)                                            \
   [](const py::dict& d, const DeviceCall& call, const DeviceView* aux, cudaStream_t s) { \
     fastloss::Name##Options o{};                                                        \
-    fastloss::Name##Options::Fields(o, DictReader{d});                                  \
+    fastloss::Name##Options::Fields(o, DictReader{#name, d});                           \
     if (aux) return RunWithArray(call, *aux, o, s);                                     \
     return fastloss::cuda::Name(call, o, s);                                            \
   }
 #define FASTLOSS_CUDA_RUNNER(Name, name, driver, aliases, true_name, pred_name) \
-  FASTLOSS_ON_GPU_##driver({#name, FASTLOSS_CUDA_RUNNER_ROW(Name)},)
+  FASTLOSS_ON_GPU_##driver({#name, FASTLOSS_CUDA_RUNNER_ROW(Name, name)},)
 
 // The registry's rows the GPU backend runs (elementwise, region and box
 // losses), by name.
