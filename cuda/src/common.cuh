@@ -15,7 +15,7 @@
 #include <string>
 
 #include "fastloss/cuda.hpp"
-#include "internal/checks.h"
+#include "drivers/checks.h"
 
 namespace fastloss {
 namespace cuda {
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(kThreads)
 
 size_t ItemSize(DType t);
 const char* DTypeName(DType t);
-// The argument checks of internal/checks.h work on anything with rank,
+// The argument checks of drivers/checks.h work on anything with rank,
 // shape, strides and data (a View<const char> of the device view).
 View<const char> AsView(const DeviceView& v);
 void CheckDType(const char* name, const char* arg, const DeviceView& v, DType t);

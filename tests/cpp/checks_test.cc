@@ -1,4 +1,4 @@
-// The checks every driver shares (cpp/src/internal/checks.h), through the
+// The checks every driver shares (cpp/src/drivers/checks.h), through the
 // public API: outputs that partially overlap an input or whose elements share
 // memory are an Error before anything is written; categorical targets
 // outside [0, 1] leave small outputs untouched; float32 block sums that

@@ -1,4 +1,4 @@
-// The classification losses (cpp/src/classification*.cc, rowwise.cc) against
+// The classification losses (cpp/src/kernels/classification*.cc, drivers/rowwise/) against
 // a double-precision reference written here, plainly, from the formulas of
 // notes/CLASSIFICATION_SPEC.md (nothing is shared with the library's
 // functors): float and double, on every SIMD target this CPU supports, every

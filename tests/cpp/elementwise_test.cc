@@ -1,4 +1,4 @@
-// The elementwise driver (cpp/src/elementwise.cc) every loss runs through:
+// The elementwise driver (cpp/src/drivers/elementwise/elementwise.cc) every loss runs through:
 // reductions and gradient scaling, weights broadcasting, strided / negative /
 // broadcast views, outputs written only inside their views, in-place
 // updates, empty and 0-d inputs, and the argument errors.

@@ -1,6 +1,6 @@
 // Accuracy of the logistic function's parts (softplus, sigmoid) as the binary
 // losses compute them: the SIMD kernels build them from the specialised
-// ExpNonPositive / Log1pUnit (cpp/src/internal/simd_math-inl.h), whose
+// ExpNonPositive / Log1pUnit (cpp/src/math/simd_math-inl.h), whose
 // polynomials these dense sweeps check against a long double reference, on
 // every SIMD target this machine runs, through the public API:
 //   bce(y = 0, x): loss softplus(x),  gradient  sigmoid(x),

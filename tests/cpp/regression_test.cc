@@ -1,4 +1,4 @@
-// The nine regression losses (cpp/src/regression.cc, regression_api.cc)
+// The nine regression losses (cpp/src/kernels/regression.cc, api/elementwise.cc)
 // against the double reference of reference.h: every configuration of
 // AllConfigs(), float and double, sizes around the SIMD widths and the
 // reduction block, every reduction and every output mode (value only, value

@@ -1,6 +1,6 @@
 // The structured losses (segmentation, detection, metric learning, ranking,
-// adversarial, fused combinations: cpp/src/structured*.cc, groups.cc,
-// ranking.cc, combination.cc) against a double-precision reference written
+// adversarial, fused combinations: cpp/src/kernels/structured*.cc, drivers/groups/,
+// drivers/ranking/, api/combination.cc) against a double-precision reference written
 // here, plainly, from the formulas of notes/STRUCTURED_SPEC.md (nothing is
 // shared with the library's functors): float and double, every reduction,
 // weights broadcast to the losses' shape, strided / transposed / reversed

@@ -1,4 +1,4 @@
-// SIMD targets (cpp/src/targets.cc): every target compiled in and supported
+// SIMD targets (cpp/src/runtime/targets.cc): every target compiled in and supported
 // by this CPU is forced in turn (as Highway's own tests do) and every loss
 // checked against the reference on it; the list, the names and the restore.
 #include <gtest/gtest.h>

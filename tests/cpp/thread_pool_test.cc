@@ -1,4 +1,4 @@
-// Threads (cpp/src/thread_pool.cc and the split in elementwise.cc): the
+// Threads (cpp/src/runtime/thread_pool.cc and the split in drivers/elementwise/): the
 // thread count setting, bit-for-bit determinism of values and gradients for
 // any thread count, calls from many threads at once (small calls on the
 // caller's thread, large ones sharing the pool, the thread count changing

@@ -1,7 +1,7 @@
 // Accuracy of the logarithms the clipped probability losses take inside the
 // unit interval: bce on probabilities computes -log(pc) (y = 1) and
 // -log1p(-pc) (y = 0) for pc = clip(p, eps, 1 - eps) through SimdMath's
-// LogNormal and Log1mUnit (cpp/src/internal/simd_math-inl.h). Dense sweeps
+// LogNormal and Log1mUnit (cpp/src/math/simd_math-inl.h). Dense sweeps
 // through the bit patterns of T in [eps, 1 - eps] (every binade gets the
 // same number of points, both ends included) against a long double
 // reference, on every SIMD target this machine runs, through the public API.

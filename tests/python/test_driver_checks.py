@@ -1,4 +1,4 @@
-"""Checks every driver shares (cpp/src/internal/checks.h): outputs that
+"""Checks every driver shares (cpp/src/drivers/checks.h): outputs that
 overlap an input or themselves, y_true validated before anything is written,
 float32 sums that overflow in float lanes, Huber's linear branch for a large
 delta, and the mean over a zero total weight."""

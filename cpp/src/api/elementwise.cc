@@ -5,7 +5,7 @@
 
 #include "fastloss/fastloss.hpp"
 #include "internal/builders.h"
-#include "internal/checks.h"
+#include "drivers/checks.h"
 #include "losses/losses.h"
 
 namespace fastloss {

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "fastloss/fastloss.hpp"
-#include "internal/elementwise.h"
+#include "drivers/elementwise/elementwise.h"
 #include "internal/option_checks.h"
 #include "losses/losses.h"
 

@@ -4,7 +4,7 @@
 // Binary losses are element functors with the same Eval protocol as the
 // regression ones (regression-inl.h). Row-wise losses (softmax cross-entropy,
 // focal, KL, ...) are written as per-element terms that the row driver
-// (internal/rowwise-inl.h) sums along the class axis; see the "Row terms"
+// (drivers/rowwise/rowwise-inl.h) sums along the class axis; see the "Row terms"
 // section below.
 
 // --- Shared pieces --------------------------------------------------------
@@ -285,7 +285,7 @@ struct SoftMargin {
 };
 
 // --- Row terms ---------------------------------------------------------------
-// The row driver (internal/rowwise-inl.h) computes, per row, the softmax (or
+// The row driver (drivers/rowwise/rowwise-inl.h) computes, per row, the softmax (or
 // the normalised, clipped probabilities) and hands each class to a term:
 //
 //   template <bool kGrad, class M, class V>
@@ -514,6 +514,6 @@ auto Build(const HingeEmbeddingOptions& o, S&& sink) {
   return sink(HingeEmbedding{o.margin}, ::fastloss::internal::kAnyY);
 }
 
-// The elementwise functors of this file: classification.cc instantiates their
+// The elementwise functors of this file: kernels/classification.cc instantiates their
 // kernels for every SIMD target (redefined identically at each inclusion).
 #define FASTLOSS_BINARY_FUNCTORS(X) X(BceLogits) X(BceLogitsPw) X(BceProbs) X(BceProbsPw) X(BinaryFocalLogits) X(BinaryFocalProbs) X(Hinge) X(SquaredHinge) X(SoftMargin) X(HingeEmbedding)

@@ -2,7 +2,7 @@
 // builders (options -> functor),
 // and the scalar instantiation of their math
 // (ScalarMath). The SIMD kernels include the same -inl.h files once per
-// Highway target inside that target's namespace (see regression.cc).
+// Highway target inside that target's namespace (see kernels/regression.cc).
 #ifndef FASTLOSS_SRC_LOSSES_LOSSES_H_
 #define FASTLOSS_SRC_LOSSES_LOSSES_H_
 
@@ -11,7 +11,7 @@
 #include "fastloss/registry.hpp"
 #include "internal/base.h"
 #include "internal/option_checks.h"
-#include "internal/scalar_math.h"
+#include "math/scalar_math.h"
 
 namespace fastloss {
 namespace losses {

@@ -249,7 +249,7 @@ auto Build(const TweedieOptions& o, S&& sink) {
   return sink(Tweedie{o.power}, ::fastloss::internal::kAnyY);
 }
 
-// The elementwise functors of this file: regression.cc instantiates their kernels
+// The elementwise functors of this file: kernels/regression.cc instantiates their kernels
 // for every SIMD target (one list, beside the functors; redefined identically
 // at each inclusion).
 #define FASTLOSS_REGRESSION_FUNCTORS(X) X(Identity) X(Mse) X(Mae) X(Huber) X(LogCosh) X(Msle) X(Mape) X(PoissonNll) X(Quantile) X(Tweedie)

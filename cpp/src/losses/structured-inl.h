@@ -3,7 +3,7 @@
 // and how this file is included (after classification-inl.h, whose Logistic
 // the adversarial losses use).
 //
-// --- Group functors (the multi-sum + finalize driver, internal/groups.h) ---
+// --- Group functors (the multi-sum + finalize driver, drivers/groups/groups.h) ---
 // A loss of a group of elements (a region of an image, a row of a matrix)
 // that depends on the elements only through a few sums is written as
 //

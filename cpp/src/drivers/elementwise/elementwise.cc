@@ -1,0 +1,612 @@
+#include "drivers/elementwise/elementwise.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <type_traits>
+
+#include "fastloss/fastloss.hpp"
+#include "drivers/checks.h"
+#include "drivers/kernels.h"
+#include "runtime/thread_pool.h"
+#include "losses/losses.h"
+
+namespace fastloss {
+namespace internal {
+
+std::string ShapeString(const int64_t* shape, int rank) {
+  std::string s = "(";
+  for (int k = 0; k < rank; ++k) {
+    if (k) s += ", ";
+    s += std::to_string(shape[k]);
+  }
+  if (rank == 1) s += ",";
+  return s + ")";
+}
+
+Extent ExtentOf(const void* data, int64_t itemsize, const int64_t* shape,
+                const int64_t* strides, int rank) {
+  Extent e;
+  int64_t lo = 0, hi = 0;
+  for (int k = 0; k < rank; ++k) {
+    if (shape[k] == 0) return e;
+    const int64_t span = (shape[k] - 1) * strides[k];
+    (span < 0 ? lo : hi) += span;
+  }
+  const uintptr_t base = reinterpret_cast<uintptr_t>(data);
+  e.lo = base + static_cast<uintptr_t>(lo * itemsize);
+  e.hi = base + static_cast<uintptr_t>((hi + 1) * itemsize);
+  return e;
+}
+
+void CheckDistinctElements(const char* name, const char* arg, int rank, const int64_t* shape,
+                           const int64_t* strides) {
+  // (|stride|, extent) of the dimensions longer than 1, by |stride|.
+  __int128 st[kMaxRank], ext[kMaxRank];
+  int n = 0;
+  for (int k = 0; k < rank; ++k) {
+    if (shape[k] == 0) return;  // no elements
+    if (shape[k] == 1) continue;
+    const __int128 a = strides[k] < 0 ? -static_cast<__int128>(strides[k]) : strides[k];
+    int j = n++;
+    for (; j > 0 && st[j - 1] > a; --j) {
+      st[j] = st[j - 1];
+      ext[j] = ext[j - 1];
+    }
+    st[j] = a;
+    ext[j] = shape[k] - 1;
+  }
+  __int128 reach = 0;  // the largest offset the smaller strides reach
+  for (int j = 0; j < n; ++j) {
+    if (st[j] <= reach) {
+      throw Error(std::string(name) + ": " + arg +
+                  " has elements that share memory (a zero stride or overlapping strides); "
+                  "an output needs one place per element");
+    }
+    reach += st[j] * ext[j];
+  }
+}
+
+void CheckOutputOverlap(const char* name, const char* out_name, const void* out_data,
+                        int64_t out_itemsize, int out_rank, const int64_t* out_shape,
+                        const int64_t* out_strides, const char* in_name, const void* in_data,
+                        int64_t in_itemsize, int in_rank, const int64_t* in_shape,
+                        const int64_t* in_strides, bool alias_ok) {
+  const Extent a = ExtentOf(out_data, out_itemsize, out_shape, out_strides, out_rank);
+  const Extent b = ExtentOf(in_data, in_itemsize, in_shape, in_strides, in_rank);
+  if (!ExtentsIntersect(a, b)) return;
+  bool same = alias_ok && out_data == in_data && out_itemsize == in_itemsize &&
+              out_rank == in_rank;
+  for (int k = 0; same && k < out_rank; ++k) {
+    same = out_shape[k] == in_shape[k] && (out_shape[k] == 1 || out_strides[k] == in_strides[k]);
+  }
+  if (!same) {
+    throw Error(std::string(name) + ": " + out_name + " overlaps " + in_name + " in memory" +
+                (alias_ok ? " (only an exact in-place alias is allowed)" : ""));
+  }
+}
+
+int CoalesceDims(int rank, int64_t* shape, int64_t (*strides)[kMaxRank], int operands,
+                 const bool* used) {
+  int r = 0;
+  for (int k = 0; k < rank; ++k) {
+    if (shape[k] == 1) continue;
+    shape[r] = shape[k];
+    for (int s = 0; s < operands; ++s) strides[s][r] = strides[s][k];
+    ++r;
+  }
+  rank = r;
+  if (rank == 0) return 0;
+  r = 0;
+  for (int k = 1; k < rank; ++k) {
+    bool mergeable = true;
+    for (int s = 0; s < operands && mergeable; ++s) {
+      if (used[s]) mergeable = strides[s][r] == strides[s][k] * shape[k];
+    }
+    if (mergeable) {
+      shape[r] *= shape[k];
+    } else {
+      shape[++r] = shape[k];
+    }
+    for (int s = 0; s < operands; ++s) strides[s][r] = strides[s][k];
+  }
+  return r + 1;
+}
+
+std::string RenameArguments(const std::string& msg, const char* true_name,
+                            const char* pred_name) {
+  const auto word = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  };
+  std::string r;
+  for (size_t i = 0; i < msg.size();) {
+    const bool t = msg.compare(i, 6, "y_true") == 0, p = msg.compare(i, 6, "y_pred") == 0;
+    if ((t || p) && (i == 0 || !word(msg[i - 1])) && (i + 6 == msg.size() || !word(msg[i + 6]))) {
+      r += t ? true_name : pred_name;
+      i += 6;
+    } else {
+      r += msg[i++];
+    }
+  }
+  return r;
+}
+
+std::string PositionString(int64_t flat, const int64_t* shape, int rank) {
+  int64_t idx[kMaxRank];
+  for (int k = rank - 1; k >= 0; --k) {
+    idx[k] = shape[k] > 0 ? flat % shape[k] : 0;
+    flat = shape[k] > 0 ? flat / shape[k] : 0;
+  }
+  return ShapeString(idx, rank);
+}
+
+namespace {
+
+constexpr int64_t kBlock = kReductionBlock;
+// Blocks per y_true range check on contiguous data (a few L2-sized runs).
+constexpr int64_t kCheckBlocks = 16;
+// Blocks whose partials are folded per round: bounds the partials buffer
+// (on the stack) whatever the input size.
+constexpr int64_t kRoundBlocks = 2048;
+// Blocks per task handed to a thread.
+constexpr int64_t kChunkBlocks = 16;
+// Below this many (elements x functor cost) a call stays on the caller's
+// thread: waking a worker costs more than it saves.
+constexpr int64_t kParallelWork = int64_t{1} << 18;
+
+enum Slot { kY, kP, kW, kA, kGrad, kLoss, kSlots };
+
+// The iteration space shared by all operands of one call: a shape and, per
+// operand, strides in elements (absent operands have data == nullptr).
+struct Plan {
+  int rank = 0;
+  int64_t shape[kMaxRank];
+  int64_t n = 1;
+  const void* data[kSlots] = {};
+  int64_t strides[kSlots][kMaxRank];
+  bool contiguous[kSlots] = {};
+  bool all_contiguous = true;
+
+  // Drops unit dimensions and merges dimensions that every operand walks
+  // contiguously, so that the common cases become rank 1.
+  void Coalesce() {
+    bool used[kSlots];
+    for (int s = 0; s < kSlots; ++s) used[s] = data[s] != nullptr;
+    rank = CoalesceDims(rank, shape, strides, kSlots, used);
+    if (rank == 0) {  // one element (or a 0-d array)
+      rank = 1;
+      shape[0] = 1;
+      for (int s = 0; s < kSlots; ++s) strides[s][0] = 1;
+    }
+    all_contiguous = true;
+    for (int s = 0; s < kSlots; ++s) {
+      contiguous[s] = data[s] && rank == 1 && strides[s][0] == 1;
+      if (data[s] && !contiguous[s]) all_contiguous = false;
+    }
+  }
+};
+
+// Copies elements [start, start + count) (C order over plan.shape) of a
+// strided operand into dst (kGather) or from src into it (!kGather).
+template <bool kGather, typename T>
+void CopyStrided(const Plan& plan, int slot, int64_t start, int64_t count, T* buf) {
+  const int rank = plan.rank;
+  const int64_t* shape = plan.shape;
+  const int64_t* st = plan.strides[slot];
+  T* base = const_cast<T*>(static_cast<const T*>(plan.data[slot]));
+  int64_t idx[kMaxRank];
+  int64_t rest = start, offset = 0;
+  for (int k = rank - 1; k >= 0; --k) {
+    idx[k] = rest % shape[k];
+    rest /= shape[k];
+    offset += idx[k] * st[k];
+  }
+  const int64_t inner = shape[rank - 1], s = st[rank - 1];
+  while (count > 0) {
+    const int64_t run = std::min(count, inner - idx[rank - 1]);
+    T* src = base + offset;
+    if constexpr (kGather) {
+      if (s == 1) {
+        std::memcpy(buf, src, static_cast<size_t>(run) * sizeof(T));
+      } else if (s == 0) {
+        std::fill(buf, buf + run, *src);
+      } else {
+        for (int64_t j = 0; j < run; ++j) buf[j] = src[j * s];
+      }
+    } else {
+      for (int64_t j = 0; j < run; ++j) src[j * s] = buf[j];
+    }
+    buf += run;
+    count -= run;
+    offset += run * s;
+    idx[rank - 1] += run;
+    for (int k = rank - 1; k > 0 && idx[k] == shape[k]; --k) {
+      offset -= shape[k] * st[k];
+      idx[k] = 0;
+      ++idx[k - 1];
+      offset += st[k - 1];
+    }
+  }
+}
+
+// Per-thread staging buffers for one block of every operand.
+struct Scratch {
+  alignas(64) double buf[kSlots][kBlock];
+};
+
+Scratch& ThreadScratch() {
+  thread_local std::unique_ptr<Scratch> scratch;
+  if (!scratch) scratch.reset(new Scratch);
+  return *scratch;
+}
+
+
+template <typename T>
+struct Executor {
+  const Plan& plan;
+  const void* functor;
+  ElementwiseKernel kernel;
+  double grad_scale;
+  bool want_sum;
+  bool stream;
+  bool check_y = false;
+  // The kernel checks y as it reads it (KernelArgs::y_outside); the position
+  // of the first bad value is then searched in the chunk that reported it.
+  bool fused_check = false;
+  T y_lo = 0, y_hi = 1;
+  // The first flat position of y_true found outside [y_lo, y_hi] (minimum
+  // over threads), or INT64_MAX.
+  mutable std::atomic<int64_t> bad_y{std::numeric_limits<int64_t>::max()};
+
+  // False (and bad_y updated) if y[0, n) at flat position `start` fails the
+  // range check: the chunk is then skipped.
+  bool CheckY(const T* y, int64_t start, int64_t n) const {
+    if (!check_y || fused_check) return true;
+    return Found(y, start, n);
+  }
+  // Runs the kernel on `a` (y at flat position `start`, n elements); false
+  // if the fused check found a y outside the range (bad_y updated).
+  bool Kernel(KernelArgs& a, const T* y, int64_t start, int64_t n) const {
+    bool outside = false;
+    if (check_y && fused_check) {
+      a.y_outside = &outside;
+      a.y_lo = static_cast<double>(y_lo);
+      a.y_hi = static_cast<double>(y_hi);
+    }
+    kernel(functor, a);
+    return !outside || Found(y, start, n);
+  }
+  // False (and bad_y updated) if y[0, n) has a value outside the range.
+  bool Found(const T* y, int64_t start, int64_t n) const {
+    const int64_t i = FirstOutside(y, n, y_lo, y_hi);
+    if (i < 0) return true;
+    int64_t cur = bad_y.load();
+    while (start + i < cur && !bad_y.compare_exchange_weak(cur, start + i)) {
+    }
+    return false;
+  }
+
+  // Blocks [b0, b1) into partials[0, b1 - b0).
+  void Blocks(int64_t b0, int64_t b1, double* partials) const {
+    if (plan.all_contiguous) {
+      // With a y_true range check, runs of kCheckBlocks blocks: each run's y
+      // is checked just before the kernel reads it again, from cache.
+      const int64_t step = check_y ? kCheckBlocks : b1 - b0;
+      for (int64_t c0 = b0; c0 < b1; c0 += step) {
+        const int64_t c1 = std::min(b1, c0 + step);
+        const int64_t start = c0 * kBlock;
+        const int64_t n = std::min(c1 * kBlock, plan.n) - start;
+        KernelArgs a = Args(n, partials ? partials + (c0 - b0) : nullptr);
+        for (int s = 0; s < kSlots; ++s) {
+          if (plan.data[s]) SetPointer(a, s, Base(s) + start);
+        }
+        if (!CheckY(Base(kY) + start, start, n)) return;
+        if (!Kernel(a, Base(kY) + start, start, n)) return;
+        Refold(a);
+      }
+      return;
+    }
+    Scratch& scratch = ThreadScratch();
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t start = b * kBlock;
+      const int64_t n = std::min(kBlock, plan.n - start);
+      KernelArgs a = Args(n, partials + (b - b0));
+      for (int s = 0; s < kSlots; ++s) {
+        if (!plan.data[s]) continue;
+        T* buf = reinterpret_cast<T*>(scratch.buf[s]);
+        if (plan.contiguous[s]) {
+          SetPointer(a, s, Base(s) + start);
+        } else {
+          if (s < kGrad) CopyStrided<true>(plan, s, start, n, buf);
+          SetPointer(a, s, buf);
+        }
+      }
+      if (!CheckY(static_cast<const T*>(a.y), start, n)) return;
+      if (!Kernel(a, static_cast<const T*>(a.y), start, n)) return;
+      Refold(a);
+      for (int s = kGrad; s < kSlots; ++s) {
+        if (plan.data[s] && !plan.contiguous[s]) {
+          CopyStrided<false>(plan, s, start, n, reinterpret_cast<T*>(scratch.buf[s]));
+        }
+      }
+    }
+  }
+
+  // float32 kernels add the weighted losses in float lanes (runs of
+  // kFoldVectors vectors) before a block's float64 partial: a run whose sum
+  // passes FLT_MAX gives inf (or inf - inf = NaN) where the float64 sum of
+  // the same per-element values is finite. Such a block (rare: its losses
+  // are near 1e35 or larger, or one is inf or NaN) is evaluated again, its
+  // per-element w * l written to a stack buffer and added in float64 (the
+  // outputs are not touched again). A block that holds an inf or NaN loss
+  // stays non-finite, and so does one whose input the gradient was written
+  // over (refold false: in-place calls, see RunElementwise).
+  bool refold = true;
+  void Refold(const KernelArgs& a) const {
+    if constexpr (std::is_same<T, float>::value) {
+      if (!a.partials || !refold) return;
+      const int64_t blocks = (a.n + kBlock - 1) / kBlock;
+      for (int64_t b = 0; b < blocks; ++b) {
+        if (std::isfinite(a.partials[b])) continue;
+        const int64_t off = b * kBlock, n = std::min(kBlock, a.n - off);
+        alignas(64) T losses[kBlock];
+        KernelArgs r;
+        r.n = n;
+        r.grad_scale = a.grad_scale;
+        const auto at = [off](const void* ptr) -> const void* {
+          return ptr ? static_cast<const T*>(ptr) + off : nullptr;
+        };
+        r.y = at(a.y);
+        r.p = at(a.p);
+        r.w = at(a.w);
+        r.aux = at(a.aux);
+        r.loss = losses;
+        kernel(functor, r);
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(losses[i]);
+        a.partials[b] = sum;
+      }
+    } else {
+      (void)a;
+    }
+  }
+
+  KernelArgs Args(int64_t n, double* partials) const {
+    KernelArgs a;
+    a.n = n;
+    a.grad_scale = grad_scale;
+    a.partials = want_sum ? partials : nullptr;
+    a.stream = stream;
+    return a;
+  }
+
+  static void SetPointer(KernelArgs& a, int slot, T* ptr) {
+    switch (slot) {
+      case kY: a.y = ptr; break;
+      case kP: a.p = ptr; break;
+      case kW: a.w = ptr; break;
+      case kA: a.aux = ptr; break;
+      case kGrad: a.grad = ptr; break;
+      default: a.loss = ptr; break;
+    }
+  }
+
+  T* Base(int slot) const { return const_cast<T*>(static_cast<const T*>(plan.data[slot])); }
+
+  // The sum of the block partials, folded in index order.
+  double Run(int threads) const {
+    const int64_t blocks = (plan.n + kBlock - 1) / kBlock;
+    double total = 0.0;
+    double partials[kRoundBlocks];
+    for (int64_t r0 = 0; r0 < blocks; r0 += kRoundBlocks) {
+      const int64_t nr = std::min(kRoundBlocks, blocks - r0);
+      if (threads <= 1) {
+        Blocks(r0, r0 + nr, partials);
+      } else {
+        const int64_t tasks = (nr + kChunkBlocks - 1) / kChunkBlocks;
+        ParallelFor(tasks, threads, [&](int64_t t) {
+          const int64_t b0 = r0 + t * kChunkBlocks;
+          const int64_t b1 = std::min(b0 + kChunkBlocks, r0 + nr);
+          Blocks(b0, b1, partials + (b0 - r0));
+        });
+      }
+      if (want_sum) {
+        for (int64_t i = 0; i < nr; ++i) total += partials[i];
+      }
+    }
+    return total;
+  }
+};
+
+int ThreadsFor(int64_t n, int cost) {
+  if (n * std::max(cost, 1) < kParallelWork) return 1;
+  const int64_t chunks = (n + kBlock * kChunkBlocks - 1) / (kBlock * kChunkBlocks);
+  return static_cast<int>(std::min<int64_t>(GetNumThreads(), std::max<int64_t>(chunks, 1)));
+}
+
+// Outputs larger than this are written with non-temporal stores: they cannot
+// stay in cache anyway, and streaming saves reading each destination line
+// before overwriting it (a third of the traffic of a value_and_grad call).
+constexpr int64_t kStreamBytes = int64_t{8} << 20;
+
+template <typename T>
+bool StreamOutputs(const Plan& plan) {
+  if (!plan.all_contiguous || plan.n * static_cast<int64_t>(sizeof(T)) < kStreamBytes) {
+    return false;
+  }
+  bool any = false;
+  for (int s = kGrad; s < kSlots; ++s) {
+    if (!plan.data[s]) continue;
+    if (reinterpret_cast<uintptr_t>(plan.data[s]) % 64 != 0) return false;
+    any = true;
+  }
+  return any;
+}
+
+template <typename T>
+double Sum(const Plan& plan, const void* functor, int cost, ElementwiseKernel kernel,
+           double grad_scale, bool want_sum) {
+  Executor<T> ex{plan, functor, kernel, grad_scale, want_sum, StreamOutputs<T>(plan)};
+  return ex.Run(ThreadsFor(plan.n, cost));
+}
+
+// sum(w) over w broadcast to `shape`: the distinct elements once (through the
+// same deterministic blocked driver), times how often broadcasting repeats
+// each of them.
+template <typename T>
+double WeightTotal(const View<const T>& w, const int64_t* strides, const int64_t* shape,
+                   int rank) {
+  Plan plan;
+  double repeats = 1.0;
+  for (int k = 0; k < rank; ++k) {
+    if (strides[k] == 0) {
+      repeats *= static_cast<double>(shape[k]);
+    } else {
+      plan.shape[plan.rank] = shape[k];
+      plan.strides[kY][plan.rank] = strides[k];
+      plan.strides[kP][plan.rank] = strides[k];
+      plan.n *= shape[k];
+      ++plan.rank;
+    }
+  }
+  plan.data[kY] = plan.data[kP] = w.data;
+  plan.Coalesce();
+  static const losses::Identity identity;
+  return repeats * Sum<T>(plan, &identity, losses::Identity::kCost,
+                          ElementwiseKernelFor<losses::Identity, T>(), 1.0, true);
+}
+
+std::string Num(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", x);
+  return buf;
+}
+
+}  // namespace
+
+template <typename T>
+double RunElementwise(const char* name, const void* functor, int cost,
+                      ElementwiseKernel kernel, const Call<T>& call,
+                      const ElementwiseExtras<T>& extras) {
+  const std::string loss_name(name);
+  CheckView(name, "y_true", call.y_true);
+  CheckView(name, "y_pred", call.y_pred);
+  CheckSameShape(name, "y_true", call.y_true, "y_pred", call.y_pred);
+  const View<const T>& p = call.y_pred;
+  const bool none = call.reduction == Reduction::kNone;
+  const bool store = none && call.has_losses;
+  if (none && !call.has_losses && !call.has_grad) {
+    throw Error(std::string(name) + ": reduction 'none' needs an output (losses or grad)");
+  }
+  if (call.has_grad) {
+    CheckView(name, "grad", call.grad);
+    CheckSameShape(name, "grad", call.grad, "y_pred", p);
+    CheckDistinctElements(name, kGradArg, call.grad);
+  }
+  if (store) {
+    CheckView(name, "losses", call.losses);
+    CheckSameShape(name, "losses", call.losses, "y_pred", p);
+    CheckDistinctElements(name, "losses", call.losses);
+  }
+
+  Plan plan;
+  plan.rank = p.rank;
+  for (int k = 0; k < p.rank; ++k) {
+    plan.shape[k] = p.shape[k];
+    plan.n *= p.shape[k];
+    plan.strides[kY][k] = call.y_true.strides[k];
+    plan.strides[kP][k] = p.strides[k];
+    plan.strides[kGrad][k] = call.has_grad ? call.grad.strides[k] : 0;
+    plan.strides[kLoss][k] = store ? call.losses.strides[k] : 0;
+  }
+  if (call.has_weights) {
+    BroadcastTo(name, "weights", call.weights, p, plan.strides[kW]);
+    plan.data[kW] = call.weights.data;
+  }
+  if (extras.aux) {
+    BroadcastTo(name, extras.aux_name, *extras.aux, p, plan.strides[kA]);
+  }
+
+  const double n = static_cast<double>(plan.n);
+  if (plan.n == 0) {
+    return call.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN()
+                                              : 0.0;
+  }
+  double wsum = n;
+  if (call.has_weights && call.reduction == Reduction::kMean) {
+    wsum = WeightTotal<T>(call.weights, plan.strides[kW], plan.shape, plan.rank);
+  }
+  // A mean over a zero total weight is NaN with a zero gradient (MeanOf).
+  const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(wsum) : 1.0;
+
+  plan.data[kY] = call.y_true.data;
+  plan.data[kP] = p.data;
+  plan.data[kA] = extras.aux ? extras.aux->data : nullptr;
+  plan.data[kGrad] = call.has_grad ? call.grad.data : nullptr;
+  plan.data[kLoss] = store ? call.losses.data : nullptr;
+  {
+    // Over the broadcast operands: an output aliases an input exactly when
+    // it walks the same addresses in the same order.
+    const char* const kNames[kSlots] = {"y_true", "y_pred", "weights", extras.aux_name,
+                                        kGradArg, "losses"};
+    for (int out = kGrad; out < kSlots; ++out) {
+      if (!plan.data[out]) continue;
+      for (int in = 0; in < out; ++in) {
+        if (plan.data[in]) {
+          CheckOutputOverlap(name, kNames[out], plan.data[out], sizeof(T), plan.rank,
+                             plan.shape, plan.strides[out], kNames[in], plan.data[in],
+                             sizeof(T), plan.rank, plan.shape, plan.strides[in], true);
+        }
+      }
+    }
+  }
+  if (extras.validate_only) return 0.0;
+  int64_t shape[kMaxRank];
+  std::copy(p.shape, p.shape + p.rank, shape);
+  plan.Coalesce();
+
+  Executor<T> ex{plan, functor, kernel, grad_scale, !none, StreamOutputs<T>(plan)};
+  // An overflowing float32 block is evaluated again from its inputs
+  // (Executor::Refold): not when the gradient is written over an input (in
+  // place), whose values are gone by then. Saving each block of that input
+  // first cost in-place calls 40% in cache; such a block's value stays inf.
+  for (int in = kY; in < kGrad; ++in) {
+    if (plan.data[in] && plan.data[in] == plan.data[kGrad]) ex.refold = false;
+  }
+  ex.check_y = extras.check_y;
+  // The fused check reads y again to name the bad position: not when an
+  // output is written over y_true. Arrays of one check run are checked
+  // first, so that a failing call leaves their outputs untouched.
+  ex.fused_check = extras.fused_check && plan.n > kCheckBlocks * kBlock &&
+                   plan.data[kGrad] != plan.data[kY] && plan.data[kLoss] != plan.data[kY];
+  ex.y_lo = static_cast<T>(extras.y_lo);
+  ex.y_hi = static_cast<T>(extras.y_hi);
+  const double total = ex.Run(ThreadsFor(plan.n, cost));
+  const int64_t bad = ex.bad_y.load();
+  if (bad != std::numeric_limits<int64_t>::max()) {
+    throw Error(loss_name + ": y_true must be in [" + Num(extras.y_lo) + ", " +
+                Num(extras.y_hi) + "], got a value outside at position " +
+                PositionString(bad, shape, p.rank));
+  }
+  switch (call.reduction) {
+    case Reduction::kMean: return MeanOf(total, wsum);
+    case Reduction::kSum: return total;
+    case Reduction::kNone: return 0.0;
+  }
+  return total;
+}
+
+template double RunElementwise<float>(const char*, const void*, int, ElementwiseKernel,
+                                      const Call<float>&, const ElementwiseExtras<float>&);
+template double RunElementwise<double>(const char*, const void*, int, ElementwiseKernel,
+                                       const Call<double>&, const ElementwiseExtras<double>&);
+
+}  // namespace internal
+}  // namespace fastloss

@@ -1,0 +1,526 @@
+// The portable part of the multi-sum + finalize driver (groups.h)
+// and of the box driver (boxes.h): shapes, the split into groups and
+// chunks, gathering strided inputs, threads, and the deterministic folds.
+#include "drivers/groups/groups.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "fastloss/fastloss.hpp"
+#include "drivers/groups/boxes.h"
+#include "drivers/checks.h"
+#include "runtime/thread_pool.h"
+
+namespace fastloss {
+namespace internal {
+namespace {
+
+constexpr int64_t kTaskElements = int64_t{1} << 15;
+constexpr int64_t kParallelWork = int64_t{1} << 17;
+// Elements gathered per kernel call for strided inputs.
+constexpr int64_t kGather = 2048;
+
+// A multi-dimensional index space (C order) with per-operand strides.
+struct Space {
+  static constexpr int kOps = 2 * kMaxGroupInputs;
+  int rank = 0;
+  int64_t shape[kMaxRank] = {};
+  int64_t strides[kOps][kMaxRank] = {};
+  bool present[kOps] = {};
+  int64_t n = 1;
+
+  void Coalesce() { rank = CoalesceDims(rank, shape, strides, kOps, present); }
+  bool Contiguous() const {
+    if (rank == 0) return true;
+    if (rank > 1) return false;
+    for (int s = 0; s < kOps; ++s) {
+      if (present[s] && strides[s][0] != 1) return false;
+    }
+    return true;
+  }
+  // Offsets of flat index i for every operand.
+  void Offsets(int64_t i, int64_t* off) const {
+    for (int s = 0; s < kOps; ++s) off[s] = 0;
+    for (int k = rank - 1; k >= 0; --k) {
+      const int64_t j = i % shape[k];
+      i /= shape[k];
+      for (int s = 0; s < kOps; ++s) off[s] += j * strides[s][k];
+    }
+  }
+};
+
+// Offset of flat index i (C order over shape) with strides.
+int64_t OffsetOf(int64_t i, const int64_t* shape, const int64_t* strides, int rank) {
+  int64_t off = 0;
+  for (int k = rank - 1; k >= 0; --k) {
+    off += (i % shape[k]) * strides[k];
+    i /= shape[k];
+  }
+  return off;
+}
+
+template <typename T>
+void CheckShape(const char* name, const char* arg, const View<T>& v, const int64_t* shape,
+                int rank, const char* desc) {
+  CheckView(name, arg, v);
+  bool same = v.rank == rank;
+  for (int k = 0; same && k < rank; ++k) same = v.shape[k] == shape[k];
+  if (!same) {
+    throw Error(std::string(name) + ": " + arg + " must have " + desc + " " +
+                ShapeString(shape, rank) + ", got " + ShapeString(v.shape, v.rank));
+  }
+}
+
+}  // namespace
+
+template <typename T>
+double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps& ops) {
+  const char* name = pr.name;
+  const std::string sname(name);
+  const int ni = ops.inputs;
+  for (int k = 0; k < ni; ++k) {
+    CheckView(name, pr.in_names[k], *pr.in[k]);
+    if (k > 0) CheckSameShape(name, pr.in_names[0], *pr.in[0], pr.in_names[k], *pr.in[k]);
+  }
+  const View<const T>& x0 = *pr.in[0];
+  const int rank = x0.rank;
+  // The groups' shape: the kept axes.
+  View<const T> groups;
+  for (int k = 0; k < rank; ++k) {
+    if (!((pr.reduced >> k) & 1)) groups.shape[groups.rank++] = x0.shape[k];
+  }
+  const int64_t ngroups = groups.size();
+  const bool none = pr.reduction == Reduction::kNone;
+  bool any_grad = false;
+  for (int j = 0; j < ops.grads; ++j) {
+    if (!pr.grads[j]) continue;
+    any_grad = true;
+    const int k = ops.first_grad + j;
+    CheckView(name, pr.grad_names[j], *pr.grads[j]);
+    CheckSameShape(name, pr.grad_names[j], *pr.grads[j], pr.in_names[k], *pr.in[k]);
+    CheckDistinctElements(name, pr.grad_names[j], *pr.grads[j]);
+    // The gradient pass reads each input element before writing the same
+    // element of a gradient: an exact alias of an input is allowed. The
+    // weights and the target are read group by group, between gradient
+    // writes, and gradients never share memory with each other.
+    for (int i = 0; i < ni; ++i) {
+      CheckOutputOverlap(name, pr.grad_names[j], *pr.grads[j], pr.in_names[i], *pr.in[i]);
+    }
+    for (int i = 0; i < j; ++i) {
+      if (pr.grads[i]) {
+        CheckOutputOverlap(name, pr.grad_names[j], *pr.grads[j], pr.grad_names[i], *pr.grads[i],
+                           false);
+      }
+    }
+  }
+  if (none && !pr.losses && !any_grad) {
+    throw Error(sname + ": reduction 'none' needs an output (losses or grad)");
+  }
+  View<T>* losses = none ? pr.losses : nullptr;
+  if (losses) {
+    CheckShape(name, "losses", *losses, groups.shape, groups.rank, pr.groups_desc);
+    CheckDistinctElements(name, "losses", *losses);
+    // The losses are written before the gradient pass reads the inputs: no
+    // shared memory at all, not even as the same view.
+    for (int k = 0; k < ni; ++k) {
+      CheckOutputOverlap(name, "losses", *losses, pr.in_names[k], *pr.in[k], false);
+    }
+    for (int j = 0; j < ops.grads; ++j) {
+      if (pr.grads[j]) {
+        CheckOutputOverlap(name, "losses", *losses, pr.grad_names[j], *pr.grads[j], false);
+      }
+    }
+  }
+  if (pr.target) CheckShape(name, pr.target_name, *pr.target, groups.shape, groups.rank, pr.groups_desc);
+  int64_t wstrides[kMaxRank] = {};
+  if (pr.weights) BroadcastTo(name, "weights", *pr.weights, groups, wstrides, pr.groups_desc);
+  // The weights and the target are read group by group, between output
+  // writes: no output may share their memory.
+  for (int j = 0; j < ops.grads; ++j) {
+    if (!pr.grads[j]) continue;
+    if (pr.weights) CheckOutputOverlap(name, pr.grad_names[j], *pr.grads[j], "weights", *pr.weights, false);
+    if (pr.target) {
+      CheckOutputOverlap(name, pr.grad_names[j], *pr.grads[j], pr.target_name, *pr.target, false);
+    }
+  }
+  if (losses && pr.weights) CheckOutputOverlap(name, "losses", *losses, "weights", *pr.weights, false);
+  if (losses && pr.target) CheckOutputOverlap(name, "losses", *losses, pr.target_name, *pr.target, false);
+
+  // The inner (reduced) space over inputs and gradients, and the outer
+  // (groups) space over the same operands.
+  Space inner, outer;
+  for (int s = 0; s < ni; ++s) inner.present[s] = outer.present[s] = true;
+  for (int j = 0; j < ops.grads; ++j) {
+    inner.present[kMaxGroupInputs + j] = outer.present[kMaxGroupInputs + j] = pr.grads[j] != nullptr;
+  }
+  for (int k = 0; k < rank; ++k) {
+    Space& sp = ((pr.reduced >> k) & 1) ? inner : outer;
+    sp.shape[sp.rank] = x0.shape[k];
+    for (int s = 0; s < ni; ++s) sp.strides[s][sp.rank] = pr.in[s]->strides[k];
+    for (int j = 0; j < ops.grads; ++j) {
+      if (pr.grads[j]) sp.strides[kMaxGroupInputs + j][sp.rank] = pr.grads[j]->strides[k];
+    }
+    sp.n *= x0.shape[k];
+    ++sp.rank;
+  }
+  const int64_t ninner = inner.n;
+  inner.Coalesce();
+  const bool contiguous = inner.Contiguous();
+
+  // The mean's denominator: the weights' total over the groups, in order.
+  double den = static_cast<double>(ngroups);
+  if (pr.weights) {
+    den = 0.0;
+    for (int64_t g = 0; g < ngroups; ++g) {
+      den += static_cast<double>(
+          pr.weights->data[OffsetOf(g, groups.shape, wstrides, groups.rank)]);
+    }
+  }
+  if (ngroups == 0) {
+    return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
+  }
+  const double grad_scale = pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
+
+  // Runs a kernel over inner elements [i0, i0 + len) of the group at outer
+  // offsets `goff`, gathering / scattering when the inner space is strided.
+  auto run_range = [&](GroupKernel kernel, const int64_t* goff, int64_t i0, int64_t len,
+                       GroupArgs a, bool grads_out, std::vector<T>& buf) {
+    if (contiguous) {
+      for (int s = 0; s < ni; ++s) a.in[s] = pr.in[s]->data + goff[s] + i0;
+      for (int j = 0; j < ops.grads; ++j) {
+        a.grad[j] = grads_out && pr.grads[j] ? pr.grads[j]->data + goff[kMaxGroupInputs + j] + i0
+                                             : nullptr;
+      }
+      a.n = len;
+      kernel(functor, a);
+      return;
+    }
+    if (buf.empty()) buf.resize(static_cast<size_t>(Space::kOps * kGather));
+    for (int64_t c0 = i0; c0 < i0 + len; c0 += kGather) {
+      const int64_t cn = std::min(kGather, i0 + len - c0);
+      int64_t off[Space::kOps];
+      inner.Offsets(c0, off);
+      int64_t idx[kMaxRank] = {};
+      {
+        int64_t rest = c0;
+        for (int k = inner.rank - 1; k >= 0; --k) {
+          idx[k] = rest % inner.shape[k];
+          rest /= inner.shape[k];
+        }
+      }
+      // Gather the inputs (and remember the positions for the scatter).
+      int64_t o[Space::kOps];
+      std::copy(off, off + Space::kOps, o);
+      int64_t id[kMaxRank];
+      std::copy(idx, idx + kMaxRank, id);
+      for (int64_t e = 0; e < cn; ++e) {
+        for (int s = 0; s < ni; ++s) buf[s * kGather + e] = pr.in[s]->data[goff[s] + o[s]];
+        for (int k = inner.rank - 1; k >= 0; --k) {
+          for (int s = 0; s < Space::kOps; ++s) o[s] += inner.strides[s][k];
+          if (++id[k] < inner.shape[k]) break;
+          for (int s = 0; s < Space::kOps; ++s) o[s] -= inner.shape[k] * inner.strides[s][k];
+          id[k] = 0;
+        }
+      }
+      GroupArgs b = a;
+      for (int s = 0; s < ni; ++s) b.in[s] = buf.data() + s * kGather;
+      for (int j = 0; j < ops.grads; ++j) {
+        b.grad[j] = grads_out && pr.grads[j] ? buf.data() + (kMaxGroupInputs + j) * kGather
+                                             : nullptr;
+      }
+      b.n = cn;
+      kernel(functor, b);
+      if (!grads_out) continue;
+      std::copy(off, off + Space::kOps, o);
+      std::copy(idx, idx + kMaxRank, id);
+      for (int64_t e = 0; e < cn; ++e) {
+        for (int j = 0; j < ops.grads; ++j) {
+          if (pr.grads[j]) {
+            const int s = kMaxGroupInputs + j;
+            pr.grads[j]->data[goff[s] + o[s]] = buf[s * kGather + e];
+          }
+        }
+        for (int k = inner.rank - 1; k >= 0; --k) {
+          for (int s = 0; s < Space::kOps; ++s) o[s] += inner.strides[s][k];
+          if (++id[k] < inner.shape[k]) break;
+          for (int s = 0; s < Space::kOps; ++s) o[s] -= inner.shape[k] * inner.strides[s][k];
+          id[k] = 0;
+        }
+      }
+    }
+  };
+
+  // Per group: weight, target, loss slot.
+  auto group_weight = [&](int64_t g) {
+    return pr.weights ? static_cast<double>(
+                            pr.weights->data[OffsetOf(g, groups.shape, wstrides, groups.rank)])
+                      : 1.0;
+  };
+  auto group_target = [&](int64_t g) {
+    return pr.target ? static_cast<double>(pr.target->data[OffsetOf(
+                           g, groups.shape, pr.target->strides, groups.rank)])
+                     : 0.0;
+  };
+  // Finalize one group: stores w l (kNone), scales the coefficients; returns w l.
+  auto finish = [&](int64_t g, const double* sums, double* coef) {
+    const double w = group_weight(g);
+    const double l = ops.finalize(functor, sums, group_target(g), coef);
+    const double wl = w * l;
+    if (losses) {
+      losses->data[OffsetOf(g, groups.shape, losses->strides, groups.rank)] = static_cast<T>(wl);
+    }
+    for (int k = 0; k < ops.coefs; ++k) coef[k] *= w * grad_scale;
+    return wl;
+  };
+
+  const int64_t work = ngroups * std::max<int64_t>(ninner, 1) * std::max(ops.cost, 1);
+  const int max_threads = work < kParallelWork ? 1 : GetNumThreads();
+  double total = 0.0;
+
+  if (ninner <= kGroupChunk) {
+    // Whole groups per task.
+    const int64_t per_task = std::max<int64_t>(1, kTaskElements / std::max<int64_t>(ninner, 1));
+    const int64_t tasks = (ngroups + per_task - 1) / per_task;
+    std::vector<double> partials(static_cast<size_t>(tasks));
+    auto task = [&](int64_t t) {
+      std::vector<T> buf;
+      const int64_t g0 = t * per_task, g1 = std::min(ngroups, g0 + per_task);
+      double sum = 0.0;
+      for (int64_t g = g0; g < g1; ++g) {
+        int64_t goff[Space::kOps];
+        outer.Offsets(g, goff);
+        double sums[kMaxGroupSums] = {};
+        GroupArgs a;
+        a.sums = sums;
+        run_range(ops.sums_kernel, goff, 0, ninner, a, false, buf);
+        GroupArgs b;
+        sum += finish(g, sums, b.coef);
+        if (any_grad) run_range(ops.grad_kernel, goff, 0, ninner, b, true, buf);
+      }
+      partials[static_cast<size_t>(t)] = sum;
+    };
+    const int threads = static_cast<int>(std::min<int64_t>(max_threads, tasks));
+    if (threads <= 1) {
+      for (int64_t t = 0; t < tasks; ++t) task(t);
+    } else {
+      ParallelFor(tasks, threads, [&](int64_t i) { task(i); });
+    }
+    for (double p : partials) total += p;
+  } else {
+    // Large groups: chunk sums in parallel, folded per group in order; then
+    // the gradient chunk by chunk.
+    const int64_t chunks = (ninner + kGroupChunk - 1) / kGroupChunk;
+    const int64_t items = ngroups * chunks;
+    const int threads = static_cast<int>(std::min<int64_t>(max_threads, items));
+    std::vector<double> sums(static_cast<size_t>(items * ops.sums), 0.0);
+    auto sums_item = [&](int64_t it) {
+      std::vector<T> buf;
+      const int64_t g = it / chunks, c = it % chunks;
+      int64_t goff[Space::kOps];
+      outer.Offsets(g, goff);
+      GroupArgs a;
+      a.sums = sums.data() + it * ops.sums;
+      const int64_t i0 = c * kGroupChunk;
+      run_range(ops.sums_kernel, goff, i0, std::min(kGroupChunk, ninner - i0), a, false, buf);
+    };
+    if (threads <= 1) {
+      for (int64_t it = 0; it < items; ++it) sums_item(it);
+    } else {
+      ParallelFor(items, threads, [&](int64_t i) { sums_item(i); });
+    }
+    std::vector<double> coefs(static_cast<size_t>(ngroups * kMaxGroupCoefs), 0.0);
+    for (int64_t g = 0; g < ngroups; ++g) {
+      double s[kMaxGroupSums] = {};
+      for (int64_t c = 0; c < chunks; ++c) {
+        for (int k = 0; k < ops.sums; ++k) s[k] += sums[(g * chunks + c) * ops.sums + k];
+      }
+      total += finish(g, s, coefs.data() + g * kMaxGroupCoefs);
+    }
+    if (any_grad) {
+      auto grad_item = [&](int64_t it) {
+        std::vector<T> buf;
+        const int64_t g = it / chunks, c = it % chunks;
+        int64_t goff[Space::kOps];
+        outer.Offsets(g, goff);
+        GroupArgs a;
+        for (int k = 0; k < ops.coefs; ++k) a.coef[k] = coefs[g * kMaxGroupCoefs + k];
+        const int64_t i0 = c * kGroupChunk;
+        run_range(ops.grad_kernel, goff, i0, std::min(kGroupChunk, ninner - i0), a, true, buf);
+      };
+      if (threads <= 1) {
+        for (int64_t it = 0; it < items; ++it) grad_item(it);
+      } else {
+        ParallelFor(items, threads, [&](int64_t i) { grad_item(i); });
+      }
+    }
+  }
+  switch (pr.reduction) {
+    case Reduction::kMean: return MeanOf(total, den);
+    case Reduction::kSum: return total;
+    case Reduction::kNone: return 0.0;
+  }
+  return total;
+}
+
+template double RunGroups<float>(const GroupProblem<float>&, const void*, const GroupOps&);
+template double RunGroups<double>(const GroupProblem<double>&, const void*, const GroupOps&);
+
+// --- Boxes ---------------------------------------------------------------------
+
+template <typename T>
+double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKernel kernel,
+                const Call<T>& call) {
+  const std::string sname(name);
+  CheckView(name, "y_true", call.y_true);
+  CheckView(name, "y_pred", call.y_pred);
+  const View<const T>& p = call.y_pred;
+  if (p.rank < 1 || p.shape[p.rank - 1] != 4) {
+    throw Error(sname + ": y_pred must have shape (..., 4) (boxes as x1, y1, x2, y2), got " +
+                ShapeString(p.shape, p.rank));
+  }
+  CheckSameShape(name, "y_true", call.y_true, "y_pred", p);
+  View<const T> boxes;
+  boxes.rank = p.rank - 1;
+  std::copy(p.shape, p.shape + boxes.rank, boxes.shape);
+  const int64_t n = boxes.size();
+  const bool none = call.reduction == Reduction::kNone;
+  const bool store = none && call.has_losses;
+  if (none && !call.has_losses && !call.has_grad) {
+    throw Error(sname + ": reduction 'none' needs an output (losses or grad)");
+  }
+  if (call.has_grad) {
+    CheckView(name, "grad", call.grad);
+    CheckSameShape(name, "grad", call.grad, "y_pred", p);
+    CheckDistinctElements(name, kGradArg, call.grad);
+    // A box's four coordinates are read before its gradient is written.
+    CheckOutputOverlap(name, kGradArg, call.grad, "y_pred", p);
+    CheckOutputOverlap(name, kGradArg, call.grad, "y_true", call.y_true);
+  }
+  const char* desc = "the boxes' shape (y_pred's shape without the last axis)";
+  if (store) {
+    CheckShape(name, "losses", call.losses, boxes.shape, boxes.rank, desc);
+    CheckDistinctElements(name, "losses", call.losses);
+    CheckOutputOverlap(name, "losses", call.losses, "y_pred", p, false);
+    CheckOutputOverlap(name, "losses", call.losses, "y_true", call.y_true, false);
+    if (call.has_grad) CheckOutputOverlap(name, "losses", call.losses, kGradArg, call.grad, false);
+  }
+  int64_t wstrides[kMaxRank] = {};
+  if (call.has_weights) BroadcastTo(name, "weights", call.weights, boxes, wstrides, desc);
+  if (call.has_weights && call.has_grad) {
+    CheckOutputOverlap(name, kGradArg, call.grad, "weights", call.weights, false);
+  }
+  if (call.has_weights && store) {
+    CheckOutputOverlap(name, "losses", call.losses, "weights", call.weights, false);
+  }
+  if (n == 0) {
+    return call.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
+  }
+  double den = static_cast<double>(n);
+  if (call.has_weights && call.reduction == Reduction::kMean) {
+    den = 0.0;
+    for (int64_t b = 0; b < n; ++b) {
+      den += static_cast<double>(
+          call.weights.data[OffsetOf(b, boxes.shape, wstrides, boxes.rank)]);
+    }
+  }
+  const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
+
+  // Contiguous: every operand C-contiguous (weights: absent or contiguous
+  // over the boxes).
+  auto c_contig = [](const int64_t* shape, const int64_t* strides, int rank) {
+    int64_t expect = 1;
+    for (int k = rank - 1; k >= 0; --k) {
+      if (shape[k] != 1 && strides[k] != expect) return false;
+      expect *= shape[k];
+    }
+    return true;
+  };
+  const bool contiguous =
+      c_contig(p.shape, p.strides, p.rank) &&
+      c_contig(call.y_true.shape, call.y_true.strides, p.rank) &&
+      (!call.has_grad || c_contig(call.grad.shape, call.grad.strides, p.rank)) &&
+      (!store || c_contig(boxes.shape, call.losses.strides, boxes.rank)) &&
+      (!call.has_weights || c_contig(boxes.shape, wstrides, boxes.rank));
+
+  constexpr int64_t kTask = 8 * kReductionBlock;
+  const int64_t tasks = (n + kTask - 1) / kTask;
+  const int64_t blocks_per_task = kTask / kReductionBlock;
+  std::vector<double> partials(static_cast<size_t>(tasks * blocks_per_task), 0.0);
+  auto task = [&](int64_t t) {
+    const int64_t b0 = t * kTask, nb = std::min(kTask, n - b0);
+    KernelArgs a;
+    a.n = nb;
+    a.grad_scale = grad_scale;
+    a.partials = none ? nullptr : partials.data() + t * blocks_per_task;
+    if (contiguous) {
+      a.y = call.y_true.data + 4 * b0;
+      a.p = p.data + 4 * b0;
+      a.w = call.has_weights ? call.weights.data + b0 : nullptr;
+      a.grad = call.has_grad ? call.grad.data + 4 * b0 : nullptr;
+      a.loss = store ? call.losses.data + b0 : nullptr;
+      kernel(functor, a);
+      return;
+    }
+    std::vector<T> buf(static_cast<size_t>(nb * 14));
+    T* yb = buf.data();
+    T* pb = yb + 4 * nb;
+    T* gb = pb + 4 * nb;
+    T* wb = gb + 4 * nb;
+    T* lb = wb + nb;
+    const int r = p.rank;
+    for (int64_t i = 0; i < nb; ++i) {
+      const int64_t yo = OffsetOf(b0 + i, boxes.shape, call.y_true.strides, boxes.rank);
+      const int64_t po = OffsetOf(b0 + i, boxes.shape, p.strides, boxes.rank);
+      for (int c = 0; c < 4; ++c) {
+        yb[4 * i + c] = call.y_true.data[yo + c * call.y_true.strides[r - 1]];
+        pb[4 * i + c] = p.data[po + c * p.strides[r - 1]];
+      }
+      if (call.has_weights) {
+        wb[i] = call.weights.data[OffsetOf(b0 + i, boxes.shape, wstrides, boxes.rank)];
+      }
+    }
+    a.y = yb;
+    a.p = pb;
+    a.w = call.has_weights ? wb : nullptr;
+    a.grad = call.has_grad ? gb : nullptr;
+    a.loss = store ? lb : nullptr;
+    kernel(functor, a);
+    for (int64_t i = 0; i < nb; ++i) {
+      if (call.has_grad) {
+        const int64_t go = OffsetOf(b0 + i, boxes.shape, call.grad.strides, boxes.rank);
+        for (int c = 0; c < 4; ++c) call.grad.data[go + c * call.grad.strides[r - 1]] = gb[4 * i + c];
+      }
+      if (store) {
+        call.losses.data[OffsetOf(b0 + i, boxes.shape, call.losses.strides, boxes.rank)] = lb[i];
+      }
+    }
+  };
+  const int threads = n * cost < kParallelWork
+                          ? 1
+                          : static_cast<int>(std::min<int64_t>(GetNumThreads(), tasks));
+  if (threads <= 1) {
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+  } else {
+    ParallelFor(tasks, threads, [&](int64_t i) { task(i); });
+  }
+  double total = 0.0;
+  for (double v : partials) total += v;
+  switch (call.reduction) {
+    case Reduction::kMean: return MeanOf(total, den);
+    case Reduction::kSum: return total;
+    case Reduction::kNone: return 0.0;
+  }
+  return total;
+}
+
+template double RunBoxes<float>(const char*, const void*, int, ElementwiseKernel,
+                                const Call<float>&);
+template double RunBoxes<double>(const char*, const void*, int, ElementwiseKernel,
+                                 const Call<double>&);
+
+}  // namespace internal
+}  // namespace fastloss
