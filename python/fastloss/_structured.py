@@ -24,7 +24,7 @@ weights : array_like, optional
 
 def _is_device_array(obj):
     """fastloss._core's test for an array in CUDA device memory (IsDeviceArray
-    in python/src/bindings.cc): it exports ``__cuda_array_interface__``, or
+    in python/src/single.cc): it exports ``__cuda_array_interface__``, or
     DLPack on a CUDA device (kDLCUDA 2, kDLCUDAManaged 13). NumPy arrays,
     numbers, lists and tuples answer no at once; an attribute that raises
     counts as absent, as in C."""
@@ -616,7 +616,7 @@ def _same_per_element_shape(reduction, name, v, shape):
 
 
 def _check_out(name, out, like):
-    """The core's checks of a gradient's out= (LoadOut in python/src/bindings.cc),
+    """The core's checks of a gradient's out= (LoadOut in python/src/arguments.cc),
     with its messages, against ``like`` (an array of y_pred's shape and dtype)."""
     if not isinstance(like, np.ndarray):  # device arrays: the array library checks
         return

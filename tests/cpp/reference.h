@@ -1,6 +1,6 @@
 // Double-precision reference for the fastloss regression losses, and the
 // configurations and input data the C++ tests run them on. The C++ mirror of
-// tests/python/reference.py and the data half of tests/python/checks.py.
+// fastloss.reference (python/fastloss/reference/) and the data half of tests/python/checks.py.
 //
 // Every loss here is written the plain way, straight from the formula table of
 // notes/API_SPEC.md, with std:: math in double; nothing is shared with the
