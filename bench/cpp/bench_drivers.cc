@@ -63,7 +63,7 @@ void Run(benchmark::State& state, bool grad, int threads) {
   call.y_true = fastloss::View<const T>::Contiguous(d.y.data(), {n});
   call.y_pred = fastloss::View<const T>::Contiguous(d.p.data(), {n});
   call.grad = fastloss::View<T>::Contiguous(d.g.data(), {n});
-  call.has_grad = grad;
+  if (!(grad)) call.grad.reset();
   for (auto _ : state) benchmark::DoNotOptimize(Loss(call));
   state.SetItemsProcessed(state.iterations() * n);
   state.SetBytesProcessed(state.iterations() * n * static_cast<int64_t>(sizeof(T)) *
@@ -140,7 +140,7 @@ void RunSparseCe(benchmark::State& state, bool grad) {
   call.labels = fastloss::View<const int64_t>::Contiguous(labels.data(), {rows});
   call.y_pred = fastloss::View<const T>::Contiguous(x.data(), {rows, C});
   call.grad = fastloss::View<T>::Contiguous(g.data(), {rows, C});
-  call.has_grad = grad;
+  if (!(grad)) call.grad.reset();
   fastloss::SparseCategoricalCrossEntropyOptions o;
   o.from_logits = true;
   for (auto _ : state) benchmark::DoNotOptimize(fastloss::SparseCategoricalCrossEntropy(call, o));

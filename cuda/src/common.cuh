@@ -256,7 +256,7 @@ inline void LaunchValue(const DeviceCall& call, bool f64, const double* partials
   if (call.reduction == Reduction::kNone) return;
   const int mode = call.reduction == Reduction::kSum
                        ? kFoldSum
-                       : (call.has_weights ? kFoldMeanWsum : kFoldMeanCount);
+                       : (call.weights.has_value() ? kFoldMeanWsum : kFoldMeanCount);
   if (value_slot) {
     LaunchFold(true, partials, blocks, mode, count, wsum, value_slot, stream);
   } else if (call.result) {

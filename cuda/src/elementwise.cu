@@ -169,7 +169,7 @@ Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
   internal::CheckSameShape(name, "y_true", yv, "y_pred", pv);
   CheckDType(name, "y_true", call.y_true, p.dtype);
   const bool none = call.reduction == Reduction::kNone;
-  if (none && !call.has_losses && !call.has_grad) {
+  if (none && !call.losses.has_value() && !call.grad.has_value()) {
     throw Error(std::string(name) + ": reduction 'none' needs an output (losses or grad)");
   }
   Plan plan;
@@ -183,12 +183,12 @@ Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
   }
   plan.data[kY] = call.y_true.data;
   plan.data[kP] = p.data;
-  if (call.has_weights) {
-    const View<const char> wv = AsView(call.weights);
+  if (call.weights.has_value()) {
+    const View<const char> wv = AsView(*call.weights);
     internal::CheckView(name, "weights", wv);
-    CheckDType(name, "weights", call.weights, p.dtype);
+    CheckDType(name, "weights", *call.weights, p.dtype);
     internal::BroadcastTo(name, "weights", wv, pv, sp.strides[kW]);
-    plan.data[kW] = call.weights.data;
+    plan.data[kW] = call.weights->data;
   }
   if (aux) {
     const View<const char> av = AsView(*aux);
@@ -197,21 +197,21 @@ Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
     internal::BroadcastTo(name, aux_name, av, pv, sp.strides[kA]);
     plan.data[kA] = aux->data;
   }
-  if (call.has_grad) {
-    const View<const char> gv = AsView(call.grad);
+  if (call.grad.has_value()) {
+    const View<const char> gv = AsView(*call.grad);
     internal::CheckView(name, "grad", gv);
     internal::CheckSameShape(name, "grad", gv, "y_pred", pv);
-    CheckDType(name, "grad", call.grad, p.dtype);
-    for (int k = 0; k < p.rank; ++k) sp.strides[kG][k] = call.grad.strides[k];
-    plan.data[kG] = call.grad.data;
+    CheckDType(name, "grad", *call.grad, p.dtype);
+    for (int k = 0; k < p.rank; ++k) sp.strides[kG][k] = call.grad->strides[k];
+    plan.data[kG] = call.grad->data;
   }
-  if (none && call.has_losses) {
-    const View<const char> lv = AsView(call.losses);
+  if (none && call.losses.has_value()) {
+    const View<const char> lv = AsView(*call.losses);
     internal::CheckView(name, "losses", lv);
     internal::CheckSameShape(name, "losses", lv, "y_pred", pv);
-    CheckDType(name, "losses", call.losses, p.dtype);
-    for (int k = 0; k < p.rank; ++k) sp.strides[kL][k] = call.losses.strides[k];
-    plan.data[kL] = call.losses.data;
+    CheckDType(name, "losses", *call.losses, p.dtype);
+    for (int k = 0; k < p.rank; ++k) sp.strides[kL][k] = call.losses->strides[k];
+    plan.data[kL] = call.losses->data;
   }
   const char* names[kSlots] = {"y_true", "y_pred", "weights", aux_name, "grad", "losses"};
   Operand ops[kSlots];
@@ -219,7 +219,7 @@ Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
     ops[s] = {names[s], plan.data[s], sp.rank, sp.shape, sp.strides[s], s >= kG};
   }
   CheckOperands(name, ItemSize(p.dtype), ops, kSlots);
-  if (!none && call.result == nullptr && !call.has_grad) {
+  if (!none && call.result == nullptr && !call.grad.has_value()) {
     throw Error(std::string(name) + ": result must be given (device memory for the value)");
   }
   CheckResult(name, call);
@@ -264,7 +264,7 @@ cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
   const bool none = call.reduction == Reduction::kNone;
   const int64_t n = plan.space.n;
   const int64_t blocks = BlocksForElements(n, sizeof(S));
-  const bool weighted_mean = call.has_weights && call.reduction == Reduction::kMean;
+  const bool weighted_mean = call.weights.has_value() && call.reduction == Reduction::kMean;
   // Scratch: loss partials, weight partials, the weight total.
   Scratch scratch(2 * blocks + 1, stream);
   if (scratch.error() != cudaSuccess) return scratch.error();
@@ -283,7 +283,7 @@ cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
     prm.wsum = wsum;
   }
   if (n > 0) {
-    if (call.has_grad) {
+    if (call.grad.has_value()) {
       ElementwiseKernel<Loss, S, true>
           <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(f, plan, prm, partials);
     } else {
@@ -348,12 +348,9 @@ DeviceCall ScoresAsCall(const DeviceScoreCall& s, Reduction r, void* result) {
   c.y_true = s.scores;
   c.y_pred = s.scores;
   c.weights = s.weights;
-  c.has_weights = s.has_weights;
   c.reduction = r;
   c.grad = s.grad;
-  c.has_grad = s.has_grad;
   c.losses = s.losses;
-  c.has_losses = s.has_losses;
   c.result = result;
   return c;
 }

@@ -178,23 +178,23 @@ ReducedCall CheckReducedCall(const char* name, const DeviceCall& call,
   internal::CheckSameShape(name, "y_true", r.y, "y_pred", r.p);
   CheckDType(name, "y_true", call.y_true, p.dtype);
   const bool none = call.reduction == Reduction::kNone;
-  if (none && !call.has_losses && !call.has_grad) {
+  if (none && !call.losses.has_value() && !call.grad.has_value()) {
     throw Error(std::string(name) + ": reduction 'none' needs an output (losses or grad)");
   }
-  if (call.has_grad) {
-    r.g = AsView(call.grad);
+  if (call.grad.has_value()) {
+    r.g = AsView(*call.grad);
     internal::CheckView(name, "grad", r.g);
     internal::CheckSameShape(name, "grad", r.g, "y_pred", r.p);
-    CheckDType(name, "grad", call.grad, p.dtype);
+    CheckDType(name, "grad", *call.grad, p.dtype);
   }
-  if (call.has_weights) {
-    const View<const char> wv = AsView(call.weights);
+  if (call.weights.has_value()) {
+    const View<const char> wv = AsView(*call.weights);
     internal::CheckView(name, "weights", wv);
-    CheckDType(name, "weights", call.weights, p.dtype);
+    CheckDType(name, "weights", *call.weights, p.dtype);
     internal::BroadcastTo(name, "weights", wv, out, r.wstrides, desc);
   }
-  if (none && call.has_losses) {
-    r.l = AsView(call.losses);
+  if (none && call.losses.has_value()) {
+    r.l = AsView(*call.losses);
     internal::CheckView(name, "losses", r.l);
     bool same = r.l.rank == out.rank;
     for (int k = 0; same && k < out.rank; ++k) same = r.l.shape[k] == out.shape[k];
@@ -203,9 +203,9 @@ ReducedCall CheckReducedCall(const char* name, const DeviceCall& call,
                   internal::ShapeString(out.shape, out.rank) + ", got " +
                   internal::ShapeString(r.l.shape, r.l.rank));
     }
-    CheckDType(name, "losses", call.losses, p.dtype);
+    CheckDType(name, "losses", *call.losses, p.dtype);
   }
-  if (!none && call.result == nullptr && !call.has_grad) {
+  if (!none && call.result == nullptr && !call.grad.has_value()) {
     throw Error(std::string(name) + ": result must be given (device memory for the value)");
   }
   CheckResult(name, call);
@@ -226,7 +226,7 @@ ReducedCall CheckReducedCall(const char* name, const DeviceCall& call,
   const Operand ops[] = {
       {"y_true", r.y.data, r.y.rank, r.y.shape, r.y.strides, false},
       {"y_pred", r.p.data, r.p.rank, r.p.shape, r.p.strides, false},
-      {"weights", call.has_weights ? call.weights.data : nullptr, out.rank, out.shape, r.wstrides,
+      {"weights", call.weights.has_value() ? call.weights->data : nullptr, out.rank, out.shape, r.wstrides,
        false},
       {"grad", r.g.data, r.g.rank, r.g.shape, r.g.strides, true},
       {"losses", r.l.data, r.l.rank, r.l.shape, r.l.strides, true},
@@ -248,9 +248,9 @@ GroupPlan MakeGroupPlan(const char* name, const DeviceCall& call, uint64_t reduc
   GroupPlan plan;
   plan.data[kGT] = call.y_true.data;
   plan.data[kGP] = p.data;
-  if (call.has_grad) plan.data[kGG] = call.grad.data;
-  if (call.has_weights) plan.data[kGW] = call.weights.data;
-  if (rc.l.data) plan.data[kGL] = call.losses.data;
+  if (call.grad.has_value()) plan.data[kGG] = call.grad->data;
+  if (call.weights.has_value()) plan.data[kGW] = call.weights->data;
+  if (rc.l.data) plan.data[kGL] = call.losses->data;
 
   // The two spaces: element-shaped operands split by axis; group-shaped
   // ones (weights, losses) follow the kept axes.
@@ -263,10 +263,10 @@ GroupPlan MakeGroupPlan(const char* name, const DeviceCall& call, uint64_t reduc
     sp.n *= p.shape[k];
     sp.strides[kGT][r] = call.y_true.strides[k];
     sp.strides[kGP][r] = p.strides[k];
-    if (call.has_grad) sp.strides[kGG][r] = call.grad.strides[k];
+    if (call.grad.has_value()) sp.strides[kGG][r] = call.grad->strides[k];
     if (!red) {
-      if (call.has_weights) sp.strides[kGW][r] = wstrides[kept];
-      if (plan.data[kGL]) sp.strides[kGL][r] = call.losses.strides[kept];
+      if (call.weights.has_value()) sp.strides[kGW][r] = wstrides[kept];
+      if (plan.data[kGL]) sp.strides[kGL][r] = call.losses->strides[kept];
       ++kept;
     }
   }
@@ -300,7 +300,7 @@ cudaError_t LaunchGroups(const Loss& f, const GroupPlan& plan, const DeviceCall&
   static_assert(Loss::kInputs == 2 && Loss::kFirstGrad == 1 && Loss::kGrads == 1,
                 "the device group driver runs (y_true, y_pred) losses with a gradient of y_pred");
   const bool none = call.reduction == Reduction::kNone;
-  const bool weighted_mean = call.has_weights && call.reduction == Reduction::kMean;
+  const bool weighted_mean = call.weights.has_value() && call.reduction == Reduction::kMean;
   const int64_t items = plan.ngroups * plan.chunks;
   const int64_t gblocks = BlocksFor(plan.ngroups);
   // Scratch: item sums, coefficients, group partials, weight partials, weight total.
@@ -332,7 +332,7 @@ cudaError_t LaunchGroups(const Loss& f, const GroupPlan& plan, const DeviceCall&
   } else {
     cudaMemsetAsync(partials, 0, sizeof(double) * gblocks, stream);
   }
-  if (call.has_grad && items > 0) {
+  if (call.grad.has_value() && items > 0) {
     GroupGradKernel<Loss, S><<<static_cast<unsigned>(ItemBlocks(items)), kThreads, 0, stream>>>(
         f, plan, coefs);
   }
@@ -442,9 +442,9 @@ BoxPlan MakeBoxPlan(const char* name, const DeviceCall& call) {
   BoxPlan plan;
   plan.data[kBT] = call.y_true.data;
   plan.data[kBP] = p.data;
-  if (call.has_grad) plan.data[kBG] = call.grad.data;
-  if (call.has_weights) plan.data[kBW] = call.weights.data;
-  if (rc.l.data) plan.data[kBL] = call.losses.data;
+  if (call.grad.has_value()) plan.data[kBG] = call.grad->data;
+  if (call.weights.has_value()) plan.data[kBW] = call.weights->data;
+  if (rc.l.data) plan.data[kBL] = call.losses->data;
   Space<kBOps>& sp = plan.boxes;
   sp.rank = boxes.rank;
   sp.n = boxes.size();
@@ -452,14 +452,14 @@ BoxPlan MakeBoxPlan(const char* name, const DeviceCall& call) {
     sp.shape[k] = boxes.shape[k];
     sp.strides[kBT][k] = call.y_true.strides[k];
     sp.strides[kBP][k] = p.strides[k];
-    if (call.has_grad) sp.strides[kBG][k] = call.grad.strides[k];
+    if (call.grad.has_value()) sp.strides[kBG][k] = call.grad->strides[k];
     sp.strides[kBW][k] = wstrides[k];
-    if (plan.data[kBL]) sp.strides[kBL][k] = call.losses.strides[k];
+    if (plan.data[kBL]) sp.strides[kBL][k] = call.losses->strides[k];
   }
   const int last = p.rank - 1;
   plan.comp[0] = call.y_true.strides[last];
   plan.comp[1] = p.strides[last];
-  plan.comp[2] = call.has_grad ? call.grad.strides[last] : 0;
+  plan.comp[2] = call.grad.has_value() ? call.grad->strides[last] : 0;
   bool used[kBOps];
   for (int s = 0; s < kBOps; ++s) used[s] = plan.data[s] != nullptr;
   sp.Coalesce(used);
@@ -470,7 +470,7 @@ template <class Loss, typename S>
 cudaError_t LaunchBoxes(const Loss& f, const BoxPlan& plan, const DeviceCall& call,
                         cudaStream_t stream) {
   const bool none = call.reduction == Reduction::kNone;
-  const bool weighted_mean = call.has_weights && call.reduction == Reduction::kMean;
+  const bool weighted_mean = call.weights.has_value() && call.reduction == Reduction::kMean;
   const int64_t n = plan.boxes.n;
   const int64_t blocks = BlocksFor(n);
   Scratch scratch(2 * blocks + 1, stream);
@@ -486,7 +486,7 @@ cudaError_t LaunchBoxes(const Loss& f, const BoxPlan& plan, const DeviceCall& ca
     prm.wsum = wsum;
   }
   if (n > 0) {
-    if (call.has_grad) {
+    if (call.grad.has_value()) {
       BoxKernel<Loss, S, true>
           <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(f, plan, prm, partials);
     } else {

@@ -15,7 +15,7 @@ int main() {
   call.y_true = fastloss::View<const double>::Contiguous(y_true.data(), {n});
   call.y_pred = fastloss::View<const double>::Contiguous(y_pred.data(), {n});
   call.grad = fastloss::View<double>::Contiguous(grad.data(), {n});
-  call.has_grad = true;  // value and gradient in one pass
+  // value and gradient in one pass
 
   fastloss::HuberOptions options;
   options.delta = 1.0;
@@ -33,7 +33,6 @@ int main() {
   strided.y_true.strides[0] = strided.y_pred.strides[0] = 2;
   strided.reduction = fastloss::Reduction::kNone;
   strided.losses = fastloss::View<double>::Contiguous(losses.data(), {3});
-  strided.has_losses = true;
   fastloss::Huber(strided, options);
   std::printf("losses[::2] = %.4f %.4f %.4f\n", losses[0], losses[1], losses[2]);
 

@@ -37,7 +37,6 @@ int main() {
       call.y_true = fastloss::View<const float>::Contiguous(&y[r0 * kCols], {rows, kCols});
       call.y_pred = fastloss::View<const float>::Contiguous(&p[r0 * kCols], {rows, kCols});
       call.weights = fastloss::View<const float>::Contiguous(w.data(), {kCols});
-      call.has_weights = true;
       call.reduction = fastloss::Reduction::kSum;
       batch_sum[b] = fastloss::LogCosh(call);
       double wsum = 0;
@@ -61,7 +60,6 @@ int main() {
   all.y_true = fastloss::View<const float>::Contiguous(y.data(), {kRows, kCols});
   all.y_pred = fastloss::View<const float>::Contiguous(p.data(), {kRows, kCols});
   all.weights = fastloss::View<const float>::Contiguous(w.data(), {kCols});
-  all.has_weights = true;
   const double one_call = fastloss::LogCosh(all);
   std::printf("%u threads, %lld batches: weighted log-cosh %.9f (one call: %.9f)\n", n_threads,
               static_cast<long long>(batches), total / weight, one_call);

@@ -74,9 +74,10 @@ static void ReleaseCachedBuffer(PyObject* capsule) {
   BufferCache::Get().Give(p, cap);
 }
 
-// A new C-contiguous array of the given shape, and a view of it.
+// A new C-contiguous array of the given shape, and a view of it (the
+// optional view is set).
 template <typename T>
-py::object NewArray(int rank, const int64_t* shape, View<T>& view) {
+py::object NewArray(int rank, const int64_t* shape, fastloss::OptionalView<T>& out) {
   npy_intp dims[fastloss::kMaxRank];
   size_t bytes = sizeof(T);
   for (int k = 0; k < rank; ++k) {
@@ -109,6 +110,7 @@ py::object NewArray(int rank, const int64_t* shape, View<T>& view) {
       throw py::error_already_set();
     }
   }
+  View<T>& view = out.emplace();
   view.data = static_cast<T*>(PyArray_DATA(reinterpret_cast<PyArrayObject*>(a)));
   view.rank = rank;
   int64_t stride = 1;
@@ -121,7 +123,7 @@ py::object NewArray(int rank, const int64_t* shape, View<T>& view) {
 }
 
 template <typename T>
-py::object NewArray(const Arg& like, View<T>& view) {
+py::object NewArray(const Arg& like, fastloss::OptionalView<T>& view) {
   return NewArray<T>(like.rank, like.shape, view);
 }
 
@@ -141,9 +143,9 @@ py::object Scalar(double value, Kind kind) {
 }
 
 
-template py::object NewArray<float>(int, const int64_t*, View<float>&);
-template py::object NewArray<double>(int, const int64_t*, View<double>&);
-template py::object NewArray<float>(const Arg&, View<float>&);
-template py::object NewArray<double>(const Arg&, View<double>&);
+template py::object NewArray<float>(int, const int64_t*, fastloss::OptionalView<float>&);
+template py::object NewArray<double>(int, const int64_t*, fastloss::OptionalView<double>&);
+template py::object NewArray<float>(const Arg&, fastloss::OptionalView<float>&);
+template py::object NewArray<double>(const Arg&, fastloss::OptionalView<double>&);
 
 }  // namespace fastloss_py

@@ -15,10 +15,10 @@ namespace fastloss_py {
 // it in `view`. Large ones (1 MiB and more) come from a small cache of
 // recently freed, already mapped buffers.
 template <typename T>
-py::object NewArray(int rank, const int64_t* shape, View<T>& view);
+py::object NewArray(int rank, const int64_t* shape, fastloss::OptionalView<T>& view);
 // The same with `like`'s shape.
 template <typename T>
-py::object NewArray(const Arg& like, View<T>& view);
+py::object NewArray(const Arg& like, fastloss::OptionalView<T>& view);
 
 // `value` as a NumPy float32 (kF32) or float64 scalar.
 py::object Scalar(double value, Kind kind);

@@ -78,17 +78,17 @@ struct DictReader {
   void Int(const char* f, int& x, const char*) {
     if (Has(f)) x = d[f].cast<int>();
   }
-  void OptionalReal(const char* f, double& x, bool& has, fastloss::Check, const char*) {
+  void OptionalReal(const char* f, std::optional<double>& x, fastloss::Check, const char*) {
     if (!Has(f)) return;
     py::object v = d[f];
-    has = !v.is_none();
-    if (has) x = v.cast<double>();
+    x.reset();
+    if (!v.is_none()) x = v.cast<double>();
   }
-  void OptionalInt(const char* f, int64_t& x, bool& has, const char*) {
+  void OptionalInt(const char* f, std::optional<int64_t>& x, const char*) {
     if (!Has(f)) return;
     py::object v = d[f];
-    has = !v.is_none();
-    if (has) x = v.cast<int64_t>();
+    x.reset();
+    if (!v.is_none()) x = v.cast<int64_t>();
   }
   void Axes(const char* f, bool& all, std::vector<int>& axes, const char*) {
     if (!Has(f)) return;
@@ -218,15 +218,12 @@ void Elementwise(const std::string& name, py::dict options, const std::string& r
   call.reduction = ParseReduction(name, reduction);
   if (!weights.is_none()) {
     call.weights = ToView("weights", weights, &device);
-    call.has_weights = true;
   }
   if (!grad.is_none()) {
     call.grad = ToView("grad", grad, &device);
-    call.has_grad = true;
   }
   if (!losses.is_none()) {
     call.losses = ToView("losses", losses, &device);
-    call.has_losses = true;
   }
   if (!result.is_none()) {
     const DeviceView r = ToView("result", result, &device);
@@ -255,15 +252,12 @@ fastloss::cuda::DeviceScoreCall ToScoreCall(py::handle t, int* device) {
   s.scores = ToView("scores", c[0], device);
   if (!c[1].is_none()) {
     s.weights = ToView("weights", c[1], device);
-    s.has_weights = true;
   }
   if (!c[2].is_none()) {
     s.grad = ToView("grad", c[2], device);
-    s.has_grad = true;
   }
   if (!c[3].is_none()) {
     s.losses = ToView("losses", c[3], device);
-    s.has_losses = true;
   }
   return s;
 }

@@ -68,11 +68,9 @@ py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::l
       if (!w.is_none()) {
         LoadInput(name, "weights", w, kind, wargs[k]);
         calls[k].weights = wargs[k].ToView<const T>();
-        calls[k].has_weights = true;
       }
       if (none && value) {
         losses_out.append(NewArray<T>(args[k], calls[k].losses));
-        calls[k].has_losses = true;
       }
       if (grads) {
         if (!out_obj.is_none() && n == 1) {
@@ -83,7 +81,6 @@ py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::l
         } else {
           grads_out.append(NewArray<T>(args[k], calls[k].grad));
         }
-        calls[k].has_grad = true;
       }
     }
     const bool saturating =
@@ -120,7 +117,6 @@ py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::l
     if (!weights.is_none()) {
       LoadInput(name, "weights", weights, kind, warg);
       call.weights = warg.ToView<const T>();
-      call.has_weights = true;
     }
     call.reduction = red;
     // The losses' shape: rows (inputs without the last axis), elements
@@ -141,7 +137,6 @@ py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::l
     py::object losses;
     if (none && value && !pairwise) {
       losses = NewArray<T>(lrank, lshape, call.losses);
-      call.has_losses = true;
     }
     py::list grads_out;
     if (grads) {
@@ -154,7 +149,6 @@ py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::l
         } else {
           grads_out.append(NewArray<T>(args[k], call.grads[k]));
         }
-        call.has_grads[k] = true;
       }
     }
     double v = 0.0;
@@ -187,11 +181,8 @@ py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::l
       fastloss::ScoreCall<T> sc;
       sc.scores = call.inputs[0];
       sc.weights = call.weights;
-      sc.has_weights = call.has_weights;
       sc.grad = call.grads[0];
-      sc.has_grad = call.has_grads[0];
       sc.losses = call.losses;
-      sc.has_losses = call.has_losses;
       const double tgt = OptFloat(lname, o, "target", 1.0);
       py::gil_scoped_release release;
       v = fastloss::GradientPenalty<T>(sc, red, tgt);
@@ -201,11 +192,9 @@ py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::l
       fastloss::Call<T> c;
       c.y_true = rel.ToView<const T>();
       c.y_pred = call.inputs[0];
-      c.has_weights = call.has_weights;
       c.weights = call.weights;
       c.reduction = red;
       c.grad = call.grads[0];
-      c.has_grad = call.has_grads[0];
       fastloss::PairwiseRankingOptions r;
       r.margin = OptFloat(lname, o, "margin", 1.0);
       View<const int64_t> gview;
@@ -297,13 +286,13 @@ py::object L2(py::list arrays, double lam, int want) {
     auto run = [&](auto t) {
       using T = decltype(t);
       const View<const T> w = a.ToView<const T>();
-      View<T> g;
+      fastloss::OptionalView<T> g;
       py::object garr;
       if (want != 0) garr = NewArray<T>(a, g);
       double v;
       {
         py::gil_scoped_release release;
-        v = fastloss::L2Penalty<T>(w, lam, want != 0 ? &g : nullptr);
+        v = fastloss::L2Penalty<T>(w, lam, g ? &*g : nullptr);
       }
       total += v;
       if (want != 0) grads.append(garr);
@@ -351,12 +340,10 @@ py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
     call.reduction = red;
     if (!weights.is_none()) {
       call.weights = w.ToView<const T>();
-      call.has_weights = true;
     }
     py::object losses, grad;
     if (red == Reduction::kNone && want != 1) {
       losses = NewArray<T>(y_pred, call.losses);
-      call.has_losses = true;
     }
     if (want != 0) {
       if (!out_obj.is_none()) {
@@ -367,7 +354,6 @@ py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
       } else {
         grad = NewArray<T>(y_pred, call.grad);
       }
-      call.has_grad = true;
     }
     double v;
     {

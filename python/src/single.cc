@@ -123,15 +123,15 @@ struct FieldSetter {
   void Int(const char* f, int& x, const char*) {
     if (Is(f)) x = static_cast<int>(Integer(f, 1LL << 31));
   }
-  void OptionalReal(const char* f, double& x, bool& has, fastloss::Check, const char*) {
+  void OptionalReal(const char* f, std::optional<double>& x, fastloss::Check, const char*) {
     if (!Is(f)) return;
-    has = !v.is_none();
-    if (has) x = RealValue(Where(f), v);
+    x.reset();
+    if (!v.is_none()) x = RealValue(Where(f), v);
   }
-  void OptionalInt(const char* f, int64_t& x, bool& has, const char*) {
+  void OptionalInt(const char* f, std::optional<int64_t>& x, const char*) {
     if (!Is(f)) return;
-    has = !v.is_none();
-    if (has) x = Integer(f, 1LL << 53);
+    x.reset();
+    if (!v.is_none()) x = Integer(f, 1LL << 53);
   }
   void Axes(const char* f, bool& all, std::vector<int>& axes, const char*) {
     if (!Is(f)) return;
@@ -191,11 +191,12 @@ struct FieldDescriber {
   }
   void Bool(const char* f, bool x, const char* doc) { Add(f, "bool", py::bool_(x), doc); }
   void Int(const char* f, int x, const char* doc) { Add(f, "int", py::int_(x), doc); }
-  void OptionalReal(const char* f, double x, bool has, fastloss::Check, const char* doc) {
-    Add(f, "float or None", has ? py::object(py::float_(x)) : py::none(), doc);
+  void OptionalReal(const char* f, const std::optional<double>& x, fastloss::Check,
+                    const char* doc) {
+    Add(f, "float or None", x ? py::object(py::float_(*x)) : py::none(), doc);
   }
-  void OptionalInt(const char* f, int64_t x, bool has, const char* doc) {
-    Add(f, "int or None", has ? py::object(py::int_(x)) : py::none(), doc);
+  void OptionalInt(const char* f, const std::optional<int64_t>& x, const char* doc) {
+    Add(f, "int or None", x ? py::object(py::int_(*x)) : py::none(), doc);
   }
   void Axes(const char* f, bool all, const std::vector<int>& axes, const char* doc) {
     py::object def = py::none();
@@ -224,11 +225,12 @@ struct FieldExporter {
   void Real(const char* f, double x, fastloss::Check, const char*) { out[f] = x; }
   void Bool(const char* f, bool x, const char*) { out[f] = py::bool_(x); }
   void Int(const char* f, int x, const char*) { out[f] = x; }
-  void OptionalReal(const char* f, double x, bool has, fastloss::Check, const char*) {
-    out[f] = has ? py::object(py::float_(x)) : py::none();
+  void OptionalReal(const char* f, const std::optional<double>& x, fastloss::Check,
+                    const char*) {
+    out[f] = x ? py::object(py::float_(*x)) : py::none();
   }
-  void OptionalInt(const char* f, int64_t x, bool has, const char*) {
-    out[f] = has ? py::object(py::int_(x)) : py::none();
+  void OptionalInt(const char* f, const std::optional<int64_t>& x, const char*) {
+    out[f] = x ? py::object(py::int_(*x)) : py::none();
   }
   void Axes(const char* f, bool all, const std::vector<int>& axes, const char*) {
     out[f] = all ? py::object(py::none()) : py::object(py::tuple(py::cast(axes)));
@@ -332,7 +334,6 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
   if constexpr (D == Driver::kLabelRows) {
     call.labels = y_true.ToView<const int64_t>();
     if (c.class_weights) {
-      call.has_class_weights = true;
       call.class_weights = class_weights.ToView<const T>();
     }
   } else {
@@ -341,7 +342,6 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
   call.y_pred = y_pred.ToView<const T>();
   call.reduction = c.reduction;
   if (c.weights) {
-    call.has_weights = true;
     call.weights = weights.ToView<const T>();
   }
   py::object losses, grad;
@@ -349,7 +349,6 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
     int64_t shape[fastloss::kMaxRank];
     const int rank = LossesShape<D>(y_pred, o, shape);
     losses = NewArray<T>(rank, shape, call.losses);
-    call.has_losses = true;
   }
   Arg out;
   if (want != Want::kValue) {
@@ -360,7 +359,6 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
     } else {
       grad = NewArray<T>(y_pred, call.grad);
     }
-    call.has_grad = true;
   }
   View<const T> aux_view;
   if (c.aux) aux_view = aux.ToView<const T>();

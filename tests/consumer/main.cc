@@ -12,7 +12,6 @@ int main() {
   call.y_true = fastloss::View<const float>::Contiguous(y, {4});
   call.y_pred = fastloss::View<const float>::Contiguous(p, {4});
   call.grad = fastloss::View<float>::Contiguous(g, {4});
-  call.has_grad = true;
   const double v = fastloss::Mse(call);
   // mean of (0.25, 0, 4, 0) = 1.0625; grad = 2 r / 4.
   const bool ok = std::fabs(v - 1.0625) < 1e-7 && std::fabs(g[0] - 0.25f) < 1e-7f &&

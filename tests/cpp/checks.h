@@ -279,7 +279,7 @@ Expected Reference(const LossConfig& c, const Call<T>& call, double rtol) {
   e.n = n;
   const std::vector<double> yv = Gather(call.y_true, p.shape, p.rank);
   const std::vector<double> pv = Gather(p, p.shape, p.rank);
-  const std::vector<double> w = call.has_weights ? Gather(call.weights, p.shape, p.rank)
+  const std::vector<double> w = call.weights.has_value() ? Gather(*call.weights, p.shape, p.rank)
                                                  : std::vector<double>(static_cast<size_t>(n), 1.0);
   ExactSum sum_wl, sum_mag, sum_w;
   std::vector<double> wdl(static_cast<size_t>(n)), wmdl(static_cast<size_t>(n));
@@ -348,7 +348,7 @@ template <typename T>
 }
 
 // The call's value and outputs against e: the value for kMean / kSum (0 for
-// kNone), the gradient when has_grad, the losses when kNone and has_losses.
+// kNone), the gradient when grad is set, the losses when kNone and losses is set.
 template <typename T>
 ::testing::AssertionResult MatchesReference(const Expected& e, const Call<T>& call,
                                             double value) {
@@ -365,15 +365,15 @@ template <typename T>
     msg << "\n  value: got " << value << ", expected " << e.value << ", allowed "
         << e.value_tol << " (diff " << value - e.value << ")";
   }
-  if (call.has_grad) {
-    ::testing::AssertionResult r = ViewMatches("grad", call.grad, e.grad, e.grad_tol);
+  if (call.grad.has_value()) {
+    ::testing::AssertionResult r = ViewMatches("grad", *call.grad, e.grad, e.grad_tol);
     if (!r) {
       failed = true;
       msg << "\n  " << r.message();
     }
   }
-  if (e.reduction == Reduction::kNone && call.has_losses) {
-    ::testing::AssertionResult r = ViewMatches("losses", call.losses, e.losses, e.losses_tol);
+  if (e.reduction == Reduction::kNone && call.losses.has_value()) {
+    ::testing::AssertionResult r = ViewMatches("losses", *call.losses, e.losses, e.losses_tol);
     if (!r) {
       failed = true;
       msg << "\n  " << r.message();

@@ -42,7 +42,6 @@ TEST(PartialOverlap, RowsGradShiftedOverYPred) {
   call.labels = CView(labels, {R});
   call.y_pred = View<const double>::Contiguous(buf.data(), {R, C});
   call.grad = View<double>::Contiguous(buf.data() + 1, {R, C});
-  call.has_grad = true;
   fastloss::SparseCategoricalCrossEntropyOptions o;
   o.from_logits = true;
   EXPECT_TRUE(ThrowsErrorMentioning(
@@ -71,7 +70,6 @@ TEST(PartialOverlap, RowsDenseTargetsWeightsLabelsAndLosses) {
   call.y_true = View<const double>::Contiguous(buf.data(), {R, C});
   call.y_pred = CView(x, {R, C});
   call.grad = View<double>::Contiguous(buf.data() + 2, {R, C});
-  call.has_grad = true;
   fastloss::CategoricalCrossEntropyOptions o;
   o.from_logits = true;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalCrossEntropy(call, o); },
@@ -83,7 +81,6 @@ TEST(PartialOverlap, RowsDenseTargetsWeightsLabelsAndLosses) {
     a.y_true = CView(t, {R, C});
     a.y_pred = CView(x, {R, C});
     a.grad = View<double>::Contiguous(gg.data(), {R, C});
-    a.has_grad = true;
     const double v = fastloss::KlDivergence(a, {});
     a.y_true = CView(yt, {R, C});
     a.grad = View<double>::Contiguous(yt.data(), {R, C});
@@ -93,15 +90,13 @@ TEST(PartialOverlap, RowsDenseTargetsWeightsLabelsAndLosses) {
   // Over the row weights.
   call.y_true = CView(t, {R, C});
   call.weights = View<const double>::Contiguous(buf.data() + 5, {R});
-  call.has_weights = true;
   call.grad = View<double>::Contiguous(buf.data(), {R, C});
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::JensenShannon(call, {}); }, {"grad", "weights"}));
   // Per-row losses over y_pred, or over the gradient.
-  call.has_weights = false;
+  call.weights.reset();
   call.grad = View<double>::Contiguous(g.data(), {R, C});
   call.reduction = Reduction::kNone;
   call.losses = View<double>::Contiguous(buf.data() + 1, {R});
-  call.has_losses = true;
   call.y_pred = View<const double>::Contiguous(buf.data(), {R, C});
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalHinge(call, {}); }, {"losses", "y_pred"}));
   call.y_pred = CView(x, {R, C});
@@ -114,7 +109,6 @@ TEST(PartialOverlap, RowsDenseTargetsWeightsLabelsAndLosses) {
   lc.labels = View<const int64_t>::Contiguous(lab.data(), {R});
   lc.y_pred = CView(x, {R, C});
   lc.grad = View<double>::Contiguous(reinterpret_cast<double*>(lab.data()), {R, C});
-  lc.has_grad = true;
   EXPECT_TRUE(ThrowsErrorMentioning(
       [&] { fastloss::SparseCategoricalCrossEntropy(lc, {}); }, {"grad", "y_true"}));
 }
@@ -128,9 +122,7 @@ TEST(PartialOverlap, GroupsBoxesAndMarginRanking) {
   call.y_true = CView(y, {4, 6});
   call.y_pred = CView(p, {4, 6});
   call.weights = View<const double>::Contiguous(buf.data(), {4});
-  call.has_weights = true;
   call.grad = View<double>::Contiguous(buf.data() + 2, {4, 6});
-  call.has_grad = true;
   fastloss::DiceOptions d;
   d.all_axes = false;
   d.axes = {1};
@@ -142,17 +134,14 @@ TEST(PartialOverlap, GroupsBoxesAndMarginRanking) {
   box.y_true = CView(bt, {2, 4});
   box.y_pred = CView(bp, {2, 4});
   box.weights = View<const double>::Contiguous(buf.data(), {2});
-  box.has_weights = true;
   box.grad = View<double>::Contiguous(buf.data() + 1, {2, 4});
-  box.has_grad = true;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BoxIou(box, {}); }, {"grad", "weights"}));
-  box.has_weights = false;
-  box.has_grad = false;
+  box.weights.reset();
+  box.grad.reset();
   box.reduction = Reduction::kNone;
   std::vector<double> bp2 = bp;
   box.y_pred = View<const double>::Contiguous(bp2.data(), {2, 4});
   box.losses = View<double>::Contiguous(bp2.data() + 3, {2});
-  box.has_losses = true;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BoxIou(box, {}); }, {"losses", "boxes_pred"}));
   EXPECT_EQ(bp2, bp);
   // margin_ranking: dL/dx2 shifted over dL/dx1.
@@ -163,7 +152,6 @@ TEST(PartialOverlap, GroupsBoxesAndMarginRanking) {
   mr.target = CView(t, {6});
   mr.grads[0] = View<double>::Contiguous(buf.data(), {6});
   mr.grads[1] = View<double>::Contiguous(buf.data() + 2, {6});
-  mr.has_grads[0] = mr.has_grads[1] = true;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::MarginRanking(mr, {}); }, {"grad"}));
   EXPECT_EQ(buf, before);
 }
@@ -175,7 +163,6 @@ TEST(PartialOverlap, ScorePairOutputsOverTheOtherArray) {
   real.scores = View<const double>::Contiguous(buf.data(), {6});
   fake.scores = View<const double>::Contiguous(buf.data() + 6, {6});
   real.grad = View<double>::Contiguous(buf.data() + 6, {6});  // fake's scores
-  real.has_grad = true;
   EXPECT_TRUE(ThrowsErrorMentioning(
       [&] { fastloss::GanDiscriminator(real, fake, Reduction::kMean); }, {"real_logits", "fake_logits"}));
   EXPECT_EQ(buf, before);
@@ -197,7 +184,6 @@ TEST(SharedElements, EveryDriverRefusesThem) {
     call.y_true = CView(y, {4, 4});
     call.y_pred = CView(p, {4, 4});
     call.grad = g;
-    call.has_grad = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Mse(call); }, {"grad", "out"}));
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BinaryCrossEntropy(call); }, {"grad"}));
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalCrossEntropy(call); }, {"grad"}));
@@ -210,12 +196,10 @@ TEST(SharedElements, EveryDriverRefusesThem) {
     lc.labels = CView(lab, {4});
     lc.y_pred = CView(p, {4, 4});
     lc.grad = g;
-    lc.has_grad = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::MultiMargin(lc); }, {"grad"}));
     ScoreCall<double> s;
     s.scores = CView(p, {4, 4});
     s.grad = g;
-    s.has_grad = true;
     EXPECT_TRUE(ThrowsErrorMentioning(
         [&] { fastloss::GanGenerator(s, Reduction::kMean); }, {"grad"}));
     EXPECT_TRUE(ThrowsErrorMentioning(
@@ -231,7 +215,6 @@ TEST(SharedElements, EveryDriverRefusesThem) {
   call.y_pred = CView(p, {4, 4});
   call.reduction = Reduction::kNone;
   call.losses = MakeView<double>(out.data(), {4, 4}, {0, 1});
-  call.has_losses = true;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Huber(call); }, {"losses"}));
   call.losses = MakeView<double>(out.data(), {4}, {0});
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalHinge(call); }, {"losses"}));
@@ -247,7 +230,6 @@ TEST(SharedElements, EveryDriverRefusesThem) {
   ok.y_true = CView(y, {4, 4});
   ok.y_pred = CView(p, {4, 4});
   ok.grad = MakeView<double>(g.data() + 15, {4, 4}, {-1, -4});
-  ok.has_grad = true;
   EXPECT_NO_THROW(fastloss::Mse(ok));
   ok.y_true = CView(y, {1, 16});
   ok.y_pred = CView(p, {1, 16});
@@ -266,12 +248,11 @@ void CheckNothingWritten(int64_t R, int64_t C) {
   call.y_true = CView(y, {R, C});
   call.y_pred = CView(p, {R, C});
   call.grad = View<T>::Contiguous(g.data(), {R, C});
-  call.has_grad = true;
   for (bool logits : {false, true}) {
     for (Reduction r : {Reduction::kMean, Reduction::kNone}) {
       call.reduction = r;
       call.losses = View<T>::Contiguous(l.data(), {R});
-      call.has_losses = r == Reduction::kNone;
+      if (!(r == Reduction::kNone)) call.losses.reset();
       fastloss::CategoricalCrossEntropyOptions co;
       co.from_logits = logits;
       fastloss::CategoricalFocalOptions fo;
@@ -309,7 +290,6 @@ TEST(Float32Sums, OverflowingRunsAreSummedInFloat64) {
   call.reduction = Reduction::kMean;
   std::vector<float> g8(8);
   call.grad = View<float>::Contiguous(g8.data(), {8});
-  call.has_grad = true;
   EXPECT_DOUBLE_EQ(fastloss::Mse(call), expected);
   for (float v : g8) EXPECT_FLOAT_EQ(v, 2.0f * 1e19f / 8.0f);
   std::vector<float> yk(1000, 0.0f), pk(1000, 1e19f), gk(1000);
@@ -317,13 +297,12 @@ TEST(Float32Sums, OverflowingRunsAreSummedInFloat64) {
   k.y_true = CView(yk, {1000});
   k.y_pred = CView(pk, {1000});
   k.grad = View<float>::Contiguous(gk.data(), {1000});
-  k.has_grad = true;
   EXPECT_DOUBLE_EQ(fastloss::Mse(k), expected);
   // In place (the gradient written over y_pred) such a block cannot be read
   // again: documented to stay inf, never a wrong finite value.
   k.grad = View<float>::Contiguous(pk.data(), {1000});
   EXPECT_EQ(fastloss::Mse(k), std::numeric_limits<double>::infinity());
-  call.has_grad = false;
+  call.grad.reset();
   // A real inf stays inf.
   p[5] = std::numeric_limits<float>::infinity();
   call.y_pred = CView(p, {8});
@@ -368,9 +347,7 @@ TEST(ZeroTotalWeight, MeanIsNanWithZeroGradientInEveryDriver) {
   call.y_true = CView(y, {4, 4});
   call.y_pred = CView(p, {4, 4});
   call.grad = View<double>::Contiguous(g.data(), {4, 4});
-  call.has_grad = true;
   call.weights = View<const double>::Contiguous(w.data(), {4, 1});
-  call.has_weights = true;
   ExpectNanWithZeroGradient("mse", [&] { return fastloss::Mse(call); }, g);
   ExpectNanWithZeroGradient("bce", [&] { return fastloss::BinaryCrossEntropy(call); }, g);
   call.weights = View<const double>::Contiguous(w.data(), {4});
@@ -387,17 +364,13 @@ TEST(ZeroTotalWeight, MeanIsNanWithZeroGradientInEveryDriver) {
   lc.labels = CView(lab, {4});
   lc.y_pred = CView(p, {4, 4});
   lc.weights = View<const double>::Contiguous(w.data(), {4});
-  lc.has_weights = true;
   lc.grad = View<double>::Contiguous(g.data(), {4, 4});
-  lc.has_grad = true;
   ExpectNanWithZeroGradient("sparse_cce", [&] { return fastloss::SparseCategoricalCrossEntropy(lc); }, g);
   ExpectNanWithZeroGradient("multi_margin", [&] { return fastloss::MultiMargin(lc); }, g);
   ScoreCall<double> s;
   s.scores = CView(p, {4, 4});
   s.weights = View<const double>::Contiguous(w.data(), {4, 1});
-  s.has_weights = true;
   s.grad = View<double>::Contiguous(g.data(), {4, 4});
-  s.has_grad = true;
   ExpectNanWithZeroGradient("gan_generator", [&] { return fastloss::GanGenerator(s, Reduction::kMean); }, g);
   s.weights = View<const double>::Contiguous(w.data(), {4});
   ExpectNanWithZeroGradient("gradient_penalty",
@@ -408,9 +381,7 @@ TEST(ZeroTotalWeight, MeanIsNanWithZeroGradientInEveryDriver) {
   cf.y_true = CView(yf, {4, 4});
   cf.y_pred = CView(pf, {4, 4});
   cf.grad = View<float>::Contiguous(gf.data(), {4, 4});
-  cf.has_grad = true;
   cf.weights = View<const float>::Contiguous(wf.data(), {4});
-  cf.has_weights = true;
   EXPECT_TRUE(std::isnan(fastloss::Huber(cf)));
   for (float x : gf) EXPECT_EQ(x, 0.0f);
 }

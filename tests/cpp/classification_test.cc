@@ -129,8 +129,8 @@ class Rng {
 };
 
 // The outputs of a call against an Expected (checks.h): the value for kMean /
-// kSum (0 for kNone), the gradient when has_grad, the losses when kNone and
-// has_losses. CallT is a Call<T> or a LabelCall<T>.
+// kSum (0 for kNone), the gradient when grad is set, the losses when kNone and
+// losses is set. CallT is a Call<T> or a LabelCall<T>.
 template <class CallT>
 ::testing::AssertionResult MatchesExpected(const Expected& e, const CallT& call, double value) {
   std::ostringstream msg;
@@ -145,15 +145,15 @@ template <class CallT>
     msg << "\n  value: got " << value << ", expected " << e.value << ", allowed " << e.value_tol
         << " (diff " << value - e.value << ")";
   }
-  if (call.has_grad) {
-    ::testing::AssertionResult r = ViewMatches("grad", call.grad, e.grad, e.grad_tol);
+  if (call.grad.has_value()) {
+    ::testing::AssertionResult r = ViewMatches("grad", *call.grad, e.grad, e.grad_tol);
     if (!r) {
       failed = true;
       msg << "\n  " << r.message();
     }
   }
-  if (e.reduction == Reduction::kNone && call.has_losses) {
-    ::testing::AssertionResult r = ViewMatches("losses", call.losses, e.losses, e.losses_tol);
+  if (e.reduction == Reduction::kNone && call.losses.has_value()) {
+    ::testing::AssertionResult r = ViewMatches("losses", *call.losses, e.losses, e.losses_tol);
     if (!r) {
       failed = true;
       msg << "\n  " << r.message();
@@ -242,7 +242,7 @@ std::vector<BinConfig> BinConfigs() {
       BinConfig& c = add(BinId::kFocal, ("focal_" + m + "_g0_noalpha").c_str());
       c.focal.from_logits = logits;
       c.focal.gamma = 0.0;
-      c.focal.has_alpha = false;
+      c.focal.alpha.reset();
     }
     {
       BinConfig& c = add(BinId::kFocal, ("focal_" + m + "_g1p5").c_str());
@@ -253,12 +253,12 @@ std::vector<BinConfig> BinConfigs() {
       BinConfig& c = add(BinId::kFocal, ("focal_" + m + "_g1p5_noalpha").c_str());
       c.focal.from_logits = logits;
       c.focal.gamma = 1.5;
-      c.focal.has_alpha = false;
+      c.focal.alpha.reset();
     }
     {
       BinConfig& c = add(BinId::kFocal, ("focal_" + m + "_g2_noalpha").c_str());
       c.focal.from_logits = logits;
-      c.focal.has_alpha = false;
+      c.focal.alpha.reset();
     }
     {
       BinConfig& c = add(BinId::kFocal, ("focal_" + m + "_alpha0p7_ls0p1").c_str());
@@ -312,8 +312,8 @@ Term RefBinary(const BinConfig& c, double y, double x, double pw, double lo, dou
       const fastloss::BinaryFocalOptions& o = c.focal;
       const double ls = o.label_smoothing, g = o.gamma;
       const double a = y * (1.0 - ls) + 0.5 * ls, b = 1.0 - a;
-      const double at = o.has_alpha ? o.alpha * a + (1.0 - o.alpha) * b : 1.0;
-      const double atmax = o.has_alpha ? std::max(o.alpha, 1.0 - o.alpha) : 1.0;
+      const double at = o.alpha ? *o.alpha * a + (1.0 - *o.alpha) * b : 1.0;
+      const double atmax = o.alpha ? std::max(*o.alpha, 1.0 - *o.alpha) : 1.0;
       double ce, dce, omp, domp, mce, mdce;
       if (o.from_logits) {
         const double p = Sig(x), q = Sig(-x);
@@ -437,7 +437,7 @@ Expected BinaryReference(const BinConfig& c, const Call<T>& call, const View<con
   e.n = n;
   const std::vector<double> yv = Gather(call.y_true, p.shape, p.rank);
   const std::vector<double> pv = Gather(p, p.shape, p.rank);
-  const std::vector<double> w = call.has_weights ? Gather(call.weights, p.shape, p.rank)
+  const std::vector<double> w = call.weights.has_value() ? Gather(*call.weights, p.shape, p.rank)
                                                  : std::vector<double>(static_cast<size_t>(n), 1.0);
   std::vector<double> pw(static_cast<size_t>(n), c.bce.pos_weight);
   if (c.pos_weight_array) pw = Gather(pw_view, p.shape, p.rank);
@@ -506,24 +506,20 @@ void CheckBinary(const BinConfig& c, const std::vector<int64_t>& shape, uint64_t
       call.reduction = r;
       if (weighted) {
         call.weights = CView(w, wshape);
-        call.has_weights = true;
       }
       StridedArray<T> grad(shape, ContiguousStrides(shape)), losses(shape, ContiguousStrides(shape));
       const Expected e = BinaryReference(c, call, pw_view);
       if (r != Reduction::kNone) {
         EXPECT_TRUE(MatchesExpected(e, call, RunBinary(c, call, pw_view))) << "value only";
         call.grad = grad.view();
-        call.has_grad = true;
         EXPECT_TRUE(MatchesExpected(e, call, RunBinary(c, call, pw_view))) << "value and grad";
         EXPECT_TRUE(grad.OnlyViewWritten());
       } else {
         call.losses = losses.view();
-        call.has_losses = true;
         EXPECT_TRUE(MatchesExpected(e, call, RunBinary(c, call, pw_view))) << "losses only";
         call.grad = grad.view();
-        call.has_grad = true;
         EXPECT_TRUE(MatchesExpected(e, call, RunBinary(c, call, pw_view))) << "losses and grad";
-        call.has_losses = false;
+        call.losses.reset();
         EXPECT_TRUE(MatchesExpected(e, call, RunBinary(c, call, pw_view))) << "grad only";
         EXPECT_TRUE(grad.OnlyViewWritten());
         EXPECT_TRUE(losses.OnlyViewWritten());
@@ -582,10 +578,12 @@ struct RowConfig {
     return id == RowId::kSparse || id == RowId::kNll || id == RowId::kMultiMargin;
   }
   bool HasIgnore() const {
-    return (id == RowId::kSparse && sparse.has_ignore_index) ||
-           (id == RowId::kNll && nll.has_ignore_index);
+    return (id == RowId::kSparse && sparse.ignore_index.has_value()) ||
+           (id == RowId::kNll && nll.ignore_index.has_value());
   }
-  int64_t IgnoreIndex() const { return id == RowId::kSparse ? sparse.ignore_index : nll.ignore_index; }
+  int64_t IgnoreIndex() const {
+    return (id == RowId::kSparse ? sparse.ignore_index : nll.ignore_index).value_or(0);
+  }
   bool Logits() const {
     switch (id) {
       case RowId::kCce: return cce.from_logits;
@@ -631,7 +629,7 @@ std::vector<RowConfig> RowConfigs() {
       RowConfig& c = add(RowId::kFocal, "cat_focal_" + m + "_g0_noalpha");
       c.focal.from_logits = logits;
       c.focal.gamma = 0.0;
-      c.focal.has_alpha = false;
+      c.focal.alpha.reset();
     }
     {
       RowConfig& c = add(RowId::kFocal, "cat_focal_" + m + "_g1p5_ls0p1");
@@ -643,7 +641,7 @@ std::vector<RowConfig> RowConfigs() {
     {
       RowConfig& c = add(RowId::kSparse, "sparse_" + m + "_ignore");
       c.sparse.from_logits = logits;
-      c.sparse.has_ignore_index = true;
+      c.sparse.ignore_index = -100;
     }
     {
       RowConfig& c = add(RowId::kSparse, "sparse_" + m + "_cw");
@@ -659,7 +657,6 @@ std::vector<RowConfig> RowConfigs() {
       // ignore_index, class weights and label smoothing together.
       RowConfig& c = add(RowId::kSparse, "sparse_" + m + "_ignore_cw_ls0p1");
       c.sparse.from_logits = logits;
-      c.sparse.has_ignore_index = true;
       c.sparse.ignore_index = -1;
       c.class_weights = true;
       c.sparse.label_smoothing = 0.1;
@@ -669,7 +666,6 @@ std::vector<RowConfig> RowConfigs() {
     // An ignore_index inside [0, C): rows with that label are ignored.
     RowConfig& c = add(RowId::kSparse, "sparse_logits_ignore_class1");
     c.sparse.from_logits = true;
-    c.sparse.has_ignore_index = true;
     c.sparse.ignore_index = 1;
   }
   {
@@ -698,7 +694,7 @@ std::vector<RowConfig> RowConfigs() {
   add(RowId::kNll, "nll");
   {
     RowConfig& c = add(RowId::kNll, "nll_ignore_cw");
-    c.nll.has_ignore_index = true;
+    c.nll.ignore_index = -100;
     c.class_weights = true;
   }
   add(RowId::kMultiMargin, "multi_margin_p1");
@@ -831,7 +827,7 @@ RowResult RefRow(const RowConfig& c, const std::vector<double>& x, const std::ve
       for (size_t k = 0; k < C; ++k) yp[k] = y[k] * (1.0 - ls) + ls / Cd;
       const bool focal = c.id == RowId::kFocal;
       return SoftmaxFamily(x, yp, c.Logits(), focal,
-                           focal && c.focal.has_alpha ? c.focal.alpha : 1.0,
+                           focal ? c.focal.alpha.value_or(1.0) : 1.0,
                            focal ? c.focal.gamma : 0.0, lo, hi);
     }
     case RowId::kSparse: {
@@ -1303,16 +1299,14 @@ void CheckRows(const RowConfig& c0, const std::string& kind, int64_t N, int64_t 
           call.reduction = r;
           if (weighted) {
             call.weights = wview;
-            call.has_weights = true;
           }
           if (c.class_weights) {
             call.class_weights = CView(cw, {C});
-            call.has_class_weights = true;
           }
           call.grad = grad.view();
-          call.has_grad = with_grad;
+          if (!(with_grad)) call.grad.reset();
           call.losses = losses.view();
-          call.has_losses = with_losses;
+          if (!(with_losses)) call.losses.reset();
           EXPECT_TRUE(MatchesExpected(e, call, RunLabel(c, call))) << what;
         } else {
           Call<T> call;
@@ -1321,12 +1315,11 @@ void CheckRows(const RowConfig& c0, const std::string& kind, int64_t N, int64_t 
           call.reduction = r;
           if (weighted) {
             call.weights = wview;
-            call.has_weights = true;
           }
           call.grad = grad.view();
-          call.has_grad = with_grad;
+          if (!(with_grad)) call.grad.reset();
           call.losses = losses.view();
-          call.has_losses = with_losses;
+          if (!(with_losses)) call.losses.reset();
           EXPECT_TRUE(MatchesExpected(e, call, RunDense(c, call))) << what;
         }
       };
@@ -1397,9 +1390,8 @@ Out DenseRun(F&& f, const std::vector<double>& y, const std::vector<double>& x,
   call.y_pred = CView(xt, shape);
   call.reduction = r;
   call.grad = MakeView<T>(g.data(), shape, ContiguousStrides(shape));
-  call.has_grad = true;
   call.losses = MakeView<T>(l.data(), rshape, ContiguousStrides(rshape));
-  call.has_losses = r == Reduction::kNone;
+  if (!(r == Reduction::kNone)) call.losses.reset();
   Out o;
   o.value = f(call);
   o.grad = ToDouble(g);
@@ -1418,9 +1410,8 @@ Out BinaryRun(F&& f, const std::vector<double>& y, const std::vector<double>& x,
   call.y_pred = CView(xt, shape);
   call.reduction = r;
   call.grad = MakeView<T>(g.data(), shape, {1});
-  call.has_grad = true;
   call.losses = MakeView<T>(l.data(), shape, {1});
-  call.has_losses = r == Reduction::kNone;
+  if (!(r == Reduction::kNone)) call.losses.reset();
   Out o;
   o.value = f(call);
   o.grad = ToDouble(g);
@@ -1442,12 +1433,10 @@ Out LabelRun(F&& f, const std::vector<int64_t>& labels, const std::vector<double
   call.reduction = r;
   if (!cw.empty()) {
     call.class_weights = CView(cwt, {static_cast<int64_t>(cw.size())});
-    call.has_class_weights = true;
   }
   call.grad = MakeView<T>(g.data(), shape, ContiguousStrides(shape));
-  call.has_grad = true;
   call.losses = MakeView<T>(l.data(), rshape, ContiguousStrides(rshape));
-  call.has_losses = r == Reduction::kNone;
+  if (!(r == Reduction::kNone)) call.losses.reset();
   Out o;
   o.value = f(call);
   o.grad = ToDouble(g);
@@ -1620,7 +1609,7 @@ void CheckIgnoredRows() {
   const std::vector<double> cw = {3.0, 0.5, 2.0};
   fastloss::SparseCategoricalCrossEntropyOptions sp;
   sp.from_logits = true;
-  sp.has_ignore_index = true;
+  sp.ignore_index = -100;
   auto fs = [&](const LabelCall<T>& c) { return fastloss::SparseCategoricalCrossEntropy(c, sp); };
   const std::vector<int64_t> labels = {-100, -100, 0};
   for (bool with_cw : {false, true}) {
@@ -1649,7 +1638,7 @@ void CheckIgnoredRows() {
   EXPECT_EQ(o.value, 0.0);
   for (double g : o.grad) EXPECT_EQ(g, 0.0);
   fastloss::NllOptions nl;
-  nl.has_ignore_index = true;
+  nl.ignore_index = -100;
   auto fn = [&](const LabelCall<T>& c) { return fastloss::Nll(c, nl); };
   o = LabelRun<T>(fn, none, x, {3, 3}, Reduction::kMean);
   EXPECT_TRUE(std::isnan(o.value)) << o.value;
@@ -1816,10 +1805,10 @@ TEST(ClassificationErrors, LabelOutOfRangeThrowsBeforeWriting) {
           call.y_pred = CView(x, shape);
           call.reduction = r;
           call.grad = grad.view();
-          call.has_grad = mode != 0;
+          if (!(mode != 0)) call.grad.reset();
           call.losses = losses.view();
-          call.has_losses = r == Reduction::kNone && mode != 1;
-          if (r == Reduction::kNone && !call.has_losses && !call.has_grad) continue;
+          if (!(r == Reduction::kNone && mode != 1)) call.losses.reset();
+          if (r == Reduction::kNone && !call.losses.has_value() && !call.grad.has_value()) continue;
           const auto fn = [&] {
             switch (loss) {
               case 0: {
@@ -1865,15 +1854,14 @@ TEST(ClassificationErrors, LabelOutOfRangeThrowsBeforeWriting) {
   call.labels = CView(labels, {6});
   call.y_pred = CView(xd, {6, 3});
   call.grad = grad.view();
-  call.has_grad = true;
   fastloss::SparseCategoricalCrossEntropyOptions o;
-  o.has_ignore_index = true;
+  o.ignore_index = -100;
   o.from_logits = true;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::SparseCategoricalCrossEntropy(call, o); },
                                     {"y_true"}));
   EXPECT_TRUE(grad.Untouched());
   fastloss::NllOptions no;
-  no.has_ignore_index = true;
+  no.ignore_index = -100;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Nll(call, no); }, {"y_true"}));
   EXPECT_TRUE(grad.Untouched());
 }
@@ -1894,7 +1882,6 @@ TEST(ClassificationErrors, TargetsOutsideUnitIntervalThrow) {
       call.y_true = CView(y, {2, 3});
       call.y_pred = CView(x, {2, 3});
       call.grad = grad.view();
-      call.has_grad = true;
       fastloss::BinaryCrossEntropyOptions b;
       b.from_logits = logits;
       fastloss::BinaryFocalOptions f;
@@ -1907,7 +1894,7 @@ TEST(ClassificationErrors, TargetsOutsideUnitIntervalThrow) {
       for (Reduction r : {Reduction::kMean, Reduction::kNone}) {
         call.reduction = r;
         call.losses = losses.view();
-        call.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) call.losses.reset();
         EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BinaryCrossEntropy(call, b); }, {"y_true"}));
         EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BinaryCrossEntropy(call, pwv, b); },
                                           {"y_true"}));
@@ -1925,8 +1912,8 @@ TEST(ClassificationErrors, TargetsOutsideUnitIntervalThrow) {
       }
       // Value only.
       call.reduction = Reduction::kSum;
-      call.has_grad = false;
-      call.has_losses = false;
+      call.grad.reset();
+      call.losses.reset();
       EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BinaryCrossEntropy(call, b); }, {"y_true"}));
       EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::CategoricalCrossEntropy(call, cc); },
                                         {"y_true"}));
@@ -1964,12 +1951,10 @@ TEST(ClassificationErrors, BadClassAxisThrows) {
     call.y_true = CView(buf, k.shape);
     call.y_pred = CView(buf, k.shape);
     call.grad = MakeView<double>(g.data(), k.shape, ContiguousStrides(k.shape));
-    call.has_grad = true;
     LabelCall<double> lc;
     lc.labels = CView(lab, rshape);
     lc.y_pred = CView(buf, k.shape);
     lc.grad = call.grad;
-    lc.has_grad = true;
     std::vector<std::function<void()>> fns;
     fastloss::CategoricalCrossEntropyOptions o1;
     o1.axis = k.axis;
@@ -2091,7 +2076,6 @@ TEST(ClassificationErrors, BadOptionsThrow) {
                                           std::vector<int64_t>{1, 3}}) {
     LabelCall<double> l2 = lc;
     l2.class_weights = CView(cw, cws);
-    l2.has_class_weights = true;
     fastloss::SparseCategoricalCrossEntropyOptions s;
     s.from_logits = true;
     expect("class_weights", [&] { fastloss::SparseCategoricalCrossEntropy(l2, s); });
@@ -2144,17 +2128,14 @@ void CheckThreadDeterminism() {
       call.labels = CView(labels, {N});
       call.y_pred = CView(x, {N, C});
       call.weights = CView(w, {N});
-      call.has_weights = true;
       call.class_weights = CView(cw, {C});
-      call.has_class_weights = true;
       call.reduction = r;
       call.grad = gv;
-      call.has_grad = true;
       call.losses = lv;
-      call.has_losses = r == Reduction::kNone;
+      if (!(r == Reduction::kNone)) call.losses.reset();
       fastloss::SparseCategoricalCrossEntropyOptions o;
       o.from_logits = true;
-      o.has_ignore_index = true;
+      o.ignore_index = -100;
       o.label_smoothing = 0.1;
       res.value = fastloss::SparseCategoricalCrossEntropy(call, o);
     } else {
@@ -2162,12 +2143,10 @@ void CheckThreadDeterminism() {
       call.y_true = CView(y, {N, C});
       call.y_pred = CView(x, {N, C});
       call.weights = CView(w, {N});
-      call.has_weights = true;
       call.reduction = r;
       call.grad = gv;
-      call.has_grad = true;
       call.losses = lv;
-      call.has_losses = r == Reduction::kNone;
+      if (!(r == Reduction::kNone)) call.losses.reset();
       if (which == 1) {
         fastloss::CategoricalCrossEntropyOptions o;
         o.from_logits = true;

@@ -182,14 +182,11 @@ void Compare(const Loss& loss, size_t n, Reduction r, bool weighted, double rtol
   c.y_pred = View<const Host>::Contiguous(ph.data(), {shape});
   c.reduction = r;
   c.grad = View<Host>::Contiguous(gh.data(), {shape});
-  c.has_grad = true;
   if (r == Reduction::kNone) {
     c.losses = View<Host>::Contiguous(lh.data(), {shape});
-    c.has_losses = true;
   }
   if (weighted) {
     c.weights = View<const Host>::Contiguous(wh.data(), {shape});
-    c.has_weights = true;
   }
   double want;
   if constexpr (std::is_same<Host, double>::value) {
@@ -209,16 +206,13 @@ void Compare(const Loss& loss, size_t n, Reduction r, bool weighted, double rtol
   d.y_pred = DeviceView::Contiguous(p.p, DTypeOf<S>(), {shape});
   d.reduction = r;
   d.grad = DeviceView::Contiguous(g.p, DTypeOf<S>(), {shape});
-  d.has_grad = true;
   if (r == Reduction::kNone) {
     d.losses = DeviceView::Contiguous(l.p, DTypeOf<S>(), {shape});
-    d.has_losses = true;
   } else {
     d.result = result.p;
   }
   if (weighted) {
     d.weights = DeviceView::Contiguous(w.p, DTypeOf<S>(), {shape});
-    d.has_weights = true;
   }
   CUDA_OK(loss.gpu(d, 0));
   CUDA_OK(cudaDeviceSynchronize());
@@ -306,10 +300,8 @@ TEST(Cuda, StridedAndBroadcastWeights) {
   s.y_pred = s.y_true;
   s.y_pred.data = dp.p;
   s.grad = s.y_true;
-  s.grad.data = dg.p;
-  s.has_grad = true;
+  s.grad->data = dg.p;
   s.weights = DeviceView::Contiguous(dw.p, DType::kFloat32, {1});
-  s.has_weights = true;
   s.result = r1.p;
   DeviceCall c = s;
   c.y_true = DeviceView::Contiguous(dyc.p, DType::kFloat32, {static_cast<int64_t>(n)});
@@ -344,7 +336,6 @@ TEST(Cuda, BitIdenticalRuns) {
     c.result = r.p;
     if (grad) {
       c.grad = DeviceView::Contiguous(dg.p, DType::kFloat32, {static_cast<int64_t>(n)});
-      c.has_grad = true;
     }
     EXPECT_EQ(fastloss::cuda::LogCosh(c, {}, 0), cudaSuccess);
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -404,19 +395,17 @@ TEST(Cuda, ArgumentErrorsNameTheArgument) {
   c.y_pred = DeviceView::Contiguous(b, DType::kFloat32, {4});
   EXPECT_EQ(fastloss::cuda::Huber(c, fastloss::HuberOptions{-1.0}, 0), cudaErrorInvalidValue);
   EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("delta"), std::string::npos);
-  c.has_weights = true;
   c.weights = DeviceView::Contiguous(a, DType::kFloat32, {3});
   EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
   EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("weights"), std::string::npos);
-  c.has_weights = false;
+  c.weights.reset();
   // A broadcast (zero-stride) gradient would have threads race on one element.
   float g[4] = {};
   c.grad = DeviceView::Contiguous(g, DType::kFloat32, {4});
-  c.grad.strides[0] = 0;
-  c.has_grad = true;
+  c.grad->strides[0] = 0;
   EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
   EXPECT_NE(std::string(fastloss::cuda::LastErrorMessage()).find("zero stride"), std::string::npos);
-  c.has_grad = false;
+  c.grad.reset();
   // A pointer not aligned to the element size (a sticky CUDA error if launched).
   c.y_pred.data = reinterpret_cast<char*>(b) + 1;
   EXPECT_EQ(fastloss::cuda::Mse(c, {}, 0), cudaErrorInvalidValue);
@@ -492,14 +481,11 @@ void CompareShaped(const char* label, const Shaped<T>& d, Reduction r,
   c.y_pred = HostView<T>(d.p.data(), d.shape);
   c.reduction = r;
   c.grad = HostOut<T>(gh.data(), d.shape);
-  c.has_grad = true;
   if (r == Reduction::kNone) {
     c.losses = HostOut<T>(lh.data(), d.out_shape);
-    c.has_losses = true;
   }
   if (!d.w_shape.empty()) {
     c.weights = HostView<T>(d.w.data(), d.w_shape);
-    c.has_weights = true;
   }
   const double want = cpu(c);
   const DType t = DTypeOf<T>();
@@ -512,16 +498,13 @@ void CompareShaped(const char* label, const Shaped<T>& d, Reduction r,
   dc.y_pred = DevView(p.p, t, d.shape);
   dc.reduction = r;
   dc.grad = DevView(g.p, t, d.shape);
-  dc.has_grad = true;
   if (r == Reduction::kNone) {
     dc.losses = DevView(l.p, t, d.out_shape);
-    dc.has_losses = true;
   } else {
     dc.result = res.p;
   }
   if (!d.w_shape.empty()) {
     dc.weights = DevView(w.p, t, d.w_shape);
-    dc.has_weights = true;
   }
   CUDA_OK(gpu(dc));
   CUDA_OK(cudaDeviceSynchronize());
@@ -729,21 +712,15 @@ TEST(Cuda, AdversarialLossesMatchCpu) {
     fastloss::ScoreCall<double> hr, hf;
     hr.scores = HostView<double>(real.data(), {nr});
     hr.weights = HostView<double>(wr.data(), {nr});
-    hr.has_weights = true;
     hr.grad = HostOut<double>(gr.data(), {nr});
-    hr.has_grad = true;
     hf.scores = HostView<double>(fake.data(), {nf});
     hf.grad = HostOut<double>(gf.data(), {nf});
-    hf.has_grad = true;
     fastloss::cuda::DeviceScoreCall cr, cf;
     cr.scores = DevView(dr.p, DType::kFloat64, {nr});
     cr.weights = DevView(dwr.p, DType::kFloat64, {nr});
-    cr.has_weights = true;
     cr.grad = DevView(dgr.p, DType::kFloat64, {nr});
-    cr.has_grad = true;
     cf.scores = DevView(df.p, DType::kFloat64, {nf});
     cf.grad = DevView(dgf.p, DType::kFloat64, {nf});
-    cf.has_grad = true;
     const auto check = [&](const char* label, double want, bool both) {
       CUDA_OK(cudaDeviceSynchronize());
       EXPECT_LE(RelErr(res.Download()[0], want), 1e-12) << label;
@@ -789,10 +766,9 @@ TEST(Cuda, StructuredArgumentErrors) {
   dice.axes = {1};
   c.reduction = Reduction::kNone;
   c.losses = DevView(g, DType::kFloat32, {4});
-  c.has_losses = true;
   EXPECT_EQ(fastloss::cuda::Dice(c, dice, 0), cudaErrorInvalidValue);
   EXPECT_NE(message().find("losses must have the scores' shape"), std::string::npos) << message();
-  c.has_losses = false;
+  c.losses.reset();
   c.reduction = Reduction::kMean;
   fastloss::TverskyOptions tv;
   tv.alpha = -1.0;
@@ -803,12 +779,10 @@ TEST(Cuda, StructuredArgumentErrors) {
   each.all_axes = false;
   c.reduction = Reduction::kNone;
   c.losses = c.y_pred;
-  c.has_losses = true;
   c.grad = DevView(g, DType::kFloat32, {3, 4});
-  c.has_grad = true;
   EXPECT_EQ(fastloss::cuda::Dice(c, each, 0), cudaErrorInvalidValue);
   EXPECT_NE(message().find("losses overlaps y_pred"), std::string::npos) << message();
-  c.has_losses = c.has_grad = false;
+  if (!(c.grad.reset())) c.losses.reset();
   c.reduction = Reduction::kMean;
   // A misaligned result would be a sticky error in the final fold.
   c.result = reinterpret_cast<char*>(g) + 2;
@@ -831,11 +805,10 @@ TEST(Cuda, StructuredArgumentErrors) {
   real.scores = DevView(a, DType::kFloat32, {12});
   fake.scores = DevView(b, DType::kFloat32, {12});
   fake.weights = DevView(g, DType::kFloat32, {5});
-  fake.has_weights = true;
   EXPECT_EQ(fastloss::cuda::GanDiscriminator(real, fake, Reduction::kMean, g, 0),
             cudaErrorInvalidValue);
   EXPECT_NE(message().find("fake_logits"), std::string::npos) << message();
-  fake.has_weights = false;
+  fake.weights.reset();
   fake.scores = DevView(b, DType::kFloat64, {6});
   EXPECT_EQ(fastloss::cuda::WassersteinCritic(real, fake, Reduction::kSum, g, 0),
             cudaErrorInvalidValue);

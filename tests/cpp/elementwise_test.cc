@@ -50,7 +50,6 @@ TEST(Reductions, ByHand) {
   call.y_true = Vec(y);
   call.y_pred = Vec(p);
   call.grad = View<double>::Contiguous(g.data(), {3});
-  call.has_grad = true;
 
   call.reduction = Reduction::kMean;
   EXPECT_DOUBLE_EQ(fastloss::Mse(call), 14.0 / 3);
@@ -64,7 +63,6 @@ TEST(Reductions, ByHand) {
 
   call.reduction = Reduction::kNone;
   call.losses = View<double>::Contiguous(l.data(), {3});
-  call.has_losses = true;
   g.assign(3, 0.0);
   EXPECT_EQ(fastloss::Mse(call), 0.0);
   EXPECT_EQ(l, (std::vector<double>{1, 4, 9}));
@@ -80,9 +78,7 @@ TEST(Reductions, WeightedByHand) {
   call.y_true = Vec(y);
   call.y_pred = Vec(p);
   call.weights = Vec(w);
-  call.has_weights = true;
   call.grad = View<float>::Contiguous(g.data(), {3});
-  call.has_grad = true;
 
   call.reduction = Reduction::kMean;  // (1 + 0 + 18) / 3
   EXPECT_NEAR(fastloss::Mse(call), 19.0 / 3, 1e-6);
@@ -96,7 +92,6 @@ TEST(Reductions, WeightedByHand) {
 
   call.reduction = Reduction::kNone;
   call.losses = View<float>::Contiguous(l.data(), {3});
-  call.has_losses = true;
   EXPECT_EQ(fastloss::Mse(call), 0.0);
   EXPECT_EQ(l, (std::vector<float>{1, 0, 18}));
   EXPECT_EQ(g, (std::vector<float>{2, 0, 12}));
@@ -112,14 +107,12 @@ TEST(Reductions, OutputsPerReduction) {
   call.y_pred = Vec(p);
   call.reduction = Reduction::kNone;
   call.grad = g.view();
-  call.has_grad = true;
   EXPECT_EQ(fastloss::Mae(call), 0.0);
   EXPECT_EQ(g.Values(), (std::vector<double>{1, -1}));
   EXPECT_TRUE(g.OnlyViewWritten());
 
-  call.has_grad = false;
+  call.grad.reset();
   call.losses = l.view();
-  call.has_losses = true;
   call.reduction = Reduction::kSum;
   EXPECT_EQ(fastloss::Mae(call), 4.0);
   EXPECT_TRUE(l.Untouched());
@@ -161,12 +154,9 @@ void CheckWeights(const LossConfig& c, const WeightCase& wc, uint64_t seed) {
     call.y_true = MakeView<const T>(y.data(), wc.shape, strides);
     call.y_pred = MakeView<const T>(p.data(), wc.shape, strides);
     call.weights = MakeView<const T>(w.data(), wc.w_shape, w_strides);
-    call.has_weights = true;
     call.reduction = r;
     call.grad = grad.view();
-    call.has_grad = true;
     call.losses = losses.view();
-    call.has_losses = true;
     EXPECT_TRUE(RunAndCheck(c, call));
     EXPECT_TRUE(grad.OnlyViewWritten());
   }
@@ -215,8 +205,6 @@ TEST(Weights, PerSampleEqualsExpanded) {
     call.y_true = View<const float>::Contiguous(y.data(), {n, t});
     call.y_pred = View<const float>::Contiguous(p.data(), {n, t});
     call.reduction = r;
-    call.has_weights = true;
-    call.has_grad = true;
     call.weights = View<const float>::Contiguous(ws.data(), {n, 1});
     call.grad = View<float>::Contiguous(g1.data(), {n, t});
     const double v1 = fastloss::Huber(call);
@@ -242,9 +230,7 @@ TEST(Weights, StridedWeights) {
     call.y_true = View<const double>::Contiguous(y.data(), {n, t});
     call.y_pred = View<const double>::Contiguous(p.data(), {n, t});
     call.weights = w.cview();
-    call.has_weights = true;
     call.grad = View<double>::Contiguous(g.data(), {n, t});
-    call.has_grad = true;
     call.reduction = r;
     EXPECT_TRUE(RunAndCheck(c, call)) << ReductionName(r);
   }
@@ -308,9 +294,8 @@ void CheckLayout(const LossConfig& c, const Layout& lay, Reduction r) {
   call.y_pred = p.cview();
   call.reduction = r;
   call.grad = grad.view();
-  call.has_grad = true;
   call.losses = losses.view();
-  call.has_losses = r == Reduction::kNone;
+  if (!(r == Reduction::kNone)) call.losses.reset();
   double v = 0;
   EXPECT_TRUE(RunAndCheck(c, call, &v));
   EXPECT_TRUE(grad.OnlyViewWritten());
@@ -360,8 +345,7 @@ TEST(Views, ZeroDimAndMaxRank) {
   Call<double> call;
   call.y_true.data = &y;
   call.y_pred.data = &p;
-  call.grad.data = &g;
-  call.has_grad = true;
+  call.grad.emplace().data = &g;
   EXPECT_EQ(fastloss::Mse(call), 6.25);
   EXPECT_EQ(g, 5.0);
 
@@ -377,7 +361,6 @@ TEST(Views, ZeroDimAndMaxRank) {
   big.y_true = MakeView<const double>(yv.data(), shape, strides);
   big.y_pred = MakeView<const double>(pv.data(), shape, strides);
   big.grad = MakeView<double>(gv.data(), shape, strides);
-  big.has_grad = true;
   big.reduction = Reduction::kSum;
   EXPECT_EQ(fastloss::Mse(big), 1 + 0 + 1 + 4 + 9 + 16);
   EXPECT_EQ(gv, (std::vector<double>{-2, 0, 2, 4, 6, 8}));
@@ -403,7 +386,6 @@ void CheckInPlace(const LossConfig& c, int64_t n, int64_t stride, bool alias_y_t
   call.y_pred = p.cview();
   call.reduction = r;
   call.grad = g.view();
-  call.has_grad = true;
   const Expected e = Reference(c, call);
   const double v1 = RunLoss(c, call);
   // In place: the gradient overwrites the input.
@@ -446,7 +428,6 @@ TEST(InPlace, TransposedAlias) {
   call.y_true = y.cview();
   call.y_pred = p.cview();
   call.grad = p.view();
-  call.has_grad = true;
   call.reduction = Reduction::kSum;
   EXPECT_TRUE(RunAndCheck(c, call));
 }
@@ -463,7 +444,6 @@ TEST(InPlace, PartialOverlapThrows) {
   call.y_true = Vec(y);
   call.y_pred = View<const double>::Contiguous(buf.data(), {n});
   call.grad = View<double>::Contiguous(buf.data() + 1, {n});  // shifted by one
-  call.has_grad = true;
   for (Reduction r : {Reduction::kMean, Reduction::kSum, Reduction::kNone}) {
     call.reduction = r;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Mse(call); }, {"grad"}))
@@ -486,14 +466,12 @@ TEST(InPlace, PartialOverlapThrows) {
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Mse(call); }, {"grad"}));
   call.y_true = Vec(y);
   call.weights = View<const double>::Contiguous(buf.data() + 3, {n});
-  call.has_weights = true;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Mse(call); }, {"grad"}));
   // The per-element losses overlapping y_pred.
-  call.has_weights = false;
-  call.has_grad = false;
+  call.weights.reset();
+  call.grad.reset();
   call.y_pred = View<const double>::Contiguous(buf.data(), {n});
   call.losses = View<double>::Contiguous(buf.data() + 5, {n});
-  call.has_losses = true;
   call.reduction = Reduction::kNone;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Mse(call); }, {"losses"}));
   EXPECT_EQ(buf, before) << "a rejected call wrote to its output";
@@ -512,21 +490,20 @@ void CheckEmpty(const LossConfig& c, std::vector<int64_t> shape) {
     call.y_true = y.cview();
     call.y_pred = p.cview();
     call.weights = w.cview();
-    call.has_weights = weighted;
+    if (!(weighted)) call.weights.reset();
     call.grad = g.view();
     call.losses = l.view();
     call.reduction = Reduction::kSum;
     EXPECT_EQ(RunLoss(c, call), 0.0);
-    call.has_grad = true;
     EXPECT_EQ(RunLoss(c, call), 0.0);
     call.reduction = Reduction::kMean;
     EXPECT_TRUE(std::isnan(RunLoss(c, call)));
-    call.has_grad = false;
+    call.grad.reset();
     EXPECT_TRUE(std::isnan(RunLoss(c, call)));
     call.reduction = Reduction::kNone;
-    call.has_losses = true;
+    call.losses = l.view();
     EXPECT_EQ(RunLoss(c, call), 0.0);
-    call.has_grad = true;
+    call.grad = g.view();
     EXPECT_EQ(RunLoss(c, call), 0.0);
     EXPECT_TRUE(g.Untouched());
     EXPECT_TRUE(l.Untouched());
@@ -561,7 +538,6 @@ struct ErrorSetup {
     call.y_true = View<const T>::Contiguous(y.data(), {4, 3});
     call.y_pred = View<const T>::Contiguous(p.data(), {4, 3});
     call.grad = MakeView<T>(grad.view().data, {4, 3}, {3, 1});
-    call.has_grad = true;
     call.losses = MakeView<T>(losses.view().data, {4, 3}, {3, 1});
   }
   ::testing::AssertionResult NothingWritten() const {
@@ -650,7 +626,6 @@ void CheckShapeErrors() {
       std::vector<T> w(12, T(1));
       for (Reduction r : {Reduction::kMean, Reduction::kSum, Reduction::kNone}) {
         s.call.reduction = r;
-        s.call.has_weights = true;
         for (auto shape : {std::vector<int64_t>{4}, std::vector<int64_t>{2, 3},
                            std::vector<int64_t>{1, 4, 3}, std::vector<int64_t>{4, 2},
                            std::vector<int64_t>{12}}) {
@@ -667,7 +642,6 @@ void CheckShapeErrors() {
       EXPECT_TRUE(ThrowsErrorMentioning([&] { RunLoss(c, s.call); }, {"grad"}));
       s.call.grad = View<T>::Contiguous(s.grad.view().data, {4, 3});
       s.call.reduction = Reduction::kNone;
-      s.call.has_losses = true;
       s.call.losses = View<T>::Contiguous(s.losses.view().data, {12});
       EXPECT_TRUE(ThrowsErrorMentioning([&] { RunLoss(c, s.call); }, {"losses"}));
       EXPECT_TRUE(s.NothingWritten());
@@ -675,8 +649,8 @@ void CheckShapeErrors() {
     {  // reduction none with neither output.
       ErrorSetup<T> s;
       s.call.reduction = Reduction::kNone;
-      s.call.has_grad = false;
-      s.call.has_losses = false;
+      s.call.grad.reset();
+      s.call.losses.reset();
       EXPECT_TRUE(ThrowsErrorMentioning([&] { RunLoss(c, s.call); }, {"none"}));
     }
     {  // Missing data, negative dimensions, too many dimensions.
@@ -684,7 +658,7 @@ void CheckShapeErrors() {
       s.call.y_pred.data = nullptr;
       EXPECT_TRUE(ThrowsErrorMentioning([&] { RunLoss(c, s.call); }, {"y_pred"}));
       s.call.y_pred = View<const T>::Contiguous(s.p.data(), {4, 3});
-      s.call.grad.data = nullptr;
+      s.call.grad->data = nullptr;
       EXPECT_TRUE(ThrowsErrorMentioning([&] { RunLoss(c, s.call); }, {"grad"}));
       s.call.grad = View<T>::Contiguous(s.grad.view().data, {4, 3});
       s.call.y_true.shape[0] = -4;

@@ -78,9 +78,7 @@ void SweepBce(const std::vector<T>& xs, T y, MaxErr& loss_err, MaxErr& grad_err)
   call.y_pred = View<const T>::Contiguous(xs.data(), {n});
   call.reduction = Reduction::kNone;
   call.losses = View<T>::Contiguous(loss.data(), {n});
-  call.has_losses = true;
   call.grad = View<T>::Contiguous(grad.data(), {n});
-  call.has_grad = true;
   fastloss::BinaryCrossEntropyOptions o;
   o.from_logits = true;
   fastloss::BinaryCrossEntropy(call, o);
@@ -132,9 +130,7 @@ TEST_P(LogisticMath, DocumentedEdges) {
   call.y_pred = View<const float>::Contiguous(xs.data(), {4});
   call.reduction = Reduction::kNone;
   call.losses = View<float>::Contiguous(loss.data(), {4});
-  call.has_losses = true;
   call.grad = View<float>::Contiguous(grad.data(), {4});
-  call.has_grad = true;
   fastloss::BinaryCrossEntropyOptions o;
   o.from_logits = true;
   fastloss::BinaryCrossEntropy(call, o);

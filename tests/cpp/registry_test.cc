@@ -23,7 +23,7 @@ TEST(HeaderExample, CompilesAndRuns) {
   call.y_true = fastloss::View<const float>::Contiguous(y, {n});
   call.y_pred = fastloss::View<const float>::Contiguous(p, {n});
   call.grad   = fastloss::View<float>::Contiguous(g, {n});   // optional,
-  call.has_grad = true;                                         // with its flag
+  // with its flag
   double v = fastloss::Huber(call, {/*delta=*/1.0});
   // r = 0.5, 0, 2: 0.125, 0, 1.5 (linear), mean 1.625 / 3.
   EXPECT_DOUBLE_EQ(v, (0.125 + 0.0 + 1.5) / 3.0);
@@ -100,7 +100,7 @@ TEST(Registry, CheckOptionsNamesTheLossAndTheField) {
   } catch (const fastloss::Error& e) {
     EXPECT_EQ(std::string(e.what()), "binary_focal: alpha must be in [0, 1] (or None), got 2");
   }
-  f.has_alpha = false;  // None: not checked
+  f.alpha.reset();  // None: not checked
   EXPECT_NO_THROW(fastloss::CheckOptions("binary_focal", f));
   fastloss::TverskyOptions t;
   t.beta = -1.0;
@@ -113,7 +113,6 @@ TEST(Registry, EntryPointsCheckOptionsBeforeWriting) {
   call.y_true = fastloss::View<const float>::Contiguous(y, {4});
   call.y_pred = fastloss::View<const float>::Contiguous(p, {4});
   call.grad = fastloss::View<float>::Contiguous(g, {4});
-  call.has_grad = true;
   fastloss::QuantileOptions q;
   q.q = 1.5;
   EXPECT_THROW(fastloss::Quantile(call, q), fastloss::Error);

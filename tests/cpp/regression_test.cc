@@ -48,19 +48,16 @@ void CheckAllModes(const LossConfig& c, int64_t n, uint64_t seed, bool weighted)
     call.reduction = r;
     if (weighted) {
       call.weights = Vec(w);
-      call.has_weights = true;
     }
     StridedArray<T> grad(n), losses(n);
     if (r != Reduction::kNone) {
       // Value only; a losses view is ignored outside kNone.
       call.losses = losses.view();
-      call.has_losses = true;
       double value_only = 0;
       EXPECT_TRUE(RunAndCheck(c, call, &value_only)) << "value only";
       EXPECT_TRUE(losses.Untouched()) << "losses written with a reduction";
       // Value and gradient in one call.
       call.grad = grad.view();
-      call.has_grad = true;
       double fused = 0;
       EXPECT_TRUE(RunAndCheck(c, call, &fused)) << "value and grad";
       EXPECT_TRUE(grad.OnlyViewWritten());
@@ -69,17 +66,15 @@ void CheckAllModes(const LossConfig& c, int64_t n, uint64_t seed, bool weighted)
     } else {
       // Losses only.
       call.losses = losses.view();
-      call.has_losses = true;
       EXPECT_TRUE(RunAndCheck(c, call)) << "losses only";
       const std::vector<T> losses_only = losses.Values();
       // Gradient only.
-      call.has_losses = false;
+      call.losses.reset();
       call.grad = grad.view();
-      call.has_grad = true;
       EXPECT_TRUE(RunAndCheck(c, call)) << "grad only";
       const std::vector<T> grad_only = grad.Values();
       // Both.
-      call.has_losses = true;
+      call.losses = losses.view();
       EXPECT_TRUE(RunAndCheck(c, call)) << "losses and grad";
       EXPECT_TRUE(grad.OnlyViewWritten());
       EXPECT_TRUE(losses.OnlyViewWritten());
@@ -133,9 +128,7 @@ void CheckNaN(const LossConfig& c, int64_t n, const std::vector<int64_t>& nan_in
   call.y_pred = Vec(p);
   StridedArray<T> grad(n), losses(n);
   call.grad = grad.view();
-  call.has_grad = true;
   call.losses = losses.view();
-  call.has_losses = true;
   call.reduction = Reduction::kNone;
   EXPECT_TRUE(RunAndCheck(c, call));
   const std::vector<T> g = grad.Values(), l = losses.Values();
@@ -175,7 +168,6 @@ TEST_P(RegressionTest, NaNWeightPropagates) {
     call.y_true = Vec(y);
     call.y_pred = Vec(p);
     call.weights = Vec(w);
-    call.has_weights = true;
     call.reduction = r;
     EXPECT_TRUE(std::isnan(RunLoss(c, call))) << ReductionName(r);
   }
@@ -204,7 +196,6 @@ One EvalOne(F&& loss, double y, double p) {
   call.y_true = View<const T>::Contiguous(&yt, {1});
   call.y_pred = View<const T>::Contiguous(&pt, {1});
   call.grad = View<T>::Contiguous(&g, {1});
-  call.has_grad = true;
   const double v = loss(call);
   return {v, static_cast<double>(g)};
 }

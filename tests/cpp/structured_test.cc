@@ -394,15 +394,12 @@ void CheckCall(const std::vector<int64_t>& shape, const std::vector<double>& y,
   call.y_pred = xa->cview();
   call.reduction = o.r;
   call.grad = ga->view();
-  call.has_grad = true;
   if (o.r == Reduction::kNone) {
     call.losses = la->view();
-    call.has_losses = true;
   }
   if (o.weighted) {
     MakeWeights<T>(ref.lshape, o, &w);
     call.weights = w.arr->cview();
-    call.has_weights = true;
   }
   const Want e = Finish<T>(ref, o.weighted ? &w.full : nullptr, o.r, Rt<T>());
   const double v = run(call);
@@ -428,7 +425,7 @@ void CheckMulti(const std::vector<int64_t>& shape, const std::vector<std::vector
     ga.push_back(NewArr<T>(shape, o.layout));
     const bool want = !(o.partial_grads && k == 1);
     call.grads[k] = ga.back()->view();
-    call.has_grads[k] = want;
+    if (!want) call.grads[k].reset();
   }
   Arr<T> ta;
   if (!target.empty()) {
@@ -440,22 +437,20 @@ void CheckMulti(const std::vector<int64_t>& shape, const std::vector<std::vector
   call.reduction = o.r;
   if (o.r == Reduction::kNone) {
     call.losses = la->view();
-    call.has_losses = true;
   }
   if (o.weighted) {
     MakeWeights<T>(ref.lshape, o, &w);
     call.weights = w.arr->cview();
-    call.has_weights = true;
   }
   const Want e = Finish<T>(ref, o.weighted ? &w.full : nullptr, o.r, Rt<T>());
   const double v = run(call);
   const View<T>* g[3] = {nullptr, nullptr, nullptr};
   for (int k = 0; k < ref.ngrad; ++k) {
-    if (call.has_grads[k]) g[k] = &ga[static_cast<size_t>(k)]->view();
+    if (call.grads[k].has_value()) g[k] = &ga[static_cast<size_t>(k)]->view();
   }
   EXPECT_TRUE(Matches<T>(e, v, {g[0], g[1], g[2]}, &la->view()));
   for (int k = 0; k < ref.ngrad; ++k) {
-    EXPECT_TRUE(call.has_grads[k] ? ga[static_cast<size_t>(k)]->OnlyViewWritten()
+    EXPECT_TRUE(call.grads[k].has_value() ? ga[static_cast<size_t>(k)]->OnlyViewWritten()
                                   : ga[static_cast<size_t>(k)]->Untouched())
         << "grad " << k;
   }
@@ -1515,7 +1510,6 @@ void PairwiseCase(const std::vector<int64_t>& shape, Layout lay, bool with_group
   call.y_pred = sa->cview();
   call.reduction = red;
   call.grad = ga->view();
-  call.has_grad = true;
   fastloss::PairwiseRankingOptions po;
   po.margin = margin;
   po.normalization = norm;
@@ -1623,15 +1617,12 @@ void MakeScoreSetup(const std::vector<int64_t>& shape, const std::vector<double>
   s->l = NewArr<T>(ref.lshape, o.layout);
   s->call.scores = s->x->cview();
   s->call.grad = s->g->view();
-  s->call.has_grad = true;
   if (o.r == Reduction::kNone) {
     s->call.losses = s->l->view();
-    s->call.has_losses = true;
   }
   if (o.weighted) {
     MakeWeights<T>(ref.lshape, o, &s->w);
     s->call.weights = s->w.arr->cview();
-    s->call.has_weights = true;
   }
   s->want = Finish<T>(ref, o.weighted ? &s->w.full : nullptr, o.r, Rt<T>());
 }
@@ -1828,12 +1819,10 @@ Out RunPlain(F f, const std::vector<int64_t>& shape, const std::vector<double>& 
   call.y_pred = pa->cview();
   call.reduction = r;
   call.grad = ga->view();
-  call.has_grad = true;
   call.losses = la->view();
-  call.has_losses = r == Reduction::kNone;
+  if (!(r == Reduction::kNone)) call.losses.reset();
   if (w) {
     call.weights = *w;
-    call.has_weights = true;
   }
   if (ref_out) *ref_out = Reference(*ref_config, call, 1e-14);
   Out o;
@@ -2189,9 +2178,7 @@ void CheckPerfectScores() {
   call.y_true = CView(y, shape);
   call.y_pred = CView(y, shape);
   call.grad = MView(g, shape);
-  call.has_grad = true;
   call.losses = MView(l, {2});
-  call.has_losses = true;
   call.reduction = Reduction::kNone;
   fastloss::FocalTverskyOptions o;
   o.all_axes = false;
@@ -2260,9 +2247,7 @@ void CheckDegenerateBoxes() {
     call.y_true = CView(tt, {nb, 4});
     call.y_pred = CView(pp, {nb, 4});
     call.grad = MView(g, {nb, 4});
-    call.has_grad = true;
     call.losses = MView(l, {nb});
-    call.has_losses = true;
     call.reduction = Reduction::kNone;
     fastloss::BoxIou(call, bo);
     const Ref ref = RefBoxes(bo, t, p, {nb, 4});
@@ -2307,9 +2292,7 @@ void CheckZeroVectors() {
   call.y_true = CView(y, {4, 3});
   call.y_pred = CView(p, {4, 3});
   call.grad = MView(g, {4, 3});
-  call.has_grad = true;
   call.losses = MView(l, {4});
-  call.has_losses = true;
   call.reduction = Reduction::kNone;
   fastloss::CosineSimilarity(call);
   for (T v : l) EXPECT_EQ(v, T(1));
@@ -2325,9 +2308,7 @@ void CheckZeroVectors() {
   mc.target = CView(ye, {4});
   mc.grads[0] = MView(g1, {4, 3});
   mc.grads[1] = MView(g2, {4, 3});
-  mc.has_grads[0] = mc.has_grads[1] = true;
   mc.losses = MView(le, {4});
-  mc.has_losses = true;
   mc.reduction = Reduction::kNone;
   fastloss::CosineEmbedding(mc);
   for (size_t i = 0; i < 12; ++i) {
@@ -2361,9 +2342,7 @@ void CheckZeroDistances() {
   mc.target = CView(y, {2});
   mc.grads[0] = MView(g1, {2, 3});
   mc.grads[1] = MView(g2, {2, 3});
-  mc.has_grads[0] = mc.has_grads[1] = true;
   mc.losses = MView(l, {2});
-  mc.has_losses = true;
   mc.reduction = Reduction::kNone;
   fastloss::ContrastiveOptions co;
   co.eps = 0;
@@ -2384,7 +2363,6 @@ void CheckZeroDistances() {
   tc.grads[0] = MView(h0, {2, 3});
   tc.grads[1] = MView(h1, {2, 3});
   tc.grads[2] = MView(h2, {2, 3});
-  tc.has_grads[0] = tc.has_grads[1] = tc.has_grads[2] = true;
   tc.reduction = Reduction::kSum;
   fastloss::TripletMarginOptions to;
   to.eps = 0;
@@ -2432,7 +2410,6 @@ void CheckPairwiseEdges() {
     call.y_true = CView(rt, {n});
     call.y_pred = CView(st, {n});
     call.grad = MView(*g, {n});
-    call.has_grad = true;
     call.reduction = r;
     fastloss::PairwiseRankingOptions o;
     o.normalization = norm;
@@ -2528,7 +2505,6 @@ TEST(StructuredCombination, Errors) {
   call.y_true = CView(y, {2});
   call.y_pred = CView(p, {2});
   call.grad = g.view();
-  call.has_grad = true;
   EXPECT_THROW(fastloss::Combined(call, c), fastloss::Error);
   EXPECT_TRUE(g.Untouched());
 }
@@ -2545,7 +2521,6 @@ struct EmptyIo {
     c.y_true = MakeView<const T>(nullptr, shape, CStrides(shape));
     c.y_pred = c.y_true;
     c.grad = MakeView<T>(nullptr, shape, CStrides(shape));
-    c.has_grad = true;
     c.reduction = r;
     return c;
   }
@@ -2589,7 +2564,6 @@ void CheckEmpty() {
     for (int k = 0; k < inputs; ++k) {
       mc.inputs[k] = MakeView<const T>(nullptr, shape, CStrides(shape));
       mc.grads[k] = MakeView<T>(nullptr, shape, CStrides(shape));
-      mc.has_grads[k] = true;
     }
     if (target) mc.target = MakeView<const T>(nullptr, tshape, CStrides(tshape));
     mc.reduction = r;
@@ -2603,7 +2577,6 @@ void CheckEmpty() {
     ScoreCall<T> s;
     s.scores = MakeView<const T>(nullptr, shape, CStrides(shape));
     s.grad = MakeView<T>(nullptr, shape, CStrides(shape));
-    s.has_grad = true;
     return s;
   };
   both("gan_discriminator", [&](Reduction r) { return fastloss::GanDiscriminator(score({0}), score({0, 2}), r); });
@@ -2640,9 +2613,7 @@ void CheckNaN() {
   call.y_true = CView(y, {2, 4});
   call.y_pred = CView(p, {2, 4});
   call.grad = MView(g, {2, 4});
-  call.has_grad = true;
   call.losses = MView(l, {2});
-  call.has_losses = true;
   call.reduction = Reduction::kNone;
   auto row0_nan_row1_finite = [&](const char* what) {
     EXPECT_TRUE(std::isnan(static_cast<double>(l[0]))) << what << ": " << l[0];
@@ -2672,7 +2643,6 @@ void CheckNaN() {
   mc.inputs[1] = CView(y, {2, 4});
   mc.inputs[2] = CView(y, {2, 4});
   mc.losses = MView(l, {2});
-  mc.has_losses = true;
   mc.reduction = Reduction::kNone;
   fastloss::TripletMargin(mc);
   row0_nan_row1_finite("triplet_margin");
@@ -2695,7 +2665,6 @@ void CheckNaN() {
   ScoreCall<T> s;
   s.scores = CView(p, {2, 4});
   s.losses = MView(l, {2});
-  s.has_losses = true;
   fastloss::GradientPenalty(s, Reduction::kNone);
   row0_nan_row1_finite("gradient_penalty");
   EXPECT_TRUE(std::isnan(fastloss::GanGenerator(s, Reduction::kMean)));
@@ -2726,7 +2695,6 @@ TEST(StructuredErrors, Segmentation) {
   call.y_true = CView(y, {2, 3});
   call.y_pred = CView(p, {2, 3});
   call.grad = g.view();
-  call.has_grad = true;
   auto dice = [&](const Call<double>& c, std::vector<int> axes, double smooth = 1e-6) {
     fastloss::DiceOptions d;
     d.all_axes = false;
@@ -2766,16 +2734,14 @@ TEST(StructuredErrors, Segmentation) {
     EXPECT_TRUE(ThrowsErrorMentioning([&] { dice(c, {1}); }, {"grad"}));
     c = call;
     c.weights = CView(w4, {4});
-    c.has_weights = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { dice(c, {1}); }, {"weights"}));
     c = call;
     c.reduction = Reduction::kNone;
     c.losses = l.view();  // (3,) but the scores are (2,)
-    c.has_losses = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { dice(c, {1}); }, {"losses"}));
     c = call;
     c.reduction = Reduction::kNone;
-    c.has_grad = false;
+    c.grad.reset();
     EXPECT_THROW(dice(c, {1}), fastloss::Error);
   }
   EXPECT_TRUE(g.Untouched());
@@ -2789,7 +2755,6 @@ TEST(StructuredErrors, Boxes) {
   call.y_true = CView(b12, {3, 4});
   call.y_pred = CView(b12, {3, 4});
   call.grad = g.view();
-  call.has_grad = true;
   Call<double> c = call;
   c.y_true = CView(b9, {3, 3});
   c.y_pred = CView(b9, {3, 3});
@@ -2809,7 +2774,6 @@ TEST(StructuredErrors, Boxes) {
   EXPECT_THROW(fastloss::BoxIou(call, o), fastloss::Error);
   c = call;
   c.weights = CView(w, {5});
-  c.has_weights = true;
   EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::BoxIou(c); }, {"weights"}));
   EXPECT_TRUE(g.Untouched());
 }
@@ -2823,7 +2787,6 @@ TEST(StructuredErrors, MetricLearning) {
     call.y_true = CView(x, {4, 3});
     call.y_pred = CView(x2, {4, 3});
     call.grad = g0.view();
-    call.has_grad = true;
     for (int axis : {2, -3, 5}) {
       fastloss::CosineSimilarityOptions o;
       o.axis = axis;
@@ -2849,7 +2812,6 @@ TEST(StructuredErrors, MetricLearning) {
   mc.grads[0] = g0.view();
   mc.grads[1] = g1.view();
   mc.grads[2] = g2.view();
-  mc.has_grads[0] = mc.has_grads[1] = true;
   // cosine_embedding: y not +-1 (anywhere), margin outside [-1, 1], shapes.
   for (double bad : {0.0, 0.5, 2.0, -1.5}) {
     std::vector<double> yb = yr;
@@ -2874,13 +2836,13 @@ TEST(StructuredErrors, MetricLearning) {
     c.inputs[0] = CView(x, {});
     c.inputs[1] = CView(x2, {});
     c.target = CView(yr, {});
-    c.has_grads[0] = c.has_grads[1] = false;
+    c.grads[0].reset();
+    c.grads[1].reset();
     EXPECT_THROW(fastloss::CosineEmbedding(c), fastloss::Error);
   }
   // triplet_margin
   {
     MultiCall<double> t = mc;
-    t.has_grads[2] = true;
     fastloss::TripletMarginOptions o;
     o.margin = -0.1;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::TripletMargin(t, o); }, {"margin"}));
@@ -2908,7 +2870,6 @@ TEST(StructuredErrors, MetricLearning) {
     c.y_true = CView(yc, {4});
     c.y_pred = CView(d, {4});
     c.grad = gc.view();
-    c.has_grad = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::Contrastive(c); }, {"y_true"}));
     const std::vector<double> yneg = {0, -0.5, 1, 0};
     c.y_true = CView(yneg, {4});
@@ -2958,7 +2919,6 @@ TEST(StructuredErrors, RankingAndAdversarial) {
   call.y_true = CView(r, {6});
   call.y_pred = CView(s, {6});
   call.grad = g.view();
-  call.has_grad = true;
   const View<const int64_t> gv = CView(gid, {6}), gv5 = CView(gid5, {5}), gv23 = CView(gid, {2, 3});
   fastloss::PairwiseRankingOptions po;
   po.margin = -1;
@@ -2971,7 +2931,6 @@ TEST(StructuredErrors, RankingAndAdversarial) {
     EXPECT_THROW(fastloss::PairwiseRanking(c, &gv), fastloss::Error);
     c = call;
     c.weights = CView(s, {6});
-    c.has_weights = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::PairwiseRanking(c, &gv); }, {"weights"}));
     c = call;
     c.y_true = CView(r, {2, 3});
@@ -2983,19 +2942,16 @@ TEST(StructuredErrors, RankingAndAdversarial) {
   sc.scores = CView(s, {2, 3});
   StridedArray<double> sg({2, 3}, {3, 1}), sl({2}, {1});
   sc.grad = sg.view();
-  sc.has_grad = true;
   {
     ScoreCall<double> b = sc;
     b.weights = CView(s, {2});
-    b.has_weights = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::GanGenerator(b, Reduction::kMean); }, {"weights"}));
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::WassersteinGenerator(b, Reduction::kSum); }, {"weights"}));
     b = sc;
     b.losses = sl.view();
-    b.has_losses = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::GanGenerator(b, Reduction::kNone); }, {"losses"}));
     b = sc;
-    b.has_grad = false;
+    b.grad.reset();
     EXPECT_THROW(fastloss::GanGenerator(b, Reduction::kNone), fastloss::Error);
   }
   // gradient_penalty: rank 0, target not finite, weights not of (N,).
@@ -3009,7 +2965,6 @@ TEST(StructuredErrors, RankingAndAdversarial) {
     }
     b = sc;
     b.weights = CView(s, {3});
-    b.has_weights = true;
     EXPECT_TRUE(ThrowsErrorMentioning([&] { fastloss::GradientPenalty(b, Reduction::kMean); }, {"weights"}));
   }
   EXPECT_TRUE(sg.Untouched());
@@ -3030,12 +2985,9 @@ TEST(StructuredErrors, NothingWrittenBeforeALaterArgumentFails) {
   ScoreCall<double> real, fake;
   real.scores = CView(s, {2, 3});
   real.grad = rg.view();
-  real.has_grad = true;
   fake.scores = CView(s, {3});
   fake.grad = fg.view();
-  fake.has_grad = true;
   fake.weights = CView(s, {2});  // does not broadcast to (3,)
-  fake.has_weights = true;
   EXPECT_THROW(fastloss::GanDiscriminator(real, fake, Reduction::kMean), fastloss::Error);
   EXPECT_TRUE(rg.Untouched()) << "gan_discriminator wrote real's gradient before failing on fake";
   EXPECT_THROW(fastloss::WassersteinCritic(real, fake, Reduction::kMean), fastloss::Error);
@@ -3049,7 +3001,6 @@ TEST(StructuredErrors, NothingWrittenBeforeALaterArgumentFails) {
   mc.target = CView(y, {6});
   mc.grads[0] = g0.view();
   mc.grads[1] = g1.view();
-  mc.has_grads[0] = mc.has_grads[1] = true;
   EXPECT_THROW(fastloss::MarginRanking(mc), fastloss::Error);
   EXPECT_TRUE(g0.Untouched()) << "margin_ranking wrote grads[0] before failing on grads[1]";
   EXPECT_TRUE(g1.Untouched());
@@ -3111,11 +3062,9 @@ void CheckThreads() {
           c.y_true = CView(y, shape);
           c.y_pred = CView(p, shape);
           c.weights = CView(w, {shape[0]});
-          c.has_weights = true;
           c.grad = MView(g, shape);
-          c.has_grad = true;
           c.losses = MView(l, {shape[0]});
-          c.has_losses = r == Reduction::kNone;
+          if (!(r == Reduction::kNone)) c.losses.reset();
           c.reduction = r;
           fastloss::DiceOptions o;
           o.from_logits = logits;
@@ -3133,9 +3082,8 @@ void CheckThreads() {
         c.y_true = CView(y, shape);
         c.y_pred = CView(y, shape);
         c.grad = MView(g, shape);
-        c.has_grad = true;
         c.losses = MView(l, {});
-        c.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) c.losses.reset();
         c.reduction = r;
         Snap s;
         s.value = fastloss::FocalTversky(c, {});
@@ -3158,14 +3106,12 @@ void CheckThreads() {
         m.inputs[1] = CView(b, {N, D});
         m.inputs[2] = CView(c3, {N, D});
         m.weights = CView(w, {N});
-        m.has_weights = true;
         m.grads[0] = MView(g0, {N, D});
         m.grads[1] = MView(g1, {N, D});
         m.grads[2] = MView(g2, {N, D});
-        m.has_grads[0] = m.has_grads[1] = true;
-        m.has_grads[2] = which == 0;
+        if (which != 0) m.grads[2].reset();
         m.losses = MView(l, {N});
-        m.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) m.losses.reset();
         m.reduction = r;
         Snap s;
         if (which == 0) {
@@ -3193,9 +3139,8 @@ void CheckThreads() {
           c.y_true = CView(a, {N, D});
           c.y_pred = CView(b, {N, D});
           c.grad = MView(g, {N, D});
-          c.has_grad = true;
           c.losses = MView(l, {static_cast<int64_t>(l.size())});
-          c.has_losses = r == Reduction::kNone;
+          if (!(r == Reduction::kNone)) c.losses.reset();
           c.reduction = r;
           fastloss::CosineSimilarityOptions o;
           o.axis = axis;
@@ -3210,9 +3155,8 @@ void CheckThreads() {
         ScoreCall<T> sc;
         sc.scores = CView(a, {8, N * D / 8});
         sc.grad = MView(g, {8, N * D / 8});
-        sc.has_grad = true;
         sc.losses = MView(l, {8});
-        sc.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) sc.losses.reset();
         Snap s;
         s.value = fastloss::GradientPenalty(sc, r);
         s.bytes = {Bytes(g), Bytes(l)};
@@ -3242,15 +3186,13 @@ void CheckThreads() {
         c.y_true = CView(yy, shape);
         c.y_pred = CView(pp, shape);
         c.grad = MView(g, shape);
-        c.has_grad = true;
         std::vector<int64_t> ls = shape;
         if (shape.size() == 2) ls = {shape[0]};
         c.losses = MView(l, ls);
-        c.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) c.losses.reset();
         c.reduction = r;
         if (weighted) {
           c.weights = CView(w, ls);
-          c.has_weights = true;
         }
         return c;
       };
@@ -3291,9 +3233,8 @@ void CheckThreads() {
         m.target = CView(ypm, {ni});
         m.grads[0] = MView(g0, {ni});
         m.grads[1] = MView(g1, {ni});
-        m.has_grads[0] = m.has_grads[1] = true;
         m.losses = MView(l, {ni});
-        m.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) m.losses.reset();
         m.reduction = r;
         fastloss::MarginRankingOptions o;
         o.margin = 0.5;
@@ -3307,14 +3248,12 @@ void CheckThreads() {
         ScoreCall<T> real, fake;
         real.scores = CView(d, {ni});
         real.grad = MView(g0, {ni});
-        real.has_grad = true;
         real.losses = MView(l0, {ni});
-        real.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) real.losses.reset();
         fake.scores = MakeView<const T>(x2.data(), {ni / 2}, {2});
         fake.grad = MView(g1, {ni / 2});
-        fake.has_grad = true;
         fake.losses = MView(l1, {ni / 2});
-        fake.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) fake.losses.reset();
         Snap s;
         s.value = fastloss::GanDiscriminator(real, fake, r);
         s.bytes = {Bytes(g0), Bytes(g1), Bytes(l0), Bytes(l1)};
@@ -3342,7 +3281,6 @@ void CheckThreads() {
           c.y_true = CView(rel, {ni});
           c.y_pred = CView(sc, {ni});
           c.grad = MView(g, {ni});
-          c.has_grad = true;
           const View<const int64_t> gv = CView(gid, {ni});
           Snap s;
           s.value = fastloss::PairwiseRanking(c, &gv);
@@ -3403,9 +3341,7 @@ TEST(GroupDriver, LossesMayNotAliasAnInput) {
   c.y_pred = fastloss::View<const float>::Contiguous(p.data(), {4});
   c.reduction = fastloss::Reduction::kNone;
   c.losses = fastloss::View<float>::Contiguous(p.data(), {4});
-  c.has_losses = true;
   c.grad = fastloss::View<float>::Contiguous(g.data(), {4});
-  c.has_grad = true;
   fastloss::DiceOptions o;
   o.all_axes = false;
   try {

@@ -84,15 +84,14 @@ void CheckOnTarget(const LossConfig& c) {
         call.y_true = View<const T>::Contiguous(y.data(), {n});
         call.y_pred = View<const T>::Contiguous(p.data(), {n});
         call.weights = View<const T>::Contiguous(w.data(), {n});
-        call.has_weights = weighted;
+        if (!(weighted)) call.weights.reset();
         call.reduction = r;
         call.losses = losses.view();
-        call.has_losses = r == Reduction::kNone;
+        if (!(r == Reduction::kNone)) call.losses.reset();
         if (r != Reduction::kNone) {
           EXPECT_TRUE(RunAndCheck(c, call)) << "value only";
         }
         call.grad = grad.view();
-        call.has_grad = true;
         EXPECT_TRUE(RunAndCheck(c, call));
         EXPECT_TRUE(grad.OnlyViewWritten());
       }
@@ -107,7 +106,6 @@ void CheckOnTarget(const LossConfig& c) {
   call.y_true = View<const T>::Contiguous(y.data(), {9});
   call.y_pred = View<const T>::Contiguous(p.data(), {9});
   call.grad = grad.view();
-  call.has_grad = true;
   call.reduction = Reduction::kSum;
   EXPECT_TRUE(std::isnan(RunLoss(c, call))) << c.name;
   const std::vector<T> g = grad.Values();
@@ -139,7 +137,6 @@ TEST_P(EveryTarget, EdgeValues) {
     call.y_true = View<const double>::Contiguous(&y, {1});
     call.y_pred = View<const double>::Contiguous(&p, {1});
     call.grad = View<double>::Contiguous(&g, {1});
-    call.has_grad = true;
     const double v = loss(call);
     return std::make_pair(v, g);
   };

@@ -137,10 +137,8 @@ void CheckDeterminism(const DeterminismCase& dc) {
     call.reduction = r;
     if (dc.weights == DeterminismCase::kPerSample) {
       call.weights = View<const T>::Contiguous(w_rows.data(), {rows, 1});
-      call.has_weights = true;
     } else if (dc.weights == DeterminismCase::kFull) {
       call.weights = View<const T>::Contiguous(w_full.data(), {rows, cols});
-      call.has_weights = true;
     }
     return call;
   };
@@ -156,7 +154,6 @@ void CheckDeterminism(const DeterminismCase& dc) {
     StridedArray<T> grad({rows, cols}, grad_strides);
     Call<T> call = make_call(Reduction::kMean);
     call.grad = grad.view();
-    call.has_grad = true;
     if (threads == 1) {
       const Expected e = Reference(c, call);
       value1 = RunLoss(c, call);
@@ -180,9 +177,7 @@ void CheckDeterminism(const DeterminismCase& dc) {
     StridedArray<T> ng({rows, cols}, grad_strides), nl({rows, cols}, {cols, 1});
     Call<T> none = make_call(Reduction::kNone);
     none.grad = ng.view();
-    none.has_grad = true;
     none.losses = nl.view();
-    none.has_losses = true;
     EXPECT_EQ(RunLoss(c, none), 0.0);
     if (threads == 1) {
       none_grad1 = ng.Values();
@@ -228,13 +223,11 @@ struct Job {
     call.y_pred = MakeView<const T>(p.data(), {n}, {p_stride});
     if (weighted) {
       call.weights = View<const T>::Contiguous(w.data(), {n});
-      call.has_weights = true;
     }
     call.reduction = reduction;
     call.grad = View<T>::Contiguous(grad_out, {n});
-    call.has_grad = true;
     call.losses = View<T>::Contiguous(losses_out, {n});
-    call.has_losses = reduction == Reduction::kNone;
+    if (!(reduction == Reduction::kNone)) call.losses.reset();
     return call;
   }
   // Runs the call into the given buffers (sized n) and says whether it

@@ -62,7 +62,6 @@ std::vector<T> BceLosses(const std::vector<T>& ps, T y, double eps) {
   call.y_pred = View<const T>::Contiguous(ps.data(), {n});
   call.reduction = Reduction::kNone;
   call.losses = View<T>::Contiguous(loss.data(), {n});
-  call.has_losses = true;
   fastloss::BinaryCrossEntropyOptions o;
   o.eps = eps;
   fastloss::BinaryCrossEntropy(call, o);

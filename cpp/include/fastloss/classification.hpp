@@ -59,8 +59,7 @@ struct BinaryCrossEntropyOptions {
 };
 
 struct BinaryFocalOptions {
-  double alpha = 0.25;
-  bool has_alpha = true;
+  std::optional<double> alpha = 0.25;
   double gamma = 2.0;
   bool from_logits = false;
   double eps = 1e-7;
@@ -145,8 +144,7 @@ struct CategoricalCrossEntropyOptions {
 
 struct SparseCategoricalCrossEntropyOptions {
   bool from_logits = false;
-  int64_t ignore_index = -100;
-  bool has_ignore_index = false;
+  std::optional<int64_t> ignore_index;
   double label_smoothing = 0.0;
   double eps = 1e-7;
   int axis = -1;
@@ -172,8 +170,7 @@ struct SparseCategoricalCrossEntropyOptions {
 };
 
 struct CategoricalFocalOptions {
-  double alpha = 0.25;
-  bool has_alpha = true;
+  std::optional<double> alpha = 0.25;
   double gamma = 2.0;
   bool from_logits = false;
   double label_smoothing = 0.0;
@@ -214,8 +211,7 @@ struct MultiMarginOptions {
 };
 
 struct NllOptions {
-  int64_t ignore_index = -100;
-  bool has_ignore_index = false;
+  std::optional<int64_t> ignore_index;
   int axis = -1;
   FASTLOSS_FIELDS(FASTLOSS_OPTIONAL_INT(ignore_index,
                             "Rows with this label (e.g. -100) contribute nothing to the value, "

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -98,40 +99,39 @@ enum class Reduction {
   kNone,  // per-element w * l written to Call::losses
 };
 
+// Optional inputs and outputs (weights, grad, losses, ...) are
+// std::optional views: absent until a view is assigned, so an output is
+// written exactly when the caller gave one (there is no separate flag to
+// forget), and `if (call.grad)` asks whether it is there.
+template <typename T>
+using OptionalView = std::optional<View<T>>;
+
 // One loss evaluation. Inputs and outputs share y_pred's shape exactly,
 // except `weights`, which broadcasts to it (NumPy rules, right-aligned).
 template <typename T>
 struct Call {
   View<const T> y_true;
   View<const T> y_pred;
-  // Optional (data == nullptr and rank == 0 means "no weights").
-  View<const T> weights;
-  bool has_weights = false;
+  OptionalView<const T> weights;
   Reduction reduction = Reduction::kMean;
-  // Optional: d(reduced value)/d(y_pred). For kNone, w * dl/dy_pred (the
-  // gradient of the sum of the per-element output). May alias y_pred or
-  // y_true exactly (same data and strides) for an in-place update.
-  View<T> grad;
-  bool has_grad = false;
+  // d(reduced value)/d(y_pred). For kNone, w * dl/dy_pred (the gradient of
+  // the sum of the per-element output). May alias y_pred or y_true exactly
+  // (same data and strides) for an in-place update.
+  OptionalView<T> grad;
   // With kNone: the per-element losses w * l (kNone needs losses, grad or
   // both). Ignored for the other reductions.
-  View<T> losses;
-  bool has_losses = false;
+  OptionalView<T> losses;
 };
 
 template <typename T>
 struct LabelCall {
   View<const int64_t> labels;  // in [0, C), or ignore_index where allowed
   View<const T> y_pred;
-  View<const T> weights;
-  bool has_weights = false;
-  View<const T> class_weights;  // rank 1, length C
-  bool has_class_weights = false;
+  OptionalView<const T> weights;
+  OptionalView<const T> class_weights;  // rank 1, length C
   Reduction reduction = Reduction::kMean;
-  View<T> grad;
-  bool has_grad = false;
-  View<T> losses;
-  bool has_losses = false;
+  OptionalView<T> grad;
+  OptionalView<T> losses;
 };
 
 template <typename T>
@@ -139,24 +139,18 @@ struct MultiCall {
   static constexpr int kMaxInputs = 3;
   View<const T> inputs[kMaxInputs];
   View<const T> target;
-  View<const T> weights;
-  bool has_weights = false;
+  OptionalView<const T> weights;
   Reduction reduction = Reduction::kMean;
-  View<T> grads[kMaxInputs];
-  bool has_grads[kMaxInputs] = {};
-  View<T> losses;
-  bool has_losses = false;
+  OptionalView<T> grads[kMaxInputs];
+  OptionalView<T> losses;
 };
 
 template <typename T>
 struct ScoreCall {
   View<const T> scores;
-  View<const T> weights;  // broadcast to scores
-  bool has_weights = false;
-  View<T> grad;
-  bool has_grad = false;
-  View<T> losses;  // kNone
-  bool has_losses = false;
+  OptionalView<const T> weights;  // broadcast to scores
+  OptionalView<T> grad;
+  OptionalView<T> losses;  // kNone
 };
 }  // namespace fastloss
 

@@ -9,8 +9,7 @@
 //   fastloss::Call<float> call;
 //   call.y_true = fastloss::View<const float>::Contiguous(y, {n});
 //   call.y_pred = fastloss::View<const float>::Contiguous(p, {n});
-//   call.grad   = fastloss::View<float>::Contiguous(g, {n});   // optional,
-//   call.has_grad = true;                                         // with its flag
+//   call.grad   = fastloss::View<float>::Contiguous(g, {n});   // optional
 //   double v = fastloss::Huber(call, {/*delta=*/1.0});
 //
 // (tests/cpp/header_example_test.cc compiles and runs this example.)

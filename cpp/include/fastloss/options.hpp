@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,8 @@ enum class FieldKind {
   kReal,          // double
   kBool,          // bool
   kInt,           // int
-  kOptionalReal,  // double + a has_ flag (None in Python)
-  kOptionalInt,   // int64_t + a has_ flag (None in Python)
+  kOptionalReal,  // std::optional<double> (None in Python)
+  kOptionalInt,   // std::optional<int64_t> (None in Python)
   kAxes,          // all_axes flag + std::vector<int> (None, an int or a tuple)
   kChoice,        // an enum stored as int, named by a null-terminated list of strings
   kRealOrArray,   // a double, or an array broadcast to y_pred passed beside the options
@@ -98,8 +99,9 @@ struct Checker {
   void RealOrArray(const char* field, double x, Check c, const char*) const {
     if (!Passes(c, x)) Fail(field, c, x);
   }
-  void OptionalReal(const char* field, double x, bool has, Check c, const char*) const {
-    if (has && !Passes(c, x)) Fail(field, c, x, " (or None)");
+  void OptionalReal(const char* field, const std::optional<double>& x, Check c,
+                    const char*) const {
+    if (x && !Passes(c, *x)) Fail(field, c, *x, " (or None)");
   }
   template <class... A> void Bool(A&&...) const {}
   template <class... A> void Int(A&&...) const {}
@@ -123,8 +125,8 @@ void CheckOptions(const char* loss, const Options& o) {
 //   FASTLOSS_REAL(name, check, doc)             double name
 //   FASTLOSS_BOOL(name, doc)                    bool name
 //   FASTLOSS_INT(name, doc)                     int name
-//   FASTLOSS_OPTIONAL_REAL(name, check, doc)    double name + bool has_<name>
-//   FASTLOSS_OPTIONAL_INT(name, doc)            int64_t name + bool has_<name>
+//   FASTLOSS_OPTIONAL_REAL(name, check, doc)    std::optional<double> name
+//   FASTLOSS_OPTIONAL_INT(name, doc)            std::optional<int64_t> name
 //   FASTLOSS_AXES(name, doc)                    bool all_axes + std::vector<int> axes
 //   FASTLOSS_CHOICE(name, choices, doc)         an enum; choices: const char* const[], null-ended
 //   FASTLOSS_REAL_OR_ARRAY(name, check, doc)    double name, or an array beside the options
@@ -142,9 +144,9 @@ void CheckOptions(const char* loss, const Options& o) {
 #define FASTLOSS_BOOL(name, doc) visit_.Bool(#name, self_.name, doc);
 #define FASTLOSS_INT(name, doc) visit_.Int(#name, self_.name, doc);
 #define FASTLOSS_OPTIONAL_REAL(name, check, doc) \
-  visit_.OptionalReal(#name, self_.name, self_.has_##name, ::fastloss::Check::check, doc);
+  visit_.OptionalReal(#name, self_.name, ::fastloss::Check::check, doc);
 #define FASTLOSS_OPTIONAL_INT(name, doc) \
-  visit_.OptionalInt(#name, self_.name, self_.has_##name, doc);
+  visit_.OptionalInt(#name, self_.name, doc);
 #define FASTLOSS_AXES(name, doc) visit_.Axes(#name, self_.all_axes, self_.axes, doc);
 #define FASTLOSS_CHOICE(name, choices, doc) visit_.Choice(#name, self_.name, choices, doc);
 #define FASTLOSS_REAL_OR_ARRAY(name, check, doc) \

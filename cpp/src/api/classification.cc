@@ -121,10 +121,10 @@ RowProblem<T> Dense(const char* name, const Call<T>& call, int axis) {
   pr.axis = axis;
   pr.y_pred = call.y_pred;
   pr.y_true = &call.y_true;
-  pr.weights = call.has_weights ? &call.weights : nullptr;
+  pr.weights = call.weights ? &*call.weights : nullptr;
   pr.reduction = call.reduction;
-  pr.grad = call.has_grad ? const_cast<View<T>*>(&call.grad) : nullptr;
-  pr.losses = call.has_losses ? const_cast<View<T>*>(&call.losses) : nullptr;
+  pr.grad = call.grad ? const_cast<View<T>*>(&*call.grad) : nullptr;
+  pr.losses = call.losses ? const_cast<View<T>*>(&*call.losses) : nullptr;
   return pr;
 }
 
@@ -135,11 +135,11 @@ RowProblem<T> Labels(const char* name, const LabelCall<T>& call, int axis) {
   pr.axis = axis;
   pr.y_pred = call.y_pred;
   pr.labels = &call.labels;
-  pr.weights = call.has_weights ? &call.weights : nullptr;
-  pr.class_weights = call.has_class_weights ? &call.class_weights : nullptr;
+  pr.weights = call.weights ? &*call.weights : nullptr;
+  pr.class_weights = call.class_weights ? &*call.class_weights : nullptr;
   pr.reduction = call.reduction;
-  pr.grad = call.has_grad ? const_cast<View<T>*>(&call.grad) : nullptr;
-  pr.losses = call.has_losses ? const_cast<View<T>*>(&call.losses) : nullptr;
+  pr.grad = call.grad ? const_cast<View<T>*>(&*call.grad) : nullptr;
+  pr.losses = call.losses ? const_cast<View<T>*>(&*call.losses) : nullptr;
   return pr;
 }
 
@@ -195,8 +195,8 @@ double SparseCategoricalCrossEntropy(const LabelCall<T>& call,
   CheckOptions(name, o);
   if (!o.from_logits) CheckEps<T>(name, o.eps);
   RowProblem<T> pr = Labels(name, call, o.axis);
-  pr.has_ignore = o.has_ignore_index;
-  pr.ignore_index = o.ignore_index;
+  pr.has_ignore = o.ignore_index.has_value();
+  pr.ignore_index = o.ignore_index.value_or(0);
   pr.target_weighted_mean = true;
   return internal::RunRowLoss(
       pr, Softmax(losses::CceTerm{}, o.from_logits, o.label_smoothing, o.eps,
@@ -210,7 +210,7 @@ double CategoricalFocal(const Call<T>& call, const CategoricalFocalOptions& o) {
   if (!o.from_logits) CheckEps<T>(name, o.eps);
   RowProblem<T> pr = Dense(name, call, o.axis);
   pr.check_y = true;
-  const losses::FocalTerm term{o.has_alpha ? o.alpha : 1.0, o.gamma};
+  const losses::FocalTerm term{o.alpha.value_or(1.0), o.gamma};
   return internal::RunRowLoss(pr, Softmax(term, o.from_logits, o.label_smoothing, o.eps,
                                           Classes(call.y_pred, o.axis)));
 }
@@ -240,8 +240,8 @@ template <typename T>
 double Nll(const LabelCall<T>& call, const NllOptions& o) {
   CheckOptions("nll", o);
   RowProblem<T> pr = Labels("nll", call, o.axis);
-  pr.has_ignore = o.has_ignore_index;
-  pr.ignore_index = o.ignore_index;
+  pr.has_ignore = o.ignore_index.has_value();
+  pr.ignore_index = o.ignore_index.value_or(0);
   pr.target_weighted_mean = true;
   static const losses::NllTerm term{};
   return internal::RunRows(pr, &term, 1, &NllRows<T>);

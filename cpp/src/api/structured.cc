@@ -44,11 +44,11 @@ GroupProblem<T> PredictionProblem(const char* name, const Call<T>& call, uint64_
   pr.in_names[1] = "y_pred";
   pr.reduced = reduced;
   pr.groups_desc = desc;
-  pr.weights = call.has_weights ? &call.weights : nullptr;
+  pr.weights = call.weights ? &*call.weights : nullptr;
   pr.reduction = call.reduction;
-  pr.grads[0] = call.has_grad ? const_cast<View<T>*>(&call.grad) : nullptr;
+  pr.grads[0] = call.grad ? const_cast<View<T>*>(&*call.grad) : nullptr;
   pr.grad_names[0] = internal::kGradArg;
-  pr.losses = call.has_losses ? const_cast<View<T>*>(&call.losses) : nullptr;
+  pr.losses = call.losses ? const_cast<View<T>*>(&*call.losses) : nullptr;
   return pr;
 }
 
@@ -111,13 +111,13 @@ GroupProblem<T> RowProblem(const char* name, const MultiCall<T>& call, int input
     pr.target = &call.target;
     pr.target_name = target_name;
   }
-  pr.weights = call.has_weights ? &call.weights : nullptr;
+  pr.weights = call.weights ? &*call.weights : nullptr;
   pr.reduction = call.reduction;
   for (int k = 0; k < inputs; ++k) {
-    pr.grads[k] = call.has_grads[k] ? const_cast<View<T>*>(&call.grads[k]) : nullptr;
+    pr.grads[k] = call.grads[k].has_value() ? const_cast<View<T>*>(&*call.grads[k]) : nullptr;
     pr.grad_names[k] = internal::kGradArg;
   }
-  pr.losses = call.has_losses ? const_cast<View<T>*>(&call.losses) : nullptr;
+  pr.losses = call.losses ? const_cast<View<T>*>(&*call.losses) : nullptr;
   return pr;
 }
 
@@ -132,12 +132,9 @@ Call<T> ScoresAsCall(const ScoreCall<T>& s, Reduction reduction) {
   c.y_true = s.scores;  // not read by the score functors
   c.y_pred = s.scores;
   c.weights = s.weights;
-  c.has_weights = s.has_weights;
   c.reduction = reduction;
   c.grad = s.grad;
-  c.has_grad = s.has_grad;
   c.losses = s.losses;
-  c.has_losses = s.has_losses;
   return c;
 }
 
@@ -316,20 +313,17 @@ double MarginRanking(const MultiCall<T>& call, const MarginRankingOptions& o) {
   c.y_true = call.target;
   c.y_pred = call.inputs[0];
   c.weights = call.weights;
-  c.has_weights = call.has_weights;
   c.reduction = call.reduction;
   c.losses = call.losses;
-  c.has_losses = call.has_losses;
   // dl/dx2 = -dl/dx1: the driver writes one of them, the other is its negation.
-  const int first = call.has_grads[0] ? 0 : 1;
-  c.has_grad = call.has_grads[0] || call.has_grads[1];
-  if (c.has_grad) c.grad = call.grads[first];
-  const bool negate = c.has_grad && (first == 1 || call.has_grads[1]);
+  const int first = call.grads[0].has_value() ? 0 : 1;
+  if (call.grads[0] || call.grads[1]) c.grad = call.grads[first];
+  const bool negate = c.grad.has_value() && (first == 1 || call.grads[1].has_value());
   if (negate) {
     // grads[1] is written after the driver ran, as the negation of
     // grads[first]: it may alias an input exactly (read no more by then),
     // and shares no memory with the other outputs or the weights.
-    const View<T>& g1 = call.grads[1];
+    const View<T>& g1 = *call.grads[1];
     const char* g1_name = internal::kGradArg;
     internal::CheckView(name, "grad", g1);
     internal::CheckSameShape(name, "grad", g1, "x2", call.inputs[1]);
@@ -337,21 +331,21 @@ double MarginRanking(const MultiCall<T>& call, const MarginRankingOptions& o) {
     internal::CheckOutputOverlap(name, g1_name, g1, "x1", call.inputs[0]);
     internal::CheckOutputOverlap(name, g1_name, g1, "x2", call.inputs[1]);
     internal::CheckOutputOverlap(name, g1_name, g1, "y", call.target);
-    if (call.has_weights) {
-      internal::CheckView(name, "weights", call.weights);
-      internal::CheckOutputOverlap(name, g1_name, g1, "weights", call.weights, false);
+    if (call.weights.has_value()) {
+      internal::CheckView(name, "weights", *call.weights);
+      internal::CheckOutputOverlap(name, g1_name, g1, "weights", *call.weights, false);
     }
-    if (first == 0) internal::CheckOutputOverlap(name, g1_name, g1, g1_name, call.grads[0], false);
-    if (call.has_losses && call.reduction == Reduction::kNone) {
-      internal::CheckView(name, "losses", call.losses);
-      internal::CheckOutputOverlap(name, "losses", call.losses, g1_name, g1, false);
+    if (first == 0) internal::CheckOutputOverlap(name, g1_name, g1, g1_name, *call.grads[0], false);
+    if (call.losses.has_value() && call.reduction == Reduction::kNone) {
+      internal::CheckView(name, "losses", *call.losses);
+      internal::CheckOutputOverlap(name, "losses", *call.losses, g1_name, g1, false);
     }
   }
   internal::ElementwiseExtras<T> e;
   e.aux = &call.inputs[1];
   e.aux_name = "x2";
   const double v = internal::RunLoss(name, losses::MarginRanking{o.margin}, c, e);
-  if (negate) NegateInto(call.grads[first], const_cast<View<T>&>(call.grads[1]));
+  if (negate) NegateInto(*call.grads[first], const_cast<View<T>&>(*call.grads[1]));
   return v;
 }
 
@@ -370,30 +364,30 @@ double RunScorePair(const char* name, const char* real_name, const Loss& real_lo
   RunScores(name, fake_name, fake_loss, fake, r, true);
   // The real call's outputs are written before the fake call reads its
   // inputs or writes its own outputs: they share no memory with those.
-  const bool real_losses = real.has_losses && r == Reduction::kNone;
-  const bool fake_losses = fake.has_losses && r == Reduction::kNone;
+  const bool real_losses = real.losses.has_value() && r == Reduction::kNone;
+  const bool fake_losses = fake.losses.has_value() && r == Reduction::kNone;
   const std::string real_grad = std::string(real_name) + "'s grad (out)";
   const std::string real_loss_name = std::string(real_name) + "'s losses";
   const std::string fake_grad = std::string(fake_name) + "'s grad (out)";
   const std::string fake_loss_name = std::string(fake_name) + "'s losses";
   auto check_real_output = [&](const std::string& out_name, const View<T>& out) {
     internal::CheckOutputOverlap(name, out_name.c_str(), out, fake_name, fake.scores, false);
-    if (fake.has_weights) {
+    if (fake.weights.has_value()) {
       internal::CheckOutputOverlap(name, out_name.c_str(), out,
-                                   (std::string(fake_name) + "'s weights").c_str(), fake.weights,
+                                   (std::string(fake_name) + "'s weights").c_str(), *fake.weights,
                                    false);
     }
-    if (fake.has_grad) {
-      internal::CheckOutputOverlap(name, out_name.c_str(), out, fake_grad.c_str(), fake.grad,
+    if (fake.grad.has_value()) {
+      internal::CheckOutputOverlap(name, out_name.c_str(), out, fake_grad.c_str(), *fake.grad,
                                    false);
     }
     if (fake_losses) {
       internal::CheckOutputOverlap(name, out_name.c_str(), out, fake_loss_name.c_str(),
-                                   fake.losses, false);
+                                   *fake.losses, false);
     }
   };
-  if (real.has_grad) check_real_output(real_grad, real.grad);
-  if (real_losses) check_real_output(real_loss_name, real.losses);
+  if (real.grad.has_value()) check_real_output(real_grad, *real.grad);
+  if (real_losses) check_real_output(real_loss_name, *real.losses);
   return RunScores(name, real_name, real_loss, real, r) +
          RunScores(name, fake_name, fake_loss, fake, r);
 }
@@ -439,11 +433,11 @@ double GradientPenalty(const ScoreCall<T>& s, Reduction r, double target) {
   pr.in_names[0] = "gradients";
   pr.reduced = (rank >= 64 ? ~uint64_t{0} : ((uint64_t{1} << rank) - 1)) & ~uint64_t{1};
   pr.groups_desc = "the samples' shape (N,)";
-  pr.weights = s.has_weights ? &s.weights : nullptr;
+  pr.weights = s.weights ? &*s.weights : nullptr;
   pr.reduction = r;
-  pr.grads[0] = s.has_grad ? const_cast<View<T>*>(&s.grad) : nullptr;
+  pr.grads[0] = s.grad ? const_cast<View<T>*>(&*s.grad) : nullptr;
   pr.grad_names[0] = internal::kGradArg;
-  pr.losses = s.has_losses ? const_cast<View<T>*>(&s.losses) : nullptr;
+  pr.losses = s.losses ? const_cast<View<T>*>(&*s.losses) : nullptr;
   losses::SquaredNorm f;
   f.penalty = true;
   f.target = target;

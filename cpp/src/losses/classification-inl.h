@@ -494,7 +494,7 @@ auto Build(const BinaryCrossEntropyOptions& o, S&& sink, bool pos_weight_array =
 template <typename T, class S>
 auto Build(const BinaryFocalOptions& o, S&& sink) {
   if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
-  const FocalModulation focal{o.alpha, o.has_alpha, o.gamma};
+  const FocalModulation focal{o.alpha.value_or(1.0), o.alpha.has_value(), o.gamma};
   const Smoothing s{1.0 - o.label_smoothing, 0.5 * o.label_smoothing};
   if (o.from_logits) return sink(BinaryFocalLogits{s, focal}, ::fastloss::internal::kUnitY);
   return sink(BinaryFocalProbs{s, focal, o.eps}, ::fastloss::internal::kUnitY);

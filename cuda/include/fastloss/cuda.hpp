@@ -5,8 +5,7 @@
 //   fastloss::cuda::DeviceCall call;
 //   call.y_true = fastloss::cuda::DeviceView::Contiguous(d_y, DType::kFloat32, {n});
 //   call.y_pred = fastloss::cuda::DeviceView::Contiguous(d_p, DType::kFloat32, {n});
-//   call.grad = fastloss::cuda::DeviceView::Contiguous(d_g, DType::kFloat32, {n});
-//   call.has_grad = true;
+//   call.grad = fastloss::cuda::DeviceView::Contiguous(d_g, DType::kFloat32, {n});  // optional
 //   call.result = d_value;            // one float on the device
 //   cudaError_t err = fastloss::cuda::SmoothL1(call, {/*beta=*/2.0}, stream);
 //
@@ -32,6 +31,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 
 #include "fastloss/fastloss.hpp"
@@ -68,13 +68,10 @@ struct DeviceView : View<void> {
 struct DeviceCall {
   DeviceView y_true;
   DeviceView y_pred;
-  DeviceView weights;
-  bool has_weights = false;
+  std::optional<DeviceView> weights;
   Reduction reduction = Reduction::kMean;
-  DeviceView grad;  // gradient of the reduced value with respect to y_pred
-  bool has_grad = false;
-  DeviceView losses;  // kNone: w * l per element
-  bool has_losses = false;
+  std::optional<DeviceView> grad;  // gradient of the reduced value with respect to y_pred
+  std::optional<DeviceView> losses;  // kNone: w * l per element
   // kMean / kSum: where the reduced value goes (device memory): a double when
   // y_pred is float64, else a float. May be null when only the gradient is
   // wanted. Mean of nothing is NaN, sum of nothing 0.
@@ -122,12 +119,9 @@ cudaError_t BoxIou(const DeviceCall& call, const BoxIouOptions& = {}, cudaStream
 // (broadcast to it), gradient and per-element losses (kNone).
 struct DeviceScoreCall {
   DeviceView scores;
-  DeviceView weights;
-  bool has_weights = false;
-  DeviceView grad;
-  bool has_grad = false;
-  DeviceView losses;
-  bool has_losses = false;
+  std::optional<DeviceView> weights;
+  std::optional<DeviceView> grad;
+  std::optional<DeviceView> losses;
 };
 // As fastloss.hpp's: the value (sum of the arrays' reductions) goes to
 // `result` (device memory: a double for float64 scores, else a float; may

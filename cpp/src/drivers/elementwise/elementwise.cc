@@ -501,19 +501,19 @@ double RunElementwise(const char* name, const void* functor, int cost,
   CheckSameShape(name, "y_true", call.y_true, "y_pred", call.y_pred);
   const View<const T>& p = call.y_pred;
   const bool none = call.reduction == Reduction::kNone;
-  const bool store = none && call.has_losses;
-  if (none && !call.has_losses && !call.has_grad) {
+  const bool store = none && call.losses.has_value();
+  if (none && !call.losses.has_value() && !call.grad.has_value()) {
     throw Error(std::string(name) + ": reduction 'none' needs an output (losses or grad)");
   }
-  if (call.has_grad) {
-    CheckView(name, "grad", call.grad);
-    CheckSameShape(name, "grad", call.grad, "y_pred", p);
-    CheckDistinctElements(name, kGradArg, call.grad);
+  if (call.grad.has_value()) {
+    CheckView(name, "grad", *call.grad);
+    CheckSameShape(name, "grad", *call.grad, "y_pred", p);
+    CheckDistinctElements(name, kGradArg, *call.grad);
   }
   if (store) {
-    CheckView(name, "losses", call.losses);
-    CheckSameShape(name, "losses", call.losses, "y_pred", p);
-    CheckDistinctElements(name, "losses", call.losses);
+    CheckView(name, "losses", *call.losses);
+    CheckSameShape(name, "losses", *call.losses, "y_pred", p);
+    CheckDistinctElements(name, "losses", *call.losses);
   }
 
   Plan plan;
@@ -523,12 +523,12 @@ double RunElementwise(const char* name, const void* functor, int cost,
     plan.n *= p.shape[k];
     plan.strides[kY][k] = call.y_true.strides[k];
     plan.strides[kP][k] = p.strides[k];
-    plan.strides[kGrad][k] = call.has_grad ? call.grad.strides[k] : 0;
-    plan.strides[kLoss][k] = store ? call.losses.strides[k] : 0;
+    plan.strides[kGrad][k] = call.grad.has_value() ? call.grad->strides[k] : 0;
+    plan.strides[kLoss][k] = store ? call.losses->strides[k] : 0;
   }
-  if (call.has_weights) {
-    BroadcastTo(name, "weights", call.weights, p, plan.strides[kW]);
-    plan.data[kW] = call.weights.data;
+  if (call.weights.has_value()) {
+    BroadcastTo(name, "weights", *call.weights, p, plan.strides[kW]);
+    plan.data[kW] = call.weights->data;
   }
   if (extras.aux) {
     BroadcastTo(name, extras.aux_name, *extras.aux, p, plan.strides[kA]);
@@ -540,8 +540,8 @@ double RunElementwise(const char* name, const void* functor, int cost,
                                               : 0.0;
   }
   double wsum = n;
-  if (call.has_weights && call.reduction == Reduction::kMean) {
-    wsum = WeightTotal<T>(call.weights, plan.strides[kW], plan.shape, plan.rank);
+  if (call.weights.has_value() && call.reduction == Reduction::kMean) {
+    wsum = WeightTotal<T>(*call.weights, plan.strides[kW], plan.shape, plan.rank);
   }
   // A mean over a zero total weight is NaN with a zero gradient (MeanOf).
   const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(wsum) : 1.0;
@@ -549,8 +549,8 @@ double RunElementwise(const char* name, const void* functor, int cost,
   plan.data[kY] = call.y_true.data;
   plan.data[kP] = p.data;
   plan.data[kA] = extras.aux ? extras.aux->data : nullptr;
-  plan.data[kGrad] = call.has_grad ? call.grad.data : nullptr;
-  plan.data[kLoss] = store ? call.losses.data : nullptr;
+  plan.data[kGrad] = call.grad.has_value() ? call.grad->data : nullptr;
+  plan.data[kLoss] = store ? call.losses->data : nullptr;
   {
     // Over the broadcast operands: an output aliases an input exactly when
     // it walks the same addresses in the same order.

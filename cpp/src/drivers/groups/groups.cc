@@ -388,43 +388,43 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
   std::copy(p.shape, p.shape + boxes.rank, boxes.shape);
   const int64_t n = boxes.size();
   const bool none = call.reduction == Reduction::kNone;
-  const bool store = none && call.has_losses;
-  if (none && !call.has_losses && !call.has_grad) {
+  const bool store = none && call.losses.has_value();
+  if (none && !call.losses.has_value() && !call.grad.has_value()) {
     throw Error(sname + ": reduction 'none' needs an output (losses or grad)");
   }
-  if (call.has_grad) {
-    CheckView(name, "grad", call.grad);
-    CheckSameShape(name, "grad", call.grad, "y_pred", p);
-    CheckDistinctElements(name, kGradArg, call.grad);
+  if (call.grad.has_value()) {
+    CheckView(name, "grad", *call.grad);
+    CheckSameShape(name, "grad", *call.grad, "y_pred", p);
+    CheckDistinctElements(name, kGradArg, *call.grad);
     // A box's four coordinates are read before its gradient is written.
-    CheckOutputOverlap(name, kGradArg, call.grad, "y_pred", p);
-    CheckOutputOverlap(name, kGradArg, call.grad, "y_true", call.y_true);
+    CheckOutputOverlap(name, kGradArg, *call.grad, "y_pred", p);
+    CheckOutputOverlap(name, kGradArg, *call.grad, "y_true", call.y_true);
   }
   const char* desc = "the boxes' shape (y_pred's shape without the last axis)";
   if (store) {
-    CheckShape(name, "losses", call.losses, boxes.shape, boxes.rank, desc);
-    CheckDistinctElements(name, "losses", call.losses);
-    CheckOutputOverlap(name, "losses", call.losses, "y_pred", p, false);
-    CheckOutputOverlap(name, "losses", call.losses, "y_true", call.y_true, false);
-    if (call.has_grad) CheckOutputOverlap(name, "losses", call.losses, kGradArg, call.grad, false);
+    CheckShape(name, "losses", *call.losses, boxes.shape, boxes.rank, desc);
+    CheckDistinctElements(name, "losses", *call.losses);
+    CheckOutputOverlap(name, "losses", *call.losses, "y_pred", p, false);
+    CheckOutputOverlap(name, "losses", *call.losses, "y_true", call.y_true, false);
+    if (call.grad.has_value()) CheckOutputOverlap(name, "losses", *call.losses, kGradArg, *call.grad, false);
   }
   int64_t wstrides[kMaxRank] = {};
-  if (call.has_weights) BroadcastTo(name, "weights", call.weights, boxes, wstrides, desc);
-  if (call.has_weights && call.has_grad) {
-    CheckOutputOverlap(name, kGradArg, call.grad, "weights", call.weights, false);
+  if (call.weights.has_value()) BroadcastTo(name, "weights", *call.weights, boxes, wstrides, desc);
+  if (call.weights.has_value() && call.grad.has_value()) {
+    CheckOutputOverlap(name, kGradArg, *call.grad, "weights", *call.weights, false);
   }
-  if (call.has_weights && store) {
-    CheckOutputOverlap(name, "losses", call.losses, "weights", call.weights, false);
+  if (call.weights.has_value() && store) {
+    CheckOutputOverlap(name, "losses", *call.losses, "weights", *call.weights, false);
   }
   if (n == 0) {
     return call.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
   double den = static_cast<double>(n);
-  if (call.has_weights && call.reduction == Reduction::kMean) {
+  if (call.weights.has_value() && call.reduction == Reduction::kMean) {
     den = 0.0;
     for (int64_t b = 0; b < n; ++b) {
       den += static_cast<double>(
-          call.weights.data[OffsetOf(b, boxes.shape, wstrides, boxes.rank)]);
+          call.weights->data[OffsetOf(b, boxes.shape, wstrides, boxes.rank)]);
     }
   }
   const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
@@ -442,9 +442,9 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
   const bool contiguous =
       c_contig(p.shape, p.strides, p.rank) &&
       c_contig(call.y_true.shape, call.y_true.strides, p.rank) &&
-      (!call.has_grad || c_contig(call.grad.shape, call.grad.strides, p.rank)) &&
-      (!store || c_contig(boxes.shape, call.losses.strides, boxes.rank)) &&
-      (!call.has_weights || c_contig(boxes.shape, wstrides, boxes.rank));
+      (!call.grad.has_value() || c_contig(call.grad->shape, call.grad->strides, p.rank)) &&
+      (!store || c_contig(boxes.shape, call.losses->strides, boxes.rank)) &&
+      (!call.weights.has_value() || c_contig(boxes.shape, wstrides, boxes.rank));
 
   constexpr int64_t kTask = 8 * kReductionBlock;
   const int64_t tasks = (n + kTask - 1) / kTask;
@@ -459,9 +459,9 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
     if (contiguous) {
       a.y = call.y_true.data + 4 * b0;
       a.p = p.data + 4 * b0;
-      a.w = call.has_weights ? call.weights.data + b0 : nullptr;
-      a.grad = call.has_grad ? call.grad.data + 4 * b0 : nullptr;
-      a.loss = store ? call.losses.data + b0 : nullptr;
+      a.w = call.weights.has_value() ? call.weights->data + b0 : nullptr;
+      a.grad = call.grad.has_value() ? call.grad->data + 4 * b0 : nullptr;
+      a.loss = store ? call.losses->data + b0 : nullptr;
       kernel(functor, a);
       return;
     }
@@ -479,23 +479,23 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
         yb[4 * i + c] = call.y_true.data[yo + c * call.y_true.strides[r - 1]];
         pb[4 * i + c] = p.data[po + c * p.strides[r - 1]];
       }
-      if (call.has_weights) {
-        wb[i] = call.weights.data[OffsetOf(b0 + i, boxes.shape, wstrides, boxes.rank)];
+      if (call.weights.has_value()) {
+        wb[i] = call.weights->data[OffsetOf(b0 + i, boxes.shape, wstrides, boxes.rank)];
       }
     }
     a.y = yb;
     a.p = pb;
-    a.w = call.has_weights ? wb : nullptr;
-    a.grad = call.has_grad ? gb : nullptr;
+    a.w = call.weights.has_value() ? wb : nullptr;
+    a.grad = call.grad.has_value() ? gb : nullptr;
     a.loss = store ? lb : nullptr;
     kernel(functor, a);
     for (int64_t i = 0; i < nb; ++i) {
-      if (call.has_grad) {
-        const int64_t go = OffsetOf(b0 + i, boxes.shape, call.grad.strides, boxes.rank);
-        for (int c = 0; c < 4; ++c) call.grad.data[go + c * call.grad.strides[r - 1]] = gb[4 * i + c];
+      if (call.grad.has_value()) {
+        const int64_t go = OffsetOf(b0 + i, boxes.shape, call.grad->strides, boxes.rank);
+        for (int c = 0; c < 4; ++c) call.grad->data[go + c * call.grad->strides[r - 1]] = gb[4 * i + c];
       }
       if (store) {
-        call.losses.data[OffsetOf(b0 + i, boxes.shape, call.losses.strides, boxes.rank)] = lb[i];
+        call.losses->data[OffsetOf(b0 + i, boxes.shape, call.losses->strides, boxes.rank)] = lb[i];
       }
     }
   };

@@ -96,7 +96,7 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
     throw Error("pairwise_ranking: reduction 'none' is not supported (the loss is a sum over "
                 "pairs); use 'mean' or 'sum'");
   }
-  if (call.has_weights) throw Error("pairwise_ranking: weights are not supported");
+  if (call.weights.has_value()) throw Error("pairwise_ranking: weights are not supported");
   internal::CheckView(name, "relevance", call.y_true);
   internal::CheckView(name, "scores", call.y_pred);
   internal::CheckSameShape(name, "relevance", call.y_true, "scores", call.y_pred);
@@ -104,12 +104,12 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
     internal::CheckView(name, "groups", *groups);
     internal::CheckSameShape(name, "groups", *groups, "scores", call.y_pred);
   }
-  if (call.has_grad) {
-    internal::CheckView(name, "grad", call.grad);
-    internal::CheckSameShape(name, "grad", call.grad, "scores", call.y_pred);
+  if (call.grad.has_value()) {
+    internal::CheckView(name, "grad", *call.grad);
+    internal::CheckSameShape(name, "grad", *call.grad, "scores", call.y_pred);
     // The inputs are copied before the gradient is written: only the
     // gradient's own elements must not share memory.
-    internal::CheckDistinctElements(name, internal::kGradArg, call.grad);
+    internal::CheckDistinctElements(name, internal::kGradArg, *call.grad);
   }
   std::vector<double> rel, s;
   Gather(call.y_true, rel);
@@ -134,7 +134,7 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
   for (size_t i = 0; i < n && !nan; ++i) nan = std::isnan(s[i]) || std::isnan(rel[i]);
   if (nan) {
     std::fill(grad.begin(), grad.end(), std::numeric_limits<double>::quiet_NaN());
-    if (call.has_grad) Scatter(grad, const_cast<View<T>&>(call.grad));
+    if (call.grad.has_value()) Scatter(grad, const_cast<View<T>&>(*call.grad));
     return std::numeric_limits<double>::quiet_NaN();
   }
   // Items ordered by (group, relevance).
@@ -226,9 +226,9 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
     value = internal::MeanOf(total, den);  // NaN over no pairs, zero gradient
     scale = internal::MeanScale(den);
   }
-  if (call.has_grad) {
+  if (call.grad.has_value()) {
     for (double& g : grad) g *= scale;
-    Scatter(grad, const_cast<View<T>&>(call.grad));
+    Scatter(grad, const_cast<View<T>&>(*call.grad));
   }
   return value;
 }
