@@ -7,6 +7,7 @@ call.
 """
 
 import numpy as np
+import pytest
 
 import fastloss as fl
 import fastloss.testing
@@ -372,10 +373,16 @@ SENTINEL = 12345.5
 TARGETS = fastloss.testing.simd_targets()
 
 
-# The edge cases of test_binary.py and test_rowwise.py run there on every
-# target (test_edge_cases_on_target).
-def edge_case_on_target(target, case):
-    """Runs ``case`` = (id, function of the dtype) in every dtype with ``target`` forced."""
-    with fastloss.testing.force_target(target):
-        for dtype in DTYPES:
-            case[1](dtype)
+def edge_cases_on_every_target(edges):
+    """test_edge_cases_on_target of test_binary.py and test_rowwise.py: each
+    of ``edges`` (id, function of the dtype: an edge-case test) in every
+    dtype, with every target forced."""
+
+    @pytest.mark.parametrize("case", edges, ids=[c[0] for c in edges])
+    @pytest.mark.parametrize("target", TARGETS)
+    def test_edge_cases_on_target(target, case):
+        with fastloss.testing.force_target(target):
+            for dtype in DTYPES:
+                case[1](dtype)
+
+    return test_edge_cases_on_target

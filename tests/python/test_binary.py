@@ -14,8 +14,8 @@ import pytest
 import fastloss as fl
 from checks import DTYPES, REDUCTIONS, assert_close
 from classification_checks import (
-    BCE, BIN_CONFIGS, BIN_IDS, BIN_SHAPES, ENTRY, FOCAL, SENTINEL, TARGETS, call, check, dtype_id,
-    edge_case_on_target, expected, make_binary, seeded_rng,
+    BCE, BIN_CONFIGS, BIN_IDS, BIN_SHAPES, ENTRY, FOCAL, SENTINEL, call, check, dtype_id, edge_cases_on_every_target,
+    expected, make_binary, seeded_rng,
 )
 
 # --------------------------------------------------------------------------
@@ -277,8 +277,4 @@ TARGET_EDGES = [
     ("soft_margin", lambda d: test_soft_margin_values(d)),
 ]
 
-
-@pytest.mark.parametrize("case", TARGET_EDGES, ids=[c[0] for c in TARGET_EDGES])
-@pytest.mark.parametrize("target", TARGETS)
-def test_edge_cases_on_target(target, case):
-    edge_case_on_target(target, case)
+test_edge_cases_on_target = edge_cases_on_every_target(TARGET_EDGES)

@@ -18,8 +18,8 @@ from fastloss.reference import classification as ref
 from checks import DTYPES, REDUCTIONS, assert_close
 from classification_checks import (
     ALL_CONFIGS, ALL_IDS, BCE, CCE, CFOCAL, CW, ENTRY, INT_DTYPES, ROW_CONFIGS, ROW_IDS, ROW_SHAPES, SCCE, SENTINEL,
-    TARGETS, call, check, config_id, distributions, dtype_id, edge_case_on_target, expected, make_data, make_rows,
-    resolve, rows_shape, seeded_rng,
+    TARGETS, call, check, config_id, distributions, dtype_id, edge_cases_on_every_target, expected, make_data,
+    make_rows, resolve, rows_shape, seeded_rng,
 )
 
 
@@ -854,8 +854,4 @@ TARGET_EDGES = [
     ("kl_inf", lambda d: test_kl_infinities_and_negative_targets(d)),
 ]
 
-
-@pytest.mark.parametrize("case", TARGET_EDGES, ids=[c[0] for c in TARGET_EDGES])
-@pytest.mark.parametrize("target", TARGETS)
-def test_edge_cases_on_target(target, case):
-    edge_case_on_target(target, case)
+test_edge_cases_on_target = edge_cases_on_every_target(TARGET_EDGES)
