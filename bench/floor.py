@@ -3,7 +3,7 @@
 A loss over N elements must at least read y_true and y_pred (2*N*itemsize
 bytes); value_and_grad must also write the gradient (3*N*itemsize). For a
 row-wise loss with integer labels (sparse cross-entropy, nll) the bytes are
-logits + labels (+ gradient); floor_bytes() counts them from the arrays. Dividing
+logits + labels (+ gradient); spec.floor_bytes() counts them from the arrays. Dividing
 those bytes by a measured streaming-read bandwidth gives the time no
 implementation can beat once the arrays are out of cache. The floor is
 optimistic for value_and_grad: a store that misses cache usually costs a read
@@ -100,16 +100,6 @@ def measure_read_bandwidth(threads: int = 1, nbytes: int = 256 << 20, repeats: i
 def floor_seconds(op: str, n: int, itemsize: int, gbps: float) -> float:
     """Lower bound in seconds for `op` over n elements at gbps GB/s."""
     return OP_BYTES_PER_ELEMENT[op] * n * itemsize / (gbps * 1e9)
-
-
-def floor_bytes(y_true, y_pred) -> dict:
-    """Bytes that must move per op for these inputs: value reads y_true and
-    y_pred; value_and_grad also writes a gradient the size of y_pred. For the
-    elementwise losses (y_true like y_pred) this is 2*N*itemsize / 3*N*itemsize;
-    for row-wise losses with integer labels it is logits + labels (+ gradient)."""
-    v = int(y_true.nbytes) + int(y_pred.nbytes)
-    g = v + int(y_pred.nbytes)
-    return {"value": v, "value_and_grad": g, "value_and_grad_out": g}
 
 
 if __name__ == "__main__":

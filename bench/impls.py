@@ -1,10 +1,14 @@
-"""The implementations compared by bench/run.py, one factory per library.
+"""The regression losses for bench/run.py (the default group, ``--group
+regression``; the interface every group shares is bench/spec.py's).
 
 Each factory takes (loss, y_true, y_pred) as NumPy arrays and returns
-{op: fn} where fn() runs one call and returns something check() can turn into
-(value, grad-or-None). reference(loss, y_true, y_pred) is the float64 value and
-gradient of fastloss.reference (the NumPy specification of every loss) that
-run.py checks every implementation against, the NumPy baseline included. Options are the fastloss defaults everywhere:
+{op: fn} where fn() runs one call and returns something spec.check() can turn
+into (value, gradients or None); the fastloss one is spec.fastloss_impl.
+reference(loss, y_true, y_pred) is the float64 value and gradient of
+fastloss.reference (the NumPy specification of every loss) that run.py checks
+every implementation against, the NumPy baseline included. This module also
+holds reference_mean and load_reference, which the other groups use. Options
+are the fastloss defaults everywhere:
 huber delta=1, smooth_l1 beta=1, mape eps=finfo(float64).eps,
 poisson_nll log_input=True/full=False/eps=1e-8, quantile q=0.5.
 
@@ -19,14 +23,15 @@ import sys
 
 import numpy as np
 
-LOSSES = ["mse", "mae", "huber", "smooth_l1", "log_cosh", "msle", "mape", "poisson_nll", "quantile"]
-# Which target of the issue each loss is held to (bench/table.py).
-LOSS_CLASS = {
-    "mse": "bandwidth", "mae": "bandwidth", "huber": "bandwidth", "smooth_l1": "bandwidth",
-    "quantile": "bandwidth",
-    "log_cosh": "transcendental", "msle": "transcendental", "poisson_nll": "transcendental",
-    "mape": "other",
-}
+from spec import Spec, specs
+
+# target: which of the issue's targets each loss is held to (bench/table.py's "class").
+SPECS = specs(
+    *(Spec(name, target="bandwidth") for name in ("mse", "mae", "huber", "smooth_l1", "quantile")),
+    *(Spec(name, target="transcendental") for name in ("log_cosh", "msle", "poisson_nll")),
+    Spec("mape", target="other"),
+)
+LOSSES = list(SPECS)
 
 DELTA = 1.0
 BETA = 1.0
@@ -34,15 +39,16 @@ MAPE_EPS = float(np.finfo(np.float64).eps)
 Q = 0.5
 
 
-def make_data(loss: str, n: int, dtype, seed: int = 0):
-    """Inputs that exercise every branch (|r| on both sides of delta/beta) and stay in domain."""
+def make_data(loss: str, shape, dtype, seed: int = 0):
+    """Inputs that exercise every branch (|r| on both sides of delta/beta) and stay in domain;
+    shape: (N,) or N."""
     rng = np.random.default_rng(seed)
     if loss == "poisson_nll":
-        y_true = rng.poisson(2.0, n).astype(np.float64)
-        y_pred = rng.normal(0.5, 0.5, n)  # log-rate
+        y_true = rng.poisson(2.0, shape).astype(np.float64)
+        y_pred = rng.normal(0.5, 0.5, shape)  # log-rate
     else:
-        y_true = rng.uniform(0.1, 3.0, n)
-        y_pred = y_true + rng.normal(0.0, 1.0, n)
+        y_true = rng.uniform(0.1, 3.0, shape)
+        y_pred = y_true + rng.normal(0.0, 1.0, shape)
         if loss == "msle":
             y_pred = np.abs(y_pred)  # log1p domain
     return np.ascontiguousarray(y_true, dtype=dtype), np.ascontiguousarray(y_pred, dtype=dtype)
@@ -180,22 +186,9 @@ def reference_mean(name, *data, chunk=1 << 20, **options):
 
 
 def reference(loss, t, p):
-    """float64 value and gradient of fastloss.reference, for the sanity check."""
-    v, (g,) = reference_mean(loss, t, p)
+    """float64 value and gradients of fastloss.reference, for the sanity check."""
+    v, g = reference_mean(loss, t, p)
     return float(v), g
-
-
-# --------------------------------------------------------------------------- fastloss
-
-def fastloss_impl(fl, loss, t, p):
-    obj = getattr(fl, loss)
-    out = np.empty_like(p)
-    return {
-        "value": functools.partial(obj, t, p),
-        "value_and_grad": functools.partial(obj.value_and_grad, t, p),
-        # Same call with a preallocated gradient: no allocation / page faults.
-        "value_and_grad_out": functools.partial(obj.value_and_grad, t, p, out=out),
-    }
 
 
 # --------------------------------------------------------------------------- PyTorch
@@ -295,14 +288,3 @@ def jax_impl(jax, loss, t, p):
         return jax.block_until_ready(jvg(tj, pj))
 
     return {"value": value, "value_and_grad": value_and_grad}
-
-
-def to_numpy_result(ret):
-    """(value, grad or None) from whatever an implementation returned."""
-    def arr(x):
-        if hasattr(x, "detach"):
-            x = x.detach().numpy()
-        return np.asarray(x)
-    if isinstance(ret, tuple):
-        return float(arr(ret[0])), arr(ret[1])
-    return float(arr(ret)), None

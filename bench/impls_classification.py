@@ -1,9 +1,10 @@
 """Classification losses for bench/run.py (``--group classification``).
 
-Same interface as impls.py: make_data(loss, shape, dtype) -> (y_true, y_pred)
-as NumPy arrays, then numpy_baseline / fastloss_impl / torch_impl / jax_impl
-(loss, y_true, y_pred) -> {op: fn}, and reference(loss, y_true, y_pred) ->
-(float64 value, float64 gradient) of fastloss.reference for the sanity check.
+The interface of every group (bench/spec.py): make_data(loss, shape, dtype)
+-> (y_true, y_pred) as NumPy arrays, then numpy_baseline / torch_impl /
+jax_impl (loss, y_true, y_pred) -> {op: fn}, and reference(loss, y_true,
+y_pred) -> (float64 value, (float64 gradient,)) of fastloss.reference for the
+sanity check.
 
 Every benchmark name maps to one fastloss call with fixed options (SPECS) and
 to the expressions other libraries' users write for the same quantity:
@@ -23,11 +24,11 @@ every library reads the same bytes.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
 from impls import reference_mean
+from spec import Spec, specs
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -38,64 +39,52 @@ BIG_VOCAB = (4096, 32000)
 MANY_ROWS = (65536, 10)
 MID = (4096, 1000)
 
-# name -> fastloss loss + options, input kind, default shapes, target class
-#   kind: "binary" (elementwise, y_true float), "dense" (row-wise, y_true same
-#   shape as y_pred), "labels" (row-wise, int64 labels of the rows shape)
-#   target: which of the issue's targets applies (bench/table.py)
-SPECS = {
-    "bce_logits": dict(fl="bce", kw=dict(from_logits=True), kind="binary", shapes=[BIG_BINARY], target="binary"),
-    "bce_probs": dict(fl="bce", kw=dict(from_logits=False), kind="binary", shapes=[BIG_BINARY], target="binary"),
-    "binary_focal": dict(fl="binary_focal", kw=dict(from_logits=True, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA),
-                         kind="binary", shapes=[BIG_BINARY], target="binary"),
-    "hinge": dict(fl="hinge", kw={}, kind="binary", shapes=[BIG_BINARY], target="binary"),
-    "squared_hinge": dict(fl="squared_hinge", kw={}, kind="binary", shapes=[BIG_BINARY], target="binary"),
-    "soft_margin": dict(fl="soft_margin", kw={}, kind="binary", shapes=[BIG_BINARY], target="binary"),
-    "sparse_cce": dict(fl="sparse_categorical_cross_entropy", kw=dict(from_logits=True), kind="labels",
-                       shapes=[BIG_VOCAB, MANY_ROWS], target="sparse"),
-    "cce": dict(fl="categorical_cross_entropy", kw=dict(from_logits=True), kind="dense", shapes=[MID],
-                target=""),
-    "kl_div": dict(fl="kl_divergence", kw=dict(log_input=True), kind="dense", shapes=[MID], target=""),
-    "kl_div_prob": dict(fl="kl_divergence", kw=dict(log_input=False), kind="dense", shapes=[MID], target=""),
-    "nll": dict(fl="nll", kw={}, kind="labels", shapes=[MANY_ROWS], target=""),
-    "multi_margin": dict(fl="multi_margin", kw={}, kind="labels", shapes=[MANY_ROWS], target=""),
-}
-LOSSES = list(SPECS)
 # --quick: every loss, small shapes (binary 1e5 elements; rows 256x1000 / 4096x10).
 QUICK_SHAPES = {BIG_BINARY: (100_000,), BIG_VOCAB: (256, 1000), MANY_ROWS: (4096, 10), MID: (256, 1000)}
 
-# What each name means, for the table's legend.
-DESCRIPTION = {
-    "bce_logits": "fl.bce(y, x, from_logits=True); torch F.binary_cross_entropy_with_logits; "
-                  "optax sigmoid_binary_cross_entropy (log_sigmoid); y in {0,1}",
-    "bce_probs": "fl.bce(y, p) (eps=1e-7 clip); torch F.binary_cross_entropy; Keras-style clip+log in NumPy/JAX",
-    "binary_focal": "fl.binary_focal(y, x, from_logits=True, alpha=0.25, gamma=2); torchvision "
-                    "sigmoid_focal_loss written from BCE-with-logits; optax sigmoid_focal_loss",
-    "hinge": "fl.hinge(y, p), y in {-1,1}; torch clamp(1 - y*p, min=0).mean(); optax hinge_loss",
-    "squared_hinge": "fl.squared_hinge(y, p); clamp(1 - y*p, min=0)**2 mean",
-    "soft_margin": "fl.soft_margin(y, p); torch F.soft_margin_loss; softplus(-y*p) mean",
-    "sparse_cce": "fl.sparse_categorical_cross_entropy(labels, logits, from_logits=True); torch F.cross_entropy; "
-                  "optax softmax_cross_entropy_with_integer_labels",
-    "cce": "fl.cce(probs, logits, from_logits=True), dense probability targets; torch F.cross_entropy(logits, "
-           "probs); optax softmax_cross_entropy",
-    "kl_div": "fl.kl_divergence(t, logq, log_input=True); torch F.kl_div(logq, t, reduction='batchmean'); "
-              "optax kl_divergence",
-    "kl_div_prob": "fl.kl_divergence(t, q) (probabilities); torch F.kl_div(q.log(), t, reduction='batchmean')",
-    "nll": "fl.nll(labels, logp); torch F.nll_loss",
-    "multi_margin": "fl.multi_margin(labels, x) (p=1, margin=1); torch F.multi_margin_loss",
-}
+
+def _spec(name, fl, kw, kind, shapes, target, description):
+    """kind: "binary" (elementwise, y_true float), "dense" (row-wise, y_true
+    same shape as y_pred), "labels" (row-wise, int64 labels of the rows shape);
+    target: which of the issue's targets applies (bench/table.py);
+    description: what the name means, for the table's legend."""
+    return Spec(name, fl, kw, shapes=tuple(shapes), quick=tuple(QUICK_SHAPES.get(s, s) for s in shapes),
+                kind=kind, target=target, description=description)
 
 
-def quick_shapes(loss):
-    return [QUICK_SHAPES.get(s, s) for s in SPECS[loss]["shapes"]]
-
-
-def parse_shape(s: str) -> tuple:
-    """'4096x32000' -> (4096, 32000); '1e7' -> (10000000,)."""
-    return tuple(int(float(x)) for x in s.lower().split("x"))
-
-
-def shape_str(shape) -> str:
-    return "x".join(str(d) for d in shape)
+SPECS = specs(
+    _spec("bce_logits", "bce", dict(from_logits=True), "binary", [BIG_BINARY], "binary",
+          "fl.bce(y, x, from_logits=True); torch F.binary_cross_entropy_with_logits; "
+          "optax sigmoid_binary_cross_entropy (log_sigmoid); y in {0,1}"),
+    _spec("bce_probs", "bce", dict(from_logits=False), "binary", [BIG_BINARY], "binary",
+          "fl.bce(y, p) (eps=1e-7 clip); torch F.binary_cross_entropy; Keras-style clip+log in NumPy/JAX"),
+    _spec("binary_focal", "binary_focal", dict(from_logits=True, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA),
+          "binary", [BIG_BINARY], "binary",
+          "fl.binary_focal(y, x, from_logits=True, alpha=0.25, gamma=2); torchvision "
+          "sigmoid_focal_loss written from BCE-with-logits; optax sigmoid_focal_loss"),
+    _spec("hinge", "hinge", {}, "binary", [BIG_BINARY], "binary",
+          "fl.hinge(y, p), y in {-1,1}; torch clamp(1 - y*p, min=0).mean(); optax hinge_loss"),
+    _spec("squared_hinge", "squared_hinge", {}, "binary", [BIG_BINARY], "binary",
+          "fl.squared_hinge(y, p); clamp(1 - y*p, min=0)**2 mean"),
+    _spec("soft_margin", "soft_margin", {}, "binary", [BIG_BINARY], "binary",
+          "fl.soft_margin(y, p); torch F.soft_margin_loss; softplus(-y*p) mean"),
+    _spec("sparse_cce", "sparse_categorical_cross_entropy", dict(from_logits=True), "labels",
+          [BIG_VOCAB, MANY_ROWS], "sparse",
+          "fl.sparse_categorical_cross_entropy(labels, logits, from_logits=True); torch F.cross_entropy; "
+          "optax softmax_cross_entropy_with_integer_labels"),
+    _spec("cce", "categorical_cross_entropy", dict(from_logits=True), "dense", [MID], "",
+          "fl.cce(probs, logits, from_logits=True), dense probability targets; torch F.cross_entropy(logits, "
+          "probs); optax softmax_cross_entropy"),
+    _spec("kl_div", "kl_divergence", dict(log_input=True), "dense", [MID], "",
+          "fl.kl_divergence(t, logq, log_input=True); torch F.kl_div(logq, t, reduction='batchmean'); "
+          "optax kl_divergence"),
+    _spec("kl_div_prob", "kl_divergence", dict(log_input=False), "dense", [MID], "",
+          "fl.kl_divergence(t, q) (probabilities); torch F.kl_div(q.log(), t, reduction='batchmean')"),
+    _spec("nll", "nll", {}, "labels", [MANY_ROWS], "", "fl.nll(labels, logp); torch F.nll_loss"),
+    _spec("multi_margin", "multi_margin", {}, "labels", [MANY_ROWS], "",
+          "fl.multi_margin(labels, x) (p=1, margin=1); torch F.multi_margin_loss"),
+)
+LOSSES = list(SPECS)
 
 
 # --------------------------------------------------------------------------- data
@@ -112,7 +101,7 @@ def make_data(loss: str, shape, dtype, seed: int = 0):
     dtype = np.dtype(dtype)
     shape = tuple(shape)
     rng = np.random.default_rng(seed)
-    kind = SPECS[loss]["kind"]
+    kind = SPECS[loss].kind
 
     def normal(scale=1.0, shp=shape):
         x = rng.standard_normal(shp, dtype=dtype)
@@ -310,24 +299,10 @@ def numpy_baseline(loss, t, p):
 
 
 def reference(loss, t, p):
-    """float64 value and gradient of fastloss.reference, for the sanity check."""
+    """float64 value and gradients of fastloss.reference, for the sanity check."""
     spec = SPECS[loss]
-    v, (g,) = reference_mean(spec["fl"], t, p, **spec["kw"])
+    v, g = reference_mean(spec.fl, t, p, **spec.kw)
     return float(v), g
-
-
-# --------------------------------------------------------------------------- fastloss
-
-def fastloss_impl(fl, loss, t, p):
-    spec = SPECS[loss]
-    obj = getattr(fl, spec["fl"])
-    kw = spec["kw"]
-    out = np.empty_like(p)
-    return {
-        "value": functools.partial(obj, t, p, **kw),
-        "value_and_grad": functools.partial(obj.value_and_grad, t, p, **kw),
-        "value_and_grad_out": functools.partial(obj.value_and_grad, t, p, out=out, **kw),
-    }
 
 
 # --------------------------------------------------------------------------- PyTorch
@@ -463,7 +438,3 @@ def jax_impl(jax, loss, t, p):
         return jax.block_until_ready(jvg(tj, pj))
 
     return {"value": value, "value_and_grad": value_and_grad}
-
-
-def n_elements(shape) -> int:
-    return int(math.prod(shape))

@@ -3,25 +3,25 @@
 detection (box IoU / GIoU / DIoU / CIoU), ranking (margin, pairwise), GAN losses
 and the gradient penalty (issue #4, /work/notes/STRUCTURED_SPEC.md).
 
-Interface (what run.py calls for a "shaped" group):
+The interface of every group (bench/spec.py):
 
   make_data(loss, shape, dtype) -> tuple of NumPy arrays, in fastloss's
       positional order (e.g. (anchor, positive, negative)); `shape` is the
       shape of the main differentiable input (boxes: (N, 4); GAN discriminator:
       each of real and fake).
-  fastloss_impl(fl, loss, *data) / numpy_baseline(loss, *data) /
-  torch_impl(torch, loss, *data) -> {op: fn}; fn() returns the value
-      ("value") or (value, gradient or tuple of gradients) ("value_and_grad",
-      "value_and_grad_out").
+  numpy_baseline(loss, *data) / torch_impl(torch, loss, *data) -> {op: fn};
+      fn() returns the value ("value") or (value, gradient or tuple of
+      gradients) ("value_and_grad").
   reference(loss, *data) -> (float64 value, tuple of float64 gradients) of
       fastloss.reference
-  check(fn, ref, dtype, impl) -> None or a message
-  floor_bytes(loss, data) -> {op: bytes that must move}
 
-A missing fastloss function (the C++ side not built yet) raises Missing in
-fastloss_impl: run.py records a note and runs the other libraries.
+The fastloss call, the check against the reference and the floor's bytes
+come from each loss's Spec (spec.fastloss_impl, spec.check,
+spec.floor_bytes): a Spec's `diff` names the differentiable inputs. A missing
+fastloss function (the C++ side not built yet) raises spec.Missing: run.py
+records a note and runs the other libraries.
 
-Options are fixed per benchmark (SPECS[...]["kw"]) and every library computes
+Options are fixed per benchmark (SPECS[...].kw) and every library computes
 the same quantity with them; reduction is "mean" everywhere. JAX is not part of
 this group.
 """
@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from impls import load_reference, reference_mean
+from spec import Spec, specs
 
 # ---------------------------------------------------------------- options
 SEG_AXIS = (1, 2, 3)
@@ -60,93 +61,63 @@ PR_BIG, PR_SMALL = (1_000_000,), (PAIRWISE_SMALL,)
 Q_SEG, Q_ROWS, Q_BOXES, Q_BIG, Q_GP, Q_PR = (4, 1, 64, 64), (4096, 128), (100_000, 4), (100_000,), \
     (256, 3, 32, 32), (100_000,)
 
-# name -> fastloss function and options; shapes (full / --quick); `diff`: the indices of the
+_SEG_D = "y_true binary masks (30% ones), y_pred = sigmoid probabilities, per-sample scores over axes (1,2,3), smooth=1"
+_BOX = dict(shapes=(BOXES,), quick=(Q_BOXES,), target="main")
+
+# The fastloss function and options of each name; shapes (full / --quick); `diff`: the indices of the
 # differentiable inputs in make_data's tuple; `out`: fastloss takes out= (one gradient);
 # target: "main" (>= 5x torch fwd+bwd and >= 10x NumPy v+g, 1 thread), "ranking" (n = 1e6 under 1 s).
-SPECS = {
-    "dice": dict(fl="dice", kw=dict(axis=SEG_AXIS, smooth=SMOOTH), diff=(1,), out=True,
-                 shapes=[SEG], quick=[Q_SEG], target="main"),
-    "jaccard": dict(fl="jaccard", kw=dict(axis=SEG_AXIS, smooth=SMOOTH), diff=(1,), out=True,
-                    shapes=[SEG], quick=[Q_SEG], target=""),
-    "tversky": dict(fl="tversky", kw=dict(axis=SEG_AXIS, smooth=SMOOTH, alpha=TV_ALPHA, beta=TV_BETA),
-                    diff=(1,), out=True, shapes=[SEG], quick=[Q_SEG], target=""),
-    "cosine_similarity": dict(fl="cosine_similarity", kw=dict(axis=-1, eps=COS_EPS), diff=(1,), out=True,
-                              shapes=[ROWS], quick=[Q_ROWS], target="main"),
-    "triplet_margin": dict(fl="triplet_margin", kw=dict(margin=TRIPLET_MARGIN, p=2.0, eps=PD_EPS),
-                           diff=(0, 1, 2), out=False, shapes=[ROWS], quick=[Q_ROWS], target="main"),
-    "cosine_embedding": dict(fl="cosine_embedding", kw=dict(margin=EMB_MARGIN), diff=(0, 1), out=False,
-                             shapes=[ROWS], quick=[Q_ROWS], target=""),
-    "contrastive_pairs": dict(fl="contrastive_pairs", kw=dict(margin=CONTRASTIVE_MARGIN, eps=PD_EPS),
-                              diff=(1, 2), out=False, shapes=[ROWS], quick=[Q_ROWS], target=""),
-    "box_iou": dict(fl="box_iou", kw=dict(kind="iou", eps=BOX_EPS), diff=(1,), out=True,
-                    shapes=[BOXES], quick=[Q_BOXES], target="main"),
-    "box_giou": dict(fl="box_iou", kw=dict(kind="giou", eps=BOX_EPS), diff=(1,), out=True,
-                     shapes=[BOXES], quick=[Q_BOXES], target="main"),
-    "box_diou": dict(fl="box_iou", kw=dict(kind="diou", eps=BOX_EPS), diff=(1,), out=True,
-                     shapes=[BOXES], quick=[Q_BOXES], target="main"),
-    "box_ciou": dict(fl="box_iou", kw=dict(kind="ciou", eps=BOX_EPS), diff=(1,), out=True,
-                     shapes=[BOXES], quick=[Q_BOXES], target="main"),
-    "margin_ranking": dict(fl="margin_ranking", kw=dict(margin=MR_MARGIN), diff=(0, 1), out=False,
-                           shapes=[BIG], quick=[Q_BIG], target=""),
-    "gan_discriminator": dict(fl="gan_discriminator", kw={}, diff=(0, 1), out=False,
-                              shapes=[BIG], quick=[Q_BIG], target=""),
-    "gan_generator": dict(fl="gan_generator", kw={}, diff=(0,), out=True,
-                          shapes=[BIG], quick=[Q_BIG], target=""),
-    "gradient_penalty": dict(fl="gradient_penalty", kw=dict(target=GP_TARGET), diff=(0,), out=True,
-                             shapes=[GP], quick=[Q_GP], target=""),
-    "pairwise_ranking": dict(fl="pairwise_ranking", kw=dict(margin=PR_MARGIN), diff=(1,), out=False,
-                             shapes=[PR_BIG, PR_SMALL], quick=[Q_PR, PR_SMALL], target="ranking"),
-}
+SPECS = specs(
+    Spec("dice", kw=dict(axis=SEG_AXIS, smooth=SMOOTH), shapes=(SEG,), quick=(Q_SEG,), target="main",
+         description=f"fl.dice(y, p, axis=(1,2,3), smooth=1); soft dice written in NumPy / torch; {_SEG_D}"),
+    Spec("jaccard", kw=dict(axis=SEG_AXIS, smooth=SMOOTH), shapes=(SEG,), quick=(Q_SEG,),
+         description=f"fl.jaccard(y, p, axis=(1,2,3), smooth=1); soft IoU (1 - (I+s)/(Sy+Sp-I+s)); {_SEG_D}"),
+    Spec("tversky", kw=dict(axis=SEG_AXIS, smooth=SMOOTH, alpha=TV_ALPHA, beta=TV_BETA), shapes=(SEG,),
+         quick=(Q_SEG,),
+         description=f"fl.tversky(y, p, axis=(1,2,3), smooth=1, alpha=0.3, beta=0.7) (alpha on FP = sum((1-y)p), "
+                     f"beta on FN = sum(y(1-p))); {_SEG_D}"),
+    Spec("cosine_similarity", kw=dict(axis=-1, eps=COS_EPS), shapes=(ROWS,), quick=(Q_ROWS,), target="main",
+         description="fl.cosine_similarity(y, p) = mean(1 - cos) over rows of 128; torch "
+                     "(1 - F.cosine_similarity(p, y, dim=-1)).mean()"),
+    Spec("triplet_margin", kw=dict(margin=TRIPLET_MARGIN, p=2.0, eps=PD_EPS), diff=(0, 1, 2), out=False,
+         shapes=(ROWS,), quick=(Q_ROWS,), target="main",
+         description="fl.triplet_margin(a, p, n, margin=1, p=2, eps=1e-6) -> 3 gradients; torch "
+                     "F.triplet_margin_loss; rows of 128 (shape = each of a, p, n)"),
+    Spec("cosine_embedding", kw=dict(margin=EMB_MARGIN), diff=(0, 1), out=False, shapes=(ROWS,), quick=(Q_ROWS,),
+         description="fl.cosine_embedding(x1, x2, y), y = +-1 per row, margin 0 -> 2 gradients; torch "
+                     "F.cosine_embedding_loss"),
+    Spec("contrastive_pairs", kw=dict(margin=CONTRASTIVE_MARGIN, eps=PD_EPS), diff=(1, 2), out=False,
+         shapes=(ROWS,), quick=(Q_ROWS,),
+         description="fl.contrastive_pairs(y, x1, x2, margin=1): d = ||x1 - x2 + 1e-6||, "
+                     "y d^2 + (1-y) max(0, 1-d)^2 -> 2 gradients; torch F.pairwise_distance + the formula"),
+    Spec("box_iou", kw=dict(kind="iou", eps=BOX_EPS), **_BOX,
+         description="fl.box_iou(t, p, kind='iou'), (x1,y1,x2,y2) boxes, 1 - IoU; torchvision-style "
+                     "_loss_inter_union written in torch / NumPy (torchvision not installed)"),
+    Spec("box_giou", "box_iou", dict(kind="giou", eps=BOX_EPS), **_BOX,
+         description="fl.box_iou(t, p, kind='giou'); torchvision generalized_box_iou_loss written in torch / NumPy"),
+    Spec("box_diou", "box_iou", dict(kind="diou", eps=BOX_EPS), **_BOX,
+         description="fl.box_iou(t, p, kind='diou'); torchvision distance_box_iou_loss written in torch / NumPy"),
+    Spec("box_ciou", "box_iou", dict(kind="ciou", eps=BOX_EPS), **_BOX,
+         description="fl.box_iou(t, p, kind='ciou'); torchvision complete_box_iou_loss written in torch / NumPy "
+                     "(alpha under no_grad)"),
+    Spec("margin_ranking", kw=dict(margin=MR_MARGIN), diff=(0, 1), out=False, shapes=(BIG,), quick=(Q_BIG,),
+         description="fl.margin_ranking(x1, x2, y), y = +-1, margin 0 -> 2 gradients; torch F.margin_ranking_loss"),
+    Spec("gan_discriminator", diff=(0, 1), out=False, shapes=(BIG,), quick=(Q_BIG,),
+         description="fl.gan_discriminator(real, fake): mean softplus(-real) + mean softplus(fake), "
+                     "1e7 logits each -> 2 gradients; torch F.softplus (same as BCE-with-logits vs 1/0 "
+                     "labels); NumPy value: -mean(log D(real)) - mean(log(1 - D(fake))), D = sigmoid"),
+    Spec("gan_generator", diff=(0,), shapes=(BIG,), quick=(Q_BIG,),
+         description="fl.gan_generator(fake) (non-saturating): mean softplus(-fake); torch F.softplus; "
+                     "NumPy value -mean(log sigmoid(fake))"),
+    Spec("gradient_penalty", kw=dict(target=GP_TARGET), diff=(0,), shapes=(GP,), quick=(Q_GP,),
+         description="fl.gradient_penalty(g, target=1): mean over rows of (||g_i|| - 1)^2, rows = samples "
+                     "(4096 x 3072); torch ((g.view(N, -1).norm(2, dim=1) - 1) ** 2).mean()"),
+    Spec("pairwise_ranking", kw=dict(margin=PR_MARGIN), out=False, shapes=(PR_BIG, PR_SMALL),
+         quick=(Q_PR, PR_SMALL), target="ranking",
+         description="fl.pairwise_ranking(relevance, scores, margin=1) (O(n log n)), relevance in {0..4}, "
+                     "mean over n(n-1)/2 pairs; NumPy and torch: the O(n^2) broadcast, n = 2000 only"),
+)
 LOSSES = list(SPECS)
-
-_SEG_D = "y_true binary masks (30% ones), y_pred = sigmoid probabilities, per-sample scores over axes (1,2,3), smooth=1"
-DESCRIPTION = {
-    "dice": f"fl.dice(y, p, axis=(1,2,3), smooth=1); soft dice written in NumPy / torch; {_SEG_D}",
-    "jaccard": f"fl.jaccard(y, p, axis=(1,2,3), smooth=1); soft IoU (1 - (I+s)/(Sy+Sp-I+s)); {_SEG_D}",
-    "tversky": f"fl.tversky(y, p, axis=(1,2,3), smooth=1, alpha=0.3, beta=0.7) (alpha on FP = sum((1-y)p), "
-               f"beta on FN = sum(y(1-p))); {_SEG_D}",
-    "cosine_similarity": "fl.cosine_similarity(y, p) = mean(1 - cos) over rows of 128; torch "
-                         "(1 - F.cosine_similarity(p, y, dim=-1)).mean()",
-    "triplet_margin": "fl.triplet_margin(a, p, n, margin=1, p=2, eps=1e-6) -> 3 gradients; torch "
-                      "F.triplet_margin_loss; rows of 128 (shape = each of a, p, n)",
-    "cosine_embedding": "fl.cosine_embedding(x1, x2, y), y = +-1 per row, margin 0 -> 2 gradients; torch "
-                        "F.cosine_embedding_loss",
-    "contrastive_pairs": "fl.contrastive_pairs(y, x1, x2, margin=1): d = ||x1 - x2 + 1e-6||, "
-                         "y d^2 + (1-y) max(0, 1-d)^2 -> 2 gradients; torch F.pairwise_distance + the formula",
-    "box_iou": "fl.box_iou(t, p, kind='iou'), (x1,y1,x2,y2) boxes, 1 - IoU; torchvision-style "
-               "_loss_inter_union written in torch / NumPy (torchvision not installed)",
-    "box_giou": "fl.box_iou(t, p, kind='giou'); torchvision generalized_box_iou_loss written in torch / NumPy",
-    "box_diou": "fl.box_iou(t, p, kind='diou'); torchvision distance_box_iou_loss written in torch / NumPy",
-    "box_ciou": "fl.box_iou(t, p, kind='ciou'); torchvision complete_box_iou_loss written in torch / NumPy "
-                "(alpha under no_grad)",
-    "margin_ranking": "fl.margin_ranking(x1, x2, y), y = +-1, margin 0 -> 2 gradients; torch F.margin_ranking_loss",
-    "gan_discriminator": "fl.gan_discriminator(real, fake): mean softplus(-real) + mean softplus(fake), "
-                         "1e7 logits each -> 2 gradients; torch F.softplus (same as BCE-with-logits vs 1/0 "
-                         "labels); NumPy value: -mean(log D(real)) - mean(log(1 - D(fake))), D = sigmoid",
-    "gan_generator": "fl.gan_generator(fake) (non-saturating): mean softplus(-fake); torch F.softplus; "
-                     "NumPy value -mean(log sigmoid(fake))",
-    "gradient_penalty": "fl.gradient_penalty(g, target=1): mean over rows of (||g_i|| - 1)^2, rows = samples "
-                        "(4096 x 3072); torch ((g.view(N, -1).norm(2, dim=1) - 1) ** 2).mean()",
-    "pairwise_ranking": "fl.pairwise_ranking(relevance, scores, margin=1) (O(n log n)), relevance in {0..4}, "
-                        "mean over n(n-1)/2 pairs; NumPy and torch: the O(n^2) broadcast, n = 2000 only",
-}
-
-
-class Missing(RuntimeError):
-    """The installed fastloss lacks the function (not built yet)."""
-
-
-def quick_shapes(loss):
-    return SPECS[loss]["quick"]
-
-
-def parse_shape(s: str) -> tuple:
-    """'65536x128' -> (65536, 128); '1e7' -> (10000000,)."""
-    return tuple(int(float(x)) for x in s.lower().split("x"))
-
-
-def shape_str(shape) -> str:
-    return "x".join(str(d) for d in shape)
 
 
 # --------------------------------------------------------------------------- data
@@ -231,14 +202,6 @@ def make_data(loss: str, shape, dtype, seed: int = 0):
         s = c(0.5 * r + rng.standard_normal(shape))
         return c(r), s
     raise KeyError(loss)
-
-
-def floor_bytes(loss, data) -> dict:
-    """value reads every input once; value_and_grad also writes one gradient per
-    differentiable input."""
-    v = sum(int(a.nbytes) for a in data)
-    g = v + sum(int(data[i].nbytes) for i in SPECS[loss]["diff"])
-    return {"value": v, "value_and_grad": g, "value_and_grad_out": g}
 
 
 # --------------------------------------------------------------------------- NumPy baseline
@@ -544,7 +507,7 @@ def _np_fns(loss):
     if loss in ("dice", "jaccard", "tversky"):
         return _np_seg_value(loss), _np_seg_vg(loss)
     if loss.startswith("box_"):
-        kind = SPECS[loss]["kw"]["kind"]
+        kind = SPECS[loss].kw["kind"]
         return _np_box_value(kind), _np_box_vg(kind)
     return _NP[loss]
 
@@ -597,77 +560,10 @@ def reference(loss, *data):
         v, g = _pairwise_reference(*(np.asarray(a, dtype=np.float64) for a in data))
         return float(v), (g,)
     if loss == "gan_discriminator":  # two arrays, each reduced on its own: not sliced
-        v, g = load_reference().value_and_grad(spec["fl"], *data, **spec["kw"])
+        v, g = load_reference().value_and_grad(spec.fl, *data, **spec.kw)
         return float(v), tuple(g)
-    v, g = reference_mean(spec["fl"], *data, **spec["kw"])
+    v, g = reference_mean(spec.fl, *data, **spec.kw)
     return float(v), g
-
-
-def _arr(x):
-    if hasattr(x, "detach"):
-        x = x.detach().numpy()
-    return np.asarray(x)
-
-
-def to_result(ret):
-    """(value, tuple of gradients or None) from what an implementation returned."""
-    if isinstance(ret, tuple):
-        v, g = ret
-        gs = tuple(g) if isinstance(g, (tuple, list)) else (g,)
-        return float(_arr(v)), tuple(_arr(x) for x in gs)
-    return float(_arr(ret)), None
-
-
-VALUE_RTOL = {"float32": 1e-4, "float64": 1e-9}
-GRAD_RTOL = {"float32": 2e-3, "float64": 1e-9}
-
-
-def check(fn, ref, dtype, impl=""):
-    """None when fn()'s value (rtol 1e-4 in float32) and gradients match the float64
-    reference, else a message."""
-    try:
-        v, gs = to_result(fn())
-    except Exception as e:  # noqa: BLE001
-        return f"call failed: {type(e).__name__}: {e}"
-    ref_v, ref_gs = ref
-    rtol = VALUE_RTOL[dtype]
-    if not np.isclose(v, ref_v, rtol=rtol, atol=0.0):
-        return f"value {v!r} != reference {ref_v!r} (rel. diff {abs(v - ref_v) / max(abs(ref_v), 1e-300):.2e})"
-    if gs is None:
-        return None
-    if len(gs) != len(ref_gs):
-        return f"{len(gs)} gradients, reference has {len(ref_gs)}"
-    rtol = GRAD_RTOL[dtype]
-    for k, (g, rg) in enumerate(zip(gs, ref_gs)):
-        if g.shape != rg.shape:
-            return f"grad {k}: shape {g.shape} != {rg.shape}"
-        scale = float(np.max(np.abs(rg))) if rg.size else 0.0
-        atol = rtol * scale * 1e-2
-        close = np.isclose(g, rg, rtol=rtol, atol=atol)
-        if not close.all():
-            bad = int(np.sum(~close))
-            i = int(np.flatnonzero(~close.ravel())[0])
-            return (f"grad {k} differs from reference at {bad} of {g.size} elements "
-                    f"(first: flat index {i}: {g.ravel()[i]!r} vs {rg.ravel()[i]!r})")
-    return None
-
-
-# --------------------------------------------------------------------------- fastloss
-
-def fastloss_impl(fl, loss, *data):
-    spec = SPECS[loss]
-    obj = getattr(fl, spec["fl"], None)
-    if obj is None:
-        raise Missing(f"fastloss {getattr(fl, '__version__', '?')} has no fl.{spec['fl']} (not built yet)")
-    kw = spec["kw"]
-    fns = {
-        "value": functools.partial(obj, *data, **kw),
-        "value_and_grad": functools.partial(obj.value_and_grad, *data, **kw),
-    }
-    if spec["out"]:
-        out = np.empty_like(data[spec["diff"][0]])
-        fns["value_and_grad_out"] = functools.partial(obj.value_and_grad, *data, out=out, **kw)
-    return fns
 
 
 # --------------------------------------------------------------------------- PyTorch
@@ -703,7 +599,7 @@ def _torch_loss(torch, loss):
             return (y * d.pow(2) + (1 - y) * torch.clamp(CONTRASTIVE_MARGIN - d, min=0).pow(2)).mean()
         return f
     if loss.startswith("box_"):
-        kind = SPECS[loss]["kw"]["kind"]
+        kind = SPECS[loss].kw["kind"]
         return functools.partial(_torch_box, torch, kind)
     if loss == "margin_ranking":
         return lambda x1, x2, y: F.margin_ranking_loss(x1, x2, y, margin=MR_MARGIN)
@@ -773,7 +669,7 @@ def torch_impl(torch, loss, *data):
     if loss == "pairwise_ranking" and data[1].size > PAIRWISE_SMALL:
         return {}  # O(n^2): only at n = 2000
     f = _torch_loss(torch, loss)
-    diff = SPECS[loss]["diff"]
+    diff = SPECS[loss].diff
     plain = [torch.from_numpy(a) for a in data]            # shares memory: no copies
     leaves = [torch.from_numpy(a).requires_grad_(True) if i in diff else torch.from_numpy(a)
               for i, a in enumerate(data)]
@@ -792,7 +688,3 @@ def torch_impl(torch, loss, *data):
         return out, (gs if len(gs) > 1 else gs[0])
 
     return {"value": fwd, "value_and_grad": fwd_bwd}
-
-
-def n_elements(shape) -> int:
-    return int(math.prod(shape))

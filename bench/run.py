@@ -14,7 +14,9 @@
 Groups: "regression" (bench/impls.py; --sizes are element counts N),
 "classification" (bench/impls_classification.py) and "structured"
 (bench/impls_structured.py); for the last two --sizes are shapes such as
-4096x32000 or 1e7 (default: each loss's own shapes there).
+4096x32000 or 1e7 (default: each loss's own shapes there). Every group
+describes its losses the same way (bench/spec.py: a Spec per loss) and the
+same renderer writes its tables (bench/table.py).
 
 Writes long-format rows (one per op x impl x loss x n x dtype x threads) to
 DIR/results.csv and DIR/results.json, then the Markdown tables of
@@ -60,22 +62,17 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 
 import floor as floor_mod  # noqa: E402
-import impls  # noqa: E402
+import spec  # noqa: E402
 import timing  # noqa: E402
 
 COLUMNS = ["op", "impl", "loss", "n", "dtype", "threads", "median_s", "p20_s", "p80_s",
            "version", "simd_target", "machine", "inner", "samples", "shape"]
 
 QUICK = dict(losses="mse,log_cosh,quantile", sizes="8,1e5", dtypes="float32")
-# Classification / structured --quick: every loss at its small shapes (the module's quick_shapes).
+# Classification / structured --quick: every loss at its small shapes (its Spec's quick).
 QUICK_CLS = dict(dtypes="float32")
-# Per group: implementation module name, default dtypes, output file stem and table file.
-GROUPS = {
-    "regression": dict(module="impls", dtypes="float32,float64", stem="results", table="table.md"),
-    "classification": dict(module="impls_classification", dtypes="float32", stem="classification",
-                           table="classification.md"),
-    "structured": dict(module="impls_structured", dtypes="float32", stem="structured", table="structured.md"),
-}
+# Per group (bench/spec.py): implementation module, default dtypes, output files, checks.
+GROUPS = spec.GROUPS
 
 
 def cpu_model() -> str:
@@ -93,8 +90,7 @@ def parse_sizes(s: str) -> list[int]:
     return [int(float(x)) for x in s.split(",") if x.strip()]
 
 
-def shape_str(shape) -> str:
-    return "x".join(str(int(d)) for d in shape)
+shape_str = spec.shape_str
 
 
 def try_import(name):
@@ -118,31 +114,6 @@ class Threads:
                 (self.fl if lib == "fastloss" else self.torch).set_num_threads(n)
                 self.cur[lib] = n
         return activate
-
-
-def check_case(case, ref_v, ref_g, dtype):
-    """Warn when an implementation computes something else than the reference
-    (fastloss.reference, via the module's reference())."""
-    try:
-        v, g = impls.to_numpy_result(case.fn())
-    except Exception as e:  # noqa: BLE001
-        return f"call failed: {type(e).__name__}: {e}"
-    rtol = 2e-3 if dtype == "float32" else 1e-9
-    if not np.isclose(v, ref_v, rtol=rtol, atol=0.0):
-        return f"value {v!r} != reference {ref_v!r}"
-    if g is not None:
-        if g.shape != ref_g.shape:
-            return f"grad shape {g.shape} != {ref_g.shape}"
-        scale = float(np.max(np.abs(ref_g))) if ref_g.size else 0.0
-        if not np.allclose(g, ref_g, rtol=rtol, atol=rtol * scale * 1e-2):
-            bad = int(np.sum(~np.isclose(g, ref_g, rtol=rtol, atol=rtol * scale * 1e-2)))
-            return f"grad differs from reference at {bad} of {g.size} elements"
-    return None
-
-
-def check_structured(M, case, ref, dtype):
-    """Groups whose module has check(): several inputs / gradients per loss."""
-    return M.check(case.fn, ref, dtype, case.impl)
 
 
 def main(argv=None):
@@ -174,16 +145,16 @@ def main(argv=None):
 
     given = set(a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:]) if a.startswith("--"))
     group = GROUPS[args.group]
-    M = __import__(group["module"])
-    cls = args.group != "regression"  # shaped cells (classification, structured)
+    M = __import__(group.module)
+    cls = group.shaped  # shaped cells (classification, structured)
     if args.quick:
         for k, v in (QUICK_CLS if cls else QUICK).items():
             if k not in given:
                 setattr(args, k, v)
     if args.losses is None:
-        args.losses = ",".join(M.LOSSES)
+        args.losses = ",".join(M.SPECS)
     if args.dtypes is None:
-        args.dtypes = group["dtypes"]
+        args.dtypes = group.dtypes
     if args.sizes is None and not cls:
         args.sizes = "8,1e3,1e5,1e7"
     out_dir = args.out or os.path.join(HERE, "results", "quick" if args.quick else "")
@@ -191,20 +162,20 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
 
     losses = [x.strip() for x in args.losses.split(",") if x.strip()]
-    unknown = [x for x in losses if x not in M.LOSSES]
+    unknown = [x for x in losses if x not in M.SPECS]
     if unknown:
-        ap.error(f"unknown losses {unknown} for --group {args.group}; known: {M.LOSSES}")
+        ap.error(f"unknown losses {unknown} for --group {args.group}; known: {list(M.SPECS)}")
     dtypes = [x.strip() for x in args.dtypes.split(",") if x.strip()]
     skip = set(x.strip() for x in args.skip.split(",") if x.strip())
     # cells: (loss, shape, dtype) in the order they are measured
     if cls:
         if args.sizes is not None:
-            shapes = [M.parse_shape(x.strip()) for x in args.sizes.split(",") if x.strip()]
+            shapes = [spec.parse_shape(x.strip()) for x in args.sizes.split(",") if x.strip()]
             shapes_of = lambda loss: shapes  # noqa: E731
         elif args.quick:
-            shapes_of = M.quick_shapes
+            shapes_of = lambda loss: M.SPECS[loss].quick  # noqa: E731
         else:
-            shapes_of = lambda loss: M.SPECS[loss]["shapes"]  # noqa: E731
+            shapes_of = lambda loss: M.SPECS[loss].shapes  # noqa: E731
         cells = [(loss, tuple(shape), dtype) for loss in losses for shape in shapes_of(loss) for dtype in dtypes]
     else:
         cells = [(loss, (n,), dtype) for n in parse_sizes(args.sizes) for dtype in dtypes for loss in losses]
@@ -273,8 +244,8 @@ def main(argv=None):
     measure_bandwidth("start")
     floor_cells = []  # (loss, n, dtype, shape, bytes by op): floor rows are written once the bandwidth is final
 
-    csv_path = os.path.join(out_dir, group["stem"] + ".csv")
-    json_path = os.path.join(out_dir, group["stem"] + ".json")
+    csv_path = os.path.join(out_dir, group.stem + ".csv")
+    json_path = os.path.join(out_dir, group.stem + ".json")
     checks = []
     notes = []  # implementations skipped (factory failed, e.g. a fastloss function not built yet)
     kept, merged_runs = [], []
@@ -306,8 +277,9 @@ def main(argv=None):
         tag_size = shape_str(shape) if cls else str(n)
         # the inputs in the loss's positional order: (y_true, y_pred) for regression /
         # classification, up to three arrays for the structured group
-        data = tuple(M.make_data(loss, shape if cls else n, np.dtype(dtype)))
-        nbytes = M.floor_bytes(loss, data) if hasattr(M, "floor_bytes") else floor_mod.floor_bytes(*data)
+        case_spec = M.SPECS[loss]
+        data = tuple(M.make_data(loss, shape, np.dtype(dtype)))
+        nbytes = spec.floor_bytes(case_spec, data)
         floor_cells.append((loss, n, dtype, shape if cls else None, nbytes))
 
         def factory(impl, make):
@@ -322,7 +294,7 @@ def main(argv=None):
 
         cases: list[timing.Case] = []
         if fl is not None:
-            fns = factory("fastloss", lambda: M.fastloss_impl(fl, loss, *data))
+            fns = factory("fastloss", lambda: spec.fastloss_impl(fl, case_spec, *data))
             for th in thread_counts:
                 for op, fn in fns.items():
                     cases.append(timing.Case(op, "fastloss", th, fn, thr.setter("fastloss", th)))
@@ -341,14 +313,11 @@ def main(argv=None):
 
         if not args.no_check:
             ref = M.reference(loss, *data)
-            if not hasattr(M, "check"):
-                ref_v, ref_g = ref
         for c in cases:
             try:
                 c.activate()
                 if not args.no_check:
-                    msg = (check_structured(M, c, ref, dtype) if hasattr(M, "check")
-                           else check_case(c, ref_v, ref_g, dtype))
+                    msg = spec.check(c.fn, ref, dtype, group.value_rtol)
                     if msg:
                         tag = f"{c.impl} {c.op} {loss} n={tag_size} {dtype} threads={c.threads}"
                         checks.append(f"{tag}: {msg}")
@@ -358,7 +327,7 @@ def main(argv=None):
                 c.error = f"{type(e).__name__}: {e}"
                 print(f"[bench] {c.impl} {c.op} {loss} n={tag_size} {dtype}: {c.error}", file=sys.stderr)
         if not args.no_check:
-            ref = ref_g = None
+            ref = None
         gc.collect()
         timing.measure_group(cases, settle_s=args.settle)
         for c in cases:
@@ -409,9 +378,8 @@ def main(argv=None):
         json.dump({"meta": meta, "rows": kept + rows}, f, indent=1)
 
     import table  # noqa: E402
-    md = (table.render_structured(csv_path) if args.group == "structured"
-          else table.render_classification(csv_path) if cls else table.render(csv_path))
-    table_path = os.path.join(out_dir, group["table"])
+    md = table.render(csv_path, args.group)
+    table_path = os.path.join(out_dir, group.table)
     with open(table_path, "w") as f:
         f.write(md)
     print()

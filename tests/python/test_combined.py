@@ -1,6 +1,10 @@
-"""The seams of combined losses (fl.Combined) that mix fused terms (the
-elementwise losses, one pass in C++) with terms that run on their own (dice,
-row-wise losses, boxes, ...):
+"""Combined losses (fl.Combined): against the reference sum of their terms
+(fastloss.reference.structured) and the sum of the separate calls (type and
+repr, regression terms, empty and NaN inputs, arithmetic, with_options, terms
+of mixed kinds, errors; the checker is structured_checks.check_combined), and
+the seams of combined losses that mix fused terms (the elementwise losses, one
+pass in C++) with terms that run on their own (dice, row-wise losses, boxes,
+...):
 
 - ``out=`` may be ``y_pred`` or ``y_true`` itself (as for every single loss):
   no term reads an input after the gradient was written over it;
@@ -16,7 +20,8 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-from checks import DTYPES
+from checks import DTYPES, REDUCTIONS
+from structured_checks import REG_TERMS, check_combined, dtype_id, make_boxes, regression_data, relayout
 
 SENTINEL = 12345.5
 PAD = 5
@@ -296,3 +301,158 @@ def test_target_errors_of_fused_terms_leave_out_untouched(dtype):
             with pytest.raises(ValueError, match="y_true"):
                 getattr(loss, method)(y, dd, out=dd)
             np.testing.assert_array_equal(dd, d)
+
+
+# --------------------------------------------------------------------------
+# Against the reference sum of the terms
+# --------------------------------------------------------------------------
+
+
+def test_combined_type_and_repr():
+    loss = 0.5 * fl.mse + 0.3 * fl.mae + 0.2 * fl.huber.with_options(delta=2.0)
+    assert isinstance(loss, fl.Combined)
+    assert repr(loss) == "0.5 * mse + 0.3 * mae + 0.2 * huber(delta=2.0)"
+    for m in ("__call__", "grad", "value_and_grad"):
+        assert callable(getattr(loss, m))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_combined_regression(reduction, dtype):
+    loss = 0.5 * fl.mse + 0.3 * fl.mae + 0.2 * fl.huber.with_options(delta=2.0)
+    for i, shape in enumerate([(50,), (7, 9), (), (1,), (1000,)]):
+        y, p = regression_data(shape, dtype, i)
+        check_combined(loss, REG_TERMS, y, p, reduction=reduction)
+        rng = np.random.default_rng(i)
+        for w in (rng.uniform(0.5, 2, shape), rng.uniform(0.5, 2, shape[:1] + (1,) * (len(shape) - 1)) if shape else 2.0):
+            check_combined(loss, REG_TERMS, y, p, reduction=reduction, weights=w)
+        # strided inputs
+        if len(shape) == 2:
+            check_combined(loss, REG_TERMS, relayout(y, "transposed"), relayout(p, "step2"), reduction=reduction, what="strided")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_combined_empty_and_nan(dtype):
+    loss = 0.5 * fl.mse + 0.3 * fl.mae + 0.2 * fl.huber.with_options(delta=2.0)
+    e = np.zeros(0, dtype)
+    assert loss(e, e, reduction="sum") == 0
+    assert np.isnan(loss(e, e))
+    assert loss.grad(e, e).shape == (0,)
+    y, p = regression_data((10,), dtype, 3)
+    p[4] = np.nan
+    assert np.isnan(loss(y, p))
+    per = loss(y, p, reduction="none")
+    assert np.isnan(per[4]) and np.all(np.isfinite(np.delete(per, 4)))
+    check_combined(loss, REG_TERMS, y, p, reduction="none")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_combined_arithmetic(dtype):
+    """c * loss, loss * c, loss / c, a + b, a - b, -a, nested combinations."""
+    y, p = regression_data((6, 5), dtype, 4)
+    huber2 = fl.huber.with_options(delta=2.0)
+    cases_ = [
+        (fl.mse * 2.0, [(2.0, "mse", {})]),
+        (2.0 * fl.mse, [(2.0, "mse", {})]),
+        (fl.mae / 4.0, [(0.25, "mae", {})]),
+        (fl.mse + fl.mae, [(1.0, "mse", {}), (1.0, "mae", {})]),
+        (fl.mse - fl.mae, [(1.0, "mse", {}), (-1.0, "mae", {})]),
+        (-fl.mse, [(-1.0, "mse", {})]),
+        (-(fl.mse + 0.5 * huber2), [(-1.0, "mse", {}), (-0.5, "huber", {"delta": 2.0})]),
+        (0.5 * (fl.mse + fl.mae) + fl.log_cosh, [(0.5, "mse", {}), (0.5, "mae", {}), (1.0, "log_cosh", {})]),
+        (fl.smooth_l1.with_options(beta=0.5) + fl.quantile.with_options(q=0.9), [(1.0, "smooth_l1", {"beta": 0.5}), (1.0, "quantile", {"q": 0.9})]),
+        (3 * fl.mse, [(3.0, "mse", {})]),
+    ]
+    for loss, terms in cases_:
+        assert isinstance(loss, fl.Combined), loss
+        for reduction in REDUCTIONS:
+            check_combined(loss, terms, y, p, reduction=reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_with_options_on_a_loss(dtype):
+    y, p = regression_data((20,), dtype, 5)
+    h = fl.huber.with_options(delta=2.0)
+    assert h(y, p) == fl.huber(y, p, delta=2.0)
+    np.testing.assert_array_equal(h.grad(y, p, reduction="sum"), fl.huber.grad(y, p, delta=2.0, reduction="sum"))
+    with pytest.raises(TypeError):
+        fl.huber.with_options(bogus=1.0)
+    with pytest.raises(TypeError):
+        fl.mse.with_options(delta=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_combined_mixed_kinds(dtype):
+    """bce + dice (elementwise + whole-array score), classification + overlap
+    terms with options, a box term."""
+    rng = np.random.default_rng(90)
+    y = (rng.random((4, 30)) < 0.4).astype(dtype)
+    p = rng.uniform(0.02, 0.98, (4, 30)).astype(dtype)
+    loss = 0.5 * fl.bce + 0.5 * fl.dice
+    for reduction in ("mean", "sum"):
+        check_combined(loss, [(0.5, "binary_cross_entropy", {}), (0.5, "dice", {})], y, p, reduction=reduction)
+    # reduction="none" needs the same per-element shape for every term (the
+    # gradient alone, of sum(w*l), is defined anyway: not checked)
+    with pytest.raises(ValueError):
+        loss(y, p, reduction="none")
+    with pytest.raises(ValueError):
+        loss.value_and_grad(y, p, reduction="none")
+    # per-image dice along axis 1 + per-element bce: "none" still mismatched
+    x = rng.normal(0, 2, (4, 30)).astype(dtype)
+    loss2 = 0.7 * fl.bce.with_options(from_logits=True) + 0.3 * fl.jaccard.with_options(from_logits=True, axis=1, smooth=1.0)
+    terms2 = [(0.7, "binary_cross_entropy", {"from_logits": True}), (0.3, "jaccard", {"from_logits": True, "axis": 1, "smooth": 1.0})]
+    for reduction in ("mean", "sum"):
+        check_combined(loss2, terms2, y, x, reduction=reduction)
+    # dice + tversky, both per image: "none" works, weights per image
+    loss3 = fl.dice.with_options(axis=1) + 0.5 * fl.focal_tversky.with_options(axis=1, alpha=0.7, beta=0.3)
+    terms3 = [(1.0, "dice", {"axis": 1}), (0.5, "focal_tversky", {"axis": 1, "alpha": 0.7, "beta": 0.3})]
+    for reduction in REDUCTIONS:
+        check_combined(loss3, terms3, y, p, reduction=reduction)
+        check_combined(loss3, terms3, y, p, reduction=reduction, weights=rng.uniform(0.5, 2, 4))
+    # boxes: iou + giou + l1 on the coordinates (all per box except mae)
+    gt, pr = make_boxes((9,), rng)
+    gt, pr = gt.astype(dtype), pr.astype(dtype)
+    loss4 = fl.box_iou + 0.5 * fl.box_iou.with_options(kind="giou")
+    terms4 = [(1.0, "box_iou", {}), (0.5, "box_iou", {"kind": "giou"})]
+    for reduction in REDUCTIONS:
+        check_combined(loss4, terms4, gt, pr, reduction=reduction)
+    loss5 = fl.box_iou.with_options(kind="ciou") + 0.1 * fl.mae
+    check_combined(loss5, [(1.0, "box_iou", {"kind": "ciou"}), (0.1, "mae", {})], gt, pr, reduction="mean")
+    # cosine similarity + mse, elementwise classification + contrastive
+    a = rng.normal(size=(5, 8)).astype(dtype)
+    b = rng.normal(size=(5, 8)).astype(dtype)
+    check_combined(fl.cosine_similarity + 0.1 * fl.mse, [(1.0, "cosine_similarity", {}), (0.1, "mse", {})], a, b, reduction="sum")
+    yy = (rng.random(40) < 0.5).astype(dtype)
+    d = np.abs(rng.normal(size=40)).astype(dtype)
+    d = np.where(np.abs(1 - d) < 0.02, d + 0.1, d).astype(dtype)
+    loss6 = 0.5 * fl.contrastive + 0.5 * fl.hinge + fl.squared_hinge
+    terms6 = [(0.5, "contrastive", {}), (0.5, "hinge", {}), (1.0, "squared_hinge", {})]
+    for reduction in REDUCTIONS:
+        check_combined(loss6, terms6, yy, d, reduction=reduction, weights=rng.uniform(0.5, 2, 40))
+
+
+def test_combined_errors():
+    loss = 0.5 * fl.mse + 0.3 * fl.mae
+    y, p = regression_data((5,), np.float64, 6)
+    with pytest.raises((TypeError, ValueError)):
+        loss(y, p, delta=1.0)  # call-time options are not accepted
+    with pytest.raises((TypeError, ValueError)):
+        loss.grad(y, p, delta=1.0)
+    with pytest.raises(TypeError):
+        fl.huber.with_options(bogus=2.0)
+    with pytest.raises(TypeError):
+        _ = fl.mse + 1.0
+    with pytest.raises(TypeError):
+        _ = "a" * fl.mse
+    with pytest.raises(TypeError):
+        _ = fl.mse * fl.mae
+    with pytest.raises(ValueError, match="reduction"):
+        loss(y, p, reduction="avg")
+    with pytest.raises(TypeError, match="y_pred"):
+        loss(y, p.astype(np.int32))
+    with pytest.raises(ValueError):
+        loss(y, p[:4])
+    with pytest.raises(ValueError, match="weights"):
+        loss(y, p, weights=np.ones(4))
+    with pytest.raises(ValueError, match="out"):
+        loss.grad(y, p, out=np.zeros(4))

@@ -175,9 +175,9 @@ _SMALL_STRUCTURED = {
 BENCH_CASES = (
     [(impls, loss, 1001) for loss in impls.LOSSES]
     + [(impls_classification, loss, _SMALL[s]) for loss in impls_classification.LOSSES
-       for s in impls_classification.SPECS[loss]["shapes"][:1]]
+       for s in impls_classification.SPECS[loss].shapes[:1]]
     + [(impls_structured, loss, _SMALL_STRUCTURED[s]) for loss in impls_structured.LOSSES
-       for s in impls_structured.SPECS[loss]["shapes"][:1]]
+       for s in impls_structured.SPECS[loss].shapes[:1]]
 )
 
 
