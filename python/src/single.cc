@@ -333,12 +333,10 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
   CallOf<D, T> call;
   if constexpr (D == Driver::kLabelRows) {
     call.labels = y_true.ToView<const int64_t>();
-    if (c.class_weights) {
-      call.class_weights = class_weights.ToView<const T>();
-    }
   } else {
     call.y_true = y_true.ToView<const T>();
   }
+  if (c.class_weights) call.class_weights = class_weights.ToView<const T>();
   call.y_pred = y_pred.ToView<const T>();
   call.reduction = c.reduction;
   if (c.weights) {
@@ -500,6 +498,7 @@ constexpr auto GpuEntryFor() {
 
 #define FASTLOSS_PY_DRIVER_Elementwise Driver::kElementwise
 #define FASTLOSS_PY_DRIVER_DenseRows Driver::kDenseRows
+#define FASTLOSS_PY_DRIVER_VectorRows Driver::kDenseRows
 #define FASTLOSS_PY_DRIVER_LabelRows Driver::kLabelRows
 #define FASTLOSS_PY_DRIVER_Regions Driver::kRegions
 #define FASTLOSS_PY_DRIVER_Boxes Driver::kBoxes

@@ -123,3 +123,34 @@ TEST(Registry, EntryPointsCheckOptionsBeforeWriting) {
 }
 
 }  // namespace
+
+// Optional inputs and outputs are std::optional views: an output is written
+// exactly when a view was assigned, and class_weights reach only the losses
+// whose options list them.
+TEST(Registry, OptionalViewsAndClassWeights) {
+  const std::vector<double> y = {0.0, 1.0, 0.0, 1.0}, p = {0.5, 0.5, 2.0, -1.0};
+  const std::vector<double> cw = {1.0, 2.0};
+  std::vector<double> g(4, 7.0);
+  fastloss::Call<double> call;
+  call.y_true = fastloss::View<const double>::Contiguous(y.data(), {4});
+  call.y_pred = fastloss::View<const double>::Contiguous(p.data(), {4});
+  EXPECT_FALSE(call.grad.has_value());
+  fastloss::Mse(call);
+  EXPECT_EQ(g, std::vector<double>(4, 7.0));
+  call.grad = fastloss::View<double>::Contiguous(g.data(), {4});
+  fastloss::Mse(call);
+  EXPECT_EQ(g[0], 2.0 * (0.5 - 0.0) / 4);
+  call.class_weights = fastloss::View<const double>::Contiguous(cw.data(), {2});
+  try {
+    fastloss::Mse(call);
+    ADD_FAILURE() << "class_weights accepted by mse";
+  } catch (const fastloss::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "mse: class_weights is not an argument of this loss");
+  }
+  call.y_true = fastloss::View<const double>::Contiguous(y.data(), {2, 2});
+  call.y_pred = fastloss::View<const double>::Contiguous(p.data(), {2, 2});
+  call.grad = fastloss::View<double>::Contiguous(g.data(), {2, 2});
+  EXPECT_THROW(fastloss::CategoricalCrossEntropy(call), fastloss::Error);
+  call.class_weights.reset();
+  EXPECT_NO_THROW(fastloss::CategoricalCrossEntropy(call));
+}

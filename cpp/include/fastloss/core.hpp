@@ -121,6 +121,9 @@ struct Call {
   // With kNone: the per-element losses w * l (kNone needs losses, grad or
   // both). Ignored for the other reductions.
   OptionalView<T> losses;
+  // Rank 1, length C: only for the row-wise losses whose options list
+  // class_weights (an Error for any other loss).
+  OptionalView<const T> class_weights;
 };
 
 template <typename T>

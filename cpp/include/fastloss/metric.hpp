@@ -81,7 +81,7 @@ double MarginRanking(const MultiCall<T>& call, const MarginRankingOptions& = {})
 
 // The registry rows (see regression.hpp).
 #define FASTLOSS_METRIC_LOSSES(X)                                     \
-  X(CosineSimilarity, cosine_similarity, DenseRows, "", y_true, y_pred) \
+  X(CosineSimilarity, cosine_similarity, VectorRows, "", y_true, y_pred) \
   X(Contrastive, contrastive, Elementwise, "", y_true, distance)
 
 #endif  // FASTLOSS_METRIC_HPP_

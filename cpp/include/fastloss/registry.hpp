@@ -17,6 +17,8 @@
 //   Elementwise  Call<T>       per-element losses of y_true and y_pred of one shape
 //   DenseRows    Call<T>       one loss per row along options.axis (y_true like y_pred)
 //   LabelRows    LabelCall<T>  one loss per row; y_true integer labels of the rows' shape
+//   VectorRows   Call<T>       one loss per vector along options.axis, y_true like
+//                              y_pred (the group driver; metric.hpp)
 //   Regions      Call<T>       one score per region of the reduced axes (segmentation.hpp)
 //   Boxes        Call<T>       one loss per box along a last axis of 4 (detection.hpp)
 #ifndef FASTLOSS_REGISTRY_HPP_
@@ -39,24 +41,34 @@
 // Selectors by driver: FASTLOSS_ELEMENTWISE_ONLY_##driver(...) keeps its
 // arguments for elementwise rows only, FASTLOSS_ON_GPU_##driver(...) for the
 // drivers the CUDA backend has, FASTLOSS_REGIONS_ONLY_##driver for region
-// rows; FASTLOSS_CALL_##driver names the call type.
+// rows, FASTLOSS_ROWS_ONLY_##driver for row-wise ones; FASTLOSS_CALL_##driver names the call type.
 #define FASTLOSS_ELEMENTWISE_ONLY_Elementwise(...) __VA_ARGS__
 #define FASTLOSS_ELEMENTWISE_ONLY_DenseRows(...)
+#define FASTLOSS_ELEMENTWISE_ONLY_VectorRows(...)
 #define FASTLOSS_ELEMENTWISE_ONLY_LabelRows(...)
 #define FASTLOSS_ELEMENTWISE_ONLY_Regions(...)
 #define FASTLOSS_ELEMENTWISE_ONLY_Boxes(...)
 #define FASTLOSS_ON_GPU_Elementwise(...) __VA_ARGS__
 #define FASTLOSS_ON_GPU_DenseRows(...)
+#define FASTLOSS_ON_GPU_VectorRows(...)
 #define FASTLOSS_ON_GPU_LabelRows(...)
 #define FASTLOSS_ON_GPU_Regions(...) __VA_ARGS__
 #define FASTLOSS_ON_GPU_Boxes(...) __VA_ARGS__
 #define FASTLOSS_REGIONS_ONLY_Elementwise(...)
 #define FASTLOSS_REGIONS_ONLY_DenseRows(...)
+#define FASTLOSS_REGIONS_ONLY_VectorRows(...)
 #define FASTLOSS_REGIONS_ONLY_LabelRows(...)
 #define FASTLOSS_REGIONS_ONLY_Regions(...) __VA_ARGS__
 #define FASTLOSS_REGIONS_ONLY_Boxes(...)
+#define FASTLOSS_ROWS_ONLY_Elementwise(...)
+#define FASTLOSS_ROWS_ONLY_DenseRows(...) __VA_ARGS__
+#define FASTLOSS_ROWS_ONLY_VectorRows(...)
+#define FASTLOSS_ROWS_ONLY_LabelRows(...) __VA_ARGS__
+#define FASTLOSS_ROWS_ONLY_Regions(...)
+#define FASTLOSS_ROWS_ONLY_Boxes(...)
 #define FASTLOSS_CALL_Elementwise Call
 #define FASTLOSS_CALL_DenseRows Call
+#define FASTLOSS_CALL_VectorRows Call
 #define FASTLOSS_CALL_LabelRows LabelCall
 #define FASTLOSS_CALL_Regions Call
 #define FASTLOSS_CALL_Boxes Call

@@ -147,6 +147,7 @@ template <typename T>
 double Combined(const Call<T>& call, const ElementwiseCombination& combination) {
   const auto& terms = combination.impl_->terms;
   if (terms.empty()) throw Error("combined: the combination has no terms");
+  if (call.class_weights) throw Error("combined: class_weights is not an argument of this loss");
   const int k = std::is_same<T, double>::value ? 1 : 0;
   internal::Composite c;
   internal::ElementwiseExtras<T> e;

@@ -1,6 +1,7 @@
 // The entry points of every elementwise loss of the registry, generated from
 // its rows: check the options' fields (CheckOptions), build the functor
 // (losses::Build<T>, in the loss's functor file), run the elementwise driver.
+// Also BCE's overload with a pos_weight array.
 #include <cstring>
 
 #include "fastloss/fastloss.hpp"
@@ -25,7 +26,7 @@ double Named(const char* true_name, const char* pred_name, F&& run) {
 #define FASTLOSS_DEFINE_ENTRY(Name, name, driver, aliases, true_name, pred_name)           \
   FASTLOSS_ELEMENTWISE_ONLY_##driver(                                                       \
       template <typename T> double Name(const Call<T>& call, const Name##Options& o) {      \
-        CheckOptions(#name, o);                                                              \
+        internal::CheckCall(#name, o, call);                                                 \
         return Named(#true_name, #pred_name, [&] {                                           \
           return losses::Build<T>(o, internal::RunSink<T>{#name, call});                     \
         });                                                                                  \
@@ -34,5 +35,19 @@ double Named(const char* true_name, const char* pred_name, F&& run) {
       template double Name<double>(const Call<double>&, const Name##Options&);)
 FASTLOSS_LOSSES(FASTLOSS_DEFINE_ENTRY)
 #undef FASTLOSS_DEFINE_ENTRY
+
+// The BCE overload with a per-element pos_weight array (the registry's
+// entry points are generated above).
+template <typename T>
+double BinaryCrossEntropy(const Call<T>& call, const View<const T>& pos_weight,
+                          const BinaryCrossEntropyOptions& o) {
+  const char* name = "binary_cross_entropy";
+  internal::CheckCall(name, o, call);
+  return losses::Build<T>(o, internal::RunSink<T>{name, call, &pos_weight, "pos_weight"}, true);
+}
+template double BinaryCrossEntropy<float>(const Call<float>&, const View<const float>&,
+                                          const BinaryCrossEntropyOptions&);
+template double BinaryCrossEntropy<double>(const Call<double>&, const View<const double>&,
+                                           const BinaryCrossEntropyOptions&);
 
 }  // namespace fastloss

@@ -154,7 +154,7 @@ double RunScores(const char* name, const char* arg, const Loss& loss, const Scor
 #define FASTLOSS_DEFINE_REGION_ENTRY(Name, name, driver, aliases, true_name, pred_name) \
   FASTLOSS_REGIONS_ONLY_##driver(                                                      \
       template <typename T> double Name(const Call<T>& call, const Name##Options& o) { \
-        CheckOptions(#name, o);                                                        \
+        internal::CheckCall(#name, o, call);                                           \
         return RunOverlap(#name, call, o, internal::ScoreOf(o));                       \
       }                                                                                \
       template double Name<float>(const Call<float>&, const Name##Options&);           \
@@ -175,7 +175,7 @@ struct BoxSink {
 
 template <typename T>
 double BoxIou(const Call<T>& call, const BoxIouOptions& o) {
-  CheckOptions("box_iou", o);
+  internal::CheckCall("box_iou", o, call);
   return internal::WithArgumentNames("boxes_true", "boxes_pred",
                                      [&] { return internal::BuildBox(o, BoxSink<T>{call}); });
 }
@@ -185,7 +185,7 @@ double BoxIou(const Call<T>& call, const BoxIouOptions& o) {
 template <typename T>
 double CosineSimilarity(const Call<T>& call, const CosineSimilarityOptions& o) {
   const char* name = "cosine_similarity";
-  CheckOptions(name, o);
+  internal::CheckCall(name, o, call);
   internal::CheckView(name, "y_pred", call.y_pred);
   const int rank = call.y_pred.rank;
   if (rank < 1) throw Error("cosine_similarity: y_pred must have at least one dimension");

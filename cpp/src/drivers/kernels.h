@@ -26,6 +26,15 @@ struct ChecksY : std::false_type {};
 template <class L>
 struct ChecksY<L, std::void_t<decltype(L::kChecksY)>> : std::integral_constant<bool, L::kChecksY> {};
 
+// Element functors summed along a class axis with
+// `static constexpr bool kClassMean = true` give the mean over the classes
+// (the row driver divides the row's sum and gradient by C).
+template <class L, class = void>
+struct ClassMean : std::false_type {};
+template <class L>
+struct ClassMean<L, std::void_t<decltype(L::kClassMean)>>
+    : std::integral_constant<bool, L::kClassMean> {};
+
 // One contiguous run of n elements for the elementwise kernels. Pointers are
 // of the dtype the kernel was instantiated for.
 struct KernelArgs {

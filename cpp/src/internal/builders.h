@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "fastloss/fastloss.hpp"
 #include "drivers/elementwise/elementwise.h"
+#include "drivers/rowwise/rowwise.h"
 #include "internal/option_checks.h"
 #include "losses/losses.h"
 
@@ -34,6 +36,37 @@ struct RunSink {
     e.aux = aux;
     e.aux_name = aux_name;
     return RunLoss(name, f, call, e);
+  }
+};
+
+// Runs a row functor at once on `call` (a Call<T> with dense targets or a
+// LabelCall<T>) along `axis`, with its builder's RowRules.
+template <typename T, class CallT>
+struct RowSink {
+  const char* name;
+  const CallT& call;
+  int axis;
+  template <class F>
+  double operator()(const F& f, const RowRules& rules) const {
+    RowProblem<T> pr;
+    pr.name = name;
+    pr.axis = axis;
+    pr.y_pred = call.y_pred;
+    if constexpr (std::is_same<CallT, LabelCall<T>>::value) {
+      pr.labels = &call.labels;
+    } else {
+      pr.y_true = &call.y_true;
+    }
+    pr.weights = call.weights ? &*call.weights : nullptr;
+    pr.class_weights = call.class_weights ? &*call.class_weights : nullptr;
+    pr.reduction = call.reduction;
+    pr.grad = call.grad ? const_cast<View<T>*>(&*call.grad) : nullptr;
+    pr.losses = call.losses ? const_cast<View<T>*>(&*call.losses) : nullptr;
+    pr.check_y = rules.check_y;
+    pr.has_ignore = rules.ignore_index.has_value();
+    pr.ignore_index = rules.ignore_index.value_or(0);
+    pr.target_weighted_mean = rules.target_weighted_mean;
+    return RunRowLoss(pr, f);
   }
 };
 

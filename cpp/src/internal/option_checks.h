@@ -9,6 +9,8 @@
 #ifndef FASTLOSS_SRC_INTERNAL_OPTION_CHECKS_H_
 #define FASTLOSS_SRC_INTERNAL_OPTION_CHECKS_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "fastloss/core.hpp"
@@ -24,6 +26,46 @@ struct YRange {
 };
 inline constexpr YRange kAnyY{};
 inline constexpr YRange kUnitY{true, 0.0, 1.0};
+
+// What a row loss's builder tells the row driver besides its functor.
+struct RowRules {
+  bool check_y = false;                 // dense targets must lie in [0, 1]
+  std::optional<int64_t> ignore_index;  // label losses: rows with this label count for nothing
+  // The mean divides by the class weights of the rows' targets (PyTorch's
+  // weighted cross-entropy and NLL) instead of the rows' weights.
+  bool target_weighted_mean = false;
+};
+
+// Whether the options struct O has a class_weights field
+// (FASTLOSS_CLASS_WEIGHTS).
+struct ClassWeightsFinder {
+  bool found = false;
+  void ClassWeights(const char*, const char*) { found = true; }
+  template <class... A> void Real(A&&...) {}
+  template <class... A> void RealOrArray(A&&...) {}
+  template <class... A> void Bool(A&&...) {}
+  template <class... A> void Int(A&&...) {}
+  template <class... A> void OptionalReal(A&&...) {}
+  template <class... A> void OptionalInt(A&&...) {}
+  template <class... A> void Axes(A&&...) {}
+  template <class... A> void Choice(A&&...) {}
+};
+template <class O>
+bool TakesClassWeights(const O& o) {
+  ClassWeightsFinder f;
+  O::Fields(o, f);
+  return f.found;
+}
+
+// The checks every generated entry point runs first: the options' fields
+// (CheckOptions), and class_weights given only to a loss that has them.
+template <class O, class CallT>
+void CheckCall(const char* name, const O& o, const CallT& call) {
+  CheckOptions(name, o);
+  if (call.class_weights && !TakesClassWeights(o)) {
+    throw Error(std::string(name) + ": class_weights is not an argument of this loss");
+  }
+}
 
 inline std::string OptionNum(double x) { return detail::FormatNumber(x); }
 

@@ -1,7 +1,6 @@
-// SIMD kernels of the row-wise classification losses
-// (losses/classification-inl.h) on the row driver (drivers/rowwise/rowwise-inl.h):
-// softmax cross-entropy and focal, KL and JSD, multi_margin; for every
-// Highway target.
+// SIMD kernels of the row-wise classification losses (FASTLOSS_ROW_FUNCTORS
+// in losses/classification-inl.h) on the row driver
+// (drivers/rowwise/rowwise-inl.h), for every Highway target.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/classification_rows.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -28,11 +27,9 @@ HWY_BEFORE_NAMESPACE();
 namespace fastloss {
 namespace HWY_NAMESPACE {
 
-FASTLOSS_ROW_KERNELS(CceRows, SoftmaxKernelImpl<losses::CceTerm)
-FASTLOSS_ROW_KERNELS(FocalRows, SoftmaxKernelImpl<losses::FocalTerm)
-FASTLOSS_ROW_KERNELS(KlDivergence, ElementSumKernelImpl<losses::KlDivergence)
-FASTLOSS_ROW_KERNELS(JensenShannon, ElementSumKernelImpl<losses::JensenShannon)
-FASTLOSS_ROW_KERNELS(MultiMarginTerm, TargetSumKernelImpl<losses::MultiMarginTerm)
+#define FASTLOSS_ROW_KERNELS_OF(Name, Kind) FASTLOSS_ROW_KERNELS(Name, Kind##RowKernel<losses::Name)
+FASTLOSS_ROW_FUNCTORS(FASTLOSS_ROW_KERNELS_OF)
+#undef FASTLOSS_ROW_KERNELS_OF
 
 }  // namespace HWY_NAMESPACE
 }  // namespace fastloss
@@ -41,11 +38,9 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace fastloss {
 
-FASTLOSS_ROW_EXPORT(CceRows)
-FASTLOSS_ROW_EXPORT(FocalRows)
-FASTLOSS_ROW_EXPORT(KlDivergence)
-FASTLOSS_ROW_EXPORT(JensenShannon)
-FASTLOSS_ROW_EXPORT(MultiMarginTerm)
+#define FASTLOSS_ROW_EXPORT_OF(Name, Kind) FASTLOSS_ROW_EXPORT(Name)
+FASTLOSS_ROW_FUNCTORS(FASTLOSS_ROW_EXPORT_OF)
+#undef FASTLOSS_ROW_EXPORT_OF
 
 }  // namespace fastloss
 #endif  // HWY_ONCE

@@ -396,6 +396,7 @@ struct JensenShannon {
 // l = max(0, neg - pos + 1); where l > 0, dl/dp_j = -y_j + (1 - y_j) [j == k]
 // with k the first class attaining neg.
 struct CategoricalHingeTerm {
+  static constexpr int kCost = 2;
   template <class M, class V>
   FASTLOSS_HD V Pos(const M& m, V y, V p) const { return m.Mul(y, p); }
   template <class M, class V>
@@ -413,6 +414,7 @@ struct CategoricalHingeTerm {
 // PyTorch's MultiMarginLoss term for a non-target class c: z = margin - x_t + x_c,
 // l = max(0, z)^p, dl/dx_c = p max(0, z)^(p - 1) (dl/dx_t is minus the sum).
 struct MultiMarginTerm {
+  static constexpr int kCost = 2;
   int p = 1;
   double margin = 1.0;
   template <bool kGrad, class M, class V>
@@ -430,6 +432,7 @@ struct MultiMarginTerm {
 // Negative log-likelihood of the target's log-probability x_t with class
 // weight w: l = -w x_t, dl/dx_t = -w.
 struct NllTerm {
+  static constexpr int kCost = 1;
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V w, V xt, V& g) const {
     if constexpr (kGrad) g = m.Neg(w);
@@ -440,15 +443,29 @@ struct NllTerm {
 // The options of a softmax-family row loss: which term, logits or
 // probabilities, and the effective targets. Dense targets:
 // y'_c = keep y_c + add; integer labels t with class weights w (1 without):
-// y'_c = keep w_t [c == t] + add w_c. eps clips normalised probabilities.
+// y'_c = keep w_t [c == t] + add w_c, where keep = 1 - label_smoothing and
+// add = label_smoothing / C (the kernel sets them from C). eps clips
+// normalised probabilities.
 template <class Term>
 struct SoftmaxRows {
+  using TermType = Term;
   static constexpr int kCost = Term::kCost;
   Term term;
   bool from_logits = true;
-  double keep = 1.0, add = 0.0;
+  double label_smoothing = 0.0;
   double eps = 1e-7;
+  double keep = 1.0, add = 0.0;  // set by the kernel
 };
+template <class Term>
+SoftmaxRows<Term> Softmax(const Term& term, bool from_logits, double label_smoothing = 0.0,
+                          double eps = 1e-7) {
+  SoftmaxRows<Term> r;
+  r.term = term;
+  r.from_logits = from_logits;
+  r.label_smoothing = label_smoothing;
+  r.eps = eps;
+  return r;
+}
 using CceRows = SoftmaxRows<CceTerm>;
 using FocalRows = SoftmaxRows<FocalTerm>;
 
@@ -513,6 +530,62 @@ template <typename T, class S>
 auto Build(const HingeEmbeddingOptions& o, S&& sink) {
   return sink(HingeEmbedding{o.margin}, ::fastloss::internal::kAnyY);
 }
+
+// --- Builders of the row losses: options -> sink(functor, RowRules) (the row
+// driver checks the class axis, the labels, class_weights, then runs the
+// functor's row kernel: the lists below).
+template <typename T, class S>
+auto Build(const CategoricalCrossEntropyOptions& o, S&& sink) {
+  if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
+  return sink(Softmax(CceTerm{}, o.from_logits, o.label_smoothing, o.eps),
+              ::fastloss::internal::RowRules{true});
+}
+template <typename T, class S>
+auto Build(const SparseCategoricalCrossEntropyOptions& o, S&& sink) {
+  if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
+  return sink(Softmax(CceTerm{}, o.from_logits, o.label_smoothing, o.eps),
+              ::fastloss::internal::RowRules{false, o.ignore_index, true});
+}
+template <typename T, class S>
+auto Build(const CategoricalFocalOptions& o, S&& sink) {
+  if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
+  return sink(Softmax(FocalTerm{o.alpha.value_or(1.0), o.gamma}, o.from_logits,
+                      o.label_smoothing, o.eps),
+              ::fastloss::internal::RowRules{true});
+}
+template <typename T, class S>
+auto Build(const CategoricalHingeOptions&, S&& sink) {
+  return sink(CategoricalHingeTerm{}, ::fastloss::internal::RowRules{});
+}
+template <typename T, class S>
+auto Build(const MultiMarginOptions& o, S&& sink) {
+  if (o.p != 1 && o.p != 2) {
+    throw Error(std::string(sink.name) + ": p must be 1 or 2, got " + std::to_string(o.p));
+  }
+  return sink(MultiMarginTerm{o.p, o.margin}, ::fastloss::internal::RowRules{});
+}
+template <typename T, class S>
+auto Build(const NllOptions& o, S&& sink) {
+  return sink(NllTerm{}, ::fastloss::internal::RowRules{false, o.ignore_index, true});
+}
+template <typename T, class S>
+auto Build(const KlDivergenceOptions& o, S&& sink) {
+  return sink(KlDivergence{o.log_input, o.log_target}, ::fastloss::internal::RowRules{});
+}
+template <typename T, class S>
+auto Build(const JensenShannonOptions& o, S&& sink) {
+  return sink(JensenShannon{o.beta, o.log_input}, ::fastloss::internal::RowRules{});
+}
+
+// The row functors of this file and the kernel family each runs on
+// (drivers/rowwise): kernels/classification_rows.cc instantiates the SIMD
+// ones for every target (Softmax: SoftmaxRows<Term>; ElementSum: an element
+// functor summed along the class axis; TargetSum: terms relative to the
+// target's x_t), drivers/rowwise/scalar_rows.cc the scalar ones.
+#define FASTLOSS_ROW_FUNCTORS(X)                                                        \
+  X(CceRows, Softmax) X(FocalRows, Softmax) X(KlDivergence, ElementSum)                  \
+  X(JensenShannon, ElementSum) X(MultiMarginTerm, TargetSum)
+#define FASTLOSS_SCALAR_ROW_FUNCTORS(X) X(CategoricalHingeTerm, CategoricalHinge) X(NllTerm, TargetOnly)
 
 // The elementwise functors of this file: kernels/classification.cc instantiates their
 // kernels for every SIMD target (redefined identically at each inclusion).

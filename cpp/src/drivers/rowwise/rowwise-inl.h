@@ -829,6 +829,8 @@ double SoftmaxKernelImpl(const void* functor, const internal::RowArgs& a) {
   losses::SoftmaxRows<Term> L;
   static_assert(std::is_trivially_copyable<losses::SoftmaxRows<Term>>::value, "plain data");
   std::memcpy(static_cast<void*>(&L), functor, sizeof(L));
+  L.keep = 1.0 - L.label_smoothing;
+  L.add = L.label_smoothing / static_cast<double>(a.C);
   const bool grad = a.grad != nullptr, sparse = a.labels != nullptr;
 #define FASTLOSS_SOFTMAX_MODE(LOGITS, SPARSE, GRAD)                             \
   if (L.from_logits == LOGITS && sparse == SPARSE && grad == GRAD) {            \
@@ -848,7 +850,15 @@ double SoftmaxKernelImpl(const void* functor, const internal::RowArgs& a) {
   return 0.0;
 }
 
-// Element terms summed along the class axis (KL, JSD): one pass per row.
+// The softmax kernel of a SoftmaxRows<Term> functor.
+template <class Rows, typename T>
+double SoftmaxRowKernel(const void* functor, const internal::RowArgs& a) {
+  return SoftmaxKernelImpl<typename Rows::TermType, T>(functor, a);
+}
+
+// Element terms summed along the class axis (KL, JSD, multilabel soft
+// margin): one pass per row. With class weights (a.cw) each class's term and
+// gradient are scaled by its weight.
 template <class Loss, typename T, bool kGrad, class D>
 HWY_INLINE double ElementSumRow(D d, const Loss& loss, const internal::RowArgs& a,
                                 const T* x, const T* y, T* g, T gscale) {
@@ -879,6 +889,13 @@ HWY_INLINE double ElementSumRow(D d, const Loss& loss, const internal::RowArgs& 
     }
     V gv = hn::Zero(d);
     V l = loss.template Eval<kGrad>(m, yv, xv, gv);
+    if (a.cw) {
+      const T* cw = static_cast<const T*>(a.cw);
+      const V wv = tail ? LoadTail(d, cw + c, static_cast<size_t>(C - full), T(0))
+                        : hn::LoadU(d, cw + c);
+      l = hn::Mul(l, wv);
+      if constexpr (kGrad) gv = hn::Mul(gv, wv);
+    }
     if (tail) l = hn::IfThenElseZero(tail_mask, l);
     lsum.Add(l);
     if constexpr (kGrad) {
@@ -903,16 +920,18 @@ double ElementSumRun(const Loss& loss, const internal::RowArgs& a) {
   const bool vec = a.x_cls == 1 && a.y_cls == 1 && (!kGrad || a.g_cls == 1);
   const hn::ScalableTag<T> d;
   const hn::CappedTag<T, 1> d1;
+  // Functors with kClassMean: the row's loss is the mean over its classes.
+  const double scale = internal::ClassMean<Loss>::value ? 1.0 / static_cast<double>(a.C) : 1.0;
   double total = 0.0;
   for (int64_t r = 0; r < a.rows; ++r) {
     const T s = RW ? RW[r * a.rw_row] : T(1);
-    const T gscale = static_cast<T>(static_cast<double>(s) * a.grad_scale);
+    const T gscale = static_cast<T>(static_cast<double>(s) * a.grad_scale * scale);
     const T* xr = X + r * a.x_row;
     const T* yr = Y + r * a.y_row;
     T* g = kGrad ? G + r * a.g_row : nullptr;
     const double l = vec ? ElementSumRow<Loss, T, kGrad>(d, loss, a, xr, yr, g, gscale)
                          : ElementSumRow<Loss, T, kGrad>(d1, loss, a, xr, yr, g, gscale);
-    const double wl = static_cast<double>(s) * l;
+    const double wl = static_cast<double>(s) * (l * scale);
     if (out) out[r * a.loss_row] = static_cast<T>(wl);
     total += wl;
   }
@@ -920,7 +939,7 @@ double ElementSumRun(const Loss& loss, const internal::RowArgs& a) {
 }
 
 template <class Loss, typename T>
-double ElementSumKernelImpl(const void* functor, const internal::RowArgs& a) {
+double ElementSumRowKernel(const void* functor, const internal::RowArgs& a) {
   static_assert(std::is_trivially_copyable<Loss>::value, "plain data");
   Loss loss;
   std::memcpy(static_cast<void*>(&loss), functor, sizeof(Loss));
@@ -1006,7 +1025,7 @@ double TargetSumRun(const Term& term, const internal::RowArgs& a) {
 }
 
 template <class Term, typename T>
-double TargetSumKernelImpl(const void* functor, const internal::RowArgs& a) {
+double TargetSumRowKernel(const void* functor, const internal::RowArgs& a) {
   static_assert(std::is_trivially_copyable<Term>::value, "plain data");
   Term term;
   std::memcpy(static_cast<void*>(&term), functor, sizeof(Term));
@@ -1021,7 +1040,7 @@ HWY_AFTER_NAMESPACE();
 #endif  // include guard toggle
 
 // Per-target row kernels NameF32 / NameF64 for losses::Name, with Impl one of
-// SoftmaxKernelImpl<Term>, ElementSumKernelImpl<Loss> or TargetSumKernelImpl<Term>
+// SoftmaxRowKernel<Rows>, ElementSumRowKernel<Loss> or TargetSumRowKernel<Term>
 // (a template taking T
 // last). Use inside HWY_NAMESPACE of a family file.
 #ifndef FASTLOSS_ROW_KERNELS
