@@ -62,6 +62,10 @@ ROW_CONFIGS = [
     ("jensen_shannon", {"log_input": True, "beta": 0.0}),
     ("jensen_shannon", {"log_input": True, "beta": 1.0}),
     ("jensen_shannon", {"log_input": True, "beta": 0.8}),
+    ("poly1_cross_entropy", {}),
+    ("poly1_cross_entropy", {"epsilon": -1.0}),
+    ("poly1_cross_entropy", {"epsilon": 0.5, "label_smoothing": 0.1}),
+    ("poly1_cross_entropy", {"from_logits": False}),
     (SCCE, {}),
     (SCCE, {"from_logits": True}),
     (SCCE, {"from_logits": True, "label_smoothing": 0.1}),
@@ -104,7 +108,19 @@ ROW_SHAPES = [
 BIN_SHAPES = [(), (1,), (7,), (16,), (33,), (4, 9), (2, 3, 5), (0,), (2, 0), (1000,)]
 
 INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
-TRANSCENDENTAL = {BCE, FOCAL, "soft_margin", CCE, CFOCAL, "kl_divergence", "jensen_shannon", SCCE}
+TRANSCENDENTAL = {
+    BCE,
+    FOCAL,
+    "soft_margin",
+    CCE,
+    CFOCAL,
+    "kl_divergence",
+    "jensen_shannon",
+    SCCE,
+    "poly1_cross_entropy",
+    "multilabel_soft_margin",
+    "generalized_cross_entropy",
+}
 
 
 def dtype_id(dtype):
@@ -217,9 +233,9 @@ def make_rows(name, opts, shape, axis, dtype, seed, fd=False):
     lshape = tuple(shape[:ax]) + tuple(shape[ax + 1 :]) + (C,)  # classes last
     R = lshape[:-1]
     labels = None
-    if name in (CCE, CFOCAL):
+    if name in (CCE, CFOCAL, "poly1_cross_entropy"):
         y = class_targets(rng, lshape)
-        if opts.get("from_logits"):
+        if opts.get("from_logits", name == "poly1_cross_entropy"):
             p = rng.normal(0.0, 3.0, lshape)
         else:
             p = rng.uniform(0.05, 1.0, lshape)

@@ -257,6 +257,33 @@ struct JensenShannonOptions {
       "")
 };
 
+struct Poly1CrossEntropyOptions {
+  double epsilon = 2.0;
+  bool from_logits = true;
+  double label_smoothing = 0.0;
+  double eps = 1e-7;
+  int axis = -1;
+  FASTLOSS_FIELDS(
+      FASTLOSS_REAL(epsilon, kFinite,
+                    "The coefficient of ``1 - p_t`` (optax's default 2.0; negative values down to "
+                    "-1 are used too).")
+      FASTLOSS_BOOL(from_logits,
+                    "``y_pred`` holds logits (the default, as optax), else probabilities.")
+      FASTLOSS_REAL(label_smoothing, kHalfOpenUnit, "In [0, 1): ``y`` becomes ``y (1 - ls) + ls / C``.")
+      FASTLOSS_REAL(eps, kAny,
+                    "Clipping of probabilities, in (0, 0.5); 1 - eps must stay below 1 in the "
+                    "inputs' dtype. Unused with ``from_logits``.")
+      FASTLOSS_INT(axis, "The class axis (negative counts from the end)."))
+  FASTLOSS_DOC("Poly-1 cross-entropy (Leng et al., PolyLoss, 2022; optax's "
+               "``poly_loss_cross_entropy``) with dense targets.",
+               "With ``q = softmax(x)`` (or the normalised, clipped probabilities) and ``y'`` the "
+               "(smoothed) targets: ``l = sum_c y'_c * (-log q_c) + epsilon * sum_c y'_c * (1 - "
+               "q_c)``. Logit gradient: ``q_j * sum(y') - y'_j + epsilon * q_j * (sum_c y'_c q_c - "
+               "y'_j)``; on probabilities the exact derivative through the normalisation.",
+               "With one-hot targets the second sum is ``1 - p_t``; with soft targets it is "
+               "optax's ``sum(labels * (1 - softmax(logits)))``.")
+};
+
 }  // namespace fastloss
 
 // The registry rows (see regression.hpp).
@@ -275,6 +302,7 @@ struct JensenShannonOptions {
   X(MultiMargin, multi_margin, LabelRows, "", y_true, y_pred)                               \
   X(Nll, nll, LabelRows, "", y_true, y_pred)                                                \
   X(KlDivergence, kl_divergence, DenseRows, "", y_true, y_pred)                             \
-  X(JensenShannon, jensen_shannon, DenseRows, "", y_true, y_pred)
+  X(JensenShannon, jensen_shannon, DenseRows, "", y_true, y_pred)                           \
+  X(Poly1CrossEntropy, poly1_cross_entropy, DenseRows, "", y_true, y_pred)
 
 #endif  // FASTLOSS_CLASSIFICATION_HPP_

@@ -334,6 +334,20 @@ struct FocalTerm {
   }
 };
 
+// Poly-1 (PolyLoss): l_c = -y'_c log q_c + epsilon y'_c (1 - q_c),
+// D_c = -y'_c (1 + epsilon q_c).
+struct Poly1Term {
+  static constexpr bool kNeedsH = true;
+  static constexpr int kCost = 5;
+  double epsilon = 2.0;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V logq, V q, V& dlogq) const {
+    const V ey = m.Mul(m.Set(epsilon), y);
+    if constexpr (kGrad) dlogq = m.Neg(m.Add(y, m.Mul(ey, q)));
+    return m.Add(TimesUnlessZero(m, y, m.Neg(logq)), m.Mul(ey, m.Sub(m.Set(1.0), q)));
+  }
+};
+
 // KL divergence term t (log t - log p) with t = y (or exp(y) for
 // log_target) and log p = p (log_input) or log(p). A zero target contributes
 // 0 with gradient 0; a negative one gives NaN. dl/dp = -t (log_input) or
@@ -468,6 +482,7 @@ SoftmaxRows<Term> Softmax(const Term& term, bool from_logits, double label_smoot
 }
 using CceRows = SoftmaxRows<CceTerm>;
 using FocalRows = SoftmaxRows<FocalTerm>;
+using Poly1Rows = SoftmaxRows<Poly1Term>;
 
 // PyTorch's HingeEmbeddingLoss of x = y_pred (typically a distance) and
 // labels y in {1, -1}, exactly as PyTorch computes it for any y:
@@ -554,6 +569,12 @@ auto Build(const CategoricalFocalOptions& o, S&& sink) {
               ::fastloss::internal::RowRules{true});
 }
 template <typename T, class S>
+auto Build(const Poly1CrossEntropyOptions& o, S&& sink) {
+  if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
+  return sink(Softmax(Poly1Term{o.epsilon}, o.from_logits, o.label_smoothing, o.eps),
+              ::fastloss::internal::RowRules{true});
+}
+template <typename T, class S>
 auto Build(const CategoricalHingeOptions&, S&& sink) {
   return sink(CategoricalHingeTerm{}, ::fastloss::internal::RowRules{});
 }
@@ -583,7 +604,7 @@ auto Build(const JensenShannonOptions& o, S&& sink) {
 // functor summed along the class axis; TargetSum: terms relative to the
 // target's x_t), drivers/rowwise/scalar_rows.cc the scalar ones.
 #define FASTLOSS_ROW_FUNCTORS(X)                                                        \
-  X(CceRows, Softmax) X(FocalRows, Softmax) X(KlDivergence, ElementSum)                  \
+  X(CceRows, Softmax) X(FocalRows, Softmax) X(Poly1Rows, Softmax) X(KlDivergence, ElementSum) \
   X(JensenShannon, ElementSum) X(MultiMarginTerm, TargetSum)
 #define FASTLOSS_SCALAR_ROW_FUNCTORS(X) X(CategoricalHingeTerm, CategoricalHinge) X(NllTerm, TargetOnly)
 

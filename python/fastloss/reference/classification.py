@@ -39,7 +39,14 @@ from ._common import _f64, sigmoid, softplus
 LOG2 = math.log(2.0)
 
 BINARY = ["binary_cross_entropy", "binary_focal", "hinge", "squared_hinge", "soft_margin"]
-DENSE_ROWS = ["categorical_cross_entropy", "categorical_focal", "categorical_hinge", "kl_divergence", "jensen_shannon"]
+DENSE_ROWS = [
+    "categorical_cross_entropy",
+    "categorical_focal",
+    "categorical_hinge",
+    "kl_divergence",
+    "jensen_shannon",
+    "poly1_cross_entropy",
+]
 LABEL_ROWS = ["sparse_categorical_cross_entropy", "nll", "multi_margin"]
 ALIASES = {
     "bce": "binary_cross_entropy",
@@ -324,6 +331,38 @@ def categorical_cross_entropy(y_true, y_pred, from_logits=False, label_smoothing
     return _finish(_soft_ce(yp, x, from_logits, eps, ulp), axis, p.ndim)
 
 
+def poly1_cross_entropy(
+    y_true, y_pred, epsilon=2.0, from_logits=True, label_smoothing=0.0, eps=1e-7, axis=-1, ulp=0.0
+):
+    """optax's poly_loss_cross_entropy: CE + epsilon * sum_c y'_c (1 - q_c)."""
+    p = _check_rows(y_pred, axis)
+    x = _to_last(p, axis)
+    y = _to_last(y_true, axis)
+    C = x.shape[-1]
+    yp = y * (1.0 - label_smoothing) + label_smoothing / C if label_smoothing else y
+    ce = _soft_ce(yp, x, from_logits, eps, ulp)
+    dr = _row_ulp(ulp, C)
+    if from_logits:
+        q, _, masked = _log_softmax(x)
+        # d/dx_j of -sum_c y'_c q_c = q_j (sum_c y'_c q_c - y'_j)
+        dq = q * (np.sum(yp * q, axis=-1, keepdims=True) - yp)
+        dq = np.where(masked[..., None], 0.0, dq)
+        mdq = q * (np.sum(np.abs(yp) * q, axis=-1, keepdims=True) + np.abs(yp))
+    else:
+        q, inside, S = _normalized_probs(x, eps)
+        # d/dp_j of -sum_c y'_c q_c with q = clip(p / S): (sum_{c inside} y'_c q_c - [j inside] y'_j) / S
+        V = np.sum(np.where(inside, yp * q, 0.0), axis=-1, keepdims=True)
+        dq = (V - np.where(inside, yp, 0.0)) / S
+        mdq = (np.sum(np.where(inside, np.abs(yp) * q, 0.0), axis=-1, keepdims=True) + np.abs(yp)) / np.abs(S)
+    ce.l = ce.l + epsilon * np.sum(yp * (1.0 - q), axis=-1)
+    ce.dl = ce.dl + epsilon * dq
+    ce.ml = ce.ml + abs(epsilon) * np.sum(np.abs(yp) * (1.0 + q), axis=-1)
+    ce.al = ce.al + dr * abs(epsilon) * np.sum(np.abs(yp), axis=-1)
+    ce.mdl = ce.mdl + abs(epsilon) * mdq
+    ce.adl = ce.adl + dr * abs(epsilon) * mdq
+    return _finish(ce, axis, p.ndim)
+
+
 def categorical_focal(
     y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, eps=1e-7, axis=-1, ulp=0.0
 ):
@@ -584,6 +623,7 @@ LOSSES = {
     "categorical_hinge": categorical_hinge,
     "kl_divergence": kl_divergence,
     "jensen_shannon": jensen_shannon,
+    "poly1_cross_entropy": poly1_cross_entropy,
     "sparse_categorical_cross_entropy": sparse_categorical_cross_entropy,
     "nll": nll,
     "multi_margin": multi_margin,
