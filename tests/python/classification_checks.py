@@ -78,6 +78,9 @@ ROW_CONFIGS = [
     ("nll", {"ignore_index": -100}),
     ("nll", {"class_weights": CW}),
     ("nll", {"ignore_index": -1, "class_weights": CW}),
+    ("generalized_cross_entropy", {}),
+    ("generalized_cross_entropy", {"q": 0.1}),
+    ("generalized_cross_entropy", {"q": 0.9, "ignore_index": -100}),
     ("multi_margin", {}),
     ("multi_margin", {"p": 2}),
     ("multi_margin", {"margin": 0.5}),
@@ -269,7 +272,7 @@ def make_rows(name, opts, shape, axis, dtype, seed, fd=False):
             y, p = np.log(P), np.log(Q)
         else:
             y, p = P, Q
-    elif name in (SCCE, "nll", "multi_margin"):
+    elif name in (SCCE, "nll", "multi_margin", "generalized_cross_entropy"):
         labels = rng.integers(0, C, R)
         ii = opts.get("ignore_index")
         if ii is not None:
@@ -281,6 +284,8 @@ def make_rows(name, opts, shape, axis, dtype, seed, fd=False):
                 p = rng.uniform(0.05, 1.0, lshape)
         elif name == "nll":
             p = rng.normal(-2.0, 1.5, lshape)
+        elif name == "generalized_cross_entropy":
+            p = distributions(rng, lshape)
         else:
             margin = opts.get("margin", 1.0)
             for _ in range(1000):

@@ -284,6 +284,27 @@ struct Poly1CrossEntropyOptions {
                "optax's ``sum(labels * (1 - softmax(logits)))``.")
 };
 
+struct GeneralizedCrossEntropyOptions {
+  double q = 0.5;
+  std::optional<int64_t> ignore_index;
+  int axis = -1;
+  FASTLOSS_FIELDS(
+      FASTLOSS_REAL(q, kOpenUnit,
+                    "In (0, 1): towards 0 the loss approaches cross-entropy, towards 1 the "
+                    "absolute error of the label's probability.")
+      FASTLOSS_OPTIONAL_INT(ignore_index,
+                            "Rows with this label (e.g. -100) contribute nothing to the value, "
+                            "the gradient or the mean's denominator.")
+      FASTLOSS_INT(axis, "The class axis (negative counts from the end)."))
+  FASTLOSS_DOC("Generalized cross-entropy (Zhang and Sabuncu, 2018; Keras' "
+               "``CategoricalGeneralizedCrossEntropy``) of class probabilities and integer labels.",
+               "With ``p_t = y_pred[t]`` the label's probability, used as given (not normalised or "
+               "clipped, as Keras): ``l = (1 - p_t**q) / q``, computed as ``-expm1(q * log(p_t)) / "
+               "q``; ``dl/dp_t = -p_t**(q - 1)``, 0 for the other classes.",
+               "``p_t = 0`` gives ``1 / q`` with gradient -inf, as the formula says; a negative "
+               "``p_t`` gives NaN.")
+};
+
 }  // namespace fastloss
 
 // The registry rows (see regression.hpp).
@@ -301,6 +322,7 @@ struct Poly1CrossEntropyOptions {
   X(CategoricalHinge, categorical_hinge, DenseRows, "", y_true, y_pred)                     \
   X(MultiMargin, multi_margin, LabelRows, "", y_true, y_pred)                               \
   X(Nll, nll, LabelRows, "", y_true, y_pred)                                                \
+  X(GeneralizedCrossEntropy, generalized_cross_entropy, LabelRows, "", y_true, y_pred)      \
   X(KlDivergence, kl_divergence, DenseRows, "", y_true, y_pred)                             \
   X(JensenShannon, jensen_shannon, DenseRows, "", y_true, y_pred)                           \
   X(Poly1CrossEntropy, poly1_cross_entropy, DenseRows, "", y_true, y_pred)

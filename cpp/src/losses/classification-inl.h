@@ -454,6 +454,19 @@ struct NllTerm {
   }
 };
 
+// Generalized cross-entropy of the label's probability p_t (class weight w):
+// l = w (1 - p_t^q) / q = -w expm1(q log p_t) / q, dl/dp_t = -w p_t^(q - 1).
+struct GeneralizedCrossEntropyTerm {
+  static constexpr int kCost = 4;
+  double q = 0.5;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V w, V pt, V& g) const {
+    const V lp = m.Log(pt);
+    if constexpr (kGrad) g = m.Neg(m.Mul(w, m.Exp(m.Mul(m.Set(q - 1.0), lp))));
+    return m.Mul(w, m.Div(m.Neg(m.Expm1(m.Mul(m.Set(q), lp))), m.Set(q)));
+  }
+};
+
 // The options of a softmax-family row loss: which term, logits or
 // probabilities, and the effective targets. Dense targets:
 // y'_c = keep y_c + add; integer labels t with class weights w (1 without):
@@ -590,6 +603,11 @@ auto Build(const NllOptions& o, S&& sink) {
   return sink(NllTerm{}, ::fastloss::internal::RowRules{false, o.ignore_index, true});
 }
 template <typename T, class S>
+auto Build(const GeneralizedCrossEntropyOptions& o, S&& sink) {
+  return sink(GeneralizedCrossEntropyTerm{o.q},
+              ::fastloss::internal::RowRules{false, o.ignore_index, true});
+}
+template <typename T, class S>
 auto Build(const KlDivergenceOptions& o, S&& sink) {
   return sink(KlDivergence{o.log_input, o.log_target}, ::fastloss::internal::RowRules{});
 }
@@ -606,7 +624,9 @@ auto Build(const JensenShannonOptions& o, S&& sink) {
 #define FASTLOSS_ROW_FUNCTORS(X)                                                        \
   X(CceRows, Softmax) X(FocalRows, Softmax) X(Poly1Rows, Softmax) X(KlDivergence, ElementSum) \
   X(JensenShannon, ElementSum) X(MultiMarginTerm, TargetSum)
-#define FASTLOSS_SCALAR_ROW_FUNCTORS(X) X(CategoricalHingeTerm, CategoricalHinge) X(NllTerm, TargetOnly)
+#define FASTLOSS_SCALAR_ROW_FUNCTORS(X)                              \
+  X(CategoricalHingeTerm, CategoricalHinge) X(NllTerm, TargetOnly) \
+  X(GeneralizedCrossEntropyTerm, TargetOnly)
 
 // The elementwise functors of this file: kernels/classification.cc instantiates their
 // kernels for every SIMD target (redefined identically at each inclusion).

@@ -47,7 +47,7 @@ DENSE_ROWS = [
     "jensen_shannon",
     "poly1_cross_entropy",
 ]
-LABEL_ROWS = ["sparse_categorical_cross_entropy", "nll", "multi_margin"]
+LABEL_ROWS = ["sparse_categorical_cross_entropy", "nll", "multi_margin", "generalized_cross_entropy"]
 ALIASES = {
     "bce": "binary_cross_entropy",
     "cce": "categorical_cross_entropy",
@@ -588,6 +588,20 @@ def nll(y_true, y_pred, ignore_index=None, class_weights=None, axis=-1, ulp=0.0)
     return _finish(t, axis, pp.ndim)
 
 
+def generalized_cross_entropy(y_true, y_pred, q=0.5, ignore_index=None, axis=-1, ulp=0.0):
+    """Keras' CategoricalGeneralizedCrossEntropy: (1 - p_t**q) / q of the label's probability."""
+    pp, x, C, tt, ignored, w, onehot, wt = _label_rows(y_true, y_pred, axis, ignore_index, None)
+    xs = np.where(ignored[..., None], 1.0, x)
+    pt = np.take_along_axis(xs, tt[..., None], axis=-1)[..., 0]
+    l = (1.0 - pt**q) / q
+    dt = -(pt ** (q - 1.0))
+    dl = dt[..., None] * onehot
+    # log, exp and expm1 each round to a few ulp of p_t**q, p_t**(q - 1)
+    t = Terms(l, dl, np.abs(pt**q) / q + np.abs(l), np.abs(dl))
+    t = _drop_ignored(t, ignored, wt)
+    return _finish(t, axis, pp.ndim)
+
+
 def multi_margin(y_true, y_pred, p=1, margin=1.0, class_weights=None, axis=-1, ulp=0.0):
     pp, x, C, tt, ignored, w, onehot, wt = _label_rows(y_true, y_pred, axis, None, class_weights)
     xt = np.take_along_axis(x, tt[..., None], axis=-1)
@@ -627,6 +641,7 @@ LOSSES = {
     "sparse_categorical_cross_entropy": sparse_categorical_cross_entropy,
     "nll": nll,
     "multi_margin": multi_margin,
+    "generalized_cross_entropy": generalized_cross_entropy,
 }
 
 
