@@ -62,6 +62,8 @@ ROW_CONFIGS = [
     ("jensen_shannon", {"log_input": True, "beta": 0.0}),
     ("jensen_shannon", {"log_input": True, "beta": 1.0}),
     ("jensen_shannon", {"log_input": True, "beta": 0.8}),
+    ("multilabel_soft_margin", {}),
+    ("multilabel_soft_margin", {"class_weights": CW}),
     ("poly1_cross_entropy", {}),
     ("poly1_cross_entropy", {"epsilon": -1.0}),
     ("poly1_cross_entropy", {"epsilon": 0.5, "label_smoothing": 0.1}),
@@ -246,6 +248,9 @@ def make_rows(name, opts, shape, axis, dtype, seed, fd=False):
                 tiny = rng.random(lshape) < 0.06
                 tiny[..., 0] = False
                 p = np.where(tiny, opts.get("eps", 1e-7) * 1e-3 if fd else 0.0, p)
+    elif name == "multilabel_soft_margin":
+        y = (rng.random(lshape) < 0.4) * 1.0
+        p = rng.normal(0.0, 3.0, lshape)
     elif name == "categorical_hinge":
         for _ in range(1000):
             y = class_targets(rng, lshape) if not fd else (np.arange(C) == rng.integers(0, C, R)[..., None]) * 1.0

@@ -305,6 +305,19 @@ struct GeneralizedCrossEntropyOptions {
                "``p_t`` gives NaN.")
 };
 
+struct MultilabelSoftMarginOptions {
+  int axis = -1;
+  FASTLOSS_FIELDS(FASTLOSS_CLASS_WEIGHTS("One weight per class (length C): PyTorch's ``weight``.")
+                  FASTLOSS_INT(axis, "The class axis (negative counts from the end)."))
+  FASTLOSS_DOC("Multi-label soft margin loss (PyTorch's ``multilabel_soft_margin_loss``) of logits "
+               "and per-class targets.",
+               "``l = (1 / C) * sum_c w_c * (y_c * softplus(-x_c) + (1 - y_c) * softplus(x_c))``, "
+               "which is ``-(1 / C) * sum_c w_c * (y_c * log(sigmoid(x_c)) + (1 - y_c) * "
+               "log(sigmoid(-x_c)))``; ``dl/dx_c = w_c * (sigmoid(x_c) - y_c) / C``.",
+               "``reduction='mean'`` averages the rows, as PyTorch does. Targets are not range "
+               "checked (PyTorch does not either); the softplus form is exact for any logit.")
+};
+
 }  // namespace fastloss
 
 // The registry rows (see regression.hpp).
@@ -324,6 +337,7 @@ struct GeneralizedCrossEntropyOptions {
   X(Nll, nll, LabelRows, "", y_true, y_pred)                                                \
   X(GeneralizedCrossEntropy, generalized_cross_entropy, LabelRows, "", y_true, y_pred)      \
   X(KlDivergence, kl_divergence, DenseRows, "", y_true, y_pred)                             \
+  X(MultilabelSoftMargin, multilabel_soft_margin, DenseRows, "", y_true, y_pred)            \
   X(JensenShannon, jensen_shannon, DenseRows, "", y_true, y_pred)                           \
   X(Poly1CrossEntropy, poly1_cross_entropy, DenseRows, "", y_true, y_pred)
 

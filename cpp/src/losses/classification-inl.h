@@ -467,6 +467,18 @@ struct GeneralizedCrossEntropyTerm {
   }
 };
 
+// PyTorch's MultiLabelSoftMarginLoss: the mean over the classes (kClassMean)
+// of the binary cross-entropy from logits, class weights applied by the row
+// driver.
+struct MultilabelSoftMargin {
+  static constexpr int kCost = BceLogits::kCost;
+  static constexpr bool kClassMean = true;
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V x, V& g) const {
+    return BceLogits{Smoothing{1.0, 0.0}, 1.0}.template Eval<kGrad>(m, y, x, g);
+  }
+};
+
 // The options of a softmax-family row loss: which term, logits or
 // probabilities, and the effective targets. Dense targets:
 // y'_c = keep y_c + add; integer labels t with class weights w (1 without):
@@ -608,6 +620,10 @@ auto Build(const GeneralizedCrossEntropyOptions& o, S&& sink) {
               ::fastloss::internal::RowRules{false, o.ignore_index, true});
 }
 template <typename T, class S>
+auto Build(const MultilabelSoftMarginOptions&, S&& sink) {
+  return sink(MultilabelSoftMargin{}, ::fastloss::internal::RowRules{});
+}
+template <typename T, class S>
 auto Build(const KlDivergenceOptions& o, S&& sink) {
   return sink(KlDivergence{o.log_input, o.log_target}, ::fastloss::internal::RowRules{});
 }
@@ -623,7 +639,7 @@ auto Build(const JensenShannonOptions& o, S&& sink) {
 // target's x_t), drivers/rowwise/scalar_rows.cc the scalar ones.
 #define FASTLOSS_ROW_FUNCTORS(X)                                                        \
   X(CceRows, Softmax) X(FocalRows, Softmax) X(Poly1Rows, Softmax) X(KlDivergence, ElementSum) \
-  X(JensenShannon, ElementSum) X(MultiMarginTerm, TargetSum)
+  X(JensenShannon, ElementSum) X(MultilabelSoftMargin, ElementSum) X(MultiMarginTerm, TargetSum)
 #define FASTLOSS_SCALAR_ROW_FUNCTORS(X)                              \
   X(CategoricalHingeTerm, CategoricalHinge) X(NllTerm, TargetOnly) \
   X(GeneralizedCrossEntropyTerm, TargetOnly)

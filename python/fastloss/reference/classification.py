@@ -46,6 +46,7 @@ DENSE_ROWS = [
     "kl_divergence",
     "jensen_shannon",
     "poly1_cross_entropy",
+    "multilabel_soft_margin",
 ]
 LABEL_ROWS = ["sparse_categorical_cross_entropy", "nll", "multi_margin", "generalized_cross_entropy"]
 ALIASES = {
@@ -363,6 +364,21 @@ def poly1_cross_entropy(
     return _finish(ce, axis, p.ndim)
 
 
+def multilabel_soft_margin(y_true, y_pred, class_weights=None, axis=-1, ulp=0.0):
+    """PyTorch's multilabel_soft_margin_loss: the class mean of w_c * BCE with logits."""
+    p = _check_rows(y_pred, axis)
+    x = _to_last(p, axis)
+    y = _to_last(y_true, axis)
+    C = x.shape[-1]
+    w = _class_weights(class_weights, C)
+    terms_c = _mul0(y, softplus(-x)) + _mul0(1.0 - y, softplus(x))
+    l = np.sum(w * terms_c, axis=-1) / C
+    dl = w * (sigmoid(x) - y) / C
+    ml = np.sum(np.abs(w) * (np.abs(y) + np.abs(1.0 - y)) * (np.abs(x) + 1.0), axis=-1) / C
+    mdl = np.abs(w) * (1.0 + np.abs(y)) / C
+    return _finish(Terms(l, dl, ml, mdl), axis, p.ndim)
+
+
 def categorical_focal(
     y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, eps=1e-7, axis=-1, ulp=0.0
 ):
@@ -638,6 +654,7 @@ LOSSES = {
     "kl_divergence": kl_divergence,
     "jensen_shannon": jensen_shannon,
     "poly1_cross_entropy": poly1_cross_entropy,
+    "multilabel_soft_margin": multilabel_soft_margin,
     "sparse_categorical_cross_entropy": sparse_categorical_cross_entropy,
     "nll": nll,
     "multi_margin": multi_margin,
