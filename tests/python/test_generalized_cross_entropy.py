@@ -43,7 +43,7 @@ def test_ignore_index_and_edges():
 
 
 def test_options_and_errors():
-    assert fl.generalized_cross_entropy.options["q"].default == 0.5
+    assert fl.generalized_cross_entropy.options["q"] == 0.5
     p = np.full((2, 3), 1 / 3)
     for q in (0.0, 1.0, -0.5, float("nan")):
         with pytest.raises(ValueError, match="q"):

@@ -58,8 +58,8 @@ def test_gradient_by_finite_differences():
 
 def test_options_and_defaults():
     opts = fl.poly1_cross_entropy.options
-    assert opts["epsilon"].default == 2.0
-    assert opts["from_logits"].default is True
+    assert opts["epsilon"] == 2.0
+    assert opts["from_logits"] is True
     with pytest.raises(ValueError, match="epsilon"):
         fl.poly1_cross_entropy(np.eye(3), np.zeros((3, 3)), epsilon=float("inf"))
 
