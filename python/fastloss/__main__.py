@@ -46,6 +46,8 @@ def _data(name: str, n: int, dtype, rng):
         if name in _LABEL_LOSSES:
             if name == "nll":
                 x = np.log(_softmax(x))
+            elif name == "generalized_cross_entropy":
+                x = _softmax(x)
             return t, x.astype(dtype)
         if name in ("kl_divergence", "jensen_shannon"):
             y = _softmax(rng.standard_normal((rows, _CLASSES)))
