@@ -119,7 +119,7 @@ struct BceLogitsT {
   static constexpr bool kChecksY = true;  // y_true in [0, 1], checked as it is read
   static constexpr bool kAux = kArrayPosWeight;
   Smoothing smooth;
-  double pos_weight = 1.0;
+  double pos_weight{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V x, V pw, V& g) const {
     const V t = smooth.Apply(m, y);
@@ -147,8 +147,8 @@ struct BceProbsT {
   static constexpr bool kChecksY = true;  // y_true in [0, 1], checked as it is read
   static constexpr bool kAux = kArrayPosWeight;
   Smoothing smooth;
-  double pos_weight = 1.0;
-  double eps = 1e-7;
+  double pos_weight{};
+  double eps{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V pw, V& g) const {
     const V t = smooth.Apply(m, y);
@@ -173,9 +173,9 @@ using BceProbsPw = BceProbsT<true>;
 // dl = alpha_t q^gamma (dce + gamma ce dq / q) (the second term is 0 where
 // q = 0, its limit for gamma > 0; for gamma = 0 it is absent).
 struct FocalModulation {
-  double alpha = 0.25;
-  bool has_alpha = true;
-  double gamma = 2.0;
+  double alpha{};
+  bool has_alpha{};
+  double gamma{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Apply(const M& m, V a, V b, V ce, V dce, V q, V dq, V& g) const {
     const V mod = PowUnit(m, q, gamma);
@@ -226,7 +226,7 @@ struct BinaryFocalProbs {
   static constexpr bool kChecksY = true;  // y_true in [0, 1], checked as it is read
   Smoothing smooth;
   FocalModulation focal;
-  double eps = 1e-7;
+  double eps{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     const V a = smooth.Apply(m, y), b = m.Sub(m.Set(1.0), a);
@@ -319,8 +319,8 @@ struct CceTerm {
 struct FocalTerm {
   static constexpr bool kNeedsH = true;
   static constexpr int kCost = 10;
-  double alpha = 1.0;
-  double gamma = 2.0;
+  double alpha{};
+  double gamma{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V logq, V q, V& dlogq) const {
     const V omq = m.Neg(m.Expm1(logq));
@@ -339,7 +339,7 @@ struct FocalTerm {
 struct Poly1Term {
   static constexpr bool kNeedsH = true;
   static constexpr int kCost = 5;
-  double epsilon = 2.0;
+  double epsilon{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V logq, V q, V& dlogq) const {
     const V ey = m.Mul(m.Set(epsilon), y);
@@ -355,8 +355,8 @@ struct Poly1Term {
 // it along the class axis.
 struct KlDivergence {
   static constexpr int kCost = 6;
-  bool log_input = false;
-  bool log_target = false;
+  bool log_input{};
+  bool log_target{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     const V lp = log_input ? p : m.Log(p);
@@ -379,8 +379,8 @@ struct KlDivergence {
 // Zero-probability terms contribute 0.
 struct JensenShannon {
   static constexpr int kCost = 10;
-  double beta = 0.5;
-  bool log_input = false;
+  double beta{};
+  bool log_input{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     const V P = log_input ? m.Exp(y) : y, Q = log_input ? m.Exp(p) : p;
@@ -429,8 +429,8 @@ struct CategoricalHingeTerm {
 // l = max(0, z)^p, dl/dx_c = p max(0, z)^(p - 1) (dl/dx_t is minus the sum).
 struct MultiMarginTerm {
   static constexpr int kCost = 2;
-  int p = 1;
-  double margin = 1.0;
+  int p{};
+  double margin{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V xt, V xc, V& g) const {
     const V z = m.Add(m.Sub(m.Set(margin), xt), xc);
@@ -458,7 +458,7 @@ struct NllTerm {
 // l = w (1 - p_t^q) / q = -w expm1(q log p_t) / q, dl/dp_t = -w p_t^(q - 1).
 struct GeneralizedCrossEntropyTerm {
   static constexpr int kCost = 4;
-  double q = 0.5;
+  double q{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V w, V pt, V& g) const {
     const V lp = m.Log(pt);
@@ -490,14 +490,14 @@ struct SoftmaxRows {
   using TermType = Term;
   static constexpr int kCost = Term::kCost;
   Term term;
-  bool from_logits = true;
-  double label_smoothing = 0.0;
-  double eps = 1e-7;
+  bool from_logits{};
+  double label_smoothing{};
+  double eps{};
   double keep = 1.0, add = 0.0;  // set by the kernel
 };
 template <class Term>
-SoftmaxRows<Term> Softmax(const Term& term, bool from_logits, double label_smoothing = 0.0,
-                          double eps = 1e-7) {
+SoftmaxRows<Term> Softmax(const Term& term, bool from_logits, double label_smoothing,
+                          double eps) {
   SoftmaxRows<Term> r;
   r.term = term;
   r.from_logits = from_logits;
@@ -516,7 +516,7 @@ using Poly1Rows = SoftmaxRows<Poly1Term>;
 // NaN x gives NaN value and gradient.
 struct HingeEmbedding {
   static constexpr int kCost = 1;
-  double margin = 1.0;
+  double margin{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V x, V& g) const {
     const auto pos = m.Eq(y, m.Set(1.0)), neg = m.Eq(y, m.Set(-1.0));

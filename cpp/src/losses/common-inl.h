@@ -6,6 +6,10 @@
 // dispatched family files, and once inside namespace fastloss::losses by
 // losses/losses.h for the plain scalar (and later CUDA) instantiation. The
 // text is written once; the compiler makes one copy per target.
+//
+// Functor members carry no defaults of their own ({} zero): every value comes
+// from the loss's options struct, whose member initializers are the only
+// place a default is written, through the loss's Build.
 // Include after internal/base.h.
 
 // clip(x, lo, hi) that keeps NaN (comparisons with NaN are false).

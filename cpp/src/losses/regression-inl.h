@@ -50,8 +50,8 @@ struct Mae {
 // and the loss is +inf. Same operation count.
 struct Huber {
   static constexpr int kCost = 1;
-  double delta = 1.0;
-  double scale = 1.0;
+  double delta{};
+  double scale{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     const V r = m.Sub(p, y);
@@ -105,7 +105,7 @@ struct Msle {
 // l = |r| / max(|y|, eps), dl/dp = sign(r) / max(|y|, eps).
 struct Mape {
   static constexpr int kCost = 2;
-  double eps = 2.220446049250313e-16;
+  double eps{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     // Divisions, not a reciprocal: 1 / max(|y|, eps) overflows for a
@@ -126,9 +126,9 @@ struct Mape {
 // exp overflows to +inf (never NaN) for p beyond ~88 (float) / ~709 (double).
 struct PoissonNll {
   static constexpr int kCost = 6;
-  bool log_input = true;
-  bool full = false;
-  double eps = 1e-8;
+  bool log_input{};
+  bool full{};
+  double eps{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     V l;
@@ -156,7 +156,7 @@ struct PoissonNll {
 // e < 0, 0 if e = 0. NaN stays NaN through the multiplications.
 struct Quantile {
   static constexpr int kCost = 1;
-  double q = 0.5;
+  double q{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V p, V& g) const {
     const V e = m.Sub(y, p);
@@ -180,7 +180,7 @@ struct Quantile {
 // where scikit-learn raises.
 struct Tweedie {
   static constexpr int kCost = 8;
-  double power = 0.0;
+  double power{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V mu, V& g) const {
     const V d = m.Sub(mu, y);
