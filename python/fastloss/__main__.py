@@ -44,9 +44,10 @@ def _data(name: str, n: int, dtype, rng):
         x = rng.standard_normal((rows, _CLASSES)) * 2
         t = rng.integers(0, _CLASSES, rows)
         if name in _LABEL_LOSSES:
-            if name == "nll":
+            kind = reference.classification.LABEL_ROW_PREDICTIONS.get(name, "logits")
+            if kind == "log_probabilities":
                 x = np.log(_softmax(x))
-            elif name == "generalized_cross_entropy":
+            elif kind == "probabilities":
                 x = _softmax(x)
             return t, x.astype(dtype)
         if name in ("kl_divergence", "jensen_shannon"):

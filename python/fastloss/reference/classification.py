@@ -49,6 +49,10 @@ DENSE_ROWS = [
     "multilabel_soft_margin",
 ]
 LABEL_ROWS = ["sparse_categorical_cross_entropy", "nll", "multi_margin", "generalized_cross_entropy"]
+# What y_pred holds for the label-row losses whose predictions are not
+# logits (by default, or whatever their options say): the domain a caller
+# (python -m fastloss's self-check) draws their inputs from.
+LABEL_ROW_PREDICTIONS = {"nll": "log_probabilities", "generalized_cross_entropy": "probabilities"}
 ALIASES = {
     "bce": "binary_cross_entropy",
     "cce": "categorical_cross_entropy",
