@@ -782,7 +782,8 @@ TEST(Cuda, StructuredArgumentErrors) {
   c.grad = DevView(g, DType::kFloat32, {3, 4});
   EXPECT_EQ(fastloss::cuda::Dice(c, each, 0), cudaErrorInvalidValue);
   EXPECT_NE(message().find("losses overlaps y_pred"), std::string::npos) << message();
-  if (!(c.grad.reset())) c.losses.reset();
+  c.losses.reset();
+  c.grad.reset();
   c.reduction = Reduction::kMean;
   // A misaligned result would be a sticky error in the final fold.
   c.result = reinterpret_cast<char*>(g) + 2;
