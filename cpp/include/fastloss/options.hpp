@@ -49,6 +49,7 @@ enum class FieldKind {
   kChoice,        // an enum stored as int, named by a null-terminated list of strings
   kRealOrArray,   // a double, or an array broadcast to y_pred passed beside the options
   kClassWeights,  // an array of C class weights passed beside the options (LabelCall)
+  kGroups,        // integer group ids passed beside the options (PairwiseRanking's groups)
 };
 
 namespace detail {
@@ -109,6 +110,7 @@ struct Checker {
   template <class... A> void Axes(A&&...) const {}
   template <class... A> void Choice(A&&...) const {}
   template <class... A> void ClassWeights(A&&...) const {}
+  template <class... A> void Groups(A&&...) const {}
 };
 }  // namespace detail
 
@@ -131,6 +133,7 @@ void CheckOptions(const char* loss, const Options& o) {
 //   FASTLOSS_CHOICE(name, choices, doc)         an enum; choices: const char* const[], null-ended
 //   FASTLOSS_REAL_OR_ARRAY(name, check, doc)    double name, or an array beside the options
 //   FASTLOSS_CLASS_WEIGHTS(doc)                 the class_weights array beside the options
+//   FASTLOSS_GROUPS(doc)                        the integer groups array beside the options
 // (separated by nothing). The visitor gets the Python-facing name, a
 // reference to the storage, the check and the doc line.
 #define FASTLOSS_FIELDS(...)                       \
@@ -152,6 +155,7 @@ void CheckOptions(const char* loss, const Options& o) {
 #define FASTLOSS_REAL_OR_ARRAY(name, check, doc) \
   visit_.RealOrArray(#name, self_.name, ::fastloss::Check::check, doc);
 #define FASTLOSS_CLASS_WEIGHTS(doc) visit_.ClassWeights("class_weights", doc);
+#define FASTLOSS_GROUPS(doc) visit_.Groups("groups", doc);
 
 // FASTLOSS_DOC(summary, formula, notes): a loss's documentation in its
 // options struct (reStructuredText fragments; the Python docstrings add the
