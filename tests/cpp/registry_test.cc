@@ -46,21 +46,6 @@ TEST(View, ExtentsOfAnyIntegerType) {
   EXPECT_THROW(fastloss::View<float>::Contiguous(a, {std::size_t{1} << 63}), fastloss::Error);
 }
 
-// Collects the field names of an options struct.
-struct Names {
-  std::vector<std::string>* out;
-  template <class... A> void Real(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Bool(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Int(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void OptionalReal(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void OptionalInt(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Axes(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Choice(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void RealOrArray(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void ClassWeights(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Groups(const char* f, A&&...) { out->push_back(f); }
-};
-
 // One row's checks (a function, so that GoogleTest's macros expand once).
 template <class Options>
 void CheckRow(const char* name, std::set<std::string>& names) {
@@ -69,8 +54,7 @@ void CheckRow(const char* name, std::set<std::string>& names) {
   EXPECT_GT(std::string(Options::kFormula).size(), 10u) << name;
   const Options defaults{};
   EXPECT_NO_THROW(fastloss::CheckOptions(name, defaults)) << name;
-  std::vector<std::string> fields;
-  Options::Fields(defaults, Names{&fields});
+  const std::vector<std::string> fields = fastloss::FieldNames<Options>();
   EXPECT_EQ(std::set<std::string>(fields.begin(), fields.end()).size(), fields.size())
       << name << ": a field listed twice";
 }

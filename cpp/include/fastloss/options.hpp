@@ -112,7 +112,31 @@ struct Checker {
   template <class... A> void ClassWeights(A&&...) const {}
   template <class... A> void Groups(A&&...) const {}
 };
+
+// The visitor FieldNames uses: every field's name, in order.
+struct Namer {
+  std::vector<std::string>* out;
+  template <class... A> void Real(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Bool(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Int(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void OptionalReal(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void OptionalInt(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Axes(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Choice(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void RealOrArray(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void ClassWeights(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Groups(const char* f, A&&...) const { out->push_back(f); }
+};
 }  // namespace detail
+
+// The names of Options' fields, in order (the Python-facing names).
+template <class Options>
+std::vector<std::string> FieldNames() {
+  std::vector<std::string> names;
+  const Options defaults{};
+  Options::Fields(defaults, detail::Namer{&names});
+  return names;
+}
 
 // Throws fastloss::Error naming `loss` and the first field out of its range.
 template <class Options>
