@@ -215,9 +215,10 @@ def multi_signature(info):
 def render_multi(info):
     """The docstring of a loss of several inputs (``_core.loss_info(name)``)."""
     name, options = info["name"], info["options"]
-    if info["driver"] == "penalty":
+    if info["driver"] == "penalty":  # its options are given positionally: required
+        required = "\n".join(f"{o['name']} : {o['type']}\n    {o['doc']}" for o in options)
         return _PENALTY.format(summary=info["summary"], name=name, args=", ".join(info["args"]),
-                               formula=info["formula"], options=options_section(options))
+                               formula=info["formula"], options=required)
     over = _OVER[info["driver"]]
     params = [_multi_inputs(info)]
     if options:
