@@ -22,17 +22,6 @@ from ._structured import (
     Combined,
     Configured,
     MultiLoss,
-    contrastive_pairs,
-    cosine_embedding,
-    gan_discriminator,
-    gan_generator,
-    gradient_penalty,
-    l2_penalty,
-    margin_ranking,
-    pairwise_ranking,
-    triplet_margin,
-    wasserstein_critic,
-    wasserstein_generator,
 )
 
 __version__: str = _core.__version__
@@ -80,8 +69,10 @@ del _name
 if ALIASES:
     del _alias
 
-#: The losses of other arguments (several inputs, lists of arrays) by name.
-OTHER_LOSSES = dict(_MULTI, l2_penalty=l2_penalty)
+#: The losses of other arguments (several inputs, lists of arrays) by name,
+#: made from the C++ core's registry (FASTLOSS_MULTI_LOSSES).
+OTHER_LOSSES = dict(_MULTI)
+globals().update(OTHER_LOSSES)
 
 __all__ = [
     "LOSSES",

@@ -1,25 +1,13 @@
 """The losses fastloss.cuda runs on the GPU.
 
-The single-input losses and their arguments and options come from the
-registry of fastloss._core (loss_info), which parses the calls; only the
-adversarial losses of score arrays (MultiLoss of fastloss._structured,
-through fastloss.cuda._dispatch_multi) are described here.
+The losses, their arguments and options come from the registry of
+fastloss._core (loss_info), which parses the calls: the single-input rows
+(through fastloss.cuda._run) and the rows of several inputs the GPU has,
+the adversarial losses of score arrays (through
+fastloss.cuda._dispatch_multi). Nothing here restates a loss or an option.
 """
 
 from __future__ import annotations
-
-_BOOL = "bool"
-
-# The losses of several score arrays: {option: (kind, default)}; each array
-# is reduced on its own and the value is the sum (the CPU's rule).
-_SCORE_SPECS = {
-    "gan_discriminator": {},
-    "gan_generator": {"saturating": (_BOOL, False)},
-    "wasserstein_critic": {},
-    "wasserstein_generator": {},
-}
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 # The registry's type names of the options _run reads (fastloss._core's
 # option descriptions): an array given for a real-or-array option arrives as
@@ -55,12 +43,20 @@ def _loss_info(name):
     return info
 
 
+def score_losses():
+    """The losses of several score arrays the GPU runs (the registry's rows
+    of several inputs with a GPU kind): each array is reduced on its own and
+    the value is the sum (the CPU's rule)."""
+    core = _registry()
+    return [n for n in core.multi_loss_names() if core.loss_info(n)["gpu"]]
+
+
 def gpu_losses():
     """The names of the losses that run on the GPU (given device arrays):
     the registry's rows with a GPU driver, then the adversarial losses of
     score arrays. Their aliases run there too."""
     core = _registry()
-    return [n for n in core.loss_names() if core.loss_info(n)["gpu"]] + list(_SCORE_SPECS)
+    return [n for n in core.loss_names() if core.loss_info(n)["gpu"]] + score_losses()
 
 
 def _losses_shape(driver, shape, axes):
@@ -80,9 +76,3 @@ def _losses_shape(driver, shape, axes):
     else:
         reduced = {a + rank if a < 0 else a for a in axes}
     return tuple(n for k, n in enumerate(shape) if k not in reduced)
-
-
-def _is_bool(v):
-    # fastloss._core's rule for the options of MultiLoss (a bool or a NumPy
-    # bool; 0 and 1 are not bools there).
-    return isinstance(v, bool) or _type_name(v) in ("bool", "bool_")

@@ -138,3 +138,99 @@ def render(info):
     if info["notes"]:
         text += f"\nNotes\n-----\n{info['notes']}\n"
     return text
+
+
+# --- The losses of several inputs (the core's FASTLOSS_MULTI_LOSSES rows) -----
+
+#: What the per-element losses, weights and the mean are over, by kind.
+_OVER = {
+    "rows": "rows (the inputs' shape without the last axis)",
+    "elements": "elements",
+    "pairs": "pairs (only 'mean' and 'sum'; 'none' is a ValueError, and there are no weights)",
+    "score_pair": "elements",
+    "scores": "elements",
+    "samples": "samples (N,)",
+}
+
+_MULTI_REDUCTION = """reduction : {{"mean", "sum", "none"}}, default "mean"
+    Over the {over}: ``"mean"`` is ``sum(w * l) / sum(w)`` (the plain mean
+    without weights), ``"sum"`` is ``sum(w * l)``, ``"none"`` returns ``w * l``."""
+
+_MULTI_WEIGHTS = """weights : array_like, optional
+    Broadcastable to the {over}' shape."""
+
+_PENALTY = """{summary}
+
+Call forms::
+
+    value = {name}({args})
+    grads = {name}.grad({args})                  # a list
+    value, grads = {name}.value_and_grad({args})
+
+{formula}
+
+Parameters
+----------
+{options}
+"""
+
+
+def _multi_inputs(info):
+    """The numpydoc lines of a loss's array arguments."""
+    inputs, target = info["inputs"], info["target"]
+    lines = []
+    for a in info["args"]:
+        if a == target:
+            lines.append(f"{a} : array_like\n    Converted to the first input's dtype.")
+        elif a == inputs[0]:
+            same = " (same shape)" if len(inputs) > 1 and info["driver"] != "score_pair" else ""
+            lines.append(f"{', '.join(inputs)} : array_like of float32 or float64{same}")
+    return "\n".join(lines)
+
+
+def _multi_returns(info):
+    inputs = info["inputs"]
+    if len(inputs) == 1:
+        out = " (``out=`` accepted)" if info["out"] else ""
+        return f"The value; ``.grad`` the gradient array{out}."
+    grads = ", ".join(f"g_{a}" for a in inputs)
+    return ("The value (a NumPy scalar of the first input's dtype, an array for ``'none'``); "
+            f"``.grad`` returns ``({grads})``, the gradients of the reduced value with respect to "
+            f"{', '.join(inputs)}, in their shapes and dtype.")
+
+
+def multi_signature(info):
+    """The call as text: ``name(arg, ..., *, option=default, ..., reduction='mean', weights=None)``."""
+    parts = list(info["args"])
+    keywords = [f"{o['name']}={_format_default(o['default'])}" for o in info["options"]]
+    if info["reduction"]:
+        keywords.append("reduction='mean'")
+    if info["weights"]:
+        keywords.append("weights=None")
+    if keywords:
+        parts += ["*", *keywords]
+    return f"{info['name']}({', '.join(parts)})"
+
+
+def render_multi(info):
+    """The docstring of a loss of several inputs (``_core.loss_info(name)``)."""
+    name, options = info["name"], info["options"]
+    if info["driver"] == "penalty":  # its options are given positionally: required
+        required = "\n".join(f"{o['name']} : {o['type']}\n    {o['doc']}" for o in options)
+        return _PENALTY.format(summary=info["summary"], name=name, args=", ".join(info["args"]),
+                               formula=info["formula"], options=required)
+    over = _OVER[info["driver"]]
+    params = [_multi_inputs(info)]
+    if options:
+        params.append(options_section(options))
+    params.append(_MULTI_REDUCTION.format(over=over))
+    if info["weights"]:
+        params.append(_MULTI_WEIGHTS.format(over=over))
+    text = (f"{info['summary']}\n\nCall forms::\n\n    value = {multi_signature(info)}\n"
+            f"    grads = {name}.grad(...)\n"
+            f"    value, grads = {name}.value_and_grad(...)\n\n"
+            f"{info['formula']}\n\nParameters\n----------\n" + "\n".join(params)
+            + f"\n\nReturns\n-------\n{_multi_returns(info)}\n")
+    if info["notes"]:
+        text += f"\nNotes\n-----\n{info['notes']}\n"
+    return text

@@ -13,49 +13,27 @@ import numbers
 import numpy as np
 
 from . import _core
+from ._docs import render_multi
 from ._function import MODULE, FunctionLike, signed_method
 
-_REDUCTION_DOC = """reduction : {{"mean", "sum", "none"}}, default "mean"
-    Over the {over}: ``"mean"`` is ``sum(w * l) / sum(w)`` (the plain mean
-    without weights), ``"sum"`` is ``sum(w * l)``, ``"none"`` returns ``w * l``.
-weights : array_like, optional
-    Broadcastable to the {over}' shape."""
-
-
-def _is_device_array(obj):
-    """fastloss._core's test for an array in CUDA device memory (IsDeviceArray
-    in python/src/single.cc): it exports ``__cuda_array_interface__``, or
-    DLPack on a CUDA device (kDLCUDA 2, kDLCUDAManaged 13). NumPy arrays,
-    numbers, lists and tuples answer no at once; an attribute that raises
-    counts as absent, as in C."""
-    if obj is None or isinstance(obj, (np.ndarray, float, int, list, tuple)):
-        return False
-    try:
-        obj.__cuda_array_interface__
-    except Exception:  # noqa: BLE001 - absent, or refused (a torch tensor that requires grad)
-        pass
-    else:
-        return True
-    try:
-        return int(obj.__dlpack_device__()[0]) in (2, 13)
-    except Exception:  # noqa: BLE001 - no DLPack, or a failing producer: the CPU path
-        return False
-
-
 class MultiLoss(FunctionLike):
-    # A loss of several inputs. ``.grad`` and ``.value_and_grad`` return one
-    # gradient per differentiable input (a tuple in argument order), or a
-    # single array when there is one. Each instance carries its own __doc__.
+    # A loss of several inputs: a row of the C++ core's FASTLOSS_MULTI_LOSSES
+    # (``_core.loss_info(name)``: its arguments, options with their defaults
+    # and docs). ``.grad`` and ``.value_and_grad`` return one gradient per
+    # differentiable input (a tuple in argument order), or a single array
+    # when there is one. The core parses every call (``_core._multi``),
+    # device arrays included (it hands those to fastloss.cuda).
 
-    def __init__(self, name, args, inputs, target, options, doc, weights=True):
+    def __init__(self, name):
+        info = _core.loss_info(name)
         self.name = name
-        self._args = tuple(args)          # positional argument names
-        self._inputs = tuple(inputs)      # the differentiable ones, in order
-        self._target = target             # the other one, or None
-        self._options = dict(options)     # keyword options and defaults
-        self._out = len(inputs) == 1
-        self._weights = weights
-        self.__doc__ = doc
+        self._args = tuple(info["args"])      # positional argument names
+        self._inputs = tuple(info["inputs"])  # the differentiable ones, in order
+        self._target = info["target"]         # the other one, or None
+        self._options = {o["name"]: o["default"] for o in info["options"]}
+        self._out = info["out"]
+        self._weights = info["weights"]
+        self.__doc__ = render_multi(info)
         self.__module__ = MODULE
         self._set_function_attrs()
 
@@ -77,263 +55,40 @@ class MultiLoss(FunctionLike):
             params.append(inspect.Parameter("out", kw, default=None))
         return params
 
-    def _bind(self, args, kwargs, want):
-        if len(args) > len(self._args):
-            raise TypeError(f"{self.name}() takes {len(self._args)} positional arguments "
-                            f"({', '.join(self._args)}) but {len(args)} were given")
-        bound = dict(zip(self._args, args))
-        reduction = "mean"
-        weights = None
-        out = None
-        stream = None
-        options = {}
-        for key, value in kwargs.items():
-            if key in self._args:
-                if key in bound:
-                    raise TypeError(f"{self.name}() got multiple values for argument '{key}'")
-                bound[key] = value
-            elif key == "reduction":
-                if not isinstance(value, str):
-                    raise ValueError(f"{self.name}: reduction must be 'mean', 'sum' or 'none', "
-                                     f"got {value!r}")
-                reduction = value
-            elif key == "weights" and self._weights:
-                weights = value
-            elif key == "out" and self._out and want != 0:
-                out = value
-            elif key == "stream":  # device arrays only (below)
-                stream = value
-            elif key in self._options:
-                options[key] = value
-            else:
-                raise TypeError(f"{self.name}() got an unexpected keyword argument '{key}'")
-        for a in self._args:
-            if a not in bound:
-                raise TypeError(f"{self.name}() missing required argument '{a}'")
-        inputs = [bound[a] for a in self._inputs]
-        target = bound[self._target] if self._target else None
-        if any(_is_device_array(x) for x in inputs) or _is_device_array(target):
-            from . import cuda
-
-            return cuda._dispatch_multi(self.name, want, inputs, list(self._inputs), target, self._target,
-                                        weights, reduction, options, out, stream)
-        if stream is not None:
-            raise TypeError(f"{self.name}() got an unexpected keyword argument 'stream'")
-        return _core._multi(self.name, want, inputs, list(self._inputs), target, self._target,
-                            weights, reduction, options, out)
+    def _reduce_by_value(self, protocol):
+        return MultiLoss, (self.name,)
 
     def __call__(self, *args, **kwargs):
-        return self._bind(args, kwargs, 0)
+        return _core._multi(self.name, 0, args, kwargs)
 
     @signed_method
     def grad(self, *args, **kwargs):
-        return self._bind(args, kwargs, 1)
+        return _core._multi(self.name, 1, args, kwargs)
 
     @signed_method
     def value_and_grad(self, *args, **kwargs):
-        return self._bind(args, kwargs, 2)
+        return _core._multi(self.name, 2, args, kwargs)
 
 
-def _doc(signature, summary, formula, options, over, returns, notes=""):
-    text = (f"{summary}\n\nCall forms::\n\n    value = {signature}\n"
-            f"    grads = {signature.split('(')[0]}.grad(...)\n"
-            f"    value, grads = {signature.split('(')[0]}.value_and_grad(...)\n\n"
-            f"{formula}\n\nParameters\n----------\n{options}\n"
-            + _REDUCTION_DOC.format(over=over) + f"\n\nReturns\n-------\n{returns}\n")
-    if notes:
-        text += f"\nNotes\n-----\n{notes}\n"
-    return text
-
-
-_ROWS = "rows (the inputs' shape without the last axis)"
-_TWO = ("The value (a NumPy scalar of the first input's dtype, an array for "
-        "``'none'``); ``.grad`` returns ``(g1, g2)``, the gradients of the reduced value with "
-        "respect to the two inputs, in their shapes and dtype.")
-
-cosine_embedding = MultiLoss(
-    "cosine_embedding", ("x1", "x2", "y"), ("x1", "x2"), "y", {"margin": 0.0},
-    _doc("cosine_embedding(x1, x2, y, *, margin=0.0, reduction='mean', weights=None)",
-         "PyTorch's ``cosine_embedding_loss``.",
-         "Rows along the last axis of ``x1`` and ``x2`` (``(N, D)`` or ``(D,)``); ``y`` of the "
-         "rows' shape, each exactly 1 or -1 (anything else: ValueError). With "
-         "``cos = sum(x1 x2) / sqrt((sum x1**2 + 1e-12) (sum x2**2 + 1e-12))``: "
-         "``l = 1 - cos`` where ``y = 1``, ``max(0, cos - margin)`` where ``y = -1``.",
-         "x1, x2 : array_like of float32 or float64 (same shape)\ny : array_like\n"
-         "margin : float, default 0.0\n    In [-1, 1].", _ROWS, _TWO))
-
-triplet_margin = MultiLoss(
-    "triplet_margin", ("anchor", "positive", "negative"), ("anchor", "positive", "negative"),
-    None, {"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "squared": False},
-    _doc("triplet_margin(anchor, positive, negative, *, margin=1.0, p=2.0, eps=1e-6, "
-         "swap=False, squared=False, reduction='mean', weights=None)",
-         "PyTorch's ``triplet_margin_loss``.",
-         "Rows along the last axis; ``d(a, b) = ||a - b + eps||_p``; "
-         "``l = max(0, d(anchor, positive) - d(anchor, negative) + margin)``. ``swap`` uses "
-         "``min(d(anchor, negative), d(positive, negative))`` (the distance swap of Balntas "
-         "et al.). ``squared=True`` uses the squared Euclidean distance ``sum((a - b)**2)`` "
-         "(no eps), the form tutorials write; it needs ``p = 2``.",
-         "anchor, positive, negative : array_like of float32 or float64 (same shape)\n"
-         "margin : float, default 1.0\n    >= 0.\np : float, default 2.0\n    > 0; 1 and 2 are "
-         "exact fast paths.\neps : float, default 1e-6\n    >= 0.\nswap : bool, default False\n"
-         "squared : bool, default False", _ROWS,
-         "The value; ``.grad`` returns ``(g_anchor, g_positive, g_negative)``.",
-         "At a hinge exactly at 0 the gradient is 0; where ``d = 0`` exactly the distance has "
-         "no derivative and contributes 0."))
-
-contrastive_pairs = MultiLoss(
-    "contrastive_pairs", ("y_true", "x1", "x2"), ("x1", "x2"), "y_true",
-    {"margin": 1.0, "eps": 1e-6},
-    _doc("contrastive_pairs(y_true, x1, x2, *, margin=1.0, eps=1e-6, reduction='mean', "
-         "weights=None)",
-         "Contrastive loss of embedding pairs.",
-         "``d = ||x1 - x2 + eps||_2`` per row (last axis), then ``fastloss.contrastive``: "
-         "``l = y d**2 + (1 - y) max(0, margin - d)**2``, ``y`` (the rows' shape) in [0, 1].",
-         "y_true : array_like\n    1 for similar pairs, 0 for dissimilar ones; in [0, 1].\n"
-         "x1, x2 : array_like of float32 or float64 (same shape)\nmargin : float, default 1.0\n"
-         "    >= 0.\neps : float, default 1e-6\n    >= 0 (PyTorch's pairwise_distance).",
-         _ROWS, _TWO))
-
-margin_ranking = MultiLoss(
-    "margin_ranking", ("x1", "x2", "y"), ("x1", "x2"), "y", {"margin": 0.0},
-    _doc("margin_ranking(x1, x2, y, *, margin=0.0, reduction='mean', weights=None)",
-         "PyTorch's ``margin_ranking_loss``.",
-         "Elementwise, all three of one shape: ``l = max(0, -y (x1 - x2) + margin)``; "
-         "``dl/dx1 = -y`` where ``l > 0``, ``dl/dx2 = -dl/dx1``.",
-         "x1, x2 : array_like of float32 or float64\ny : array_like\n    1 where x1 should "
-         "rank higher, -1 where x2 should.\nmargin : float, default 0.0\n    >= 0.",
-         "elements", _TWO))
-
-pairwise_ranking = MultiLoss(
-    "pairwise_ranking", ("relevance", "scores"), ("scores",), "relevance",
-    {"margin": 1.0, "groups": None, "normalization": "all_pairs"},
-    _doc("pairwise_ranking(relevance, scores, *, margin=1.0, groups=None, "
-         "normalization='all_pairs', reduction='mean')",
-         "Pairwise hinge ranking loss (RankSVM / RankNet-style), in O(n log n).",
-         "For every pair with ``relevance_i > relevance_j`` (within the same group when "
-         "``groups`` is given): ``max(0, margin - (s_i - s_j))``. Computed by sorting and a "
-         "Fenwick tree, never pair by pair: n = 1e6 takes a fraction of a second. A pair "
-         "exactly at the hinge contributes 0 and no gradient.",
-         "relevance : array_like\n    Graded relevance (any shape, taken flat).\n"
-         "scores : array_like of float32 or float64\n    The model's scores, relevance's shape.\n"
-         "margin : float, default 1.0\n    >= 0.\ngroups : array_like of int, optional\n"
-         "    Query ids of relevance's shape: pairs are formed within a group only.\n"
-         "normalization : {'all_pairs', 'ordered_pairs'}, default 'all_pairs'\n"
-         "    ``'mean'`` divides by the number of unordered pairs ``n (n - 1) / 2`` (summed over "
-         "groups), or by the number of pairs with different relevance.",
-         "pairs (only 'mean' and 'sum'; 'none' is a ValueError, and there are no weights)",
-         "The value; ``.grad`` returns the gradient with respect to ``scores``."),
-    weights=False)
-
-gan_discriminator = MultiLoss(
-    "gan_discriminator", ("real_logits", "fake_logits"), ("real_logits", "fake_logits"), None, {},
-    _doc("gan_discriminator(real_logits, fake_logits, *, reduction='mean', weights=None)",
-         "The standard GAN discriminator loss: BCE of real logits against 1 and of fake ones "
-         "against 0.",
-         "``l = R(softplus(-real)) + R(softplus(fake))``, the reduction ``R`` applied to each "
-         "array on its own (they may have different shapes). ``weights`` is None or a pair "
-         "``(w_real, w_fake)`` (either may be None), each broadcast to its array. "
-         "``'none'`` returns the pair of per-element loss arrays.",
-         "real_logits, fake_logits : array_like of float32 or float64", "elements",
-         "The value; ``.grad`` returns ``(g_real, g_fake)``."))
-
-gan_generator = MultiLoss(
-    "gan_generator", ("fake_logits",), ("fake_logits",), None, {"saturating": False},
-    _doc("gan_generator(fake_logits, *, saturating=False, reduction='mean', weights=None)",
-         "GAN generator loss.",
-         "Non-saturating (default): ``l = softplus(-x) = -log sigmoid(x)``; "
-         "``saturating=True``: ``l = log(1 - sigmoid(x)) = -softplus(x)`` (the original "
-         "minimax form).",
-         "fake_logits : array_like of float32 or float64\nsaturating : bool, default False",
-         "elements", "The value; ``.grad`` the gradient array (``out=`` accepted)."))
-
-wasserstein_critic = MultiLoss(
-    "wasserstein_critic", ("real_scores", "fake_scores"), ("real_scores", "fake_scores"), None, {},
-    _doc("wasserstein_critic(real_scores, fake_scores, *, reduction='mean', weights=None)",
-         "WGAN critic loss.", "``l = R(fake) - R(real)``; per-element losses ``-real`` and "
-         "``fake``; ``weights`` as for gan_discriminator.",
-         "real_scores, fake_scores : array_like of float32 or float64", "elements",
-         "The value; ``.grad`` returns ``(g_real, g_fake)``."))
-
-wasserstein_generator = MultiLoss(
-    "wasserstein_generator", ("fake_scores",), ("fake_scores",), None, {},
-    _doc("wasserstein_generator(fake_scores, *, reduction='mean', weights=None)",
-         "WGAN generator loss.", "``l = -R(fake)``.",
-         "fake_scores : array_like of float32 or float64", "elements",
-         "The value; ``.grad`` the gradient array (``out=`` accepted)."))
-
-gradient_penalty = MultiLoss(
-    "gradient_penalty", ("gradients",), ("gradients",), None, {"target": 1.0},
-    _doc("gradient_penalty(gradients, *, target=1.0, reduction='mean', weights=None)",
-         "WGAN-GP gradient penalty on given per-sample gradients.",
-         "Rows are samples (axis 0), the other axes flattened: "
-         "``l_i = (||g_i||_2 - target)**2``. The gradient with respect to ``gradients`` "
-         "(what the double-backward step needs) is ``2 (||g_i|| - target) g_i / ||g_i||``, "
-         "and 0 where ``g_i = 0``.",
-         "gradients : array_like of float32 or float64, at least 1-D\ntarget : float, default 1.0",
-         "samples (N,)", "The value; ``.grad`` the gradient array (``out=`` accepted)."))
-
-
-class _L2Penalty(FunctionLike):
-    """L2 penalty of a list of arrays.
-
-    Call forms::
-
-        value = l2_penalty(arrays, lam)
-        grads = l2_penalty.grad(arrays, lam)                  # a list
-        value, grads = l2_penalty.value_and_grad(arrays, lam)
-
-    ``value = lam * sum_k sum(w_k**2)`` as a numpy.float64 (accumulated in
-    float64); the gradients ``2 * lam * w_k``, each in its array's dtype
-    (float32 or float64; other dtypes are a TypeError). ``arrays`` is one array
-    or a list/tuple of arrays of any shapes; ``lam >= 0``.
-    """
-
-    name = "l2_penalty"
-
-    def __init__(self):
-        self.__module__ = MODULE
-        self._set_function_attrs()
-
-    def __repr__(self):
-        return "<fastloss.l2_penalty>"
+class _L2Penalty(MultiLoss):
+    # The core's "penalty" kind: a sum over a list of arrays; no reduction,
+    # no weights, and its option given positionally (arrays, lam).
 
     def _parameters(self, method):
         pos = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        return [inspect.Parameter("arrays", pos), inspect.Parameter("lam", pos)]
+        return [inspect.Parameter(a, pos) for a in self._args]
 
-    @staticmethod
-    def _arrays(arrays):
-        if isinstance(arrays, (list, tuple)):
-            return list(arrays)
-        return [arrays]
-
-    @staticmethod
-    def _lam(lam):
-        if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
-            raise TypeError(f"l2_penalty: lam must be a real number, got {type(lam).__name__}")
-        lam = float(lam)
-        if not (lam >= 0) or lam == float("inf"):
-            raise ValueError(f"l2_penalty: lam must be a finite number >= 0, got {lam}")
-        return lam
-
-    def __call__(self, arrays, lam):
-        return _core._l2(self._arrays(arrays), self._lam(lam), 0)
-
-    def grad(self, arrays, lam):
-        return _core._l2(self._arrays(arrays), self._lam(lam), 1)
-
-    def value_and_grad(self, arrays, lam):
-        return _core._l2(self._arrays(arrays), self._lam(lam), 2)
+    def _reduce_by_value(self, protocol):
+        return _L2Penalty, (self.name,)
 
 
-l2_penalty = _L2Penalty()
+def _make(name):
+    return (_L2Penalty if _core.loss_info(name)["driver"] == "penalty" else MultiLoss)(name)
 
-MULTI = {
-    m.name: m
-    for m in (cosine_embedding, triplet_margin, contrastive_pairs, margin_ranking,
-              pairwise_ranking, gan_discriminator, gan_generator, wasserstein_critic,
-              wasserstein_generator, gradient_penalty)
-}
+
+#: Every loss of several inputs (and the penalty) by name: the rows of the
+#: core's FASTLOSS_MULTI_LOSSES.
+MULTI = {name: _make(name) for name in _core.multi_loss_names()}
 
 
 # --- Combinations ------------------------------------------------------------------

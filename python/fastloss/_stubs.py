@@ -28,12 +28,6 @@ class _L2Penalty:
 
 '''
 
-#: The losses of other arguments (fastloss._structured), not registry rows.
-MULTI = ("cosine_embedding", "triplet_margin", "contrastive_pairs", "margin_ranking",
-         "pairwise_ranking", "gan_discriminator", "gan_generator", "wasserstein_critic",
-         "wasserstein_generator", "gradient_penalty")
-
-
 def render(core):
     """The text of ``__init__.pyi`` for the registry of ``core`` (fastloss._core)."""
     lines = [HEADER]
@@ -41,8 +35,9 @@ def render(core):
     for name in core.loss_names():
         lines.append(f"{name}: Loss\n")
         aliases += core.loss_info(name)["aliases"]
-    lines += [f"{name}: MultiLoss\n" for name in MULTI]
-    lines.append("l2_penalty: _L2Penalty\n")
+    for name in core.multi_loss_names():  # the losses of other arguments
+        penalty = core.loss_info(name)["driver"] == "penalty"
+        lines.append(f"{name}: {'_L2Penalty' if penalty else 'MultiLoss'}\n")
     lines += [f"{alias}: Loss\n" for alias in aliases]
     lines.append("LOSSES: dict[str, Loss]\nALIASES: dict[str, str]\nOTHER_LOSSES: dict[str, object]\n")
     return "".join(lines)

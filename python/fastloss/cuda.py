@@ -8,16 +8,16 @@ arrays and they run on the GPU::
     import fastloss as fl
     fl.cuda.gpu_losses()       # the names of the losses the GPU runs
     v, g = fl.LOSSES[name].value_and_grad(y_true, y_pred, reduction="sum")
-    v, (g_real, g_fake) = fl.gan_discriminator.value_and_grad(real_logits, fake_logits)
+    v, (g_real, g_fake) = fl.OTHER_LOSSES[score_loss].value_and_grad(real, fake)  # two score arrays
 
 - On the GPU: the losses ``gpu_losses()`` names. They are the rows of the
   loss registry (``fastloss._core.loss_info(name)["gpu"]``: the elementwise,
   region and box drivers, every option of each) and the adversarial losses
-  of score arrays (gan_discriminator, gan_generator, wasserstein_critic,
-  wasserstein_generator). Other losses given device arrays raise TypeError.
+  of score arrays (``score_losses()``: the registry's rows of several inputs
+  on the GPU). Other losses given device arrays raise TypeError.
 - Arguments are parsed and checked by ``fastloss._core`` exactly as on the
   CPU (names, ``reduction``, options and their ranges), then handed to this
-  module (``_run``) for the device arrays.
+  module (``_run``, ``_dispatch_multi``) for the device arrays.
 - Inputs: anything with ``__cuda_array_interface__`` (CuPy, Numba, ...) or
   DLPack (``__dlpack__`` / ``__dlpack_device__`` on a CUDA device), and
   PyTorch CUDA tensors (read directly, so tensors that require grad work).
@@ -65,8 +65,7 @@ import sys
 from ._cuda_arrays import (  # noqa: F401 - the DL* structures and readers: fastloss.cuda's names
     _FLOAT_DTYPES, DLDataType, DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPackVersion, DLTensor,
     _c_strides, _cai_desc, _cupy, _describe, _locate, _read_capsule, _torch)
-from ._cuda_losses import (
-    _BOOL, _REDUCTIONS, _SCORE_SPECS, _is_bool, _loss_info, _losses_shape, _type_name, gpu_losses)
+from ._cuda_losses import _loss_info, _losses_shape, _type_name, gpu_losses, score_losses
 
 __all__ = ["is_available", "device_count", "device_name", "gpu_losses"]
 
@@ -535,33 +534,21 @@ def _dispatch_multi(loss, want, inputs, names, target, target_name, weights, red
                     stream=None):
     """Run a loss of several inputs with device arrays on the GPU.
 
-    Called by ``fastloss._structured.MultiLoss`` in place of
-    ``fastloss._core._multi`` (same arguments, plus ``stream``) when an input
-    is a CUDA array. On the GPU: the adversarial losses of score arrays
-    (gan_discriminator, gan_generator, wasserstein_critic,
-    wasserstein_generator). Returns what the CPU returns, as device arrays of
-    the first input's library: the value (a 0-d array; for "none" the
-    per-element losses of each array, a tuple for two arrays), the gradient
-    (a tuple ``(g_real, g_fake)`` for two arrays, one array for one), or
-    both. ``weights``: for two arrays None or a pair (each None, a number or
-    a device array broadcast to its array); for one, None, a number or a
-    device array. Enqueues the work and returns without waiting for it.
+    Called by ``fastloss._core._multi`` (the front door of ``fastloss._structured.MultiLoss``) when
+    an input is a CUDA array, after it has parsed and checked the call as the CPU does: ``names``
+    are the inputs' names, ``reduction`` "mean", "sum" or "none", ``options`` every option of the
+    loss as plain values (read through the registry's field list), ``out`` and ``stream`` as given
+    or None. On the GPU: the adversarial losses of score arrays (``score_losses()``). Returns what
+    the CPU returns, as device arrays of the first input's library: the value (a 0-d array; for
+    "none" the per-element losses of each array, a tuple for two arrays), the gradient (a tuple
+    ``(g_real, g_fake)`` for two arrays, one array for one), or both. ``weights``: for two arrays
+    None or a pair (each None, a number or a device array broadcast to its array); for one, None, a
+    number or a device array. Enqueues the work and returns without waiting for it.
     """
-    if loss not in _SCORE_SPECS:
+    if loss not in score_losses():
         raise TypeError(f"{loss}: CUDA arrays are not supported by this loss yet (on the GPU: "
                         f"{_gpu_losses()}); pass NumPy arrays")
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"{loss}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    spec = _SCORE_SPECS[loss]
-    opts = {}
-    for key, value in options.items():
-        if key not in spec:
-            raise TypeError(f"{loss}() got an unexpected keyword argument '{key}'")
-        if spec[key][0] == _BOOL and not _is_bool(value):
-            raise TypeError(f"{loss}: {key} must be a bool, got {_type_name(value)}")
-        opts[key] = bool(value)
-    for key, (_, default) in spec.items():
-        opts.setdefault(key, default)
+    opts = dict(options)
 
     inputs, names = list(inputs), [str(n) for n in names]
     n = len(inputs)

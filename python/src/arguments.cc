@@ -269,4 +269,24 @@ std::vector<int> AxesOf(const char* loss, const char* option, py::handle v) {
   return axes;
 }
 
+bool IsDeviceArray(PyObject* obj) {
+  if (obj == nullptr || PyArray_Check(obj) || PyFloat_Check(obj) || PyLong_Check(obj) ||
+      PyList_Check(obj) || PyTuple_Check(obj)) {
+    return false;
+  }
+  py::handle h(obj);
+  if (py::hasattr(h, "__cuda_array_interface__")) return true;
+  if (!py::hasattr(h, "__dlpack_device__")) return false;
+  // A host object whose __dlpack_device__ fails is left to the CPU path.
+  try {
+    py::object dev = h.attr("__dlpack_device__")();
+    const int type = py::cast<int>(py::reinterpret_borrow<py::tuple>(dev)[0]);
+    return type == 2 || type == 13;
+  } catch (const py::error_already_set&) {
+    return false;
+  } catch (const py::cast_error&) {
+    return false;
+  }
+}
+
 }  // namespace fastloss_py

@@ -173,6 +173,10 @@ double RealValue(const std::string& where, py::handle v);
 fastloss::Reduction ReductionOf(const char* loss, py::handle v);
 // The axes of an axis option: an int or a sequence of ints.
 std::vector<int> AxesOf(const char* loss, const char* option, py::handle v);
+// Whether `obj` is an array in CUDA device memory: it exports the CUDA array
+// interface, or DLPack with a CUDA device (kDLCUDA 2, kDLCUDAHost 3 is host
+// memory, kDLCUDAManaged 13). NumPy arrays and buffers answer no at once.
+bool IsDeviceArray(PyObject* obj);
 
 }  // namespace fastloss_py
 

@@ -6,6 +6,7 @@
 // synchronises with the device.
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -262,28 +263,72 @@ fastloss::cuda::DeviceScoreCall ToScoreCall(py::handle t, int* device) {
   return s;
 }
 
+// A score loss's options from the dict fastloss._core made of them; a key
+// that is no field of O is a TypeError (a direct call of the extension).
+template <class O>
+O ScoreOptions(const std::string& name, const py::dict& d) {
+  const std::vector<std::string> fields = fastloss::FieldNames<O>();
+  for (auto item : d) {
+    const std::string k = py::str(item.first);
+    if (std::find(fields.begin(), fields.end(), k) == fields.end()) {
+      throw py::type_error(name + "() got an unexpected keyword argument '" + k + "' (on the GPU)");
+    }
+  }
+  O o{};
+  O::Fields(o, DictReader{name.c_str(), d});
+  return o;
+}
+
+// The losses of one or two score arrays: the rows of FASTLOSS_MULTI_LOSSES
+// of the kinds ScorePair and Scores, by name.
+struct ScoreEntry {
+  size_t arrays;
+  cudaError_t (*run)(const std::string& name, const py::dict& options,
+                     const fastloss::cuda::DeviceScoreCall* calls, fastloss::Reduction r,
+                     void* result, cudaStream_t stream);
+};
+#define FASTLOSS_CUDA_SCORES_ScorePair(Name)                                                \
+  {2, [](const std::string& n, const py::dict& d, const fastloss::cuda::DeviceScoreCall* c,  \
+         fastloss::Reduction r, void* out, cudaStream_t s) {                                 \
+     return fastloss::cuda::Name(c[0], c[1], r, ScoreOptions<fastloss::Name##Options>(n, d), \
+                                 out, s);                                                    \
+   }}
+#define FASTLOSS_CUDA_SCORES_Scores(Name)                                                   \
+  {1, [](const std::string& n, const py::dict& d, const fastloss::cuda::DeviceScoreCall* c,  \
+         fastloss::Reduction r, void* out, cudaStream_t s) {                                 \
+     return fastloss::cuda::Name(c[0], r, ScoreOptions<fastloss::Name##Options>(n, d), out,  \
+                                 s);                                                         \
+   }}
+#define FASTLOSS_CUDA_SCORE_ROW_ScorePair(Name, name) {#name, FASTLOSS_CUDA_SCORES_ScorePair(Name)},
+#define FASTLOSS_CUDA_SCORE_ROW_Scores(Name, name) {#name, FASTLOSS_CUDA_SCORES_Scores(Name)},
+#define FASTLOSS_CUDA_SCORE_ROW_Rows(Name, name)
+#define FASTLOSS_CUDA_SCORE_ROW_Elements(Name, name)
+#define FASTLOSS_CUDA_SCORE_ROW_Pairs(Name, name)
+#define FASTLOSS_CUDA_SCORE_ROW_Samples(Name, name)
+#define FASTLOSS_CUDA_SCORE_ROW_Penalty(Name, name)
+#define FASTLOSS_CUDA_SCORE_ROW(Name, name, kind, aliases, args, target) \
+  FASTLOSS_CUDA_SCORE_ROW_##kind(Name, name)
+
+const std::map<std::string, ScoreEntry>& ScoreTable() {
+  static const auto* table =
+      new std::map<std::string, ScoreEntry>{FASTLOSS_MULTI_LOSSES(FASTLOSS_CUDA_SCORE_ROW)};
+  return *table;
+}
+
 void Scores(const std::string& name, py::dict options, const std::string& reduction,
             py::list calls, py::object result, uintptr_t stream) {
   namespace fc = fastloss::cuda;
-  const bool pair = name == "gan_discriminator" || name == "wasserstein_critic";
-  const bool single = name == "gan_generator" || name == "wasserstein_generator";
-  if (!pair && !single) {
-    throw py::type_error(name + " has no GPU implementation as a score loss (scores() runs "
-                         "gan_discriminator, gan_generator, wasserstein_critic, wasserstein_generator)");
+  const auto it = ScoreTable().find(name);
+  if (it == ScoreTable().end()) {
+    std::string list;
+    for (const auto& kv : ScoreTable()) list += (list.empty() ? "" : ", ") + kv.first;
+    throw py::type_error(name + " has no GPU implementation as a score loss (scores() runs " +
+                         list + ")");
   }
-  const size_t want = pair ? 2 : 1;
+  const size_t want = it->second.arrays;
   if (py::len(calls) != want) {
     throw py::type_error(name + ": takes " + std::to_string(want) + " score array" +
                          (want == 2 ? "s" : "") + ", got " + std::to_string(py::len(calls)));
-  }
-  bool saturating = false;
-  for (auto item : options) {
-    const std::string k = py::str(item.first);
-    if (name == "gan_generator" && k == "saturating") {
-      saturating = item.second.cast<bool>();
-    } else {
-      throw py::type_error(name + "() got an unexpected keyword argument '" + k + "' (on the GPU)");
-    }
   }
   int device = -1;
   fc::DeviceScoreCall c[2];
@@ -300,12 +345,7 @@ void Scores(const std::string& name, py::dict options, const std::string& reduct
     out = v.data;
   }
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  Launch(device, [&] {
-    if (name == "gan_discriminator") return fc::GanDiscriminator(c[0], c[1], r, out, s);
-    if (name == "wasserstein_critic") return fc::WassersteinCritic(c[0], c[1], r, out, s);
-    if (name == "gan_generator") return fc::GanGenerator(c[0], r, saturating, out, s);
-    return fc::WassersteinGenerator(c[0], r, out, s);
-  });
+  Launch(device, [&] { return it->second.run(name, options, c, r, out, s); });
 }
 
 }  // namespace
@@ -333,9 +373,6 @@ PYBIND11_MODULE(_cuda, m) {
         "(scores, weights, grad, losses) descs per array.");
   py::list names;
   for (const auto& kv : Table()) names.append(kv.first);
-  for (const char* n : {"gan_discriminator", "gan_generator", "wasserstein_critic",
-                        "wasserstein_generator"}) {
-    names.append(n);
-  }
+  for (const auto& kv : ScoreTable()) names.append(kv.first);
   m.attr("LOSSES") = py::tuple(names);
 }

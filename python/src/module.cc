@@ -97,10 +97,11 @@ PyMethodDef kEntryPoints[] = {
      "**options): (value, gradient) in one pass"},
 };
 
-const Spec& SpecNamed(const std::string& name) {
-  const Spec* spec = FindSpec(name);
-  if (!spec) throw py::value_error("unknown loss '" + name + "'");
-  return *spec;
+// The row of a loss of either registry list (SpecInfo, MultiSpecInfo).
+py::dict Info(const std::string& name) {
+  if (const Spec* spec = FindSpec(name)) return SpecInfo(*spec);
+  if (const MultiSpec* spec = FindMultiSpec(name)) return MultiSpecInfo(*spec);
+  throw py::value_error("unknown loss '" + name + "'");
 }
 
 }  // namespace
@@ -151,19 +152,21 @@ PYBIND11_MODULE(_core, m) {
     for (const Spec* s : Specs()) names.push_back(SpecName(*s));
     return names;
   });
-  m.def("loss_info", [](const std::string& name) { return SpecInfo(SpecNamed(name)); },
-        py::arg("name"),
+  m.def("multi_loss_names", [] {
+    std::vector<std::string> names;
+    for (const MultiSpec* s : MultiSpecs()) names.push_back(MultiSpecName(*s));
+    return names;
+  });
+  m.def("loss_info", &Info, py::arg("name"),
         "The registry row of a loss: driver, aliases, argument names, docs, options.");
   m.def("fusable", [](const std::string& name) {
     const Spec* s = FindSpec(name);
     return s != nullptr && SpecFusable(*s);
   });
   m.def("loss_kind", [](const std::string& name) {
-    const py::dict info = SpecInfo(SpecNamed(name));
-    return info["driver"].cast<std::string>();
+    return Info(name)["driver"].cast<std::string>();
   });
   m.def("_multi", &Multi);
-  m.def("_l2", &L2);
   m.def("_fused", &Fused);
   m.def("set_num_threads", &fastloss::SetNumThreads, py::arg("n"));
   m.def("get_num_threads", &fastloss::GetNumThreads);

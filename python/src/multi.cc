@@ -1,315 +1,504 @@
-// fastloss._core: losses of several inputs (fastloss._structured builds the
-// Python objects around them), the L2 penalty, and fused combinations.
+// fastloss._core: the front door of the losses of several inputs (see
+// multi.h), and fused combinations.
+//
+// Everything here is generated from the rows of FASTLOSS_MULTI_LOSSES
+// (fastloss/registry.hpp): each row gets one MultiSpec whose entry is
+// MultiEntry<Options, Kind, Runner>. The call's arguments are bound to the
+// row's argument names, its keyword options parsed into the typed options
+// struct by the same FieldSetter as the single-input losses (fields.h), and
+// `reduction` by ReductionOf; nothing here knows a loss by name.
 #include "multi.h"
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "arguments.h"
 #include "buffers.h"
+#include "fields.h"
 #include "single.h"
 
 namespace fastloss_py {
 
 using fastloss::Reduction;
 
+enum class MultiKind { kRows, kElements, kPairs, kScorePair, kScores, kSamples, kPenalty };
+
+const char* KindName(MultiKind k) {
+  switch (k) {
+    case MultiKind::kRows: return "rows";
+    case MultiKind::kElements: return "elements";
+    case MultiKind::kPairs: return "pairs";
+    case MultiKind::kScorePair: return "score_pair";
+    case MultiKind::kScores: return "scores";
+    case MultiKind::kSamples: return "samples";
+    case MultiKind::kPenalty: return "penalty";
+  }
+  return "";
+}
+
+struct MultiSpec {
+  const char* name;
+  MultiKind kind;
+  const char* aliases;  // space-separated
+  const char* args;     // the positional arguments, space-separated
+  const char* target;   // the non-differentiable one, or ""
+  const char* summary;
+  const char* formula;
+  const char* notes;
+  py::object (*entry)(const MultiSpec&, int, const py::tuple&, const py::dict&);
+  py::list (*options)();  // the field descriptions (MultiSpecInfo)
+};
+
 namespace {
-double OptFloat(const std::string& name, const py::dict& o, const char* key, double def) {
-  if (!o.contains(key)) return def;
-  return RealValue(name + ": " + key, o[key]);
-}
-bool OptBool(const std::string& name, const py::dict& o, const char* key, bool def) {
-  if (!o.contains(key)) return def;
-  py::handle v = o[key];
-  if (PyBool_Check(v.ptr())) return v.ptr() == Py_True;
-  const std::string t = TypeName(v);
-  // numpy.bool_ (named "bool" under NumPy 2).
-  if (t == "bool_" || t == "bool") return PyObject_IsTrue(v.ptr());
-  throw py::type_error(name + ": " + key + " must be a bool, got " + t);
+
+std::vector<std::string> Words(const char* text) {
+  std::vector<std::string> words;
+  std::string all = text, word;
+  for (size_t i = 0; i <= all.size(); ++i) {
+    if (i == all.size() || all[i] == ' ') {
+      if (!word.empty()) words.push_back(word);
+      word.clear();
+    } else {
+      word += all[i];
+    }
+  }
+  return words;
 }
 
-// One call: `inputs` (named `names`) of which `ngrad` leading ones... (see
-// Multi below); the first input decides the dtype.
+// What a kind's calls accept besides the arguments and options.
+bool TakesWeights(MultiKind k) { return k != MultiKind::kPairs && k != MultiKind::kPenalty; }
+bool TakesReduction(MultiKind k) { return k != MultiKind::kPenalty; }
+// The kinds of fastloss.cuda._dispatch_multi (the GPU backend's score losses).
+bool OnGpu(MultiKind k) { return k == MultiKind::kScorePair || k == MultiKind::kScores; }
+
+// A call's arguments, bound to the row's names.
+struct MultiArgs {
+  std::vector<std::string> names;   // the row's positional arguments
+  std::vector<py::object> values;   // their values (options among them stay unset here)
+  std::vector<std::string> inputs;  // the differentiable ones, in order
+  py::object weights = py::none(), out = py::none(), stream = py::none();
+  Common common;  // reduction, and a groups array (FieldSetter's)
+
+  py::object Value(const std::string& name) const {
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (names[k] == name) return values[k];
+    }
+    return py::none();
+  }
+};
+
+// The names of the options a row describes (its options struct's fields).
+std::vector<std::string> OptionNames(const MultiSpec& spec) {
+  std::vector<std::string> names;
+  for (py::handle o : spec.options()) names.push_back(py::str(o["name"]));
+  return names;
+}
+
+// The differentiable inputs among the row's arguments: neither its target
+// nor an option given positionally (l2_penalty's lam).
+std::vector<std::string> InputNames(const MultiSpec& spec, const std::vector<std::string>& options) {
+  std::vector<std::string> inputs;
+  for (const std::string& n : Words(spec.args)) {
+    if (n != spec.target && std::find(options.begin(), options.end(), n) == options.end()) {
+      inputs.push_back(n);
+    }
+  }
+  return inputs;
+}
+
+// Binds the positional arguments and keywords of a call of `spec` (whose
+// differentiable inputs are `inputs`); `set_option(key, value, common)`
+// returns whether `key` names an option. The words are Python's own
+// (TypeError for a missing, repeated or unknown argument).
+template <class SetOption>
+MultiArgs ParseMulti(const MultiSpec& spec, const std::vector<std::string>& inputs, int want,
+                     const py::tuple& args, const py::dict& kwargs, SetOption&& set_option) {
+  const std::string name = spec.name;
+  MultiArgs a;
+  a.names = Words(spec.args);
+  a.inputs = inputs;
+  const size_t n = a.names.size();
+  if (args.size() > n) {
+    std::string list;
+    for (size_t k = 0; k < n; ++k) list += (k ? ", " : "") + a.names[k];
+    throw py::type_error(name + "() takes " + std::to_string(n) + " positional arguments (" +
+                         list + ") but " + std::to_string(args.size()) + " were given");
+  }
+  a.values.resize(n);
+  std::vector<bool> bound(n, false);
+  auto bind = [&](size_t k, py::handle v) {
+    if (!set_option(a.names[k], v, a.common)) a.values[k] = py::reinterpret_borrow<py::object>(v);
+    bound[k] = true;
+  };
+  for (size_t k = 0; k < args.size(); ++k) bind(k, args[k]);
+  const bool one_input = a.inputs.size() == 1 && spec.kind != MultiKind::kPenalty;
+  for (auto item : kwargs) {
+    const std::string key = KeyText(spec.name, item.first.ptr());
+    py::handle v = item.second;
+    const auto it = std::find(a.names.begin(), a.names.end(), key);
+    if (it != a.names.end()) {
+      const size_t k = static_cast<size_t>(it - a.names.begin());
+      if (bound[k]) {
+        throw py::type_error(name + "() got multiple values for argument '" + key + "'");
+      }
+      bind(k, v);
+    } else if (key == "reduction" && TakesReduction(spec.kind)) {
+      a.common.reduction = ReductionOf(spec.name, v);
+    } else if (key == "weights" && TakesWeights(spec.kind)) {
+      a.weights = py::reinterpret_borrow<py::object>(v);
+    } else if (key == "out" && one_input && want != 0) {
+      a.out = py::reinterpret_borrow<py::object>(v);
+    } else if (key == "stream" && TakesReduction(spec.kind)) {  // device arrays only
+      a.stream = py::reinterpret_borrow<py::object>(v);
+    } else if (!set_option(key, v, a.common)) {
+      throw py::type_error(name + "() got an unexpected keyword argument '" + key + "'");
+    }
+  }
+  for (size_t k = 0; k < n; ++k) {
+    if (!bound[k]) throw py::type_error(name + "() missing required argument '" + a.names[k] + "'");
+  }
+  return a;
+}
+
+// A differentiable input's gradient: `out` where the call gave one (one
+// input), else a new array.
 template <typename T>
-py::object MultiTyped(const std::string& lname, int want, py::list inputs, py::list names,
-                      py::object target, const char* target_name, py::object weights,
-                      Reduction red, const py::dict& o, py::object out_obj, Kind kind,
-                      std::vector<Arg>& args) {
-  const char* name = lname.c_str();
-  const size_t n = inputs.size();
-  const bool value = want != 1, grads = want != 0;
+py::object GradArray(const char* name, const MultiArgs& a, const Arg& like, Kind kind,
+                     fastloss::OptionalView<T>& grad, Arg& out) {
+  if (!a.out.is_none()) {
+    LoadOut(name, a.out, like, kind, out);
+    grad = out.ToView<T>();
+    return a.out;
+  }
+  return NewArray<T>(like, grad);
+}
+
+py::object Result(int want, py::object value, py::object grads) {
+  if (want == 0) return value;
+  if (want == 1) return grads;
+  return py::make_tuple(value, grads);
+}
+
+py::object OneOrTuple(const py::list& items) {
+  return items.size() == 1 ? py::object(items[0]) : py::object(py::tuple(items));
+}
+
+// Score losses (kScorePair, kScores): each input reduced on its own, weights
+// one per input (a pair for two).
+template <class O, MultiKind K, class Runner, typename T>
+py::object RunScores(const MultiSpec& spec, int want, const MultiArgs& a, const O& o,
+                     std::vector<Arg>& args, Kind kind) {
+  const char* name = spec.name;
+  const size_t n = args.size();
+  const Reduction red = a.common.reduction;
   const bool none = red == Reduction::kNone;
-  py::object result_value, result_grads;
-  // Score losses: each input is reduced on its own (weights: a pair).
-  const bool scores = lname == "gan_discriminator" || lname == "wasserstein_critic" ||
-                      lname == "gan_generator" || lname == "wasserstein_generator";
-  if (scores) {
-    std::vector<fastloss::ScoreCall<T>> calls(n);
-    std::vector<Arg> wargs(n);
-    py::list losses_out, grads_out;
-    for (size_t k = 0; k < n; ++k) {
-      calls[k].scores = args[k].ToView<const T>();
-      py::object w = py::none();
-      if (!weights.is_none()) {
-        if (n == 1) {
-          w = weights;
-        } else {
-          if (!py::isinstance<py::tuple>(weights) && !py::isinstance<py::list>(weights)) {
-            throw py::type_error(lname + ": weights must be None or a pair (w_real, w_fake)");
-          }
-          py::sequence seq = weights;
-          if (seq.size() != 2) throw py::value_error(lname + ": weights must be a pair (w_real, w_fake)");
-          w = seq[k];
-        }
-      }
-      if (!w.is_none()) {
-        LoadInput(name, "weights", w, kind, wargs[k]);
-        calls[k].weights = wargs[k].ToView<const T>();
-      }
-      if (none && value) {
-        losses_out.append(NewArray<T>(args[k], calls[k].losses));
-      }
-      if (grads) {
-        if (!out_obj.is_none() && n == 1) {
-          Arg out;
-          LoadOut(name, out_obj, args[k], kind, out);
-          calls[k].grad = out.ToView<T>();
-          grads_out.append(out_obj);
-        } else {
-          grads_out.append(NewArray<T>(args[k], calls[k].grad));
-        }
-      }
-    }
-    const bool saturating =
-        lname == "gan_generator" && OptBool(lname, o, "saturating", false);
-    double v;
-    {
-      py::gil_scoped_release release;
-      if (lname == "gan_discriminator") {
-        v = fastloss::GanDiscriminator<T>(calls[0], calls[1], red);
-      } else if (lname == "wasserstein_critic") {
-        v = fastloss::WassersteinCritic<T>(calls[0], calls[1], red);
-      } else if (lname == "gan_generator") {
-        v = fastloss::GanGenerator<T>(calls[0], red, saturating);
+  std::vector<fastloss::ScoreCall<T>> calls(n);
+  std::vector<Arg> wargs(n), outs(n);
+  py::list losses_out, grads_out;
+  for (size_t k = 0; k < n; ++k) {
+    calls[k].scores = args[k].ToView<const T>();
+    py::object w = py::none();
+    if (!a.weights.is_none()) {
+      if (n == 1) {
+        w = a.weights;
       } else {
-        v = fastloss::WassersteinGenerator<T>(calls[0], red);
+        if (!py::isinstance<py::tuple>(a.weights) && !py::isinstance<py::list>(a.weights)) {
+          throw py::type_error(std::string(name) + ": weights must be None or a pair (w_real, w_fake)");
+        }
+        py::sequence seq = a.weights;
+        if (seq.size() != 2) {
+          throw py::value_error(std::string(name) + ": weights must be a pair (w_real, w_fake)");
+        }
+        w = seq[k];
       }
     }
-    if (value) {
-      result_value = none ? (n == 1 ? losses_out[0] : py::object(py::tuple(losses_out)))
-                          : Scalar(v, kind);
+    if (!w.is_none()) {
+      LoadInput(name, "weights", w, kind, wargs[k]);
+      calls[k].weights = wargs[k].ToView<const T>();
     }
-    if (grads) {
-      result_grads = n == 1 ? py::object(grads_out[0]) : py::object(py::tuple(grads_out));
+    if (none && want != 1) losses_out.append(NewArray<T>(args[k], calls[k].losses));
+    if (want != 0) grads_out.append(GradArray<T>(name, a, args[k], kind, calls[k].grad, outs[k]));
+  }
+  double v;
+  {
+    py::gil_scoped_release release;
+    if constexpr (K == MultiKind::kScorePair) {
+      v = Runner::template Run<T>(calls[0], calls[1], red, o);
+    } else {
+      v = Runner::template Run<T>(calls[0], red, o);
     }
+  }
+  py::object value = none ? OneOrTuple(losses_out) : Scalar(v, kind);
+  return Result(want, value, want != 0 ? OneOrTuple(grads_out) : py::object());
+}
+
+// The losses of a MultiCall (kRows, kElements), of per-sample gradients
+// (kSamples) and of pairs (kPairs).
+template <class O, MultiKind K, class Runner, typename T>
+py::object RunInputs(const MultiSpec& spec, int want, const MultiArgs& a, const O& o,
+                     std::vector<Arg>& args, Kind kind) {
+  const char* name = spec.name;
+  const size_t n = args.size();
+  const Reduction red = a.common.reduction;
+  const bool none = red == Reduction::kNone;
+  Arg targ, warg, groups;
+  std::vector<Arg> outs(n);
+  fastloss::MultiCall<T> call;
+  for (size_t k = 0; k < n; ++k) call.inputs[k] = args[k].ToView<const T>();
+  if (*spec.target && K != MultiKind::kPairs) {
+    LoadInput(name, spec.target, a.Value(spec.target), kind, targ);
+    call.target = targ.ToView<const T>();
+  }
+  if (!a.weights.is_none()) {
+    LoadInput(name, "weights", a.weights, kind, warg);
+    call.weights = warg.ToView<const T>();
+  }
+  call.reduction = red;
+  // The losses' shape: rows (the inputs without their last axis), elements,
+  // or samples (axis 0); pairs have none.
+  const Arg& a0 = args[0];
+  int64_t lshape[fastloss::kMaxRank];
+  int lrank = 0;
+  if constexpr (K == MultiKind::kElements) {
+    lrank = a0.rank;
+    std::copy(a0.shape, a0.shape + a0.rank, lshape);
+  } else if constexpr (K == MultiKind::kSamples) {
+    lrank = a0.rank > 0 ? 1 : 0;
+    if (lrank) lshape[0] = a0.shape[0];
   } else {
-    Arg targ, warg;
-    fastloss::MultiCall<T> call;
-    for (size_t k = 0; k < n; ++k) call.inputs[k] = args[k].ToView<const T>();
-    const bool pairwise = lname == "pairwise_ranking";
-    if (target_name && !pairwise) {
-      LoadInput(name, target_name, target, kind, targ);
-      call.target = targ.ToView<const T>();
-    }
-    if (!weights.is_none()) {
-      LoadInput(name, "weights", weights, kind, warg);
-      call.weights = warg.ToView<const T>();
-    }
-    call.reduction = red;
-    // The losses' shape: rows (inputs without the last axis), elements
-    // (margin ranking), or samples (gradient penalty).
-    const Arg& a0 = args[0];
-    int64_t lshape[fastloss::kMaxRank];
-    int lrank = 0;
-    if (lname == "margin_ranking") {
-      lrank = a0.rank;
-      std::copy(a0.shape, a0.shape + a0.rank, lshape);
-    } else if (lname == "gradient_penalty") {
-      lrank = a0.rank > 0 ? 1 : 0;
-      if (lrank) lshape[0] = a0.shape[0];
-    } else {
-      lrank = a0.rank > 0 ? a0.rank - 1 : 0;
-      std::copy(a0.shape, a0.shape + lrank, lshape);
-    }
-    py::object losses;
-    if (none && value && !pairwise) {
-      losses = NewArray<T>(lrank, lshape, call.losses);
-    }
-    py::list grads_out;
-    if (grads) {
-      for (size_t k = 0; k < n; ++k) {
-        if (!out_obj.is_none() && n == 1) {
-          Arg out;
-          LoadOut(name, out_obj, args[k], kind, out);
-          call.grads[k] = out.ToView<T>();
-          grads_out.append(out_obj);
-        } else {
-          grads_out.append(NewArray<T>(args[k], call.grads[k]));
-        }
-      }
-    }
-    double v = 0.0;
-    if (lname == "cosine_embedding") {
-      fastloss::CosineEmbeddingOptions r;
-      r.margin = OptFloat(lname, o, "margin", 0.0);
-      py::gil_scoped_release release;
-      v = fastloss::CosineEmbedding<T>(call, r);
-    } else if (lname == "triplet_margin") {
-      fastloss::TripletMarginOptions r;
-      r.margin = OptFloat(lname, o, "margin", 1.0);
-      r.p = OptFloat(lname, o, "p", 2.0);
-      r.eps = OptFloat(lname, o, "eps", 1e-6);
-      r.swap = OptBool(lname, o, "swap", false);
-      r.squared = OptBool(lname, o, "squared", false);
-      py::gil_scoped_release release;
-      v = fastloss::TripletMargin<T>(call, r);
-    } else if (lname == "contrastive_pairs") {
-      fastloss::ContrastiveOptions r;
-      r.margin = OptFloat(lname, o, "margin", 1.0);
-      r.eps = OptFloat(lname, o, "eps", 1e-6);
-      py::gil_scoped_release release;
-      v = fastloss::ContrastivePairs<T>(call, r);
-    } else if (lname == "margin_ranking") {
-      fastloss::MarginRankingOptions r;
-      r.margin = OptFloat(lname, o, "margin", 0.0);
-      py::gil_scoped_release release;
-      v = fastloss::MarginRanking<T>(call, r);
-    } else if (lname == "gradient_penalty") {
-      fastloss::ScoreCall<T> sc;
-      sc.scores = call.inputs[0];
-      sc.weights = call.weights;
-      sc.grad = call.grads[0];
-      sc.losses = call.losses;
-      const double tgt = OptFloat(lname, o, "target", 1.0);
-      py::gil_scoped_release release;
-      v = fastloss::GradientPenalty<T>(sc, red, tgt);
-    } else if (pairwise) {
-      Arg rel, groups;
-      LoadInput(name, "relevance", target, kind, rel);
-      fastloss::Call<T> c;
-      c.y_true = rel.ToView<const T>();
-      c.y_pred = call.inputs[0];
-      c.weights = call.weights;
-      c.reduction = red;
-      c.grad = call.grads[0];
-      fastloss::PairwiseRankingOptions r;
-      r.margin = OptFloat(lname, o, "margin", 1.0);
-      View<const int64_t> gview;
-      const View<const int64_t>* gp = nullptr;
-      if (o.contains("groups") && !py::object(o["groups"]).is_none()) {
-        LoadLabels(name, o["groups"], groups, "groups");
-        gview = groups.ToView<const int64_t>();
-        gp = &gview;
-      }
-      if (o.contains("normalization")) {
-        const std::string norm = py::str(o["normalization"]).cast<std::string>();
-        if (!PyUnicode_Check(py::object(o["normalization"]).ptr()) ||
-            (norm != "all_pairs" && norm != "ordered_pairs")) {
-          throw py::value_error(lname + ": normalization must be 'all_pairs' or 'ordered_pairs', got " +
-                                py::repr(o["normalization"]).cast<std::string>());
-        }
-        r.normalization = norm == "all_pairs" ? fastloss::PairNormalization::kAllPairs
-                                              : fastloss::PairNormalization::kOrderedPairs;
-      }
-      py::gil_scoped_release release;
-      v = fastloss::PairwiseRanking<T>(c, gp, r);
-    } else {
-      throw py::value_error("unknown loss '" + lname + "'");
-    }
-    result_value = none ? losses : Scalar(v, kind);
-    if (grads) {
-      result_grads = n == 1 ? py::object(grads_out[0]) : py::object(py::tuple(grads_out));
+    lrank = a0.rank > 0 ? a0.rank - 1 : 0;
+    std::copy(a0.shape, a0.shape + lrank, lshape);
+  }
+  py::object losses;
+  if (none && want != 1 && K != MultiKind::kPairs) losses = NewArray<T>(lrank, lshape, call.losses);
+  py::list grads_out;
+  if (want != 0) {
+    for (size_t k = 0; k < n; ++k) {
+      grads_out.append(GradArray<T>(name, a, args[k], kind, call.grads[k], outs[k]));
     }
   }
-  if (want == 0) return result_value;
-  if (want == 1) return result_grads;
-  return py::make_tuple(result_value, result_grads);
+  double v = 0.0;
+  if constexpr (K == MultiKind::kSamples) {
+    fastloss::ScoreCall<T> sc;
+    sc.scores = call.inputs[0];
+    sc.weights = call.weights;
+    sc.grad = call.grads[0];
+    sc.losses = call.losses;
+    py::gil_scoped_release release;
+    v = Runner::template Run<T>(sc, red, o);
+  } else if constexpr (K == MultiKind::kPairs) {
+    Arg rel;
+    LoadInput(name, spec.target, a.Value(spec.target), kind, rel);
+    fastloss::Call<T> c;
+    c.y_true = rel.ToView<const T>();
+    c.y_pred = call.inputs[0];
+    c.weights = call.weights;
+    c.reduction = red;
+    c.grad = call.grads[0];
+    View<const int64_t> gview;
+    const View<const int64_t>* gp = nullptr;
+    if (a.common.groups) {
+      LoadLabels(name, a.common.groups, groups, "groups");
+      gview = groups.ToView<const int64_t>();
+      gp = &gview;
+    }
+    py::gil_scoped_release release;
+    v = Runner::template Run<T>(c, gp, o);
+  } else {
+    py::gil_scoped_release release;
+    v = Runner::template Run<T>(call, o);
+  }
+  return Result(want, none ? losses : Scalar(v, kind),
+                want != 0 ? OneOrTuple(grads_out) : py::object());
 }
 
-}  // namespace
-
-// want: 0 value, 1 gradient(s), 2 both. inputs: the differentiable inputs in
-// argument order (the first decides the dtype); target: the non-
-// differentiable one (or None); options: keyword options.
-py::object Multi(const std::string& lname, int want, py::list inputs, py::list names,
-                 py::object target, py::object target_name, py::object weights,
-                 const std::string& reduction, py::dict options, py::object out) {
-  // The number of differentiable inputs each loss takes: the core's calls
-  // hold at most MultiCall::kMaxInputs, and nothing here may trust the list.
-  static const std::pair<const char*, size_t> kInputs[] = {
-      {"cosine_embedding", 2}, {"triplet_margin", 3}, {"contrastive_pairs", 2},
-      {"margin_ranking", 2}, {"pairwise_ranking", 1}, {"gan_discriminator", 2},
-      {"gan_generator", 1}, {"wasserstein_critic", 2}, {"wasserstein_generator", 1},
-      {"gradient_penalty", 1}};
-  size_t expected = 0;
-  for (const auto& e : kInputs) {
-    if (lname == e.first) expected = e.second;
+// kPenalty: a sum over one array or a list of arrays, each of its own float
+// dtype; the value is float64, the gradients a list.
+template <class O, class Runner>
+py::object RunPenalty(const MultiSpec& spec, int want, const MultiArgs& a, const O& o) {
+  const char* name = spec.name;
+  const std::string arrays_name = a.inputs.at(0);
+  py::object arrays = a.Value(arrays_name);
+  py::list list;
+  if (py::isinstance<py::list>(arrays) || py::isinstance<py::tuple>(arrays)) {
+    for (py::handle x : arrays) list.append(x);
+  } else {
+    list.append(arrays);
   }
-  if (expected == 0) throw py::value_error("unknown loss '" + lname + "'");
-  if (inputs.size() != expected || names.size() != expected) {
-    throw py::value_error(lname + ": expected " + std::to_string(expected) +
-                          " inputs and as many names, got " + std::to_string(inputs.size()) +
-                          " and " + std::to_string(names.size()));
-  }
-  if (want < 0 || want > 2) throw py::value_error(lname + ": want must be 0, 1 or 2");
-  const Reduction red = ReductionOf(lname.c_str(), py::str(reduction));
-  const char* name = lname.c_str();
-  std::vector<Arg> args(inputs.size());
-  std::vector<std::string> name_store;
-  for (size_t k = 0; k < inputs.size(); ++k) name_store.push_back(py::str(names[k]));
-  LoadPrediction(name, inputs[0], args[0], name_store[0].c_str());
-  const Kind kind = args[0].kind;
-  for (size_t k = 1; k < inputs.size(); ++k) {
-    LoadInput(name, name_store[k].c_str(), inputs[k], kind, args[k]);
-  }
-  std::string tname = target_name.is_none() ? "" : py::str(target_name).cast<std::string>();
-  const char* tn = target_name.is_none() ? nullptr : tname.c_str();
-  if (kind == Kind::kF32) {
-    return MultiTyped<float>(lname, want, inputs, names, target, tn, weights, red, options, out,
-                             kind, args);
-  }
-  return MultiTyped<double>(lname, want, inputs, names, target, tn, weights, red, options, out,
-                            kind, args);
-}
-
-// l2_penalty: lam * sum_k |w_k|^2 over arrays of any float dtype each.
-py::object L2(py::list arrays, double lam, int want) {
-  if (want < 0 || want > 2) throw py::value_error("l2_penalty: want must be 0, 1 or 2");
   double total = 0.0;
   py::list grads;
-  for (size_t k = 0; k < arrays.size(); ++k) {
-    Arg a;
-    LoadPrediction("l2_penalty", arrays[k], a, "arrays");
+  for (py::handle x : list) {
+    Arg w;
+    LoadPrediction(name, x, w, arrays_name.c_str());
     auto run = [&](auto t) {
       using T = decltype(t);
-      const View<const T> w = a.ToView<const T>();
+      const View<const T> view = w.ToView<const T>();
       fastloss::OptionalView<T> g;
       py::object garr;
-      if (want != 0) garr = NewArray<T>(a, g);
+      if (want != 0) garr = NewArray<T>(w, g);
       double v;
       {
         py::gil_scoped_release release;
-        v = fastloss::L2Penalty<T>(w, lam, g ? &*g : nullptr);
+        v = Runner::template Run<T>(view, o, g ? &*g : nullptr);
       }
       total += v;
       if (want != 0) grads.append(garr);
     };
-    if (a.kind == Kind::kF32) {
+    if (w.kind == Kind::kF32) {
       run(float{});
     } else {
       run(double{});
     }
   }
-  if (arrays.size() == 0 && !(lam >= 0)) {
-    throw py::value_error("l2_penalty: lam must be a finite number >= 0");
+  return Result(want, Scalar(total, Kind::kF64), grads);
+}
+
+// Hands a call with device arrays to fastloss.cuda._dispatch_multi, with the
+// options parsed and checked here (as plain values: FieldExporter).
+template <class O>
+py::object RunOnGpu(const MultiSpec& spec, int want, const MultiArgs& a, const O& o) {
+  try {
+    fastloss::CheckOptions(spec.name, o);
+  } catch (const fastloss::Error& e) {
+    throw py::value_error(e.what());
   }
-  py::object v = Scalar(total, Kind::kF64);
-  if (want == 0) return v;
-  if (want == 1) return grads;
-  return py::make_tuple(v, grads);
+  py::dict options;
+  O::Fields(o, FieldExporter{options});
+  py::list inputs, names;
+  for (const std::string& in : a.inputs) {
+    inputs.append(a.Value(in));
+    names.append(in);
+  }
+  static const char* const kReductions[] = {"mean", "sum", "none"};
+  py::object target = *spec.target ? a.Value(spec.target) : py::none();
+  py::object target_name = *spec.target ? py::object(py::str(spec.target)) : py::none();
+  py::object dispatch = py::module_::import("fastloss.cuda").attr("_dispatch_multi");
+  return dispatch(spec.name, want, inputs, names, target, target_name, a.weights,
+                  kReductions[static_cast<int>(a.common.reduction)], options, a.out, a.stream);
+}
+
+template <class O, MultiKind K, class Runner>
+py::object MultiEntry(const MultiSpec& spec, int want, const py::tuple& pargs,
+                      const py::dict& kwargs) {
+  if (want < 0 || want > 2) {
+    throw py::value_error(std::string(spec.name) + ": want must be 0, 1 or 2");
+  }
+  static const std::vector<std::string> inputs = InputNames(spec, OptionNames(spec));
+  O o{};
+  const MultiArgs a = ParseMulti(spec, inputs, want, pargs, kwargs,
+                                 [&](const std::string& key, py::handle v, Common& c) {
+                                   FieldSetter setter{spec.name, key, v, c};
+                                   O::Fields(o, setter);
+                                   return setter.found;
+                                 });
+  const char* name = spec.name;
+  if constexpr (K == MultiKind::kPenalty) {
+    // The options first: a bad one is an error even with no arrays.
+    try {
+      fastloss::CheckOptions(name, o);
+    } catch (const fastloss::Error& e) {
+      throw py::value_error(e.what());
+    }
+    return RunPenalty<O, Runner>(spec, want, a, o);
+  } else {
+    bool device = *spec.target && IsDeviceArray(a.Value(spec.target).ptr());
+    for (const std::string& in : a.inputs) device = device || IsDeviceArray(a.Value(in).ptr());
+    if (device) return RunOnGpu(spec, want, a, o);
+    if (!a.stream.is_none()) {
+      throw py::type_error(std::string(name) + "() got an unexpected keyword argument 'stream'");
+    }
+    std::vector<Arg> args(a.inputs.size());
+    LoadPrediction(name, a.Value(a.inputs[0]), args[0], a.inputs[0].c_str());
+    const Kind kind = args[0].kind;
+    for (size_t k = 1; k < args.size(); ++k) {
+      LoadInput(name, a.inputs[k].c_str(), a.Value(a.inputs[k]), kind, args[k]);
+    }
+    constexpr bool scores = K == MultiKind::kScorePair || K == MultiKind::kScores;
+    if (kind == Kind::kF32) {
+      if constexpr (scores) return RunScores<O, K, Runner, float>(spec, want, a, o, args, kind);
+      else return RunInputs<O, K, Runner, float>(spec, want, a, o, args, kind);
+    }
+    if constexpr (scores) return RunScores<O, K, Runner, double>(spec, want, a, o, args, kind);
+    else return RunInputs<O, K, Runner, double>(spec, want, a, o, args, kind);
+  }
+}
+
+#define FASTLOSS_PY_MULTI_RUNNER(Name, name, kind, aliases, args, target) \
+  struct RunMulti##Name {                                                 \
+    template <typename T, class... A>                                     \
+    static double Run(A&&... a) {                                         \
+      return fastloss::Name<T>(std::forward<A>(a)...);                    \
+    }                                                                     \
+  };
+FASTLOSS_MULTI_LOSSES(FASTLOSS_PY_MULTI_RUNNER)
+#undef FASTLOSS_PY_MULTI_RUNNER
+
+#define FASTLOSS_PY_MULTI_SPEC(Name, name, kind, aliases, args, target)                    \
+  const MultiSpec k##Name##MultiSpec{                                                      \
+      #name,                                                                               \
+      MultiKind::k##kind,                                                                  \
+      aliases,                                                                             \
+      args,                                                                                \
+      target,                                                                              \
+      fastloss::Name##Options::kSummary,                                                   \
+      fastloss::Name##Options::kFormula,                                                   \
+      fastloss::Name##Options::kNotes,                                                     \
+      &MultiEntry<fastloss::Name##Options, MultiKind::k##kind, RunMulti##Name>,            \
+      &DescribeOptions<fastloss::Name##Options>};
+FASTLOSS_MULTI_LOSSES(FASTLOSS_PY_MULTI_SPEC)
+#undef FASTLOSS_PY_MULTI_SPEC
+
+}  // namespace
+
+const std::vector<const MultiSpec*>& MultiSpecs() {
+#define FASTLOSS_PY_MULTI_SPEC_PTR(Name, ...) &k##Name##MultiSpec,
+  static const std::vector<const MultiSpec*> specs{
+      FASTLOSS_MULTI_LOSSES(FASTLOSS_PY_MULTI_SPEC_PTR)};
+#undef FASTLOSS_PY_MULTI_SPEC_PTR
+  return specs;
+}
+
+const MultiSpec* FindMultiSpec(const std::string& name) {
+  for (const MultiSpec* s : MultiSpecs()) {
+    if (name == s->name) return s;
+  }
+  return nullptr;
+}
+
+const char* MultiSpecName(const MultiSpec& spec) { return spec.name; }
+
+py::dict MultiSpecInfo(const MultiSpec& spec) {
+  py::dict d;
+  d["name"] = spec.name;
+  d["driver"] = KindName(spec.kind);
+  py::list aliases, args, inputs;
+  for (const std::string& w : Words(spec.aliases)) aliases.append(w);
+  for (const std::string& w : Words(spec.args)) args.append(w);
+  for (const std::string& w : InputNames(spec, OptionNames(spec))) inputs.append(w);
+  d["aliases"] = py::tuple(aliases);
+  d["args"] = py::tuple(args);
+  d["inputs"] = py::tuple(inputs);
+  d["target"] = *spec.target ? py::object(py::str(spec.target)) : py::none();
+  d["summary"] = spec.summary;
+  d["formula"] = spec.formula;
+  d["notes"] = spec.notes;
+  d["options"] = spec.options();
+  d["reduction"] = TakesReduction(spec.kind);
+  d["weights"] = TakesWeights(spec.kind);
+  d["out"] = TakesReduction(spec.kind) && inputs.size() == 1;
+  d["fusable"] = false;
+  d["gpu"] = OnGpu(spec.kind);
+  return d;
+}
+
+py::object Multi(const std::string& name, int want, py::tuple args, py::dict kwargs) {
+  const MultiSpec* spec = FindMultiSpec(name);
+  if (!spec) throw py::value_error("unknown loss '" + name + "'");
+  return spec->entry(*spec, want, args, kwargs);
 }
 
 // A fused sum of elementwise losses: terms = [(name, coef, options dict)].

@@ -1,24 +1,34 @@
-// fastloss._core: losses of several inputs, the L2 penalty and fused
-// combinations (see multi.cc).
+// fastloss._core: the losses of several inputs (the rows of
+// FASTLOSS_MULTI_LOSSES, fastloss/registry.hpp) and fused combinations (see
+// multi.cc).
 #ifndef FASTLOSS_PYTHON_MULTI_H_
 #define FASTLOSS_PYTHON_MULTI_H_
 
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <vector>
 
 namespace fastloss_py {
 
 namespace py = pybind11;
 
-// want: 0 value, 1 gradient(s), 2 both. inputs: the differentiable inputs in
-// argument order (the first decides the dtype), named `names`; target: the
-// non-differentiable one (or None); options: keyword options.
-py::object Multi(const std::string& lname, int want, py::list inputs, py::list names,
-                 py::object target, py::object target_name, py::object weights,
-                 const std::string& reduction, py::dict options, py::object out);
-// l2_penalty: lam * sum_k |w_k|^2 over arrays of any float dtype each.
-py::object L2(py::list arrays, double lam, int want);
+struct MultiSpec;
+
+// The rows of the losses of several inputs, in registry order.
+const std::vector<const MultiSpec*>& MultiSpecs();
+// The row named `name`, or nullptr.
+const MultiSpec* FindMultiSpec(const std::string& name);
+const char* MultiSpecName(const MultiSpec& spec);
+// A dict describing the row, with SpecInfo's keys (driver: the row's kind)
+// and args (the positional arguments), inputs (the differentiable ones),
+// target (or None), and whether calls take reduction, weights and out.
+py::dict MultiSpecInfo(const MultiSpec& spec);
+
+// One call of the loss `name`: want 0 value, 1 gradient(s), 2 both; args and
+// kwargs as the Python call gave them (parsed and checked here, options
+// through the row's field list).
+py::object Multi(const std::string& name, int want, py::tuple args, py::dict kwargs);
 // A fused sum of elementwise losses: terms = [(name, coef, options dict)].
 py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
                  const std::string& reduction, py::object weights, int want, py::object out_obj);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,20 +46,6 @@ TEST(View, ExtentsOfAnyIntegerType) {
   EXPECT_THROW(fastloss::View<float>::Contiguous(a, {std::size_t{1} << 63}), fastloss::Error);
 }
 
-// Collects the field names of an options struct.
-struct Names {
-  std::vector<std::string>* out;
-  template <class... A> void Real(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Bool(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Int(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void OptionalReal(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void OptionalInt(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Axes(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void Choice(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void RealOrArray(const char* f, A&&...) { out->push_back(f); }
-  template <class... A> void ClassWeights(const char* f, A&&...) { out->push_back(f); }
-};
-
 // One row's checks (a function, so that GoogleTest's macros expand once).
 template <class Options>
 void CheckRow(const char* name, std::set<std::string>& names) {
@@ -67,8 +54,7 @@ void CheckRow(const char* name, std::set<std::string>& names) {
   EXPECT_GT(std::string(Options::kFormula).size(), 10u) << name;
   const Options defaults{};
   EXPECT_NO_THROW(fastloss::CheckOptions(name, defaults)) << name;
-  std::vector<std::string> fields;
-  Options::Fields(defaults, Names{&fields});
+  const std::vector<std::string> fields = fastloss::FieldNames<Options>();
   EXPECT_EQ(std::set<std::string>(fields.begin(), fields.end()).size(), fields.size())
       << name << ": a field listed twice";
 }
@@ -81,6 +67,57 @@ TEST(Registry, EveryRowIsDocumentedAndItsDefaultsPassItsChecks) {
 #undef FASTLOSS_CHECK_ROW
   EXPECT_GE(names.size(), 29u);
   EXPECT_TRUE(names.count("huber") && names.count("sparse_categorical_cross_entropy"));
+}
+
+TEST(Registry, EveryMultiInputRowIsDocumentedAndItsDefaultsPassItsChecks) {
+  std::set<std::string> names;
+#define FASTLOSS_CHECK_ROW(Name, name, kind, aliases, args, target) \
+  CheckRow<fastloss::Name##Options>(#name, names);                 \
+  EXPECT_NE(std::string(args).find(target), std::string::npos) << #name;
+  FASTLOSS_MULTI_LOSSES(FASTLOSS_CHECK_ROW)
+#undef FASTLOSS_CHECK_ROW
+  EXPECT_EQ(names.size(), 11u);
+  // One name space: no loss of several inputs is also a single-input row.
+#define FASTLOSS_NOT_MULTI(Name, name, ...) EXPECT_EQ(names.count(#name), 0u) << #name;
+  FASTLOSS_LOSSES(FASTLOSS_NOT_MULTI)
+#undef FASTLOSS_NOT_MULTI
+}
+
+TEST(Registry, MultiInputOptionsKeepTheirChecks) {
+  auto message = [](auto f) {
+    try {
+      f();
+    } catch (const fastloss::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  fastloss::TripletMarginOptions t;
+  t.p = 0.0;
+  EXPECT_EQ(message([&] { fastloss::CheckOptions("triplet_margin", t); }),
+            "triplet_margin: p must be a finite number > 0, got 0");
+  fastloss::CosineEmbeddingOptions c;
+  c.margin = 1.5;
+  EXPECT_EQ(message([&] { fastloss::CheckOptions("cosine_embedding", c); }),
+            "cosine_embedding: margin must be in [-1, 1], got 1.5");
+  fastloss::ContrastivePairsOptions cp;
+  cp.eps = -1.0;
+  EXPECT_EQ(message([&] { fastloss::CheckOptions("contrastive_pairs", cp); }),
+            "contrastive_pairs: eps must be a finite number >= 0, got -1");
+  fastloss::L2PenaltyOptions l2;
+  l2.lam = -0.5;
+  EXPECT_EQ(message([&] { fastloss::CheckOptions("l2_penalty", l2); }),
+            "l2_penalty: lam must be a finite number >= 0, got -0.5");
+  fastloss::GradientPenaltyOptions gp;
+  gp.target = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(message([&] { fastloss::CheckOptions("gradient_penalty", gp); }),
+            "gradient_penalty: target must be a finite number, got inf");
+  // The old signatures are overloads of the options ones.
+  const float w[3] = {1, 2, 3};
+  const auto view = fastloss::View<const float>::Contiguous(w, {3});
+  fastloss::L2PenaltyOptions o;
+  o.lam = 0.5;
+  EXPECT_EQ(fastloss::L2Penalty(view, 0.5), fastloss::L2Penalty(view, o));
 }
 
 TEST(Registry, CheckOptionsNamesTheLossAndTheField) {

@@ -531,13 +531,10 @@ ROUTED = [
 
 @pytest.mark.parametrize("obj, device", ROUTED, ids=lambda x: type(x).__name__)
 def test_multiloss_routes_device_arrays_as_the_core_does(obj, device, monkeypatch):
-    from fastloss import _structured
-
     seen = []
     monkeypatch.setattr(flc, "_run", lambda *a: seen.append(a) or "gpu")
     monkeypatch.setattr(flc, "_dispatch_multi", lambda *a: seen.append(a) or "gpu")
-    assert _structured._is_device_array(obj) is device
-    # the C++ test (IsDeviceArray in single.cc), seen from the elementwise losses
+    # the C++ test (IsDeviceArray in arguments.cc), seen from the elementwise losses
     try:
         routed = isinstance(fl.mse(obj, obj), str)
     except Exception:  # noqa: BLE001 - the CPU path refused it
@@ -551,7 +548,9 @@ def test_multiloss_routes_device_arrays_as_the_core_does(obj, device, monkeypatc
         routed = False
     assert routed is device
     if device:
-        assert seen[-1] == ("gan_generator", 0, [obj], ["fake_logits"], None, None, None, "mean", {}, None, None)
+        # the parsed call: every option, by the core's parse
+        assert seen[-1] == ("gan_generator", 0, [obj], ["fake_logits"], None, None, None, "mean",
+                            {"saturating": False}, None, None)
 
 
 def test_multiloss_target_routes_too(monkeypatch):
@@ -614,7 +613,7 @@ HOST = np.zeros(3)
      r"^gan_generator: weights is a host ndarray but fake_logits is on the GPU", False),
     ("gan_generator", (DEV,), {"weights": [1.0, 2.0, 3.0]}, TypeError,
      r"^gan_generator: weights is a host list but fake_logits is on the GPU", False),
-    ("gan_generator", (DEV,), {"saturating": 1}, TypeError, r"^gan_generator: saturating must be a bool, got int", True),
+    ("gan_generator", (DEV,), {"saturating": 2}, TypeError, r"^gan_generator: saturating must be a bool, got int", True),
     ("gan_generator", (DEV,), {"saturating": "yes"}, TypeError, r"^gan_generator: saturating must be a bool, got str",
      True),
     ("gan_generator", (DEV,), {"reduction": "avg"}, ValueError,

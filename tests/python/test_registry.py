@@ -117,7 +117,7 @@ def test_stubs_list_every_public_name(tmp_path):
     extra = {n for n in declared - public if not n.startswith("_")} - {
         "get_num_threads", "set_num_threads", "simd_target"}
     assert not extra, f"the stub declares {sorted(extra)} that fastloss does not export"
-    assert set(_stubs.MULTI) | {"l2_penalty"} == set(fl.OTHER_LOSSES)
+    assert set(_core.multi_loss_names()) == set(fl.OTHER_LOSSES)
     installed = PKG / "__init__.pyi"
     if installed.exists():  # an installed package (not the source tree)
         assert installed.read_text() == text
@@ -136,3 +136,145 @@ def test_unknown_loss_is_a_value_error():
         _core.loss_info("nope")
     with pytest.raises(ValueError, match="unknown loss"):
         _core.Loss("nope")
+
+
+# --------------------------------------------------------------------------
+# The losses of several inputs: the rows of FASTLOSS_MULTI_LOSSES.
+# --------------------------------------------------------------------------
+
+MULTI_NAMES = _core.multi_loss_names()
+
+#: What the C++ options structs hold (metric.hpp, ranking.hpp, adversarial.hpp).
+CPP_OPTIONS = {
+    "cosine_embedding": {"margin": 0.0},
+    "triplet_margin": {"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "squared": False},
+    "contrastive_pairs": {"margin": 1.0, "eps": 1e-6},
+    "margin_ranking": {"margin": 0.0},
+    "pairwise_ranking": {"margin": 1.0, "groups": None, "normalization": "all_pairs"},
+    "gan_discriminator": {},
+    "gan_generator": {"saturating": False},
+    "wasserstein_critic": {},
+    "wasserstein_generator": {},
+    "gradient_penalty": {"target": 1.0},
+    "l2_penalty": {"lam": 0.0},
+}
+
+
+def test_every_multi_row_is_a_loss_object():
+    assert MULTI_NAMES == list(CPP_OPTIONS)
+    assert not set(MULTI_NAMES) & set(NAMES)
+    assert list(fl.OTHER_LOSSES) == MULTI_NAMES
+    for name in MULTI_NAMES:
+        loss = getattr(fl, name)
+        assert loss is fl.OTHER_LOSSES[name] and loss.name == name and name in fl.__all__
+        assert repr(loss) == f"<fastloss.{name}>"
+        assert _core.loss_kind(name) == _core.loss_info(name)["driver"]
+
+
+@pytest.mark.parametrize("name", MULTI_NAMES)
+def test_multi_options_are_the_cpp_fields(name):
+    info = _core.loss_info(name)
+    assert info["name"] == name and info["summary"] and info["formula"]
+    assert info["driver"] in ("rows", "elements", "pairs", "score_pair", "scores", "samples", "penalty")
+    assert not info["fusable"] and not _core.fusable(name)
+    options = info["options"]
+    assert {o["name"]: o["default"] for o in options} == fl.OTHER_LOSSES[name].options == CPP_OPTIONS[name]
+    for o in options:
+        assert o["doc"], f"{name}.{o['name']} has no doc line"
+    assert set(info["inputs"]) <= set(info["args"])
+    assert info["target"] is None or (info["target"] in info["args"] and info["target"] not in info["inputs"])
+
+
+@pytest.mark.parametrize("name", MULTI_NAMES)
+def test_multi_signature_and_docstring_come_from_the_row(name):
+    from fastloss import _docs
+
+    loss = fl.OTHER_LOSSES[name]
+    info = _core.loss_info(name)
+    doc = loss.__doc__
+    assert doc.startswith(info["summary"]) and info["formula"] in doc
+    for o in info["options"]:
+        required = o["name"] in info["args"]  # given positionally (l2_penalty's lam)
+        assert re.search(rf"^{o['name']} : .*{'' if required else ', default '}", doc, re.M), (name, o["name"])
+        assert o["doc"] in doc
+    params = inspect.signature(loss).parameters
+    assert tuple(params)[:len(info["args"])] == info["args"]
+    if info["driver"] != "penalty":
+        assert _docs.multi_signature(info) in doc
+        for o in info["options"]:
+            assert params[o["name"]].default == o["default"] or o["name"] in info["args"]
+        assert ("weights" in params) == info["weights"]
+        assert ("out" in inspect.signature(loss.grad).parameters) == info["out"]
+
+
+def _multi_inputs(name, rng):
+    info = _core.loss_info(name)
+    kind = info["driver"]
+    if kind == "penalty":
+        return (rng.standard_normal((3, 4)),), {"lam": 0.5}
+    if kind == "pairs":
+        return (rng.integers(0, 3, 12).astype(float), rng.standard_normal(12)), {}
+    shape = (6,) if kind == "elements" else (5, 4)
+    arrays = {a: rng.standard_normal(shape) for a in info["inputs"]}
+    if info["target"]:
+        rows = shape if kind == "elements" else shape[:-1]
+        y = rng.choice([-1.0, 1.0], rows) if name != "contrastive_pairs" else rng.integers(0, 2, rows) * 1.0
+        arrays[info["target"]] = y
+    return tuple(arrays[a] for a in info["args"]), {}
+
+
+@pytest.mark.parametrize("name", MULTI_NAMES)
+def test_multi_defaults_are_the_cores(name):
+    # A default written once: calling with every default spelled out gives
+    # the same bits as calling with none.
+    loss = fl.OTHER_LOSSES[name]
+    args, fixed = _multi_inputs(name, np.random.default_rng(1))
+    explicit = {k: v for k, v in loss.options.items() if k not in fixed}
+    def parts(r):
+        return list(r) if isinstance(r, (tuple, list)) else [r]
+
+    for method in (loss, loss.grad):
+        a = parts(method(*args, **fixed))
+        b = parts(method(*args, **fixed, **explicit))
+        assert len(a) == len(b) >= 1, name
+        for x, y in zip(a, b):
+            assert np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True), name
+
+
+@pytest.mark.parametrize("name", MULTI_NAMES)
+def test_multi_unknown_option_is_a_type_error_naming_it(name):
+    loss = fl.OTHER_LOSSES[name]
+    args, fixed = _multi_inputs(name, np.random.default_rng(2))
+    for method in (loss, loss.grad, loss.value_and_grad):
+        with pytest.raises(TypeError, match=rf"^{name}\(\) got an unexpected keyword argument 'bogus_option'$"):
+            method(*args, **fixed, bogus_option=1.0)
+
+
+@pytest.mark.parametrize("name", MULTI_NAMES)
+def test_multi_reduction_is_checked_by_the_core(name):
+    loss = fl.OTHER_LOSSES[name]
+    args, fixed = _multi_inputs(name, np.random.default_rng(3))
+    if _core.loss_info(name)["reduction"]:
+        with pytest.raises(ValueError, match=rf"^{name}: reduction must be 'mean', 'sum' or 'none', got 'avg'$"):
+            loss(*args, reduction="avg")
+        with pytest.raises(ValueError, match=rf"^{name}: reduction must be 'mean', 'sum' or 'none', got None$"):
+            loss(*args, reduction=None)
+    else:
+        with pytest.raises(TypeError, match="unexpected keyword argument 'reduction'"):
+            loss(*args, **fixed, reduction="mean")
+
+
+def test_python_restates_no_multi_loss_or_default():
+    # The multi-input losses' names, options and defaults live in the C++
+    # rows only: the package's Python modules make the objects, signatures,
+    # docstrings and stubs from _core.loss_info.
+    from fastloss import _cuda_arrays, _cuda_losses, _docs, _structured, _stubs, cuda
+
+    source = ""
+    for module in (fl, _structured, _docs, _stubs, cuda, _cuda_losses, _cuda_arrays):
+        source += pathlib.Path(module.__file__).read_text(encoding="utf-8")
+    for name in MULTI_NAMES:
+        assert re.search(rf"\b{name}\b", source) is None, name
+    options = {o for opts in CPP_OPTIONS.values() for o in opts}
+    for option in options:
+        assert re.search(rf"""["']{option}["']\s*:|\b{option}=""", source) is None, option

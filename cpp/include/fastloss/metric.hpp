@@ -29,7 +29,8 @@ struct CosineSimilarityOptions {
 };
 
 // Contrastive (on distances; registry row) and ContrastivePairs (on the rows
-// of two inputs) share these options; `eps` is ContrastivePairs' only.
+// of two inputs, ContrastivePairsOptions below) share these options; `eps` is
+// ContrastivePairs' only.
 struct ContrastiveOptions {
   double margin = 1.0;
   double eps = 1e-6;
@@ -41,9 +42,17 @@ struct ContrastiveOptions {
       "To compute the distances from embeddings as well, use ``contrastive_pairs``.")
 };
 
-// --- Losses of several inputs ----------------------------------------------------
+// --- Losses of several inputs (the rows of FASTLOSS_METRIC_MULTI_LOSSES) ----------
 struct CosineEmbeddingOptions {
-  double margin = 0.0;  // in [-1, 1]
+  double margin = 0.0;
+  FASTLOSS_FIELDS(FASTLOSS_REAL(margin, kSigned,
+                                "The margin of dissimilar pairs (y = -1), in [-1, 1]."))
+  FASTLOSS_DOC("PyTorch's ``cosine_embedding_loss``.",
+      "Rows along the last axis of ``x1`` and ``x2`` (``(N, D)`` or ``(D,)``); ``y`` of the "
+      "rows' shape, each exactly 1 or -1 (anything else: ValueError). With "
+      "``cos = sum(x1 x2) / sqrt((sum x1**2 + 1e-12) (sum x2**2 + 1e-12))``: "
+      "``l = 1 - cos`` where ``y = 1``, ``max(0, cos - margin)`` where ``y = -1``.",
+      "")
 };
 // PyTorch's cosine_embedding_loss of inputs {x1, x2}, target y in {-1, 1}
 // (anything else is an Error): cos = sum(x1 x2) / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12)),
@@ -52,25 +61,67 @@ template <typename T>
 double CosineEmbedding(const MultiCall<T>& call, const CosineEmbeddingOptions& = {});
 
 struct TripletMarginOptions {
-  double margin = 1.0;  // >= 0
-  double p = 2.0;       // > 0
-  double eps = 1e-6;    // >= 0
+  double margin = 1.0;
+  double p = 2.0;
+  double eps = 1e-6;
   bool swap = false;
-  bool squared = false;  // d = sum (a - b)^2 (no eps); needs p = 2
+  bool squared = false;
+  FASTLOSS_FIELDS(
+      FASTLOSS_REAL(margin, kNonNegative, "The margin, >= 0.")
+      FASTLOSS_REAL(p, kPositive, "The norm's degree, > 0; 1 and 2 are exact fast paths.")
+      FASTLOSS_REAL(eps, kNonNegative, "Added to the differences (PyTorch's), >= 0.")
+      FASTLOSS_BOOL(swap, "Use min(d(anchor, negative), d(positive, negative)) (Balntas et "
+                          "al.'s distance swap).")
+      FASTLOSS_BOOL(squared, "Use the squared Euclidean distance sum((a - b)**2) (no eps); "
+                             "needs p = 2."))
+  FASTLOSS_DOC("PyTorch's ``triplet_margin_loss``.",
+      "Rows along the last axis; ``d(a, b) = ||a - b + eps||_p``; "
+      "``l = max(0, d(anchor, positive) - d(anchor, negative) + margin)``. ``swap`` uses "
+      "``min(d(anchor, negative), d(positive, negative))`` (the distance swap of Balntas "
+      "et al.). ``squared=True`` uses the squared Euclidean distance ``sum((a - b)**2)`` "
+      "(no eps), the form tutorials write; it needs ``p = 2``.",
+      "At a hinge exactly at 0 the gradient is 0; where ``d = 0`` exactly the distance has "
+      "no derivative and contributes 0.")
 };
 // PyTorch's triplet_margin_loss of inputs {anchor, positive, negative}:
 // d(a, b) = |a - b + eps|_p, l = max(0, d(a, p) - d(a, n) + margin); swap uses
-// min(d(a, n), d(p, n)). No target.
+// min(d(a, n), d(p, n)). No target. squared = true (needs p = 2) is
+// d = sum (a - b)^2 without eps.
 template <typename T>
 double TripletMargin(const MultiCall<T>& call, const TripletMarginOptions& = {});
 
+// ContrastivePairs' options: Contrastive's and the eps of the distance.
+struct ContrastivePairsOptions : ContrastiveOptions {
+  FASTLOSS_FIELDS(
+      ContrastiveOptions::Fields(self_, visit_);
+      FASTLOSS_REAL(eps, kNonNegative, "Added to the differences (PyTorch's pairwise_distance), "
+                                       ">= 0."))
+  FASTLOSS_DOC("Contrastive loss of embedding pairs.",
+      "``d = ||x1 - x2 + eps||_2`` per row (last axis), then ``fastloss.contrastive``: "
+      "``l = y d**2 + (1 - y) max(0, margin - d)**2``; ``y_true`` (the rows' shape) is 1 "
+      "for similar pairs and 0 for dissimilar ones, in [0, 1].",
+      "")
+};
 // The contrastive loss on d = |x1 - x2 + eps|_2 of the rows of inputs
-// {x1, x2}; target y of the rows' shape, in [0, 1].
+// {x1, x2}; target y of the rows' shape, in [0, 1]. (ContrastiveOptions, as
+// before ContrastivePairsOptions, still works: it holds the same fields.)
 template <typename T>
-double ContrastivePairs(const MultiCall<T>& call, const ContrastiveOptions& = {});
+double ContrastivePairs(const MultiCall<T>& call, const ContrastivePairsOptions& = {});
+template <typename T>
+double ContrastivePairs(const MultiCall<T>& call, const ContrastiveOptions& o) {
+  ContrastivePairsOptions p;
+  static_cast<ContrastiveOptions&>(p) = o;
+  return ContrastivePairs(call, p);
+}
 
 struct MarginRankingOptions {
-  double margin = 0.0;  // >= 0
+  double margin = 0.0;
+  FASTLOSS_FIELDS(FASTLOSS_REAL(margin, kNonNegative, "The margin, >= 0."))
+  FASTLOSS_DOC("PyTorch's ``margin_ranking_loss``.",
+      "Elementwise, all three of one shape: ``l = max(0, -y (x1 - x2) + margin)``; "
+      "``dl/dx1 = -y`` where ``l > 0``, ``dl/dx2 = -dl/dx1``. ``y`` is 1 where x1 should "
+      "rank higher, -1 where x2 should.",
+      "")
 };
 // PyTorch's margin_ranking_loss, elementwise on inputs {x1, x2} and target y:
 // l = max(0, -y (x1 - x2) + margin).
@@ -83,5 +134,13 @@ double MarginRanking(const MultiCall<T>& call, const MarginRankingOptions& = {})
 #define FASTLOSS_METRIC_LOSSES(X)                                     \
   X(CosineSimilarity, cosine_similarity, VectorRows, "", y_true, y_pred) \
   X(Contrastive, contrastive, Elementwise, "", y_true, distance)
+
+// The rows of the losses of several inputs (see FASTLOSS_MULTI_LOSSES in
+// registry.hpp).
+#define FASTLOSS_METRIC_MULTI_LOSSES(X)                                                    \
+  X(CosineEmbedding, cosine_embedding, Rows, "", "x1 x2 y", "y")                           \
+  X(TripletMargin, triplet_margin, Rows, "", "anchor positive negative", "")               \
+  X(ContrastivePairs, contrastive_pairs, Rows, "", "y_true x1 x2", "y_true")               \
+  X(MarginRanking, margin_ranking, Elements, "", "x1 x2 y", "y")
 
 #endif  // FASTLOSS_METRIC_HPP_

@@ -49,6 +49,7 @@ enum class FieldKind {
   kChoice,        // an enum stored as int, named by a null-terminated list of strings
   kRealOrArray,   // a double, or an array broadcast to y_pred passed beside the options
   kClassWeights,  // an array of C class weights passed beside the options (LabelCall)
+  kGroups,        // integer group ids passed beside the options (PairwiseRanking's groups)
 };
 
 namespace detail {
@@ -109,8 +110,33 @@ struct Checker {
   template <class... A> void Axes(A&&...) const {}
   template <class... A> void Choice(A&&...) const {}
   template <class... A> void ClassWeights(A&&...) const {}
+  template <class... A> void Groups(A&&...) const {}
+};
+
+// The visitor FieldNames uses: every field's name, in order.
+struct Namer {
+  std::vector<std::string>* out;
+  template <class... A> void Real(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Bool(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Int(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void OptionalReal(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void OptionalInt(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Axes(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Choice(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void RealOrArray(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void ClassWeights(const char* f, A&&...) const { out->push_back(f); }
+  template <class... A> void Groups(const char* f, A&&...) const { out->push_back(f); }
 };
 }  // namespace detail
+
+// The names of Options' fields, in order (the Python-facing names).
+template <class Options>
+std::vector<std::string> FieldNames() {
+  std::vector<std::string> names;
+  const Options defaults{};
+  Options::Fields(defaults, detail::Namer{&names});
+  return names;
+}
 
 // Throws fastloss::Error naming `loss` and the first field out of its range.
 template <class Options>
@@ -131,6 +157,7 @@ void CheckOptions(const char* loss, const Options& o) {
 //   FASTLOSS_CHOICE(name, choices, doc)         an enum; choices: const char* const[], null-ended
 //   FASTLOSS_REAL_OR_ARRAY(name, check, doc)    double name, or an array beside the options
 //   FASTLOSS_CLASS_WEIGHTS(doc)                 the class_weights array beside the options
+//   FASTLOSS_GROUPS(doc)                        the integer groups array beside the options
 // (separated by nothing). The visitor gets the Python-facing name, a
 // reference to the storage, the check and the doc line.
 #define FASTLOSS_FIELDS(...)                       \
@@ -152,6 +179,7 @@ void CheckOptions(const char* loss, const Options& o) {
 #define FASTLOSS_REAL_OR_ARRAY(name, check, doc) \
   visit_.RealOrArray(#name, self_.name, ::fastloss::Check::check, doc);
 #define FASTLOSS_CLASS_WEIGHTS(doc) visit_.ClassWeights("class_weights", doc);
+#define FASTLOSS_GROUPS(doc) visit_.Groups("groups", doc);
 
 // FASTLOSS_DOC(summary, formula, notes): a loss's documentation in its
 // options struct (reStructuredText fragments; the Python docstrings add the

@@ -24,10 +24,12 @@
 #ifndef FASTLOSS_REGISTRY_HPP_
 #define FASTLOSS_REGISTRY_HPP_
 
+#include "fastloss/adversarial.hpp"
 #include "fastloss/classification.hpp"
 #include "fastloss/core.hpp"
 #include "fastloss/detection.hpp"
 #include "fastloss/metric.hpp"
+#include "fastloss/ranking.hpp"
 #include "fastloss/regression.hpp"
 #include "fastloss/segmentation.hpp"
 
@@ -37,6 +39,30 @@
   FASTLOSS_SEGMENTATION_LOSSES(X)   \
   FASTLOSS_DETECTION_LOSSES(X)      \
   FASTLOSS_METRIC_LOSSES(X)
+
+// The losses of several inputs: one row per loss, in its family's header
+// (metric.hpp, ranking.hpp, adversarial.hpp):
+//
+//   X(CppName, python_name, Kind, "aliases", "arguments", "target")
+//
+// with its options in CppName##Options (fields, checks, docs: the same
+// description as the rows above). "arguments" are the Python call's
+// positional arguments in order, space-separated; "target" is the one of them
+// that is not differentiated ("" if none), the others are the inputs whose
+// gradients .grad returns, in order. Kinds, and the entry point each row has:
+//   Rows       Name(MultiCall<T>, o)          one loss per row along the inputs' last axis
+//   Elements   Name(MultiCall<T>, o)          one loss per element of inputs of one shape
+//   Pairs      Name(Call<T>, groups, o)       one sum over pairs (no kNone, no weights)
+//   ScorePair  Name(ScoreCall<T> x2, r, o)    two score arrays, each reduced on its own
+//   Scores     Name(ScoreCall<T>, r, o)       one score array
+//   Samples    Name(ScoreCall<T>, r, o)       one loss per sample along axis 0
+//   Penalty    Name(View<const T>, o, grad)   a sum over arrays (no reduction, no weights)
+// The Python binding (python/src/multi.cc), the loss objects, their options,
+// signatures, docstrings and type stubs are generated from these rows.
+#define FASTLOSS_MULTI_LOSSES(X)     \
+  FASTLOSS_METRIC_MULTI_LOSSES(X)    \
+  FASTLOSS_RANKING_MULTI_LOSSES(X)   \
+  FASTLOSS_ADVERSARIAL_MULTI_LOSSES(X)
 
 // Selectors by driver: FASTLOSS_ELEMENTWISE_ONLY_##driver(...) keeps its
 // arguments for elementwise rows only, FASTLOSS_ON_GPU_##driver(...) for the

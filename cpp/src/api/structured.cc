@@ -25,14 +25,6 @@ std::string Num(double x) {
   return buf;
 }
 
-void CheckAtLeast(const char* name, const char* opt, double v, double lo, bool strict = false) {
-  const bool ok = std::isfinite(v) && (strict ? v > lo : v >= lo);
-  if (!ok) {
-    throw Error(std::string(name) + ": " + opt + " must be a finite number " +
-                (strict ? "> " : ">= ") + Num(lo) + ", got " + Num(v));
-  }
-}
-
 template <typename T>
 GroupProblem<T> PredictionProblem(const char* name, const Call<T>& call, uint64_t reduced,
                                   const char* desc) {
@@ -205,9 +197,7 @@ double CosineSimilarity(const Call<T>& call, const CosineSimilarityOptions& o) {
 template <typename T>
 double CosineEmbedding(const MultiCall<T>& call, const CosineEmbeddingOptions& o) {
   const char* name = "cosine_embedding";
-  if (!(o.margin >= -1.0 && o.margin <= 1.0)) {
-    throw Error("cosine_embedding: margin must be in [-1, 1], got " + Num(o.margin));
-  }
+  CheckOptions(name, o);
   const char* names[] = {"x1", "x2"};
   const GroupProblem<T> pr = RowProblem(name, call, 2, names, "y");
   ForEach(call.target, [&](int64_t i, T y) {
@@ -225,9 +215,7 @@ double CosineEmbedding(const MultiCall<T>& call, const CosineEmbeddingOptions& o
 template <typename T>
 double TripletMargin(const MultiCall<T>& call, const TripletMarginOptions& o) {
   const char* name = "triplet_margin";
-  CheckAtLeast(name, "margin", o.margin, 0.0);
-  CheckAtLeast(name, "p", o.p, 0.0, true);
-  CheckAtLeast(name, "eps", o.eps, 0.0);
+  CheckOptions(name, o);
   if (o.squared && o.p != 2.0) {
     throw Error("triplet_margin: squared=True is the squared Euclidean distance and needs p = 2, got p = " +
                 Num(o.p));
@@ -252,10 +240,9 @@ double TripletMargin(const MultiCall<T>& call, const TripletMarginOptions& o) {
 }
 
 template <typename T>
-double ContrastivePairs(const MultiCall<T>& call, const ContrastiveOptions& o) {
+double ContrastivePairs(const MultiCall<T>& call, const ContrastivePairsOptions& o) {
   const char* name = "contrastive_pairs";
-  CheckAtLeast(name, "margin", o.margin, 0.0);
-  CheckAtLeast(name, "eps", o.eps, 0.0);
+  CheckOptions(name, o);
   const char* names[] = {"x1", "x2"};
   const GroupProblem<T> pr = RowProblem(name, call, 2, names, "y_true");
   ForEach(call.target, [&](int64_t i, T y) {
@@ -303,7 +290,7 @@ void NegateInto(const View<T>& src, View<T>& dst) {
 template <typename T>
 double MarginRanking(const MultiCall<T>& call, const MarginRankingOptions& o) {
   const char* name = "margin_ranking";
-  CheckAtLeast(name, "margin", o.margin, 0.0);
+  CheckOptions(name, o);
   internal::CheckView(name, "x1", call.inputs[0]);
   internal::CheckView(name, "x2", call.inputs[1]);
   internal::CheckView(name, "y", call.target);
@@ -395,32 +382,36 @@ double RunScorePair(const char* name, const char* real_name, const Loss& real_lo
 }  // namespace
 
 template <typename T>
-double GanDiscriminator(const ScoreCall<T>& real, const ScoreCall<T>& fake, Reduction r) {
+double GanDiscriminator(const ScoreCall<T>& real, const ScoreCall<T>& fake, Reduction r,
+                        const GanDiscriminatorOptions&) {
   return RunScorePair("gan_discriminator", "real_logits", internal::GanRealLoss(), real,
                       "fake_logits", internal::GanFakeLoss(), fake, r);
 }
 
 template <typename T>
-double GanGenerator(const ScoreCall<T>& fake, Reduction r, bool saturating) {
-  return RunScores("gan_generator", "fake_logits", internal::GanGeneratorLoss(saturating), fake, r);
+double GanGenerator(const ScoreCall<T>& fake, Reduction r, const GanGeneratorOptions& o) {
+  return RunScores("gan_generator", "fake_logits", internal::GanGeneratorLoss(o.saturating), fake,
+                   r);
 }
 
 template <typename T>
-double WassersteinCritic(const ScoreCall<T>& real, const ScoreCall<T>& fake, Reduction r) {
+double WassersteinCritic(const ScoreCall<T>& real, const ScoreCall<T>& fake, Reduction r,
+                         const WassersteinCriticOptions&) {
   return RunScorePair("wasserstein_critic", "real_scores", internal::WassersteinRealLoss(), real,
                       "fake_scores", internal::WassersteinFakeLoss(), fake, r);
 }
 
 template <typename T>
-double WassersteinGenerator(const ScoreCall<T>& fake, Reduction r) {
+double WassersteinGenerator(const ScoreCall<T>& fake, Reduction r,
+                            const WassersteinGeneratorOptions&) {
   return RunScores("wasserstein_generator", "fake_scores", internal::WassersteinGeneratorLoss(),
                    fake, r);
 }
 
 template <typename T>
-double GradientPenalty(const ScoreCall<T>& s, Reduction r, double target) {
+double GradientPenalty(const ScoreCall<T>& s, Reduction r, const GradientPenaltyOptions& o) {
   const char* name = "gradient_penalty";
-  if (!std::isfinite(target)) throw Error("gradient_penalty: target must be finite, got " + Num(target));
+  CheckOptions(name, o);
   internal::CheckView(name, "gradients", s.scores);
   const int rank = s.scores.rank;
   if (rank < 1) {
@@ -440,14 +431,14 @@ double GradientPenalty(const ScoreCall<T>& s, Reduction r, double target) {
   pr.losses = s.losses ? const_cast<View<T>*>(&*s.losses) : nullptr;
   losses::SquaredNorm f;
   f.penalty = true;
-  f.target = target;
+  f.target = o.target;
   return RunGroupLoss(pr, f);
 }
 
 template <typename T>
-double L2Penalty(const View<const T>& w, double lam, const View<T>* grad) {
+double L2Penalty(const View<const T>& w, const L2PenaltyOptions& o, const View<T>* grad) {
   const char* name = "l2_penalty";
-  CheckAtLeast(name, "lam", lam, 0.0);
+  CheckOptions(name, o);
   internal::CheckView(name, "arrays", w);
   GroupProblem<T> pr;
   pr.name = name;
@@ -459,37 +450,33 @@ double L2Penalty(const View<const T>& w, double lam, const View<T>* grad) {
   pr.grad_names[0] = internal::kGradArg;
   losses::SquaredNorm f;
   f.penalty = false;
-  f.lam = lam;
+  f.lam = o.lam;
   return RunGroupLoss(pr, f);
 }
 
 #define FASTLOSS_INSTANTIATE_CALL(Name)                                   \
   template double Name<float>(const Call<float>&, const Name##Options&); \
   template double Name<double>(const Call<double>&, const Name##Options&);
-#define FASTLOSS_INSTANTIATE_MULTI(Name)                                       \
-  template double Name<float>(const MultiCall<float>&, const Name##Options&); \
-  template double Name<double>(const MultiCall<double>&, const Name##Options&);
 FASTLOSS_INSTANTIATE_CALL(BoxIou)
 FASTLOSS_INSTANTIATE_CALL(CosineSimilarity)
-FASTLOSS_INSTANTIATE_MULTI(CosineEmbedding)
-FASTLOSS_INSTANTIATE_MULTI(TripletMargin)
-FASTLOSS_INSTANTIATE_MULTI(MarginRanking)
-template double ContrastivePairs<float>(const MultiCall<float>&, const ContrastiveOptions&);
-template double ContrastivePairs<double>(const MultiCall<double>&, const ContrastiveOptions&);
 #undef FASTLOSS_INSTANTIATE_CALL
-#undef FASTLOSS_INSTANTIATE_MULTI
 
-template double GanDiscriminator<float>(const ScoreCall<float>&, const ScoreCall<float>&, Reduction);
-template double GanDiscriminator<double>(const ScoreCall<double>&, const ScoreCall<double>&, Reduction);
-template double GanGenerator<float>(const ScoreCall<float>&, Reduction, bool);
-template double GanGenerator<double>(const ScoreCall<double>&, Reduction, bool);
-template double WassersteinCritic<float>(const ScoreCall<float>&, const ScoreCall<float>&, Reduction);
-template double WassersteinCritic<double>(const ScoreCall<double>&, const ScoreCall<double>&, Reduction);
-template double WassersteinGenerator<float>(const ScoreCall<float>&, Reduction);
-template double WassersteinGenerator<double>(const ScoreCall<double>&, Reduction);
-template double GradientPenalty<float>(const ScoreCall<float>&, Reduction, double);
-template double GradientPenalty<double>(const ScoreCall<double>&, Reduction, double);
-template double L2Penalty<float>(const View<const float>&, double, const View<float>*);
-template double L2Penalty<double>(const View<const double>&, double, const View<double>*);
+// The entry points of the rows of several inputs but PairwiseRanking's
+// (drivers/ranking), by kind.
+#define FASTLOSS_INSTANTIATE_Rows(Name, T) \
+  template double Name<T>(const MultiCall<T>&, const Name##Options&);
+#define FASTLOSS_INSTANTIATE_Elements(Name, T) FASTLOSS_INSTANTIATE_Rows(Name, T)
+#define FASTLOSS_INSTANTIATE_Pairs(Name, T)
+#define FASTLOSS_INSTANTIATE_ScorePair(Name, T) \
+  template double Name<T>(const ScoreCall<T>&, const ScoreCall<T>&, Reduction, const Name##Options&);
+#define FASTLOSS_INSTANTIATE_Scores(Name, T) \
+  template double Name<T>(const ScoreCall<T>&, Reduction, const Name##Options&);
+#define FASTLOSS_INSTANTIATE_Samples(Name, T) FASTLOSS_INSTANTIATE_Scores(Name, T)
+#define FASTLOSS_INSTANTIATE_Penalty(Name, T) \
+  template double Name<T>(const View<const T>&, const Name##Options&, const View<T>*);
+#define FASTLOSS_INSTANTIATE_MULTI(Name, name, kind, aliases, args, target) \
+  FASTLOSS_INSTANTIATE_##kind(Name, float) FASTLOSS_INSTANTIATE_##kind(Name, double)
+FASTLOSS_MULTI_LOSSES(FASTLOSS_INSTANTIATE_MULTI)
+#undef FASTLOSS_INSTANTIATE_MULTI
 
 }  // namespace fastloss

@@ -135,6 +135,28 @@ cudaError_t WassersteinCritic(const DeviceScoreCall& real, const DeviceScoreCall
                               Reduction reduction, void* result, cudaStream_t stream = 0);
 cudaError_t WassersteinGenerator(const DeviceScoreCall& fake, Reduction reduction, void* result,
                                  cudaStream_t stream = 0);
+// The same with the options structs of the rows (fastloss/adversarial.hpp):
+// every row of FASTLOSS_MULTI_LOSSES of a score kind has one.
+inline cudaError_t GanDiscriminator(const DeviceScoreCall& real, const DeviceScoreCall& fake,
+                                    Reduction reduction, const GanDiscriminatorOptions&,
+                                    void* result, cudaStream_t stream = 0) {
+  return GanDiscriminator(real, fake, reduction, result, stream);
+}
+inline cudaError_t GanGenerator(const DeviceScoreCall& fake, Reduction reduction,
+                                const GanGeneratorOptions& o, void* result,
+                                cudaStream_t stream = 0) {
+  return GanGenerator(fake, reduction, o.saturating, result, stream);
+}
+inline cudaError_t WassersteinCritic(const DeviceScoreCall& real, const DeviceScoreCall& fake,
+                                     Reduction reduction, const WassersteinCriticOptions&,
+                                     void* result, cudaStream_t stream = 0) {
+  return WassersteinCritic(real, fake, reduction, result, stream);
+}
+inline cudaError_t WassersteinGenerator(const DeviceScoreCall& fake, Reduction reduction,
+                                        const WassersteinGeneratorOptions&, void* result,
+                                        cudaStream_t stream = 0) {
+  return WassersteinGenerator(fake, reduction, result, stream);
+}
 
 // Why the last entry point called on this thread returned
 // cudaErrorInvalidValue ("" after a success).

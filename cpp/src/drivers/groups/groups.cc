@@ -75,26 +75,16 @@ void CheckShape(const char* name, const char* arg, const View<T>& v, const int64
   }
 }
 
-}  // namespace
-
+// The checks of a problem, before anything is read or written: the inputs
+// and gradients (returns whether any gradient is asked for).
 template <typename T>
-double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps& ops) {
+bool CheckInputsAndGradients(const GroupProblem<T>& pr, const GroupOps& ops) {
   const char* name = pr.name;
-  const std::string sname(name);
   const int ni = ops.inputs;
   for (int k = 0; k < ni; ++k) {
     CheckView(name, pr.in_names[k], *pr.in[k]);
     if (k > 0) CheckSameShape(name, pr.in_names[0], *pr.in[0], pr.in_names[k], *pr.in[k]);
   }
-  const View<const T>& x0 = *pr.in[0];
-  const int rank = x0.rank;
-  // The groups' shape: the kept axes.
-  View<const T> groups;
-  for (int k = 0; k < rank; ++k) {
-    if (!((pr.reduced >> k) & 1)) groups.shape[groups.rank++] = x0.shape[k];
-  }
-  const int64_t ngroups = groups.size();
-  const bool none = pr.reduction == Reduction::kNone;
   bool any_grad = false;
   for (int j = 0; j < ops.grads; ++j) {
     if (!pr.grads[j]) continue;
@@ -117,16 +107,21 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
       }
     }
   }
-  if (none && !pr.losses && !any_grad) {
-    throw Error(sname + ": reduction 'none' needs an output (losses or grad)");
-  }
-  View<T>* losses = none ? pr.losses : nullptr;
+  return any_grad;
+}
+
+// The checks of the per-group operands (losses, target, weights) against
+// the groups' shape; sets the weights' broadcast strides.
+template <typename T>
+void CheckGroupOperands(const GroupProblem<T>& pr, const GroupOps& ops, const View<const T>& groups,
+                        View<T>* losses, int64_t* wstrides) {
+  const char* name = pr.name;
   if (losses) {
     CheckShape(name, "losses", *losses, groups.shape, groups.rank, pr.groups_desc);
     CheckDistinctElements(name, "losses", *losses);
     // The losses are written before the gradient pass reads the inputs: no
     // shared memory at all, not even as the same view.
-    for (int k = 0; k < ni; ++k) {
+    for (int k = 0; k < ops.inputs; ++k) {
       CheckOutputOverlap(name, "losses", *losses, pr.in_names[k], *pr.in[k], false);
     }
     for (int j = 0; j < ops.grads; ++j) {
@@ -136,7 +131,6 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
     }
   }
   if (pr.target) CheckShape(name, pr.target_name, *pr.target, groups.shape, groups.rank, pr.groups_desc);
-  int64_t wstrides[kMaxRank] = {};
   if (pr.weights) BroadcastTo(name, "weights", *pr.weights, groups, wstrides, pr.groups_desc);
   // The weights and the target are read group by group, between output
   // writes: no output may share their memory.
@@ -149,67 +143,126 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
   }
   if (losses && pr.weights) CheckOutputOverlap(name, "losses", *losses, "weights", *pr.weights, false);
   if (losses && pr.target) CheckOutputOverlap(name, "losses", *losses, pr.target_name, *pr.target, false);
+}
 
-  // The inner (reduced) space over inputs and gradients, and the outer
-  // (groups) space over the same operands.
-  Space inner, outer;
-  for (int s = 0; s < ni; ++s) inner.present[s] = outer.present[s] = true;
-  for (int j = 0; j < ops.grads; ++j) {
-    inner.present[kMaxGroupInputs + j] = outer.present[kMaxGroupInputs + j] = pr.grads[j] != nullptr;
+// One checked problem, split into the inner (reduced) space over inputs and
+// gradients and the outer (groups) space over the same operands, and run
+// group by group (RunWholeGroups) or chunk by chunk (RunChunkedGroups).
+template <typename T>
+class GroupRun {
+ public:
+  GroupRun(const GroupProblem<T>& pr, const void* functor, const GroupOps& ops,
+           const View<const T>& groups, View<T>* losses, const int64_t* wstrides, bool any_grad)
+      : pr_(pr), functor_(functor), ops_(ops), groups_(groups), losses_(losses),
+        any_grad_(any_grad) {
+    std::copy(wstrides, wstrides + kMaxRank, wstrides_);
+    SplitSpaces();
+    ngroups_ = groups.size();
   }
-  for (int k = 0; k < rank; ++k) {
-    Space& sp = ((pr.reduced >> k) & 1) ? inner : outer;
-    sp.shape[sp.rank] = x0.shape[k];
-    for (int s = 0; s < ni; ++s) sp.strides[s][sp.rank] = pr.in[s]->strides[k];
-    for (int j = 0; j < ops.grads; ++j) {
-      if (pr.grads[j]) sp.strides[kMaxGroupInputs + j][sp.rank] = pr.grads[j]->strides[k];
-    }
-    sp.n *= x0.shape[k];
-    ++sp.rank;
-  }
-  const int64_t ninner = inner.n;
-  inner.Coalesce();
-  const bool contiguous = inner.Contiguous();
+
+  int64_t ngroups() const { return ngroups_; }
 
   // The mean's denominator: the weights' total over the groups, in order.
-  double den = static_cast<double>(ngroups);
-  if (pr.weights) {
-    den = 0.0;
-    for (int64_t g = 0; g < ngroups; ++g) {
-      den += static_cast<double>(
-          pr.weights->data[OffsetOf(g, groups.shape, wstrides, groups.rank)]);
+  double Denominator() const {
+    if (!pr_.weights) return static_cast<double>(ngroups_);
+    double den = 0.0;
+    for (int64_t g = 0; g < ngroups_; ++g) den += GroupWeight(g);
+    return den;
+  }
+
+  // The sum of the groups' weighted losses; writes the losses and gradients.
+  double Run(double grad_scale) {
+    grad_scale_ = grad_scale;
+    const int64_t work = ngroups_ * std::max<int64_t>(ninner_, 1) * std::max(ops_.cost, 1);
+    const int max_threads = work < kParallelWork ? 1 : GetNumThreads();
+    return ninner_ <= kGroupChunk ? RunWholeGroups(max_threads) : RunChunkedGroups(max_threads);
+  }
+
+ private:
+  void SplitSpaces() {
+    const View<const T>& x0 = *pr_.in[0];
+    for (int s = 0; s < ops_.inputs; ++s) inner_.present[s] = outer_.present[s] = true;
+    for (int j = 0; j < ops_.grads; ++j) {
+      inner_.present[kMaxGroupInputs + j] = outer_.present[kMaxGroupInputs + j] =
+          pr_.grads[j] != nullptr;
+    }
+    for (int k = 0; k < x0.rank; ++k) {
+      Space& sp = ((pr_.reduced >> k) & 1) ? inner_ : outer_;
+      sp.shape[sp.rank] = x0.shape[k];
+      for (int s = 0; s < ops_.inputs; ++s) sp.strides[s][sp.rank] = pr_.in[s]->strides[k];
+      for (int j = 0; j < ops_.grads; ++j) {
+        if (pr_.grads[j]) sp.strides[kMaxGroupInputs + j][sp.rank] = pr_.grads[j]->strides[k];
+      }
+      sp.n *= x0.shape[k];
+      ++sp.rank;
+    }
+    ninner_ = inner_.n;
+    inner_.Coalesce();
+    contiguous_ = inner_.Contiguous();
+  }
+
+  double GroupWeight(int64_t g) const {
+    return pr_.weights ? static_cast<double>(pr_.weights->data[OffsetOf(
+                             g, groups_.shape, wstrides_, groups_.rank)])
+                       : 1.0;
+  }
+  double GroupTarget(int64_t g) const {
+    return pr_.target ? static_cast<double>(pr_.target->data[OffsetOf(
+                            g, groups_.shape, pr_.target->strides, groups_.rank)])
+                      : 0.0;
+  }
+
+  // Finalizes one group: stores w l (kNone), scales the coefficients; returns w l.
+  double Finish(int64_t g, const double* sums, double* coef) const {
+    const double w = GroupWeight(g);
+    const double l = ops_.finalize(functor_, sums, GroupTarget(g), coef);
+    const double wl = w * l;
+    if (losses_) {
+      losses_->data[OffsetOf(g, groups_.shape, losses_->strides, groups_.rank)] =
+          static_cast<T>(wl);
+    }
+    for (int k = 0; k < ops_.coefs; ++k) coef[k] *= w * grad_scale_;
+    return wl;
+  }
+
+  // Steps the multi-index `id` (and the operands' offsets `o`) of the inner
+  // space by one element.
+  void Step(int64_t* o, int64_t* id) const {
+    for (int k = inner_.rank - 1; k >= 0; --k) {
+      for (int s = 0; s < Space::kOps; ++s) o[s] += inner_.strides[s][k];
+      if (++id[k] < inner_.shape[k]) break;
+      for (int s = 0; s < Space::kOps; ++s) o[s] -= inner_.shape[k] * inner_.strides[s][k];
+      id[k] = 0;
     }
   }
-  if (ngroups == 0) {
-    return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
-  }
-  const double grad_scale = pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
 
   // Runs a kernel over inner elements [i0, i0 + len) of the group at outer
   // offsets `goff`, gathering / scattering when the inner space is strided.
-  auto run_range = [&](GroupKernel kernel, const int64_t* goff, int64_t i0, int64_t len,
-                       GroupArgs a, bool grads_out, std::vector<T>& buf) {
-    if (contiguous) {
-      for (int s = 0; s < ni; ++s) a.in[s] = pr.in[s]->data + goff[s] + i0;
-      for (int j = 0; j < ops.grads; ++j) {
-        a.grad[j] = grads_out && pr.grads[j] ? pr.grads[j]->data + goff[kMaxGroupInputs + j] + i0
-                                             : nullptr;
+  void RunRange(GroupKernel kernel, const int64_t* goff, int64_t i0, int64_t len, GroupArgs a,
+                bool grads_out, std::vector<T>& buf) const {
+    const int ni = ops_.inputs;
+    if (contiguous_) {
+      for (int s = 0; s < ni; ++s) a.in[s] = pr_.in[s]->data + goff[s] + i0;
+      for (int j = 0; j < ops_.grads; ++j) {
+        a.grad[j] = grads_out && pr_.grads[j]
+                        ? pr_.grads[j]->data + goff[kMaxGroupInputs + j] + i0
+                        : nullptr;
       }
       a.n = len;
-      kernel(functor, a);
+      kernel(functor_, a);
       return;
     }
     if (buf.empty()) buf.resize(static_cast<size_t>(Space::kOps * kGather));
     for (int64_t c0 = i0; c0 < i0 + len; c0 += kGather) {
       const int64_t cn = std::min(kGather, i0 + len - c0);
       int64_t off[Space::kOps];
-      inner.Offsets(c0, off);
+      inner_.Offsets(c0, off);
       int64_t idx[kMaxRank] = {};
       {
         int64_t rest = c0;
-        for (int k = inner.rank - 1; k >= 0; --k) {
-          idx[k] = rest % inner.shape[k];
-          rest /= inner.shape[k];
+        for (int k = inner_.rank - 1; k >= 0; --k) {
+          idx[k] = rest % inner_.shape[k];
+          rest /= inner_.shape[k];
         }
       }
       // Gather the inputs (and remember the positions for the scatter).
@@ -218,88 +271,51 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
       int64_t id[kMaxRank];
       std::copy(idx, idx + kMaxRank, id);
       for (int64_t e = 0; e < cn; ++e) {
-        for (int s = 0; s < ni; ++s) buf[s * kGather + e] = pr.in[s]->data[goff[s] + o[s]];
-        for (int k = inner.rank - 1; k >= 0; --k) {
-          for (int s = 0; s < Space::kOps; ++s) o[s] += inner.strides[s][k];
-          if (++id[k] < inner.shape[k]) break;
-          for (int s = 0; s < Space::kOps; ++s) o[s] -= inner.shape[k] * inner.strides[s][k];
-          id[k] = 0;
-        }
+        for (int s = 0; s < ni; ++s) buf[s * kGather + e] = pr_.in[s]->data[goff[s] + o[s]];
+        Step(o, id);
       }
       GroupArgs b = a;
       for (int s = 0; s < ni; ++s) b.in[s] = buf.data() + s * kGather;
-      for (int j = 0; j < ops.grads; ++j) {
-        b.grad[j] = grads_out && pr.grads[j] ? buf.data() + (kMaxGroupInputs + j) * kGather
-                                             : nullptr;
+      for (int j = 0; j < ops_.grads; ++j) {
+        b.grad[j] = grads_out && pr_.grads[j] ? buf.data() + (kMaxGroupInputs + j) * kGather
+                                              : nullptr;
       }
       b.n = cn;
-      kernel(functor, b);
+      kernel(functor_, b);
       if (!grads_out) continue;
       std::copy(off, off + Space::kOps, o);
       std::copy(idx, idx + kMaxRank, id);
       for (int64_t e = 0; e < cn; ++e) {
-        for (int j = 0; j < ops.grads; ++j) {
-          if (pr.grads[j]) {
+        for (int j = 0; j < ops_.grads; ++j) {
+          if (pr_.grads[j]) {
             const int s = kMaxGroupInputs + j;
-            pr.grads[j]->data[goff[s] + o[s]] = buf[s * kGather + e];
+            pr_.grads[j]->data[goff[s] + o[s]] = buf[s * kGather + e];
           }
         }
-        for (int k = inner.rank - 1; k >= 0; --k) {
-          for (int s = 0; s < Space::kOps; ++s) o[s] += inner.strides[s][k];
-          if (++id[k] < inner.shape[k]) break;
-          for (int s = 0; s < Space::kOps; ++s) o[s] -= inner.shape[k] * inner.strides[s][k];
-          id[k] = 0;
-        }
+        Step(o, id);
       }
     }
-  };
+  }
 
-  // Per group: weight, target, loss slot.
-  auto group_weight = [&](int64_t g) {
-    return pr.weights ? static_cast<double>(
-                            pr.weights->data[OffsetOf(g, groups.shape, wstrides, groups.rank)])
-                      : 1.0;
-  };
-  auto group_target = [&](int64_t g) {
-    return pr.target ? static_cast<double>(pr.target->data[OffsetOf(
-                           g, groups.shape, pr.target->strides, groups.rank)])
-                     : 0.0;
-  };
-  // Finalize one group: stores w l (kNone), scales the coefficients; returns w l.
-  auto finish = [&](int64_t g, const double* sums, double* coef) {
-    const double w = group_weight(g);
-    const double l = ops.finalize(functor, sums, group_target(g), coef);
-    const double wl = w * l;
-    if (losses) {
-      losses->data[OffsetOf(g, groups.shape, losses->strides, groups.rank)] = static_cast<T>(wl);
-    }
-    for (int k = 0; k < ops.coefs; ++k) coef[k] *= w * grad_scale;
-    return wl;
-  };
-
-  const int64_t work = ngroups * std::max<int64_t>(ninner, 1) * std::max(ops.cost, 1);
-  const int max_threads = work < kParallelWork ? 1 : GetNumThreads();
-  double total = 0.0;
-
-  if (ninner <= kGroupChunk) {
-    // Whole groups per task.
-    const int64_t per_task = std::max<int64_t>(1, kTaskElements / std::max<int64_t>(ninner, 1));
-    const int64_t tasks = (ngroups + per_task - 1) / per_task;
+  // Small groups: whole groups per task, the tasks' partial sums folded in order.
+  double RunWholeGroups(int max_threads) const {
+    const int64_t per_task = std::max<int64_t>(1, kTaskElements / std::max<int64_t>(ninner_, 1));
+    const int64_t tasks = (ngroups_ + per_task - 1) / per_task;
     std::vector<double> partials(static_cast<size_t>(tasks));
     auto task = [&](int64_t t) {
       std::vector<T> buf;
-      const int64_t g0 = t * per_task, g1 = std::min(ngroups, g0 + per_task);
+      const int64_t g0 = t * per_task, g1 = std::min(ngroups_, g0 + per_task);
       double sum = 0.0;
       for (int64_t g = g0; g < g1; ++g) {
         int64_t goff[Space::kOps];
-        outer.Offsets(g, goff);
+        outer_.Offsets(g, goff);
         double sums[kMaxGroupSums] = {};
         GroupArgs a;
         a.sums = sums;
-        run_range(ops.sums_kernel, goff, 0, ninner, a, false, buf);
+        RunRange(ops_.sums_kernel, goff, 0, ninner_, a, false, buf);
         GroupArgs b;
-        sum += finish(g, sums, b.coef);
-        if (any_grad) run_range(ops.grad_kernel, goff, 0, ninner, b, true, buf);
+        sum += Finish(g, sums, b.coef);
+        if (any_grad_) RunRange(ops_.grad_kernel, goff, 0, ninner_, b, true, buf);
       }
       partials[static_cast<size_t>(t)] = sum;
     };
@@ -309,55 +325,96 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
     } else {
       ParallelFor(tasks, threads, [&](int64_t i) { task(i); });
     }
+    double total = 0.0;
     for (double p : partials) total += p;
-  } else {
-    // Large groups: chunk sums in parallel, folded per group in order; then
-    // the gradient chunk by chunk.
-    const int64_t chunks = (ninner + kGroupChunk - 1) / kGroupChunk;
-    const int64_t items = ngroups * chunks;
+    return total;
+  }
+
+  // Large groups: chunk sums in parallel, folded per group in order; then
+  // the gradient chunk by chunk.
+  double RunChunkedGroups(int max_threads) const {
+    const int64_t chunks = (ninner_ + kGroupChunk - 1) / kGroupChunk;
+    const int64_t items = ngroups_ * chunks;
     const int threads = static_cast<int>(std::min<int64_t>(max_threads, items));
-    std::vector<double> sums(static_cast<size_t>(items * ops.sums), 0.0);
-    auto sums_item = [&](int64_t it) {
+    auto for_items = [&](auto&& item) {
+      if (threads <= 1) {
+        for (int64_t it = 0; it < items; ++it) item(it);
+      } else {
+        ParallelFor(items, threads, [&](int64_t i) { item(i); });
+      }
+    };
+    std::vector<double> sums(static_cast<size_t>(items * ops_.sums), 0.0);
+    for_items([&](int64_t it) {
       std::vector<T> buf;
       const int64_t g = it / chunks, c = it % chunks;
       int64_t goff[Space::kOps];
-      outer.Offsets(g, goff);
+      outer_.Offsets(g, goff);
       GroupArgs a;
-      a.sums = sums.data() + it * ops.sums;
+      a.sums = sums.data() + it * ops_.sums;
       const int64_t i0 = c * kGroupChunk;
-      run_range(ops.sums_kernel, goff, i0, std::min(kGroupChunk, ninner - i0), a, false, buf);
-    };
-    if (threads <= 1) {
-      for (int64_t it = 0; it < items; ++it) sums_item(it);
-    } else {
-      ParallelFor(items, threads, [&](int64_t i) { sums_item(i); });
-    }
-    std::vector<double> coefs(static_cast<size_t>(ngroups * kMaxGroupCoefs), 0.0);
-    for (int64_t g = 0; g < ngroups; ++g) {
+      RunRange(ops_.sums_kernel, goff, i0, std::min(kGroupChunk, ninner_ - i0), a, false, buf);
+    });
+    double total = 0.0;
+    std::vector<double> coefs(static_cast<size_t>(ngroups_ * kMaxGroupCoefs), 0.0);
+    for (int64_t g = 0; g < ngroups_; ++g) {
       double s[kMaxGroupSums] = {};
       for (int64_t c = 0; c < chunks; ++c) {
-        for (int k = 0; k < ops.sums; ++k) s[k] += sums[(g * chunks + c) * ops.sums + k];
+        for (int k = 0; k < ops_.sums; ++k) s[k] += sums[(g * chunks + c) * ops_.sums + k];
       }
-      total += finish(g, s, coefs.data() + g * kMaxGroupCoefs);
+      total += Finish(g, s, coefs.data() + g * kMaxGroupCoefs);
     }
-    if (any_grad) {
-      auto grad_item = [&](int64_t it) {
-        std::vector<T> buf;
-        const int64_t g = it / chunks, c = it % chunks;
-        int64_t goff[Space::kOps];
-        outer.Offsets(g, goff);
-        GroupArgs a;
-        for (int k = 0; k < ops.coefs; ++k) a.coef[k] = coefs[g * kMaxGroupCoefs + k];
-        const int64_t i0 = c * kGroupChunk;
-        run_range(ops.grad_kernel, goff, i0, std::min(kGroupChunk, ninner - i0), a, true, buf);
-      };
-      if (threads <= 1) {
-        for (int64_t it = 0; it < items; ++it) grad_item(it);
-      } else {
-        ParallelFor(items, threads, [&](int64_t i) { grad_item(i); });
-      }
-    }
+    if (!any_grad_) return total;
+    for_items([&](int64_t it) {
+      std::vector<T> buf;
+      const int64_t g = it / chunks, c = it % chunks;
+      int64_t goff[Space::kOps];
+      outer_.Offsets(g, goff);
+      GroupArgs a;
+      for (int k = 0; k < ops_.coefs; ++k) a.coef[k] = coefs[g * kMaxGroupCoefs + k];
+      const int64_t i0 = c * kGroupChunk;
+      RunRange(ops_.grad_kernel, goff, i0, std::min(kGroupChunk, ninner_ - i0), a, true, buf);
+    });
+    return total;
   }
+
+  const GroupProblem<T>& pr_;
+  const void* functor_;
+  const GroupOps& ops_;
+  const View<const T>& groups_;
+  View<T>* losses_;
+  int64_t wstrides_[kMaxRank] = {};
+  bool any_grad_;
+  Space inner_, outer_;
+  int64_t ninner_ = 0, ngroups_ = 0;
+  bool contiguous_ = false;
+  double grad_scale_ = 1.0;
+};
+
+}  // namespace
+
+template <typename T>
+double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps& ops) {
+  const bool any_grad = CheckInputsAndGradients(pr, ops);
+  const View<const T>& x0 = *pr.in[0];
+  // The groups' shape: the kept axes.
+  View<const T> groups;
+  for (int k = 0; k < x0.rank; ++k) {
+    if (!((pr.reduced >> k) & 1)) groups.shape[groups.rank++] = x0.shape[k];
+  }
+  const bool none = pr.reduction == Reduction::kNone;
+  if (none && !pr.losses && !any_grad) {
+    throw Error(std::string(pr.name) + ": reduction 'none' needs an output (losses or grad)");
+  }
+  View<T>* losses = none ? pr.losses : nullptr;
+  int64_t wstrides[kMaxRank] = {};
+  CheckGroupOperands(pr, ops, groups, losses, wstrides);
+
+  GroupRun<T> run(pr, functor, ops, groups, losses, wstrides, any_grad);
+  const double den = run.Denominator();
+  if (run.ngroups() == 0) {
+    return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
+  }
+  const double total = run.Run(pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0);
   switch (pr.reduction) {
     case Reduction::kMean: return MeanOf(total, den);
     case Reduction::kSum: return total;

@@ -87,11 +87,7 @@ template <typename T>
 double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
                        const PairwiseRankingOptions& o) {
   const char* name = "pairwise_ranking";
-  if (!(o.margin >= 0) || std::isinf(o.margin)) {
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%g", o.margin);
-    throw Error(std::string(name) + ": margin must be a finite number >= 0, got " + buf);
-  }
+  CheckOptions(name, o);
   if (call.reduction == Reduction::kNone) {
     throw Error("pairwise_ranking: reduction 'none' is not supported (the loss is a sum over "
                 "pairs); use 'mean' or 'sum'");
