@@ -49,6 +49,7 @@ struct ClassWeightsFinder {
   template <class... A> void OptionalInt(A&&...) {}
   template <class... A> void Axes(A&&...) {}
   template <class... A> void Choice(A&&...) {}
+  template <class... A> void Groups(A&&...) {}
 };
 template <class O>
 bool TakesClassWeights(const O& o) {
