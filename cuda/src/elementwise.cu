@@ -27,8 +27,9 @@ namespace {
 using namespace detail;  // NOLINT(build/namespaces): the drivers' shared pieces
 
 // Operands of the plan: y_true, y_pred, weights, the aux operand (BCE's
-// pos_weight array), grad, losses.
-enum Slot { kY = 0, kP, kW, kA, kG, kL, kSlots };
+// pos_weight array, the second input of an Elements row), grad, the aux
+// operand's gradient (kAuxGrad functors), losses.
+enum Slot { kY = 0, kP, kW, kA, kG, kGA, kL, kSlots };
 
 struct Plan {
   Space<kSlots> space;       // coalesced; n = the element count
@@ -42,6 +43,8 @@ struct Params {
   const double* wsum = nullptr;     // weighted mean: 1 / *wsum instead
   bool check_y = false;
   double y_lo = 0.0, y_hi = 1.0;
+  bool check_aux = false;
+  double aux_lo = 0.0, aux_hi = 0.0;
   bool accumulate = true;           // mean / sum (not kNone)
 };
 
@@ -54,27 +57,33 @@ struct alignas(16) Pack {
 // One element: loss and gradient through the functor, outputs stored.
 template <class Loss, typename S, bool kGrad>
 __device__ __forceinline__ double Element(const Loss& f, const Params& prm, double scale,
-                                          S y_s, S p_s, S w_s, bool has_w, S a_s, S* g, S* l) {
+                                          S y_s, S p_s, S w_s, bool has_w, S a_s, S* g, S* ga,
+                                          S* l) {
   using C = typename ComputeOf<S>::type;
   const internal::ScalarMath<C> m;
   const C y = ToCompute<C>(y_s), p = ToCompute<C>(p_s);
   const C w = has_w ? ToCompute<C>(w_s) : C(1);
-  C dl = C(0);
+  C dl = C(0), dla = C(0);
   C loss;
-  if constexpr (internal::UsesAux<Loss>::value) {
+  if constexpr (internal::UsesAuxGrad<Loss>::value) {
+    loss = f.template Eval<kGrad>(m, y, p, ToCompute<C>(a_s), dl, dla);
+  } else if constexpr (internal::UsesAux<Loss>::value) {
     loss = f.template Eval<kGrad>(m, y, p, ToCompute<C>(a_s), dl);
   } else {
     loss = f.template Eval<kGrad>(m, y, p, dl);
   }
-  // y_true outside the loss's range: NaN loss and gradient (the CPU raises;
-  // the GPU cannot without waiting for the device). NaN carries through the
-  // reduction, so the value is NaN too.
-  if (prm.check_y && (y < static_cast<C>(prm.y_lo) || y > static_cast<C>(prm.y_hi))) {
-    loss = dl = m.Div(m.Zero(), m.Zero());
+  // y_true (or aux) outside the loss's range: NaN loss and gradients (the
+  // CPU raises; the GPU cannot without waiting for the device). NaN carries
+  // through the reduction, so the value is NaN too.
+  const C a = ToCompute<C>(a_s);
+  if ((prm.check_y && (y < static_cast<C>(prm.y_lo) || y > static_cast<C>(prm.y_hi))) ||
+      (prm.check_aux && (a < static_cast<C>(prm.aux_lo) || a > static_cast<C>(prm.aux_hi)))) {
+    loss = dl = dla = m.Div(m.Zero(), m.Zero());
   }
   const C wl = w * loss;
   if constexpr (kGrad) {
     if (g) *g = FromCompute<S>(static_cast<C>(dl * w * static_cast<C>(scale)));
+    if (ga) *ga = FromCompute<S>(static_cast<C>(dla * w * static_cast<C>(scale)));
   }
   if (l) *l = FromCompute<S>(wl);
   return static_cast<double>(wl);
@@ -95,6 +104,7 @@ __global__ void __launch_bounds__(kThreads)
   const S* w = static_cast<const S*>(plan.data[kW]);
   const S* a = static_cast<const S*>(plan.data[kA]);
   S* g = kGrad ? static_cast<S*>(plan.data[kG]) : nullptr;
+  S* ga = kGrad ? static_cast<S*>(plan.data[kGA]) : nullptr;
   S* l = static_cast<S*>(plan.data[kL]);
   const bool has_w = w != nullptr;
   // Contiguous plans: weights and aux have stride 1 or 0 (a scalar).
@@ -120,7 +130,8 @@ __global__ void __launch_bounds__(kThreads)
         for (int k = 0; k < kPack; ++k) {
           acc += Element<Loss, S, kGrad>(f, prm, scale, py.v[k], pp.v[k], has_w ? pw.v[k] : S(),
                                          has_w, a ? a[(e0 + k) * as] : S(),
-                                         g ? &pg.v[k] : nullptr, l ? &pl.v[k] : nullptr);
+                                         g ? &pg.v[k] : nullptr, ga ? ga + e0 + k : nullptr,
+                                         l ? &pl.v[k] : nullptr);
         }
         if (g) reinterpret_cast<Pack<S>*>(g)[j] = pg;
         if (l) reinterpret_cast<Pack<S>*>(l)[j] = pl;
@@ -128,7 +139,7 @@ __global__ void __launch_bounds__(kThreads)
         for (int64_t e = e0; e < n; ++e) {
           acc += Element<Loss, S, kGrad>(f, prm, scale, y[e], p[e], has_w ? w[e * ws] : S(),
                                          has_w, a ? a[e * as] : S(), g ? g + e : nullptr,
-                                         l ? l + e : nullptr);
+                                         ga ? ga + e : nullptr, l ? l + e : nullptr);
         }
       }
     }
@@ -138,7 +149,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int64_t e = e0; e < e1; ++e) {
         acc += Element<Loss, S, kGrad>(f, prm, scale, y[e], p[e], has_w ? w[e * ws] : S(),
                                        has_w, a ? a[e * as] : S(), g ? g + e : nullptr,
-                                       l ? l + e : nullptr);
+                                       ga ? ga + e : nullptr, l ? l + e : nullptr);
       }
     }
   } else {
@@ -149,7 +160,8 @@ __global__ void __launch_bounds__(kThreads)
         plan.space.Offsets(e, off);
         acc += Element<Loss, S, kGrad>(f, prm, scale, y[off[kY]], p[off[kP]],
                                        has_w ? w[off[kW]] : S(), has_w, a ? a[off[kA]] : S(),
-                                       g ? g + off[kG] : nullptr, l ? l + off[kL] : nullptr);
+                                       g ? g + off[kG] : nullptr, ga ? ga + off[kGA] : nullptr,
+                                       l ? l + off[kL] : nullptr);
       }
     }
   }
@@ -159,9 +171,12 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Checks the call and lays out the plan (coalesced dimensions). `aux`:
-// BCE's pos_weight array (named `aux_name`), broadcast to y_pred.
+// BCE's pos_weight array (named `aux_name`), broadcast to y_pred, or the
+// second input of an Elements row, whose gradient goes to `aux_grad` (named
+// `aux_grad_name`; aux then has y_pred's shape).
 Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
-              const char* aux_name) {
+              const char* aux_name, const DeviceView* aux_grad = nullptr,
+              const char* aux_grad_name = "aux's gradient") {
   const DeviceView& p = call.y_pred;
   const View<const char> pv = AsView(p), yv = AsView(call.y_true);
   internal::CheckView(name, "y_true", yv);
@@ -169,7 +184,7 @@ Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
   internal::CheckSameShape(name, "y_true", yv, "y_pred", pv);
   CheckDType(name, "y_true", call.y_true, p.dtype);
   const bool none = call.reduction == Reduction::kNone;
-  if (none && !call.losses.has_value() && !call.grad.has_value()) {
+  if (none && !call.losses.has_value() && !call.grad.has_value() && !aux_grad) {
     throw Error(std::string(name) + ": reduction 'none' needs an output (losses or grad)");
   }
   Plan plan;
@@ -197,6 +212,16 @@ Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
     internal::BroadcastTo(name, aux_name, av, pv, sp.strides[kA]);
     plan.data[kA] = aux->data;
   }
+  if (aux_grad) {
+    if (!aux) throw Error(std::string(name) + ": a gradient of aux needs aux");
+    const View<const char> av = AsView(*aux), gv = AsView(*aux_grad);
+    internal::CheckSameShape(name, aux_name, av, "y_pred", pv);
+    internal::CheckView(name, aux_grad_name, gv);
+    internal::CheckSameShape(name, aux_grad_name, gv, aux_name, av);
+    CheckDType(name, aux_grad_name, *aux_grad, p.dtype);
+    for (int k = 0; k < p.rank; ++k) sp.strides[kGA][k] = aux_grad->strides[k];
+    plan.data[kGA] = aux_grad->data;
+  }
   if (call.grad.has_value()) {
     const View<const char> gv = AsView(*call.grad);
     internal::CheckView(name, "grad", gv);
@@ -213,13 +238,14 @@ Plan MakePlan(const char* name, const DeviceCall& call, const DeviceView* aux,
     for (int k = 0; k < p.rank; ++k) sp.strides[kL][k] = call.losses->strides[k];
     plan.data[kL] = call.losses->data;
   }
-  const char* names[kSlots] = {"y_true", "y_pred", "weights", aux_name, "grad", "losses"};
+  const char* names[kSlots] = {"y_true", "y_pred", "weights", aux_name,
+                               "grad",   aux_grad_name, "losses"};
   Operand ops[kSlots];
   for (int s = 0; s < kSlots; ++s) {
     ops[s] = {names[s], plan.data[s], sp.rank, sp.shape, sp.strides[s], s >= kG};
   }
   CheckOperands(name, ItemSize(p.dtype), ops, kSlots);
-  if (!none && call.result == nullptr && !call.grad.has_value()) {
+  if (!none && call.result == nullptr && !call.grad.has_value() && !aux_grad) {
     throw Error(std::string(name) + ": result must be given (device memory for the value)");
   }
   CheckResult(name, call);
@@ -260,7 +286,8 @@ int64_t BlocksForElements(int64_t n, size_t item) {
 // double to `value_slot` when given (one part of a sum).
 template <class Loss, typename S>
 cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
-                        internal::YRange range, double* value_slot, cudaStream_t stream) {
+                        internal::YRange range, double* value_slot, cudaStream_t stream,
+                        internal::YRange aux_range = internal::kAnyY) {
   const bool none = call.reduction == Reduction::kNone;
   const int64_t n = plan.space.n;
   const int64_t blocks = BlocksForElements(n, sizeof(S));
@@ -277,13 +304,16 @@ cudaError_t LaunchTyped(const Loss& f, const Plan& plan, const DeviceCall& call,
   prm.check_y = range.check;
   prm.y_lo = range.lo;
   prm.y_hi = range.hi;
+  prm.check_aux = aux_range.check && plan.data[kA] != nullptr;
+  prm.aux_lo = aux_range.lo;
+  prm.aux_hi = aux_range.hi;
   if (weighted_mean) {
     // Same partition as the loss kernel: thread t sums elements t, t + T, ...
     LaunchWeightSum<S>(plan.space, kW, plan.data[kW], blocks, wpartials, wsum, stream);
     prm.wsum = wsum;
   }
   if (n > 0) {
-    if (call.grad.has_value()) {
+    if (call.grad.has_value() || plan.data[kGA] != nullptr) {
       ElementwiseKernel<Loss, S, true>
           <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(f, plan, prm, partials);
     } else {
@@ -308,13 +338,16 @@ struct LaunchSink {
   cudaError_t* result;
   const DeviceView* aux = nullptr;
   const char* aux_name = "aux";
+  const DeviceView* aux_grad = nullptr;  // an Elements row's second gradient
+  const char* aux_grad_name = "aux's gradient";
   bool validate_only = false;
   template <class F>
-  double operator()(const F& f, internal::YRange range) const {
-    const Plan plan = MakePlan(name, call, aux, aux_name);
+  double operator()(const F& f, internal::YRange range,
+                    internal::YRange aux_range = internal::kAnyY) const {
+    const Plan plan = MakePlan(name, call, aux, aux_name, aux_grad, aux_grad_name);
     if (validate_only) return 0.0;
     *result = WithStorage(call.y_pred.dtype, [&](auto s) {
-      return LaunchTyped<F, decltype(s)>(f, plan, call, range, nullptr, stream);
+      return LaunchTyped<F, decltype(s)>(f, plan, call, range, nullptr, stream, aux_range);
     });
     return 0.0;
   }
@@ -424,6 +457,54 @@ cudaError_t RunScoreParts(const char* name, const ScorePart (&parts)[kParts],
       })
 FASTLOSS_LOSSES(FASTLOSS_CUDA_ENTRY)
 #undef FASTLOSS_CUDA_ENTRY
+
+// The Elements rows of FASTLOSS_MULTI_LOSSES: y_true = the target, y_pred =
+// the first input, aux = the second (its gradient: grads[1]), as on the CPU
+// (internal::ElementsSink).
+template <class Options>
+cudaError_t RunElements(const char* name, const char* args, const char* target,
+                        const DeviceMultiCall& m, const Options& o, cudaStream_t stream) {
+  return Guarded([&] {
+    cudaError_t result = cudaSuccess;
+    CheckOptions(name, o);
+    const internal::ElementsNames names(args, target);
+    const std::string grad_name = names.AuxGrad();
+    const char* in0 = names.in[0].c_str();
+    const char* in1 = names.in[1].c_str();
+    internal::CheckView(name, in0, AsView(m.inputs[0]));
+    internal::CheckView(name, in1, AsView(m.inputs[1]));
+    internal::CheckView(name, target, AsView(m.target));
+    internal::CheckSameShape(name, in0, AsView(m.inputs[0]), in1, AsView(m.inputs[1]));
+    internal::CheckSameShape(name, target, AsView(m.target), in0, AsView(m.inputs[0]));
+    CheckDType(name, in1, m.inputs[1], m.inputs[0].dtype);
+    DeviceCall call;
+    call.y_true = m.target;
+    call.y_pred = m.inputs[0];
+    call.weights = m.weights;
+    call.reduction = m.reduction;
+    call.grad = m.grads[0];
+    call.losses = m.losses;
+    call.result = m.result;
+    LaunchSink sink{name, call, stream, &result};
+    sink.aux = &m.inputs[1];
+    sink.aux_name = in1;
+    sink.aux_grad = m.grads[1] ? &*m.grads[1] : nullptr;
+    sink.aux_grad_name = grad_name.c_str();
+    internal::WithArgumentNames(target, in0, [&] {
+      BuildFor(call, o, sink);
+      return 0;
+    });
+    return result;
+  });
+}
+
+#define FASTLOSS_CUDA_ELEMENTS_ENTRY(Name, name, kind, aliases, args, target)             \
+  FASTLOSS_ELEMENTS_ONLY_##kind(                                                          \
+      cudaError_t Name(const DeviceMultiCall& call, const Name##Options& o, cudaStream_t s) { \
+        return RunElements(#name, args, target, call, o, s);                              \
+      })
+FASTLOSS_MULTI_LOSSES(FASTLOSS_CUDA_ELEMENTS_ENTRY)
+#undef FASTLOSS_CUDA_ELEMENTS_ENTRY
 
 cudaError_t BinaryCrossEntropy(const DeviceCall& call, const DeviceView& pos_weight,
                                const BinaryCrossEntropyOptions& o, cudaStream_t stream) {

@@ -3,8 +3,8 @@
 The losses, their arguments and options come from the registry of
 fastloss._core (loss_info), which parses the calls: the single-input rows
 (through fastloss.cuda._run) and the rows of several inputs the GPU has,
-the adversarial losses of score arrays (through
-fastloss.cuda._dispatch_multi). Nothing here restates a loss or an option.
+the adversarial losses of score arrays and the elementwise losses of two
+inputs and a target (through fastloss.cuda._dispatch_multi). Nothing here restates a loss or an option.
 """
 
 from __future__ import annotations
@@ -43,20 +43,32 @@ def _loss_info(name):
     return info
 
 
+def _multi_on_gpu(kinds):
+    core = _registry()
+    return [n for n in core.multi_loss_names()
+            if core.loss_info(n)["gpu"] and core.loss_info(n)["kind"] in kinds]
+
+
 def score_losses():
     """The losses of several score arrays the GPU runs (the registry's rows
-    of several inputs with a GPU kind): each array is reduced on its own and
-    the value is the sum (the CPU's rule)."""
-    core = _registry()
-    return [n for n in core.multi_loss_names() if core.loss_info(n)["gpu"]]
+    of several inputs of the score kinds): each array is reduced on its own
+    and the value is the sum (the CPU's rule)."""
+    return _multi_on_gpu(("score_pair", "scores"))
+
+
+def elements_losses():
+    """The elementwise losses of two inputs and a target the GPU runs (the
+    registry's rows of several inputs of the kind "elements")."""
+    return _multi_on_gpu(("elements",))
 
 
 def gpu_losses():
     """The names of the losses that run on the GPU (given device arrays):
-    the registry's rows with a GPU driver, then the adversarial losses of
-    score arrays. Their aliases run there too."""
+    the registry's rows with a GPU driver, then the rows of several inputs
+    the GPU has (score arrays, then the elementwise ones). Their aliases run
+    there too."""
     core = _registry()
-    return [n for n in core.loss_names() if core.loss_info(n)["gpu"]] + score_losses()
+    return [n for n in core.loss_names() if core.loss_info(n)["gpu"]] + score_losses() + elements_losses()
 
 
 def _losses_shape(driver, shape, axes):

@@ -65,7 +65,7 @@ import sys
 from ._cuda_arrays import (  # noqa: F401 - the DL* structures and readers: fastloss.cuda's names
     _FLOAT_DTYPES, DLDataType, DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPackVersion, DLTensor,
     _c_strides, _cai_desc, _cupy, _describe, _locate, _read_capsule, _torch)
-from ._cuda_losses import _loss_info, _losses_shape, _type_name, gpu_losses, score_losses
+from ._cuda_losses import _loss_info, _losses_shape, _type_name, elements_losses, gpu_losses, score_losses
 
 __all__ = ["is_available", "device_count", "device_name", "gpu_losses"]
 
@@ -538,13 +538,17 @@ def _dispatch_multi(loss, want, inputs, names, target, target_name, weights, red
     an input is a CUDA array, after it has parsed and checked the call as the CPU does: ``names``
     are the inputs' names, ``reduction`` "mean", "sum" or "none", ``options`` every option of the
     loss as plain values (read through the registry's field list), ``out`` and ``stream`` as given
-    or None. On the GPU: the adversarial losses of score arrays (``score_losses()``). Returns what
+    or None. On the GPU: the adversarial losses of score arrays (``score_losses()``) and the
+    elementwise losses of two inputs and a target (``elements_losses()``). Returns what
     the CPU returns, as device arrays of the first input's library: the value (a 0-d array; for
     "none" the per-element losses of each array, a tuple for two arrays), the gradient (a tuple
     ``(g_real, g_fake)`` for two arrays, one array for one), or both. ``weights``: for two arrays
     None or a pair (each None, a number or a device array broadcast to its array); for one, None, a
     number or a device array. Enqueues the work and returns without waiting for it.
     """
+    if loss in elements_losses():
+        return _dispatch_elements(loss, want, inputs, names, target, target_name, weights, reduction,
+                                  options, stream)
     if loss not in score_losses():
         raise TypeError(f"{loss}: CUDA arrays are not supported by this loss yet (on the GPU: "
                         f"{_gpu_losses()}); pass NumPy arrays")
@@ -607,6 +611,55 @@ def _dispatch_multi(loss, want, inputs, names, target, target_name, weights, red
     if reduction == "none":
         value = losses[0] if n == 1 else tuple(losses)
     grad = grads[0] if n == 1 else tuple(grads)
+    if want == 0:
+        return value
+    if want == 1:
+        return grad
+    return value, grad
+
+
+def _dispatch_elements(loss, want, inputs, names, target, target_name, weights, reduction, options, stream):
+    """``_dispatch_multi`` for the elementwise losses of two inputs and a
+    target (``elements_losses()``): the target, the second input and
+    the weights are loaded in the first input's dtype (weights: None, a
+    number or a device array broadcast to the inputs); the gradient is the
+    pair ``(d/d first, d/d second)``, the losses ("none") one array."""
+    inputs, names = list(inputs), [str(n) for n in names]
+    located = [_locate(x) for x in inputs]
+    t_lib, t_dev = _locate(target)
+    on_device = [names[k] for k in range(2) if located[k][0] is not None]
+    if t_lib is not None:
+        on_device.append(str(target_name))
+    for k in range(2):
+        if located[k][0] is None:
+            raise _host_error(loss, names[k], inputs[k], on_device[0])
+    if t_lib is None:
+        raise _host_error(loss, str(target_name), target, on_device[0])
+    w_lib, w_dev = _locate_optional(loss, "weights", weights, names[0])
+    ext = _backend(loss, names[0])
+    device = _resolve_device(loss, names[0], located[0][0], located[0][1],
+                             [(names[1], located[1][1]), (str(target_name), t_dev), ("weights", w_dev)])
+    run = _Launch(loss, names[0], inputs[0], located[0][0], device, stream)
+    d0 = run.prediction(inputs[0], located[0][0])
+    d1 = run.load(names[1], inputs[1], located[1][0])
+    dt = run.load(str(target_name), target, t_lib)
+    dw = None if weights is None else run.weights("weights", weights, w_lib)
+    run.need_results()
+    grads, g_descs = [None, None], [None, None]
+    losses = l_desc = value = v_desc = None
+    with run.allocating():
+        if want != 0:
+            grads[0], g_descs[0] = run.empty("grad", d0[1])
+            grads[1], g_descs[1] = run.empty("grad", d1[1])
+        if want != 1 and reduction == "none":
+            losses, l_desc = run.empty("losses", d0[1])
+        elif want != 1:
+            value, v_desc = run.result()
+        ext.elements(loss, dict(options), reduction, [d0, d1], dt, dw, g_descs, l_desc, v_desc, run.stream)
+    run.enqueued([*inputs, target, weights, *grads, losses, value])
+    if reduction == "none":
+        value = losses
+    grad = tuple(grads)
     if want == 0:
         return value
     if want == 1:

@@ -315,6 +315,60 @@ const std::map<std::string, ScoreEntry>& ScoreTable() {
   return *table;
 }
 
+// The losses of two inputs and a target, elementwise: the rows of
+// FASTLOSS_MULTI_LOSSES of the kind Elements, by name.
+using ElementsRunner = cudaError_t (*)(const std::string& name, const py::dict& options,
+                                       const fastloss::cuda::DeviceMultiCall& call,
+                                       cudaStream_t stream);
+#define FASTLOSS_CUDA_ELEMENTS_ROW(Name, name, kind, aliases, args, target)               \
+  FASTLOSS_ELEMENTS_ONLY_##kind(                                                          \
+      {#name, [](const std::string& n, const py::dict& d,                                 \
+                 const fastloss::cuda::DeviceMultiCall& c, cudaStream_t s) {              \
+         return fastloss::cuda::Name(c, ScoreOptions<fastloss::Name##Options>(n, d), s);  \
+       }},)
+
+const std::map<std::string, ElementsRunner>& ElementsTable() {
+  static const auto* table = new std::map<std::string, ElementsRunner>{
+      FASTLOSS_MULTI_LOSSES(FASTLOSS_CUDA_ELEMENTS_ROW)};
+  return *table;
+}
+
+// inputs, grads: lists of two descs (grads' entries may be None).
+void Elements(const std::string& name, py::dict options, const std::string& reduction,
+              py::list inputs, py::object target, py::object weights, py::list grads,
+              py::object losses, py::object result, uintptr_t stream) {
+  namespace fc = fastloss::cuda;
+  const auto it = ElementsTable().find(name);
+  if (it == ElementsTable().end()) {
+    throw py::type_error(name + " has no GPU implementation as an elementwise loss of several "
+                                "inputs");
+  }
+  if (py::len(inputs) != 2 || py::len(grads) != 2) {
+    throw py::type_error(name + ": takes two inputs and two gradient slots");
+  }
+  int device = -1;
+  fc::DeviceMultiCall call;
+  for (int k = 0; k < 2; ++k) {
+    call.inputs[k] = ToView("input", inputs[k], &device);
+    if (!grads[k].is_none()) call.grads[k] = ToView("grad", grads[k], &device);
+  }
+  call.target = ToView("target", target, &device);
+  call.reduction = ParseReduction(name, reduction);
+  if (!weights.is_none()) call.weights = ToView("weights", weights, &device);
+  if (!losses.is_none()) call.losses = ToView("losses", losses, &device);
+  if (!result.is_none()) {
+    const DeviceView v = ToView("result", result, &device);
+    const DType w = call.inputs[0].dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
+    if (v.rank != 0 || v.dtype != w) {
+      throw py::value_error(name + ": result must be a 0-d " +
+                            (w == DType::kFloat64 ? "float64" : "float32") + " device array");
+    }
+    call.result = v.data;
+  }
+  const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  Launch(device, [&] { return it->second(name, options, call, s); });
+}
+
 void Scores(const std::string& name, py::dict options, const std::string& reduction,
             py::list calls, py::object result, uintptr_t stream) {
   namespace fc = fastloss::cuda;
@@ -371,8 +425,18 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("calls"), py::arg("result"), py::arg("stream"),
         "Enqueues an adversarial loss of one or two score arrays on `stream`; calls holds "
         "(scores, weights, grad, losses) descs per array.");
-  py::list names;
+  m.def("elements", &Elements, py::arg("name"), py::arg("options"), py::arg("reduction"),
+        py::arg("inputs"), py::arg("target"), py::arg("weights"), py::arg("grads"),
+        py::arg("losses"), py::arg("result"), py::arg("stream"),
+        "Enqueues an elementwise loss of two inputs and a target on `stream` (the Elements "
+        "rows: margin_ranking, gaussian_nll); grads holds a desc or None per input.");
+  py::list names, elements;
   for (const auto& kv : Table()) names.append(kv.first);
   for (const auto& kv : ScoreTable()) names.append(kv.first);
+  for (const auto& kv : ElementsTable()) {
+    names.append(kv.first);
+    elements.append(kv.first);
+  }
   m.attr("LOSSES") = py::tuple(names);
+  m.attr("ELEMENTS_LOSSES") = py::tuple(elements);
 }

@@ -72,8 +72,11 @@ std::vector<std::string> Words(const char* text) {
 // What a kind's calls accept besides the arguments and options.
 bool TakesWeights(MultiKind k) { return k != MultiKind::kPairs && k != MultiKind::kPenalty; }
 bool TakesReduction(MultiKind k) { return k != MultiKind::kPenalty; }
-// The kinds of fastloss.cuda._dispatch_multi (the GPU backend's score losses).
-bool OnGpu(MultiKind k) { return k == MultiKind::kScorePair || k == MultiKind::kScores; }
+// The kinds of fastloss.cuda._dispatch_multi (the GPU backend's score
+// losses and elementwise losses of two inputs).
+bool OnGpu(MultiKind k) {
+  return k == MultiKind::kScorePair || k == MultiKind::kScores || k == MultiKind::kElements;
+}
 
 // A call's arguments, bound to the row's names.
 struct MultiArgs {
@@ -492,6 +495,7 @@ py::dict MultiSpecInfo(const MultiSpec& spec) {
   d["out"] = TakesReduction(spec.kind) && inputs.size() == 1;
   d["fusable"] = false;
   d["gpu"] = OnGpu(spec.kind);
+  d["kind"] = KindName(spec.kind);
   return d;
 }
 

@@ -40,14 +40,16 @@ GPU_LOSSES_PART1 = [
 REGION_LOSSES = ["dice", "jaccard", "tversky", "focal_tversky"]
 GPU_LOSSES = GPU_LOSSES_PART1 + REGION_LOSSES + ["box_iou"]
 SCORE_LOSSES = ["gan_discriminator", "gan_generator", "wasserstein_critic", "wasserstein_generator"]
+# The elementwise losses of two inputs and a target (elements() of the extension).
+ELEMENTS_LOSSES = ["margin_ranking"]
 
 
 class FakeExt:
     """A stand-in for fastloss._cuda that records elementwise() calls (their
-    arguments, then a dict of the keyword ones: {} or {"aux": desc}) and
-    scores() calls."""
+    arguments, then a dict of the keyword ones: {} or {"aux": desc}),
+    scores() and elements() calls."""
 
-    LOSSES = tuple(GPU_LOSSES + SCORE_LOSSES)
+    LOSSES = tuple(GPU_LOSSES + SCORE_LOSSES + ELEMENTS_LOSSES)
 
     def __init__(self, available=True, count=1):
         self.available = available
@@ -70,6 +72,9 @@ class FakeExt:
         self.calls.append((*args, kwargs))
 
     def scores(self, *args):
+        self.calls.append(args)
+
+    def elements(self, *args):
         self.calls.append(args)
 
 

@@ -19,7 +19,9 @@ import pytest
 
 import fastloss as fl
 import fastloss.cuda as flc
-from cuda_checks import GPU, GPU_LOSSES, GPU_LOSSES_PART1, REGION_LOSSES, SCORE_LOSSES, FakeExt
+from cuda_checks import (
+    ELEMENTS_LOSSES, GPU, GPU_LOSSES, GPU_LOSSES_PART1, REGION_LOSSES, SCORE_LOSSES, FakeExt,
+)
 
 # ==========================================================================
 # The module (no GPU needed)
@@ -90,11 +92,11 @@ GPU_DRIVERS = {"elementwise", "regions", "boxes"}
 def test_gpu_losses_come_from_the_registry():
     core = fl._core
     rows = [n for n in core.loss_names() if core.loss_info(n)["gpu"]]
-    assert flc.gpu_losses() == rows + SCORE_LOSSES
+    assert flc.gpu_losses() == rows + SCORE_LOSSES + ELEMENTS_LOSSES
     assert set(GPU_LOSSES) <= set(rows)
     for name in core.loss_names():  # the GPU runs exactly the rows of its drivers
         assert core.loss_info(name)["gpu"] is (core.loss_info(name)["driver"] in GPU_DRIVERS), name
-    assert flc._gpu_losses() == ", ".join(rows + SCORE_LOSSES)
+    assert flc._gpu_losses() == ", ".join(rows + SCORE_LOSSES + ELEMENTS_LOSSES)
     assert "gpu_losses" in flc.__all__
     names = {"contrastive": ("y_true", "distance"), "box_iou": ("boxes_true", "boxes_pred")}
     for name in GPU_LOSSES:
@@ -106,6 +108,12 @@ def test_gpu_losses_come_from_the_registry():
     assert flc.score_losses() == SCORE_LOSSES  # the registry's rows of several inputs with a GPU kind
     for name in SCORE_LOSSES:
         assert core.loss_info(name)["gpu"] and isinstance(getattr(fl, name), fl.MultiLoss), name
+    # the elementwise rows of several inputs: every row of the kind "elements"
+    assert flc.elements_losses() == ELEMENTS_LOSSES
+    kinds = {n: core.loss_info(n)["kind"] for n in core.multi_loss_names()}
+    assert [n for n, k in kinds.items() if k == "elements"] == ELEMENTS_LOSSES
+    assert [n for n in core.multi_loss_names() if core.loss_info(n)["gpu"]] == [
+        n for n, k in kinds.items() if k in ("score_pair", "scores", "elements")]
 
 
 def test_cuda_module_restates_no_single_input_loss():

@@ -17,7 +17,9 @@ import pytest
 
 import fastloss as fl
 import fastloss.cuda as flc
-from cuda_checks import BASE, BCE, SCORE_LOSSES, SENTINEL, FakeCAI, FakeDLPack, FakeExt, make_data, make_part2_data
+from cuda_checks import (
+    BASE, BCE, ELEMENTS_LOSSES, SCORE_LOSSES, SENTINEL, FakeCAI, FakeDLPack, FakeExt, make_data, make_part2_data,
+)
 
 
 @pytest.fixture
@@ -560,6 +562,41 @@ def test_multiloss_target_routes_too(monkeypatch):
     y = FakeCAI((2,))
     assert fl.cosine_embedding(x, x, y, margin=0.5) == "gpu"
     assert seen == [("cosine_embedding", 0, [x, x], ["x1", "x2"], y, "y", None, "mean", {"margin": 0.5}, None, None)]
+
+
+@pytest.mark.parametrize("name", ELEMENTS_LOSSES)
+def test_elements_route_to_the_gpu_after_the_cpu_parse(monkeypatch, name):
+    # The elementwise losses of two inputs: parsed by the core (options as
+    # plain values, every field), then handed over with the row's names.
+    seen = []
+    monkeypatch.setattr(flc, "_dispatch_multi", lambda *a: seen.append(a) or "gpu")
+    info = fl._core.loss_info(name)
+    args = [FakeCAI((4,)) if a != info["target"] else np.zeros(4) for a in info["args"]]
+    assert getattr(fl, name).grad(*args, reduction="sum") == "gpu"
+    (loss, want, inputs, names, target, target_name, weights, reduction, options, out, stream), = seen
+    assert (loss, want, names, target_name, reduction, out, stream) == (
+        name, 1, list(info["inputs"]), info["target"], "sum", None, None)
+    assert sorted(options) == sorted(o["name"] for o in info["options"])
+    assert target is args[list(info["args"]).index(info["target"])]
+
+
+@pytest.mark.parametrize("name", ELEMENTS_LOSSES)
+def test_elements_dispatch_errors_before_any_launch(fake_ext, name):
+    info = fl._core.loss_info(name)
+    first, second = info["inputs"]
+    x, host = FakeCAI((5,)), np.zeros(5)
+
+    def call(**arrays):
+        return getattr(fl, name)(*[arrays.get(a, x) for a in info["args"]])
+
+    with pytest.raises(TypeError, match=rf"^{name}: {second} is a host ndarray but {first} is on the GPU"):
+        call(**{second: host})
+    with pytest.raises(TypeError, match=rf"^{name}: {info['target']} is a host ndarray but {first} is on the GPU"):
+        call(**{info["target"]: host})
+    # results of a producer that is neither torch nor CuPy are CuPy arrays: none here
+    with pytest.raises(TypeError, match=rf"^{name}: {first} is a FakeCAI .*CuPy is not installed"):
+        call()
+    assert fake_ext.calls == []
 
 
 def scores_call(ext):

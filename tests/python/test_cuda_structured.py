@@ -1,6 +1,6 @@
 """Part 2 of the GPU losses (skipped without a GPU): the region losses and
-box_iou (cuda/src/groups.cu), the array pos_weight, and the adversarial losses
-of score arrays, against the CPU result on the same data: axes, weights,
+box_iou (cuda/src/groups.cu), the array pos_weight, the adversarial losses
+of score arrays and the elementwise losses of two inputs, against the CPU result on the same data: axes, weights,
 strides, out=, dtypes, streams, bit-identical runs, errors as on the CPU. The
 tolerances are explained in cuda_checks.py.
 """
@@ -437,3 +437,81 @@ def test_part2_gpu_errors_as_on_the_cpu(lib):
             fn(*host_args, **host_kw)
         with pytest.raises(ValueError, match="^" + re.escape(str(cpu.value))):
             fn(*dev_args, **kw)
+
+
+# --------------------------------------------------------------------------
+# The elementwise losses of two inputs and a target (cuda/src/elementwise.cu,
+# the Elements rows): both gradients, weights, reductions, dtypes.
+# --------------------------------------------------------------------------
+
+ELEMENTS_CONFIGS = [("margin_ranking", {}), ("margin_ranking", {"margin": 0.3})]
+
+
+def elements_data(name, shape, seed=0):
+    """Host float64 arrays in ``fl.NAME``'s argument order."""
+    rng = np.random.default_rng(seed)
+    info = fl._core.loss_info(name)
+    data = {a: rng.normal(size=shape) for a in info["args"]}
+    if name == "margin_ranking":
+        data["y"] = rng.choice([-1.0, 1.0], shape)
+    if name == "gaussian_nll":
+        data["var"] = rng.uniform(0.05, 3.0, shape)
+        data["var"].flat[::17] = 1e-9  # below eps: clamped
+    return [data[a] for a in info["args"]]
+
+
+@needs_gpu
+@pytest.mark.parametrize("wkind", ["none", "array", "scalar"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("config", ELEMENTS_CONFIGS, ids=config_id)
+def test_elements_against_cpu(config, lib, dtype, reduction, wkind):
+    name, opts = config
+    fn = getattr(fl, name)
+    shape = (257, 129)
+    devs, hs = on_device(lib, dtype, *elements_data(name, shape))
+    if wkind == "none":
+        wd = wh = None
+    elif wkind == "scalar":
+        wd = wh = 2.5
+    else:
+        (wd,), (wh,) = on_device(lib, dtype, np.random.default_rng(3).uniform(0.5, 2.0, (shape[0], 1)))
+    what = f"{name}{opts} {lib} {dtype} {reduction} weights={wkind}"
+    kw = dict(opts, reduction=reduction)
+    v = fn(*devs, weights=wd, **kw)
+    g = fn.grad(*devs, weights=wd, **kw)
+    v2, g2 = fn.value_and_grad(*devs, weights=wd, **kw)
+    out = {}
+    for dt in (np.float32, np.float64):
+        w = wh if wh is None or np.isscalar(wh) else np.asarray(wh, dt)
+        cv, cg = fn.value_and_grad(*[np.asarray(a, dt) for a in hs], weights=w, **kw)
+        out[dt] = (np.asarray(cv, np.float64), [np.asarray(x, np.float64) for x in cg])
+    (cv32, cg32), (cv64, cg64) = out[np.float32], out[np.float64]
+    dev = device_of(devs[0])
+    for value, grads, label in ((v, g, ""), (v2, g2, " value_and_grad")):
+        assert isinstance(grads, tuple) and len(grads) == 2, what
+        for k in range(2):
+            check_kinds(lib, value if k == 0 else None, grads[k], reduction, dtype, shape, dev, f"{what}{label} [{k}]")
+            assert_gpu_close(to_host(grads[k]), cg32[k], cg64[k], dtype, f"{what}{label} grad[{k}]")
+        assert_gpu_close(to_host(value), cv32, cv64, dtype, f"{what}{label} value", stored=reduction == "none")
+
+
+@needs_gpu
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("name", sorted({c[0] for c in ELEMENTS_CONFIGS}))
+def test_elements_gpu_errors_as_on_the_cpu(lib, name):
+    fn = getattr(fl, name)
+    a, b, c = elements_data(name, (6,))
+    (da, db, dc), _ = on_device(lib, "float32", a, b, c)
+    (short,), _ = on_device(lib, "float32", a[:5])
+    info = fl._core.loss_info(name)
+    for k in range(3):  # any of the three of another shape: the CPU's message
+        args_h = [np.float32(x) for x in (a, b, c)]
+        args_d = [da, db, dc]
+        args_h[k], args_d[k] = np.float32(a[:5]), short
+        with pytest.raises(ValueError) as cpu:
+            fn(*args_h)
+        with pytest.raises(ValueError) as gpu:
+            fn(*args_d)
+        assert str(gpu.value) == str(cpu.value), info["args"][k]

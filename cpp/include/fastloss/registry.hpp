@@ -51,7 +51,9 @@
 // that is not differentiated ("" if none), the others are the inputs whose
 // gradients .grad returns, in order. Kinds, and the entry point each row has:
 //   Rows       Name(MultiCall<T>, o)          one loss per row along the inputs' last axis
-//   Elements   Name(MultiCall<T>, o)          one loss per element of inputs of one shape
+//   Elements   Name(MultiCall<T>, o)          one loss per element of two inputs and a
+//                                             target of one shape (the elementwise driver,
+//                                             CPU and GPU: its functor has kAuxGrad)
 //   Pairs      Name(Call<T>, groups, o)       one sum over pairs (no kNone, no weights)
 //   ScorePair  Name(ScoreCall<T> x2, r, o)    two score arrays, each reduced on its own
 //   Scores     Name(ScoreCall<T>, r, o)       one score array
@@ -60,9 +62,20 @@
 // The Python binding (python/src/multi.cc), the loss objects, their options,
 // signatures, docstrings and type stubs are generated from these rows.
 #define FASTLOSS_MULTI_LOSSES(X)     \
+  FASTLOSS_REGRESSION_MULTI_LOSSES(X) \
   FASTLOSS_METRIC_MULTI_LOSSES(X)    \
   FASTLOSS_RANKING_MULTI_LOSSES(X)   \
   FASTLOSS_ADVERSARIAL_MULTI_LOSSES(X)
+
+// FASTLOSS_ELEMENTS_ONLY_##kind(...) keeps its arguments for the Elements
+// rows of FASTLOSS_MULTI_LOSSES only.
+#define FASTLOSS_ELEMENTS_ONLY_Rows(...)
+#define FASTLOSS_ELEMENTS_ONLY_Elements(...) __VA_ARGS__
+#define FASTLOSS_ELEMENTS_ONLY_Pairs(...)
+#define FASTLOSS_ELEMENTS_ONLY_ScorePair(...)
+#define FASTLOSS_ELEMENTS_ONLY_Scores(...)
+#define FASTLOSS_ELEMENTS_ONLY_Samples(...)
+#define FASTLOSS_ELEMENTS_ONLY_Penalty(...)
 
 // Selectors by driver: FASTLOSS_ELEMENTWISE_ONLY_##driver(...) keeps its
 // arguments for elementwise rows only, FASTLOSS_ON_GPU_##driver(...) for the

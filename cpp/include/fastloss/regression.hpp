@@ -144,4 +144,8 @@ struct TweedieOptions {
   X(Quantile, quantile, Elementwise, "", y_true, y_pred)                \
   X(Tweedie, tweedie, Elementwise, "", y_true, y_pred)
 
+// The rows of the regression losses of several inputs (see
+// FASTLOSS_MULTI_LOSSES in registry.hpp).
+#define FASTLOSS_REGRESSION_MULTI_LOSSES(X)
+
 #endif  // FASTLOSS_REGRESSION_HPP_

@@ -258,83 +258,20 @@ double ContrastivePairs(const MultiCall<T>& call, const ContrastivePairsOptions&
   return RunGroupLoss(pr, f);
 }
 
-namespace {
-
-// dst = -src element by element in C order; src and dst may be the same view.
-template <typename T>
-void NegateInto(const View<T>& src, View<T>& dst) {
-  const int64_t n = dst.size();
-  if (internal::IsCContiguous(src) && internal::IsCContiguous(dst)) {
-    const T* s = src.data;
-    T* d = dst.data;
-    for (int64_t i = 0; i < n; ++i) d[i] = -s[i];
-    return;
-  }
-  int64_t idx[kMaxRank] = {};
-  int64_t so = 0, dof = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    dst.data[dof] = -src.data[so];
-    for (int k = dst.rank - 1; k >= 0; --k) {
-      so += src.strides[k];
-      dof += dst.strides[k];
-      if (++idx[k] < dst.shape[k]) break;
-      so -= dst.shape[k] * src.strides[k];
-      dof -= dst.shape[k] * dst.strides[k];
-      idx[k] = 0;
-    }
-  }
-}
-
-}  // namespace
-
-template <typename T>
-double MarginRanking(const MultiCall<T>& call, const MarginRankingOptions& o) {
-  const char* name = "margin_ranking";
-  CheckOptions(name, o);
-  internal::CheckView(name, "x1", call.inputs[0]);
-  internal::CheckView(name, "x2", call.inputs[1]);
-  internal::CheckView(name, "y", call.target);
-  internal::CheckSameShape(name, "x1", call.inputs[0], "x2", call.inputs[1]);
-  internal::CheckSameShape(name, "y", call.target, "x1", call.inputs[0]);
-  Call<T> c;
-  c.y_true = call.target;
-  c.y_pred = call.inputs[0];
-  c.weights = call.weights;
-  c.reduction = call.reduction;
-  c.losses = call.losses;
-  // dl/dx2 = -dl/dx1: the driver writes one of them, the other is its negation.
-  const int first = call.grads[0].has_value() ? 0 : 1;
-  if (call.grads[0] || call.grads[1]) c.grad = call.grads[first];
-  const bool negate = c.grad.has_value() && (first == 1 || call.grads[1].has_value());
-  if (negate) {
-    // grads[1] is written after the driver ran, as the negation of
-    // grads[first]: it may alias an input exactly (read no more by then),
-    // and shares no memory with the other outputs or the weights.
-    const View<T>& g1 = *call.grads[1];
-    const char* g1_name = internal::kGradArg;
-    internal::CheckView(name, "grad", g1);
-    internal::CheckSameShape(name, "grad", g1, "x2", call.inputs[1]);
-    internal::CheckDistinctElements(name, g1_name, g1);
-    internal::CheckOutputOverlap(name, g1_name, g1, "x1", call.inputs[0]);
-    internal::CheckOutputOverlap(name, g1_name, g1, "x2", call.inputs[1]);
-    internal::CheckOutputOverlap(name, g1_name, g1, "y", call.target);
-    if (call.weights.has_value()) {
-      internal::CheckView(name, "weights", *call.weights);
-      internal::CheckOutputOverlap(name, g1_name, g1, "weights", *call.weights, false);
-    }
-    if (first == 0) internal::CheckOutputOverlap(name, g1_name, g1, g1_name, *call.grads[0], false);
-    if (call.losses.has_value() && call.reduction == Reduction::kNone) {
-      internal::CheckView(name, "losses", *call.losses);
-      internal::CheckOutputOverlap(name, "losses", *call.losses, g1_name, g1, false);
-    }
-  }
-  internal::ElementwiseExtras<T> e;
-  e.aux = &call.inputs[1];
-  e.aux_name = "x2";
-  const double v = internal::RunLoss(name, losses::MarginRanking{o.margin}, c, e);
-  if (negate) NegateInto(*call.grads[first], const_cast<View<T>&>(*call.grads[1]));
-  return v;
-}
+// The entry points of the Elements rows of FASTLOSS_MULTI_LOSSES (margin
+// ranking, gaussian_nll): the options' fields checked, the functor built
+// (losses::Build<T>, beside the functor), the elementwise driver run with
+// the second input as its aux operand.
+#define FASTLOSS_ELEMENTS_ENTRY(Name, name, kind, aliases, args, target)                 \
+  FASTLOSS_ELEMENTS_ONLY_##kind(                                                           \
+      template <typename T> double Name(const MultiCall<T>& call, const Name##Options& o) { \
+        CheckOptions(#name, o);                                                            \
+        return losses::Build<T>(o, internal::ElementsSink<T>{#name, args, target, call});  \
+      }                                                                                    \
+      template double Name<float>(const MultiCall<float>&, const Name##Options&);          \
+      template double Name<double>(const MultiCall<double>&, const Name##Options&);)
+FASTLOSS_MULTI_LOSSES(FASTLOSS_ELEMENTS_ENTRY)
+#undef FASTLOSS_ELEMENTS_ENTRY
 
 // --- Adversarial losses and penalties ----------------------------------------------
 
@@ -465,7 +402,7 @@ FASTLOSS_INSTANTIATE_CALL(CosineSimilarity)
 // (drivers/ranking), by kind.
 #define FASTLOSS_INSTANTIATE_Rows(Name, T) \
   template double Name<T>(const MultiCall<T>&, const Name##Options&);
-#define FASTLOSS_INSTANTIATE_Elements(Name, T) FASTLOSS_INSTANTIATE_Rows(Name, T)
+#define FASTLOSS_INSTANTIATE_Elements(Name, T)  // with their generated entry points
 #define FASTLOSS_INSTANTIATE_Pairs(Name, T)
 #define FASTLOSS_INSTANTIATE_ScorePair(Name, T) \
   template double Name<T>(const ScoreCall<T>&, const ScoreCall<T>&, Reduction, const Name##Options&);

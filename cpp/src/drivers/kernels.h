@@ -18,6 +18,15 @@ struct UsesAux : std::false_type {};
 template <class L>
 struct UsesAux<L, std::void_t<decltype(L::kAux)>> : std::integral_constant<bool, L::kAux> {};
 
+// Functors with `static constexpr bool kAuxGrad = true` (and kAux) also give
+// the derivative with respect to the third operand:
+// Eval(m, y, p, aux, g, g_aux) (gaussian_nll's variance, margin_ranking's x2).
+template <class L, class = void>
+struct UsesAuxGrad : std::false_type {};
+template <class L>
+struct UsesAuxGrad<L, std::void_t<decltype(L::kAuxGrad)>>
+    : std::integral_constant<bool, L::kAuxGrad> {};
+
 // Functors with `static constexpr bool kChecksY = true` have kernels that
 // can range-check y_true while they read it (KernelArgs::y_outside): one
 // pass over memory instead of a check pass before the kernel.
@@ -43,6 +52,7 @@ struct KernelArgs {
   const void* w = nullptr;  // weights; nullptr: unweighted
   const void* aux = nullptr;  // a third per-element operand (functors with kAux)
   void* grad = nullptr;     // gradient out: w * dl/dp * grad_scale; nullptr: none
+  void* aux_grad = nullptr;  // kAuxGrad functors: w * dl/daux * grad_scale; nullptr: none
   void* loss = nullptr;     // per-element out: w * l; nullptr: none
   int64_t n = 0;
   double grad_scale = 1.0;

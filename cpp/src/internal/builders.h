@@ -39,6 +39,68 @@ struct RunSink {
   }
 };
 
+// Runs an elementwise functor with an aux gradient (kAuxGrad) on the inputs
+// of a MultiCall: the Elements rows of FASTLOSS_MULTI_LOSSES, whose
+// arguments (`args`, space-separated, as in the row) are two differentiable
+// inputs and a target. y_true = the target, y_pred = the first input, aux =
+// the second; errors use the row's names. Builders call
+// sink(functor, y_true's range, aux's range).
+// The two differentiable inputs among an Elements row's arguments, in order.
+struct ElementsNames {
+  std::string in[2];
+  ElementsNames(const char* args, const char* target) {
+    int k = 0;
+    for (const char* c = args; *c;) {
+      const char* e = c;
+      while (*e && *e != ' ') ++e;
+      const std::string word(c, e);
+      if (!word.empty() && word != target && k < 2) in[k++] = word;
+      c = *e ? e + 1 : e;
+    }
+  }
+  std::string AuxGrad() const { return in[1] + "'s gradient"; }
+};
+
+template <typename T>
+struct ElementsSink {
+  const char* name;
+  const char* args;
+  const char* target;
+  const MultiCall<T>& call;
+  template <class F>
+  double operator()(const F& f, YRange y_range, YRange aux_range) const {
+    static_assert(UsesAuxGrad<F>::value, "an Elements row's functor has kAuxGrad");
+    const ElementsNames names(args, target);
+    const std::string* in = names.in;
+    // The three arrays have one shape: nothing is broadcast.
+    CheckView(name, in[0].c_str(), call.inputs[0]);
+    CheckView(name, in[1].c_str(), call.inputs[1]);
+    CheckView(name, target, call.target);
+    CheckSameShape(name, in[0].c_str(), call.inputs[0], in[1].c_str(), call.inputs[1]);
+    CheckSameShape(name, target, call.target, in[0].c_str(), call.inputs[0]);
+    Call<T> c;
+    c.y_true = call.target;
+    c.y_pred = call.inputs[0];
+    c.weights = call.weights;
+    c.reduction = call.reduction;
+    c.losses = call.losses;
+    c.grad = call.grads[0];
+    const std::string grad_name = names.AuxGrad();
+    ElementwiseExtras<T> e;
+    e.check_y = y_range.check;
+    e.y_lo = y_range.lo;
+    e.y_hi = y_range.hi;
+    e.aux = &call.inputs[1];
+    e.aux_name = in[1].c_str();
+    e.check_aux = aux_range.check;
+    e.aux_lo = aux_range.lo;
+    e.aux_hi = aux_range.hi;
+    e.aux_grad = call.grads[1] ? &*call.grads[1] : nullptr;
+    e.aux_grad_name = grad_name.c_str();
+    return WithArgumentNames(target, in[0].c_str(), [&] { return RunLoss(name, f, c, e); });
+  }
+};
+
 // Runs a row functor at once on `call` (a Call<T> with dense targets or a
 // LabelCall<T>) along `axis`, with its builder's RowRules.
 template <typename T, class CallT>

@@ -578,7 +578,7 @@ template <typename T, class S>
 auto Build(const CategoricalCrossEntropyOptions& o, S&& sink) {
   if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
   return sink(Softmax(CceTerm{}, o.from_logits, o.label_smoothing, o.eps),
-              ::fastloss::internal::RowRules{true});
+              ::fastloss::internal::RowRules{true, std::nullopt, false});
 }
 template <typename T, class S>
 auto Build(const SparseCategoricalCrossEntropyOptions& o, S&& sink) {
@@ -591,13 +591,13 @@ auto Build(const CategoricalFocalOptions& o, S&& sink) {
   if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
   return sink(Softmax(FocalTerm{o.alpha.value_or(1.0), o.gamma}, o.from_logits,
                       o.label_smoothing, o.eps),
-              ::fastloss::internal::RowRules{true});
+              ::fastloss::internal::RowRules{true, std::nullopt, false});
 }
 template <typename T, class S>
 auto Build(const Poly1CrossEntropyOptions& o, S&& sink) {
   if (!o.from_logits) ::fastloss::internal::CheckEps<T>(sink.name, o.eps);
   return sink(Softmax(Poly1Term{o.epsilon}, o.from_logits, o.label_smoothing, o.eps),
-              ::fastloss::internal::RowRules{true});
+              ::fastloss::internal::RowRules{true, std::nullopt, false});
 }
 template <typename T, class S>
 auto Build(const CategoricalHingeOptions&, S&& sink) {

@@ -403,18 +403,27 @@ struct Linear {
 };
 
 // PyTorch's margin_ranking_loss with y_true = y, y_pred = x1, aux = x2:
-// l = max(0, -y (x1 - x2) + margin), dl/dx1 = -y where l > 0 (dl/dx2 = -dl/dx1).
+// l = max(0, -y (x1 - x2) + margin), dl/dx1 = -y where l > 0, dl/dx2 = -dl/dx1.
 struct MarginRanking {
   static constexpr int kCost = 1;
   static constexpr bool kAux = true;
-  double margin = 0.0;
+  static constexpr bool kAuxGrad = true;
+  double margin;
   template <bool kGrad, class M, class V>
-  FASTLOSS_HD V Eval(const M& m, V y, V x1, V x2, V& g) const {
+  FASTLOSS_HD V Eval(const M& m, V y, V x1, V x2, V& g, V& g2) const {
     const V z = m.Add(m.Neg(m.Mul(y, m.Sub(x1, x2))), m.Set(margin));
-    if constexpr (kGrad) g = m.Select(m.Gt(z, m.Zero()), m.Neg(y), m.Mul(z, m.Zero()));
+    if constexpr (kGrad) {
+      g = m.Select(m.Gt(z, m.Zero()), m.Neg(y), m.Mul(z, m.Zero()));
+      g2 = m.Neg(g);
+    }
     return m.Max(z, m.Zero());
   }
 };
+// The Elements rows' builders: sink(functor, y range, aux range).
+template <typename T, class S>
+auto Build(const MarginRankingOptions& o, S&& sink) {
+  return sink(MarginRanking{o.margin}, ::fastloss::internal::kAnyY, ::fastloss::internal::kAnyY);
+}
 
 // --- Boxes ----------------------------------------------------------------------------
 // The derivative of max(a, b) with respect to a under autograd's convention:

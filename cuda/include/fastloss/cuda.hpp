@@ -95,6 +95,29 @@ FASTLOSS_LOSSES(FASTLOSS_CUDA_DECLARE)
 cudaError_t BinaryCrossEntropy(const DeviceCall& call, const DeviceView& pos_weight,
                                const BinaryCrossEntropyOptions& = {}, cudaStream_t stream = 0);
 
+// --- Losses of several inputs, elementwise (the Elements rows of
+// FASTLOSS_MULTI_LOSSES: margin_ranking, gaussian_nll) ----------------------------
+// MultiCall's fields with device views: two differentiable inputs and a
+// target, all of one shape and one dtype; weights broadcast to them;
+// grads[k] (optional) of inputs[k]'s shape; losses (kNone) of that shape;
+// the value to `result` as in DeviceCall. Errors use the row's argument
+// names; a target (or input) outside the loss's domain gives NaN at that
+// element, as for the elementwise losses.
+struct DeviceMultiCall {
+  DeviceView inputs[2];
+  DeviceView target;
+  std::optional<DeviceView> weights;
+  Reduction reduction = Reduction::kMean;
+  std::optional<DeviceView> grads[2];
+  std::optional<DeviceView> losses;
+  void* result = nullptr;
+};
+#define FASTLOSS_CUDA_DECLARE_ELEMENTS(Name, name, kind, aliases, args, target)     \
+  FASTLOSS_ELEMENTS_ONLY_##kind(cudaError_t Name(const DeviceMultiCall& call,        \
+                                                 const Name##Options& = {},          \
+                                                 cudaStream_t stream = 0);)
+FASTLOSS_MULTI_LOSSES(FASTLOSS_CUDA_DECLARE_ELEMENTS)
+
 // --- Segmentation (the multi-sum + finalize driver) --------------------------------
 // Options, axes and formulas as in fastloss.hpp: per score (y_pred's shape
 // without the reduced axes), the sums I, Sy, Sp over the reduced axes in

@@ -48,9 +48,11 @@ Layout
 - ``classification``: binary and row-wise losses (``terms``, ``loss``,
   ``reduce``);
 - ``structured``: segmentation, detection, metric learning, ranking,
-  adversarial losses, penalties, combined losses (``result``, ``reduced``,
-  ``combined``); the formulas are in ``segmentation``, ``detection``,
-  ``metric`` and ``adversarial``.
+  adversarial losses, penalties, combined losses, and every loss of several
+  inputs (``result``, ``reduced``, ``combined``); the formulas are in
+  ``segmentation``, ``detection``, ``metric``, ``adversarial`` and, for the
+  regression losses of several inputs (``regression.OTHER_LOSSES``),
+  ``regression``.
 
 ``value_and_grad(name, *inputs, weights=None, reduction="mean", **options)``
 is the one entry point over all of them: the float64 ``(value, gradient)`` of
@@ -71,6 +73,7 @@ ALIASES = {
 
 #: The losses of several inputs (fastloss.OTHER_LOSSES) -> their reference.
 OTHER_LOSSES = {
+    **regression.OTHER_LOSSES,
     "cosine_embedding": structured.cosine_embedding,
     "triplet_margin": structured.triplet_margin,
     "contrastive_pairs": structured.contrastive_pairs,
@@ -100,6 +103,8 @@ def canonical(name):
 def family(name):
     """The module holding loss ``name``: regression, classification or structured."""
     name = canonical(name)
+    if name in OTHER_LOSSES:
+        return structured
     if name in regression.LOSSES:
         return regression
     if name in classification.LOSSES:

@@ -232,3 +232,8 @@ def reduce(l, dl, weights, reduction, shape):
             sw = np.sum(w)
             return float(np.sum(wl) / sw), wdl / sw
     raise ValueError(f"unknown reduction {reduction!r}")
+
+#: The regression losses of several inputs (fastloss.OTHER_LOSSES): each
+#: takes its inputs in the order of ``fl.NAME`` and returns a ``Result``
+#: (structured.py gathers them).
+OTHER_LOSSES = {}

@@ -70,6 +70,7 @@ from .segmentation import dice, jaccard  # noqa: F401
 
 
 LOSSES = {
+    **ref_regression.OTHER_LOSSES,
     **segmentation.LOSSES,
     "box_iou": box_iou,
     "cosine_similarity": cosine_similarity,

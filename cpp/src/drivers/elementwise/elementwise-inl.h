@@ -45,6 +45,7 @@ namespace HWY_NAMESPACE {
 using internal::ChecksY;  // drivers/kernels.h
 using internal::PrefetchAhead;
 using internal::UsesAux;
+using internal::UsesAuxGrad;
 
 // y outside [lo, hi] seen so far, lane by lane (kCheck kernels).
 template <class D>
@@ -58,21 +59,33 @@ struct YCheck {
   HWY_INLINE void Add(hn::Vec<D> y) { bad = hn::Or(bad, hn::Or(hn::Lt(y, lo), hn::Gt(y, hi))); }
 };
 
+// Stores an output vector, non-temporally for outputs too large for the cache.
+template <class D, typename T = hn::TFromD<D>>
+HWY_INLINE void StoreOut(D d, hn::Vec<D> v, T* to, bool stream) {
+  if (stream) {
+    hn::Stream(v, d, to);
+  } else {
+    hn::StoreU(v, d, to);
+  }
+}
+
 // One vector (or one lane, for d = CappedTag<T, 1>) of elements at offset i:
 // evaluates the functor, stores what the mode asks for, returns w * l; with
 // kCheck, adds y to the range check.
 template <bool kGrad, bool kStore, bool kWeighted, bool kCheck = false, class Loss, class D,
           typename T = hn::TFromD<D>>
 HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
-                                  const T* w, const T* aux, T* grad, T* out,
+                                  const T* w, const T* aux, T* grad, T* aux_grad, T* out,
                                   hn::Vec<D> scale, size_t i, bool stream = false,
                                   YCheck<D>* check = nullptr) {
   const SimdMath<D> m{d};
-  hn::Vec<D> g = hn::Zero(d);
+  hn::Vec<D> g = hn::Zero(d), ga = hn::Zero(d);
   hn::Vec<D> l;
   const hn::Vec<D> yv = hn::LoadU(d, y + i);
   if constexpr (kCheck) check->Add(yv);
-  if constexpr (UsesAux<Loss>::value) {
+  if constexpr (UsesAuxGrad<Loss>::value) {
+    l = loss.template Eval<kGrad>(m, yv, hn::LoadU(d, p + i), hn::LoadU(d, aux + i), g, ga);
+  } else if constexpr (UsesAux<Loss>::value) {
     l = loss.template Eval<kGrad>(m, yv, hn::LoadU(d, p + i), hn::LoadU(d, aux + i), g);
   } else {
     (void)aux;
@@ -81,20 +94,20 @@ HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
   if constexpr (kWeighted) {
     const hn::Vec<D> wv = hn::LoadU(d, w + i);
     l = hn::Mul(l, wv);
-    if constexpr (kGrad) g = hn::Mul(g, wv);
-  }
-  if constexpr (kStore) {
-    if (stream) {
-      hn::Stream(l, d, out + i);
-    } else {
-      hn::StoreU(l, d, out + i);
+    if constexpr (kGrad) {
+      g = hn::Mul(g, wv);
+      if constexpr (UsesAuxGrad<Loss>::value) ga = hn::Mul(ga, wv);
     }
   }
+  if constexpr (kStore) StoreOut(d, l, out + i, stream);
   if constexpr (kGrad) {
-    if (stream) {
-      hn::Stream(hn::Mul(g, scale), d, grad + i);
+    if constexpr (UsesAuxGrad<Loss>::value) {
+      // Either gradient may be absent (the call asked for the other only).
+      if (grad) StoreOut(d, hn::Mul(g, scale), grad + i, stream);
+      if (aux_grad) StoreOut(d, hn::Mul(ga, scale), aux_grad + i, stream);
     } else {
-      hn::StoreU(hn::Mul(g, scale), d, grad + i);
+      (void)aux_grad;
+      StoreOut(d, hn::Mul(g, scale), grad + i, stream);
     }
   }
   return l;
@@ -118,6 +131,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   const T* w = static_cast<const T*>(a.w);
   const T* aux = static_cast<const T*>(a.aux);
   T* grad = static_cast<T*>(a.grad);
+  T* aux_grad = static_cast<T*>(a.aux_grad);
   T* out = static_cast<T*>(a.loss);
   const auto scale = hn::Set(d, static_cast<T>(a.grad_scale));
   const auto scale1 = hn::Set(d1, static_cast<T>(a.grad_scale));
@@ -154,15 +168,15 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
         for (; i + 4 * lanes <= run_end; i += 4 * lanes) {
           prefetch(i, 4 * lanes * sizeof(T));
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i, stream, &check));
+                                   d, loss, y, p, w, aux, grad, aux_grad, out, scale, i, stream, &check));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted, kCheck>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i + lanes, stream,
+                                   d, loss, y, p, w, aux, grad, aux_grad, out, scale, i + lanes, stream,
                                    &check));
           acc2 = hn::Add(acc2, ElementStep<kGrad, kStore, kWeighted, kCheck>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i + 2 * lanes, stream,
+                                   d, loss, y, p, w, aux, grad, aux_grad, out, scale, i + 2 * lanes, stream,
                                    &check));
           acc3 = hn::Add(acc3, ElementStep<kGrad, kStore, kWeighted, kCheck>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i + 3 * lanes, stream,
+                                   d, loss, y, p, w, aux, grad, aux_grad, out, scale, i + 3 * lanes, stream,
                                    &check));
         }
       }
@@ -170,15 +184,15 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
         for (; i + 2 * lanes <= run_end; i += 2 * lanes) {
           prefetch(i, 2 * lanes * sizeof(T));
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i, stream, &check));
+                                   d, loss, y, p, w, aux, grad, aux_grad, out, scale, i, stream, &check));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted, kCheck>(
-                                   d, loss, y, p, w, aux, grad, out, scale, i + lanes, stream,
+                                   d, loss, y, p, w, aux, grad, aux_grad, out, scale, i + lanes, stream,
                                    &check));
         }
       }
       for (; i < run_end; i += lanes) {
         acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
-                                 d, loss, y, p, w, aux, grad, out, scale, i, stream, &check));
+                                 d, loss, y, p, w, aux, grad, aux_grad, out, scale, i, stream, &check));
       }
       if constexpr (kSum) {
         const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
@@ -187,7 +201,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
     }
     for (; i < end; ++i) {
       const auto l = ElementStep<kGrad, kStore, kWeighted, kCheck>(
-          d1, loss, y, p, w, aux, grad, out, scale1, i, false, &check1);
+          d1, loss, y, p, w, aux, grad, aux_grad, out, scale1, i, false, &check1);
       if constexpr (kSum) block_sum += static_cast<double>(hn::GetLane(l));
     }
     if constexpr (kSum) a.partials[bi] = block_sum;
@@ -212,7 +226,7 @@ void ElementwiseKernelImpl(const void* functor, const internal::KernelArgs& a) {
   static_assert(std::is_trivially_copyable<Loss>::value, "functors are plain data");
   Loss loss;
   std::memcpy(static_cast<void*>(&loss), functor, sizeof(Loss));
-  const bool sum = a.partials != nullptr, grad = a.grad != nullptr,
+  const bool sum = a.partials != nullptr, grad = a.grad != nullptr || a.aux_grad != nullptr,
              store = a.loss != nullptr;
   // Range-checking kernels only for the functors that ask for them.
   constexpr bool kCanCheck = ChecksY<Loss>::value;

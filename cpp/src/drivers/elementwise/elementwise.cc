@@ -161,7 +161,8 @@ constexpr int64_t kChunkBlocks = 16;
 // thread: waking a worker costs more than it saves.
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
-enum Slot { kY, kP, kW, kA, kGrad, kLoss, kSlots };
+// Inputs before kGrad, outputs from it on.
+enum Slot { kY, kP, kW, kA, kGrad, kAuxGrad, kLoss, kSlots };
 
 // The iteration space shared by all operands of one call: a shape and, per
 // operand, strides in elements (absent operands have data == nullptr).
@@ -264,12 +265,17 @@ struct Executor {
   // The first flat position of y_true found outside [y_lo, y_hi] (minimum
   // over threads), or INT64_MAX.
   mutable std::atomic<int64_t> bad_y{std::numeric_limits<int64_t>::max()};
+  // The same for aux, checked before the kernel (never fused).
+  bool check_aux = false;
+  T aux_lo = 0, aux_hi = 0;
+  mutable std::atomic<int64_t> bad_aux{std::numeric_limits<int64_t>::max()};
 
-  // False (and bad_y updated) if y[0, n) at flat position `start` fails the
-  // range check: the chunk is then skipped.
-  bool CheckY(const T* y, int64_t start, int64_t n) const {
+  // False (and bad_y / bad_aux updated) if y or aux [0, n) at flat position
+  // `start` fails its range check: the chunk is then skipped.
+  bool CheckInputs(const T* y, const T* aux, int64_t start, int64_t n) const {
+    if (check_aux && !Found(aux, start, n, aux_lo, aux_hi, bad_aux)) return false;
     if (!check_y || fused_check) return true;
-    return Found(y, start, n);
+    return Found(y, start, n, y_lo, y_hi, bad_y);
   }
   // Runs the kernel on `a` (y at flat position `start`, n elements); false
   // if the fused check found a y outside the range (bad_y updated).
@@ -281,14 +287,15 @@ struct Executor {
       a.y_hi = static_cast<double>(y_hi);
     }
     kernel(functor, a);
-    return !outside || Found(y, start, n);
+    return !outside || Found(y, start, n, y_lo, y_hi, bad_y);
   }
-  // False (and bad_y updated) if y[0, n) has a value outside the range.
-  bool Found(const T* y, int64_t start, int64_t n) const {
-    const int64_t i = FirstOutside(y, n, y_lo, y_hi);
+  // False (and `bad` updated) if x[0, n) has a value outside [lo, hi].
+  static bool Found(const T* x, int64_t start, int64_t n, T lo, T hi,
+                    std::atomic<int64_t>& bad) {
+    const int64_t i = FirstOutside(x, n, lo, hi);
     if (i < 0) return true;
-    int64_t cur = bad_y.load();
-    while (start + i < cur && !bad_y.compare_exchange_weak(cur, start + i)) {
+    int64_t cur = bad.load();
+    while (start + i < cur && !bad.compare_exchange_weak(cur, start + i)) {
     }
     return false;
   }
@@ -298,7 +305,7 @@ struct Executor {
     if (plan.all_contiguous) {
       // With a y_true range check, runs of kCheckBlocks blocks: each run's y
       // is checked just before the kernel reads it again, from cache.
-      const int64_t step = check_y ? kCheckBlocks : b1 - b0;
+      const int64_t step = check_y || check_aux ? kCheckBlocks : b1 - b0;
       for (int64_t c0 = b0; c0 < b1; c0 += step) {
         const int64_t c1 = std::min(b1, c0 + step);
         const int64_t start = c0 * kBlock;
@@ -307,7 +314,9 @@ struct Executor {
         for (int s = 0; s < kSlots; ++s) {
           if (plan.data[s]) SetPointer(a, s, Base(s) + start);
         }
-        if (!CheckY(Base(kY) + start, start, n)) return;
+        if (!CheckInputs(Base(kY) + start, check_aux ? Base(kA) + start : nullptr, start, n)) {
+          return;
+        }
         if (!Kernel(a, Base(kY) + start, start, n)) return;
         Refold(a);
       }
@@ -328,7 +337,9 @@ struct Executor {
           SetPointer(a, s, buf);
         }
       }
-      if (!CheckY(static_cast<const T*>(a.y), start, n)) return;
+      if (!CheckInputs(static_cast<const T*>(a.y), static_cast<const T*>(a.aux), start, n)) {
+        return;
+      }
       if (!Kernel(a, static_cast<const T*>(a.y), start, n)) return;
       Refold(a);
       for (int s = kGrad; s < kSlots; ++s) {
@@ -394,6 +405,7 @@ struct Executor {
       case kW: a.w = ptr; break;
       case kA: a.aux = ptr; break;
       case kGrad: a.grad = ptr; break;
+      case kAuxGrad: a.aux_grad = ptr; break;
       default: a.loss = ptr; break;
     }
   }
@@ -502,7 +514,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
   const View<const T>& p = call.y_pred;
   const bool none = call.reduction == Reduction::kNone;
   const bool store = none && call.losses.has_value();
-  if (none && !call.losses.has_value() && !call.grad.has_value()) {
+  if (none && !call.losses.has_value() && !call.grad.has_value() && !extras.aux_grad) {
     throw Error(std::string(name) + ": reduction 'none' needs an output (losses or grad)");
   }
   if (call.grad.has_value()) {
@@ -533,6 +545,16 @@ double RunElementwise(const char* name, const void* functor, int cost,
   if (extras.aux) {
     BroadcastTo(name, extras.aux_name, *extras.aux, p, plan.strides[kA]);
   }
+  if (extras.aux_grad) {
+    // The gradient of an input is of that input's shape: aux is not broadcast.
+    if (!extras.aux) throw Error(std::string(name) + ": a gradient of aux needs aux");
+    CheckSameShape(name, extras.aux_name, *extras.aux, "y_pred", p);
+    CheckView(name, extras.aux_grad_name, *extras.aux_grad);
+    CheckSameShape(name, extras.aux_grad_name, *extras.aux_grad, extras.aux_name, *extras.aux);
+    CheckDistinctElements(name, extras.aux_grad_name, *extras.aux_grad);
+    std::copy(extras.aux_grad->strides, extras.aux_grad->strides + p.rank,
+              plan.strides[kAuxGrad]);
+  }
 
   const double n = static_cast<double>(plan.n);
   if (plan.n == 0) {
@@ -550,19 +572,21 @@ double RunElementwise(const char* name, const void* functor, int cost,
   plan.data[kP] = p.data;
   plan.data[kA] = extras.aux ? extras.aux->data : nullptr;
   plan.data[kGrad] = call.grad.has_value() ? call.grad->data : nullptr;
+  plan.data[kAuxGrad] = extras.aux_grad ? extras.aux_grad->data : nullptr;
   plan.data[kLoss] = store ? call.losses->data : nullptr;
   {
     // Over the broadcast operands: an output aliases an input exactly when
     // it walks the same addresses in the same order.
+    // Two outputs share no memory at all.
     const char* const kNames[kSlots] = {"y_true", "y_pred", "weights", extras.aux_name,
-                                        kGradArg, "losses"};
+                                        kGradArg, extras.aux_grad_name, "losses"};
     for (int out = kGrad; out < kSlots; ++out) {
       if (!plan.data[out]) continue;
       for (int in = 0; in < out; ++in) {
         if (plan.data[in]) {
           CheckOutputOverlap(name, kNames[out], plan.data[out], sizeof(T), plan.rank,
                              plan.shape, plan.strides[out], kNames[in], plan.data[in],
-                             sizeof(T), plan.rank, plan.shape, plan.strides[in], true);
+                             sizeof(T), plan.rank, plan.shape, plan.strides[in], in < kGrad);
         }
       }
     }
@@ -578,17 +602,31 @@ double RunElementwise(const char* name, const void* functor, int cost,
   // place), whose values are gone by then. Saving each block of that input
   // first cost in-place calls 40% in cache; such a block's value stays inf.
   for (int in = kY; in < kGrad; ++in) {
-    if (plan.data[in] && plan.data[in] == plan.data[kGrad]) ex.refold = false;
+    for (int out = kGrad; out < kLoss; ++out) {
+      if (plan.data[in] && plan.data[in] == plan.data[out]) ex.refold = false;
+    }
   }
   ex.check_y = extras.check_y;
   // The fused check reads y again to name the bad position: not when an
   // output is written over y_true. Arrays of one check run are checked
   // first, so that a failing call leaves their outputs untouched.
   ex.fused_check = extras.fused_check && plan.n > kCheckBlocks * kBlock &&
-                   plan.data[kGrad] != plan.data[kY] && plan.data[kLoss] != plan.data[kY];
+                   plan.data[kGrad] != plan.data[kY] && plan.data[kAuxGrad] != plan.data[kY] &&
+                   plan.data[kLoss] != plan.data[kY];
   ex.y_lo = static_cast<T>(extras.y_lo);
   ex.y_hi = static_cast<T>(extras.y_hi);
+  ex.check_aux = extras.check_aux && extras.aux;
+  ex.aux_lo = static_cast<T>(extras.aux_lo);
+  ex.aux_hi = static_cast<T>(extras.aux_hi);
   const double total = ex.Run(ThreadsFor(plan.n, cost));
+  const int64_t bad_aux = ex.bad_aux.load();
+  if (bad_aux != std::numeric_limits<int64_t>::max()) {
+    const std::string range = std::isinf(extras.aux_hi)
+                                  ? ">= " + Num(extras.aux_lo)
+                                  : "in [" + Num(extras.aux_lo) + ", " + Num(extras.aux_hi) + "]";
+    throw Error(loss_name + ": " + extras.aux_name + " must be " + range +
+                ", got a value outside at position " + PositionString(bad_aux, shape, p.rank));
+  }
   const int64_t bad = ex.bad_y.load();
   if (bad != std::numeric_limits<int64_t>::max()) {
     throw Error(loss_name + ": y_true must be in [" + Num(extras.y_lo) + ", " +

@@ -28,6 +28,14 @@ struct ElementwiseExtras {
   // written; an array of one chunk leaves them untouched.
   bool check_y = false;
   double y_lo = 0.0, y_hi = 1.0;
+  // The same for aux (gaussian_nll's variance must be >= 0), checked on each
+  // chunk before the kernel reads it.
+  bool check_aux = false;
+  double aux_lo = 0.0, aux_hi = 0.0;
+  // The derivative with respect to aux (kAuxGrad functors), of y_pred's
+  // shape; aux must then have y_pred's shape too (no broadcast).
+  const View<T>* aux_grad = nullptr;
+  const char* aux_grad_name = "aux's gradient";
   // The kernel range-checks y as it reads it (ChecksY functors; set by
   // RunLoss): then the chunk where the check fails is written too.
   bool fused_check = false;
