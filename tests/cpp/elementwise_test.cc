@@ -4,6 +4,7 @@
 // updates, empty and 0-d inputs, and the argument errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -17,6 +18,7 @@
 
 #include "checks.h"
 #include "reference.h"
+#include "ulp.h"
 
 namespace fastloss_test {
 namespace {
@@ -684,6 +686,119 @@ TEST(Errors, CatchableAsInvalidArgument) {
   s.call.y_true = View<const double>::Contiguous(s.y.data(), {12});
   EXPECT_THROW(fastloss::Mse(s.call), std::invalid_argument);
   EXPECT_THROW(fastloss::SetNumThreads(0), std::invalid_argument);
+}
+
+// --- Two inputs and a target (the Elements rows): gaussian_nll's two
+// gradients from one pass, on every SIMD target and every tail length. ---
+
+using ElementsTest = OnSimdTarget;
+
+template <typename T>
+void CheckGaussianNll(int n, bool full) {
+  SCOPED_TRACE("n = " + std::to_string(n) + (full ? " full" : ""));
+  std::vector<T> x(n), t(n), var(n), w(n), g1(n, T(7)), g2(n, T(7)), l(n, T(7));
+  for (int i = 0; i < n; ++i) {
+    x[i] = static_cast<T>(std::sin(1.3 * i + 0.2) * 2.0);
+    t[i] = static_cast<T>(std::cos(0.7 * i));
+    var[i] = i % 11 == 3 ? T(0) : static_cast<T>(0.1 + 0.37 * (i % 7));
+    w[i] = static_cast<T>(0.5 + 0.25 * (i % 3));
+  }
+  fastloss::MultiCall<T> call;
+  call.inputs[0] = Vec(x);
+  call.inputs[1] = Vec(var);
+  call.target = Vec(t);
+  call.weights = Vec(w);
+  call.grads[0] = View<T>::Contiguous(g1.data(), {n});
+  call.grads[1] = View<T>::Contiguous(g2.data(), {n});
+  fastloss::GaussianNllOptions o;
+  o.full = full;
+  call.reduction = Reduction::kSum;
+  const double sum = fastloss::GaussianNll(call, o);
+  call.reduction = Reduction::kNone;
+  call.losses = View<T>::Contiguous(l.data(), {n});
+  fastloss::GaussianNll(call, o);
+  const double tol = std::is_same<T, float>::value ? 2e-6 : 1e-14;
+  double expect_sum = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double v = std::max(static_cast<double>(var[i]), 1e-6);
+    const double r = static_cast<double>(x[i]) - static_cast<double>(t[i]);
+    const double li = 0.5 * (std::log(v) + r * r / v) + (full ? 0.5 * std::log(2 * M_PI) : 0.0);
+    const double mag = 0.5 * std::fabs(std::log(v)) + r * r / v + 1.0;
+    expect_sum += w[i] * li;
+    EXPECT_NEAR(l[i], w[i] * li, tol * mag * 4) << i;
+    EXPECT_NEAR(g1[i], w[i] * r / v, tol * 4 * (1 + std::fabs(r) / v)) << i;
+    EXPECT_NEAR(g2[i], w[i] * 0.5 * (1 / v - r * r / (v * v)), tol * 4 * (1 / v + r * r / (v * v))) << i;
+  }
+  EXPECT_NEAR(sum, expect_sum, 1e-5 * (1 + std::fabs(expect_sum)) * (tol > 1e-10 ? 10 : 1e-6));
+}
+
+TEST_P(ElementsTest, GaussianNllBothGradientsEveryTail) {
+  for (int n = 1; n <= 40; ++n) {
+    CheckGaussianNll<float>(n, n % 2 == 0);
+    CheckGaussianNll<double>(n, n % 2 == 1);
+  }
+  CheckGaussianNll<float>(5000, true);
+  CheckGaussianNll<double>(5000, false);
+}
+
+TEST_P(ElementsTest, MarginRankingSecondGradientIsTheNegation) {
+  const std::vector<double> x1 = {0.5, -1.0, 2.0, 0.0, 1.0}, x2 = {0.0, 1.0, 2.5, 0.1, -3.0},
+                            y = {1, -1, 1, 1, -1};
+  std::vector<double> g1(5), g2(5);
+  fastloss::MultiCall<double> call;
+  call.inputs[0] = Vec(x1);
+  call.inputs[1] = Vec(x2);
+  call.target = Vec(y);
+  call.reduction = Reduction::kSum;
+  call.grads[1] = View<double>::Contiguous(g2.data(), {5});  // the second gradient alone
+  fastloss::MarginRankingOptions o;
+  o.margin = 0.2;
+  const double v = fastloss::MarginRanking(call, o);
+  double expect = 0.0;
+  for (int i = 0; i < 5; ++i) {
+    const double h = -y[i] * (x1[i] - x2[i]) + 0.2;
+    expect += std::max(h, 0.0);
+    EXPECT_EQ(g2[i], h > 0 ? y[i] : 0.0) << i;
+  }
+  EXPECT_DOUBLE_EQ(v, expect);
+  call.grads[0] = View<double>::Contiguous(g1.data(), {5});
+  fastloss::MarginRanking(call, o);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(g1[i], -g2[i]) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Available, ElementsTest,
+                         ::testing::ValuesIn(fastloss::AvailableSimdTargets()),
+                         fastloss_test::TargetTestName);
+
+TEST(Elements, GaussianNllErrorsWriteNothing) {
+  std::vector<float> x(6, 1.0f), t(6, 0.0f), var(6, 1.0f), g1(6, 7.0f), g2(6, 7.0f);
+  fastloss::MultiCall<float> call;
+  call.inputs[0] = Vec(x);
+  call.inputs[1] = Vec(var);
+  call.target = Vec(t);
+  call.grads[0] = View<float>::Contiguous(g1.data(), {6});
+  call.grads[1] = View<float>::Contiguous(g2.data(), {6});
+  var[4] = -1.0f;
+  try {
+    fastloss::GaussianNll(call);
+    ADD_FAILURE() << "no error";
+  } catch (const fastloss::Error& e) {
+    EXPECT_STREQ(e.what(), "gaussian_nll: var must be >= 0, got a value outside at position (4,)");
+  }
+  var[4] = 1.0f;
+  // var of another shape (PyTorch would broadcast a per-sample variance).
+  call.inputs[1] = View<const float>::Contiguous(var.data(), {3});
+  EXPECT_THROW(fastloss::GaussianNll(call), fastloss::Error);
+  call.inputs[1] = Vec(var);
+  // The two gradients may not share memory.
+  call.grads[1] = View<float>::Contiguous(g1.data(), {6});
+  EXPECT_THROW(fastloss::GaussianNll(call), fastloss::Error);
+  fastloss::GaussianNllOptions o;
+  o.eps = 0.0;
+  call.grads[1] = View<float>::Contiguous(g2.data(), {6});
+  EXPECT_THROW(fastloss::GaussianNll(call, o), fastloss::Error);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(g1[i], 7.0f);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(g2[i], 7.0f);
 }
 
 }  // namespace

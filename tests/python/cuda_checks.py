@@ -41,7 +41,7 @@ REGION_LOSSES = ["dice", "jaccard", "tversky", "focal_tversky"]
 GPU_LOSSES = GPU_LOSSES_PART1 + REGION_LOSSES + ["box_iou"]
 SCORE_LOSSES = ["gan_discriminator", "gan_generator", "wasserstein_critic", "wasserstein_generator"]
 # The elementwise losses of two inputs and a target (elements() of the extension).
-ELEMENTS_LOSSES = ["margin_ranking"]
+ELEMENTS_LOSSES = ["gaussian_nll", "margin_ranking"]
 
 
 class FakeExt:

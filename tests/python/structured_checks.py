@@ -31,6 +31,7 @@ ARGS = {
     "contrastive": ("y_true", "distance"),
     "contrastive_pairs": ("y_true", "x1", "x2"),
     "margin_ranking": ("x1", "x2", "y"),
+    "gaussian_nll": ("input", "target", "var"),
     "pairwise_ranking": ("relevance", "scores"),
     "gan_discriminator": ("real_logits", "fake_logits"),
     "gan_generator": ("fake_logits",),
@@ -50,6 +51,7 @@ DIFF = {
     "contrastive": (1,),
     "contrastive_pairs": (1, 2),
     "margin_ranking": (0, 1),
+    "gaussian_nll": (0, 2),
     "pairwise_ranking": (1,),
     "gan_discriminator": (0, 1),
     "gan_generator": (0,),
@@ -108,6 +110,9 @@ CONFIGS = [
     ("contrastive_pairs", {"eps": 0.1}),
     ("margin_ranking", {}),
     ("margin_ranking", {"margin": 0.5}),
+    ("gaussian_nll", {}),
+    ("gaussian_nll", {"full": True}),
+    ("gaussian_nll", {"eps": 0.05, "full": True}),
     ("gan_discriminator", {}),
     ("gan_generator", {}),
     ("gan_generator", {"saturating": True}),
@@ -168,6 +173,7 @@ FAMILY = {
     "contrastive_pairs": "rows",
     "contrastive": "elementwise",
     "margin_ranking": "elementwise",
+    "gaussian_nll": "elementwise",
     "gan_generator": "elementwise",
     "wasserstein_generator": "elementwise",
     "gradient_penalty": "gradient_penalty",
@@ -380,6 +386,13 @@ def make_inputs(name, opts, case, seed, fd=False):
             h = -y * (x1 - x2) + margin
             x1 = np.where(np.abs(h) < 0.02, x1 - 0.1 * y, x1)
             return np.asarray(x1), np.asarray(x2), np.asarray(y)
+        if name == "gaussian_nll":
+            x, t = rng.normal(size=shape), rng.normal(size=shape)
+            var = rng.uniform(0.2, 3.0, shape)
+            if not fd and var.size > 3:
+                var.flat[1] = opts.get("eps", 1e-6) / 4  # clamped to eps
+                var.flat[2] = 0.0
+            return np.asarray(x), np.asarray(t), np.asarray(var)
         x = rng.normal(0.0, 4.0, shape)
         if not fd and x.size > 4:
             x.flat[:4] = [40.0, -40.0, 120.0, -120.0]

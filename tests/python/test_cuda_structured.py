@@ -444,7 +444,8 @@ def test_part2_gpu_errors_as_on_the_cpu(lib):
 # the Elements rows): both gradients, weights, reductions, dtypes.
 # --------------------------------------------------------------------------
 
-ELEMENTS_CONFIGS = [("margin_ranking", {}), ("margin_ranking", {"margin": 0.3})]
+ELEMENTS_CONFIGS = [("margin_ranking", {}), ("margin_ranking", {"margin": 0.3}), ("gaussian_nll", {}),
+                    ("gaussian_nll", {"full": True, "eps": 0.01})]
 
 
 def elements_data(name, shape, seed=0):

@@ -26,6 +26,7 @@ ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "bce": "bi
            "cce": "categorical_cross_entropy", "sparse_cce": "sparse_categorical_cross_entropy"}
 INPUTS = {"box_iou": ("boxes_true", "boxes_pred"), "contrastive": ("y_true", "distance")}
 MULTI_ARGS = {
+    "gaussian_nll": ("input", "target", "var"),
     "cosine_embedding": ("x1", "x2", "y"),
     "triplet_margin": ("anchor", "positive", "negative"),
     "contrastive_pairs": ("y_true", "x1", "x2"),

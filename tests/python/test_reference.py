@@ -56,6 +56,8 @@ def _other_inputs(name, dtype, rng):
         return ((rng.random(8) < 0.5).astype(dtype), normal(8, 5), 0.3 * normal(8, 5)), {}
     if name == "margin_ranking":
         return (normal(20), normal(20), signs(20)), {}
+    if name == "gaussian_nll":
+        return (normal(20), normal(20), rng.uniform(0.1, 2.0, 20).astype(dtype)), {}
     if name == "pairwise_ranking":
         return (rng.integers(0, 3, 20).astype(dtype), normal(20)), {}
     if name in ("gan_discriminator", "wasserstein_critic"):

@@ -144,8 +144,9 @@ def test_unknown_loss_is_a_value_error():
 
 MULTI_NAMES = _core.multi_loss_names()
 
-#: What the C++ options structs hold (metric.hpp, ranking.hpp, adversarial.hpp).
+#: What the C++ options structs hold (regression.hpp, metric.hpp, ranking.hpp, adversarial.hpp).
 CPP_OPTIONS = {
+    "gaussian_nll": {"full": False, "eps": 1e-6},
     "cosine_embedding": {"margin": 0.0},
     "triplet_margin": {"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "squared": False},
     "contrastive_pairs": {"margin": 1.0, "eps": 1e-6},
@@ -220,6 +221,8 @@ def _multi_inputs(name, rng):
         rows = shape if kind == "elements" else shape[:-1]
         y = rng.choice([-1.0, 1.0], rows) if name != "contrastive_pairs" else rng.integers(0, 2, rows) * 1.0
         arrays[info["target"]] = y
+    if name == "gaussian_nll":
+        arrays["var"] = np.abs(arrays["var"])  # a variance: >= 0
     return tuple(arrays[a] for a in info["args"]), {}
 
 

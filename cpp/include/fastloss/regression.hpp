@@ -128,6 +128,29 @@ struct TweedieOptions {
                "or inf, as NumPy's formula does. ``y log y`` is 0 at ``y = 0``.")
 };
 
+// --- Losses of several inputs (the rows of FASTLOSS_REGRESSION_MULTI_LOSSES) -------
+struct GaussianNllOptions {
+  bool full = false;
+  double eps = 1e-6;
+  FASTLOSS_FIELDS(
+      FASTLOSS_BOOL(full, "Add the constant ``log(2 pi) / 2`` (the full log-likelihood).")
+      FASTLOSS_REAL(eps, kPositive, "Lower clamp of the variance, > 0 (PyTorch's eps)."))
+  FASTLOSS_DOC("Gaussian negative log-likelihood (PyTorch's ``GaussianNLLLoss``).",
+      "``input`` is the predicted mean, ``var`` the predicted variance, elementwise, all "
+      "three of one shape: with ``v = max(var, eps)`` and ``r = input - target``, ``l = "
+      "(log(v) + r**2 / v) / 2`` (``+ log(2 pi) / 2`` with ``full``); ``dl/dinput = r / v``, "
+      "``dl/dvar = (1 / v - r**2 / v**2) / 2``. As in PyTorch, the clamp passes the "
+      "gradient through (it is taken at ``v``, also where ``var < eps``).",
+      "``var < 0`` is a ValueError (PyTorch's rule; on the GPU: NaN at that element); NaN "
+      "passes through. PyTorch also accepts a ``var`` with one dimension fewer or a last "
+      "dimension of 1 (one variance per sample): here ``var`` has ``input``'s shape, so "
+      "repeat it (``np.broadcast_to``) and sum its gradient over the repeated axis.")
+};
+// PyTorch's GaussianNLLLoss of inputs {input, var} and target: the
+// elementwise driver with var as its aux operand (its gradient: grads[1]).
+template <typename T>
+double GaussianNll(const MultiCall<T>& call, const GaussianNllOptions& = {});
+
 }  // namespace fastloss
 
 // The registry rows: X(CppName, python_name, driver, "aliases", y_true's name,
@@ -146,6 +169,7 @@ struct TweedieOptions {
 
 // The rows of the regression losses of several inputs (see
 // FASTLOSS_MULTI_LOSSES in registry.hpp).
-#define FASTLOSS_REGRESSION_MULTI_LOSSES(X)
+#define FASTLOSS_REGRESSION_MULTI_LOSSES(X) \
+  X(GaussianNll, gaussian_nll, Elements, "", "input target var", "target")
 
 #endif  // FASTLOSS_REGRESSION_HPP_

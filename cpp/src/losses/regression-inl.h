@@ -208,6 +208,32 @@ struct Tweedie {
   }
 };
 
+// PyTorch's GaussianNLLLoss with y_true = target, y_pred = input (the mean)
+// and aux = var: v = max(var, eps) (NaN stays NaN), r = input - target,
+// l = (log v + r^2 / v) / 2 + constant, dl/dinput = r / v,
+// dl/dvar = (1 / v - (r / v)^2) / 2: the clamp passes the gradient through,
+// as PyTorch's clamp under no_grad does. var < 0 is checked by the driver.
+struct GaussianNll {
+  static constexpr int kCost = 4;
+  static constexpr bool kAux = true;
+  static constexpr bool kAuxGrad = true;
+  double eps;
+  double constant;  // log(2 pi) / 2 with `full`, else 0
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V x, V var, V& g, V& gv) const {
+    const V e = m.Set(eps);
+    const V v = m.Select(m.Lt(var, e), e, var);
+    const V r = m.Sub(x, y);
+    const V q = m.Div(r, v);
+    const V half = m.Set(0.5);
+    if constexpr (kGrad) {
+      g = q;
+      gv = m.Mul(half, m.Sub(m.Div(m.Set(1.0), v), m.Mul(q, q)));
+    }
+    return m.Add(m.Mul(half, m.Add(m.Log(v), m.Mul(q, r))), m.Set(constant));
+  }
+};
+
 // --- Builders: options -> functor (see internal/option_checks.h). The
 // options' own fields are checked before (CheckOptions); a builder checks
 // what depends on the dtype T or on several options.
@@ -248,8 +274,15 @@ template <typename T, class S>
 auto Build(const TweedieOptions& o, S&& sink) {
   return sink(Tweedie{o.power}, ::fastloss::internal::kAnyY);
 }
+// The Elements rows: sink(functor, y range, aux range).
+template <typename T, class S>
+auto Build(const GaussianNllOptions& o, S&& sink) {
+  const double half_log_2pi = 0.91893853320467274178;  // log(2 pi) / 2
+  return sink(GaussianNll{o.eps, o.full ? half_log_2pi : 0.0}, ::fastloss::internal::kAnyY,
+              ::fastloss::internal::YRange{true, 0.0, std::numeric_limits<double>::infinity()});
+}
 
 // The elementwise functors of this file: kernels/regression.cc instantiates their kernels
 // for every SIMD target (one list, beside the functors; redefined identically
 // at each inclusion).
-#define FASTLOSS_REGRESSION_FUNCTORS(X) X(Identity) X(Mse) X(Mae) X(Huber) X(LogCosh) X(Msle) X(Mape) X(PoissonNll) X(Quantile) X(Tweedie)
+#define FASTLOSS_REGRESSION_FUNCTORS(X) X(Identity) X(Mse) X(Mae) X(Huber) X(LogCosh) X(Msle) X(Mape) X(PoissonNll) X(Quantile) X(Tweedie) X(GaussianNll)

@@ -233,7 +233,27 @@ def reduce(l, dl, weights, reduction, shape):
             return float(np.sum(wl) / sw), wdl / sw
     raise ValueError(f"unknown reduction {reduction!r}")
 
+def gaussian_nll(input, target, var, full=False, eps=1e-6):
+    """PyTorch's GaussianNLLLoss: ``v = max(var, eps)``, ``r = input - target``,
+    ``l = (log v + r**2 / v) / 2`` (``+ log(2 pi) / 2`` with ``full``); the
+    gradients with respect to input and var, the clamp passing the latter
+    through as PyTorch's does. A Result (inputs: input, var)."""
+    from ._result import Result
+
+    x, t, v = _f64(input), _f64(target), _f64(var)
+    vc = np.where(v < eps, eps, v)
+    r = x - t
+    c = 0.5 * math.log(2.0 * math.pi) if full else 0.0
+    l = 0.5 * (np.log(vc) + r * r / vc) + c
+    g_input = r / vc
+    g_var = 0.5 * (1.0 / vc - (r / vc) ** 2)
+    s = np.abs(x) + np.abs(t)  # r's rounding error is a few ulp of this
+    ml = 0.5 * np.abs(np.log(vc)) + 0.5 * r * r / vc + np.abs(r) * s / vc + c
+    mg = (s / vc, 0.5 / vc + (r / vc) ** 2 + np.abs(r) * s / vc ** 2)
+    return Result(l, (g_input, g_var), (), ml, mg)
+
+
 #: The regression losses of several inputs (fastloss.OTHER_LOSSES): each
 #: takes its inputs in the order of ``fl.NAME`` and returns a ``Result``
 #: (structured.py gathers them).
-OTHER_LOSSES = {}
+OTHER_LOSSES = {"gaussian_nll": gaussian_nll}
