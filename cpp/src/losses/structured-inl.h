@@ -40,7 +40,7 @@ FASTLOSS_HD double MinD(double a, double b) { return (a != a || a < b) ? a : b; 
 //   Tversky  a = 1, b = 1 - alpha - beta          (I + s) / (I + alpha FP + beta FN + s)
 // with FP = Sp - I and FN = Sy - I.
 struct OverlapScore {
-  double a = 2.0, b = 0.0, alpha = 1.0, beta = 1.0, smooth = 1e-6, gamma = 1.0;
+  double a{}, b{}, alpha{}, beta{}, smooth{}, gamma{};
   // Loss from (I, Sy, Sp); *dI and *dSp are its derivatives.
   FASTLOSS_HD double Eval(double I, double Sy, double Sp, double* dI, double* dSp) const {
     const double num = a * I + smooth;
@@ -121,7 +121,7 @@ FASTLOSS_HD void DotTerms(const M& m, V a, V b, V* t) {
 struct CosineSimilarity {
   static constexpr int kInputs = 2, kSums = 3, kCoefs = 2, kFirstGrad = 1, kGrads = 1;
   static constexpr int kCost = 1;
-  double eps = 1e-8;
+  double eps{};
   template <class M, class V>
   FASTLOSS_HD void Terms(const M& m, const V* in, V* t) const {
     DotTerms(m, in[0], in[1], t);
@@ -147,7 +147,7 @@ struct CosineEmbedding {
   static constexpr int kInputs = 2, kSums = 3, kCoefs = 3, kFirstGrad = 0, kGrads = 2;
   static constexpr int kCost = 1;
   static constexpr double kEps = 1e-12;  // PyTorch's EPSILON
-  double margin = 0.0;
+  double margin{};
   template <class M, class V>
   FASTLOSS_HD void Terms(const M& m, const V* in, V* t) const {
     DotTerms(m, in[0], in[1], t);
@@ -180,7 +180,7 @@ struct CosineEmbedding {
 // P > 0 through exp/log. dphi/dt = P |t|^(P-1) sign(t).
 template <int kP>
 struct PowerTerm {
-  double p = 2.0;
+  double p{};
   template <class M, class V>
   FASTLOSS_HD V Phi(const M& m, V t) const {
     if constexpr (kP == 1) {
@@ -216,8 +216,8 @@ struct TripletMargin {
   static constexpr int kGrads = 3;
   static constexpr int kCost = kP == 0 ? 16 : 1;
   PowerTerm<kP> phi;
-  double margin = 1.0, eps = 1e-6;
-  bool squared = false;
+  double margin{}, eps{};
+  bool squared{};
 
   template <class M, class V>
   FASTLOSS_HD void Terms(const M& m, const V* in, V* t) const {
@@ -282,7 +282,7 @@ using TripletLpSwap = TripletMargin<0, true>;
 // l = y d^2 + (1 - y) max(0, margin - d)^2 as a function of d2 = d^2 (so that
 // the pairs form needs no root where y = 1): the loss and dl/d(d2).
 struct ContrastiveOfSquare {
-  double margin = 1.0;
+  double margin{};
   template <class M, class V>
   FASTLOSS_HD V Eval(const M& m, V y, V d2, V d, V* dl_dd2) const {
     const V h = m.Max(m.Sub(m.Set(margin), d), m.Zero());
@@ -322,7 +322,7 @@ struct ContrastivePairs {
   static constexpr int kInputs = 2, kSums = 1, kCoefs = 1, kFirstGrad = 0, kGrads = 2;
   static constexpr int kCost = 1;
   ContrastiveOfSquare f;
-  double eps = 1e-6;
+  double eps{};
   template <class M, class V>
   FASTLOSS_HD void Terms(const M& m, const V* in, V* t) const {
     const V r = m.Add(m.Sub(in[0], in[1]), m.Set(eps));
@@ -350,9 +350,9 @@ struct ContrastivePairs {
 struct SquaredNorm {
   static constexpr int kInputs = 1, kSums = 1, kCoefs = 1, kFirstGrad = 0, kGrads = 1;
   static constexpr int kCost = 1;
-  bool penalty = true;
-  double target = 1.0;
-  double lam = 1.0;
+  bool penalty{};
+  double target{};
+  double lam{};
   template <class M, class V>
   FASTLOSS_HD void Terms(const M& m, const V* in, V* t) const {
     t[0] = m.Mul(in[0], in[0]);
@@ -378,7 +378,7 @@ struct SquaredNorm {
 // label); y is not read.
 struct ScaledSoftplus {
   static constexpr int kCost = 6;
-  double sign = 1.0, scale = 1.0;
+  double sign{}, scale{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V /*y*/, V x, V& g) const {
     const Logistic<M, V> s(m, x);
@@ -394,7 +394,7 @@ struct ScaledSoftplus {
 // l = scale x (Wasserstein losses); y is not read.
 struct Linear {
   static constexpr int kCost = 1;
-  double scale = 1.0;
+  double scale{};
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, V /*y*/, V x, V& g) const {
     if constexpr (kGrad) g = m.Set(scale);
@@ -438,7 +438,7 @@ FASTLOSS_HD V MaxSide(const M& m, V a, V b) {
 template <int kKind>
 struct BoxLoss {
   static constexpr int kCost = kKind == 3 ? 12 : 3;
-  double eps = 1e-7;
+  double eps{};
 
   template <bool kGrad, class M, class V>
   FASTLOSS_HD V Eval(const M& m, const V* t, const V* p, V* g) const {
