@@ -47,6 +47,7 @@ PD_EPS = 1e-6                   # torch pairwise_distance eps (triplet, contrast
 CONTRASTIVE_MARGIN = 1.0
 BOX_EPS = 1e-7                  # torchvision's default
 MR_MARGIN = 0.0                 # torch margin_ranking_loss default
+GNLL_EPS = 1e-6                 # torch gaussian_nll_loss default
 PR_MARGIN = 1.0
 GP_TARGET = 1.0
 PAIRWISE_SMALL = 2000           # NumPy / torch O(n^2) broadcast only up to this n
@@ -102,6 +103,9 @@ SPECS = specs(
                      "(alpha under no_grad)"),
     Spec("margin_ranking", kw=dict(margin=MR_MARGIN), diff=(0, 1), out=False, shapes=(BIG,), quick=(Q_BIG,),
          description="fl.margin_ranking(x1, x2, y), y = +-1, margin 0 -> 2 gradients; torch F.margin_ranking_loss"),
+    Spec("gaussian_nll", kw=dict(eps=GNLL_EPS), diff=(0, 2), out=False, shapes=(BIG,), quick=(Q_BIG,),
+         description="fl.gaussian_nll(input, target, var) -> gradients for input and var; torch "
+                     "F.gaussian_nll_loss"),
     Spec("gan_discriminator", diff=(0, 1), out=False, shapes=(BIG,), quick=(Q_BIG,),
          description="fl.gan_discriminator(real, fake): mean softplus(-real) + mean softplus(fake), "
                      "1e7 logits each -> 2 gradients; torch F.softplus (same as BCE-with-logits vs 1/0 "
@@ -183,6 +187,8 @@ def make_data(loss: str, shape, dtype, seed: int = 0):
         x2 = normal()
         y = c(2 * rng.integers(0, 2, shape) - 1)
         return x1, x2, y
+    if loss == "gaussian_nll":
+        return normal(), normal(), c(rng.uniform(0.1, 3.0, shape))
     if loss == "gan_discriminator":
         real = normal(scale=2.0)
         real += dtype.type(1.0)
@@ -436,6 +442,18 @@ def _np_mr_vg(x1, x2, y):
     return np.mean(np.maximum(0, z)), (g1, -g1)
 
 
+def _np_gnll_value(x, t, var):
+    v = np.maximum(var, GNLL_EPS)
+    return np.mean(0.5 * (np.log(v) + (x - t) ** 2 / v))
+
+
+def _np_gnll_vg(x, t, var):
+    v = np.maximum(var, GNLL_EPS)
+    q = (x - t) / v
+    n = x.size
+    return np.mean(0.5 * (np.log(v) + q * (x - t))), (q / n, 0.5 * (1 / v - q * q) / n)
+
+
 def _np_gan_d_value(real, fake):
     return -np.mean(np.log(_sigmoid(real))) - np.mean(np.log(1 - _sigmoid(fake)))
 
@@ -496,6 +514,7 @@ _NP = {
     "triplet_margin": (_np_triplet_value, _np_triplet_vg),
     "contrastive_pairs": (_np_contrastive_value, _np_contrastive_vg),
     "margin_ranking": (_np_mr_value, _np_mr_vg),
+    "gaussian_nll": (_np_gnll_value, _np_gnll_vg),
     "gan_discriminator": (_np_gan_d_value, _np_gan_d_vg),
     "gan_generator": (_np_gan_g_value, _np_gan_g_vg),
     "gradient_penalty": (_np_gp_value, _np_gp_vg),
@@ -603,6 +622,8 @@ def _torch_loss(torch, loss):
         return functools.partial(_torch_box, torch, kind)
     if loss == "margin_ranking":
         return lambda x1, x2, y: F.margin_ranking_loss(x1, x2, y, margin=MR_MARGIN)
+    if loss == "gaussian_nll":
+        return lambda x, t, var: F.gaussian_nll_loss(x, t, var, eps=GNLL_EPS)
     if loss == "gan_discriminator":
         return lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean()
     if loss == "gan_generator":
