@@ -429,7 +429,7 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("inputs"), py::arg("target"), py::arg("weights"), py::arg("grads"),
         py::arg("losses"), py::arg("result"), py::arg("stream"),
         "Enqueues an elementwise loss of two inputs and a target on `stream` (the Elements "
-        "rows: margin_ranking, gaussian_nll); grads holds a desc or None per input.");
+        "rows of the registry); grads holds a desc or None per input.");
   py::list names, elements;
   for (const auto& kv : Table()) names.append(kv.first);
   for (const auto& kv : ScoreTable()) names.append(kv.first);

@@ -258,10 +258,10 @@ double ContrastivePairs(const MultiCall<T>& call, const ContrastivePairsOptions&
   return RunGroupLoss(pr, f);
 }
 
-// The entry points of the Elements rows of FASTLOSS_MULTI_LOSSES (margin
-// ranking, gaussian_nll): the options' fields checked, the functor built
-// (losses::Build<T>, beside the functor), the elementwise driver run with
-// the second input as its aux operand.
+// The entry points of the Elements rows of FASTLOSS_MULTI_LOSSES: the
+// options' fields checked, the functor built (losses::Build<T>, beside the
+// functor), the elementwise driver run with the second input as its aux
+// operand.
 #define FASTLOSS_ELEMENTS_ENTRY(Name, name, kind, aliases, args, target)                 \
   FASTLOSS_ELEMENTS_ONLY_##kind(                                                           \
       template <typename T> double Name(const MultiCall<T>& call, const Name##Options& o) { \

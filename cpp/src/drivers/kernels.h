@@ -20,7 +20,7 @@ struct UsesAux<L, std::void_t<decltype(L::kAux)>> : std::integral_constant<bool,
 
 // Functors with `static constexpr bool kAuxGrad = true` (and kAux) also give
 // the derivative with respect to the third operand:
-// Eval(m, y, p, aux, g, g_aux) (gaussian_nll's variance, margin_ranking's x2).
+// Eval(m, y, p, aux, g, g_aux) (the second input of an Elements row).
 template <class L, class = void>
 struct UsesAuxGrad : std::false_type {};
 template <class L>

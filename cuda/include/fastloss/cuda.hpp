@@ -96,7 +96,7 @@ cudaError_t BinaryCrossEntropy(const DeviceCall& call, const DeviceView& pos_wei
                                const BinaryCrossEntropyOptions& = {}, cudaStream_t stream = 0);
 
 // --- Losses of several inputs, elementwise (the Elements rows of
-// FASTLOSS_MULTI_LOSSES: margin_ranking, gaussian_nll) ----------------------------
+// FASTLOSS_MULTI_LOSSES) ---------------------------------------------------------
 // MultiCall's fields with device views: two differentiable inputs and a
 // target, all of one shape and one dtype; weights broadcast to them;
 // grads[k] (optional) of inputs[k]'s shape; losses (kNone) of that shape;

@@ -28,7 +28,7 @@ struct ElementwiseExtras {
   // written; an array of one chunk leaves them untouched.
   bool check_y = false;
   double y_lo = 0.0, y_hi = 1.0;
-  // The same for aux (gaussian_nll's variance must be >= 0), checked on each
+  // The same for aux (e.g. a variance must be >= 0), checked on each
   // chunk before the kernel reads it.
   bool check_aux = false;
   double aux_lo = 0.0, aux_hi = 0.0;
