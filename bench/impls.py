@@ -174,6 +174,9 @@ def reference_mean(name, *data, chunk=1 << 20, **options):
     here but the two-array gan_discriminator and pairwise_ranking); the gradients come
     back as a tuple, one per differentiable input."""
     ref = load_reference()
+    if any(np.ndim(a) == 0 for a in data):  # one sample (e.g. one row of logits, a 0-d label)
+        v, g = ref.value_and_grad(name, *data, reduction="mean", **options)
+        return float(v), g if isinstance(g, tuple) else (g,)
     per_sample = max(max(a[:1].size for a in data), 1)
     step = max(chunk // per_sample, 1)
     total, count, parts = 0.0, 0, []
