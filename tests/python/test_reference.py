@@ -227,3 +227,20 @@ def test_bench_pairwise_reference_matches_reference():
     v_ref, g_ref = ref.value_and_grad("pairwise_ranking", r, s, margin=impls_structured.PR_MARGIN)
     assert v == pytest.approx(v_ref, rel=1e-12)
     np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=0)
+
+
+def test_reference_defaults_are_the_registry_defaults():
+    # The reference states each option's default in its signature (it needs
+    # NumPy only); the registry's row is where a default is written: every
+    # default the reference repeats must be the row's.
+    import inspect
+
+    checked = 0
+    for table in (ref.LOSSES, ref.OTHER_LOSSES):
+        for name, fn in table.items():
+            options = dict(getattr(fl, name).options)
+            for p in inspect.signature(fn).parameters.values():
+                if p.default is not inspect.Parameter.empty and p.name in options:
+                    assert p.default == options[p.name], (name, p.name, p.default, options[p.name])
+                    checked += 1
+    assert checked >= 100

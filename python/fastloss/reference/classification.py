@@ -114,7 +114,7 @@ def _smooth_binary(y, label_smoothing):
     return y
 
 
-def binary_cross_entropy(y_true, y_pred, from_logits=False, eps=1e-7, pos_weight=None, label_smoothing=0.0, ulp=0.0):
+def binary_cross_entropy(y_true, y_pred, from_logits=False, eps=1e-7, pos_weight=1.0, label_smoothing=0.0, ulp=0.0):
     y = _smooth_binary(_f64(y_true), label_smoothing)
     p = _f64(y_pred)
     pw = 1.0 if pos_weight is None else _f64(pos_weight)
