@@ -1,7 +1,7 @@
 """Structured losses for bench/run.py (``--group structured``): segmentation
 (dice family), metric learning (cosine, triplet, embedding, contrastive pairs),
 detection (box IoU / GIoU / DIoU / CIoU), ranking (margin, pairwise), GAN losses
-and the gradient penalty (issue #4, /work/notes/STRUCTURED_SPEC.md).
+and the gradient penalty, and gaussian_nll.
 
 The interface of every group (bench/spec.py):
 

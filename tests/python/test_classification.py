@@ -1,4 +1,4 @@
-"""The classification losses (issue #3) as a family, against the NumPy float64
+"""The classification losses as a family, against the NumPy float64
 reference of fastloss.reference.classification: the package API, strided and
 permuted layouts, out=, finite differences, identities between the losses,
 option and input validation, every SIMD target and concurrent callers. The

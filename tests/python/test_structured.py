@@ -1,4 +1,4 @@
-"""The structured losses of issue #4 (notes/STRUCTURED_SPEC.md) against the
+"""The structured losses against the
 NumPy float64 reference of fastloss.reference.structured: segmentation (dice,
 jaccard, tversky, focal_tversky), detection (box_iou: iou/giou/diou/ciou),
 metric learning (cosine_similarity, cosine_embedding, triplet_margin,
