@@ -113,6 +113,18 @@ HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
   return l;
 }
 
+// Every unrolled step prefetches the input lines kPrefetchBytes ahead. A
+// function, not a lambda: GCC 12 dropped the prefetches of a lambda from
+// every weighted kernel (objdump of kernels/regression.cc.o).
+template <bool kWeighted, bool kAux, typename T>
+HWY_INLINE void PrefetchInputs(const T* y, const T* p, const T* w, const T* aux, size_t i,
+                               size_t bytes) {
+  PrefetchAhead(y, i, bytes);
+  PrefetchAhead(p, i, bytes);
+  if constexpr (kWeighted) PrefetchAhead(w, i, bytes);
+  if constexpr (kAux) PrefetchAhead(aux, i, bytes);
+}
+
 // Vectors summed in float lanes before the lanes are folded into the block's
 // float64 total: each lane adds at most kFoldVectors values in T.
 constexpr size_t kFoldVectors = 16;
@@ -146,13 +158,6 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   // aligned base every full-vector store is aligned; the one-lane tail
   // always uses ordinary stores.
   const bool stream = a.stream && (kGrad || kStore);
-  // Every unrolled step prefetches the input lines kPrefetchBytes ahead.
-  const auto prefetch = [&](size_t i, size_t bytes) {
-    PrefetchAhead(y, i, bytes);
-    PrefetchAhead(p, i, bytes);
-    if constexpr (kWeighted) PrefetchAhead(w, i, bytes);
-    if constexpr (UsesAux<Loss>::value) PrefetchAhead(aux, i, bytes);
-  };
   YCheck<hn::ScalableTag<T>> check(d, a.y_lo, a.y_hi);
   YCheck<hn::CappedTag<T, 1>> check1(d1, a.y_lo, a.y_hi);
 
@@ -166,7 +171,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
            acc3 = hn::Zero(d);
       if constexpr (kUnroll == 4) {
         for (; i + 4 * lanes <= run_end; i += 4 * lanes) {
-          prefetch(i, 4 * lanes * sizeof(T));
+          PrefetchInputs<kWeighted, UsesAux<Loss>::value>(y, p, w, aux, i, 4 * lanes * sizeof(T));
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
                                    d, loss, y, p, w, aux, grad, aux_grad, out, scale, i, stream, &check));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted, kCheck>(
@@ -182,7 +187,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
       }
       if constexpr (kUnroll == 2) {
         for (; i + 2 * lanes <= run_end; i += 2 * lanes) {
-          prefetch(i, 2 * lanes * sizeof(T));
+          PrefetchInputs<kWeighted, UsesAux<Loss>::value>(y, p, w, aux, i, 2 * lanes * sizeof(T));
           acc0 = hn::Add(acc0, ElementStep<kGrad, kStore, kWeighted, kCheck>(
                                    d, loss, y, p, w, aux, grad, aux_grad, out, scale, i, stream, &check));
           acc1 = hn::Add(acc1, ElementStep<kGrad, kStore, kWeighted, kCheck>(
