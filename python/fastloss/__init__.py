@@ -14,6 +14,8 @@ See ``help(fl.NAME)`` for each loss's formula, options and gradient, and
 
 from . import _core, cuda
 from . import _function
+from ._accumulate import Accumulator, AccumulatorFactory
+from ._accumulate import accumulator_property as _accumulator_property
 from ._core import get_num_threads, set_num_threads, simd_target
 from ._docs import render as _render_doc
 from ._structured import (
@@ -49,6 +51,10 @@ class Loss(_function.FunctionLike, _core.Loss, _Combinable):
         """This loss with some options fixed (a ``Configured`` loss)."""
         return Configured(self, options)
 
+    #: ``fl.NAME.accumulator(reduction="mean", **options)``: a streaming,
+    #: exactly mergeable :class:`Accumulator` of this loss.
+    accumulator = property(_accumulator_property)
+
 
 def _make(name: str) -> Loss:
     cls = type(name, (Loss,), {"__doc__": _render_doc(_core.loss_info(name)), "__module__": __name__})
@@ -79,6 +85,8 @@ __all__ = [
     "OTHER_LOSSES",
     "ALIASES",
     "Loss",
+    "Accumulator",
+    "AccumulatorFactory",
     "Combined",
     "Configured",
     "MultiLoss",

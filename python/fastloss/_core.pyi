@@ -23,6 +23,9 @@ class Loss:
         *,
         reduction: Literal["mean", "sum"] = ...,
         weights: npt.ArrayLike | None = ...,
+        offsets: npt.ArrayLike | None = ...,
+        segment_ids: npt.ArrayLike | None = ...,
+        num_segments: int | None = ...,
         **options: float | bool,
     ) -> np.floating[Any]: ...
     @overload
@@ -33,6 +36,9 @@ class Loss:
         *,
         reduction: Literal["none"],
         weights: npt.ArrayLike | None = ...,
+        offsets: npt.ArrayLike | None = ...,
+        segment_ids: npt.ArrayLike | None = ...,
+        num_segments: int | None = ...,
         **options: float | bool,
     ) -> npt.NDArray[np.floating[Any]]: ...
     def grad(
@@ -42,6 +48,9 @@ class Loss:
         *,
         reduction: Reduction = ...,
         weights: npt.ArrayLike | None = ...,
+        offsets: npt.ArrayLike | None = ...,
+        segment_ids: npt.ArrayLike | None = ...,
+        num_segments: int | None = ...,
         out: npt.NDArray[np.floating[Any]] | None = ...,
         **options: float | bool,
     ) -> npt.NDArray[np.floating[Any]]: ...
@@ -52,9 +61,37 @@ class Loss:
         *,
         reduction: Reduction = ...,
         weights: npt.ArrayLike | None = ...,
+        offsets: npt.ArrayLike | None = ...,
+        segment_ids: npt.ArrayLike | None = ...,
+        num_segments: int | None = ...,
         out: npt.NDArray[np.floating[Any]] | None = ...,
         **options: float | bool,
     ) -> tuple[np.floating[Any] | npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]: ...
+
+STATE_WORDS: int
+
+class Accumulator:
+    def __init__(self, name: str, reduction: str = ..., options: dict[str, Any] = ...) -> None: ...
+    def update(self, *args: Any, **kwargs: Any) -> None: ...
+    def _merge_one(self, other: Accumulator) -> None: ...
+    def result(self) -> np.floating[Any]: ...
+    def state(self) -> npt.NDArray[np.int64]: ...
+    def _load_state(self, state: npt.ArrayLike) -> None: ...
+    def reset(self) -> None: ...
+    def _describe(self) -> str: ...
+    dtype: str | None
+    @property
+    def count(self) -> int: ...
+    @property
+    def numerator(self) -> float: ...
+    @property
+    def denominator(self) -> float: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def reduction(self) -> str: ...
+    @property
+    def options(self) -> dict[str, Any]: ...
 
 def loss_names() -> list[str]: ...
 def multi_loss_names() -> list[str]: ...

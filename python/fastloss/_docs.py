@@ -26,6 +26,14 @@ reduction : {{"mean", "sum", "none"}}
 weights : array_like, optional
     Broadcastable to ``y_pred`` (NumPy rules, e.g. ``(N, 1)`` per sample or
     ``(T,)`` per time step).
+offsets, segment_ids, num_segments : optional
+    Per-segment values in one call: ``offsets`` (CSR pointers, S + 1
+    non-decreasing integers from 0 to the number of items) or sorted
+    ``segment_ids`` (one per item, in ``[0, num_segments)``) split the items
+    into S segments: the elements (flat C order) of an elementwise loss, the
+    samples along axis 0 of a region or box loss. The value is then an array
+    of S reduced values (0 / NaN for an empty segment's sum / mean), the
+    gradient that of their sum. Not with ``reduction="none"``.
 out : ndarray, optional
     Where to write the gradient: writable, ``y_pred``'s shape and dtype, any
     strides; it may be ``y_pred`` itself (in-place).
@@ -42,6 +50,11 @@ Empty input gives 0 (``"sum"``), NaN (``"mean"``), an empty array
 (``"none"``) and an empty gradient. NaN in gives NaN out. Sums are
 accumulated in float64 in fixed blocks, so results are bit-identical for any
 thread count.
+
+Streaming: ``{name}.accumulator(reduction="mean", **options)`` gives an
+exact, mergeable ``fastloss.Accumulator`` (``update``, ``merge``, ``result``,
+``state``) whose result over batches of whole 1024-item blocks is this call's
+value on their concatenation, bit for bit.
 """
 
 
@@ -66,6 +79,12 @@ reduction : {{"mean", "sum", "none"}}
 weights : array_like, optional
     Per-row weights ``w``, broadcastable to the rows' shape (``y_pred``'s shape
     without ``axis``), NumPy rules.
+offsets, segment_ids, num_segments : optional
+    Per-segment values in one call: ``offsets`` (CSR pointers, S + 1
+    non-decreasing integers from 0 to the number of rows along axis 0) or
+    sorted ``segment_ids`` (one per row, in ``[0, num_segments)``) split the
+    samples along axis 0 into S segments; the value is then an array of S
+    reduced values, the gradient that of their sum.
 out : ndarray, optional
     Where to write the gradient: writable, ``y_pred``'s shape and dtype, any
     strides.
@@ -80,6 +99,11 @@ A mean over nothing (no rows{ignored}) is NaN with an all-zero gradient;
 a sum over nothing is 0. Row sums are accumulated in float64 in a fixed
 order: results are bit-identical for any thread count. ``C = 0`` and an
 ``axis`` out of range are ValueErrors.
+
+Streaming: ``{name}.accumulator(reduction="mean", **options)`` gives an
+exact, mergeable ``fastloss.Accumulator`` (``update``, ``merge``, ``result``,
+``state``) whose result over batches of whole 1024-item blocks is this call's
+value on their concatenation, bit for bit.
 """
 
 _DENSE = "Targets of ``y_pred``'s shape (probabilities, e.g. one-hot rows), converted to ``y_pred``'s dtype."

@@ -176,8 +176,13 @@ def input_names(name):
     return names
 
 
+#: The keywords of a per-segment call (after the loss's options).
+SEGMENT_PARAMETERS = ("offsets", "segment_ids", "num_segments")
+
+
 def core_loss_parameters(loss, method):
-    """(y_true, y_pred, *, reduction='mean', weights=None[, out=None], option=default, ...)"""
+    """(y_true, y_pred, *, reduction='mean', weights=None[, out=None], option=default,
+    ..., offsets=None, segment_ids=None, num_segments=None)"""
     t, p = input_names(loss.name)
     params = [inspect.Parameter(t, _POS), inspect.Parameter(p, _POS),
               inspect.Parameter("reduction", _KW, default="mean"),
@@ -185,6 +190,7 @@ def core_loss_parameters(loss, method):
     if method != "__call__":
         params.append(inspect.Parameter("out", _KW, default=None))
     params.extend(inspect.Parameter(k, _KW, default=v) for k, v in loss.options.items())
+    params.extend(inspect.Parameter(k, _KW, default=None) for k in SEGMENT_PARAMETERS)
     return params
 
 

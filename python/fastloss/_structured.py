@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _core
 from ._docs import render_multi
+from ._accumulate import accumulator_property
 from ._function import MODULE, FunctionLike, signed_method
 
 class MultiLoss(FunctionLike):
@@ -40,6 +41,12 @@ class MultiLoss(FunctionLike):
     @property
     def options(self):
         return dict(self._options)
+
+    @property
+    def accumulator(self):
+        """``fl.NAME.accumulator(reduction="mean", **options)``: a streaming,
+        exactly mergeable ``fastloss.Accumulator`` of this loss."""
+        return accumulator_property(self)
 
     def __repr__(self):
         return f"<fastloss.{self.name}>"
@@ -174,6 +181,11 @@ class Configured(Combinable, FunctionLike):
     @property
     def __doc__(self):  # noqa: D105 - the loss's own documentation
         return self.loss.__doc__
+
+    @property
+    def accumulator(self):
+        """The loss's accumulator with the fixed options."""
+        return accumulator_property(self)
 
     def with_options(self, **options):
         merged = dict(self.fixed)

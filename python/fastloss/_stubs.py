@@ -15,11 +15,15 @@ from ._structured import Combinable as _Combinable
 from ._structured import Combined as Combined
 from ._structured import Configured as Configured
 from ._structured import MultiLoss as MultiLoss
+from ._accumulate import Accumulator as Accumulator
+from ._accumulate import AccumulatorFactory as AccumulatorFactory
 
 __version__: str
 
 class Loss(_CoreLoss, _Combinable):
     def with_options(self, **options: object) -> Configured: ...
+    @property
+    def accumulator(self) -> AccumulatorFactory: ...
 
 class _L2Penalty:
     def __call__(self, arrays: object, lam: float) -> object: ...

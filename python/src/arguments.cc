@@ -289,4 +289,13 @@ bool IsDeviceArray(PyObject* obj) {
   }
 }
 
+bool IsDaskArray(PyObject* obj) {
+  if (obj == nullptr || PyArray_Check(obj) || PyFloat_Check(obj) || PyLong_Check(obj) ||
+      PyList_Check(obj) || PyTuple_Check(obj) || obj == Py_None) {
+    return false;
+  }
+  py::handle h(obj);
+  return py::hasattr(h, "__dask_graph__") && py::hasattr(h, "chunks");
+}
+
 }  // namespace fastloss_py

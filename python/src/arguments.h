@@ -177,6 +177,8 @@ std::vector<int> AxesOf(const char* loss, const char* option, py::handle v);
 // interface, or DLPack with a CUDA device (kDLCUDA 2, kDLCUDAHost 3 is host
 // memory, kDLCUDAManaged 13). NumPy arrays and buffers answer no at once.
 bool IsDeviceArray(PyObject* obj);
+// Whether obj is a Dask array (the Dask collection protocol and chunks).
+bool IsDaskArray(PyObject* obj);
 
 }  // namespace fastloss_py
 

@@ -29,6 +29,10 @@ struct Common {
   const char* aux_name = nullptr;
   py::handle class_weights;
   py::handle groups;  // a groups array (the losses of several inputs: pairwise_ranking)
+  // An accumulator's update: the call's sums are added here (CPU arrays only).
+  fastloss::LossState* state = nullptr;
+  // Per-segment values: CSR offsets, or sorted ids with their count.
+  py::handle offsets, segment_ids, num_segments;
 };
 
 // The visitor that sets the field named `key` from the keyword value `v`.
@@ -222,6 +226,42 @@ py::list DescribeOptions() {
   const O defaults{};
   O::Fields(defaults, FieldDescriber{out});
   return out;
+}
+
+// The options struct from a dict of keyword values, each set as a call's
+// keyword is (arrays given for array options go to c).
+template <class O>
+O OptionsFromDict(const char* loss, const py::dict& options, Common& c) {
+  O o{};
+  for (auto item : options) {
+    const std::string key = KeyText(loss, item.first.ptr());
+    FieldSetter setter{loss, key, item.second, c};
+    O::Fields(o, setter);
+    if (!setter.found) {
+      throw py::type_error(std::string(loss) + "() got an unexpected keyword argument '" + key +
+                           "'");
+    }
+  }
+  return o;
+}
+
+// Checks a dict of options as a call checks them; returns every option's
+// value, defaults filled in (arrays given for array options under their
+// names): an accumulator's options.
+template <class O>
+py::dict ResolvedOptions(const char* loss, const py::dict& options) {
+  Common c;
+  const O o = OptionsFromDict<O>(loss, options, c);
+  try {
+    fastloss::CheckOptions(loss, o);
+  } catch (const fastloss::Error& e) {
+    throw py::value_error(e.what());
+  }
+  py::dict all;
+  O::Fields(o, FieldExporter{all});
+  if (c.aux) all[c.aux_name] = c.aux;
+  if (c.class_weights) all["class_weights"] = c.class_weights;
+  return all;
 }
 
 }  // namespace fastloss_py

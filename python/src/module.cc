@@ -12,6 +12,7 @@
 #include <vector>
 
 #define FASTLOSS_IMPORT_NUMPY
+#include "accumulator.h"
 #include "arguments.h"
 #include "fastloss/fastloss.hpp"
 #include "multi.h"
@@ -167,7 +168,11 @@ PYBIND11_MODULE(_core, m) {
     return Info(name)["driver"].cast<std::string>();
   });
   m.def("_multi", &Multi);
-  m.def("_fused", &Fused);
+  m.def("_fused", [](py::list terms, py::handle y_true, py::handle y_pred,
+                     const std::string& reduction, py::object weights, int want, py::object out) {
+    return Fused(terms, y_true, y_pred, reduction, weights, want, out);
+  });
+  BindAccumulator(m);
   m.def("set_num_threads", &fastloss::SetNumThreads, py::arg("n"));
   m.def("get_num_threads", &fastloss::GetNumThreads);
   m.def("simd_target", &fastloss::SimdTarget);

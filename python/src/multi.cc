@@ -49,8 +49,12 @@ struct MultiSpec {
   const char* summary;
   const char* formula;
   const char* notes;
-  py::object (*entry)(const MultiSpec&, int, const py::tuple&, const py::dict&);
+  py::object (*entry)(const MultiSpec&, int, const py::tuple&, const py::dict&,
+                      fastloss::LossState*);
   py::list (*options)();  // the field descriptions (MultiSpecInfo)
+  // Checks a dict of options as a call checks them (an accumulator's);
+  // returns every option's value, defaults filled in.
+  py::dict (*check_options)(const MultiSpec&, const py::dict&);
 };
 
 namespace {
@@ -200,6 +204,7 @@ py::object RunScores(const MultiSpec& spec, int want, const MultiArgs& a, const 
   const Reduction red = a.common.reduction;
   const bool none = red == Reduction::kNone;
   std::vector<fastloss::ScoreCall<T>> calls(n);
+  calls[0].state = a.common.state;  // one score array: an accumulator's (MultiEntry)
   std::vector<Arg> wargs(n), outs(n);
   py::list losses_out, grads_out;
   for (size_t k = 0; k < n; ++k) {
@@ -261,6 +266,7 @@ py::object RunInputs(const MultiSpec& spec, int want, const MultiArgs& a, const 
     call.weights = warg.ToView<const T>();
   }
   call.reduction = red;
+  call.state = a.common.state;
   // The losses' shape: rows (the inputs without their last axis), elements,
   // or samples (axis 0); pairs have none.
   const Arg& a0 = args[0];
@@ -291,6 +297,7 @@ py::object RunInputs(const MultiSpec& spec, int want, const MultiArgs& a, const 
     sc.weights = call.weights;
     sc.grad = call.grads[0];
     sc.losses = call.losses;
+    sc.state = call.state;
     py::gil_scoped_release release;
     v = Runner::template Run<T>(sc, red, o);
   } else if constexpr (K == MultiKind::kPairs) {
@@ -302,6 +309,7 @@ py::object RunInputs(const MultiSpec& spec, int want, const MultiArgs& a, const 
     c.weights = call.weights;
     c.reduction = red;
     c.grad = call.grads[0];
+    c.state = call.state;
     View<const int64_t> gview;
     const View<const int64_t>* gp = nullptr;
     if (a.common.groups) {
@@ -386,18 +394,26 @@ py::object RunOnGpu(const MultiSpec& spec, int want, const MultiArgs& a, const O
 
 template <class O, MultiKind K, class Runner>
 py::object MultiEntry(const MultiSpec& spec, int want, const py::tuple& pargs,
-                      const py::dict& kwargs) {
+                      const py::dict& kwargs, fastloss::LossState* state) {
   if (want < 0 || want > 2) {
     throw py::value_error(std::string(spec.name) + ": want must be 0, 1 or 2");
   }
+  if (state && (K == MultiKind::kPenalty || K == MultiKind::kScorePair)) {
+    throw py::type_error(std::string(spec.name) +
+                         ": no accumulator (its value is not one reduction: " +
+                         (K == MultiKind::kPenalty ? "a penalty over a list of arrays"
+                                                   : "the sum of two means") +
+                         ")");
+  }
   static const std::vector<std::string> inputs = InputNames(spec, OptionNames(spec));
   O o{};
-  const MultiArgs a = ParseMulti(spec, inputs, want, pargs, kwargs,
+  MultiArgs a = ParseMulti(spec, inputs, want, pargs, kwargs,
                                  [&](const std::string& key, py::handle v, Common& c) {
                                    FieldSetter setter{spec.name, key, v, c};
                                    O::Fields(o, setter);
                                    return setter.found;
                                  });
+  a.common.state = state;
   const char* name = spec.name;
   if constexpr (K == MultiKind::kPenalty) {
     // The options first: a bad one is an error even with no arrays.
@@ -408,8 +424,22 @@ py::object MultiEntry(const MultiSpec& spec, int want, const py::tuple& pargs,
     }
     return RunPenalty<O, Runner>(spec, want, a, o);
   } else {
+    // No silent compute of a lazy array (NumPy would read it through __array__).
+    for (const py::object& v : a.values) {
+      if (IsDaskArray(v.ptr())) {
+        throw py::type_error(std::string(name) + ": Dask arrays are not supported by this loss "
+                             "yet (the losses of fastloss.LOSSES take them); compute them first");
+      }
+    }
+    if (IsDaskArray(a.weights.ptr())) {
+      throw py::type_error(std::string(name) + ": Dask weights are not supported by this loss yet");
+    }
     bool device = *spec.target && IsDeviceArray(a.Value(spec.target).ptr());
     for (const std::string& in : a.inputs) device = device || IsDeviceArray(a.Value(in).ptr());
+    if (device && state) {
+      throw py::type_error(std::string(name) +
+                           ": accumulators take host arrays (NumPy, buffers), not CUDA arrays");
+    }
     if (device) return RunOnGpu(spec, want, a, o);
     if (!a.stream.is_none()) {
       throw py::type_error(std::string(name) + "() got an unexpected keyword argument 'stream'");
@@ -428,6 +458,11 @@ py::object MultiEntry(const MultiSpec& spec, int want, const py::tuple& pargs,
     if constexpr (scores) return RunScores<O, K, Runner, double>(spec, want, a, o, args, kind);
     else return RunInputs<O, K, Runner, double>(spec, want, a, o, args, kind);
   }
+}
+
+template <class O>
+py::dict CheckMultiOptions(const MultiSpec& spec, const py::dict& options) {
+  return ResolvedOptions<O>(spec.name, options);
 }
 
 #define FASTLOSS_PY_MULTI_RUNNER(Name, name, kind, aliases, args, target) \
@@ -451,7 +486,8 @@ FASTLOSS_MULTI_LOSSES(FASTLOSS_PY_MULTI_RUNNER)
       fastloss::Name##Options::kFormula,                                                   \
       fastloss::Name##Options::kNotes,                                                     \
       &MultiEntry<fastloss::Name##Options, MultiKind::k##kind, RunMulti##Name>,            \
-      &DescribeOptions<fastloss::Name##Options>};
+      &DescribeOptions<fastloss::Name##Options>,                                           \
+      &CheckMultiOptions<fastloss::Name##Options>};
 FASTLOSS_MULTI_LOSSES(FASTLOSS_PY_MULTI_SPEC)
 #undef FASTLOSS_PY_MULTI_SPEC
 
@@ -502,12 +538,26 @@ py::dict MultiSpecInfo(const MultiSpec& spec) {
 py::object Multi(const std::string& name, int want, py::tuple args, py::dict kwargs) {
   const MultiSpec* spec = FindMultiSpec(name);
   if (!spec) throw py::value_error("unknown loss '" + name + "'");
-  return spec->entry(*spec, want, args, kwargs);
+  return spec->entry(*spec, want, args, kwargs, nullptr);
+}
+
+py::object MultiAccumulate(const std::string& name, py::tuple args, py::dict kwargs,
+                           fastloss::LossState* state) {
+  const MultiSpec* spec = FindMultiSpec(name);
+  if (!spec) throw py::value_error("unknown loss '" + name + "'");
+  return spec->entry(*spec, 0, args, kwargs, state);
+}
+
+py::dict CheckMultiSpecOptions(const std::string& name, const py::dict& options) {
+  const MultiSpec* spec = FindMultiSpec(name);
+  if (!spec) throw py::value_error("unknown loss '" + name + "'");
+  return spec->check_options(*spec, options);
 }
 
 // A fused sum of elementwise losses: terms = [(name, coef, options dict)].
 py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
-                 const std::string& reduction, py::object weights, int want, py::object out_obj) {
+                 const std::string& reduction, py::object weights, int want, py::object out_obj,
+                 fastloss::LossState* state) {
   if (want < 0 || want > 2) throw py::value_error("combined: want must be 0, 1 or 2");
   const char* name = "combined";
   fastloss::ElementwiseCombination comb;
@@ -520,6 +570,11 @@ py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
             tt[2].cast<py::dict>());
   }
   const Reduction red = ReductionOf(name, py::str(reduction));
+  if (IsDaskArray(y_true_obj.ptr()) || IsDaskArray(y_pred_obj.ptr()) ||
+      IsDaskArray(weights.ptr())) {
+    throw py::type_error("combined: Dask arrays are not supported by fused combinations yet; "
+                         "call each term on them (each is a lazy Dask value) and add");
+  }
   Arg y_pred, y_true, w;
   LoadPrediction(name, y_pred_obj, y_pred);
   const Kind kind = y_pred.kind;
@@ -531,6 +586,7 @@ py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
     call.y_true = y_true.ToView<const T>();
     call.y_pred = y_pred.ToView<const T>();
     call.reduction = red;
+    call.state = state;
     if (!weights.is_none()) {
       call.weights = w.ToView<const T>();
     }

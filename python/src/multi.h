@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "fastloss/fastloss.hpp"
+
 namespace fastloss_py {
 
 namespace py = pybind11;
@@ -29,9 +31,18 @@ py::dict MultiSpecInfo(const MultiSpec& spec);
 // kwargs as the Python call gave them (parsed and checked here, options
 // through the row's field list).
 py::object Multi(const std::string& name, int want, py::tuple args, py::dict kwargs);
-// A fused sum of elementwise losses: terms = [(name, coef, options dict)].
+// Multi's value call with the call's sums added to *state (an
+// accumulator's update): host arrays, one reduction. Returns the call's value.
+py::object MultiAccumulate(const std::string& name, py::tuple args, py::dict kwargs,
+                           fastloss::LossState* state);
+// Checks `options` (keyword -> value) as a call of the loss `name` checks
+// them; returns every option's value (defaults filled in).
+py::dict CheckMultiSpecOptions(const std::string& name, const py::dict& options);
+// A fused sum of elementwise losses: terms = [(name, coef, options dict)];
+// with `state`, the call's sums are added to it.
 py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
-                 const std::string& reduction, py::object weights, int want, py::object out_obj);
+                 const std::string& reduction, py::object weights, int want, py::object out_obj,
+                 fastloss::LossState* state = nullptr);
 
 }  // namespace fastloss_py
 

@@ -11,6 +11,8 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -49,9 +51,15 @@ struct Spec {
   const char* summary;
   const char* formula;
   const char* notes;
-  py::object (*entry)(const Spec&, Want, PyObject* const*, Py_ssize_t, PyObject*);
+  py::object (*entry)(const Spec&, Want, PyObject* const*, Py_ssize_t, PyObject*,
+                      fastloss::LossState*);
   // With CUDA arrays (drivers the GPU backend has; nullptr for the others).
   py::object (*gpu_entry)(const Spec&, Want, PyObject* const*, Py_ssize_t, PyObject*);
+  // With Dask arrays (fastloss.dask).
+  py::object (*dask_entry)(const Spec&, Want, PyObject* const*, Py_ssize_t, PyObject*);
+  // Checks a dict of options as a call checks them (an accumulator's);
+  // returns every option's value, defaults filled in.
+  py::dict (*check_options)(const Spec&, const py::dict&);
   py::list (*options)();  // the field descriptions (SpecInfo)
   void (*add)(fastloss::ElementwiseCombination&, const Spec&, double, const py::dict&);
 };
@@ -81,6 +89,12 @@ Common ParseArguments(const Spec& spec, Want want, PyObject* const* args, Py_ssi
       c.weights = v;
     } else if (key == "out" && want != Want::kValue) {
       c.out = v;
+    } else if (key == "offsets") {
+      c.offsets = v;
+    } else if (key == "segment_ids") {
+      c.segment_ids = v;
+    } else if (key == "num_segments") {
+      c.num_segments = v;
     } else if (key == spec.true_name || key == spec.pred_name) {
       const bool is_true = key == spec.true_name;
       py::handle& slot = is_true ? c.y_true : c.y_pred;
@@ -100,6 +114,19 @@ Common ParseArguments(const Spec& spec, Want want, PyObject* const* args, Py_ssi
   }
   if (c.weights && c.weights.is_none()) c.weights = py::handle();
   if (c.out && c.out.is_none()) c.out = py::handle();
+  for (py::handle* h : {&c.offsets, &c.segment_ids, &c.num_segments}) {
+    if (*h && h->is_none()) *h = py::handle();
+  }
+  if (c.offsets && (c.segment_ids || c.num_segments)) {
+    throw py::type_error(std::string(name) +
+                         "(): give offsets= or segment_ids= (with num_segments=), not both");
+  }
+  if (c.segment_ids && !c.num_segments) {
+    throw py::type_error(std::string(name) + "(): segment_ids= needs num_segments=");
+  }
+  if (c.num_segments && !c.segment_ids) {
+    throw py::type_error(std::string(name) + "(): num_segments= goes with segment_ids=");
+  }
   return c;
 }
 
@@ -133,6 +160,70 @@ int LossesShape(const Arg& y_pred, const O& o, int64_t* shape) {
 template <Driver D, typename T>
 using CallOf = std::conditional_t<D == Driver::kLabelRows, LabelCall<T>, Call<T>>;
 
+// A call with offsets= or segment_ids=: one reduced value per segment (an
+// array of y_pred's dtype), each segment the loss's own call on its items
+// (fastloss::Segmented): elements for elementwise losses, rows (axis 0)
+// for the others.
+template <Driver D, class Runner, typename T, class CallT, class O>
+py::object EvaluateSegments(const Spec& spec, Want want, const Common& c, const O& o,
+                            const CallT& call, const Arg& y_pred, const View<const T>* aux,
+                            const py::object& grad) {
+  const char* name = spec.name;
+  if (c.reduction == Reduction::kNone) {
+    throw py::value_error(std::string(name) +
+                          ": segments need reduction 'mean' or 'sum', not 'none'");
+  }
+  Arg ids;
+  std::vector<int64_t> from_ids;
+  View<const int64_t> offsets;
+  if (c.offsets) {
+    LoadLabels(name, c.offsets, ids, "offsets");
+    offsets = ids.ToView<const int64_t>();
+  } else {
+    LoadLabels(name, c.segment_ids, ids, "segment_ids");
+    const std::string key = "num_segments";
+    Common unused;
+    FieldSetter reader{name, key, c.num_segments, unused};
+    const int64_t S = reader.Integer("num_segments", 1LL << 62);
+    if (S < 0) throw py::value_error(std::string(name) + ": num_segments must be >= 0");
+    from_ids.resize(static_cast<size_t>(S) + 1);
+    try {
+      fastloss::OffsetsFromSortedIds(ids.ToView<const int64_t>(), S, from_ids.data());
+    } catch (const fastloss::Error& e) {
+      throw py::value_error(std::string(name) + ": " + e.what());
+    }
+    offsets = View<const int64_t>::Contiguous(from_ids.data(), {from_ids.size()});
+  }
+  if (offsets.rank != 1 || offsets.shape[0] < 1) {
+    throw py::value_error(std::string(name) + ": offsets must be 1-D with S + 1 >= 1 entries");
+  }
+  const int64_t S = offsets.shape[0] - 1;
+  View<T> values_view;
+  py::object values;
+  {
+    std::optional<View<T>> vv;
+    const int64_t shape[1] = {S};
+    values = NewArray<T>(1, shape, vv);
+    values_view = *vv;
+  }
+  int64_t lshape[fastloss::kMaxRank];
+  const int loss_rank = LossesShape<D>(y_pred, o, lshape);
+  const std::function<double(const CallT&)> run = [&](const CallT& sc) {
+    return Runner::template Run<T>(sc, o, aux);
+  };
+  {
+    py::gil_scoped_release release;
+    fastloss::Segmented<T, CallT>(name, call, offsets, values_view.data,
+                                  D == Driver::kElementwise, loss_rank, run);
+  }
+  switch (want) {
+    case Want::kValue: return values;
+    case Want::kGrad: return grad;
+    case Want::kBoth: return py::make_tuple(values, grad);
+  }
+  return values;
+}
+
 template <class O, Driver D, class Runner, typename T>
 py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, const Arg& y_true,
                     const Arg& y_pred, const Arg& weights, const Arg& aux, const Arg& class_weights,
@@ -146,6 +237,7 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
   if (c.class_weights) call.class_weights = class_weights.ToView<const T>();
   call.y_pred = y_pred.ToView<const T>();
   call.reduction = c.reduction;
+  call.state = c.state;
   if (c.weights) {
     call.weights = weights.ToView<const T>();
   }
@@ -167,6 +259,10 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
   }
   View<const T> aux_view;
   if (c.aux) aux_view = aux.ToView<const T>();
+  if (c.offsets || c.segment_ids) {
+    return EvaluateSegments<D, Runner, T>(spec, want, c, o, call, y_pred, c.aux ? &aux_view : nullptr,
+                                           grad);
+  }
   double value;
   {
     py::gil_scoped_release release;
@@ -183,14 +279,18 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
 
 template <class O, Driver D, class Runner>
 py::object Entry(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
-                 PyObject* kwnames) {
+                 PyObject* kwnames, fastloss::LossState* state) {
   O o{};
+  Common with_state;
+  with_state.state = state;
   const Common c = ParseArguments(
-      spec, want, args, nargs, kwnames, [&](const std::string& key, py::handle v, Common& common) {
+      spec, want, args, nargs, kwnames,
+      [&](const std::string& key, py::handle v, Common& common) {
         FieldSetter setter{spec.name, key, v, common};
         O::Fields(o, setter);
         return setter.found;
-      });
+      },
+      with_state);
   Arg y_pred, y_true, weights, aux, class_weights;
   LoadPrediction(spec.name, c.y_pred, y_pred, spec.pred_name);
   const Kind kind = y_pred.kind;
@@ -210,43 +310,75 @@ py::object Entry(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t 
                                         class_weights, kind);
 }
 
-// A call with CUDA arrays: the same parse (plus `stream=`), then
-// fastloss.cuda._run (array interop, allocation, streams) with the parsed
-// options as plain values (FieldExporter); the extension fastloss._cuda reads
-// them back through the same field list.
-template <class O, Driver D, class Runner>
-py::object GpuEntry(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
-                    PyObject* kwnames) {
+// The parse of a call handed to a Python backend (CUDA arrays, Dask
+// arrays): the same parse and option checks as a host call, the options as
+// plain values (FieldExporter); `extra` names one more keyword it takes
+// (`stream` for the GPU), stored in *extra_value.
+template <class O>
+Common ParsePlain(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                  PyObject* kwnames, const char* extra, py::handle* extra_value,
+                  py::dict* options) {
   O o{};
-  py::handle stream;
   const Common c = ParseArguments(
       spec, want, args, nargs, kwnames, [&](const std::string& key, py::handle v, Common& common) {
-        if (key == "stream") {
-          stream = v;
+        if (extra && key == extra) {
+          *extra_value = v;
           return true;
         }
         FieldSetter setter{spec.name, key, v, common};
         O::Fields(o, setter);
         return setter.found;
       });
-  if (c.class_weights) {
-    throw py::type_error(std::string(spec.name) + ": class_weights is not supported on the GPU");
-  }
-  // The options are checked as the CPU checks them (the GPU entry point
-  // checks them again before it launches).
   try {
     fastloss::CheckOptions(spec.name, o);
   } catch (const fastloss::Error& e) {
     throw py::value_error(e.what());
   }
+  O::Fields(o, FieldExporter{*options});
+  return c;
+}
+
+py::object Handle(py::handle h) {
+  return h ? py::reinterpret_borrow<py::object>(h) : py::none();
+}
+
+const char* const kReductionNames[] = {"mean", "sum", "none"};
+
+// A call with CUDA arrays: fastloss.cuda._run (array interop, allocation,
+// streams) with the parsed options; the extension fastloss._cuda reads them
+// back through the same field list.
+template <class O, Driver D, class Runner>
+py::object GpuEntry(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                    PyObject* kwnames) {
+  py::handle stream;
   py::dict options;
-  O::Fields(o, FieldExporter{options});
-  static const char* const kReductions[] = {"mean", "sum", "none"};
+  const Common c = ParsePlain<O>(spec, want, args, nargs, kwnames, "stream", &stream, &options);
+  if (c.class_weights) {
+    throw py::type_error(std::string(spec.name) + ": class_weights is not supported on the GPU");
+  }
   py::object run = py::module_::import("fastloss.cuda").attr("_run");
-  auto arg = [](py::handle h) { return h ? py::reinterpret_borrow<py::object>(h) : py::none(); };
-  return run(spec.name, static_cast<int>(want), arg(c.y_true), arg(c.y_pred),
-             kReductions[static_cast<int>(c.reduction)], arg(c.weights), arg(c.out), options,
-             arg(c.aux), arg(stream));
+  return run(spec.name, static_cast<int>(want), Handle(c.y_true), Handle(c.y_pred),
+             kReductionNames[static_cast<int>(c.reduction)], Handle(c.weights), Handle(c.out),
+             options, Handle(c.aux), Handle(stream));
+}
+
+// A call with Dask arrays: fastloss.dask._run builds the lazy graph (blocks
+// of accumulator states merged by integer addition) with the parsed options;
+// array options (an array pos_weight, class_weights) travel among them.
+template <class O>
+py::object DaskEntry(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                     PyObject* kwnames) {
+  py::dict options;
+  const Common c = ParsePlain<O>(spec, want, args, nargs, kwnames, nullptr, nullptr, &options);
+  if (c.out) {
+    throw py::type_error(std::string(spec.name) +
+                         ": out= is not supported with Dask arrays (the gradient is a lazy array)");
+  }
+  if (c.aux) options[c.aux_name] = Handle(c.aux);
+  if (c.class_weights) options["class_weights"] = Handle(c.class_weights);
+  py::object run = py::module_::import("fastloss.dask").attr("_run");
+  return run(spec.name, static_cast<int>(want), Handle(c.y_true), Handle(c.y_pred),
+             kReductionNames[static_cast<int>(c.reduction)], Handle(c.weights), options);
 }
 
 // A loss whose options have a real-or-array field runs with the array
@@ -261,21 +393,17 @@ double RunWithArray(const Call<T>& call, const View<const T>& aux,
   return fastloss::BinaryCrossEntropy<T>(call, aux, o);
 }
 
+template <class O>
+py::dict CheckOptionsDict(const Spec& spec, const py::dict& options) {
+  return ResolvedOptions<O>(spec.name, options);
+}
+
 // Adds a term to a fused combination (elementwise rows).
 template <class O>
 void AddFused(fastloss::ElementwiseCombination& comb, const Spec& spec, double coef,
               const py::dict& options) {
-  O o{};
   Common c;
-  for (auto item : options) {
-    const std::string key = KeyText(spec.name, item.first.ptr());
-    FieldSetter setter{spec.name, key, item.second, c};
-    O::Fields(o, setter);
-    if (!setter.found) {
-      throw py::type_error(std::string(spec.name) + "() got an unexpected keyword argument '" +
-                           key + "'");
-    }
-  }
+  const O o = OptionsFromDict<O>(spec.name, options, c);
   if (c.aux || c.class_weights) {
     throw py::value_error(std::string("combined: ") + spec.name +
                           " with an array option cannot be fused");
@@ -334,6 +462,8 @@ FASTLOSS_LOSSES(FASTLOSS_PY_RUNNER)
       fastloss::Name##Options::kNotes,                                                        \
       &Entry<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver, Run##Name>,                \
       GpuEntryFor<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver, Run##Name>(),        \
+      &DaskEntry<fastloss::Name##Options>,                                                    \
+      &CheckOptionsDict<fastloss::Name##Options>,                                             \
       &DescribeOptions<fastloss::Name##Options>,                                              \
       AddFor<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver>()};
 FASTLOSS_LOSSES(FASTLOSS_PY_SPEC)
@@ -427,8 +557,28 @@ py::object Dispatch(const Spec& spec, Want want, PyObject* const* args, Py_ssize
       }
       return spec.gpu_entry(spec, want, args, nargs, kwnames);
     }
+    // Any Dask argument (inputs, weights, an array option): the lazy path.
+    const Py_ssize_t nall = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    for (Py_ssize_t k = 0; k < nall; ++k) {
+      if (IsDaskArray(args[k])) return spec.dask_entry(spec, want, args, nargs, kwnames);
+    }
   }
-  return spec.entry(spec, want, args, nargs, kwnames);
+  return spec.entry(spec, want, args, nargs, kwnames, nullptr);
+}
+
+py::object Accumulate(const Spec& spec, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames, fastloss::LossState* state) {
+  PyObject *t = nullptr, *p = nullptr;
+  FindInputs(spec, args, nargs, kwnames, &t, &p);
+  if (IsDeviceArray(p) || IsDeviceArray(t)) {
+    throw py::type_error(std::string(spec.name) +
+                         ": accumulators take host arrays (NumPy, buffers), not CUDA arrays");
+  }
+  return spec.entry(spec, Want::kValue, args, nargs, kwnames, state);
+}
+
+py::dict CheckSpecOptions(const Spec& spec, const py::dict& options) {
+  return spec.check_options(spec, options);
 }
 
 }  // namespace fastloss_py

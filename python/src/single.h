@@ -37,6 +37,14 @@ py::dict SpecInfo(const Spec& spec);
 py::object Dispatch(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
                     PyObject* kwnames);
 
+// Dispatch's value call with the call's sums added to *state (an
+// accumulator's update): host arrays only. Returns the call's value.
+py::object Accumulate(const Spec& spec, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames, fastloss::LossState* state);
+// Checks `options` (keyword -> value) as a call of `spec` checks them;
+// returns every option's value (defaults filled in).
+py::dict CheckSpecOptions(const Spec& spec, const py::dict& options);
+
 // Adds the row `name` with options `options` (keyword -> value, checked as a
 // call checks them) to a fused combination; an array option is a ValueError.
 void AddTerm(fastloss::ElementwiseCombination& combination, const std::string& name, double coef, const py::dict& options);

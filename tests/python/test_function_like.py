@@ -109,6 +109,7 @@ def expected_single(name, method):
     if method != "__call__":
         params.append(P("out", KW, default=None))
     params += [P(k, KW, default=v) for k, v in loss.options.items()]
+    params += [P(k, KW, default=None) for k in ("offsets", "segment_ids", "num_segments")]
     return inspect.Signature(params)
 
 
@@ -118,13 +119,15 @@ def test_signature_of_single_losses(name):
     assert inspect.signature(loss) == expected_single(name, "__call__")
     assert loss.__signature__ == expected_single(name, "__call__")
     assert str(inspect.signature(loss)).startswith("(" + ", ".join(INPUTS.get(name, ("y_true", "y_pred"))))
-    assert list(inspect.signature(loss).parameters)[4:] == list(loss.options)
+    assert list(inspect.signature(loss).parameters)[4:-3] == list(loss.options)
 
 
 def test_signature_of_an_alias():
     assert inspect.signature(fl.bce) == expected_single("binary_cross_entropy", "__call__")
-    assert str(inspect.signature(fl.mse)) == "(y_true, y_pred, *, reduction='mean', weights=None)"
-    assert str(inspect.signature(fl.huber)) == "(y_true, y_pred, *, reduction='mean', weights=None, delta=1.0)"
+    seg = ", offsets=None, segment_ids=None, num_segments=None"
+    assert str(inspect.signature(fl.mse)) == "(y_true, y_pred, *, reduction='mean', weights=None" + seg + ")"
+    assert str(inspect.signature(fl.huber)) == ("(y_true, y_pred, *, reduction='mean', weights=None, "
+                                                "delta=1.0" + seg + ")")
 
 
 @pytest.mark.parametrize("name", ["mse", "huber", "quantile", "binary_cross_entropy", "box_iou", "contrastive"])
@@ -179,8 +182,10 @@ def test_signature_of_multi_losses():
 
 def test_signature_of_derived_losses():
     h = fl.huber.with_options(delta=2.0)
-    assert str(inspect.signature(h)) == "(y_true, y_pred, *, reduction='mean', weights=None, delta=2.0)"
-    assert str(inspect.signature(h.grad)) == "(y_true, y_pred, *, reduction='mean', weights=None, out=None, delta=2.0)"
+    seg = ", offsets=None, segment_ids=None, num_segments=None"
+    assert str(inspect.signature(h)) == "(y_true, y_pred, *, reduction='mean', weights=None, delta=2.0" + seg + ")"
+    assert str(inspect.signature(h.grad)) == ("(y_true, y_pred, *, reduction='mean', weights=None, out=None, "
+                                              "delta=2.0" + seg + ")")
     assert str(inspect.signature(h.value_and_grad)) == str(inspect.signature(h.grad))
     d = fl.dice.with_options(axis=1)
     assert inspect.signature(d).parameters["axis"].default == 1

@@ -106,6 +106,11 @@ enum class Reduction {
 template <typename T>
 using OptionalView = std::optional<View<T>>;
 
+// The running state of a reduction (accumulator.hpp). A call whose `state`
+// is set adds its exact numerator, denominator and count to it (reduction
+// kMean or kSum; the value returned is the call's own, as without it).
+struct LossState;
+
 // One loss evaluation. Inputs and outputs share y_pred's shape exactly,
 // except `weights`, which broadcasts to it (NumPy rules, right-aligned).
 template <typename T>
@@ -124,6 +129,8 @@ struct Call {
   // Rank 1, length C: only for the row-wise losses whose options list
   // class_weights (an Error for any other loss).
   OptionalView<const T> class_weights;
+  // When set: this call's sums are added to *state (see LossState).
+  LossState* state = nullptr;
 };
 
 template <typename T>
@@ -135,6 +142,8 @@ struct LabelCall {
   Reduction reduction = Reduction::kMean;
   OptionalView<T> grad;
   OptionalView<T> losses;
+  // When set: this call's sums are added to *state (see LossState).
+  LossState* state = nullptr;
 };
 
 template <typename T>
@@ -146,6 +155,8 @@ struct MultiCall {
   Reduction reduction = Reduction::kMean;
   OptionalView<T> grads[kMaxInputs];
   OptionalView<T> losses;
+  // When set: this call's sums are added to *state (see LossState).
+  LossState* state = nullptr;
 };
 
 template <typename T>
@@ -154,6 +165,8 @@ struct ScoreCall {
   OptionalView<const T> weights;  // broadcast to scores
   OptionalView<T> grad;
   OptionalView<T> losses;  // kNone
+  // When set: this call's sums are added to *state (see LossState).
+  LossState* state = nullptr;
 };
 }  // namespace fastloss
 

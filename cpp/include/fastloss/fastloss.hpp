@@ -14,7 +14,8 @@
 //
 // (tests/cpp/header_example_test.cc compiles and runs this example.)
 //
-// The headers: core.hpp (views, calls, errors), options.hpp (how options
+// The headers: core.hpp (views, calls, errors), accumulator.hpp (exact
+// running state: LossState, ExactSum), options.hpp (how options
 // describe their fields), registry.hpp (every loss of the y_true/y_pred form,
 // one row each, from the family headers regression.hpp, classification.hpp,
 // segmentation.hpp, detection.hpp, metric.hpp), ranking.hpp, adversarial.hpp
@@ -58,6 +59,7 @@
 #ifndef FASTLOSS_FASTLOSS_HPP_
 #define FASTLOSS_FASTLOSS_HPP_
 
+#include "fastloss/accumulator.hpp"
 #include "fastloss/adversarial.hpp"
 #include "fastloss/combination.hpp"
 #include "fastloss/core.hpp"
@@ -65,6 +67,7 @@
 #include "fastloss/ranking.hpp"
 #include "fastloss/registry.hpp"
 #include "fastloss/runtime.hpp"
+#include "fastloss/segments.hpp"
 #include "fastloss/version.hpp"
 
 #endif  // FASTLOSS_FASTLOSS_HPP_

@@ -41,6 +41,7 @@ GroupProblem<T> PredictionProblem(const char* name, const Call<T>& call, uint64_
   pr.grads[0] = call.grad ? const_cast<View<T>*>(&*call.grad) : nullptr;
   pr.grad_names[0] = internal::kGradArg;
   pr.losses = call.losses ? const_cast<View<T>*>(&*call.losses) : nullptr;
+  pr.state = call.state;
   return pr;
 }
 
@@ -110,6 +111,7 @@ GroupProblem<T> RowProblem(const char* name, const MultiCall<T>& call, int input
     pr.grad_names[k] = internal::kGradArg;
   }
   pr.losses = call.losses ? const_cast<View<T>*>(&*call.losses) : nullptr;
+  pr.state = call.state;
   return pr;
 }
 
@@ -127,6 +129,7 @@ Call<T> ScoresAsCall(const ScoreCall<T>& s, Reduction reduction) {
   c.reduction = reduction;
   c.grad = s.grad;
   c.losses = s.losses;
+  c.state = s.state;
   return c;
 }
 
@@ -366,6 +369,7 @@ double GradientPenalty(const ScoreCall<T>& s, Reduction r, const GradientPenalty
   pr.grads[0] = s.grad ? const_cast<View<T>*>(&*s.grad) : nullptr;
   pr.grad_names[0] = internal::kGradArg;
   pr.losses = s.losses ? const_cast<View<T>*>(&*s.losses) : nullptr;
+  pr.state = s.state;
   losses::SquaredNorm f;
   f.penalty = true;
   f.target = o.target;

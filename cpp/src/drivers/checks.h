@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "fastloss/accumulator.hpp"
 #include "fastloss/fastloss.hpp"
 
 namespace fastloss {
@@ -70,6 +71,63 @@ inline double MeanOf(double total, double den) {
   return den != 0.0 ? total / den : std::numeric_limits<double>::quiet_NaN();
 }
 inline double MeanScale(double den) { return den != 0.0 ? 1.0 / den : 0.0; }
+
+// A call that adds to a LossState reduces (kMean or kSum): checked with the
+// other arguments, before anything is written.
+inline void CheckState(const char* name, Reduction reduction, const LossState* state) {
+  if (state && reduction == Reduction::kNone) {
+    throw Error(std::string(name) + ": a state needs reduction 'mean' or 'sum', not 'none'");
+  }
+}
+
+// The end of every reducing driver: the value of `reduction` from the exact
+// sums of the block partials (numerator) and of the denominator, which are
+// also added to `state` when given, with the count of items.
+inline double Reduced(Reduction reduction, const ExactSum& value, const ExactSum& weight,
+                      int64_t count, LossState* state) {
+  if (state) {
+    state->value.Merge(value);
+    state->weight.Merge(weight);
+    state->count += count;
+  }
+  switch (reduction) {
+    case Reduction::kMean: return MeanOf(value.Round(), weight.Round());
+    case Reduction::kSum: return value.Round();
+    case Reduction::kNone: return 0.0;
+  }
+  return 0.0;
+}
+
+// A sum in float64 blocks of kReductionBlock terms, each block added exactly:
+// the same bits for any split of the terms on block boundaries.
+class BlockedSum {
+ public:
+  void Add(double x) {
+    block_ += x;
+    if (++n_ == kReductionBlock) Flush();
+  }
+  // The exact sum of the blocks (the last one possibly partial).
+  ExactSum Done() {
+    Flush();
+    return sum_;
+  }
+
+ private:
+  void Flush() {
+    sum_.Add(block_);
+    block_ = 0.0;
+    n_ = 0;
+  }
+  ExactSum sum_;
+  double block_ = 0.0;
+  int64_t n_ = 0;
+};
+
+inline ExactSum ExactOf(double x) {
+  ExactSum s;
+  s.Add(x);
+  return s;
+}
 
 // Drops unit dimensions of `shape` (and of every operand's strides) and
 // merges neighbours that every operand with used[s] walks contiguously;

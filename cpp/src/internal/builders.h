@@ -85,6 +85,7 @@ struct ElementsSink {
     c.reduction = call.reduction;
     c.losses = call.losses;
     c.grad = call.grads[0];
+    c.state = call.state;
     const std::string grad_name = names.AuxGrad();
     ElementwiseExtras<T> e;
     e.check_y = y_range.check;
@@ -128,6 +129,7 @@ struct RowSink {
     pr.has_ignore = rules.ignore_index.has_value();
     pr.ignore_index = rules.ignore_index.value_or(0);
     pr.target_weighted_mean = rules.target_weighted_mean;
+    pr.state = call.state;
     return RunRowLoss(pr, f);
   }
 };

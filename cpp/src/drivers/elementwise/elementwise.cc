@@ -412,10 +412,11 @@ struct Executor {
 
   T* Base(int slot) const { return const_cast<T*>(static_cast<const T*>(plan.data[slot])); }
 
-  // The sum of the block partials, folded in index order.
-  double Run(int threads) const {
+  // The exact sum of the block partials (the same for any thread count and
+  // any split of the input on block boundaries).
+  ExactSum Run(int threads) const {
     const int64_t blocks = (plan.n + kBlock - 1) / kBlock;
-    double total = 0.0;
+    ExactSum total;
     double partials[kRoundBlocks];
     for (int64_t r0 = 0; r0 < blocks; r0 += kRoundBlocks) {
       const int64_t nr = std::min(kRoundBlocks, blocks - r0);
@@ -430,7 +431,7 @@ struct Executor {
         });
       }
       if (want_sum) {
-        for (int64_t i = 0; i < nr; ++i) total += partials[i];
+        for (int64_t i = 0; i < nr; ++i) total.Add(partials[i]);
       }
     }
     return total;
@@ -463,8 +464,8 @@ bool StreamOutputs(const Plan& plan) {
 }
 
 template <typename T>
-double Sum(const Plan& plan, const void* functor, int cost, ElementwiseKernel kernel,
-           double grad_scale, bool want_sum) {
+ExactSum Sum(const Plan& plan, const void* functor, int cost, ElementwiseKernel kernel,
+             double grad_scale, bool want_sum) {
   Executor<T> ex{plan, functor, kernel, grad_scale, want_sum, StreamOutputs<T>(plan)};
   return ex.Run(ThreadsFor(plan.n, cost));
 }
@@ -473,13 +474,13 @@ double Sum(const Plan& plan, const void* functor, int cost, ElementwiseKernel ke
 // same deterministic blocked driver), times how often broadcasting repeats
 // each of them.
 template <typename T>
-double WeightTotal(const View<const T>& w, const int64_t* strides, const int64_t* shape,
-                   int rank) {
+ExactSum WeightTotal(const View<const T>& w, const int64_t* strides, const int64_t* shape,
+                     int rank) {
   Plan plan;
-  double repeats = 1.0;
+  int64_t repeats = 1;
   for (int k = 0; k < rank; ++k) {
     if (strides[k] == 0) {
-      repeats *= static_cast<double>(shape[k]);
+      repeats *= shape[k];
     } else {
       plan.shape[plan.rank] = shape[k];
       plan.strides[kY][plan.rank] = strides[k];
@@ -491,8 +492,10 @@ double WeightTotal(const View<const T>& w, const int64_t* strides, const int64_t
   plan.data[kY] = plan.data[kP] = w.data;
   plan.Coalesce();
   static const losses::Identity identity;
-  return repeats * Sum<T>(plan, &identity, losses::Identity::kCost,
-                          ElementwiseKernelFor<losses::Identity, T>(), 1.0, true);
+  ExactSum total = Sum<T>(plan, &identity, losses::Identity::kCost,
+                         ElementwiseKernelFor<losses::Identity, T>(), 1.0, true);
+  total.MultiplyBy(repeats);
+  return total;
 }
 
 std::string Num(double x) {
@@ -512,6 +515,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
   CheckView(name, "y_pred", call.y_pred);
   CheckSameShape(name, "y_true", call.y_true, "y_pred", call.y_pred);
   const View<const T>& p = call.y_pred;
+  CheckState(name, call.reduction, call.state);
   const bool none = call.reduction == Reduction::kNone;
   const bool store = none && call.losses.has_value();
   if (none && !call.losses.has_value() && !call.grad.has_value() && !extras.aux_grad) {
@@ -561,12 +565,15 @@ double RunElementwise(const char* name, const void* functor, int cost,
     return call.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN()
                                               : 0.0;
   }
-  double wsum = n;
-  if (call.weights.has_value() && call.reduction == Reduction::kMean) {
+  // The denominator: the weights' exact total (for a mean, or a state), or
+  // the count.
+  ExactSum wsum = ExactOf(n);
+  if (call.weights.has_value() && (call.reduction == Reduction::kMean || call.state)) {
     wsum = WeightTotal<T>(*call.weights, plan.strides[kW], plan.shape, plan.rank);
   }
   // A mean over a zero total weight is NaN with a zero gradient (MeanOf).
-  const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(wsum) : 1.0;
+  const double grad_scale =
+      call.reduction == Reduction::kMean ? MeanScale(wsum.Round()) : 1.0;
 
   plan.data[kY] = call.y_true.data;
   plan.data[kP] = p.data;
@@ -618,7 +625,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
   ex.check_aux = extras.check_aux && extras.aux;
   ex.aux_lo = static_cast<T>(extras.aux_lo);
   ex.aux_hi = static_cast<T>(extras.aux_hi);
-  const double total = ex.Run(ThreadsFor(plan.n, cost));
+  const ExactSum total = ex.Run(ThreadsFor(plan.n, cost));
   const int64_t bad_aux = ex.bad_aux.load();
   if (bad_aux != std::numeric_limits<int64_t>::max()) {
     const std::string range = std::isinf(extras.aux_hi)
@@ -633,12 +640,7 @@ double RunElementwise(const char* name, const void* functor, int cost,
                 Num(extras.y_hi) + "], got a value outside at position " +
                 PositionString(bad, shape, p.rank));
   }
-  switch (call.reduction) {
-    case Reduction::kMean: return MeanOf(total, wsum);
-    case Reduction::kSum: return total;
-    case Reduction::kNone: return 0.0;
-  }
-  return total;
+  return Reduced(call.reduction, total, wsum, plan.n, call.state);
 }
 
 template double RunElementwise<float>(const char*, const void*, int, ElementwiseKernel,

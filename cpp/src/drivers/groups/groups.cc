@@ -163,15 +163,16 @@ class GroupRun {
   int64_t ngroups() const { return ngroups_; }
 
   // The mean's denominator: the weights' total over the groups, in order.
-  double Denominator() const {
-    if (!pr_.weights) return static_cast<double>(ngroups_);
-    double den = 0.0;
-    for (int64_t g = 0; g < ngroups_; ++g) den += GroupWeight(g);
-    return den;
+  ExactSum Denominator() const {
+    if (!pr_.weights) return ExactOf(static_cast<double>(ngroups_));
+    BlockedSum den;
+    for (int64_t g = 0; g < ngroups_; ++g) den.Add(GroupWeight(g));
+    return den.Done();
   }
 
-  // The sum of the groups' weighted losses; writes the losses and gradients.
-  double Run(double grad_scale) {
+  // The exact sum of the groups' weighted losses; writes the losses and
+  // gradients.
+  ExactSum Run(double grad_scale) {
     grad_scale_ = grad_scale;
     const int64_t work = ngroups_ * std::max<int64_t>(ninner_, 1) * std::max(ops_.cost, 1);
     const int max_threads = work < kParallelWork ? 1 : GetNumThreads();
@@ -298,8 +299,14 @@ class GroupRun {
   }
 
   // Small groups: whole groups per task, the tasks' partial sums folded in order.
-  double RunWholeGroups(int max_threads) const {
-    const int64_t per_task = std::max<int64_t>(1, kTaskElements / std::max<int64_t>(ninner_, 1));
+  ExactSum RunWholeGroups(int max_threads) const {
+    // A power of two of at most kReductionBlock groups: a task's partial
+    // covers the same groups in any batch that starts on a block of groups.
+    int64_t per_task = 1;
+    while (per_task * 2 <= std::min<int64_t>(
+                               kReductionBlock, kTaskElements / std::max<int64_t>(ninner_, 1))) {
+      per_task *= 2;
+    }
     const int64_t tasks = (ngroups_ + per_task - 1) / per_task;
     std::vector<double> partials(static_cast<size_t>(tasks));
     auto task = [&](int64_t t) {
@@ -325,14 +332,14 @@ class GroupRun {
     } else {
       ParallelFor(tasks, threads, [&](int64_t i) { task(i); });
     }
-    double total = 0.0;
-    for (double p : partials) total += p;
+    ExactSum total;
+    for (double p : partials) total.Add(p);
     return total;
   }
 
   // Large groups: chunk sums in parallel, folded per group in order; then
   // the gradient chunk by chunk.
-  double RunChunkedGroups(int max_threads) const {
+  ExactSum RunChunkedGroups(int max_threads) const {
     const int64_t chunks = (ninner_ + kGroupChunk - 1) / kGroupChunk;
     const int64_t items = ngroups_ * chunks;
     const int threads = static_cast<int>(std::min<int64_t>(max_threads, items));
@@ -354,16 +361,16 @@ class GroupRun {
       const int64_t i0 = c * kGroupChunk;
       RunRange(ops_.sums_kernel, goff, i0, std::min(kGroupChunk, ninner_ - i0), a, false, buf);
     });
-    double total = 0.0;
+    BlockedSum total;
     std::vector<double> coefs(static_cast<size_t>(ngroups_ * kMaxGroupCoefs), 0.0);
     for (int64_t g = 0; g < ngroups_; ++g) {
       double s[kMaxGroupSums] = {};
       for (int64_t c = 0; c < chunks; ++c) {
         for (int k = 0; k < ops_.sums; ++k) s[k] += sums[(g * chunks + c) * ops_.sums + k];
       }
-      total += Finish(g, s, coefs.data() + g * kMaxGroupCoefs);
+      total.Add(Finish(g, s, coefs.data() + g * kMaxGroupCoefs));
     }
-    if (!any_grad_) return total;
+    if (!any_grad_) return total.Done();
     for_items([&](int64_t it) {
       std::vector<T> buf;
       const int64_t g = it / chunks, c = it % chunks;
@@ -374,7 +381,7 @@ class GroupRun {
       const int64_t i0 = c * kGroupChunk;
       RunRange(ops_.grad_kernel, goff, i0, std::min(kGroupChunk, ninner_ - i0), a, true, buf);
     });
-    return total;
+    return total.Done();
   }
 
   const GroupProblem<T>& pr_;
@@ -394,6 +401,7 @@ class GroupRun {
 
 template <typename T>
 double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps& ops) {
+  CheckState(pr.name, pr.reduction, pr.state);
   const bool any_grad = CheckInputsAndGradients(pr, ops);
   const View<const T>& x0 = *pr.in[0];
   // The groups' shape: the kept axes.
@@ -410,17 +418,13 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
   CheckGroupOperands(pr, ops, groups, losses, wstrides);
 
   GroupRun<T> run(pr, functor, ops, groups, losses, wstrides, any_grad);
-  const double den = run.Denominator();
+  const ExactSum den = run.Denominator();
   if (run.ngroups() == 0) {
     return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
-  const double total = run.Run(pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0);
-  switch (pr.reduction) {
-    case Reduction::kMean: return MeanOf(total, den);
-    case Reduction::kSum: return total;
-    case Reduction::kNone: return 0.0;
-  }
-  return total;
+  const ExactSum total =
+      run.Run(pr.reduction == Reduction::kMean ? MeanScale(den.Round()) : 1.0);
+  return Reduced(pr.reduction, total, den, run.ngroups(), pr.state);
 }
 
 template double RunGroups<float>(const GroupProblem<float>&, const void*, const GroupOps&);
@@ -432,6 +436,7 @@ template <typename T>
 double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKernel kernel,
                 const Call<T>& call) {
   const std::string sname(name);
+  CheckState(name, call.reduction, call.state);
   CheckView(name, "y_true", call.y_true);
   CheckView(name, "y_pred", call.y_pred);
   const View<const T>& p = call.y_pred;
@@ -476,15 +481,17 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
   if (n == 0) {
     return call.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
-  double den = static_cast<double>(n);
-  if (call.weights.has_value() && call.reduction == Reduction::kMean) {
-    den = 0.0;
+  ExactSum den = ExactOf(static_cast<double>(n));
+  if (call.weights.has_value() && (call.reduction == Reduction::kMean || call.state)) {
+    BlockedSum sum;
     for (int64_t b = 0; b < n; ++b) {
-      den += static_cast<double>(
-          call.weights->data[OffsetOf(b, boxes.shape, wstrides, boxes.rank)]);
+      sum.Add(static_cast<double>(
+          call.weights->data[OffsetOf(b, boxes.shape, wstrides, boxes.rank)]));
     }
+    den = sum.Done();
   }
-  const double grad_scale = call.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
+  const double grad_scale =
+      call.reduction == Reduction::kMean ? MeanScale(den.Round()) : 1.0;
 
   // Contiguous: every operand C-contiguous (weights: absent or contiguous
   // over the boxes).
@@ -564,14 +571,9 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
   } else {
     ParallelFor(tasks, threads, [&](int64_t i) { task(i); });
   }
-  double total = 0.0;
-  for (double v : partials) total += v;
-  switch (call.reduction) {
-    case Reduction::kMean: return MeanOf(total, den);
-    case Reduction::kSum: return total;
-    case Reduction::kNone: return 0.0;
-  }
-  return total;
+  ExactSum total;
+  for (double v : partials) total.Add(v);
+  return Reduced(call.reduction, total, den, n, call.state);
 }
 
 template double RunBoxes<float>(const char*, const void*, int, ElementwiseKernel,

@@ -88,6 +88,7 @@ struct GroupProblem {
   View<T>* grads[kMaxGroupInputs] = {};  // gradient j, of input first_grad + j
   const char* grad_names[kMaxGroupInputs] = {"grad", "grad", "grad"};
   View<T>* losses = nullptr;  // kNone: w * l per group
+  LossState* state = nullptr;  // Call::state
 };
 
 template <typename T>

@@ -131,7 +131,9 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
   if (nan) {
     std::fill(grad.begin(), grad.end(), std::numeric_limits<double>::quiet_NaN());
     if (call.grad.has_value()) Scatter(grad, const_cast<View<T>&>(*call.grad));
-    return std::numeric_limits<double>::quiet_NaN();
+    const ExactSum nan_sum = internal::ExactOf(std::numeric_limits<double>::quiet_NaN());
+    return internal::Reduced(call.reduction, nan_sum, nan_sum, static_cast<int64_t>(n),
+                             call.state);
   }
   // Items ordered by (group, relevance).
   std::vector<uint32_t> order(n);
@@ -140,6 +142,9 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
     return gid[a] != gid[b] ? gid[a] < gid[b] : rel[a] < rel[b];
   });
   const double m = o.margin;
+  // Each group's sum is added exactly: the same bits for any split of the
+  // items on group boundaries.
+  ExactSum exact_total;
   double total = 0.0, all_pairs = 0.0, ordered_pairs = 0.0;
   // Per group: the items in score order give each item its score rank
   // (its Fenwick position) and, by two monotone sweeps, the rank bounds of
@@ -214,14 +219,14 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
       }
     }
     g0 = g1;
+    exact_total.Add(total);
+    total = 0.0;
   }
-  double value = total;
-  double scale = 1.0;
-  if (call.reduction == Reduction::kMean) {
-    const double den = o.normalization == PairNormalization::kAllPairs ? all_pairs : ordered_pairs;
-    value = internal::MeanOf(total, den);  // NaN over no pairs, zero gradient
-    scale = internal::MeanScale(den);
-  }
+  // The mean divides by the pairs: NaN over none, with a zero gradient.
+  const double den = o.normalization == PairNormalization::kAllPairs ? all_pairs : ordered_pairs;
+  const double value = internal::Reduced(call.reduction, exact_total, internal::ExactOf(den),
+                                         static_cast<int64_t>(n), call.state);
+  const double scale = call.reduction == Reduction::kMean ? internal::MeanScale(den) : 1.0;
   if (call.grad.has_value()) {
     for (double& g : grad) g *= scale;
     Scatter(grad, const_cast<View<T>&>(*call.grad));

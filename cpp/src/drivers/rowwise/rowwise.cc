@@ -222,7 +222,7 @@ void LayRows(const RowProblem<T>& pr, RowPlan<T>& plan) {
 // Labels in range (before anything is written) and the mean's denominator,
 // in row order.
 template <typename T>
-double CheckLabelsAndCount(const RowProblem<T>& pr, const RowPlan<T>& plan) {
+ExactSum CheckLabelsAndCount(const RowProblem<T>& pr, const RowPlan<T>& plan) {
   const int64_t C = plan.C, nrows = plan.nrows;
   const T* wdata = plan.wdata;
   const T* cw = plan.cw;
@@ -238,10 +238,10 @@ double CheckLabelsAndCount(const RowProblem<T>& pr, const RowPlan<T>& plan) {
       counted += kept;
       bad |= kept & static_cast<int64_t>(static_cast<uint64_t>(t) >= static_cast<uint64_t>(C));
     }
-    if (bad == 0) return static_cast<double>(counted);
+    if (bad == 0) return ExactOf(static_cast<double>(counted));
   }
-  if (!pr.labels && !wdata) return static_cast<double>(nrows);
-  double den = 0.0;
+  if (!pr.labels && !wdata) return ExactOf(static_cast<double>(nrows));
+  BlockedSum den;  // in blocks of rows, so that batches of whole blocks add up
   int64_t idx[kMaxRank] = {};
   int64_t lab_off = 0, w_off = 0;
   for (int64_t r = 0; r < nrows; ++r) {
@@ -261,7 +261,7 @@ double CheckLabelsAndCount(const RowProblem<T>& pr, const RowPlan<T>& plan) {
         wt = static_cast<double>(cw[t]);
       }
     }
-    if (counted) den += s * wt;
+    den.Add(counted ? s * wt : 0.0);
     // Next row (C order over the uncoalesced rows shape).
     for (int k = rows_view.rank - 1; k >= 0; --k) {
       const int64_t ls = pr.labels ? pr.labels->strides[k] : 0;
@@ -275,7 +275,7 @@ double CheckLabelsAndCount(const RowProblem<T>& pr, const RowPlan<T>& plan) {
       idx[k] = 0;
     }
   }
-  return den;
+  return den.Done();
 }
 
 // Whether the target row at row index r lies outside [0, 1] (the first class
@@ -345,21 +345,27 @@ template <typename T>
 template <typename T>
 double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel kernel) {
   RowPlan<T> plan;
+  CheckState(pr.name, pr.reduction, pr.state);
   CheckShapes(pr, plan);
   CheckOverlaps(pr, plan.losses);
   LayRows(pr, plan);
-  const double den = CheckLabelsAndCount(pr, plan);
+  const ExactSum den = CheckLabelsAndCount(pr, plan);
   const int64_t nrows = plan.nrows, C = plan.C;
   if (nrows == 0) {
     return pr.reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
-  const double grad_scale = pr.reduction == Reduction::kMean ? MeanScale(den) : 1.0;
+  const double grad_scale = pr.reduction == Reduction::kMean ? MeanScale(den.Round()) : 1.0;
 
   Rows& rows = plan.rows;
   rows.Coalesce();
   const View<const T>& x = pr.y_pred;
   View<T>* losses = plan.losses;
-  const int64_t rows_per_task = std::max<int64_t>(1, kTaskElements / C);
+  // A power of two of at most kReductionBlock rows: a task's partial covers
+  // the same rows in any batch that starts on a block of rows.
+  int64_t rows_per_task = 1;
+  while (rows_per_task * 2 <= std::min<int64_t>(kReductionBlock, kTaskElements / C)) {
+    rows_per_task *= 2;
+  }
   const int64_t tasks = (nrows + rows_per_task - 1) / rows_per_task;
   const int64_t x_cls = x.strides[plan.axis];
   const int64_t y_cls = pr.y_true ? pr.y_true->strides[plan.axis] : 0;
@@ -413,7 +419,8 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
     *partial = total;
   };
 
-  if (pr.check_y && pr.y_true && (pr.grad || losses) && tasks == 1) {
+  if (pr.check_y && pr.y_true && (pr.grad || losses) &&
+      (nrows * C <= kTaskElements || nrows == 1)) {
     const int64_t bad = PrecheckTargets(pr, plan);
     if (bad >= 0) ThrowOutsideTarget(pr, plan, bad);
   }
@@ -421,7 +428,7 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
       nrows * C * std::max(cost, 1) < kParallelWork
           ? 1
           : static_cast<int>(std::min<int64_t>(GetNumThreads(), tasks));
-  double total = 0.0;
+  ExactSum total;
   double partials[kRoundTasks];
   for (int64_t t0 = 0; t0 < tasks; t0 += kRoundTasks) {
     const int64_t nt = std::min(kRoundTasks, tasks - t0);
@@ -430,16 +437,11 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
     } else {
       ParallelFor(nt, threads, [&](int64_t t) { task(t0 + t, partials + t); });
     }
-    for (int64_t t = 0; t < nt; ++t) total += partials[t];
+    for (int64_t t = 0; t < nt; ++t) total.Add(partials[t]);
     if (bad_row.load() != kNoBadRow) break;
   }
   if (bad_row.load() != kNoBadRow) ThrowOutsideTarget(pr, plan, bad_row.load());
-  switch (pr.reduction) {
-    case Reduction::kMean: return MeanOf(total, den);
-    case Reduction::kSum: return total;
-    case Reduction::kNone: return 0.0;
-  }
-  return total;
+  return Reduced(pr.reduction, total, den, nrows, pr.state);
 }
 
 template double RunRows<float>(const RowProblem<float>&, const void*, int, RowKernel);

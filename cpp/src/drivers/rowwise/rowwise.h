@@ -30,6 +30,7 @@ struct RowProblem {
   // The mean divides by sum_r s_r w_{t_r} over non-ignored rows (PyTorch's
   // weighted cross-entropy / NLL) instead of sum_r s_r.
   bool target_weighted_mean = false;
+  LossState* state = nullptr;  // Call::state
 };
 
 // Runs `kernel` (for the functor `functor` points to; `cost` its kCost per

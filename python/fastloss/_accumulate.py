@@ -1,0 +1,179 @@
+"""Streaming evaluation: accumulators with exact, order-free merge.
+
+``fl.NAME.accumulator(reduction="mean", **options)`` makes an
+:class:`Accumulator`: feed it batches with ``update`` (the loss's own call,
+same arguments and kernels, the GIL released), merge accumulators of other
+threads or processes, and read the reduced value with ``result``::
+
+    acc = fl.huber.accumulator(delta=1.0)
+    for y, p, w in batches:
+        acc.update(y, p, weights=w)
+    acc.merge(other_acc)                 # or acc.merge([a, b, c])
+    acc.result()                         # mean: sum(w * l) / sum(w)
+    words = acc.state()                  # int64 array; states add
+    fl.huber.accumulator.from_state(words, delta=1.0)
+
+The state is the reduction's numerator ``sum(w * l)`` and denominator
+(``sum(w)``, the count, or the loss's own: the weighted count of kept rows
+with ``ignore_index`` / ``class_weights``), each an exact fixed-point sum of
+the float64 block partials the kernels produce (blocks of 1024 elements,
+rows, regions or boxes). Merging adds integers, so ``result()`` is the same
+bits for any merge order or tree and any number of threads or processes, and
+equals the one-shot call on the concatenated batches bit for bit whenever
+each batch is a whole number of blocks (1024 elements; for row-wise losses
+1024 rows). ``state()`` words of several accumulators merge by integer
+addition (``np.sum(states, axis=0)``, ``MPI_SUM``, a Dask reduction).
+
+Not accumulable: losses whose value is not one reduction (the sum of two
+means of ``gan_discriminator``; ``l2_penalty``), and CUDA arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+#: int64 words of ``Accumulator.state()``.
+STATE_WORDS: int = _core.STATE_WORDS
+
+
+class Accumulator:
+    """The running value of one loss, with fixed options and reduction.
+
+    Made by ``fl.NAME.accumulator(reduction="mean", **options)``. Methods:
+    ``update(y_true, y_pred, weights=None, ...)`` (the loss's arguments),
+    ``merge(other_or_iterable)``, ``result()``, ``state()``, ``reset()``;
+    attributes ``count`` (items added: elements, rows, regions, boxes),
+    ``numerator`` and ``denominator`` (the exact sums, rounded), ``name``,
+    ``reduction``, ``options``. Thread-safe: concurrent updates run in
+    parallel and meet only to add their sums. Pickles as its state.
+    """
+
+    __slots__ = ("_acc", "__weakref__")
+
+    def __init__(self, name: str, reduction: str = "mean", **options):
+        self._acc = _core.Accumulator(name, reduction, options)
+
+    def update(self, *args, **kwargs) -> None:
+        """Adds a batch: the loss's positional and keyword arguments
+        (``weights=``, ``class_weights=``, ...; not ``reduction``, ``out`` or
+        options, which are the accumulator's own). Checked as the loss call
+        checks them; on error nothing is added."""
+        self._acc.update(*args, **kwargs)
+
+    def merge(self, others) -> "Accumulator":
+        """Adds the state of another accumulator of the same loss, options
+        and reduction, or of each of an iterable of them (exact: any order
+        gives the same bits). Returns self."""
+        if isinstance(others, Accumulator):
+            others = (others,)
+        for other in others:
+            if not isinstance(other, Accumulator):
+                raise TypeError(f"{self.name}.accumulator.merge: expected an Accumulator, "
+                                f"got {type(other).__name__}")
+            self._acc._merge_one(other._acc)
+        return self
+
+    def result(self):
+        """The reduced value over everything added: ``"mean"``: numerator /
+        denominator (NaN over nothing), ``"sum"``: the numerator. A NumPy
+        float32 when every update was float32 (as the one-shot call returns),
+        else float64."""
+        return self._acc.result()
+
+    def state(self) -> np.ndarray:
+        """The state as ``STATE_WORDS`` int64 words: the item count, then
+        the numerator's and the denominator's exact sums. The words of
+        several states add element-wise into the words of their merge."""
+        return self._acc.state()
+
+    def reset(self) -> None:
+        """Forgets everything added."""
+        self._acc.reset()
+
+    @property
+    def count(self) -> int:
+        return self._acc.count
+
+    @property
+    def numerator(self) -> float:
+        return self._acc.numerator
+
+    @property
+    def denominator(self) -> float:
+        return self._acc.denominator
+
+    @property
+    def dtype(self):
+        """``"float32"`` or ``"float64"``: the type ``result()`` returns
+        (float64 once any update was), None before any update."""
+        return self._acc.dtype
+
+    @property
+    def name(self) -> str:
+        return self._acc.name
+
+    @property
+    def reduction(self) -> str:
+        return self._acc.reduction
+
+    @property
+    def options(self) -> dict:
+        return self._acc.options
+
+    def copy(self) -> "Accumulator":
+        return _from_state(self.name, self.state(), self.reduction, self.options, self.dtype)
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def __reduce__(self):
+        return _from_state, (self.name, self.state(), self.reduction, self.options, self.dtype)
+
+    def __repr__(self):
+        return f"<fastloss accumulator {self._acc._describe()}: count={self.count}>"
+
+
+def _from_state(name, state, reduction="mean", options=None, dtype=None):
+    acc = Accumulator(name, reduction, **(options or {}))
+    acc._acc._load_state(state)
+    acc._acc.dtype = dtype
+    return acc
+
+
+class AccumulatorFactory:
+    """``fl.NAME.accumulator``: call it for a new :class:`Accumulator`
+    (``reduction="mean"`` or ``"sum"``, and the loss's options), or rebuild
+    one from its words with ``from_state(state, reduction=..., **options)``."""
+
+    __slots__ = ("_name", "_fixed")
+
+    def __init__(self, name: str, fixed: dict | None = None):
+        self._name = name
+        self._fixed = dict(fixed or {})
+
+    def _options(self, options):
+        # as for a Configured loss's call: given options override fixed ones
+        return {**self._fixed, **options}
+
+    def __call__(self, reduction: str = "mean", **options) -> Accumulator:
+        return Accumulator(self._name, reduction, **self._options(options))
+
+    def from_state(self, state, reduction: str = "mean", *, dtype=None, **options) -> Accumulator:
+        """An accumulator holding ``state`` (``Accumulator.state()`` words, or
+        the element-wise sum of several); ``dtype`` (``"float32"``) makes
+        ``result()`` a float32 as the batches' own calls give it."""
+        return _from_state(self._name, state, reduction, self._options(options), dtype)
+
+    def __repr__(self):
+        return f"<fastloss.{self._name}.accumulator>"
+
+
+def accumulator_property(loss) -> AccumulatorFactory:
+    """``loss.accumulator`` of ``fastloss.Loss``, ``MultiLoss`` and
+    ``Configured`` (the fixed options become the accumulator's)."""
+    fixed = getattr(loss, "fixed", None)
+    return AccumulatorFactory(loss.name, fixed)

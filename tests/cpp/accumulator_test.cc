@@ -1,0 +1,166 @@
+// ExactSum and LossState (fastloss/accumulator.hpp): exact sums against
+// exact rational arithmetic on small cases, merges in any order, words, and
+// calls that add their sums to a state (the batches of an array give the
+// one-shot call's value bit for bit).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "fastloss/fastloss.hpp"
+
+namespace {
+
+using fastloss::ExactSum;
+using fastloss::LossState;
+using fastloss::Reduction;
+
+uint64_t Bits(double x) {
+  uint64_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  return u;
+}
+
+ExactSum SumOf(const std::vector<double>& xs) {
+  ExactSum s;
+  for (double x : xs) s.Add(x);
+  return s;
+}
+
+TEST(ExactSum, CancellationThatFloat64Loses) {
+  EXPECT_EQ(SumOf({1e16, 1.0, -1e16}).Round(), 1.0);
+  EXPECT_EQ(SumOf({1e308, 1e308, -1e308}).Round(), 1e308);  // no overflow on the way
+  EXPECT_EQ(SumOf({0x1p-1074, 0x1p-1074, 0x1p-1074}).Round(), 3 * 0x1p-1074);
+  EXPECT_EQ(SumOf({1.0, 0x1p-60, -1.0}).Round(), 0x1p-60);
+  EXPECT_EQ(SumOf({}).Round(), 0.0);
+  EXPECT_EQ(Bits(SumOf({-0.0}).Round()), Bits(0.0));
+  EXPECT_EQ(SumOf({-3.5, 1.25}).Round(), -2.25);
+}
+
+TEST(ExactSum, RoundsToNearestEven) {
+  // 1 + 2^-53 is a tie: to even (1); 1 + 2^-53 + 2^-100 rounds up.
+  EXPECT_EQ(SumOf({1.0, 0x1p-53}).Round(), 1.0);
+  EXPECT_EQ(SumOf({1.0, 0x1p-53, 0x1p-100}).Round(), 1.0 + 0x1p-52);
+  EXPECT_EQ(SumOf({1.0 + 0x1p-52, 0x1p-53}).Round(), 1.0 + 0x1p-51);
+  EXPECT_EQ(SumOf({-1.0, -0x1p-53, -0x1p-100}).Round(), -1.0 - 0x1p-52);
+}
+
+TEST(ExactSum, NonFinite) {
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(SumOf({1.0, inf}).Round(), inf);
+  EXPECT_EQ(SumOf({1.0, -inf}).Round(), -inf);
+  EXPECT_TRUE(std::isnan(SumOf({inf, -inf}).Round()));
+  EXPECT_TRUE(std::isnan(SumOf({1.0, std::nan("")}).Round()));
+  const double big = std::numeric_limits<double>::max();
+  EXPECT_EQ(SumOf({big, big}).Round(), inf);  // the exact sum rounds to inf
+  EXPECT_EQ(SumOf({big, big, -big}).Round(), big);
+}
+
+TEST(ExactSum, MergeAndWordsAnyOrder) {
+  std::mt19937_64 rng(1);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::uniform_int_distribution<int> e(-300, 300);
+  std::vector<double> xs(5000);
+  for (double& x : xs) x = std::ldexp(u(rng), e(rng));
+  const ExactSum all = SumOf(xs);
+  std::vector<ExactSum> parts(7);
+  for (size_t i = 0; i < xs.size(); ++i) parts[(i * 7919) % 7].Add(xs[i]);
+  ExactSum fwd, rev;
+  for (int k = 0; k < 7; ++k) fwd.Merge(parts[k]);
+  for (int k = 6; k >= 0; --k) rev.Merge(parts[k]);
+  EXPECT_TRUE(fwd == all);
+  EXPECT_TRUE(rev == all);
+  EXPECT_EQ(Bits(fwd.Round()), Bits(all.Round()));
+  // words add as integers
+  std::vector<int64_t> words(ExactSum::kWords, 0), one(ExactSum::kWords);
+  for (const ExactSum& p : parts) {
+    p.ToWords(one.data());
+    for (int k = 0; k < ExactSum::kWords; ++k) words[k] += one[k];
+  }
+  EXPECT_TRUE(ExactSum::FromWords(words.data()) == all);
+  words[0] = -1;
+  EXPECT_THROW(ExactSum::FromWords(words.data()), fastloss::Error);
+}
+
+TEST(ExactSum, MultiplyBy) {
+  ExactSum s = SumOf({0.1, 0.7, -0.25});
+  ExactSum r = s;
+  r.MultiplyBy(3);
+  EXPECT_TRUE(r == SumOf({0.1, 0.7, -0.25, 0.1, 0.7, -0.25, 0.1, 0.7, -0.25}));
+  ExactSum big = SumOf({1.5});
+  big.MultiplyBy(int64_t{3} << 40);  // through the high part
+  EXPECT_EQ(big.Round(), 1.5 * std::ldexp(3.0, 40));
+}
+
+template <class Run>
+void ExpectBatchesEqualOneShot(int64_t n, int64_t batch, Run run) {
+  LossState state;
+  for (int64_t lo = 0; lo < n; lo += batch) run(lo, std::min(batch, n - lo), &state);
+  LossState whole;
+  const double one_shot = run(0, n, &whole);
+  EXPECT_EQ(Bits(state.Result(Reduction::kMean)), Bits(one_shot));
+  EXPECT_TRUE(state == whole);
+  EXPECT_EQ(state.count, whole.count);
+}
+
+TEST(LossState, ElementwiseBatchesEqualOneShot) {
+  const int64_t n = 10 * 1024 + 77;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0.f, 2.f);
+  std::vector<float> y(n), p(n), w(n);
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = d(rng);
+    p[i] = d(rng);
+    w[i] = std::fabs(d(rng));
+  }
+  ExpectBatchesEqualOneShot(n, 3 * 1024, [&](int64_t lo, int64_t m, LossState* s) {
+    fastloss::Call<float> c;
+    c.y_true = fastloss::View<const float>::Contiguous(&y[lo], {m});
+    c.y_pred = fastloss::View<const float>::Contiguous(&p[lo], {m});
+    c.weights = fastloss::View<const float>::Contiguous(&w[lo], {m});
+    c.state = s;
+    return fastloss::Huber(c, {/*delta=*/0.7});
+  });
+}
+
+TEST(LossState, LabelRowsBatchesEqualOneShot) {
+  const int64_t rows = 3000, C = 5;
+  std::mt19937 rng(4);
+  std::normal_distribution<double> d(0.0, 1.0);
+  std::vector<double> x(rows * C);
+  std::vector<int64_t> lab(rows);
+  for (double& v : x) v = d(rng);
+  for (int64_t r = 0; r < rows; ++r) lab[r] = r % 11 == 0 ? -1 : r % C;
+  fastloss::SparseCategoricalCrossEntropyOptions o;
+  o.from_logits = true;
+  o.ignore_index = -1;
+  ExpectBatchesEqualOneShot(rows, 1024, [&](int64_t lo, int64_t m, LossState* s) {
+    fastloss::LabelCall<double> c;
+    c.labels = fastloss::View<const int64_t>::Contiguous(&lab[lo], {m});
+    c.y_pred = fastloss::View<const double>::Contiguous(&x[lo * C], {m, C});
+    c.state = s;
+    return fastloss::SparseCategoricalCrossEntropy(c, o);
+  });
+}
+
+TEST(LossState, NoneReductionIsAnError) {
+  std::vector<double> y(4), p(4), l(4);
+  LossState s;
+  fastloss::Call<double> c;
+  c.y_true = fastloss::View<const double>::Contiguous(y.data(), {4});
+  c.y_pred = fastloss::View<const double>::Contiguous(p.data(), {4});
+  c.losses = fastloss::View<double>::Contiguous(l.data(), {4});
+  c.reduction = Reduction::kNone;
+  c.state = &s;
+  EXPECT_THROW(fastloss::Mse(c), fastloss::Error);
+  EXPECT_EQ(s.count, 0);
+  EXPECT_THROW(s.Result(Reduction::kNone), fastloss::Error);
+  EXPECT_TRUE(std::isnan(s.Result(Reduction::kMean)));
+  EXPECT_EQ(s.Result(Reduction::kSum), 0.0);
+}
+
+}  // namespace

@@ -1,0 +1,174 @@
+"""Per-segment losses in one call: offsets= and segment_ids= / num_segments=.
+
+Each segment's value is the loss's own call on that segment's items
+(elements for elementwise losses, rows for the others), bit for bit; the
+gradient is that of the sum of the segment values; empty segments give 0
+("sum") or NaN ("mean"); bad offsets and ids are ValueErrors naming the
+argument and write nothing.
+"""
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss import reference
+
+
+def _bits(a):
+    return np.asarray(a, dtype=np.float64).tobytes()
+
+
+def _offsets(rng, n, s, empty=True):
+    cuts = np.sort(rng.integers(0, n + 1, s - 1))
+    if empty and s > 3:
+        cuts[1] = cuts[0]  # an empty segment
+    return np.concatenate([[0], cuts, [n]]).astype(np.int64)
+
+
+ELEMENTWISE = [("mse", {}), ("huber", {"delta": 0.7}), ("log_cosh", {}),
+               ("binary_cross_entropy", {"from_logits": True}), ("quantile", {"q": 0.2})]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name,opts", ELEMENTWISE, ids=[c[0] for c in ELEMENTWISE])
+def test_elementwise_segments_equal_per_segment_calls(name, opts, reduction, dtype):
+    rng = np.random.default_rng(1)
+    n, s = 5000, 37
+    y = rng.normal(size=n)
+    if name == "binary_cross_entropy":
+        y = (rng.random(n) < 0.5).astype(np.float64)
+    y = y.astype(dtype)
+    p = rng.normal(size=n).astype(dtype)
+    w = rng.uniform(0.1, 2.0, n).astype(dtype)
+    off = _offsets(rng, n, s)
+    loss = getattr(fl, name)
+    for weights in (None, w):
+        v, g = loss.value_and_grad(y, p, offsets=off, reduction=reduction, weights=weights, **opts)
+        assert v.shape == (s,) and v.dtype == dtype and g.shape == p.shape and g.dtype == dtype
+        expect_g = np.zeros_like(p)
+        for k in range(s):
+            sl = slice(off[k], off[k + 1])
+            wk = None if weights is None else weights[sl]
+            ek, gk = loss.value_and_grad(y[sl], p[sl], reduction=reduction, weights=wk, **opts)
+            assert _bits(v[k]) == _bits(ek), (k, v[k], ek)
+            expect_g[sl] = gk
+        np.testing.assert_array_equal(g, expect_g)
+        # value-only and grad-only entry points agree
+        assert _bits(loss(y, p, offsets=off, reduction=reduction, weights=weights, **opts)) == _bits(v)
+        np.testing.assert_array_equal(
+            loss.grad(y, p, offsets=off, reduction=reduction, weights=weights, **opts), g)
+        # against the float64 reference, segment by segment
+        for k in range(s):
+            sl = slice(off[k], off[k + 1])
+            if off[k] == off[k + 1]:
+                assert (np.isnan(v[k]) if reduction == "mean" else v[k] == 0)
+                continue
+            ref, _ = reference.value_and_grad(name, y[sl], p[sl], reduction=reduction,
+                                              weights=None if weights is None else weights[sl],
+                                              **opts)
+            np.testing.assert_allclose(v[k], ref, rtol=2e-5 if dtype == np.float32 else 1e-11,
+                                       atol=1e-30)
+
+
+def test_gradient_is_that_of_the_sum_of_segment_values():
+    rng = np.random.default_rng(2)
+    y, p = rng.normal(size=300), rng.normal(size=300)
+    off = np.array([0, 10, 10, 150, 300])
+    g = fl.huber.grad(y, p, offsets=off, delta=0.5)
+    eps = 1e-6
+    for i in rng.choice(300, 12, replace=False):
+        d = np.zeros(300)
+        d[i] = eps
+        # the empty segment's NaN mean has no gradient: sum the others
+        fd = (np.nansum(fl.huber(y, p + d, offsets=off, delta=0.5))
+              - np.nansum(fl.huber(y, p - d, offsets=off, delta=0.5))) / (2 * eps)
+        np.testing.assert_allclose(g[i], fd, rtol=1e-5, atol=1e-9)
+
+
+def test_segment_ids_equal_offsets_and_empty_segments():
+    rng = np.random.default_rng(3)
+    n = 2000
+    ids = np.sort(rng.integers(0, 50, n))
+    ids[ids == 7] = 8  # segment 7 empty
+    y, p = rng.normal(size=n), rng.normal(size=n)
+    off = np.searchsorted(ids, np.arange(51)).astype(np.int64)
+    a = fl.mse(y, p, segment_ids=ids, num_segments=50)
+    b = fl.mse(y, p, offsets=off)
+    assert _bits(a) == _bits(b)
+    assert np.isnan(a[7])
+    s = fl.mse(y, p, segment_ids=ids, num_segments=52, reduction="sum")
+    assert s.shape == (52,) and s[7] == 0 and s[50] == 0 and s[51] == 0
+    # numpy formulation of the sums
+    np.testing.assert_allclose(s[:50], np.bincount(ids, (p - y) ** 2, minlength=50), rtol=1e-12)
+
+
+def test_rows_segments_sparse_ce_with_ignore_and_class_weights():
+    rng = np.random.default_rng(4)
+    n, c = 700, 6
+    x = rng.normal(size=(n, c)).astype(np.float32)
+    lab = rng.integers(0, c, n)
+    lab[::9] = -100
+    cw = rng.uniform(0.5, 2.0, c).astype(np.float32)
+    w = rng.uniform(0.5, 1.5, n).astype(np.float32)
+    off = _offsets(rng, n, 20)
+    opts = dict(from_logits=True, ignore_index=-100)
+    v, g = fl.sparse_categorical_cross_entropy.value_and_grad(
+        lab, x, offsets=off, class_weights=cw, weights=w, **opts)
+    for k in range(20):
+        sl = slice(off[k], off[k + 1])
+        e, ge = fl.sparse_categorical_cross_entropy.value_and_grad(
+            lab[sl], x[sl], class_weights=cw, weights=w[sl], **opts)
+        assert _bits(v[k]) == _bits(e)
+        np.testing.assert_array_equal(g[sl], ge)
+
+
+def test_dense_rows_and_regions_segment_rows():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 4))
+    t = rng.dirichlet(np.ones(4), 300)
+    off = np.array([0, 100, 250, 300])
+    v = fl.categorical_cross_entropy(t, x, offsets=off, from_logits=True)
+    for k in range(3):
+        sl = slice(off[k], off[k + 1])
+        assert _bits(v[k]) == _bits(fl.categorical_cross_entropy(t[sl], x[sl], from_logits=True))
+    y = (rng.random((40, 5, 5)) < 0.5).astype(np.float64)
+    p = rng.uniform(0.05, 0.95, (40, 5, 5))
+    off = np.array([0, 13, 40])
+    v = fl.dice(y, p, offsets=off, axis=(1, 2))
+    assert _bits(v[1]) == _bits(fl.dice(y[13:], p[13:], axis=(1, 2)))
+
+
+def test_multidimensional_elementwise_segments_flat_order():
+    rng = np.random.default_rng(6)
+    y, p = rng.normal(size=(30, 7)), rng.normal(size=(30, 7))
+    off = np.array([0, 50, 51, 210])
+    v = fl.mae(y, p, offsets=off)
+    assert _bits(v[0]) == _bits(fl.mae(y.ravel()[:50], p.ravel()[:50]))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fl.mae(y.T, p.T, offsets=off)
+
+
+def test_bad_segments_name_the_argument_and_write_nothing():
+    y, p = np.zeros(10), np.ones(10)
+    out = np.full(10, 7.0)
+    cases = [
+        (dict(offsets=np.array([0, 5, 3, 10])), ValueError, "non-decreasing"),
+        (dict(offsets=np.array([0, 5, 11])), ValueError, "offsets"),
+        (dict(offsets=np.array([1, 10])), ValueError, "offsets"),
+        (dict(offsets=np.array([[0, 10]])), ValueError, "offsets"),
+        (dict(offsets=np.array([0.0, 10.0])), TypeError, "offsets"),
+        (dict(segment_ids=np.array([0] * 5 + [1] * 4 + [0]), num_segments=2), ValueError, "sorted"),
+        (dict(segment_ids=np.array([0] * 9 + [3]), num_segments=3), ValueError, "segment_ids"),
+        (dict(segment_ids=np.array([0] * 9 + [-1]), num_segments=3), ValueError, "segment_ids"),
+        (dict(segment_ids=np.zeros(10, np.int64)), TypeError, "num_segments"),
+        (dict(segment_ids=np.zeros(10, np.int64), num_segments=-1), ValueError, "num_segments"),
+        (dict(offsets=np.array([0, 10]), segment_ids=np.zeros(10, np.int64), num_segments=1),
+         TypeError, "not both"),
+        (dict(offsets=np.array([0, 10]), reduction="none"), ValueError, "none"),
+        (dict(offsets=np.array([0, 10]), weights=np.ones(3)), ValueError, "weights"),
+    ]
+    for kw, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            fl.mse.value_and_grad(y, p, out=out, **kw)
+        assert (out == 7.0).all(), kw
