@@ -1,0 +1,534 @@
+"""Losses of Dask arrays: lazy, exact, and the same bits as the NumPy call.
+
+Any loss of the ``(y_true, y_pred, **options)`` form accepts Dask arrays::
+
+    import dask.array as da
+    import fastloss as fl
+
+    y = da.from_zarr(...)                     # any chunks
+    p = da.from_zarr(...)
+    v = fl.huber(y, p, delta=1.0)             # a 0-d dask array; nothing has run
+    g = fl.huber.grad(y, p, delta=1.0)        # a dask array chunked like p
+    v, g = fl.huber.value_and_grad(y, p)      # both lazy
+    v.compute()                               # NumPy scalar of p's dtype
+
+The front door (C++, the same parser as for NumPy arrays) checks the options
+and hands calls with a Dask array among ``y_true``, ``y_pred`` or ``weights``
+to :func:`_run`; this module only builds graphs. A NumPy argument next to a
+Dask one is wrapped with ``da.from_array``, chunked like the other.
+
+**Laziness.** Calling a loss on Dask arrays computes nothing: the result is a
+Dask array (0-d for ``"mean"`` / ``"sum"``). Shapes, dtypes and options are
+checked when the graph is built (the core itself checks them on empty
+stand-ins of the inputs, so the messages are the core's); values (labels out
+of range, ...) are checked when the graph runs, where they raise the core's
+errors.
+
+**Exactness.** A reduction's state is what the kernels already compute: the
+exact numerator ``sum(w * l)`` and denominator (``sum(w)``, the count, or the
+weighted count of kept rows), held as integer words of a fixed-point
+superaccumulator (``fl.NAME.accumulator(...).state()``). Each chunk becomes one
+state; states are merged by **integer addition** in a tree reduction
+(``dask.array.reduction``; ``split_every`` from the argument or Dask's config,
+``dask.config.set(split_every=8)``), and only the merged state is rounded.
+Integer addition does not depend on the order, the tree or the scheduler, so
+the value is the same bits on the synchronous, threaded and distributed
+schedulers, and -- since the one-shot call folds its 1024-item block partials
+the same way -- the same bits as the NumPy call when every chunk boundary falls
+on a block boundary: chunks of a multiple of 1024 items in C order (elements
+for elementwise losses, rows for row-wise ones, boxes, scores), e.g. a 2-D
+array chunked along axis 0 only, rows-per-chunk times row length a multiple of
+1024. Other chunkings give a value within rounding of the block partials (a
+few ulps of float64 accumulation), still independent of the scheduler.
+
+**Gradients** are chunked like ``y_pred``. ``"sum"`` and ``"none"``: each
+chunk's ``w * dl`` (a map over blocks). ``"mean"``: each chunk's ``w * dl``
+times ``1 / sum(w)``, where ``sum(w)`` is the exact denominator from the merged
+states (a lazy 0-d array): the gradient is one reduction pass plus one
+gradient pass, as the NumPy call of a region loss.
+
+**Layout.** Chunks never split what one loss value needs: the class axis of
+row-wise losses, the 4 coordinates of boxes and the reduced axes of region
+losses (Dice, ...) are rechunked to one chunk each (a region loss with
+``axis=None`` is one score over the whole array: one chunk). ``y_true`` and
+``weights`` are rechunked to ``y_pred``'s chunks (``weights`` broadcast first,
+to the per-element, per-row or per-score shape, as in the NumPy call). An
+array option that broadcasts to ``y_pred`` (``pos_weight``; NumPy or Dask) is
+broadcast and chunked like ``y_pred``; ``class_weights`` (one per class) goes
+whole to every chunk and must be a NumPy array.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+
+import numpy as np
+
+__all__ = ["is_dask_array"]
+
+# The drivers whose per-item losses are y_pred's shape less some axes (_layout).
+_DRIVERS = ("elementwise", "dense_rows", "label_rows", "regions", "boxes")
+
+
+def _da():
+    import dask.array as da
+
+    return da
+
+
+def is_dask_array(x) -> bool:
+    """True for a ``dask.array.Array`` (False where Dask is not installed)."""
+    import sys
+
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(x, da.Array)
+
+
+def _loss(name):
+    import fastloss
+
+    return getattr(fastloss, name)
+
+
+def _info(name):
+    from . import _core
+
+    return _core.loss_info(name)
+
+
+# ---------------------------------------------------------------------------
+# Work done per chunk (module functions: they pickle by reference, for the
+# distributed scheduler).
+
+
+def _with(options, aux_names, aux):
+    """The options of one chunk: the chunk's blocks of the per-element array
+    options (an array ``pos_weight``) in place of the whole arrays."""
+    if not aux_names:
+        return options
+    return {**options, **dict(zip(aux_names, aux))}
+
+
+def _state_block(name, reduction, options, nd, aux_names, p, t, w, *aux):
+    """The accumulator state of one chunk, shaped (1,) * nd + (K,)."""
+    acc = _loss(name).accumulator(reduction, **_with(options, aux_names, aux))
+    acc.update(t, p, weights=w)
+    words = np.asarray(acc.state(), dtype=np.int64)
+    return words.reshape((1,) * nd + (-1,))
+
+
+def _add_words(x, axis=None, keepdims=False):
+    """Merge states: integer addition of their words (exact, any order)."""
+    return np.sum(x, axis=axis, keepdims=keepdims, dtype=np.int64)
+
+
+def _from_words(name, reduction, options, words, dtype=None):
+    return _loss(name).accumulator.from_state(
+        np.ascontiguousarray(words, dtype=np.int64), reduction=reduction,
+        dtype=None if dtype is None else np.dtype(dtype).name, **options)
+
+
+def _value_of_words(name, reduction, options, dtype, words):
+    """The reduced value of merged states, as the NumPy call returns it (a
+    NumPy scalar of y_pred's dtype)."""
+    return np.dtype(dtype).type(_from_words(name, reduction, options, words, dtype).result())
+
+
+def _denominator_of_words(name, options, words):
+    """The exact denominator of merged states (``sum(w)``, the count, or the
+    loss's own), rounded once to float64, as a 0-d array."""
+    return np.asarray(_from_words(name, "mean", options, words).denominator, dtype=np.float64)
+
+
+def _grad_block(name, reduction, options, aux_names, p, t, w, *rest):
+    """``w * dl`` of one chunk; for a mean (``rest`` ends with the
+    denominator), times 1 / sum(w) in the chunk's dtype, as the kernels
+    scale it (a zero total weight gives a zero gradient)."""
+    aux = rest[: len(aux_names)]
+    g = _loss(name).grad(t, p, reduction="sum" if reduction == "mean" else reduction,
+                         weights=w, **_with(options, aux_names, aux))
+    if reduction == "mean":
+        d = float(rest[-1])
+        g *= g.dtype.type(1.0 / d if d != 0.0 else 0.0)
+    return g
+
+
+def _none_block(name, options, aux_names, p, t, w, *aux):
+    """The per-element (per-row, per-score) losses ``w * l`` of one chunk."""
+    return _loss(name)(t, p, reduction="none", weights=w, **_with(options, aux_names, aux))
+
+
+# ---------------------------------------------------------------------------
+# Layout: which axes of y_pred a loss value spans.
+
+
+class _Layout:
+    """Where y_pred's axes go: ``whole`` must be one chunk; ``loss_axes``
+    (the others, in order) index the per-item losses and the weights;
+    ``labels``: y_true has the loss shape (integer labels), else y_pred's."""
+
+    def __init__(self, driver, nd, whole, labels):
+        self.driver = driver
+        self.nd = nd
+        self.whole = tuple(sorted(whole))
+        self.loss_axes = tuple(a for a in range(nd) if a not in self.whole)
+        self.labels = labels
+
+    def loss_shape(self, shape):
+        return tuple(shape[a] for a in self.loss_axes)
+
+    def true_shape(self, shape):
+        return self.loss_shape(shape) if self.labels else tuple(shape)
+
+
+def _normalize_axes(axis, nd):
+    """Normalized axes, or None where the core must say what is wrong."""
+    if axis is None:
+        return tuple(range(nd))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Integral):
+            return None
+        a = int(a)
+        if not -nd <= a < nd:
+            return None
+        out.append(a % nd)
+    if len(set(out)) != len(out):
+        return None
+    return tuple(out)
+
+
+def _option_default(info, name):
+    for opt in info["options"]:
+        if opt["name"] == name:
+            return opt["default"]
+    return None
+
+
+def _layout(info, options, nd, *, strict):
+    driver = info["driver"]
+    names = {o["name"] for o in info["options"]}
+    axis = options.get("axis", _option_default(info, "axis")) if "axis" in names else None
+    if driver == "elementwise":
+        return _Layout(driver, nd, (), False)
+    if driver in ("dense_rows", "label_rows"):
+        axes = _normalize_axes(axis, nd) if nd > 0 and axis is not None else None
+        if axes is None or len(axes) != 1:
+            if strict:
+                raise ValueError(f"{info['name']}: axis {axis!r} is not an axis of y_pred "
+                                 f"with {nd} dimensions")
+            axes = ()
+        return _Layout(driver, nd, axes, driver == "label_rows")
+    if driver == "regions":
+        axes = _normalize_axes(axis, nd)
+        if axes is None:
+            if strict:
+                raise ValueError(f"{info['name']}: axis {axis!r} is not a set of axes of y_pred "
+                                 f"with {nd} dimensions")
+            axes = ()
+        return _Layout(driver, nd, axes, False)
+    if driver == "boxes":
+        return _Layout(driver, nd, (nd - 1,) if nd else (), False)
+    raise NotImplementedError(
+        f"{info['name']}: Dask arrays are not supported for losses of the {driver!r} driver")
+
+
+# ---------------------------------------------------------------------------
+# Checks: the core's own, on stand-ins that hold no data.
+
+
+def _emptied(x, target_nd, pos):
+    """A stand-in of x (broadcast, right-aligned, to target_nd axes) whose
+    axis over target axis ``pos`` is made empty where x is not 1 there; x's
+    own shape and dtype otherwise, in ones (valid weights and options)."""
+    shape = list(x.shape)
+    k = -1 if pos is None else pos - (target_nd - len(shape))
+    if 0 <= k < len(shape) and shape[k] != 1:
+        shape[k] = 0
+    return np.ones(tuple(shape), x.dtype)
+
+
+def _probe(loss, reduction, options, aux, layout, p_shape, p_dtype, t_shape, t_dtype, w):
+    """Call the core on empty arrays of the inputs' dtypes and (but for one
+    item axis, made empty) shapes: it raises its own TypeError / ValueError
+    for dtypes, options, axes and most shapes, reading no value."""
+    p_shape = list(p_shape)
+    nd = len(p_shape)
+    zero = next(iter(layout.loss_axes), None)
+    if zero is None and layout.driver == "regions" and p_shape:
+        zero = 0  # one score over every axis: an empty region
+    if zero is None:
+        # No item axis (one row, one box, a 0-d array): the real shape, in
+        # zeros, whose values pass every range check.
+        p = np.zeros(tuple(p_shape), p_dtype)
+        t = np.zeros(tuple(t_shape), t_dtype)
+        wp = None if w is None else np.zeros((1,) * w.ndim, w.dtype)
+        ap = {k: np.ones((1,) * a.ndim, a.dtype) for k, a in aux.items()}
+        loss(t, p, reduction=reduction, weights=wp, **options, **ap)
+        return
+    t_shape = list(t_shape)
+    p_shape[zero] = 0
+    if layout.labels:
+        pos = layout.loss_axes.index(zero) if zero in layout.loss_axes else len(t_shape)
+        if pos < len(t_shape):
+            t_shape[pos] = 0
+    elif zero < len(t_shape):
+        t_shape[zero] = 0
+    pos = layout.loss_axes.index(zero) if zero in layout.loss_axes else None
+    wp = None if w is None else _emptied(w, len(layout.loss_axes), pos)
+    ap = {k: _emptied(a, nd, zero) for k, a in aux.items()}
+    loss(np.empty(tuple(t_shape), t_dtype), np.empty(tuple(p_shape), p_dtype),
+         reduction=reduction, weights=wp, **options, **ap)
+
+
+def _check(loss, reduction, options, aux, layout, y_true, y_pred, weights):
+    """The core's checks of dtypes, options, axes and shapes, raised with the
+    core's messages for the real shapes."""
+    try:
+        _probe(loss, reduction, options, aux, layout, y_pred.shape, y_pred.dtype, y_true.shape,
+               y_true.dtype, weights)
+    except (TypeError, ValueError) as e:
+        # The message names the empty stand-ins' shapes: ask again with
+        # zero-stride stand-ins of the real shapes (checked before anything
+        # is read).
+        try:
+            _standin_call(loss, reduction, options, aux, y_true, y_pred, weights)
+        except (TypeError, ValueError) as again:
+            raise again from None
+        raise e
+
+
+def _standin_call(loss, reduction, options, aux, y_true, y_pred, weights):
+    """The core's call on zero-stride stand-ins (zeros) of the inputs' real
+    shapes and dtypes: arguments are checked before anything is read, so a
+    bad call raises at once. Only where a check already failed."""
+
+    def standin(x):
+        return None if x is None else np.broadcast_to(np.zeros((), x.dtype), x.shape)
+
+    loss(standin(y_true), standin(y_pred), reduction=reduction, weights=standin(weights),
+         **options, **{k: standin(a) for k, a in aux.items()})
+
+
+def _core_message(loss, reduction, options, aux, y_true, y_pred, weights, fallback):
+    """Raise the core's error for these shapes, or ValueError(fallback)
+    where it accepts them."""
+    _standin_call(loss, reduction, options, aux, y_true, y_pred, weights)
+    raise ValueError(fallback)
+
+
+def _broadcasts(x, target):
+    return x.ndim <= len(target) and all(
+        s in (1, d) for s, d in zip(x.shape[::-1], tuple(target)[::-1]))
+
+
+def _check_shapes(loss, info, reduction, options, aux, layout, y_true, y_pred, weights):
+    name = info["name"]
+    tname, pname = info.get("true_name", "y_true"), info.get("pred_name", "y_pred")
+    want_t = layout.true_shape(y_pred.shape)
+    if tuple(y_true.shape) != want_t:
+        if layout.labels:
+            msg = (f"{name}: {tname} (integer labels) must have the rows' shape {want_t}, "
+                   f"got {tuple(y_true.shape)}")
+        else:
+            msg = (f"{name}: {tname} and {pname} must have the same shape, got "
+                   f"{tuple(y_true.shape)} and {tuple(y_pred.shape)}")
+        _core_message(loss, reduction, options, aux, y_true, y_pred, None, msg)
+    if weights is not None and not _broadcasts(weights, layout.loss_shape(y_pred.shape)):
+        msg = (f"{name}: weights of shape {tuple(weights.shape)} cannot be broadcast to "
+               f"the losses' shape {layout.loss_shape(y_pred.shape)}")
+        _core_message(loss, reduction, options, aux, y_true, y_pred, weights, msg)
+    for key, a in aux.items():
+        if not _broadcasts(a, y_pred.shape):
+            msg = (f"{name}: {key} of shape {tuple(a.shape)} cannot be broadcast to "
+                   f"{pname}'s shape {tuple(y_pred.shape)}")
+            _core_message(loss, reduction, options, aux, y_true, y_pred, weights, msg)
+
+
+# ---------------------------------------------------------------------------
+# Alignment
+
+
+def _as_dask(x, chunks):
+    """x (NumPy or Dask) as a Dask array of these chunks."""
+    da = _da()
+    if isinstance(x, da.Array):
+        return x.rechunk(chunks) if x.chunks != chunks else x
+    return da.from_array(x, chunks=chunks)
+
+
+def _pred_chunks(layout, y_pred, y_true, weights):
+    """Chunks for y_pred: its own, else from y_true, else from the weights;
+    the ``whole`` axes in one chunk."""
+    da = _da()
+    shape = y_pred.shape
+    if isinstance(y_pred, da.Array):
+        chunks = list(y_pred.chunks)
+    else:
+        chunks = [(d,) for d in shape]
+        if isinstance(y_true, da.Array):
+            if layout.labels:
+                for a, c in zip(layout.loss_axes, y_true.chunks):
+                    chunks[a] = c
+            else:
+                chunks = list(y_true.chunks)
+        elif isinstance(weights, da.Array):
+            off = len(layout.loss_axes) - weights.ndim
+            for k, c in enumerate(weights.chunks):
+                a = layout.loss_axes[off + k]
+                if weights.shape[k] == shape[a]:
+                    chunks[a] = c
+    for a in layout.whole:
+        chunks[a] = (shape[a],)
+    return tuple(chunks)
+
+
+def _align_weights(weights, loss_shape, loss_chunks):
+    """Weights (or an array option) broadcast, NumPy rules, to ``loss_shape``
+    and chunked ``loss_chunks``: broadcast axes stay one block of size 1
+    until the lazy ``da.broadcast_to``, so nothing full-size is made."""
+    da = _da()
+    off = len(loss_shape) - weights.ndim
+    own = tuple(
+        (1,) if weights.shape[k] == 1 and loss_shape[off + k] != 1 else loss_chunks[off + k]
+        for k in range(weights.ndim))
+    w = _as_dask(weights, own)
+    if tuple(w.shape) == tuple(loss_shape) and w.chunks == tuple(loss_chunks):
+        return w
+    return da.broadcast_to(w, tuple(loss_shape), chunks=tuple(loss_chunks))
+
+
+def _asarray(x, *, pred=False):
+    if x is None or is_dask_array(x):
+        return x
+    a = np.asarray(x)
+    if pred and not isinstance(x, np.ndarray) and a.dtype.kind in "biu":
+        a = a.astype(np.float64)  # a list of ints, as the NumPy call converts it
+    return a
+
+
+# ---------------------------------------------------------------------------
+# The graph
+
+
+def _run(name, want, y_true, y_pred, reduction, weights, options, *, split_every=None):
+    """Build the lazy Dask graph of ``fastloss.NAME`` (called by the front
+    door when ``y_true``, ``y_pred`` or ``weights`` is a Dask array).
+
+    want: 0 value, 1 grad, 2 (value, grad). reduction: "mean", "sum" or
+    "none". weights: None or array-like. options: the loss's options as
+    parsed by the front door. split_every: the tree reduction's fan-in
+    (None: Dask's config, ``split_every``).
+    """
+    da = _da()
+    if want not in (0, 1, 2):
+        raise ValueError(f"{name}: want must be 0 (value), 1 (grad) or 2 (both), got {want!r}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    options = dict(options or {})
+    loss = _loss(name)
+    info = _info(name)
+    # Array options (registry type "... array_like ..."): class_weights (one
+    # per class) goes whole to every chunk; any other given as an array (an
+    # array pos_weight) broadcasts to y_pred and is chunked like it.
+    arrays = {o["name"] for o in info["options"] if "array" in str(o.get("type", ""))}
+    aux = {}
+    for key in list(options):
+        v = options[key]
+        if key == "class_weights" or key not in arrays:
+            if is_dask_array(v):
+                raise TypeError(f"{name}: {key} must be a NumPy array or a value, not a Dask "
+                                f"array (compute it first)")
+        elif is_dask_array(v) or (isinstance(v, (np.ndarray, list, tuple)) and np.ndim(v) > 0):
+            aux[key] = _asarray(options.pop(key))
+    if info["driver"] not in _DRIVERS:
+        raise NotImplementedError(
+            f"{name}: Dask arrays are not supported for losses of the {info['driver']!r} driver")
+
+    y_true = _asarray(y_true)
+    y_pred = _asarray(y_pred, pred=True)
+    weights = _asarray(weights)
+    nd = y_pred.ndim
+    for arg, x in ((info.get("true_name", "y_true"), y_true),
+                   (info.get("pred_name", "y_pred"), y_pred), ("weights", weights),
+                   *aux.items()):
+        if x is not None and any(s != s for s in x.shape):
+            raise ValueError(
+                f"{name}: {arg} has unknown chunk sizes, shape {x.shape} (call "
+                f"{arg}.compute_chunk_sizes() first)")
+
+    # Checks, all before anything is built: the core's own on stand-ins.
+    _check(loss, reduction, options, aux, _layout(info, options, nd, strict=False), y_true,
+           y_pred, weights)
+    layout = _layout(info, options, nd, strict=True)
+    _check_shapes(loss, info, reduction, options, aux, layout, y_true, y_pred, weights)
+
+    # Alignment: y_pred's chunks (the whole axes in one chunk) for everything.
+    p_chunks = _pred_chunks(layout, y_pred, y_true, weights)
+    loss_chunks = tuple(p_chunks[a] for a in layout.loss_axes)
+    P = _as_dask(y_pred, p_chunks)
+    T = _as_dask(y_true, loss_chunks if layout.labels else p_chunks)
+    W = None if weights is None else _align_weights(weights, layout.loss_shape(P.shape),
+                                                    loss_chunks)
+    p_ind = tuple(range(nd))
+    loss_ind = layout.loss_axes
+    args = [P, p_ind, T, loss_ind if layout.labels else p_ind]
+    args += [None, None] if W is None else [W, loss_ind]
+    aux_names = tuple(aux)
+    for key in aux_names:
+        args += [_align_weights(aux[key], P.shape, P.chunks), p_ind]
+    dtype = P.dtype
+
+    def states():
+        words = da.blockwise(
+            functools.partial(_state_block, name, reduction, options, nd, aux_names),
+            p_ind + (nd,), *args,
+            new_axes={nd: _state_words(name, reduction, options, dtype)},
+            adjust_chunks=dict.fromkeys(p_ind, 1), concatenate=True,
+            token=f"fastloss-{name}-state", dtype=np.int64,
+            meta=np.empty((0,) * (nd + 1), np.int64))
+        if nd == 0:
+            return words
+        return da.reduction(
+            words, _add_words, _add_words, combine=_add_words, axis=p_ind, keepdims=False,
+            dtype=np.int64, split_every=split_every, name=f"fastloss-{name}-merge",
+            concatenate=True, meta=np.empty((0,), np.int64))
+
+    def scalar(fn, merged, out_dtype, token):
+        return da.blockwise(fn, (), merged, (0,), concatenate=True, token=token,
+                            dtype=out_dtype, meta=np.empty((), out_dtype))
+
+    merged = states() if reduction != "none" else None
+    value = grad = None
+    if want in (0, 2):
+        if reduction == "none":
+            value = da.blockwise(
+                functools.partial(_none_block, name, options, aux_names), loss_ind, *args,
+                concatenate=True, token=f"fastloss-{name}-none", dtype=dtype,
+                meta=np.empty((0,) * len(loss_ind), dtype))
+        else:
+            value = scalar(functools.partial(_value_of_words, name, reduction, options, dtype),
+                           merged, dtype, f"fastloss-{name}-{reduction}")
+    if want in (1, 2):
+        extra = []
+        if reduction == "mean":
+            den = scalar(functools.partial(_denominator_of_words, name, options), merged,
+                         np.float64, f"fastloss-{name}-denominator")
+            extra = [den, ()]
+        grad = da.blockwise(
+            functools.partial(_grad_block, name, reduction, options, aux_names), p_ind, *args,
+            *extra,
+            concatenate=True, token=f"fastloss-{name}-grad", dtype=dtype,
+            meta=np.empty((0,) * nd, dtype))
+    if want == 0:
+        return value
+    if want == 1:
+        return grad
+    return value, grad
+
+
+def _state_words(name, reduction, options, dtype):
+    """K, the number of words of a state (the same for every chunk)."""
+    return int(np.asarray(_loss(name).accumulator(reduction, **options).state()).size)
