@@ -1,4 +1,9 @@
-"""``python -m fastloss``: every loss against NumPy, on a built-in data set.
+"""``fastloss`` / ``python -m fastloss``: the command line.
+
+``fastloss check`` (the default, also with no command): every loss against
+NumPy, on a built-in data set. ``fastloss eval LOSS ...``: one loss over
+arrays on disk (``.npy``, ``.npz``, Parquet), streamed through its exact
+accumulator (``fastloss/_eval_cli.py``; ``fastloss eval --help``).
 
 For each loss of ``fastloss.LOSSES`` it computes the value and the gradient of
 the mean with fastloss and with its NumPy float64 reference
@@ -104,12 +109,43 @@ def _rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b))) / scale if b.size else 0.0
 
 
+_COMMANDS = """\
+commands:
+  check    (the default) every loss against its NumPy reference; the options above
+  eval     one loss over .npy/.npz/Parquet arrays on disk, streamed through its
+           exact accumulator: fastloss eval LOSS --y-true SRC --y-pred SRC ...
+           (see: fastloss eval --help)
+"""
+
+
+def _prog() -> str:
+    argv0 = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m fastloss" if argv0 in ("__main__.py", "-m", "-c", "") else "fastloss"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``fastloss`` console script: ``fastloss eval ...`` evaluates a loss
+    over files (``fastloss._eval_cli``); ``fastloss check ...`` or no command
+    checks every loss against NumPy. Returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "eval":
+        from ._eval_cli import main as eval_main
+
+        return eval_main(argv[1:])
+    if argv and argv[0] == "check":
+        return check(argv[1:], prog=f"{_prog()} check")
+    return check(argv, prog=_prog())
+
+
+def check(argv: list[str] | None = None, prog: str = "fastloss check") -> int:
+    """``fastloss check``: every loss against its NumPy float64 reference."""
     parser = argparse.ArgumentParser(
-        prog="python -m fastloss",
+        prog=prog,
         description="Check every fastloss loss against its NumPy float64 reference "
         "(fastloss.reference) on a synthetic data set (value and gradient of the mean) "
         "and compare their speed.",
+        epilog=_COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-n", "--size", type=float, default=1e6, help="elements (default 1e6)")
     parser.add_argument(
