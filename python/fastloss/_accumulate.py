@@ -24,8 +24,12 @@ each batch is a whole number of blocks (1024 elements; for row-wise losses
 1024 rows). ``state()`` words of several accumulators merge by integer
 addition (``np.sum(states, axis=0)``, ``MPI_SUM``, a Dask reduction).
 
+Combined losses of fused terms (elementwise losses without array options)
+accumulate as one reduction too: ``(0.5 * fl.mse + 0.5 * fl.huber).accumulator()``.
+
 Not accumulable: losses whose value is not one reduction (the sum of two
-means of ``gan_discriminator``; ``l2_penalty``), and CUDA arrays.
+means of ``gan_discriminator``; ``l2_penalty``; combined losses with row-wise
+or region terms), and CUDA arrays.
 """
 
 from __future__ import annotations
@@ -41,10 +45,12 @@ STATE_WORDS: int = _core.STATE_WORDS
 class Accumulator:
     """The running value of one loss, with fixed options and reduction.
 
-    Made by ``fl.NAME.accumulator(reduction="mean", **options)``. Methods:
+    Made by ``fl.NAME.accumulator(reduction="mean", num_segments=None,
+    **options)``. Methods:
     ``update(y_true, y_pred, weights=None, ...)`` (the loss's arguments),
     ``merge(other_or_iterable)``, ``result()``, ``state()``, ``reset()``;
-    attributes ``count`` (items added: elements, rows, regions, boxes),
+    attributes ``count`` (items added: elements, rows, regions, boxes;
+    ``counts`` per segment),
     ``numerator`` and ``denominator`` (the exact sums, rounded), ``name``,
     ``reduction``, ``options``. Thread-safe: concurrent updates run in
     parallel and meet only to add their sums. Pickles as its state.
@@ -52,8 +58,18 @@ class Accumulator:
 
     __slots__ = ("_acc", "__weakref__")
 
-    def __init__(self, name: str, reduction: str = "mean", **options):
-        self._acc = _core.Accumulator(name, reduction, options)
+    def __init__(self, name: str, reduction: str = "mean", num_segments=None, *, _terms=None,
+                 **options):
+        if num_segments is None:
+            segments = -1
+        elif isinstance(num_segments, bool) or not isinstance(num_segments, (int, np.integer)):
+            raise TypeError(f"{name}.accumulator: num_segments must be an int or None, "
+                            f"got {type(num_segments).__name__}")
+        elif num_segments < 0:
+            raise ValueError(f"{name}.accumulator: num_segments must be >= 0, got {num_segments}")
+        else:
+            segments = int(num_segments)
+        self._acc = _core.Accumulator(name, reduction, options, segments, _terms)
 
     def update(self, *args, **kwargs) -> None:
         """Adds a batch: the loss's positional and keyword arguments
@@ -97,6 +113,15 @@ class Accumulator:
         return self._acc.count
 
     @property
+    def counts(self):
+        """Items per segment (an int64 array), or None without segments."""
+        return self._acc.counts
+
+    @property
+    def num_segments(self):
+        return self._acc.num_segments
+
+    @property
     def numerator(self) -> float:
         return self._acc.numerator
 
@@ -123,7 +148,11 @@ class Accumulator:
         return self._acc.options
 
     def copy(self) -> "Accumulator":
-        return _from_state(self.name, self.state(), self.reduction, self.options, self.dtype)
+        return _from_state(*self._parts())
+
+    def _parts(self):
+        return (self.name, self.state(), self.reduction, self.options, self.dtype,
+                self.num_segments, self._acc.terms)
 
     __copy__ = copy
 
@@ -131,14 +160,17 @@ class Accumulator:
         return self.copy()
 
     def __reduce__(self):
-        return _from_state, (self.name, self.state(), self.reduction, self.options, self.dtype)
+        return _from_state, self._parts()
 
     def __repr__(self):
         return f"<fastloss accumulator {self._acc._describe()}: count={self.count}>"
 
 
-def _from_state(name, state, reduction="mean", options=None, dtype=None):
-    acc = Accumulator(name, reduction, **(options or {}))
+def _from_state(name, state, reduction="mean", options=None, dtype=None, num_segments=None,
+                terms=None):
+    if num_segments is None and np.ndim(state) == 2:
+        num_segments = np.shape(state)[0]
+    acc = Accumulator(name, reduction, num_segments, _terms=terms, **(options or {}))
     acc._acc._load_state(state)
     acc._acc.dtype = dtype
     return acc
@@ -159,13 +191,17 @@ class AccumulatorFactory:
         # as for a Configured loss's call: given options override fixed ones
         return {**self._fixed, **options}
 
-    def __call__(self, reduction: str = "mean", **options) -> Accumulator:
-        return Accumulator(self._name, reduction, **self._options(options))
+    def __call__(self, reduction: str = "mean", *, num_segments=None, **options) -> Accumulator:
+        """A new accumulator; with ``num_segments=S``, one state per segment
+        (updates take ``segment_ids=`` or ``offsets=``; ``result()`` is an
+        array of S values)."""
+        return Accumulator(self._name, reduction, num_segments, **self._options(options))
 
     def from_state(self, state, reduction: str = "mean", *, dtype=None, **options) -> Accumulator:
         """An accumulator holding ``state`` (``Accumulator.state()`` words, or
-        the element-wise sum of several); ``dtype`` (``"float32"``) makes
-        ``result()`` a float32 as the batches' own calls give it."""
+        the element-wise sum of several; 2-D words are per segment);
+        ``dtype`` (``"float32"``) makes ``result()`` a float32 as the
+        batches' own calls give it."""
         return _from_state(self._name, state, reduction, self._options(options), dtype)
 
     def __repr__(self):
@@ -177,3 +213,20 @@ def accumulator_property(loss) -> AccumulatorFactory:
     ``Configured`` (the fixed options become the accumulator's)."""
     fixed = getattr(loss, "fixed", None)
     return AccumulatorFactory(loss.name, fixed)
+
+
+class CombinedAccumulatorFactory:
+    """``combined.accumulator``: an :class:`Accumulator` of a combination whose
+    terms all fuse (elementwise losses without array options): the fused
+    call's exact sums, one reduction."""
+
+    __slots__ = ("_terms",)
+
+    def __init__(self, terms):
+        self._terms = terms
+
+    def __call__(self, reduction: str = "mean") -> Accumulator:
+        return Accumulator("combined", reduction, _terms=self._terms)
+
+    def from_state(self, state, reduction: str = "mean", *, dtype=None) -> Accumulator:
+        return _from_state("combined", state, reduction, None, dtype, None, self._terms)

@@ -284,6 +284,23 @@ class Combined(Combinable, FunctionLike):
     def _reduce_by_value(self, protocol):
         return Combined, (list(self.terms),)
 
+    @property
+    def accumulator(self):
+        """``loss.accumulator(reduction="mean")``: an exact, mergeable
+        ``fastloss.Accumulator`` of this combination, when every term fuses
+        (elementwise losses without array options); a TypeError otherwise."""
+        from ._accumulate import CombinedAccumulatorFactory
+
+        fused = []
+        for c, t in self.terms:
+            base, opts = _base_and_options(t)
+            arrays = any(not np.isscalar(v) and v is not None for v in opts.values())
+            if not _core.fusable(base.name) or arrays:
+                raise TypeError(f"{self!r}: no accumulator: the term {base.name} does not fuse "
+                                "(accumulate each term on its own)")
+            fused.append((base.name, float(c), dict(opts)))
+        return CombinedAccumulatorFactory(fused)
+
     def _run(self, y_true, y_pred, want, reduction="mean", weights=None, out=None, **extra):
         if extra:
             key = next(iter(extra))

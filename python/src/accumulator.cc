@@ -30,8 +30,17 @@ using fastloss::Reduction;
 
 class Accumulator {
  public:
-  Accumulator(const std::string& name, const std::string& reduction, py::dict options)
-      : name_(name), options_(std::move(options)) {
+  // num_segments < 0: one state; >= 0: one state per segment (updates then
+  // take segment_ids= or offsets=, and results are arrays).
+  // terms (not None): a fused combination, [(name, coef, options dict)]
+  // (name is then "combined").
+  Accumulator(const std::string& name, const std::string& reduction, py::dict options,
+              int64_t num_segments, py::object terms)
+      : name_(name), options_(std::move(options)), segments_(num_segments) {
+    if (!terms.is_none()) {
+      InitCombined(reduction, terms);
+      return;
+    }
     spec_ = FindSpec(name);
     if (!spec_ && !FindMultiSpec(name)) throw py::value_error("unknown loss '" + name + "'");
     const std::string where = name + ".accumulator";
@@ -41,33 +50,62 @@ class Accumulator {
     }
     for (auto item : options_) {
       const std::string key = py::str(item.first);
-      if (key == "reduction" || key == "weights" || key == "out") {
+      if (key == "reduction" || key == "weights" || key == "out" || key == "offsets" ||
+          key == "segment_ids") {
         throw py::type_error(where + "() got an unexpected keyword argument '" + key + "'");
       }
     }
+    if (segmented() && !spec_) {
+      throw py::type_error(where + ": num_segments is for the losses of fastloss.LOSSES");
+    }
+    if (segments_ > (int64_t{1} << 40)) throw py::value_error(where + ": num_segments too large");
     resolved_ = spec_ ? CheckSpecOptions(*spec_, options_) : CheckMultiSpecOptions(name, options_);
+    states_.resize(static_cast<size_t>(segmented() ? segments_ : 1));
   }
+
+  bool segmented() const { return segments_ >= 0; }
 
   // The loss's call on args / kwargs (plus the fixed options and reduction),
   // its sums added to the state. Concurrent updates run in parallel (the
   // kernels release the GIL) and meet only to add their sums.
   void Update(py::args args, py::kwargs kwargs) {
+    const std::string where = name_ + ".accumulator.update()";
     py::dict kw;
+    bool has_segments = false;
     for (auto item : kwargs) {
       const std::string key = py::str(item.first);
-      if (key == "reduction" || key == "out" || options_.contains(item.first)) {
-        throw py::type_error(name_ + ".accumulator.update() got an unexpected keyword argument '" +
-                             key + "' (the reduction and options are the accumulator's own)");
+      if (key == "reduction" || key == "out" || key == "num_segments" ||
+          options_.contains(item.first)) {
+        throw py::type_error(where + " got an unexpected keyword argument '" + key +
+                             "' (the reduction, options and segments are the accumulator's own)");
+      }
+      if (key == "offsets" || key == "segment_ids") {
+        if (!segmented()) {
+          throw py::type_error(where + ": " + key +
+                               "= needs an accumulator made with num_segments=");
+        }
+        if (key == "offsets" && py::len(item.second) != static_cast<size_t>(segments_ + 1)) {
+          throw py::value_error(where + ": offsets must have num_segments + 1 = " +
+                                std::to_string(segments_ + 1) + " entries, got " +
+                                std::to_string(py::len(item.second)));
+        }
+        has_segments = true;
       }
       kw[item.first] = item.second;
     }
+    if (segmented() && !has_segments) {
+      throw py::type_error(where + ": a segmented accumulator's update needs segment_ids= or "
+                           "offsets=");
+    }
+    if (segmented() && kw.contains("segment_ids")) kw["num_segments"] = segments_;
     for (auto item : options_) kw[item.first] = item.second;
     kw["reduction"] = reduction_ == Reduction::kMean ? "mean" : "sum";
-    LossState local;
+    std::vector<LossState> local(states_.size());
     py::object value;
-    if (spec_) {
+    if (combined()) {
+      value = UpdateCombined(args, kw, local.data());
+    } else if (spec_) {
       std::vector<PyObject*> argv;
-      std::vector<py::object> keys;
       for (py::handle a : args) argv.push_back(a.ptr());
       const Py_ssize_t nargs = static_cast<Py_ssize_t>(argv.size());
       py::tuple kwnames(kw.size());
@@ -76,14 +114,13 @@ class Accumulator {
         kwnames[k++] = item.first;
         argv.push_back(item.second.ptr());
       }
-      value = Accumulate(*spec_, argv.data(), nargs, kwnames.ptr(), &local);
+      value = Accumulate(*spec_, argv.data(), nargs, kwnames.ptr(), local.data());
     } else {
-      value = MultiAccumulate(name_, py::tuple(args), kw, &local);
+      value = MultiAccumulate(name_, py::tuple(args), kw, local.data());
     }
-    // The result's dtype: float32 while every update was (as the call's).
-    const bool f32 = py::type::handle_of(value).is(NumpyScalar("float32"));
+    const bool f32 = IsFloat32(value);
     std::lock_guard<std::mutex> lock(mu_);
-    state_.Merge(local);
+    for (size_t s = 0; s < local.size(); ++s) states_[s].Merge(local[s]);
     dtype_ = dtype_ == kF64 || !f32 ? kF64 : kF32;
   }
 
@@ -91,57 +128,81 @@ class Accumulator {
     if (&other == this) {
       throw py::value_error(name_ + ".accumulator.merge: an accumulator cannot merge itself");
     }
-    if (other.name_ != name_ || other.reduction_ != reduction_ || !SameOptions(other)) {
+    if (other.name_ != name_ || other.reduction_ != reduction_ || !SameOptions(other) ||
+        other.segments_ != segments_ || !terms_.equal(other.terms_)) {
       throw py::value_error(name_ + ".accumulator.merge: other accumulates " + other.Describe() +
                             ", not " + Describe());
     }
-    LossState s = other.Snapshot();
+    const std::vector<LossState> s = other.Snapshot();
     const DType d = other.dtype();
     std::lock_guard<std::mutex> lock(mu_);
-    state_.Merge(s);
+    for (size_t k = 0; k < s.size(); ++k) states_[k].Merge(s[k]);
     if (d != kNone) dtype_ = dtype_ == kF64 || d == kF64 ? kF64 : kF32;
   }
 
   // The value as the one-shot call gives it: a NumPy float32 when every
-  // update was float32, else float64.
+  // update was float32, else float64; per segment, an array of S values.
   py::object Result() const {
-    const double r = Snapshot().Result(reduction_);
-    return NumpyScalar(dtype() == kF32 ? "float32" : "float64")(r);
+    const std::vector<LossState> s = Snapshot();
+    const bool f32 = dtype() == kF32;
+    if (!segmented()) return NumpyScalar(f32 ? "float32" : "float64")(s[0].Result(reduction_));
+    if (f32) {
+      py::array_t<float> out(static_cast<py::ssize_t>(s.size()));
+      for (size_t k = 0; k < s.size(); ++k) {
+        out.mutable_data()[k] = static_cast<float>(s[k].Result(reduction_));
+      }
+      return out;
+    }
+    py::array_t<double> out(static_cast<py::ssize_t>(s.size()));
+    for (size_t k = 0; k < s.size(); ++k) out.mutable_data()[k] = s[k].Result(reduction_);
+    return out;
   }
 
+  // (kWords,) words, or (S, kWords) per segment.
   py::array_t<int64_t> State() const {
-    py::array_t<int64_t> words(LossState::kWords);
-    Snapshot().ToWords(words.mutable_data());
+    const std::vector<LossState> s = Snapshot();
+    std::vector<py::ssize_t> shape;
+    if (segmented()) shape.push_back(static_cast<py::ssize_t>(s.size()));
+    shape.push_back(LossState::kWords);
+    py::array_t<int64_t> words(shape);
+    for (size_t k = 0; k < s.size(); ++k) s[k].ToWords(words.mutable_data() + k * LossState::kWords);
     return words;
   }
 
   void LoadState(py::handle words_obj) {
     const std::string where = name_ + ".accumulator.from_state";
     py::array arr = py::array::ensure(words_obj);
-    if (!arr || arr.ndim() != 1 || arr.shape(0) != LossState::kWords) {
-      throw py::value_error(where + ": state must be a 1-D array of " +
-                            std::to_string(LossState::kWords) + " integers (acc.state())");
+    const std::string want =
+        segmented() ? "(" + std::to_string(segments_) + ", " + std::to_string(LossState::kWords) + ")"
+                    : "(" + std::to_string(LossState::kWords) + ",)";
+    const bool ok = arr && (segmented() ? arr.ndim() == 2 && arr.shape(0) == segments_ &&
+                                              arr.shape(1) == LossState::kWords
+                                        : arr.ndim() == 1 && arr.shape(0) == LossState::kWords);
+    if (!ok) {
+      throw py::value_error(where + ": state must be an integer array of shape " + want +
+                            " (acc.state())");
     }
-    if (!py::isinstance<py::array_t<int64_t>>(arr) && arr.dtype().kind() != 'i' &&
-        arr.dtype().kind() != 'u') {
+    if (arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u') {
       throw py::type_error(where + ": state must hold integers, got dtype " +
                            std::string(py::str(arr.dtype())));
     }
     py::array_t<int64_t, py::array::c_style | py::array::forcecast> w(arr);
-    LossState s;
+    std::vector<LossState> s(states_.size());
     try {
-      s = LossState::FromWords(w.data(), where.c_str());
+      for (size_t k = 0; k < s.size(); ++k) {
+        s[k] = LossState::FromWords(w.data() + k * LossState::kWords, where.c_str());
+      }
     } catch (const fastloss::Error& e) {
       throw py::value_error(e.what());
     }
     std::lock_guard<std::mutex> lock(mu_);
-    state_ = s;
+    states_ = std::move(s);
     dtype_ = kNone;
   }
 
   void Reset() {
     std::lock_guard<std::mutex> lock(mu_);
-    state_ = LossState();
+    states_.assign(states_.size(), LossState());
     dtype_ = kNone;
   }
 
@@ -165,10 +226,27 @@ class Accumulator {
     dtype_ = d;
   }
 
-  int64_t Count() const { return Snapshot().count; }
-  double Numerator() const { return Snapshot().value.Round(); }
-  double Denominator() const { return Snapshot().weight.Round(); }
+  // Totals over every segment (items; exact sums, rounded); per segment:
+  // Counts / SegmentSums.
+  int64_t Count() const {
+    int64_t n = 0;
+    for (const LossState& s : Snapshot()) n += s.count;
+    return n;
+  }
+  double Numerator() const { return Total().value.Round(); }
+  double Denominator() const { return Total().weight.Round(); }
+  py::object Counts() const {
+    if (!segmented()) return py::none();
+    const std::vector<LossState> s = Snapshot();
+    py::array_t<int64_t> out(static_cast<py::ssize_t>(s.size()));
+    for (size_t k = 0; k < s.size(); ++k) out.mutable_data()[k] = s[k].count;
+    return out;
+  }
+  py::object NumSegments() const {
+    return segmented() ? py::object(py::int_(segments_)) : py::none();
+  }
   const std::string& name() const { return name_; }
+  py::object terms() const { return terms_.is_none() ? terms_ : py::object(py::list(terms_)); }
   std::string reduction() const { return reduction_ == Reduction::kMean ? "mean" : "sum"; }
   py::dict options() const { return py::dict(options_); }
 
@@ -176,7 +254,6 @@ class Accumulator {
   // default equals one left out); array options compare by value.
   bool SameOptions(const Accumulator& other) const {
     if (py::len(resolved_) != py::len(other.resolved_)) return false;
-    // Kept for the process's life (never released after the interpreter's end).
     static py::handle array_equal = Numpy("array_equal");
     static py::handle ndarray = Numpy("ndarray");
     for (auto item : resolved_) {
@@ -192,8 +269,9 @@ class Accumulator {
   }
 
   std::string Describe() const {
-    std::string s = name_ + "(reduction='" + reduction();
-    s += "'";
+    std::string s = name_ + "(reduction='" + reduction() + "'";
+    if (combined()) s += ", terms=" + std::string(py::repr(terms_));
+    if (segmented()) s += ", num_segments=" + std::to_string(segments_);
     for (auto item : options_) {
       s += ", " + std::string(py::str(item.first)) + "=" + std::string(py::repr(item.second));
     }
@@ -203,17 +281,76 @@ class Accumulator {
  private:
   enum DType { kNone, kF32, kF64 };
 
-  // The NumPy scalar type, kept for the process's life (never released
-  // after the interpreter's end).
+  bool combined() const { return !terms_.is_none(); }
+
+  void InitCombined(const std::string& reduction, const py::object& terms) {
+    reduction_ = ReductionOf("combined.accumulator", py::str(reduction));
+    if (reduction_ == Reduction::kNone) {
+      throw py::value_error("combined.accumulator: reduction must be 'mean' or 'sum', got 'none'");
+    }
+    if (segmented() || py::len(options_) != 0) {
+      throw py::type_error("combined.accumulator: takes no options or num_segments (fix options "
+                           "on the terms)");
+    }
+    // The terms as a fused call checks them (names, options; arrays refused).
+    fastloss::ElementwiseCombination check;
+    py::list list;
+    for (py::handle t : terms) {
+      if (!py::isinstance<py::tuple>(t) || py::len(t) != 3) {
+        throw py::type_error("combined.accumulator: terms must be (name, coef, options) tuples");
+      }
+      py::tuple tt = py::reinterpret_borrow<py::tuple>(t);
+      AddTerm(check, py::str(tt[0]).cast<std::string>(),
+              RealValue("combined: coef", tt[1]), tt[2].cast<py::dict>());
+      list.append(tt);
+    }
+    terms_ = list;
+    states_.resize(1);
+  }
+
+  // A fused combination's update: (y_true, y_pred[, weights=]).
+  py::object UpdateCombined(const py::args& args, const py::dict& kw, LossState* state) {
+    if (py::len(args) != 2) {
+      throw py::type_error("combined.accumulator.update() takes 2 positional arguments "
+                           "(y_true, y_pred)");
+    }
+    py::object weights = py::none();
+    for (auto item : kw) {
+      const std::string key = py::str(item.first);
+      if (key == "weights") {
+        weights = py::reinterpret_borrow<py::object>(item.second);
+      } else if (key != "reduction") {
+        throw py::type_error("combined.accumulator.update() got an unexpected keyword argument '" +
+                             key + "'");
+      }
+    }
+    return Fused(py::reinterpret_borrow<py::list>(terms_), args[0], args[1],
+                 reduction(), weights, 0, py::none(), state);
+  }
+
+  // The NumPy scalar type, kept for the process's life.
   static py::handle NumpyScalar(const char* name) {
     static py::handle f32 = Numpy("float32");
     static py::handle f64 = Numpy("float64");
     return std::string(name) == "float32" ? f32 : f64;
   }
+  // Whether a call's value (a NumPy scalar, or an array of segment values)
+  // is float32.
+  static bool IsFloat32(const py::object& value) {
+    if (py::isinstance<py::array>(value)) {
+      return py::reinterpret_borrow<py::array>(value).dtype().equal(py::dtype::of<float>());
+    }
+    return py::type::handle_of(value).is(NumpyScalar("float32"));
+  }
 
-  LossState Snapshot() const {
+  std::vector<LossState> Snapshot() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return state_;
+    return states_;
+  }
+  LossState Total() const {
+    LossState t;
+    for (const LossState& s : Snapshot()) t.Merge(s);
+    return t;
   }
   DType dtype() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -225,8 +362,10 @@ class Accumulator {
   Reduction reduction_ = Reduction::kMean;
   py::dict options_;   // as given (pickling, from_state)
   py::dict resolved_;  // every option, defaults filled in (merge checks)
+  int64_t segments_ = -1;
+  py::object terms_ = py::none();  // a fused combination's terms, or None
   mutable std::mutex mu_;
-  LossState state_;
+  std::vector<LossState> states_;  // one, or one per segment
   DType dtype_ = kNone;
 };
 
@@ -234,8 +373,10 @@ class Accumulator {
 
 void BindAccumulator(py::module_& m) {
   py::class_<Accumulator>(m, "Accumulator")
-      .def(py::init<const std::string&, const std::string&, py::dict>(), py::arg("name"),
-           py::arg("reduction") = "mean", py::arg("options") = py::dict())
+      .def(py::init<const std::string&, const std::string&, py::dict, int64_t, py::object>(),
+           py::arg("name"), py::arg("reduction") = "mean", py::arg("options") = py::dict(),
+           py::arg("num_segments") = -1, py::arg("terms") = py::none())
+      .def_property_readonly("terms", [](const Accumulator& a) { return a.terms(); })
       .def("update", &Accumulator::Update)
       .def("_merge_one", &Accumulator::Merge, py::arg("other"))
       .def("result", &Accumulator::Result)
@@ -244,6 +385,8 @@ void BindAccumulator(py::module_& m) {
       .def("reset", &Accumulator::Reset)
       .def_property("dtype", &Accumulator::DTypeName, &Accumulator::SetDType)
       .def_property_readonly("count", &Accumulator::Count)
+      .def_property_readonly("counts", &Accumulator::Counts)
+      .def_property_readonly("num_segments", &Accumulator::NumSegments)
       .def_property_readonly("numerator", &Accumulator::Numerator)
       .def_property_readonly("denominator", &Accumulator::Denominator)
       .def_property_readonly("name", &Accumulator::name)

@@ -29,7 +29,8 @@ struct Common {
   const char* aux_name = nullptr;
   py::handle class_weights;
   py::handle groups;  // a groups array (the losses of several inputs: pairwise_ranking)
-  // An accumulator's update: the call's sums are added here (CPU arrays only).
+  // An accumulator's update: the call's sums are added here (CPU arrays
+  // only); with segments, to state[s] for segment s (S states).
   fastloss::LossState* state = nullptr;
   // Per-segment values: CSR offsets, or sorted ids with their count.
   py::handle offsets, segment_ids, num_segments;

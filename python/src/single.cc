@@ -211,10 +211,12 @@ py::object EvaluateSegments(const Spec& spec, Want want, const Common& c, const 
   const std::function<double(const CallT&)> run = [&](const CallT& sc) {
     return Runner::template Run<T>(sc, o, aux);
   };
+  CallT unstated = call;
+  unstated.state = nullptr;  // c.state: one state per segment (an accumulator's)
   {
     py::gil_scoped_release release;
-    fastloss::Segmented<T, CallT>(name, call, offsets, values_view.data,
-                                  D == Driver::kElementwise, loss_rank, run);
+    fastloss::Segmented<T, CallT>(name, unstated, offsets, values_view.data,
+                                  D == Driver::kElementwise, loss_rank, run, c.state);
   }
   switch (want) {
     case Want::kValue: return values;

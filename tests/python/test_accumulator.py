@@ -410,3 +410,84 @@ def test_merge_compares_options_with_defaults_filled_in():
                            pos_weight=pw, from_logits=True), rtol=1e-15)
     with pytest.raises(ValueError, match="merge"):
         c.merge(fl.bce.accumulator(pos_weight=pw * 2, from_logits=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_per_segment_accumulator_equals_one_shot_per_segment(dtype):
+    """num_segments=S: one exact state per segment; batches of whole blocks of
+    each segment's items give each segment's one-shot value bit for bit."""
+    rng = np.random.default_rng(21)
+    S, per = 5, 3 * B
+    ids = np.repeat(np.arange(S), per)  # sorted within each batch below
+    y = rng.normal(size=S * per).astype(dtype)
+    p = rng.normal(size=S * per).astype(dtype)
+    w = rng.uniform(0.5, 2.0, S * per).astype(dtype)
+    acc = fl.huber.accumulator(num_segments=S, delta=0.5)
+    # batch k holds block k of every segment (ids sorted inside the batch)
+    for k in range(3):
+        idx = np.concatenate([np.arange(s * per + k * B, s * per + (k + 1) * B) for s in range(S)])
+        acc.update(y[idx], p[idx], weights=w[idx], segment_ids=ids[idx])
+    res = acc.result()
+    assert res.shape == (S,) and res.dtype == dtype
+    for s in range(S):
+        sl = slice(s * per, (s + 1) * per)
+        assert _bits(res[s]) == _bits(fl.huber(y[sl], p[sl], weights=w[sl], delta=0.5))
+    assert acc.count == S * per and list(acc.counts) == [per] * S and acc.num_segments == S
+    words = acc.state()
+    assert words.shape == (S, fl._accumulate.STATE_WORDS)
+    back = fl.huber.accumulator.from_state(words, dtype=acc.dtype, delta=0.5)
+    assert back.num_segments == S
+    assert _bits(back.result()) == _bits(res)
+    # offsets= updates, merges, pickling
+    other = fl.huber.accumulator(num_segments=S, delta=0.5)
+    other.update(y[:per], p[:per], offsets=np.array([0, per, per, per, per, per]))
+    merged = back.copy().merge(other)
+    assert merged.counts[0] == 2 * per
+    assert _bits(pickle.loads(pickle.dumps(merged)).result()) == _bits(merged.result())
+
+
+def test_per_segment_accumulator_errors():
+    y = np.zeros(4)
+    acc = fl.mse.accumulator(num_segments=3)
+    with pytest.raises(TypeError, match="segment_ids"):
+        acc.update(y, y)
+    with pytest.raises(TypeError, match="num_segments"):
+        acc.update(y, y, segment_ids=np.zeros(4, np.int64), num_segments=3)
+    with pytest.raises(ValueError, match="offsets"):
+        acc.update(y, y, offsets=np.array([0, 4]))
+    with pytest.raises(ValueError, match="segment_ids"):
+        acc.update(y, y, segment_ids=np.array([0, 1, 3, 3]))
+    with pytest.raises(TypeError, match="num_segments"):
+        fl.mse.accumulator().update(y, y, segment_ids=np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match="merge"):
+        acc.merge(fl.mse.accumulator(num_segments=4))
+    with pytest.raises(ValueError, match="num_segments"):
+        fl.mse.accumulator(num_segments=-2)
+    with pytest.raises(TypeError, match="num_segments"):
+        fl.mse.accumulator(num_segments=2.5)
+    with pytest.raises(TypeError, match="num_segments"):
+        fl.triplet_margin.accumulator(num_segments=2)
+    assert acc.count == 0
+
+
+def test_combined_accumulator_equals_fused_call():
+    rng = np.random.default_rng(31)
+    n = 6 * B
+    y = rng.normal(size=n).astype(np.float32)
+    p = rng.normal(size=n).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, n).astype(np.float32)
+    loss = 0.5 * fl.mse + 0.3 * fl.mae + 0.2 * fl.huber.with_options(delta=2.0)
+    acc = loss.accumulator()
+    for k in range(3):
+        s = slice(2 * k * B, 2 * (k + 1) * B)
+        acc.update(y[s], p[s], weights=w[s])
+    _same_bits(acc.result(), loss(y, p, weights=w))
+    back = loss.accumulator.from_state(acc.state(), dtype="float32")
+    _same_bits(back.result(), acc.result())
+    _same_bits(pickle.loads(pickle.dumps(acc)).result(), acc.result())
+    with pytest.raises(ValueError, match="merge"):
+        acc.merge((0.5 * fl.mse + 0.5 * fl.mae).accumulator())
+    with pytest.raises(TypeError, match="does not fuse"):
+        (fl.mse + fl.categorical_cross_entropy).accumulator
+    with pytest.raises(TypeError, match="positional"):
+        acc.update(y)

@@ -37,10 +37,13 @@ namespace fastloss {
 // the rank of the loss's per-item losses (those weights broadcast to: the
 // weights follow the items when they have that rank and more than one item
 // along axis 0). `run` is the loss's entry point on one segment's call.
+//
+// `states`, when not null, points to S LossStates: segment s's sums are added
+// to states[s] (a per-segment accumulator; call.state must be null).
 template <typename T, class CallT>
 void Segmented(const char* name, const CallT& call, const View<const int64_t>& offsets,
                T* values, bool elements, int loss_rank,
-               const std::function<double(const CallT&)>& run);
+               const std::function<double(const CallT&)>& run, LossState* states = nullptr);
 
 // Offsets (S + 1) from sorted segment ids in [0, num_segments), one per
 // item: an Error naming `segment_ids` for an id out of range or out of order.

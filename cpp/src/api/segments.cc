@@ -145,11 +145,13 @@ void OffsetsFromSortedIds(const View<const int64_t>& ids, int64_t num_segments,
 template <typename T, class CallT>
 void Segmented(const char* name, const CallT& call, const View<const int64_t>& offsets,
                T* values, bool elements, int loss_rank,
-               const std::function<double(const CallT&)>& run) {
+               const std::function<double(const CallT&)>& run, LossState* states) {
   if (call.reduction == Reduction::kNone) {
     throw Error(std::string(name) + ": segments need reduction 'mean' or 'sum', not 'none'");
   }
-  if (call.state) throw Error(std::string(name) + ": a segmented call takes no state");
+  if (call.state) {
+    throw Error(std::string(name) + ": a segmented call adds to per-segment states, not call.state");
+  }
   if (call.losses) throw Error(std::string(name) + ": a segmented call writes no losses");
   internal::CheckView(name, "offsets", offsets);
   if (offsets.rank != 1 || offsets.shape[0] < 1) {
@@ -201,6 +203,7 @@ void Segmented(const char* name, const CallT& call, const View<const int64_t>& o
       for (int64_t s = task_start[t]; s < task_start[t + 1]; ++s) {
         CallT c = base;
         Cut(c, off[s], off[s + 1], slice_w);
+        if (states) c.state = states + s;
         values[s] = static_cast<T>(run(c));
       }
     } catch (...) {
@@ -223,10 +226,12 @@ void Segmented(const char* name, const CallT& call, const View<const int64_t>& o
 #define FASTLOSS_INSTANTIATE_SEGMENTED(T)                                                     \
   template void Segmented<T, Call<T>>(const char*, const Call<T>&, const View<const int64_t>&, \
                                       T*, bool, int,                                           \
-                                      const std::function<double(const Call<T>&)>&); \
+                                      const std::function<double(const Call<T>&)>&,            \
+                                      LossState*);                                             \
   template void Segmented<T, LabelCall<T>>(const char*, const LabelCall<T>&,                   \
                                            const View<const int64_t>&, T*, bool, int,          \
-                                           const std::function<double(const LabelCall<T>&)>&);
+                                           const std::function<double(const LabelCall<T>&)>&,  \
+                                           LossState*);
 FASTLOSS_INSTANTIATE_SEGMENTED(float)
 FASTLOSS_INSTANTIATE_SEGMENTED(double)
 #undef FASTLOSS_INSTANTIATE_SEGMENTED
