@@ -213,10 +213,19 @@ py::object EvaluateSegments(const Spec& spec, Want want, const Common& c, const 
   };
   CallT unstated = call;
   unstated.state = nullptr;  // c.state: one state per segment (an accumulator's)
-  {
+  if constexpr (D == Driver::kElementwise) {
+    // One pass in the elementwise driver (Call::segments).
+    fastloss::SegmentOutputs<T> out;
+    out.offsets = offsets;
+    out.values = values_view.data;
+    out.states = c.state;
+    unstated.segments = &out;
     py::gil_scoped_release release;
-    fastloss::Segmented<T, CallT>(name, unstated, offsets, values_view.data,
-                                  D == Driver::kElementwise, loss_rank, run, c.state);
+    run(unstated);
+  } else {
+    py::gil_scoped_release release;
+    fastloss::Segmented<T, CallT>(name, unstated, offsets, values_view.data, false, loss_rank,
+                                  run, c.state);
   }
   switch (want) {
     case Want::kValue: return values;

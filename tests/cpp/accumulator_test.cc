@@ -147,6 +147,58 @@ TEST(LossState, LabelRowsBatchesEqualOneShot) {
   });
 }
 
+TEST(Segments, OnePassEqualsEachSegmentsOwnCall) {
+  const int64_t n = 5000;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> y(n), p(n), w(n), g(n), g_own(n);
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = d(rng);
+    p[i] = d(rng);
+    w[i] = 0.5f + std::fabs(d(rng));
+  }
+  const std::vector<int64_t> offsets{0, 3, 3, 1500, 1501, 4000, n};
+  const int64_t S = static_cast<int64_t>(offsets.size()) - 1;
+  std::vector<float> values(S);
+  std::vector<LossState> states(S);
+  fastloss::SegmentOutputs<float> seg;
+  seg.offsets = fastloss::View<const int64_t>::Contiguous(offsets.data(), {S + 1});
+  seg.values = values.data();
+  seg.states = states.data();
+  fastloss::Call<float> call;
+  call.y_true = fastloss::View<const float>::Contiguous(y.data(), {n});
+  call.y_pred = fastloss::View<const float>::Contiguous(p.data(), {n});
+  call.weights = fastloss::View<const float>::Contiguous(w.data(), {n});
+  call.grad = fastloss::View<float>::Contiguous(g.data(), {n});
+  call.segments = &seg;
+  fastloss::Huber(call, {/*delta=*/0.5});
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t lo = offsets[s], m = offsets[s + 1] - offsets[s];
+    fastloss::Call<float> c;
+    c.y_true = fastloss::View<const float>::Contiguous(y.data() + lo, {m});
+    c.y_pred = fastloss::View<const float>::Contiguous(p.data() + lo, {m});
+    c.weights = fastloss::View<const float>::Contiguous(w.data() + lo, {m});
+    c.grad = fastloss::View<float>::Contiguous(g_own.data() + lo, {m});
+    LossState own;
+    c.state = &own;
+    const float v = static_cast<float>(fastloss::Huber(c, {0.5}));
+    if (m == 0) {
+      EXPECT_TRUE(std::isnan(values[s]));
+    } else {
+      EXPECT_EQ(Bits(values[s]), Bits(v)) << "segment " << s;
+    }
+    EXPECT_TRUE(states[s] == own) << "segment " << s;
+  }
+  EXPECT_EQ(std::memcmp(g.data(), g_own.data(), n * sizeof(float)), 0);
+  // Row-wise losses take segments through Segmented, not Call::segments.
+  fastloss::Call<float> rows = call;
+  rows.y_true = fastloss::View<const float>::Contiguous(y.data(), {1000, 5});
+  rows.y_pred = fastloss::View<const float>::Contiguous(p.data(), {1000, 5});
+  rows.weights.reset();
+  rows.grad.reset();
+  EXPECT_THROW(fastloss::CategoricalCrossEntropy(rows), fastloss::Error);
+}
+
 TEST(LossState, NoneReductionIsAnError) {
   std::vector<double> y(4), p(4), l(4);
   LossState s;

@@ -111,6 +111,17 @@ using OptionalView = std::optional<View<T>>;
 // kMean or kSum; the value returned is the call's own, as without it).
 struct LossState;
 
+// Per-segment values of an elementwise loss in one pass (segments.hpp): the
+// elements (flat C order) of segment s are [offsets[s], offsets[s+1]);
+// values[s] gets the call's reduction over them; states, when set, S
+// LossStates that each segment's sums are added to.
+template <typename T>
+struct SegmentOutputs {
+  View<const int64_t> offsets;
+  T* values = nullptr;
+  LossState* states = nullptr;
+};
+
 // One loss evaluation. Inputs and outputs share y_pred's shape exactly,
 // except `weights`, which broadcasts to it (NumPy rules, right-aligned).
 template <typename T>
@@ -131,6 +142,9 @@ struct Call {
   OptionalView<const T> class_weights;
   // When set: this call's sums are added to *state (see LossState).
   LossState* state = nullptr;
+  // Elementwise losses: one reduced value per segment (the return value is
+  // then 0); an Error for the other losses (see Segmented for those).
+  const SegmentOutputs<T>* segments = nullptr;
 };
 
 template <typename T>

@@ -114,6 +114,34 @@ void Cut(CallT& c, int64_t lo, int64_t hi, bool slice_w) {
 
 }  // namespace
 
+namespace internal {
+
+std::vector<int64_t> CheckedOffsets(const char* name, const View<const int64_t>& offsets,
+                                    int64_t n, const char* items) {
+  CheckView(name, "offsets", offsets);
+  if (offsets.rank != 1 || offsets.shape[0] < 1) {
+    throw Error(std::string(name) + ": offsets must be 1-D with S + 1 >= 1 entries, got shape " +
+                ShapeString(offsets.shape, offsets.rank));
+  }
+  const int64_t S = offsets.shape[0] - 1;
+  std::vector<int64_t> off(static_cast<size_t>(S + 1));
+  for (int64_t s = 0; s <= S; ++s) off[s] = offsets.data[s * offsets.strides[0]];
+  if (off[0] != 0 || off[S] != n) {
+    throw Error(std::string(name) + ": offsets must run from 0 to the " + std::to_string(n) +
+                " " + items + ", got " + std::to_string(off[0]) + " .. " + std::to_string(off[S]));
+  }
+  for (int64_t s = 0; s < S; ++s) {
+    if (off[s + 1] < off[s]) {
+      throw Error(std::string(name) + ": offsets must be non-decreasing, got " +
+                  std::to_string(off[s]) + " then " + std::to_string(off[s + 1]) +
+                  " at position " + std::to_string(s + 1));
+    }
+  }
+  return off;
+}
+
+}  // namespace internal
+
 void OffsetsFromSortedIds(const View<const int64_t>& ids, int64_t num_segments,
                           int64_t* offsets) {
   if (num_segments < 0) throw Error("num_segments must be >= 0");
@@ -153,34 +181,18 @@ void Segmented(const char* name, const CallT& call, const View<const int64_t>& o
     throw Error(std::string(name) + ": a segmented call adds to per-segment states, not call.state");
   }
   if (call.losses) throw Error(std::string(name) + ": a segmented call writes no losses");
-  internal::CheckView(name, "offsets", offsets);
-  if (offsets.rank != 1 || offsets.shape[0] < 1) {
-    throw Error(std::string(name) + ": offsets must be 1-D with S + 1 >= 1 entries, got shape " +
-                internal::ShapeString(offsets.shape, offsets.rank));
-  }
-  const int64_t S = offsets.shape[0] - 1;
   const View<const T>& p = call.y_pred;
   internal::CheckView(name, "y_pred", p);
   if (!elements && p.rank < 1) {
     throw Error(std::string(name) + ": segments of rows need y_pred with at least one dimension");
   }
   const int64_t n = elements ? p.size() : p.shape[0];
-  std::vector<int64_t> off(static_cast<size_t>(S + 1));
-  for (int64_t s = 0; s <= S; ++s) off[s] = offsets.data[s * offsets.strides[0]];
-  if (off[0] != 0 || off[S] != n) {
-    throw Error(std::string(name) + ": offsets must run from 0 to the " + std::to_string(n) +
-                (elements ? " elements" : " rows") + ", got " + std::to_string(off[0]) + " .. " +
-                std::to_string(off[S]));
-  }
-  for (int64_t s = 0; s < S; ++s) {
-    if (off[s + 1] < off[s]) {
-      throw Error(std::string(name) + ": offsets must be non-decreasing, got " +
-                  std::to_string(off[s]) + " then " + std::to_string(off[s + 1]) +
-                  " at position " + std::to_string(s + 1));
-    }
-  }
+  const std::vector<int64_t> off =
+      internal::CheckedOffsets(name, offsets, n, elements ? "elements" : "rows");
+  const int64_t S = static_cast<int64_t>(off.size()) - 1;
   Cutter cut{name, elements, n, loss_rank};
   CallT base = call;
+  if constexpr (std::is_same<CallT, Call<T>>::value) base.segments = nullptr;
   base.y_pred = cut.Items(p, "y_pred");
   TrueOf(base) = cut.Items(TrueOf(call), "y_true");
   if (call.grad) base.grad = cut.Items(*call.grad, "grad");

@@ -28,6 +28,7 @@ std::string Num(double x) {
 template <typename T>
 GroupProblem<T> PredictionProblem(const char* name, const Call<T>& call, uint64_t reduced,
                                   const char* desc) {
+  internal::RejectSegments(name, call);
   GroupProblem<T> pr;
   pr.name = name;
   pr.in[0] = &call.y_true;

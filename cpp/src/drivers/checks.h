@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "fastloss/accumulator.hpp"
 #include "fastloss/fastloss.hpp"
@@ -71,6 +72,22 @@ inline double MeanOf(double total, double den) {
   return den != 0.0 ? total / den : std::numeric_limits<double>::quiet_NaN();
 }
 inline double MeanScale(double den) { return den != 0.0 ? 1.0 / den : 0.0; }
+
+// Call::segments is for elementwise losses (the others segment through
+// fastloss::Segmented): an Error elsewhere.
+template <class CallT>
+void RejectSegments(const char* name, const CallT& call) {
+  if (call.segments) {
+    throw Error(std::string(name) +
+                ": Call::segments is for elementwise losses; segment this one with Segmented");
+  }
+}
+
+// The S + 1 offsets of a segmented call over n items, checked (1-D,
+// non-decreasing, from 0 to n; errors name `offsets`). `items` names them
+// in messages ("elements", "rows"). Defined in api/segments.cc.
+std::vector<int64_t> CheckedOffsets(const char* name, const View<const int64_t>& offsets,
+                                    int64_t n, const char* items);
 
 // A call that adds to a LossState reduces (kMean or kSum): checked with the
 // other arguments, before anything is written.

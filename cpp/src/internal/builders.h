@@ -111,6 +111,7 @@ struct RowSink {
   int axis;
   template <class F>
   double operator()(const F& f, const RowRules& rules) const {
+    if constexpr (std::is_same<CallT, Call<T>>::value) RejectSegments(name, call);
     RowProblem<T> pr;
     pr.name = name;
     pr.axis = axis;

@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "fastloss/fastloss.hpp"
 #include "drivers/checks.h"
@@ -504,12 +507,171 @@ std::string Num(double x) {
   return buf;
 }
 
+// Per-segment values (Call::segments) in one pass over contiguous operands:
+// per small segment one kernel call over its elements, its block partials
+// (blocks counted from the segment's start, as a call on the segment alone
+// counts them) folded exactly; large segments, and calls the fast path does
+// not cover (strided operands, broadcast weights, range checks, a second
+// gradient), run as the loss's own call on each segment. Either way each
+// value is the bits of the call on that segment alone.
+template <typename T>
+double RunSegments(const char* name, const void* functor, int cost, ElementwiseKernel kernel,
+                   const Call<T>& call, const ElementwiseExtras<T>& extras) {
+  const SegmentOutputs<T>& sg = *call.segments;
+  Call<T> whole = call;
+  whole.segments = nullptr;
+  if (call.reduction == Reduction::kNone) {
+    throw Error(std::string(name) + ": segments need reduction 'mean' or 'sum', not 'none'");
+  }
+  if (call.state) {
+    throw Error(std::string(name) + ": a segmented call adds to per-segment states, not call.state");
+  }
+  if (call.losses) throw Error(std::string(name) + ": a segmented call writes no losses");
+  {
+    ElementwiseExtras<T> v = extras;
+    v.validate_only = true;  // every shape, output and overlap check, no data read
+    RunElementwise<T>(name, functor, cost, kernel, whole, v);
+  }
+  const View<const T>& p = call.y_pred;
+  const int64_t n = p.size();
+  const std::vector<int64_t> off = CheckedOffsets(name, sg.offsets, n, "elements");
+  const int64_t S = static_cast<int64_t>(off.size()) - 1;
+  const bool fast = IsCContiguous(p) && IsCContiguous(call.y_true) &&
+                    (!call.grad || IsCContiguous(*call.grad)) &&
+                    (!call.weights || (call.weights->size() == n && IsCContiguous(*call.weights))) &&
+                    (!extras.aux || (extras.aux->size() == n && IsCContiguous(*extras.aux))) &&
+                    !extras.check_y && !extras.check_aux && !extras.aux_grad;
+  const bool mean = call.reduction == Reduction::kMean;
+  const T* y = call.y_true.data;
+  const T* w = call.weights ? call.weights->data : nullptr;
+  const T* aux = extras.aux ? extras.aux->data : nullptr;
+  T* g = call.grad ? call.grad->data : nullptr;
+  // The loss's own call on segment s (flat views of the contiguous operands,
+  // or through Segmented's slicing).
+  auto own_call = [&](int64_t s) {
+    Call<T> c = whole;
+    const int64_t lo = off[s], m = off[s + 1] - off[s];
+    c.y_true = View<const T>::Contiguous(y + lo, {m});
+    c.y_pred = View<const T>::Contiguous(p.data + lo, {m});
+    if (w) c.weights = View<const T>::Contiguous(w + lo, {m});
+    if (g) c.grad = View<T>::Contiguous(g + lo, {m});
+    c.state = sg.states ? sg.states + s : nullptr;
+    ElementwiseExtras<T> e = extras;
+    View<const T> a;
+    if (aux) {
+      a = View<const T>::Contiguous(aux + lo, {m});
+      e.aux = &a;
+    }
+    sg.values[s] = static_cast<T>(RunElementwise<T>(name, functor, cost, kernel, c, e));
+  };
+  if (!fast) {
+    const std::function<double(const Call<T>&)> run = [&](const Call<T>& c) {
+      return RunElementwise<T>(name, functor, cost, kernel, c, extras);
+    };
+    Segmented<T, Call<T>>(name, whole, sg.offsets, sg.values, true, p.rank, run, sg.states);
+    return 0.0;
+  }
+  static const losses::Identity identity;
+  const ElementwiseKernel sum_kernel = ElementwiseKernelFor<losses::Identity, T>();
+  // One small segment: its kernel call, its partials folded exactly.
+  auto small = [&](int64_t s, std::vector<double>& partials) {
+    const int64_t lo = off[s], m = off[s + 1] - off[s];
+    LossState* st = sg.states ? sg.states + s : nullptr;
+    if (m == 0) {
+      sg.values[s] = static_cast<T>(mean ? std::numeric_limits<double>::quiet_NaN() : 0.0);
+      return;
+    }
+    const int64_t blocks = (m + kBlock - 1) / kBlock;
+    partials.resize(static_cast<size_t>(blocks));
+    auto fold = [&]() {
+      ExactSum e;
+      for (int64_t b = 0; b < blocks; ++b) e.Add(partials[b]);
+      return e;
+    };
+    ExactSum den = ExactOf(static_cast<double>(m));
+    if (w && (mean || st)) {
+      KernelArgs a;
+      a.n = m;
+      a.grad_scale = 1.0;
+      a.partials = partials.data();
+      a.y = a.p = w + lo;
+      sum_kernel(&identity, a);
+      den = fold();
+    }
+    KernelArgs a;
+    a.n = m;
+    a.grad_scale = mean ? MeanScale(den.Round()) : 1.0;
+    a.partials = partials.data();
+    a.y = y + lo;
+    a.p = p.data + lo;
+    a.w = w ? w + lo : nullptr;
+    a.aux = aux ? aux + lo : nullptr;
+    a.grad = g ? g + lo : nullptr;
+    kernel(functor, a);
+    for (int64_t b = 0; b < blocks; ++b) {
+      // A float32 block whose lane sums overflowed: the segment's own call
+      // (it refolds such blocks in float64; the gradient is rewritten alike).
+      if (!std::isfinite(partials[b]) && std::is_same<T, float>::value) {
+        own_call(s);
+        return;
+      }
+    }
+    const ExactSum total = fold();
+    sg.values[s] = static_cast<T>(Reduced(call.reduction, total, den, m, st));
+  };
+  // Large segments use the threads inside their own call, one after the
+  // other; small ones are grouped into tasks of about kParallelWork element
+  // costs spread over the threads.
+  struct Task {
+    int64_t begin, end;
+  };
+  std::vector<Task> small_tasks;
+  std::vector<int64_t> large;
+  int64_t work = 0;
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t cost_s = (off[s + 1] - off[s]) * std::max(cost, 1);
+    if (cost_s >= kParallelWork) {
+      large.push_back(s);
+      continue;
+    }
+    if (small_tasks.empty() || work >= kParallelWork) {
+      small_tasks.push_back({s, s + 1});
+      work = 0;
+    }
+    small_tasks.back().end = s + 1;
+    work += cost_s + 64;  // a call's own cost, for runs of empty segments
+  }
+  for (int64_t s : large) own_call(s);
+  std::vector<std::exception_ptr> errors(small_tasks.size());
+  auto run_small = [&](int64_t t) {
+    try {
+      std::vector<double> partials;
+      const Task& task = small_tasks[static_cast<size_t>(t)];
+      for (int64_t s = task.begin; s < task.end; ++s) small(s, partials);
+    } catch (...) {
+      errors[static_cast<size_t>(t)] = std::current_exception();
+    }
+  };
+  const int64_t ntasks = static_cast<int64_t>(small_tasks.size());
+  const int threads = static_cast<int>(std::min<int64_t>(GetNumThreads(), ntasks));
+  if (threads <= 1) {
+    for (int64_t t = 0; t < ntasks; ++t) run_small(t);
+  } else {
+    ParallelFor(ntasks, threads, [&](int64_t t) { run_small(t); });
+  }
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  return 0.0;
+}
+
 }  // namespace
 
 template <typename T>
 double RunElementwise(const char* name, const void* functor, int cost,
                       ElementwiseKernel kernel, const Call<T>& call,
                       const ElementwiseExtras<T>& extras) {
+  if (call.segments) return RunSegments<T>(name, functor, cost, kernel, call, extras);
   const std::string loss_name(name);
   CheckView(name, "y_true", call.y_true);
   CheckView(name, "y_pred", call.y_pred);

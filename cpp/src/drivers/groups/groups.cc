@@ -437,6 +437,7 @@ double RunBoxes(const char* name, const void* functor, int cost, ElementwiseKern
                 const Call<T>& call) {
   const std::string sname(name);
   CheckState(name, call.reduction, call.state);
+  RejectSegments(name, call);
   CheckView(name, "y_true", call.y_true);
   CheckView(name, "y_pred", call.y_pred);
   const View<const T>& p = call.y_pred;

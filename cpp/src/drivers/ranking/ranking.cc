@@ -88,6 +88,7 @@ double PairwiseRanking(const Call<T>& call, const View<const int64_t>* groups,
                        const PairwiseRankingOptions& o) {
   const char* name = "pairwise_ranking";
   CheckOptions(name, o);
+  internal::RejectSegments(name, call);
   if (call.reduction == Reduction::kNone) {
     throw Error("pairwise_ranking: reduction 'none' is not supported (the loss is a sum over "
                 "pairs); use 'mean' or 'sum'");
