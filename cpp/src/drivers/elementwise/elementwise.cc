@@ -583,6 +583,37 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
     }
     const int64_t blocks = (m + kBlock - 1) / kBlock;
     partials.resize(static_cast<size_t>(blocks));
+    if (blocks == 1 && !st) {
+      // One block and no state: its partial is the exact sum (an ExactSum
+      // of one term rounds to it; + 0.0 as it does), without the limbs.
+      double den1 = static_cast<double>(m);
+      if (w && mean) {
+        KernelArgs a;
+        a.n = m;
+        a.grad_scale = 1.0;
+        a.partials = partials.data();
+        a.y = a.p = w + lo;
+        sum_kernel(&identity, a);
+        den1 = partials[0] + 0.0;
+      }
+      KernelArgs a;
+      a.n = m;
+      a.grad_scale = mean ? MeanScale(den1) : 1.0;
+      a.partials = partials.data();
+      a.y = y + lo;
+      a.p = p.data + lo;
+      a.w = w ? w + lo : nullptr;
+      a.aux = aux ? aux + lo : nullptr;
+      a.grad = g ? g + lo : nullptr;
+      kernel(functor, a);
+      if (!std::isfinite(partials[0]) && std::is_same<T, float>::value) {
+        own_call(s);
+        return;
+      }
+      const double total = partials[0] + 0.0;
+      sg.values[s] = static_cast<T>(mean ? MeanOf(total, den1) : total);
+      return;
+    }
     auto fold = [&]() {
       ExactSum e;
       for (int64_t b = 0; b < blocks; ++b) e.Add(partials[b]);
