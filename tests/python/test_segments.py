@@ -7,6 +7,9 @@ gradient is that of the sum of the segment values; empty segments give 0
 argument and write nothing.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -172,3 +175,50 @@ def test_bad_segments_name_the_argument_and_write_nothing():
         with pytest.raises(exc, match=msg):
             fl.mse.value_and_grad(y, p, out=out, **kw)
         assert (out == 7.0).all(), kw
+
+
+def test_fuzz_segment_arguments_never_crash_or_write_on_error():
+    """Random offsets / segment_ids / num_segments (wrong values, dtypes,
+    shapes, huge numbers), in a subprocess that would report a crash; an
+    error leaves out= as it was."""
+    code = r"""
+import numpy as np, fastloss as fl
+rng = np.random.default_rng(0)
+bad = 0
+for trial in range(3000):
+    name = ["mse", "huber", "sparse_categorical_cross_entropy", "dice", "box_iou"][trial % 5]
+    n = int(rng.integers(0, 40))
+    if name == "sparse_categorical_cross_entropy":
+        y, p = rng.integers(0, 3, n), rng.normal(size=(n, 3))
+    elif name == "box_iou":
+        lo = rng.uniform(0, 1, (n, 2)); y = np.concatenate([lo, lo + 1], 1); p = y + 0.1
+    elif name == "dice":
+        y, p = rng.uniform(0, 1, (n, 4)), rng.uniform(0, 1, (n, 4))
+    else:
+        y, p = rng.normal(size=n), rng.normal(size=n)
+    kind = rng.integers(0, 6)
+    kw = {}
+    if kind == 0:
+        kw["offsets"] = np.sort(rng.integers(-3, n + 4, int(rng.integers(0, 6))))
+    elif kind == 1:
+        kw["offsets"] = rng.integers(-2**62, 2**62, int(rng.integers(1, 5)))
+    elif kind == 2:
+        kw["segment_ids"] = np.sort(rng.integers(-1, 5, n)); kw["num_segments"] = int(rng.integers(-1, 6))
+    elif kind == 3:
+        kw["segment_ids"] = rng.integers(0, 4, n); kw["num_segments"] = 4
+    elif kind == 4:
+        kw["offsets"] = rng.normal(size=3) if rng.random() < 0.5 else np.zeros((2, 2), np.int64)
+    else:
+        kw["offsets"] = np.array([0, n], np.int64)
+        kw["num_segments"] = [None, 2**63, -5, "x", 2.5][int(rng.integers(0, 5))]
+    out = np.full(p.shape, 7.0)
+    try:
+        getattr(fl, name).value_and_grad(y, p, out=out, **kw)
+    except (ValueError, TypeError, OverflowError):
+        bad += 1
+        assert (out == 7.0).all(), (name, kw)
+print("ok", bad)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.startswith("ok")
