@@ -91,6 +91,10 @@ class ExactSum {
       *this = o;
       return;
     }
+    if (o.terms_ == 1) {  // one term (a call of one block): add it
+      Add(o.first_);
+      return;
+    }
     terms_ = 2;
     Normalize();
     ExactSum b = o;

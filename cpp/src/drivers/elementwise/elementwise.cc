@@ -583,22 +583,22 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
     }
     const int64_t blocks = (m + kBlock - 1) / kBlock;
     partials.resize(static_cast<size_t>(blocks));
-    if (blocks == 1 && !st) {
-      // One block and no state: its partial is the exact sum (an ExactSum
-      // of one term rounds to it; + 0.0 as it does), without the limbs.
-      double den1 = static_cast<double>(m);
-      if (w && mean) {
-        KernelArgs a;
-        a.n = m;
-        a.grad_scale = 1.0;
-        a.partials = partials.data();
-        a.y = a.p = w + lo;
-        sum_kernel(&identity, a);
-        den1 = partials[0] + 0.0;
-      }
+    // The weights' block partials (the mean's denominator), then the loss's
+    // with the segment's mean scale; false if a float32 block's lane sums
+    // overflowed: the segment's own call then redoes it (it refolds such
+    // blocks in float64; the gradient is rewritten alike).
+    auto weight_partials = [&]() {
       KernelArgs a;
       a.n = m;
-      a.grad_scale = mean ? MeanScale(den1) : 1.0;
+      a.grad_scale = 1.0;
+      a.partials = partials.data();
+      a.y = a.p = w + lo;
+      sum_kernel(&identity, a);
+    };
+    auto loss_partials = [&](double grad_scale) {
+      KernelArgs a;
+      a.n = m;
+      a.grad_scale = grad_scale;
       a.partials = partials.data();
       a.y = y + lo;
       a.p = p.data + lo;
@@ -606,7 +606,20 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
       a.aux = aux ? aux + lo : nullptr;
       a.grad = g ? g + lo : nullptr;
       kernel(functor, a);
-      if (!std::isfinite(partials[0]) && std::is_same<T, float>::value) {
+      for (int64_t b = 0; b < blocks; ++b) {
+        if (!std::isfinite(partials[b]) && std::is_same<T, float>::value) return false;
+      }
+      return true;
+    };
+    if (blocks == 1 && !st) {
+      // One block and no state: its partial is the exact sum (an ExactSum
+      // of one term rounds to it; + 0.0 as it does), without the limbs.
+      double den1 = static_cast<double>(m);
+      if (w && mean) {
+        weight_partials();
+        den1 = partials[0] + 0.0;
+      }
+      if (!loss_partials(mean ? MeanScale(den1) : 1.0)) {
         own_call(s);
         return;
       }
@@ -621,31 +634,12 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
     };
     ExactSum den = ExactOf(static_cast<double>(m));
     if (w && (mean || st)) {
-      KernelArgs a;
-      a.n = m;
-      a.grad_scale = 1.0;
-      a.partials = partials.data();
-      a.y = a.p = w + lo;
-      sum_kernel(&identity, a);
+      weight_partials();
       den = fold();
     }
-    KernelArgs a;
-    a.n = m;
-    a.grad_scale = mean ? MeanScale(den.Round()) : 1.0;
-    a.partials = partials.data();
-    a.y = y + lo;
-    a.p = p.data + lo;
-    a.w = w ? w + lo : nullptr;
-    a.aux = aux ? aux + lo : nullptr;
-    a.grad = g ? g + lo : nullptr;
-    kernel(functor, a);
-    for (int64_t b = 0; b < blocks; ++b) {
-      // A float32 block whose lane sums overflowed: the segment's own call
-      // (it refolds such blocks in float64; the gradient is rewritten alike).
-      if (!std::isfinite(partials[b]) && std::is_same<T, float>::value) {
-        own_call(s);
-        return;
-      }
+    if (!loss_partials(mean ? MeanScale(den.Round()) : 1.0)) {
+      own_call(s);
+      return;
     }
     const ExactSum total = fold();
     sg.values[s] = static_cast<T>(Reduced(call.reduction, total, den, m, st));
