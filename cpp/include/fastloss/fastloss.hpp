@@ -24,8 +24,11 @@
 // Threading and determinism: every function may be called from any number of
 // threads at once. Large inputs are split over an internal pool (see
 // SetNumThreads); reductions are accumulated in fixed blocks of
-// kReductionBlock elements in float64 and combined in index order, so the
-// value and the gradient are bit-for-bit identical for any thread count.
+// kReductionBlock elements in float64 and the block partials added exactly
+// (accumulator.hpp), so the value and the gradient are bit-for-bit identical
+// for any thread count, and a LossState fed the batches of an array (in whole
+// blocks) gives the one-shot value. segments.hpp: per-segment values in one
+// call (Call::segments for elementwise losses, Segmented for the others).
 //
 // Errors: invalid arguments (shapes, options, missing outputs) throw
 // fastloss::Error, a std::invalid_argument, before any output is written.
