@@ -15,7 +15,7 @@ import numpy as np
 from . import _core
 from ._docs import render_multi
 from ._accumulate import accumulator_property
-from ._function import MODULE, FunctionLike, signed_method
+from ._function import MODULE, SEGMENT_PARAMETERS, FunctionLike, signed_method
 
 class MultiLoss(FunctionLike):
     # A loss of several inputs: a row of the C++ core's FASTLOSS_MULTI_LOSSES
@@ -279,6 +279,7 @@ class Combined(Combinable, FunctionLike):
                   inspect.Parameter("weights", kw, default=None)]
         if method != "__call__":
             params.append(inspect.Parameter("out", kw, default=None))
+        params.extend(inspect.Parameter(k, kw, default=None) for k in SEGMENT_PARAMETERS)
         return params
 
     def _reduce_by_value(self, protocol):
@@ -301,7 +302,10 @@ class Combined(Combinable, FunctionLike):
             fused.append((base.name, float(c), dict(opts)))
         return CombinedAccumulatorFactory(fused)
 
-    def _run(self, y_true, y_pred, want, reduction="mean", weights=None, out=None, **extra):
+    def _run(self, y_true, y_pred, want, reduction="mean", weights=None, out=None,
+             offsets=None, segment_ids=None, num_segments=None, **extra):
+        segments = {k: v for k, v in (("offsets", offsets), ("segment_ids", segment_ids),
+                                      ("num_segments", num_segments)) if v is not None}
         if extra:
             key = next(iter(extra))
             raise TypeError(f"combined loss got an unexpected keyword argument '{key}' "
@@ -316,6 +320,10 @@ class Combined(Combinable, FunctionLike):
                 fused.append((base.name, c, opts))
             else:
                 other.append((c, base, opts))
+        if segments and other:
+            # Elementwise terms segment elements, the others rows: no one meaning.
+            raise TypeError(f"combined: segments need every term to fuse (elementwise losses); "
+                            f"{other[0][1].name} does not")
         # The terms that run on their own run first, each into arrays of its
         # own: an error in any of them (an option, a shape) leaves out=
         # untouched, and none of them reads y_true or y_pred after out= (which
@@ -325,7 +333,7 @@ class Combined(Combinable, FunctionLike):
         values = []  # (name, c, v) of the other terms
         acc = None   # sum_k c_k * grad_k of the other terms, a new array
         for c, base, opts in other:
-            kw = dict(opts, reduction=reduction)
+            kw = dict(opts, reduction=reduction, **segments)
             if weights is not None:
                 kw["weights"] = weights
             if want == 0:
@@ -350,7 +358,7 @@ class Combined(Combinable, FunctionLike):
             if values and acc is not None:
                 # the fused terms' per-element losses have y_pred's shape, the gradient's
                 _same_per_element_shape(reduction, values[0][0], values[0][2], acc.shape)
-            r = _core._fused(fused, y_true, y_pred, reduction, weights, want, out)
+            r = _core._fused(fused, y_true, y_pred, reduction, weights, want, out, segments)
             if want == 0:
                 value = r
             elif want == 1:

@@ -265,6 +265,39 @@ py::dict ResolvedOptions(const char* loss, const py::dict& options) {
   return all;
 }
 
+// The segments of a call: offsets= as given, or offsets made from sorted
+// segment_ids= and num_segments= (errors name the argument).
+struct SegmentArgs {
+  Arg ids;
+  std::vector<int64_t> from_ids;
+  View<const int64_t> offsets;
+  int64_t S = 0;
+};
+inline void LoadSegments(const char* name, const Common& c, SegmentArgs& sa) {
+  if (c.offsets) {
+    LoadLabels(name, c.offsets, sa.ids, "offsets");
+    sa.offsets = sa.ids.ToView<const int64_t>();
+  } else {
+    LoadLabels(name, c.segment_ids, sa.ids, "segment_ids");
+    const std::string key = "num_segments";
+    Common unused;
+    FieldSetter reader{name, key, c.num_segments, unused};
+    const int64_t S = reader.Integer("num_segments", 1LL << 62);
+    if (S < 0) throw py::value_error(std::string(name) + ": num_segments must be >= 0");
+    sa.from_ids.resize(static_cast<size_t>(S) + 1);
+    try {
+      fastloss::OffsetsFromSortedIds(sa.ids.ToView<const int64_t>(), S, sa.from_ids.data());
+    } catch (const fastloss::Error& e) {
+      throw py::value_error(std::string(name) + ": " + e.what());
+    }
+    sa.offsets = View<const int64_t>::Contiguous(sa.from_ids.data(), {sa.from_ids.size()});
+  }
+  if (sa.offsets.rank != 1 || sa.offsets.shape[0] < 1) {
+    throw py::value_error(std::string(name) + ": offsets must be 1-D with S + 1 >= 1 entries");
+  }
+  sa.S = sa.offsets.shape[0] - 1;
+}
+
 }  // namespace fastloss_py
 
 #endif  // FASTLOSS_PYTHON_FIELDS_H_

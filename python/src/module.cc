@@ -168,10 +168,14 @@ PYBIND11_MODULE(_core, m) {
     return Info(name)["driver"].cast<std::string>();
   });
   m.def("_multi", &Multi);
-  m.def("_fused", [](py::list terms, py::handle y_true, py::handle y_pred,
-                     const std::string& reduction, py::object weights, int want, py::object out) {
-    return Fused(terms, y_true, y_pred, reduction, weights, want, out);
-  });
+  m.def(
+      "_fused",
+      [](py::list terms, py::handle y_true, py::handle y_pred, const std::string& reduction,
+         py::object weights, int want, py::object out, py::dict segments) {
+        return Fused(terms, y_true, y_pred, reduction, weights, want, out, nullptr, segments);
+      },
+      py::arg("terms"), py::arg("y_true"), py::arg("y_pred"), py::arg("reduction"),
+      py::arg("weights"), py::arg("want"), py::arg("out"), py::arg("segments") = py::dict());
   BindAccumulator(m);
   m.def("set_num_threads", &fastloss::SetNumThreads, py::arg("n"));
   m.def("get_num_threads", &fastloss::GetNumThreads);

@@ -557,7 +557,7 @@ py::dict CheckMultiSpecOptions(const std::string& name, const py::dict& options)
 // A fused sum of elementwise losses: terms = [(name, coef, options dict)].
 py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
                  const std::string& reduction, py::object weights, int want, py::object out_obj,
-                 fastloss::LossState* state) {
+                 fastloss::LossState* state, const py::dict& segments) {
   if (want < 0 || want > 2) throw py::value_error("combined: want must be 0, 1 or 2");
   const char* name = "combined";
   fastloss::ElementwiseCombination comb;
@@ -580,6 +580,35 @@ py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
   const Kind kind = y_pred.kind;
   LoadInput(name, "y_true", y_true_obj, kind, y_true);
   if (!weights.is_none()) LoadInput(name, "weights", weights, kind, w);
+  // offsets= / segment_ids= with num_segments=: one value per segment
+  // (Call::segments), checked as a single loss's call checks them.
+  Common seg;
+  for (auto item : segments) {
+    const std::string key = py::str(item.first);
+    py::handle v = item.second;
+    if (v.is_none()) continue;
+    if (key == "offsets") {
+      seg.offsets = v;
+    } else if (key == "segment_ids") {
+      seg.segment_ids = v;
+    } else if (key == "num_segments") {
+      seg.num_segments = v;
+    }
+  }
+  if (seg.offsets && (seg.segment_ids || seg.num_segments)) {
+    throw py::type_error("combined(): give offsets= or segment_ids= (with num_segments=), not both");
+  }
+  if (static_cast<bool>(seg.segment_ids) != static_cast<bool>(seg.num_segments)) {
+    throw py::type_error("combined(): segment_ids= and num_segments= go together");
+  }
+  const bool segmented = seg.offsets || seg.segment_ids;
+  SegmentArgs sa;
+  if (segmented) {
+    if (red == Reduction::kNone) {
+      throw py::value_error("combined: segments need reduction 'mean' or 'sum', not 'none'");
+    }
+    LoadSegments(name, seg, sa);
+  }
   auto run = [&](auto t) -> py::object {
     using T = decltype(t);
     fastloss::Call<T> call;
@@ -590,9 +619,18 @@ py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
     if (!weights.is_none()) {
       call.weights = w.ToView<const T>();
     }
-    py::object losses, grad;
+    py::object losses, grad, values;
     if (red == Reduction::kNone && want != 1) {
       losses = NewArray<T>(y_pred, call.losses);
+    }
+    fastloss::SegmentOutputs<T> out;
+    if (segmented) {
+      fastloss::OptionalView<T> vv;
+      const int64_t shape[1] = {sa.S};
+      values = NewArray<T>(1, shape, vv);
+      out.offsets = sa.offsets;
+      out.values = vv->data;
+      call.segments = &out;
     }
     if (want != 0) {
       if (!out_obj.is_none()) {
@@ -609,7 +647,7 @@ py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
       py::gil_scoped_release release;
       v = fastloss::Combined<T>(call, comb);
     }
-    py::object value = red == Reduction::kNone ? losses : Scalar(v, kind);
+    py::object value = segmented ? values : red == Reduction::kNone ? losses : Scalar(v, kind);
     if (want == 0) return value;
     if (want == 1) return grad;
     return py::make_tuple(value, grad);

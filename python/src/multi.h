@@ -39,10 +39,11 @@ py::object MultiAccumulate(const std::string& name, py::tuple args, py::dict kwa
 // them; returns every option's value (defaults filled in).
 py::dict CheckMultiSpecOptions(const std::string& name, const py::dict& options);
 // A fused sum of elementwise losses: terms = [(name, coef, options dict)];
-// with `state`, the call's sums are added to it.
+// with `state`, the call's sums are added to it; `segments` may hold
+// offsets / segment_ids / num_segments (one value per segment).
 py::object Fused(py::list terms, py::handle y_true_obj, py::handle y_pred_obj,
                  const std::string& reduction, py::object weights, int want, py::object out_obj,
-                 fastloss::LossState* state = nullptr);
+                 fastloss::LossState* state = nullptr, const py::dict& segments = py::dict());
 
 }  // namespace fastloss_py
 

@@ -173,31 +173,10 @@ py::object EvaluateSegments(const Spec& spec, Want want, const Common& c, const 
     throw py::value_error(std::string(name) +
                           ": segments need reduction 'mean' or 'sum', not 'none'");
   }
-  Arg ids;
-  std::vector<int64_t> from_ids;
-  View<const int64_t> offsets;
-  if (c.offsets) {
-    LoadLabels(name, c.offsets, ids, "offsets");
-    offsets = ids.ToView<const int64_t>();
-  } else {
-    LoadLabels(name, c.segment_ids, ids, "segment_ids");
-    const std::string key = "num_segments";
-    Common unused;
-    FieldSetter reader{name, key, c.num_segments, unused};
-    const int64_t S = reader.Integer("num_segments", 1LL << 62);
-    if (S < 0) throw py::value_error(std::string(name) + ": num_segments must be >= 0");
-    from_ids.resize(static_cast<size_t>(S) + 1);
-    try {
-      fastloss::OffsetsFromSortedIds(ids.ToView<const int64_t>(), S, from_ids.data());
-    } catch (const fastloss::Error& e) {
-      throw py::value_error(std::string(name) + ": " + e.what());
-    }
-    offsets = View<const int64_t>::Contiguous(from_ids.data(), {from_ids.size()});
-  }
-  if (offsets.rank != 1 || offsets.shape[0] < 1) {
-    throw py::value_error(std::string(name) + ": offsets must be 1-D with S + 1 >= 1 entries");
-  }
-  const int64_t S = offsets.shape[0] - 1;
+  SegmentArgs sa;
+  LoadSegments(name, c, sa);
+  const View<const int64_t>& offsets = sa.offsets;
+  const int64_t S = sa.S;
   View<T> values_view;
   py::object values;
   {

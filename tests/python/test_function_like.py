@@ -193,8 +193,10 @@ def test_signature_of_derived_losses():
     b = fl.box_iou.with_options(kind="giou")
     assert list(inspect.signature(b).parameters)[:2] == ["boxes_true", "boxes_pred"]
     c = 0.5 * fl.mse + fl.huber.with_options(delta=2.0)
-    assert str(inspect.signature(c)) == "(y_true, y_pred, *, reduction='mean', weights=None)"
-    assert str(inspect.signature(c.grad)) == "(y_true, y_pred, *, reduction='mean', weights=None, out=None)"
+    seg = ", offsets=None, segment_ids=None, num_segments=None"
+    assert str(inspect.signature(c)) == "(y_true, y_pred, *, reduction='mean', weights=None" + seg + ")"
+    assert str(inspect.signature(c.grad)) == ("(y_true, y_pred, *, reduction='mean', weights=None, "
+                                              "out=None" + seg + ")")
     assert str(inspect.signature(c.value_and_grad)) == str(inspect.signature(c.grad))
 
 

@@ -222,3 +222,23 @@ print("ok", bad)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.startswith("ok")
+
+
+def test_combined_losses_take_segments():
+    rng = np.random.default_rng(8)
+    y, p = rng.normal(size=3000).astype(np.float32), rng.normal(size=3000).astype(np.float32)
+    off = np.array([0, 700, 700, 2048, 3000])
+    fused = 0.5 * fl.mse + 0.5 * fl.huber.with_options(delta=0.5)
+    v, g = fused.value_and_grad(y, p, offsets=off)
+    assert v.shape == (4,) and v.dtype == np.float32 and np.isnan(v[1])
+    for k in (0, 2, 3):
+        sl = slice(off[k], off[k + 1])
+        ek, gk = fused.value_and_grad(y[sl], p[sl])
+        assert _bits(v[k]) == _bits(ek)
+        np.testing.assert_array_equal(g[sl], gk)
+    ids = np.repeat(np.arange(4), np.diff(off))
+    assert _bits(fused(y, p, segment_ids=ids, num_segments=4)) == _bits(v)
+    # a combination with a row-wise term: elements and rows disagree
+    mixed = fl.categorical_cross_entropy.with_options(from_logits=True) + 0.1 * fl.mse
+    with pytest.raises(TypeError, match="fuse"):
+        mixed(rng.dirichlet(np.ones(5), 30), rng.normal(size=(30, 5)), offsets=np.array([0, 30]))
