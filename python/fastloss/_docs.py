@@ -28,12 +28,15 @@ weights : array_like, optional
     ``(T,)`` per time step).
 offsets, segment_ids, num_segments : optional
     Per-segment values in one call: ``offsets`` (CSR pointers, S + 1
-    non-decreasing integers from 0 to the number of items) or sorted
-    ``segment_ids`` (one per item, in ``[0, num_segments)``) split the items
-    into S segments: the elements (flat C order) of an elementwise loss, the
-    samples along axis 0 of a region or box loss. The value is then an array
-    of S reduced values (0 / NaN for an empty segment's sum / mean), the
-    gradient that of their sum. Not with ``reduction="none"``.
+    non-decreasing integers from 0 to the number of items) or
+    ``segment_ids`` (one per item, in ``[0, num_segments)``, in any order)
+    split the items into S segments: the elements (flat C order) of an
+    elementwise loss, the samples along axis 0 of a region or box loss. The
+    value is then an array of S reduced values (0 / NaN for an empty
+    segment's sum / mean), each the loss of its segment's items in their
+    order, the gradient that of their sum. Sorted ids take one pass;
+    unsorted ones are grouped first (a stable sort and a gather of the
+    inputs). Not with ``reduction="none"``.
 out : ndarray, optional
     Where to write the gradient: writable, ``y_pred``'s shape and dtype, any
     strides; it may be ``y_pred`` itself (in-place).
@@ -82,7 +85,8 @@ weights : array_like, optional
 offsets, segment_ids, num_segments : optional
     Per-segment values in one call: ``offsets`` (CSR pointers, S + 1
     non-decreasing integers from 0 to the number of rows along axis 0) or
-    sorted ``segment_ids`` (one per row, in ``[0, num_segments)``) split the
+    ``segment_ids`` (one per row, in ``[0, num_segments)``, in any order;
+    unsorted ids are grouped first by a stable sort and a gather) split the
     samples along axis 0 into S segments; the value is then an array of S
     reduced values, the gradient that of their sum.
 out : ndarray, optional
@@ -104,6 +108,43 @@ Streaming: ``{name}.accumulator(reduction="mean", **options)`` gives an
 exact, mergeable ``fastloss.Accumulator`` (``update``, ``merge``, ``result``,
 ``state``) whose result over batches of whole 1024-item blocks is this call's
 value on their concatenation, bit for bit.
+"""
+
+_METRIC_CONTRACT = """
+Call form (a metric: value only)::
+
+    value = {name}(y_true, y_pred, *, reduction="mean", weights=None{opts})
+
+Parameters
+----------
+y_true : array_like
+    {targets}
+y_pred : array_like of float32 or float64
+    {preds} Any buffer-protocol object and any strides are accepted.
+reduction : {{"mean", "sum", "none"}}
+    ``"mean"``: the (weighted) fraction of hits, ``sum(w * hit) / sum(w)``{den};
+    ``"sum"``: the (weighted) number of hits; ``"none"``: the array
+    ``w * hit`` over the {items} (1.0 for a hit, 0.0 for a miss).
+weights : array_like, optional
+    Broadcastable to the {items}' shape (NumPy rules).
+offsets, segment_ids, num_segments : optional
+    Per-segment values in one call: ``offsets`` (CSR pointers, S + 1
+    non-decreasing integers) or ``segment_ids`` (in ``[0, num_segments)``,
+    any order) split the {segmented} into S segments; the value is then an
+    array of S values (0 / NaN for an empty segment's sum / mean).
+
+Returns
+-------
+The value as a NumPy scalar of ``y_pred``'s dtype (an array for
+``reduction="none"`` and with segments). Empty input gives 0 (``"sum"``) and
+NaN (``"mean"``). ``grad`` and ``value_and_grad`` raise TypeError: a metric
+is piecewise constant; it does not combine with losses either.
+
+Streaming: ``{name}.accumulator(reduction="mean", **options)`` gives an
+exact, mergeable ``fastloss.Accumulator`` (``update``, ``merge``, ``result``,
+``state``): the epoch's accuracy from its batches, the same bits for any
+batch split on 1024-item blocks and any merge order. Dask arrays give a lazy
+value.
 """
 
 _DENSE = "Targets of ``y_pred``'s shape (probabilities, e.g. one-hot rows), converted to ``y_pred``'s dtype."
@@ -148,7 +189,19 @@ def render(info):
     text = f"{info['summary']}\n\n{info['formula']}\n"
     if options:
         text += f"\nOptions\n-------\n{options_section(options)}\n"
-    if driver in ("dense_rows", "label_rows"):
+    if info.get("metric"):
+        rows = driver in ("dense_rows", "label_rows")
+        ignore = any(o["name"] == "ignore_index" for o in options)
+        text += _METRIC_CONTRACT.format(
+            name=name, opts=signature_suffix(options),
+            targets=(_LABELS if driver == "label_rows" else _DENSE) if rows else
+            "Binary targets in [0, 1] of ``y_pred``'s shape (no broadcasting).",
+            preds=("Class scores (logits or probabilities), at least 1-D, one row of C "
+                   "along ``axis``.") if rows else "Probabilities, scores or logits.",
+            den=" over the rows not ignored" if ignore else "",
+            items="rows (``y_pred``'s shape without ``axis``)" if rows else "elements",
+            segmented="rows along axis 0" if rows else "elements (flat C order)")
+    elif driver in ("dense_rows", "label_rows"):
         labels = driver == "label_rows"
         weighted = any(o["name"] == "ignore_index" for o in options)
         text += _ROW_CONTRACT.format(

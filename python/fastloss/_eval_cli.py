@@ -131,12 +131,17 @@ def resolve_loss(name: str):
     key = fl.ALIASES.get(key, key)
     if key in fl.LOSSES:
         return fl.LOSSES[key]
+    if isinstance(fl.METRICS.get(key), fl.Metric):  # binary_accuracy, ...: the losses' form
+        return fl.METRICS[key]
+    if key in fl.METRICS:
+        raise EvalError(f"{name} is a confusion metric; {PROG} evaluates the losses and the "
+                        f"accuracy metrics listed by '{PROG} --list'")
     if key in fl.OTHER_LOSSES:
         raise EvalError(
             f"{name} takes other arguments than (y_true, y_pred); "
             f"{PROG} evaluates the losses listed by '{PROG} --list'"
         )
-    names = list(fl.LOSSES) + list(fl.ALIASES)
+    names = list(fl.LOSSES) + list(fl.METRICS) + list(fl.ALIASES)
     close = difflib.get_close_matches(key, names, n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise EvalError(f"unknown loss {name!r}{hint}; '{PROG} --list' lists them")
@@ -864,7 +869,8 @@ def _list_losses(stream) -> None:
     aliases = {}
     for alias, name in fl.ALIASES.items():
         aliases.setdefault(name, []).append(alias)
-    for name, loss in fl.LOSSES.items():
+    metrics = {n: m for n, m in fl.METRICS.items() if isinstance(m, fl.Metric)}
+    for name, loss in {**fl.LOSSES, **metrics}.items():
         info = _info(loss)
         opts = ", ".join(f"{o['name']}={o['default']!r}" for o in info.get("options", []))
         alias = f" (alias {', '.join(aliases[name])})" if name in aliases else ""

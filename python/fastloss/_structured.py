@@ -244,6 +244,9 @@ class Combined(Combinable, FunctionLike):
                 merged.extend((c * k, u) for k, u in t.terms)
                 continue
             base, _ = _base_and_options(t)
+            if getattr(base, "is_metric", False):
+                raise TypeError(f"{base.name} is a metric (no gradient) and cannot be part of a "
+                                "combined loss; evaluate it on its own")
             if isinstance(base, (MultiLoss, _L2Penalty)) or not hasattr(base, "value_and_grad"):
                 raise TypeError(f"{getattr(base, 'name', base)!s} takes other arguments than "
                                 "(y_true, y_pred) and cannot be part of a combined loss")

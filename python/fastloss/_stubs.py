@@ -17,6 +17,8 @@ from ._structured import Configured as Configured
 from ._structured import MultiLoss as MultiLoss
 from ._accumulate import Accumulator as Accumulator
 from ._accumulate import AccumulatorFactory as AccumulatorFactory
+from ._confusion import ConfusionAccumulator as ConfusionAccumulator
+from ._confusion import ConfusionMetric as ConfusionMetric
 
 __version__: str
 
@@ -24,6 +26,9 @@ class Loss(_CoreLoss, _Combinable):
     def with_options(self, **options: object) -> Configured: ...
     @property
     def accumulator(self) -> AccumulatorFactory: ...
+
+class Metric(Loss):
+    is_metric: bool
 
 class _L2Penalty:
     def __call__(self, arrays: object, lam: float) -> object: ...
@@ -37,11 +42,14 @@ def render(core):
     lines = [HEADER]
     aliases = []
     for name in core.loss_names():
-        lines.append(f"{name}: Loss\n")
+        lines.append(f"{name}: {'Metric' if core.loss_info(name).get('metric') else 'Loss'}\n")
         aliases += core.loss_info(name)["aliases"]
+    confusion = ["confusion_counts"] + [row["name"] for row in core.confusion_info()["scores"]]
+    lines += [f"{name}: ConfusionMetric\n" for name in confusion]
     for name in core.multi_loss_names():  # the losses of other arguments
         penalty = core.loss_info(name)["driver"] == "penalty"
         lines.append(f"{name}: {'_L2Penalty' if penalty else 'MultiLoss'}\n")
     lines += [f"{alias}: Loss\n" for alias in aliases]
-    lines.append("LOSSES: dict[str, Loss]\nALIASES: dict[str, str]\nOTHER_LOSSES: dict[str, object]\n")
+    lines.append("LOSSES: dict[str, Loss]\nMETRICS: dict[str, object]\nALIASES: dict[str, str]\n"
+                 "OTHER_LOSSES: dict[str, object]\n")
     return "".join(lines)

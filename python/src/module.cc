@@ -13,6 +13,7 @@
 
 #define FASTLOSS_IMPORT_NUMPY
 #include "accumulator.h"
+#include "confusion.h"
 #include "arguments.h"
 #include "fastloss/fastloss.hpp"
 #include "multi.h"
@@ -177,6 +178,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("terms"), py::arg("y_true"), py::arg("y_pred"), py::arg("reduction"),
       py::arg("weights"), py::arg("want"), py::arg("out"), py::arg("segments") = py::dict());
   BindAccumulator(m);
+  BindConfusion(m);
   m.def("set_num_threads", &fastloss::SetNumThreads, py::arg("n"));
   m.def("get_num_threads", &fastloss::GetNumThreads);
   m.def("simd_target", &fastloss::SimdTarget);

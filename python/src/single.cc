@@ -62,6 +62,7 @@ struct Spec {
   py::dict (*check_options)(const Spec&, const py::dict&);
   py::list (*options)();  // the field descriptions (SpecInfo)
   void (*add)(fastloss::ElementwiseCombination&, const Spec&, double, const py::dict&);
+  bool metric;  // FASTLOSS_METRIC: no gradient, no combinations
 };
 
 namespace {
@@ -175,6 +176,17 @@ py::object EvaluateSegments(const Spec& spec, Want want, const Common& c, const 
   }
   SegmentArgs sa;
   LoadSegments(name, c, sa);
+  if (c.segment_ids) {
+    const int64_t n_items = D == Driver::kElementwise ? y_pred.ToView<const T>().size()
+                            : y_pred.rank > 0         ? y_pred.shape[0]
+                                                      : 1;
+    if (sa.ids.rank == 1 && sa.ids.shape[0] != n_items) {
+      throw py::value_error(std::string(name) + ": segment_ids has " +
+                            std::to_string(sa.ids.shape[0]) + " ids for " +
+                            std::to_string(n_items) +
+                            (D == Driver::kElementwise ? " elements" : " items along axis 0"));
+    }
+  }
   const View<const int64_t>& offsets = sa.offsets;
   const int64_t S = sa.S;
   View<T> values_view;
@@ -214,10 +226,141 @@ py::object EvaluateSegments(const Spec& spec, Want want, const Common& c, const 
   return values;
 }
 
+// Whether a call's segment_ids= are sorted (non-decreasing); ids that are
+// not a 1-D integer array count as sorted: the sorted path reports them.
+bool SortedIds(const char* name, py::handle ids_obj) {
+  Arg ids;
+  LoadLabels(name, ids_obj, ids, "segment_ids");
+  if (ids.rank != 1) return true;
+  const View<const int64_t> v = ids.ToView<const int64_t>();
+  for (int64_t i = 1; i < v.shape[0]; ++i) {
+    if (v.data[i * v.strides[0]] < v.data[(i - 1) * v.strides[0]]) return false;
+  }
+  return true;
+}
+
+template <class O, Driver D, class Runner, typename T>
+py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, const Arg& y_true,
+                    const Arg& y_pred, const Arg& weights, const Arg& aux, const Arg& class_weights,
+                    Kind kind);
+
+// A call with segment_ids= in any order: the items are grouped by segment
+// first -- a stable argsort of the ids and a gather of every per-item input
+// (weights broadcast to the items first), so each segment keeps its items in
+// their order and its value is the loss's own call on them, bit for bit --
+// then the sorted call runs on the gathered arrays and the gradient is
+// scattered back to the items' places (in `out=` when given). Items are the
+// elements (flat, C order) of an elementwise loss, axis 0 of the others.
+template <class O, Driver D, class Runner, typename T>
+py::object EvaluateGrouped(const Spec& spec, Want want, const Common& c, const O& o,
+                           const Arg& y_true, const Arg& y_pred, const Arg& weights,
+                           const Arg& aux, const Arg& class_weights, Kind kind) {
+  using namespace pybind11::literals;  // NOLINT(build/namespaces)
+  const char* name = spec.name;
+  if (c.reduction == Reduction::kNone) {
+    throw py::value_error(std::string(name) +
+                          ": segments need reduction 'mean' or 'sum', not 'none'");
+  }
+  py::module_ np = py::module_::import("numpy");
+  constexpr bool kElements = D == Driver::kElementwise;
+  if (!kElements && y_pred.rank == 0) {
+    throw py::value_error(std::string(name) + ": segments split axis 0 of " + spec.pred_name +
+                          ", which has none");
+  }
+  int64_t n_items = 1;
+  if (kElements) {
+    for (int k = 0; k < y_pred.rank; ++k) n_items *= y_pred.shape[k];
+  } else {
+    n_items = y_pred.shape[0];
+  }
+  Arg ids;
+  LoadLabels(name, c.segment_ids, ids, "segment_ids");
+  if (ids.shape[0] != n_items) {
+    throw py::value_error(std::string(name) + ": segment_ids has " + std::to_string(ids.shape[0]) +
+                          " ids for " + std::to_string(n_items) +
+                          (kElements ? " elements" : " items along axis 0"));
+  }
+  py::object py_pred = y_pred.owner;
+  if (kElements && ShapeOf(y_true) != ShapeOf(y_pred)) {
+    throw py::value_error(std::string(name) + ": " + spec.true_name + " has shape " +
+                          ShapeOf(y_true) + " and " + spec.pred_name + " " + ShapeOf(y_pred) +
+                          " (no broadcasting)");
+  }
+  Arg out;
+  if (want != Want::kValue && c.out) LoadOut(name, c.out, y_pred, kind, out);
+  const py::object ids_array = np.attr("asarray")(ids.owner);
+  const py::object perm = np.attr("argsort")(ids_array, "kind"_a = "stable");
+  const auto gather = [&](const py::object& a) -> py::object {
+    if (kElements) return np.attr("ravel")(a).attr("__getitem__")(perm);
+    return np.attr("take")(a, perm, "axis"_a = 0);
+  };
+  // Per-item arrays broadcast to the items' shape first (weights: to the
+  // per-item losses; an elementwise loss's array option: to y_pred).
+  const auto broadcast = [&](const Arg& a, int rank, const int64_t* shape,
+                             const char* arg) -> py::object {
+    py::tuple t(rank);
+    for (int k = 0; k < rank; ++k) t[k] = shape[k];
+    try {
+      return np.attr("broadcast_to")(a.owner, t);
+    } catch (const py::error_already_set&) {
+      throw py::value_error(std::string(name) + ": " + arg + " of shape " + ShapeOf(a) +
+                            " does not broadcast to the items' shape");
+    }
+  };
+  int64_t lshape[fastloss::kMaxRank];
+  const int lrank = LossesShape<D>(y_pred, o, lshape);
+  Common g = c;
+  g.out = py::handle();
+  const py::object yt_g = gather(y_true.owner), yp_g = gather(py_pred);
+  const py::object sorted_ids = ids_array.attr("__getitem__")(perm);
+  g.y_true = yt_g;
+  g.y_pred = yp_g;
+  g.segment_ids = sorted_ids;
+  py::object w_g, aux_g;
+  if (c.weights) {
+    w_g = gather(broadcast(weights, lrank, lshape, "weights"));
+    g.weights = w_g;
+  }
+  if (c.aux) {
+    if (!kElements) {
+      throw py::type_error(std::string(name) + ": unsorted segment_ids with an array " +
+                           c.aux_name + "; sort the items by segment or pass offsets=");
+    }
+    aux_g = gather(broadcast(aux, y_pred.rank, y_pred.shape, c.aux_name));
+    g.aux = aux_g;
+  }
+  Arg yt2, yp2, w2, aux2;
+  LoadPrediction(name, yp_g, yp2, spec.pred_name);
+  if constexpr (D == Driver::kLabelRows) {
+    LoadLabels(name, yt_g, yt2, spec.true_name);
+  } else {
+    LoadInput(name, spec.true_name, yt_g, kind, yt2);
+  }
+  if (c.weights) LoadInput(name, "weights", w_g, kind, w2);
+  if (c.aux) LoadInput(name, c.aux_name, aux_g, kind, aux2);
+  py::object r = Evaluate<O, D, Runner, T>(spec, want, g, o, yt2, yp2, w2, aux2, class_weights,
+                                           kind);
+  if (want == Want::kValue) return r;
+  const py::object grad_g = want == Want::kGrad ? r : py::object(r.attr("__getitem__")(1));
+  py::object grad = c.out ? py::reinterpret_borrow<py::object>(c.out)
+                          : np.attr("empty_like")(py_pred);
+  if (kElements) {
+    grad.attr("flat").attr("__setitem__")(perm, np.attr("ravel")(grad_g));
+  } else {
+    grad.attr("__setitem__")(perm, grad_g);
+  }
+  if (want == Want::kGrad) return grad;
+  return py::make_tuple(r.attr("__getitem__")(0), grad);
+}
+
 template <class O, Driver D, class Runner, typename T>
 py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, const Arg& y_true,
                     const Arg& y_pred, const Arg& weights, const Arg& aux, const Arg& class_weights,
                     Kind kind) {
+  if (c.segment_ids && !c.offsets && !SortedIds(spec.name, c.segment_ids)) {
+    return EvaluateGrouped<O, D, Runner, T>(spec, want, c, o, y_true, y_pred, weights, aux,
+                                            class_weights, kind);
+  }
   CallOf<D, T> call;
   if constexpr (D == Driver::kLabelRows) {
     call.labels = y_true.ToView<const int64_t>();
@@ -249,6 +392,23 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
   }
   View<const T> aux_view;
   if (c.aux) aux_view = aux.ToView<const T>();
+  Arg aux_full;
+  if (c.aux && (c.offsets || c.segment_ids) && D == Driver::kElementwise) {
+    // Segments slice an array option with the elements: y_pred's shape, C order.
+    py::module_ np = py::module_::import("numpy");
+    py::tuple shape(y_pred.rank);
+    for (int k = 0; k < y_pred.rank; ++k) shape[k] = y_pred.shape[k];
+    py::object full;
+    try {
+      full = np.attr("ascontiguousarray")(np.attr("broadcast_to")(aux.owner, shape));
+    } catch (const py::error_already_set&) {
+      throw py::value_error(std::string(spec.name) + ": " + c.aux_name + " of shape " +
+                            ShapeOf(aux) + " cannot be broadcast to y_pred's shape " +
+                            ShapeOf(y_pred));
+    }
+    LoadInput(spec.name, c.aux_name, full, kind, aux_full);
+    aux_view = aux_full.ToView<const T>();
+  }
   if (c.offsets || c.segment_ids) {
     return EvaluateSegments<D, Runner, T>(spec, want, c, o, call, y_pred, c.aux ? &aux_view : nullptr,
                                            grad);
@@ -404,7 +564,7 @@ void AddFused(fastloss::ElementwiseCombination& comb, const Spec& spec, double c
 template <class O, Driver D>
 constexpr auto AddFor() {
   using Fn = void (*)(fastloss::ElementwiseCombination&, const Spec&, double, const py::dict&);
-  if constexpr (D == Driver::kElementwise) {
+  if constexpr (D == Driver::kElementwise && !fastloss::IsMetric<O>::value) {
     return static_cast<Fn>(&AddFused<O>);
   } else {
     return static_cast<Fn>(nullptr);
@@ -455,7 +615,8 @@ FASTLOSS_LOSSES(FASTLOSS_PY_RUNNER)
       &DaskEntry<fastloss::Name##Options>,                                                    \
       &CheckOptionsDict<fastloss::Name##Options>,                                             \
       &DescribeOptions<fastloss::Name##Options>,                                              \
-      AddFor<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver>()};
+      AddFor<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver>(),                        \
+      fastloss::IsMetric<fastloss::Name##Options>::value};
 FASTLOSS_LOSSES(FASTLOSS_PY_SPEC)
 #undef FASTLOSS_PY_SPEC
 
@@ -502,6 +663,7 @@ py::dict SpecInfo(const Spec& spec) {
   d["options"] = spec.options();
   d["fusable"] = spec.add != nullptr;
   d["gpu"] = spec.gpu_entry != nullptr;
+  d["metric"] = spec.metric;
   return d;
 }
 
@@ -532,6 +694,11 @@ void FindInputs(const Spec& spec, PyObject* const* args, Py_ssize_t nargs, PyObj
 
 py::object Dispatch(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
                     PyObject* kwnames) {
+  if (spec.metric && want != Want::kValue) {
+    throw py::type_error(std::string(spec.name) +
+                         " is a metric (piecewise constant): it has no gradient; call "
+                         "fastloss." + spec.name + "(y_true, y_pred) for its value");
+  }
   {
     PyObject *t = nullptr, *p = nullptr;
     FindInputs(spec, args, nargs, kwnames, &t, &p);

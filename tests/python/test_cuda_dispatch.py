@@ -76,12 +76,30 @@ def other_value(name, option):
     raise AssertionError(f"no other value of {name}'s {option['name']}")
 
 
+def test_metric_on_the_gpu_is_value_only(fake_ext, monkeypatch):
+    # binary_accuracy's row is elementwise, so it has a CUDA entry: its value
+    # call reaches the GPU backend with every option; grad is refused before.
+    seen = []
+    monkeypatch.setattr(flc, "_run", lambda *a: seen.append(a) or 0.5)
+    y, p = FakeCAI((3, 4)), FakeCAI((3, 4), ptr=P2[0])
+    assert call("binary_accuracy", 0, (y, p), {"threshold": 0.25}) == 0.5
+    assert seen[-1][:7] == ("binary_accuracy", 0, y, p, "mean", None, None)
+    assert seen[-1][7] == {"threshold": 0.25, "from_logits": False}
+    n = len(fake_ext.calls) + len(seen)
+    for want in (1, 2):
+        with pytest.raises(TypeError, match="binary_accuracy is a metric"):
+            call("binary_accuracy", want, (y, p), {})
+    assert len(fake_ext.calls) + len(seen) == n
+
+
 def test_every_option_of_every_gpu_loss_reaches_the_extension(fake_ext, monkeypatch):
     seen = []
     real_run = flc._run
     monkeypatch.setattr(flc, "_run", lambda *a: seen.append(a) or real_run(*a))
     y, p, out = FakeCAI((3, 4)), FakeCAI((3, 4), ptr=P2[0]), FakeCAI((3, 4), ptr=P2[1])
-    rows = [n for n in fl._core.loss_names() if fl._core.loss_info(n)["gpu"]]
+    # (the metrics have no gradient: test_metric_on_the_gpu_is_value_only)
+    rows = [n for n in fl._core.loss_names()
+            if fl._core.loss_info(n)["gpu"] and not fl._core.loss_info(n)["metric"]]
     for name in rows:
         info = fl._core.loss_info(name)
         defaults = registry_defaults(name)

@@ -39,7 +39,7 @@ MULTI_ARGS = {
     "gradient_penalty": ("gradients",),
     "l2_penalty": ("arrays", "lam"),
 }
-GLOBALS = sorted(set(fl.LOSSES) | set(ALIASES) | set(fl.OTHER_LOSSES))
+GLOBALS = sorted(set(fl.LOSSES) | set(ALIASES) | set(fl.OTHER_LOSSES) | set(fl.METRICS))
 
 
 def derived():

@@ -29,13 +29,22 @@ def _stub_names(path):
     return names
 
 
+def _row(name):
+    """The object of a registry row: fl.LOSSES[name], or fl.METRICS[name]
+    for the rows marked FASTLOSS_METRIC."""
+    return fl.METRICS[name] if _core.loss_info(name)["metric"] else fl.LOSSES[name]
+
+
 def test_every_row_is_a_loss_object():
     assert NAMES and len(NAMES) == len(set(NAMES))
-    assert list(fl.LOSSES) == NAMES
+    metrics = [n for n in NAMES if _core.loss_info(n)["metric"]]
+    assert metrics == ["binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"]
+    assert list(fl.LOSSES) == [n for n in NAMES if n not in metrics]
     for name in NAMES:
         loss = getattr(fl, name)
-        assert loss is fl.LOSSES[name]
+        assert loss is _row(name)
         assert isinstance(loss, fl.Loss)
+        assert isinstance(loss, fl.Metric) == (name in metrics) == loss.is_metric
         assert loss.name == name
         assert repr(loss) == f"<fastloss.{name}>"
 
@@ -59,17 +68,19 @@ def test_info_describes_every_option(name):
     assert info["driver"] in ("elementwise", "dense_rows", "label_rows", "regions", "boxes")
     assert info["summary"] and info["formula"]
     options = info["options"]
-    assert [o["name"] for o in options] == list(fl.LOSSES[name].options)
+    assert [o["name"] for o in options] == list(_row(name).options)
     for o in options:
         assert o["doc"], f"{name}.{o['name']} has no doc line"
-        assert fl.LOSSES[name].options[o["name"]] == o["default"] or (
+        assert _row(name).options[o["name"]] == o["default"] or (
             o["default"] is not None and np.isnan(o["default"]))
-    assert info["fusable"] == (info["driver"] == "elementwise") == _core.fusable(name)
+    # Elementwise rows fuse into combinations, except the metrics (no gradient).
+    fusable = info["driver"] == "elementwise" and not info["metric"]
+    assert info["fusable"] == fusable == _core.fusable(name)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_docstring_lists_every_option_with_its_default(name):
-    doc = fl.LOSSES[name].__doc__
+    doc = _row(name).__doc__
     info = _core.loss_info(name)
     assert doc.startswith(info["summary"])
     for o in info["options"]:
@@ -86,8 +97,8 @@ def test_defaults_are_the_cores(name):
     y, p = _inputs(info["driver"], rng)
     explicit = {o["name"]: o["default"] for o in info["options"]
                 if not (o["name"] == "class_weights")}
-    a = fl.LOSSES[name](y, p)
-    b = fl.LOSSES[name](y, p, **explicit)
+    a = _row(name)(y, p)
+    b = _row(name)(y, p, **explicit)
     assert np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
 
 

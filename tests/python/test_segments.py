@@ -106,6 +106,105 @@ def test_segment_ids_equal_offsets_and_empty_segments():
     np.testing.assert_allclose(s[:50], np.bincount(ids, (p - y) ** 2, minlength=50), rtol=1e-12)
 
 
+UNSORTED_CASES = ["mse", "huber_weighted", "bce_pos_weight", "sparse_ce", "cce", "dice", "box_iou"]
+
+
+def _unsorted_case(name, rng, n):
+    """(loss, y_true, y_pred, kwargs) of n items for the unsorted-ids tests."""
+    if name == "mse":
+        return fl.mse, rng.normal(size=(n, 3)), rng.normal(size=(n, 3)), {}
+    if name == "huber_weighted":
+        return (fl.huber, rng.normal(size=(n, 3)).astype(np.float32),
+                rng.normal(size=(n, 3)).astype(np.float32),
+                dict(delta=0.5, weights=rng.uniform(0.5, 2, (1, 3)).astype(np.float32)))
+    if name == "bce_pos_weight":
+        return (fl.bce, (rng.random((n, 2)) < 0.5).astype(np.float64), rng.normal(size=(n, 2)),
+                dict(from_logits=True, pos_weight=np.array([0.5, 3.0])))
+    if name == "sparse_ce":
+        lab = rng.integers(0, 4, n)
+        lab[::5] = -100
+        return (fl.sparse_categorical_cross_entropy, lab, rng.normal(size=(n, 4)).astype(np.float32),
+                dict(from_logits=True, ignore_index=-100, weights=rng.uniform(0.5, 2, n).astype(np.float32),
+                     class_weights=np.array([1, 2, 0.5, 1], np.float32)))
+    if name == "cce":
+        return (fl.cce, rng.dirichlet(np.ones(5), n), rng.normal(size=(n, 5)), dict(from_logits=True))
+    if name == "dice":
+        return fl.dice, rng.uniform(0, 1, (n, 6)), rng.uniform(0, 1, (n, 6)), dict(axis=1)
+    lo = rng.uniform(0, 1, (n, 2))
+    b = np.concatenate([lo, lo + rng.uniform(0.2, 1, (n, 2))], 1)
+    return fl.box_iou, b, b + rng.uniform(-0.1, 0.1, b.shape), {}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", UNSORTED_CASES)
+def test_unsorted_segment_ids_are_each_segments_own_call(name, reduction):
+    # ids in any order: segment s's value is the loss's own call on the items
+    # with id s, in their order (bit for bit), and the gradient lands at the
+    # items' places, in out= too.
+    rng = np.random.default_rng(11)
+    n, S = 300, 9
+    loss, y, p, kw = _unsorted_case(name, rng, n)
+    ids = rng.integers(0, S - 1, n)  # segment S - 1 empty
+    elementwise = loss.name in ("mse", "huber", "binary_cross_entropy")
+    if elementwise:
+        ids = rng.integers(0, S - 1, p.size)
+    out = np.full_like(p, 7.0)
+    v, g = loss.value_and_grad(y, p, segment_ids=ids, num_segments=S, reduction=reduction,
+                               out=out, **kw)
+    assert g is out and v.shape == (S,) and v.dtype == p.dtype
+    assert _bits(loss(y, p, segment_ids=ids, num_segments=S, reduction=reduction, **kw)) == _bits(v)
+    expect_g = np.zeros_like(p)
+    for s in range(S):
+        sel = ids == s
+        kws = dict(kw)
+        if elementwise:
+            yy, pp = y.reshape(-1)[sel], p.reshape(-1)[sel]
+            for key in ("weights", "pos_weight"):
+                if key in kws:
+                    kws[key] = np.broadcast_to(kws[key], p.shape).reshape(-1)[sel]
+        else:
+            yy, pp = y[sel], p[sel]
+            if "weights" in kws:
+                kws["weights"] = kws["weights"][sel]
+        e, ge = loss.value_and_grad(yy, pp, reduction=reduction, **kws)
+        assert _bits(v[s]) == _bits(e), (s, v[s], e)
+        if elementwise:
+            expect_g.reshape(-1)[sel] = ge
+        else:
+            expect_g[sel] = ge
+    np.testing.assert_array_equal(g, expect_g)
+    if reduction == "sum":
+        assert v[S - 1] == 0
+    else:
+        assert np.isnan(v[S - 1])
+
+
+def test_unsorted_segment_ids_in_accumulators_and_errors():
+    rng = np.random.default_rng(12)
+    y, p = rng.normal(size=5000), rng.normal(size=5000)
+    ids = rng.integers(0, 7, 5000)
+    acc = fl.mse.accumulator(num_segments=7)
+    acc.update(y[:2048], p[:2048], segment_ids=ids[:2048])
+    acc.update(y[2048:], p[2048:], segment_ids=ids[2048:])
+    one = fl.mse(y, p, segment_ids=ids, num_segments=7)
+    np.testing.assert_allclose(acc.result(), one, rtol=1e-15)
+    for s in range(7):
+        np.testing.assert_allclose(one[s], fl.mse(y[ids == s], p[ids == s]), rtol=1e-15)
+    out = np.full(5000, 7.0)
+    bad = ids.copy()
+    bad[3] = 9  # out of range: nothing is written
+    with pytest.raises(ValueError, match="segment_ids"):
+        fl.mse.grad(y, p, segment_ids=bad, num_segments=7, out=out)
+    with pytest.raises(ValueError, match="segment_ids"):
+        fl.mse.grad(y, p, segment_ids=ids[:-1], num_segments=7, out=out)
+    with pytest.raises(ValueError, match="none"):
+        fl.mse(y, p, segment_ids=ids, num_segments=7, reduction="none")
+    assert (out == 7.0).all()
+    # fused combinations still take sorted ids only, and say so
+    with pytest.raises(ValueError, match="sorted"):
+        (fl.mse + fl.mae)(y, p, segment_ids=ids, num_segments=7)
+
+
 def test_rows_segments_sparse_ce_with_ignore_and_class_weights():
     rng = np.random.default_rng(4)
     n, c = 700, 6
@@ -161,7 +260,9 @@ def test_bad_segments_name_the_argument_and_write_nothing():
         (dict(offsets=np.array([1, 10])), ValueError, "offsets"),
         (dict(offsets=np.array([[0, 10]])), ValueError, "offsets"),
         (dict(offsets=np.array([0.0, 10.0])), TypeError, "offsets"),
-        (dict(segment_ids=np.array([0] * 5 + [1] * 4 + [0]), num_segments=2), ValueError, "sorted"),
+        (dict(segment_ids=np.array([0] * 5 + [1] * 4), num_segments=2), ValueError, "segment_ids"),
+        (dict(segment_ids=np.array([1] * 5 + [0] * 4 + [2]), num_segments=2), ValueError,
+         "segment_ids"),
         (dict(segment_ids=np.array([0] * 9 + [3]), num_segments=3), ValueError, "segment_ids"),
         (dict(segment_ids=np.array([0] * 9 + [-1]), num_segments=3), ValueError, "segment_ids"),
         (dict(segment_ids=np.zeros(10, np.int64)), TypeError, "num_segments"),

@@ -65,6 +65,7 @@
 #include "fastloss/accumulator.hpp"
 #include "fastloss/adversarial.hpp"
 #include "fastloss/combination.hpp"
+#include "fastloss/confusion.hpp"
 #include "fastloss/core.hpp"
 #include "fastloss/options.hpp"
 #include "fastloss/ranking.hpp"

@@ -18,6 +18,8 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "fastloss/core.hpp"
@@ -138,10 +140,31 @@ std::vector<std::string> FieldNames() {
   return names;
 }
 
+// Options structs of metrics (FASTLOSS_METRIC() in the struct): piecewise
+// constant scores evaluated like losses (value, reductions, weights, segments,
+// accumulators) that have no gradient to give. The Python front door refuses
+// grad / value_and_grad and combinations for them; the C++ entry points write
+// zeros (the derivative wherever it exists) to a gradient view.
+template <class Options, class = void>
+struct IsMetric : std::false_type {};
+template <class Options>
+struct IsMetric<Options, std::void_t<decltype(Options::kMetric)>>
+    : std::integral_constant<bool, Options::kMetric> {};
+
+// An options struct may check what its field list cannot express (an
+// integer's range) in `static void Validate(const char* loss, const Self&)`,
+// which throws fastloss::Error; CheckOptions runs it after the fields.
+template <class Options, class = void>
+struct HasValidate : std::false_type {};
+template <class Options>
+struct HasValidate<Options, std::void_t<decltype(Options::Validate("", std::declval<const Options&>()))>>
+    : std::true_type {};
+
 // Throws fastloss::Error naming `loss` and the first field out of its range.
 template <class Options>
 void CheckOptions(const char* loss, const Options& o) {
   Options::Fields(o, detail::Checker{loss});
+  if constexpr (HasValidate<Options>::value) Options::Validate(loss, o);
 }
 
 }  // namespace fastloss
@@ -180,6 +203,9 @@ void CheckOptions(const char* loss, const Options& o) {
   visit_.RealOrArray(#name, self_.name, ::fastloss::Check::check, doc);
 #define FASTLOSS_CLASS_WEIGHTS(doc) visit_.ClassWeights("class_weights", doc);
 #define FASTLOSS_GROUPS(doc) visit_.Groups("groups", doc);
+
+// FASTLOSS_METRIC(): marks an options struct as a metric's (IsMetric).
+#define FASTLOSS_METRIC() static constexpr bool kMetric = true;
 
 // FASTLOSS_DOC(summary, formula, notes): a loss's documentation in its
 // options struct (reStructuredText fragments; the Python docstrings add the

@@ -1,7 +1,8 @@
 // fastloss: the loss registry.
 //
 // One row per loss, in its family's header (regression.hpp, classification.hpp,
-// segmentation.hpp, detection.hpp, metric.hpp):
+// segmentation.hpp, detection.hpp, metric.hpp; the evaluation metrics in
+// evaluation.hpp, options marked FASTLOSS_METRIC):
 //
 //   X(CppName, python_name, Driver, "aliases", y_true's name, y_pred's name)
 //
@@ -28,6 +29,7 @@
 #include "fastloss/classification.hpp"
 #include "fastloss/core.hpp"
 #include "fastloss/detection.hpp"
+#include "fastloss/evaluation.hpp"
 #include "fastloss/metric.hpp"
 #include "fastloss/ranking.hpp"
 #include "fastloss/regression.hpp"
@@ -38,7 +40,8 @@
   FASTLOSS_CLASSIFICATION_LOSSES(X) \
   FASTLOSS_SEGMENTATION_LOSSES(X)   \
   FASTLOSS_DETECTION_LOSSES(X)      \
-  FASTLOSS_METRIC_LOSSES(X)
+  FASTLOSS_METRIC_LOSSES(X)          \
+  FASTLOSS_EVALUATION_METRICS(X)
 
 // The losses of several inputs: one row per loss, in its family's header
 // (metric.hpp, ranking.hpp, adversarial.hpp):

@@ -9,7 +9,9 @@
 #ifndef FASTLOSS_SRC_INTERNAL_OPTION_CHECKS_H_
 #define FASTLOSS_SRC_INTERNAL_OPTION_CHECKS_H_
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -26,6 +28,19 @@ struct YRange {
 };
 inline constexpr YRange kAnyY{};
 inline constexpr YRange kUnitY{true, 0.0, 1.0};
+
+// The decision threshold of binary scores in the inputs' dtype T: a score x
+// (of type T) is positive where x > ScoreThreshold<T>(...), which holds
+// exactly where x > t in real numbers, t being the probability `threshold`
+// or, with logits, its logit log(t) - log1p(-t) (sigmoid(x) > threshold):
+// t rounded down to T. Shared by binary_accuracy and the confusion counts.
+template <typename T>
+double ScoreThreshold(double threshold, bool from_logits) {
+  const double t = from_logits ? std::log(threshold) - std::log1p(-threshold) : threshold;
+  T v = static_cast<T>(t);
+  if (static_cast<double>(v) > t) v = std::nextafter(v, -std::numeric_limits<T>::infinity());
+  return static_cast<double>(v);
+}
 
 // What a row loss's builder tells the row driver besides its functor.
 struct RowRules {

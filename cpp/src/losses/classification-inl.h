@@ -467,6 +467,16 @@ struct GeneralizedCrossEntropyTerm {
   }
 };
 
+// Top-k hit of the target class t (labels, or the first maximum of a dense
+// target row): rank = #{c : x_c > x_t} + #{c < t : x_c == x_t}, the class's
+// position in a stable descending sort; l = [rank < k] (NaN if the row has a
+// NaN). Run by the scalar TopK row kernel (drivers/rowwise/scalar_rows.cc),
+// which writes a zero gradient: a metric has none.
+struct TopKTerm {
+  static constexpr int kCost = 1;
+  int64_t k{};
+};
+
 // PyTorch's MultiLabelSoftMarginLoss: the mean over the classes (kClassMean)
 // of the binary cross-entropy from logits, class weights applied by the row
 // driver.
@@ -532,6 +542,25 @@ struct HingeEmbedding {
   }
 };
 
+// --- Metrics (fastloss/evaluation.hpp) -----------------------------------------
+// Binary accuracy: 1 where the predicted class [x > threshold] is y's class
+// [y >= 0.5], else 0; NaN where x or y is NaN. `threshold` is already in the
+// inputs' dtype, rounded down (see Build), so that x > threshold is the exact
+// comparison. The gradient is 0: a metric has none.
+struct BinaryAccuracy {
+  static constexpr int kCost = 1;
+  double threshold{};
+  template <bool kGrad, class M, class V>
+  FASTLOSS_HD V Eval(const M& m, V y, V x, V& g) const {
+    if constexpr (kGrad) g = m.Zero();
+    const V one = m.Set(1.0), zero = m.Zero();
+    const auto truth = m.Le(m.Set(0.5), y);
+    const V hit = m.Select(m.Gt(x, m.Set(threshold)), m.Select(truth, one, zero),
+                           m.Select(truth, zero, one));
+    return m.Select(m.Eq(y, y), m.Select(m.Eq(x, x), hit, x), y);
+  }
+};
+
 // --- Builders of the binary losses: options -> functor (see
 // internal/option_checks.h; the options' fields are checked before).
 // `pos_weight_array`: BCE's per-element pos_weight, which the sink provides
@@ -569,6 +598,11 @@ auto Build(const SoftMarginOptions&, S&& sink) {
 template <typename T, class S>
 auto Build(const HingeEmbeddingOptions& o, S&& sink) {
   return sink(HingeEmbedding{o.margin}, ::fastloss::internal::kAnyY);
+}
+template <typename T, class S>
+auto Build(const BinaryAccuracyOptions& o, S&& sink) {
+  return sink(BinaryAccuracy{::fastloss::internal::ScoreThreshold<T>(o.threshold, o.from_logits)},
+              ::fastloss::internal::kUnitY);
 }
 
 // --- Builders of the row losses: options -> sink(functor, RowRules) (the row
@@ -619,6 +653,15 @@ auto Build(const GeneralizedCrossEntropyOptions& o, S&& sink) {
   return sink(GeneralizedCrossEntropyTerm{o.q},
               ::fastloss::internal::RowRules{false, o.ignore_index, true});
 }
+// (top_k >= 1 is checked with the options: their Validate.)
+template <typename T, class S>
+auto Build(const CategoricalAccuracyOptions& o, S&& sink) {
+  return sink(TopKTerm{o.top_k}, ::fastloss::internal::RowRules{});
+}
+template <typename T, class S>
+auto Build(const SparseCategoricalAccuracyOptions& o, S&& sink) {
+  return sink(TopKTerm{o.top_k}, ::fastloss::internal::RowRules{false, o.ignore_index, true});
+}
 template <typename T, class S>
 auto Build(const MultilabelSoftMarginOptions&, S&& sink) {
   return sink(MultilabelSoftMargin{}, ::fastloss::internal::RowRules{});
@@ -642,8 +685,8 @@ auto Build(const JensenShannonOptions& o, S&& sink) {
   X(JensenShannon, ElementSum) X(MultilabelSoftMargin, ElementSum) X(MultiMarginTerm, TargetSum)
 #define FASTLOSS_SCALAR_ROW_FUNCTORS(X)                              \
   X(CategoricalHingeTerm, CategoricalHinge) X(NllTerm, TargetOnly) \
-  X(GeneralizedCrossEntropyTerm, TargetOnly)
+  X(GeneralizedCrossEntropyTerm, TargetOnly) X(TopKTerm, TopK)
 
 // The elementwise functors of this file: kernels/classification.cc instantiates their
 // kernels for every SIMD target (redefined identically at each inclusion).
-#define FASTLOSS_BINARY_FUNCTORS(X) X(BceLogits) X(BceLogitsPw) X(BceProbs) X(BceProbsPw) X(BinaryFocalLogits) X(BinaryFocalProbs) X(Hinge) X(SquaredHinge) X(SoftMargin) X(HingeEmbedding)
+#define FASTLOSS_BINARY_FUNCTORS(X) X(BceLogits) X(BceLogitsPw) X(BceProbs) X(BceProbsPw) X(BinaryFocalLogits) X(BinaryFocalProbs) X(Hinge) X(SquaredHinge) X(SoftMargin) X(HingeEmbedding) X(BinaryAccuracy)

@@ -63,6 +63,7 @@ every name of ``fastloss.LOSSES`` / ``fastloss.OTHER_LOSSES`` to its function.
 import numpy as np
 
 from . import classification, regression, structured
+from . import confusion  # noqa: F401  (confusion counts and their scores)
 
 #: Other names fastloss accepts for a loss.
 ALIASES = {
@@ -94,6 +95,10 @@ LOSSES = {
     **{name: fn for name, fn in structured.LOSSES.items() if name not in OTHER_LOSSES},
 }
 
+#: The evaluation metrics (fastloss.METRICS) -> their reference: hits with a
+#: zero gradient (``value_and_grad`` works on them as on the losses).
+METRICS = dict(classification.METRICS)
+
 
 def canonical(name):
     """The loss's name in ``LOSSES`` / ``OTHER_LOSSES`` (aliases resolved)."""
@@ -107,7 +112,7 @@ def family(name):
         return structured
     if name in regression.LOSSES:
         return regression
-    if name in classification.LOSSES:
+    if name in classification.LOSSES or name in METRICS:
         return classification
     if name in LOSSES or name in OTHER_LOSSES:
         return structured

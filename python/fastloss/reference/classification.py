@@ -646,6 +646,70 @@ def multi_margin(y_true, y_pred, p=1, margin=1.0, class_weights=None, axis=-1, u
     return _finish(t, axis, pp.ndim)
 
 
+
+# ---------------------------------------------------------------------------
+# Metrics (fastloss.METRICS): hits, 1.0 or 0.0 (NaN where an input is NaN),
+# with a zero gradient (metrics have none; fastloss refuses .grad).
+# ---------------------------------------------------------------------------
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5, from_logits=False, ulp=0.0):
+    """Keras' BinaryAccuracy with y_true rounded at 0.5: [(p > threshold) == (y >= 0.5)]."""
+    y = _f64(y_true)
+    if np.any(y < 0) or np.any(y > 1):
+        raise ValueError("y_true must lie in [0, 1]")
+    x = _f64(y_pred)
+    t = float(np.log(threshold) - np.log1p(-threshold)) if from_logits else float(threshold)
+    with np.errstate(all="ignore"):
+        hit = ((x > t) == (y >= 0.5)).astype(np.float64)
+        hit = np.where(np.isnan(x) | np.isnan(y), np.nan, hit)
+    return Terms(hit, np.zeros_like(x))
+
+
+def _top_k_hits(x, t, top_k):
+    """[rank of class t < top_k] per row of x (class-last), the rank in a
+    stable descending sort: #{c : x_c > x_t} + #{c < t : x_c == x_t}."""
+    if top_k < 1:
+        raise ValueError("top_k must be >= 1")
+    xt = np.take_along_axis(x, t[..., None], axis=-1)
+    c = np.arange(x.shape[-1])
+    with np.errstate(invalid="ignore"):
+        rank = np.sum((x > xt) | ((c < t[..., None]) & (x == xt)), axis=-1)
+    return (rank < top_k).astype(np.float64)
+
+
+def categorical_accuracy(y_true, y_pred, top_k=1, axis=-1, ulp=0.0):
+    """Keras' (TopK)CategoricalAccuracy: the first argmax of y_true among y_pred's top_k."""
+    pp = _check_rows(y_pred, axis)
+    x = _to_last(pp, axis)
+    y = _to_last(y_true, axis)
+    if y.shape != x.shape:
+        raise ValueError("y_true and y_pred shapes differ")
+    if x.shape[-1] == 0:
+        raise ValueError("C == 0")
+    t = np.argmax(y, axis=-1)
+    hit = _top_k_hits(x, t, top_k)
+    nan = np.any(np.isnan(x), axis=-1) | np.any(np.isnan(y), axis=-1)
+    return _finish(Terms(np.where(nan, np.nan, hit), np.zeros(x.shape)), axis, pp.ndim)
+
+
+def sparse_categorical_accuracy(y_true, y_pred, top_k=1, ignore_index=None, axis=-1, ulp=0.0):
+    """Keras' Sparse(TopK)CategoricalAccuracy; ignore_index rows drop out (token accuracy)."""
+    pp, x, C, tt, ignored, w, onehot, wt = _label_rows(y_true, y_pred, axis, ignore_index, None)
+    hit = _top_k_hits(x, tt, top_k)
+    nan = np.any(np.isnan(x), axis=-1)
+    t = Terms(np.where(nan, np.nan, hit), np.zeros(x.shape))
+    t = _drop_ignored(t, ignored, wt)
+    return _finish(t, axis, pp.ndim)
+
+
+#: The metrics of fastloss.METRICS -> their reference (value via ``terms``).
+METRICS = {
+    "binary_accuracy": binary_accuracy,
+    "categorical_accuracy": categorical_accuracy,
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+}
+
 LOSSES = {
     "binary_cross_entropy": binary_cross_entropy,
     "binary_focal": binary_focal,
@@ -670,8 +734,8 @@ def terms(name, y_true, y_pred, ulp=0.0, **options):
     """Terms (loss, derivative, magnitudes) of loss ``name`` in float64."""
     name = canonical(name)
     with np.errstate(all="ignore"):
-        t = LOSSES[name](y_true, y_pred, ulp=ulp, **options)
-        if name in BINARY:
+        t = (LOSSES.get(name) or METRICS[name])(y_true, y_pred, ulp=ulp, **options)
+        if name in BINARY or name == "binary_accuracy":
             shape = np.broadcast_shapes(np.shape(y_true), np.shape(y_pred))
         else:
             shape = np.shape(y_pred)

@@ -564,9 +564,23 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
     }
     sg.values[s] = static_cast<T>(RunElementwise<T>(name, functor, cost, kernel, c, e));
   };
+  if (aux && !(extras.aux->size() == n && IsCContiguous(*extras.aux))) {
+    throw Error(std::string(name) + ": segments with an array " + extras.aux_name +
+                " need it of y_pred's shape and C-contiguous (broadcast it first)");
+  }
   if (!fast) {
+    // Segmented slices the call's operands; aux (of y_pred's shape, C
+    // order) is sliced here alike: the segment's elements start at the same
+    // flat position in both.
     const std::function<double(const Call<T>&)> run = [&](const Call<T>& c) {
-      return RunElementwise<T>(name, functor, cost, kernel, c, extras);
+      ElementwiseExtras<T> e = extras;
+      View<const T> a;
+      if (aux) {
+        a = c.y_pred;
+        a.data = aux + (c.y_pred.data - p.data);
+        e.aux = &a;
+      }
+      return RunElementwise<T>(name, functor, cost, kernel, c, e);
     };
     Segmented<T, Call<T>>(name, whole, sg.offsets, sg.values, true, p.rank, run, sg.states);
     return 0.0;

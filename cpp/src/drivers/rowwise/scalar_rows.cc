@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "drivers/kernels.h"
+#include "drivers/rowwise/row_scan.h"
 #include "losses/losses.h"
 #include "math/scalar_math.h"
 
@@ -103,6 +104,46 @@ double TargetOnlyRows(const void* f, const RowArgs& a) {
       p.g[t * a.g_cls] = static_cast<T>(static_cast<double>(g) * static_cast<double>(p.s) *
                                         a.grad_scale);
     }
+    const double wl = static_cast<double>(p.s) * static_cast<double>(l);
+    StoreRowLoss<T>(a, r, wl);
+    total += wl;
+  }
+  return total;
+}
+
+// Top-k hits (TopKTerm): the target class t is the row's label, or the first
+// maximum of its dense target row; one pass over the scores counts the
+// classes ranked before t (a stable descending sort). A NaN in the row gives
+// NaN. The gradient row, if asked for, is 0 (metrics have none).
+template <class Term, typename T>
+double TopKRows(const void* f, const RowArgs& a) {
+  const Term& term = *static_cast<const Term*>(f);
+  double total = 0.0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const RowPointers<T> p = Row<T>(a, r);
+    bool nan = false;
+    int64_t t = 0;
+    if (a.labels) {
+      t = a.labels[r * a.label_row];
+    } else {
+      t = FirstMax(p.y, a.C, a.y_cls, &nan);
+    }
+    const bool ignored = a.labels && a.has_ignore && t == a.ignore_index;
+    int64_t rank = 0;
+    if (!ignored) {
+      bool x_nan = false;
+      rank = StableRank(p.x, a.C, a.x_cls, t, &x_nan);
+      nan = nan || x_nan;
+    }
+    // The row is read before its gradient is cleared: out may be y_pred.
+    if (p.g) {
+      for (int64_t c = 0; c < a.C; ++c) p.g[c * a.g_cls] = T(0);
+    }
+    if (ignored) {
+      StoreRowLoss<T>(a, r, 0.0);
+      continue;
+    }
+    const T l = nan ? std::numeric_limits<T>::quiet_NaN() : T(rank < term.k ? 1 : 0);
     const double wl = static_cast<double>(p.s) * static_cast<double>(l);
     StoreRowLoss<T>(a, r, wl);
     total += wl;
