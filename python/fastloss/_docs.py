@@ -91,7 +91,7 @@ offsets, segment_ids, num_segments : optional
     reduced values, the gradient that of their sum.
 out : ndarray, optional
     Where to write the gradient: writable, ``y_pred``'s shape and dtype, any
-    strides.
+    strides.{hits}
 
 Returns
 -------
@@ -146,6 +146,15 @@ exact, mergeable ``fastloss.Accumulator`` (``update``, ``merge``, ``result``,
 batch split on 1024-item blocks and any merge order. Dask arrays give a lazy
 value.
 """
+
+_HITS = """
+hits : ndarray, optional
+    Token accuracy from the same pass: a writable array of the rows' shape and
+    ``y_pred``'s dtype that receives each row's top-1 hit (1 where the label
+    is ``y_pred``'s first maximum, NumPy's ``argmax``; 0 where not and for
+    ignored rows; NaN for a row with a NaN), read while the row is in cache.
+    The accuracy is ``hits.sum() / (y_true != ignore_index).sum()``. Not with
+    segments or Dask arrays."""
 
 _DENSE = "Targets of ``y_pred``'s shape (probabilities, e.g. one-hot rows), converted to ``y_pred``'s dtype."
 _LABELS = (
@@ -209,7 +218,8 @@ def render(info):
             denominator=("``sum(weights * class_weights[t])`` over the rows that are not ignored "
                          "(PyTorch's weighted mean)") if weighted
             else "the number of rows (the sum of ``weights``)",
-            ignored=", or every row ignored" if weighted else "")
+            ignored=", or every row ignored" if weighted else "",
+            hits=_HITS if labels else "")
     else:
         text += _CONTRACT.format(name=name, opts=signature_suffix(options))
     if info["notes"]:

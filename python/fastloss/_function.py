@@ -181,14 +181,17 @@ SEGMENT_PARAMETERS = ("offsets", "segment_ids", "num_segments")
 
 
 def core_loss_parameters(loss, method):
-    """(y_true, y_pred, *, reduction='mean', weights=None[, out=None], option=default,
-    ..., offsets=None, segment_ids=None, num_segments=None)"""
+    """(y_true, y_pred, *, reduction='mean', weights=None[, out=None][, hits=None],
+    option=default, ..., offsets=None, segment_ids=None, num_segments=None)"""
     t, p = input_names(loss.name)
     params = [inspect.Parameter(t, _POS), inspect.Parameter(p, _POS),
               inspect.Parameter("reduction", _KW, default="mean"),
               inspect.Parameter("weights", _KW, default=None)]
     if method != "__call__":
         params.append(inspect.Parameter("out", _KW, default=None))
+    info = _core.loss_info(loss.name)
+    if info["driver"] == "label_rows" and not info["metric"]:
+        params.append(inspect.Parameter("hits", _KW, default=None))
     params.extend(inspect.Parameter(k, _KW, default=v) for k, v in loss.options.items())
     params.extend(inspect.Parameter(k, _KW, default=None) for k in SEGMENT_PARAMETERS)
     return params

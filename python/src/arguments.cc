@@ -170,27 +170,30 @@ void LoadLabels(const char* loss, py::handle obj, Arg& arg, const char* name) {
 }
 
 // `out=`: a writable ndarray of `like`'s shape and dtype (NumPy ufunc rules).
-void LoadOut(const char* name, py::handle obj, const Arg& like, Kind kind, Arg& out) {
-  out.name = "out";
+void LoadOutput(const char* name, const char* arg, py::handle obj, Kind kind, const char* like,
+                int rank, const int64_t* shape, const std::string& shape_desc, Arg& out) {
+  out.name = arg;
+  const std::string where = std::string(name) + ": " + arg;
   if (!PyArray_Check(obj.ptr())) {
-    throw py::type_error(std::string(name) + ": out must be a numpy.ndarray, got " +
-                         TypeName(obj));
+    throw py::type_error(where + " must be a numpy.ndarray, got " + TypeName(obj));
   }
   out.Load(name, obj, true);
-  if (!out.writable) throw py::value_error(std::string(name) + ": out must be writable");
+  if (!out.writable) throw py::value_error(where + " must be writable");
   if (out.kind != kind) {
-    throw py::value_error(std::string(name) + ": out must have " + like.name + "'s dtype " +
+    throw py::value_error(where + " must have " + like + "'s dtype " +
                           std::string(kind == Kind::kF32 ? "float32" : "float64"));
   }
-  bool same = out.rank == like.rank;
-  for (int k = 0; same && k < out.rank; ++k) same = out.shape[k] == like.shape[k];
-  if (!same) {
-    throw py::value_error(std::string(name) + ": out must have " + like.name + "'s shape " +
-                          ShapeOf(like) + ", got " + ShapeOf(out));
-  }
+  bool same = out.rank == rank;
+  for (int k = 0; same && k < out.rank; ++k) same = out.shape[k] == shape[k];
+  if (!same) throw py::value_error(where + " must have " + shape_desc + ", got " + ShapeOf(out));
   if (!out.StridesAligned()) {
-    throw py::value_error(std::string(name) + ": out's strides must be multiples of its item size");
+    throw py::value_error(where + "'s strides must be multiples of its item size");
   }
+}
+
+void LoadOut(const char* name, py::handle obj, const Arg& like, Kind kind, Arg& out) {
+  LoadOutput(name, "out", obj, kind, like.name, like.rank, like.shape,
+             std::string(like.name) + "'s shape " + ShapeOf(like), out);
 }
 
 std::string KeyText(const char* loss, PyObject* key) {

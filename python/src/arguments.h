@@ -159,6 +159,10 @@ void LoadInput(const char* loss, const char* name, py::handle obj, Kind target, 
 void LoadLabels(const char* loss, py::handle obj, Arg& arg, const char* name = "y_true");
 // `out=`: a writable ndarray of `like`'s shape and dtype (NumPy ufunc rules).
 void LoadOut(const char* name, py::handle obj, const Arg& like, Kind kind, Arg& out);
+// An output named `arg` (hits=): a writable ndarray of `kind`'s dtype (that
+// of `like`, named in messages) and the given shape (`shape_desc` says it).
+void LoadOutput(const char* name, const char* arg, py::handle obj, Kind kind, const char* like,
+                int rank, const int64_t* shape, const std::string& shape_desc, Arg& out);
 // "(2, 3)", "(4,)", "()".
 std::string ShapeOf(const Arg& a);
 

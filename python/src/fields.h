@@ -34,6 +34,8 @@ struct Common {
   fastloss::LossState* state = nullptr;
   // Per-segment values: CSR offsets, or sorted ids with their count.
   py::handle offsets, segment_ids, num_segments;
+  // Per-row top-1 hits out (label rows: LabelCall::hits).
+  py::handle hits;
 };
 
 // The visitor that sets the field named `key` from the keyword value `v`.

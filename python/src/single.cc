@@ -96,6 +96,8 @@ Common ParseArguments(const Spec& spec, Want want, PyObject* const* args, Py_ssi
       c.segment_ids = v;
     } else if (key == "num_segments") {
       c.num_segments = v;
+    } else if (key == "hits" && spec.driver == Driver::kLabelRows && !spec.metric) {
+      c.hits = v;
     } else if (key == spec.true_name || key == spec.pred_name) {
       const bool is_true = key == spec.true_name;
       py::handle& slot = is_true ? c.y_true : c.y_pred;
@@ -115,7 +117,7 @@ Common ParseArguments(const Spec& spec, Want want, PyObject* const* args, Py_ssi
   }
   if (c.weights && c.weights.is_none()) c.weights = py::handle();
   if (c.out && c.out.is_none()) c.out = py::handle();
-  for (py::handle* h : {&c.offsets, &c.segment_ids, &c.num_segments}) {
+  for (py::handle* h : {&c.offsets, &c.segment_ids, &c.num_segments, &c.hits}) {
     if (*h && h->is_none()) *h = py::handle();
   }
   if (c.offsets && (c.segment_ids || c.num_segments)) {
@@ -374,6 +376,19 @@ py::object Evaluate(const Spec& spec, Want want, const Common& c, const O& o, co
   if (c.weights) {
     call.weights = weights.ToView<const T>();
   }
+  Arg hits;
+  if constexpr (D == Driver::kLabelRows) {
+    if (c.hits) {
+      if (c.offsets || c.segment_ids) {
+        throw py::type_error(std::string(spec.name) + ": hits= is not taken with segments");
+      }
+      int64_t shape[fastloss::kMaxRank];
+      const int rank = LossesShape<D>(y_pred, o, shape);
+      LoadOutput(spec.name, "hits", c.hits, kind, "y_pred", rank, shape,
+                 "the rows' shape (y_pred's shape without axis)", hits);
+      call.hits = hits.ToView<T>();
+    }
+  }
   py::object losses, grad;
   if (c.reduction == Reduction::kNone && want != Want::kGrad) {
     int64_t shape[fastloss::kMaxRank];
@@ -523,6 +538,9 @@ py::object DaskEntry(const Spec& spec, Want want, PyObject* const* args, Py_ssiz
   if (c.out) {
     throw py::type_error(std::string(spec.name) +
                          ": out= is not supported with Dask arrays (the gradient is a lazy array)");
+  }
+  if (c.hits) {
+    throw py::type_error(std::string(spec.name) + ": hits= is not supported with Dask arrays");
   }
   if (c.aux) options[c.aux_name] = Handle(c.aux);
   if (c.class_weights) options["class_weights"] = Handle(c.class_weights);

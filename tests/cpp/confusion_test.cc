@@ -212,6 +212,25 @@ TEST(Accuracy, SparseTopKAndIgnoredRows) {
   EXPECT_THROW(fastloss::SparseCategoricalAccuracy(call, o), fastloss::Error);
 }
 
+TEST(Accuracy, HitsFromTheLossPass) {
+  // The top-1 hits of a label-row loss's call: 1 where the label is the
+  // first maximum, 0 where not and for ignored rows; the value is unchanged.
+  const std::vector<float> x{0.1f, 0.7f, 0.2f, 0.5f, 0.5f, 0.0f, 0.9f, 0.05f, 0.05f,
+                             0.3f, 0.3f, 0.4f};
+  const std::vector<int64_t> t{1, 1, 0, -100};
+  std::vector<float> hits(4, 7.f);
+  fastloss::LabelCall<float> call;
+  call.labels = View<const int64_t>::Contiguous(t.data(), {4});
+  call.y_pred = View<const float>::Contiguous(x.data(), {4, 3});
+  fastloss::SparseCategoricalCrossEntropyOptions o;
+  o.from_logits = true;
+  o.ignore_index = -100;
+  const double plain = fastloss::SparseCategoricalCrossEntropy(call, o);
+  call.hits = View<float>::Contiguous(hits.data(), {4});
+  EXPECT_EQ(fastloss::SparseCategoricalCrossEntropy(call, o), plain);
+  EXPECT_EQ(hits, (std::vector<float>{1.f, 0.f, 1.f, 0.f}));
+}
+
 TEST(Accuracy, BinaryThresholdIsExactInFloat32) {
   // 0.3f is just above 0.3 in float32: positive at threshold 0.3 (Keras'
   // float32 comparison would say the same); 0.29999998f is below.

@@ -108,6 +108,8 @@ def expected_single(name, method):
     params = [P(t, POS), P(p, POS), P("reduction", KW, default="mean"), P("weights", KW, default=None)]
     if method != "__call__":
         params.append(P("out", KW, default=None))
+    if fl._core.loss_info(name)["driver"] == "label_rows":  # the rows' top-1 hits out
+        params.append(P("hits", KW, default=None))
     params += [P(k, KW, default=v) for k, v in loss.options.items()]
     params += [P(k, KW, default=None) for k in ("offsets", "segment_ids", "num_segments")]
     return inspect.Signature(params)
@@ -119,7 +121,8 @@ def test_signature_of_single_losses(name):
     assert inspect.signature(loss) == expected_single(name, "__call__")
     assert loss.__signature__ == expected_single(name, "__call__")
     assert str(inspect.signature(loss)).startswith("(" + ", ".join(INPUTS.get(name, ("y_true", "y_pred"))))
-    assert list(inspect.signature(loss).parameters)[4:-3] == list(loss.options)
+    first = 5 if "hits" in inspect.signature(loss).parameters else 4
+    assert list(inspect.signature(loss).parameters)[first:-3] == list(loss.options)
 
 
 def test_signature_of_an_alias():

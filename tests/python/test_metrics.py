@@ -766,3 +766,75 @@ def test_long_rows_with_ties_and_nans_contiguous_and_strided(C, dtype):
         counts, reference.confusion.confusion_counts(labels, clean, task="multiclass"))
     with pytest.raises(ValueError, match=r"y_pred is NaN at item \(5,\)"):
         fl.confusion_counts(labels, x, task="multiclass")
+
+
+# ---------------------------------------------------------------------------
+# Token accuracy from the loss's own pass: hits= on the label-row losses
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C", [3, 40, 40000])
+def test_hits_from_the_sparse_ce_pass(C, dtype):
+    rng = np.random.default_rng(C)
+    R = 300 if C < 1000 else 6
+    x = rng.integers(-2, 3, (R, C)).astype(dtype)  # ties
+    labels = rng.integers(0, C, R)
+    labels[::7] = -100
+    x[3, C // 2] = np.nan
+    opts = dict(from_logits=True, ignore_index=-100)
+    hits = np.full(R, 7.0, dtype)
+    v, g = fl.sparse_categorical_cross_entropy.value_and_grad(labels, x, hits=hits, **opts)
+    v0, g0 = fl.sparse_categorical_cross_entropy.value_and_grad(labels, x, **opts)
+    assert bits(v) == bits(v0)
+    np.testing.assert_array_equal(g, g0)
+    expect = fl.sparse_categorical_accuracy(labels, x, ignore_index=-100, reduction="none")
+    np.testing.assert_array_equal(hits, expect)
+    assert np.isnan(hits[3]) and hits[0] == 0  # row 0 is ignored
+    # in place (out=y_pred): the hits are read before the gradient overwrites the row
+    xi = x.copy()
+    hits2 = np.zeros(R, dtype)
+    fl.sparse_categorical_cross_entropy.grad(labels, xi, out=xi, hits=hits2, **opts)
+    np.testing.assert_array_equal(hits2, expect)
+
+
+def test_hits_layouts_and_other_label_losses():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 5, 6)).astype(np.float32)  # (N, C, T) with axis=1
+    labels = rng.integers(0, 5, (4, 6))
+    buf = np.zeros((6, 4), np.float32).T  # strided hits
+    fl.sparse_categorical_cross_entropy(labels, x, axis=1, from_logits=True, hits=buf)
+    np.testing.assert_array_equal(
+        buf, fl.sparse_categorical_accuracy(labels, x, axis=1, reduction="none"))
+    logp = np.log(rng.dirichlet(np.ones(5), 50))
+    t = rng.integers(0, 5, 50)
+    h = np.empty(50)
+    fl.nll(t, logp, hits=h)
+    np.testing.assert_array_equal(h, (logp.argmax(1) == t).astype(float))
+
+
+def test_hits_bad_arguments_name_hits():
+    x = np.zeros((5, 3))
+    t = np.zeros(5, np.int64)
+    for bad, exc in [(np.zeros(4), ValueError), (np.zeros(5, np.float32), ValueError),
+                     ([0.0] * 5, TypeError), (np.zeros((5, 1)), ValueError)]:
+        with pytest.raises(exc, match="hits"):
+            fl.sparse_categorical_cross_entropy(t, x, hits=bad)
+    ro = np.zeros(5)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="hits"):
+        fl.nll(t, x, hits=ro)
+    with pytest.raises(ValueError, match="hits"):
+        fl.nll(t, x, hits=x[:, 0])  # shares y_pred's memory
+    hits = np.full(5, 7.0)
+    with pytest.raises(ValueError, match="y_true"):
+        fl.nll(np.array([0, 1, 2, 3, 0]), x, hits=hits)  # a label out of range: nothing written
+    assert (hits == 7.0).all()
+    with pytest.raises(TypeError, match="segments"):
+        fl.nll(t, x, hits=hits, offsets=np.array([0, 5]))
+    with pytest.raises(TypeError, match="hits"):
+        fl.mse(x, x, hits=hits)
+    with pytest.raises(TypeError, match="hits"):
+        fl.sparse_categorical_accuracy(t, x, hits=hits)
+    assert "hits" in inspect.signature(fl.sparse_categorical_cross_entropy).parameters
+    assert "hits" not in inspect.signature(fl.sparse_categorical_accuracy).parameters
+    assert "hits" in fl.sparse_categorical_cross_entropy.__doc__

@@ -156,6 +156,11 @@ struct LabelCall {
   Reduction reduction = Reduction::kMean;
   OptionalView<T> grad;
   OptionalView<T> losses;
+  // When set: each row's top-1 hit, read in the same pass as the loss (the
+  // row is in cache): 1 where the label is y_pred's first maximum (NumPy's
+  // argmax), 0 where not and for ignored rows, NaN for a row with a NaN;
+  // the rows' shape. Token accuracy is then sum(hits) / (rows not ignored).
+  OptionalView<T> hits;
   // When set: this call's sums are added to *state (see LossState).
   LossState* state = nullptr;
 };

@@ -181,6 +181,9 @@ void Segmented(const char* name, const CallT& call, const View<const int64_t>& o
     throw Error(std::string(name) + ": a segmented call adds to per-segment states, not call.state");
   }
   if (call.losses) throw Error(std::string(name) + ": a segmented call writes no losses");
+  if constexpr (std::is_same<CallT, LabelCall<T>>::value) {
+    if (call.hits) throw Error(std::string(name) + ": a segmented call writes no hits");
+  }
   const View<const T>& p = call.y_pred;
   internal::CheckView(name, "y_pred", p);
   if (!elements && p.rank < 1) {

@@ -118,6 +118,7 @@ struct RowSink {
     pr.y_pred = call.y_pred;
     if constexpr (std::is_same<CallT, LabelCall<T>>::value) {
       pr.labels = &call.labels;
+      pr.hits = call.hits ? const_cast<View<T>*>(&*call.hits) : nullptr;
     } else {
       pr.y_true = &call.y_true;
     }

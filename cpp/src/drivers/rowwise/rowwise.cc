@@ -10,6 +10,7 @@
 #include "fastloss/fastloss.hpp"
 #include "drivers/checks.h"
 #include "drivers/kernels.h"
+#include "drivers/rowwise/row_scan.h"
 #include "runtime/thread_pool.h"
 
 namespace fastloss {
@@ -23,7 +24,7 @@ constexpr int64_t kTaskElements = int64_t{1} << 15;
 constexpr int64_t kRoundTasks = 2048;
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
-enum RowSlot { kX, kY, kG, kLab, kOut, kW, kRowSlots };
+enum RowSlot { kX, kY, kG, kLab, kOut, kW, kHit, kRowSlots };
 
 // The rows: the shape of y_pred without the class axis, coalesced, with each
 // operand's strides along it.
@@ -138,6 +139,17 @@ void CheckShapes(const RowProblem<T>& pr, RowPlan<T>& plan) {
     }
     CheckDistinctElements(name, "losses", *losses);
   }
+  if (pr.hits) {
+    CheckView(name, "hits", *pr.hits);
+    bool same = pr.hits->rank == rows_view.rank;
+    for (int k = 0; same && k < rows_view.rank; ++k) same = pr.hits->shape[k] == rows_view.shape[k];
+    if (!same) {
+      throw Error(sname + ": hits must have " + rows_desc + " " +
+                  ShapeString(rows_view.shape, rows_view.rank) + ", got " +
+                  ShapeString(pr.hits->shape, pr.hits->rank));
+    }
+    CheckDistinctElements(name, "hits", *pr.hits);
+  }
   // Class weights: contiguous (a copy of C values if strided).
   plan.cw_total = static_cast<double>(C);
   if (pr.class_weights) {
@@ -189,6 +201,17 @@ void CheckOverlaps(const RowProblem<T>& pr, const View<T>* losses) {
     }
     if (pr.grad) CheckOutputOverlap(name, "losses", *losses, kGradArg, *pr.grad, false);
   }
+  if (pr.hits) {
+    const View<T>& h = *pr.hits;
+    CheckOutputOverlap(name, "hits", h, "y_pred", pr.y_pred, false);
+    if (pr.labels) CheckOutputOverlap(name, "hits", h, "y_true", *pr.labels, false);
+    if (pr.weights) CheckOutputOverlap(name, "hits", h, "weights", *pr.weights, false);
+    if (pr.class_weights) {
+      CheckOutputOverlap(name, "hits", h, "class_weights", *pr.class_weights, false);
+    }
+    if (pr.grad) CheckOutputOverlap(name, "hits", h, kGradArg, *pr.grad, false);
+    if (losses) CheckOutputOverlap(name, "hits", h, "losses", *losses, false);
+  }
 }
 
 // The rows' shape and every operand's strides along it (not yet coalesced).
@@ -202,6 +225,7 @@ void LayRows(const RowProblem<T>& pr, RowPlan<T>& plan) {
   rows.present[kLab] = pr.labels != nullptr;
   rows.present[kOut] = plan.losses != nullptr;
   rows.present[kW] = pr.weights != nullptr;
+  rows.present[kHit] = pr.hits != nullptr;
   for (int k = 0, r = 0; k < x.rank; ++k) {
     if (k == plan.axis) continue;
     rows.shape[r] = x.shape[k];
@@ -212,6 +236,7 @@ void LayRows(const RowProblem<T>& pr, RowPlan<T>& plan) {
     rows.strides[kLab][r] = pr.labels ? pr.labels->strides[r] : 0;
     rows.strides[kOut][r] = plan.losses ? plan.losses->strides[r] : 0;
     rows.strides[kW][r] = plan.wstrides[r];
+    rows.strides[kHit][r] = pr.hits ? pr.hits->strides[r] : 0;
     ++r;
   }
   rows.rank = x.rank - 1;
@@ -407,6 +432,23 @@ double RunRows(const RowProblem<T>& pr, const void* functor, int cost, RowKernel
       a.check_y = pr.check_y;
       int64_t bad = -1;
       a.bad_row = &bad;
+      if (pr.hits) {
+        // Each row's top-1 hit, before the kernel (the gradient may be
+        // written over y_pred); the task's rows are then read from cache.
+        T* h = pr.hits->data + off[kHit];
+        const int64_t h_row = rows.strides[kHit][in];
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t label = a.labels[j * a.label_row];
+          T hit = T(0);
+          if (!(pr.has_ignore && label == pr.ignore_index)) {
+            bool nan = false;
+            const int64_t rank =
+                StableRank(static_cast<const T*>(a.x) + j * a.x_row, C, x_cls, label, &nan);
+            hit = nan ? std::numeric_limits<T>::quiet_NaN() : T(rank == 0 ? 1 : 0);
+          }
+          h[j * h_row] = hit;
+        }
+      }
       total += kernel(functor, a);
       if (bad >= 0) {
         int64_t cur = bad_row.load();

@@ -24,6 +24,7 @@ struct RowProblem {
   Reduction reduction = Reduction::kMean;
   View<T>* grad = nullptr;
   View<T>* losses = nullptr;
+  View<T>* hits = nullptr;  // labels only: LabelCall::hits
   bool has_ignore = false;
   int64_t ignore_index = 0;
   bool check_y = false;  // dense targets must lie in [0, 1]
