@@ -532,3 +532,82 @@ def _run(name, want, y_true, y_pred, reduction, weights, options, *, split_every
 def _state_words(name, reduction, options, dtype):
     """K, the number of words of a state (the same for every chunk)."""
     return int(np.asarray(_loss(name).accumulator(reduction, **options).state()).size)
+
+
+# ---------------------------------------------------------------------------
+# Confusion metrics (fl.confusion_counts, fl.precision, ...)
+
+
+def _confusion(name, score, y_true, y_pred, count_options, score_options):
+    """The lazy counts (score None: an int64 Dask array of shape (C, 4)) or
+    score of ``fastloss.NAME`` on Dask arrays (called by the confusion front
+    door, which has parsed and checked the options). Each chunk's counts are
+    the core's; they add as integers, so the result is the NumPy call's for
+    any chunking and scheduler. The class axis (scores with C classes,
+    multilabel) is rechunked to one chunk; y_true is chunked like y_pred's
+    items."""
+    import dask
+
+    from . import _core
+
+    da = _da()
+    task = count_options["task"]
+    p = _asarray(y_pred, pred=False)
+    t = _asarray(y_true)
+    p_labels = task == "multiclass" and np.dtype(p.dtype).kind in "iu"
+    nd = p.ndim
+    class_axis = None
+    if task == "multilabel" or (task == "multiclass" and not p_labels):
+        if nd == 0:
+            raise ValueError(f"{name}: y_pred needs a class axis")
+        axis = count_options["axis"]
+        if not -nd <= axis < nd:
+            raise ValueError(f"{name}: axis {axis} is out of range for y_pred with {nd} "
+                             "dimension(s)")
+        class_axis = axis % nd
+    if isinstance(p, da.Array):
+        chunks = list(p.chunks)
+    elif task == "multiclass" and not p_labels and isinstance(t, da.Array):
+        chunks = [(d,) for d in p.shape]
+        for a, c in zip([a for a in range(nd) if a != class_axis], t.chunks):
+            chunks[a] = c
+    else:
+        chunks = list(t.chunks) if isinstance(t, da.Array) and t.shape == p.shape else [
+            (d,) for d in p.shape]
+    if class_axis is not None:
+        chunks[class_axis] = (p.shape[class_axis],)
+    chunks = tuple(chunks)
+    if task == "multiclass" and not p_labels:
+        t_shape = tuple(d for a, d in enumerate(p.shape) if a != class_axis)
+        t_chunks = tuple(c for a, c in enumerate(chunks) if a != class_axis)
+    else:
+        t_shape, t_chunks = p.shape, chunks
+    if tuple(t.shape) != tuple(t_shape):
+        raise ValueError(f"{name}: y_true has shape {tuple(t.shape)}; y_pred's items have "
+                         f"shape {tuple(t_shape)}")
+    p = _as_dask(p, chunks)
+    t = _as_dask(t, t_chunks)
+    if p_labels or task == "binary":
+        C = 1 if task == "binary" else count_options["num_classes"]
+        if C is None:
+            raise ValueError(f"{name}: num_classes is required with predicted labels")
+    else:
+        C = p.shape[class_axis]
+    p_blocks = p.to_delayed()
+    if class_axis is not None and not p_labels and task == "multiclass":
+        p_blocks = np.squeeze(p_blocks, axis=class_axis)
+    t_blocks = t.to_delayed()
+    if task == "multilabel":
+        t_blocks = np.squeeze(t_blocks, axis=class_axis)
+        p_blocks = np.squeeze(p_blocks, axis=class_axis)
+    count = dask.delayed(_core.confusion, pure=True)
+    parts = [count(name, None, tb, pb, count_options)
+             for tb, pb in zip(np.ravel(t_blocks), np.ravel(p_blocks))]
+    empty = np.zeros((C, 4), np.int64)
+    total = dask.delayed(lambda xs: sum(xs, empty.copy()), pure=True)(parts)
+    counts = da.from_delayed(total, shape=(C, 4), dtype=np.int64)
+    if score is None:
+        return counts
+    per_class = score_options.get("average") == "none"
+    value = dask.delayed(_core.confusion_score, pure=True)(name, score, total, score_options)
+    return da.from_delayed(value, shape=(C,) if per_class else (), dtype=np.float64)

@@ -184,6 +184,19 @@ const ScoreRow* ParseChecked(const char* name, py::handle score, const py::dict&
   return row;
 }
 
+// The score options of `row` (none without a row; beta only where it takes
+// one) as plain values.
+py::dict ScoreOptionsOf(const ScoreRow* row, const ScoreOptions& so) {
+  py::dict out;
+  if (!row) return out;
+  py::dict scores;
+  ScoreOptions::Fields(so, FieldExporter{scores});
+  for (auto item : scores) {
+    if (row->takes_beta || std::string(py::str(item.first)) != "beta") out[item.first] = item.second;
+  }
+  return out;
+}
+
 // fl.NAME(y_true, y_pred, **options): the counts (score None) or a score.
 py::object Confusion(const std::string& name_s, py::object score, py::handle y_true_obj,
                      py::handle y_pred_obj, const py::dict& kwargs) {
@@ -192,6 +205,17 @@ py::object Confusion(const std::string& name_s, py::object score, py::handle y_t
   ScoreOptions so;
   Common c;
   const ScoreRow* row = ParseChecked(name, score, kwargs, o, so, c);
+  if (IsDaskArray(y_true_obj.ptr()) || IsDaskArray(y_pred_obj.ptr())) {
+    // A lazy graph of per-chunk counts (fastloss.dask), with the options parsed here.
+    if (c.offsets || c.segment_ids) {
+      throw py::type_error(std::string(name) + ": segments are not supported with Dask arrays");
+    }
+    py::dict count_options;
+    ConfusionOptions::Fields(o, FieldExporter{count_options});
+    const py::dict score_options = ScoreOptionsOf(row, so);
+    return py::module_::import("fastloss.dask")
+        .attr("_confusion")(name_s, score, y_true_obj, y_pred_obj, count_options, score_options);
+  }
   Arg y_true, y_pred;
   py::object pred_array;
   const bool predicted_labels =
@@ -276,13 +300,7 @@ py::dict ResolvedOptionsOf(const std::string& name_s, py::object score, const py
   const ScoreRow* row = ParseChecked(name, score, kwargs, o, so, c);
   py::dict all;
   ConfusionOptions::Fields(o, FieldExporter{all});
-  if (row) {
-    py::dict scores;
-    ScoreOptions::Fields(so, FieldExporter{scores});
-    for (auto item : scores) {
-      if (row->takes_beta || std::string(py::str(item.first)) != "beta") all[item.first] = item.second;
-    }
-  }
+  for (auto item : ScoreOptionsOf(row, so)) all[item.first] = item.second;
   return all;
 }
 

@@ -1033,3 +1033,51 @@ print("ok")
         pytest.skip("uses /proc and RLIMIT_AS")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stdout, r.stderr[-2000:])
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_dask_arrays_give_lazy_exact_results(scheduler):
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    rng = np.random.default_rng(21)
+    labels = rng.integers(0, 5, 3000)
+    scores = rng.normal(size=(3000, 5)).astype(np.float32)
+    y01 = (rng.random((3000, 4)) < 0.4).astype(np.float64)
+    probs = rng.random((3000, 4))
+    cases = [
+        (dict(task="multiclass"), labels, scores, da.from_array(labels, chunks=700),
+         da.from_array(scores, chunks=(500, 2))),
+        (dict(task="multiclass", num_classes=5), labels, scores.argmax(1),
+         labels, da.from_array(scores.argmax(1), chunks=999)),
+        (dict(task="multilabel", threshold=0.3), y01, probs, da.from_array(y01, chunks=(800, 4)),
+         probs),
+        (dict(task="binary"), y01[:, 0], probs[:, 0], da.from_array(y01[:, 0], chunks=512),
+         da.from_array(probs[:, 0], chunks=1000)),
+    ]
+    with dask.config.set(scheduler=scheduler):
+        for opts, t, p, dt, dp in cases:
+            lazy = fl.confusion_counts(dt, dp, **opts)
+            assert isinstance(lazy, da.Array) and lazy.dtype == np.int64
+            np.testing.assert_array_equal(lazy.compute(), fl.confusion_counts(t, p, **opts))
+            for avg in ("macro", "none"):
+                got = fl.f1_score(dt, dp, average=avg, **opts)
+                assert isinstance(got, da.Array)
+                np.testing.assert_array_equal(got.compute(), fl.f1_score(t, p, average=avg, **opts))
+    with pytest.raises(TypeError, match="segments"):
+        fl.recall(da.from_array(labels), scores, task="multiclass", offsets=np.array([0, 3000]))
+    with pytest.raises(ValueError, match="task"):
+        fl.recall(da.from_array(labels), scores, task="nope")
+
+
+def test_dask_on_a_local_cluster():
+    """Per-chunk counts computed in 2 worker processes add to the NumPy counts."""
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(22)
+    t, p = rng.integers(0, 5, 5000), rng.normal(size=(5000, 5))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        lazy = fl.f1_score(da.from_array(t, chunks=1000), da.from_array(p, chunks=(1000, 5)),
+                           task="multiclass", average="weighted")
+        assert lazy.compute() == fl.f1_score(t, p, task="multiclass", average="weighted")
