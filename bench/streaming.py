@@ -17,8 +17,12 @@ Cases (float32, best-of/median of interleaved samples, bench/timing.py):
   ``((p - y) ** 2).mean()`` for scale.
 * segments: R = 4096 requests of 32-512 elements as one ``offsets=`` call,
   a Python loop of calls, and NumPy's ``np.add.reduceat`` formulation (the
-  issue's targets: 20x the loop, 5x NumPy); G = 10, 1e3, 1e5 segments over
-  N elements against the unsegmented call (target: within 1.5x).
+  issue's targets: 20x the loop, 5x NumPy), on one thread and on the
+  machine's cores; G = 10, 1e3, 1e5 segments over N elements against the
+  unsegmented call (target: within 1.5x).
+* regions: Dice with regions spanning the batch axis (``axis=None``: exact
+  block sums, a state of region sums) against per-sample regions on the same
+  data, an accumulator over batches, and NumPy.
 
 Prints one Markdown table (times in ms unless marked) and the CPU model.
 """
@@ -26,6 +30,7 @@ Prints one Markdown table (times in ms unless marked) and the CPU model.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -114,6 +119,7 @@ def main(argv=None):
         for c in per_call:
             print(f"| {c.op} | {c.stats()[0] * 1e6:.2f} |")
         _segments(rng, y, p, n, settings)
+        _regions(rng, n, settings)
     finally:
         fl.set_num_threads(old)
 
@@ -131,18 +137,33 @@ def _segments(rng, y, p, n, settings):
     def numpy_reduceat():
         return np.add.reduceat((rp - ry) ** 2, starts) / sizes
 
+    def threaded(k, fn):
+        def run():
+            fl.set_num_threads(k)
+            try:
+                return fn()
+            finally:
+                fl.set_num_threads(1)
+        return run
+
+    cores = max(1, min(os.cpu_count() or 1, 8))
     cases = [
         Case("one offsets= call", "fastloss", 1, lambda: fl.mse(ry, rp, offsets=off)),
+        Case(f"one offsets= call, {cores} threads", "fastloss", cores,
+             threaded(cores, lambda: fl.mse(ry, rp, offsets=off))),
+        Case("unsegmented call over the same elements", "fastloss", 1, lambda: fl.mse(ry, rp)),
         Case("Python loop of calls", "fastloss", 1, loop),
         Case("numpy np.add.reduceat", "numpy", 1, numpy_reduceat),
     ]
     _measure(cases, settings)
     base = cases[0].stats()[0]
-    print(f"\n| mse, R = 4096 requests of 32-512 elements ({m} in all) | median ms | vs offsets= |")
-    print("|---|---:|---:|")
+    base_t = cases[1].stats()[0]
+    print(f"\n| mse, R = 4096 requests of 32-512 elements ({m} in all) | median ms | "
+          f"vs offsets= (1 thread) | vs offsets= ({cores} threads) |")
+    print("|---|---:|---:|---:|")
     for c in cases:
         t = c.stats()[0]
-        print(f"| {c.op} | {t * 1e3:.3f} | {t / base:.1f}x |")
+        print(f"| {c.op} | {t * 1e3:.3f} | {t / base:.1f}x | {t / base_t:.1f}x |")
     cases = [Case("unsegmented", "fastloss", 1, lambda: fl.mse(y, p))]
     for g in (10, 1000, 100_000):
         o = np.linspace(0, n, g + 1).astype(np.int64)
@@ -159,6 +180,50 @@ def _segments(rng, y, p, n, settings):
         t = c.stats()[0]
         ref = base_vg if "value_and_grad" in c.op else base
         print(f"| {c.op} | {t * 1e3:.3f} | {t / ref:.2f}x |")
+
+
+def _regions(rng, n, settings):
+    """Dice over (N, 4, 64, 64) masks: axis=None (regions spanning the batch
+    axis: exact 1024-element block sums, the state of region sums) next to
+    axis=(1, 2, 3) (per-sample regions, whole in one thread's pass) on the
+    same data, an accumulator over batches of 16 samples, and NumPy."""
+    per = 4 * 64 * 64
+    N = max(16, n // per // 16 * 16)
+    y = (rng.random((N, 4, 64, 64)) < 0.3).astype(np.float32)
+    p = rng.random((N, 4, 64, 64), dtype=np.float32)
+
+    def streamed(axis):
+        def run():
+            acc = fl.dice.accumulator(axis=axis)
+            for lo in range(0, N, 16):
+                acc.update(y[lo:lo + 16], p[lo:lo + 16])
+            return acc.result()
+        return run
+
+    def numpy_dice():
+        i = np.sum(y * p, dtype=np.float64)
+        return 1.0 - (2.0 * i + 1e-6) / (np.sum(y, dtype=np.float64) + np.sum(p, dtype=np.float64)
+                                         + 1e-6)
+
+    cases = [
+        Case("dice axis=None, one-shot", "fastloss", 1, lambda: fl.dice(y, p)),
+        Case("dice axis=(1, 2, 3), one-shot", "fastloss", 1, lambda: fl.dice(y, p, axis=(1, 2, 3))),
+        Case("dice axis=(0, 2, 3) (per class), one-shot", "fastloss", 1,
+             lambda: fl.dice(y, p, axis=(0, 2, 3))),
+        Case("dice axis=None, update in batches of 16", "fastloss", 1, streamed(None)),
+        Case("dice axis=(0, 2, 3), update in batches of 16", "fastloss", 1, streamed((0, 2, 3))),
+        Case("dice axis=None, value_and_grad", "fastloss", 1, lambda: fl.dice.value_and_grad(y, p)),
+        Case("dice axis=(1, 2, 3), value_and_grad", "fastloss", 1,
+             lambda: fl.dice.value_and_grad(y, p, axis=(1, 2, 3))),
+        Case("numpy, float64 sums", "numpy", 1, numpy_dice),
+    ]
+    _measure(cases, settings)
+    base = cases[0].stats()[0]
+    print(f"\n| dice over ({N}, 4, 64, 64) float32 | median ms | vs axis=None one-shot |")
+    print("|---|---:|---:|")
+    for c in cases:
+        t = c.stats()[0]
+        print(f"| {c.op} | {t * 1e3:.3f} | {t / base:.2f}x |")
 
 
 def _measure(cases, settings):

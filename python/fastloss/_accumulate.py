@@ -24,6 +24,13 @@ each batch is a whole number of blocks (1024 elements; for row-wise losses
 1024 rows). ``state()`` words of several accumulators merge by integer
 addition (``np.sum(states, axis=0)``, ``MPI_SUM``, a Dask reduction).
 
+Region losses whose reduced axes include the batch axis (``dice`` with
+``axis=None``, or ``axis=(0, 2, 3)`` for per-class scores) keep each
+region's exact sums instead (Dice's ``I``, ``sum(y)``, ``sum(p)``), so
+``result()`` is the dataset's score -- the Dice of the summed intersections
+and totals, the one-shot call on the concatenated batches -- not a mean of
+batch scores. Their updates take no ``weights``.
+
 Combined losses of fused terms (elementwise losses without array options)
 accumulate as one reduction too: ``(0.5 * fl.mse + 0.5 * fl.huber).accumulator()``.
 
@@ -100,8 +107,10 @@ class Accumulator:
 
     def state(self) -> np.ndarray:
         """The state as ``STATE_WORDS`` int64 words: the item count, then
-        the numerator's and the denominator's exact sums. The words of
-        several states add element-wise into the words of their merge."""
+        the numerator's and the denominator's exact sums; for region losses
+        whose regions span the batches, then 71 words per region sum (3 per
+        region for Dice). The words of several states add element-wise into
+        the words of their merge (per segment: one row each)."""
         return self._acc.state()
 
     def reset(self) -> None:

@@ -71,8 +71,9 @@ kernels' 1024-item blocks (for row-wise losses: 1024 rows) and cut along the
 first axis; weights with the loss's full per-item shape are cut with them,
 smaller (broadcast) weights are passed whole to every chunk. An input whose
 first axis cannot be cut goes in one update, read whole: a class axis of a
-row-wise loss, and a region loss (dice, jaccard, tversky, focal_tversky)
-whose axis= covers the first axis or is None (the whole array is one region).
+row-wise loss. A region loss (dice, jaccard, tversky, focal_tversky) whose
+axis= covers the first axis or is None is cut too: its accumulator adds the
+chunks' exact region sums, so the value is the whole array's.
 
 Output: the value in y_pred's dtype, as the in-memory call returns it
 (printed as the shortest text that reads back to it), the item count (what
@@ -560,10 +561,14 @@ def _layout(loss, options, pred_shape):
         return _prod(s for k, s in enumerate(pred_shape) if k not in (0, a)), ndim - 1
     if driver == "regions":
         axes = _axes(options.get("axis"), ndim)
-        # axis=None: the whole array is one region, and an accumulator
-        # takes each update as regions of its own: it is not cut.
-        if axes is None or axes == "bad" or 0 in axes:
+        if axes == "bad":
             return None, 0
+        if axes is None or 0 in axes:
+            # Regions that span the first axis (axis=None: one region): the
+            # accumulator adds every chunk's exact region sums; a row adds
+            # the other reduced axes' elements to each region.
+            axes = range(ndim) if axes is None else axes
+            return _prod(pred_shape[k] for k in axes if k != 0), ndim - len(axes)
         return _prod(s for k, s in enumerate(pred_shape) if k != 0 and k not in axes), ndim - len(axes)
     if driver == "boxes":
         if ndim < 2:

@@ -49,8 +49,13 @@ gradient pass, as the NumPy call of a region loss.
 
 **Layout.** Chunks never split what one loss value needs: the class axis of
 row-wise losses, the 4 coordinates of boxes and the reduced axes of region
-losses (Dice, ...) are rechunked to one chunk each (a region loss with
-``axis=None`` is one score over the whole array: one chunk). ``y_true`` and
+losses (Dice, ...) are rechunked to one chunk each. Regions that include
+axis 0 (``axis=None``, ``axis=(0, 2, 3)``) span the chunks of axis 0: their
+value (without weights) is the dataset's score from every chunk's exact
+region sums, added as integers (chunks along axis 0, every other axis
+whole); with weights, ``reduction="none"`` or a gradient, every region's
+totals are needed before any chunk's output, so the call runs on the whole
+array as one chunk. ``y_true`` and
 ``weights`` are rechunked to ``y_pred``'s chunks (``weights`` broadcast first,
 to the per-element, per-row or per-score shape, as in the NumPy call). An
 array option that broadcasts to ``y_pred`` (``pos_weight``; NumPy or Dask) is
@@ -154,6 +159,33 @@ def _grad_block(name, reduction, options, aux_names, p, t, w, *rest):
     return g
 
 
+def _spanning_state_block(name, reduction, options, nd, p, t):
+    """A chunk (along axis 0) of a region loss whose regions span axis 0:
+    its exact region sums, which add across chunks (LossState::sums)."""
+    acc = _loss(name).accumulator(reduction, **options)
+    acc.update(t, p)
+    words = np.asarray(acc.state(), dtype=np.int64)
+    return words.reshape((1,) * nd + (-1,))
+
+
+def _spanning_words(name, reduction, options, shape, dtype):
+    """K of a spanning region loss's state: the regions' sums, from a call on
+    a zero-stride stand-in of one item along axis 0."""
+    x = np.broadcast_to(np.zeros((), dtype), (1,) + tuple(shape[1:]))
+    acc = _loss(name).accumulator(reduction, **options)
+    acc.update(x, x)
+    return int(np.asarray(acc.state()).size)
+
+
+def _whole_block(name, want, reduction, options, aux_names, dtype, p, t, w, *aux):
+    """The call on the whole array (one chunk): its value (want 0, a NumPy
+    scalar) or gradient (want 1)."""
+    kw = dict(reduction=reduction, weights=w, **_with(options, aux_names, aux))
+    if want == 0:
+        return np.dtype(dtype).type(_loss(name)(t, p, **kw))
+    return _loss(name).grad(t, p, **kw)
+
+
 def _none_block(name, options, aux_names, p, t, w, *aux):
     """The per-element (per-row, per-score) losses ``w * l`` of one chunk."""
     return _loss(name)(t, p, reduction="none", weights=w, **_with(options, aux_names, aux))
@@ -174,6 +206,9 @@ class _Layout:
         self.whole = tuple(sorted(whole))
         self.loss_axes = tuple(a for a in range(nd) if a not in self.whole)
         self.labels = labels
+        # Regions that include axis 0 (axis=None too) span its chunks: their
+        # scores need every chunk's sums.
+        self.spanning = driver == "regions" and (nd == 0 or 0 in self.whole)
 
     def loss_shape(self, shape):
         return tuple(shape[a] for a in self.loss_axes)
@@ -465,6 +500,13 @@ def _run(name, want, y_true, y_pred, reduction, weights, options, *, split_every
     layout = _layout(info, options, nd, strict=True)
     _check_shapes(loss, info, reduction, options, aux, layout, y_true, y_pred, weights)
 
+    if layout.spanning and nd > 0:
+        if want == 0 and weights is None and not aux and reduction != "none":
+            return _spanning_value(name, reduction, options, layout, y_true, y_pred,
+                                   split_every)
+        return _spanning_whole(name, want, reduction, options, layout, y_true, y_pred, weights,
+                               aux)
+
     # Alignment: y_pred's chunks (the whole axes in one chunk) for everything.
     p_chunks = _pred_chunks(layout, y_pred, y_true, weights)
     loss_chunks = tuple(p_chunks[a] for a in layout.loss_axes)
@@ -482,19 +524,9 @@ def _run(name, want, y_true, y_pred, reduction, weights, options, *, split_every
     dtype = P.dtype
 
     def states():
-        words = da.blockwise(
-            functools.partial(_state_block, name, reduction, options, nd, aux_names),
-            p_ind + (nd,), *args,
-            new_axes={nd: _state_words(name, reduction, options, dtype)},
-            adjust_chunks=dict.fromkeys(p_ind, 1), concatenate=True,
-            token=f"fastloss-{name}-state", dtype=np.int64,
-            meta=np.empty((0,) * (nd + 1), np.int64))
-        if nd == 0:
-            return words
-        return da.reduction(
-            words, _add_words, _add_words, combine=_add_words, axis=p_ind, keepdims=False,
-            dtype=np.int64, split_every=split_every, name=f"fastloss-{name}-merge",
-            concatenate=True, meta=np.empty((0,), np.int64))
+        return _merged_words(
+            name, functools.partial(_state_block, name, reduction, options, nd, aux_names), nd,
+            _state_words(name, reduction, options, dtype), args, split_every, "state")
 
     def scalar(fn, merged, out_dtype, token):
         return da.blockwise(fn, (), merged, (0,), concatenate=True, token=token,
@@ -504,10 +536,7 @@ def _run(name, want, y_true, y_pred, reduction, weights, options, *, split_every
     value = grad = None
     if want in (0, 2):
         if reduction == "none":
-            value = da.blockwise(
-                functools.partial(_none_block, name, options, aux_names), loss_ind, *args,
-                concatenate=True, token=f"fastloss-{name}-none", dtype=dtype,
-                meta=np.empty((0,) * len(loss_ind), dtype))
+            value = _none_graph(name, options, aux_names, loss_ind, args, dtype)
         else:
             value = scalar(functools.partial(_value_of_words, name, reduction, options, dtype),
                            merged, dtype, f"fastloss-{name}-{reduction}")
@@ -522,11 +551,99 @@ def _run(name, want, y_true, y_pred, reduction, weights, options, *, split_every
             *extra,
             concatenate=True, token=f"fastloss-{name}-grad", dtype=dtype,
             meta=np.empty((0,) * nd, dtype))
-    if want == 0:
-        return value
-    if want == 1:
-        return grad
-    return value, grad
+    return _wanted(want, value, grad)
+
+
+def _wanted(want, value, grad):
+    """What ``want`` asks for: 0 the value, 1 the gradient, 2 both."""
+    return value if want == 0 else grad if want == 1 else (value, grad)
+
+
+def _merged_words(name, block_fn, nd, k, args, split_every, token):
+    """The chunks' state words (``block_fn`` over ``args``, K words each)
+    merged by integer addition: a lazy (K,) int64 array."""
+    da = _da()
+    p_ind = tuple(range(nd))
+    words = da.blockwise(
+        block_fn, p_ind + (nd,), *args, new_axes={nd: k},
+        adjust_chunks=dict.fromkeys(p_ind, 1), concatenate=True,
+        token=f"fastloss-{name}-{token}", dtype=np.int64,
+        meta=np.empty((0,) * (nd + 1), np.int64))
+    if nd == 0:
+        return words
+    return da.reduction(
+        words, _add_words, _add_words, combine=_add_words, axis=p_ind, keepdims=False,
+        dtype=np.int64, split_every=split_every, name=f"fastloss-{name}-merge",
+        concatenate=True, meta=np.empty((0,), np.int64))
+
+
+def _none_graph(name, options, aux_names, loss_ind, args, dtype):
+    """The per-item losses (``reduction="none"``), chunk by chunk."""
+    return _da().blockwise(
+        functools.partial(_none_block, name, options, aux_names), loss_ind, *args,
+        concatenate=True, token=f"fastloss-{name}-none", dtype=dtype,
+        meta=np.empty((0,) * len(loss_ind), dtype))
+
+
+def _spanning_value(name, reduction, options, layout, y_true, y_pred, split_every):
+    """The value of a region loss whose regions span axis 0, without
+    weights: chunks along axis 0 (every other axis whole) each give their
+    regions' exact sums, which add as integers; the scores come from the
+    totals -- the dataset's Dice, the NumPy call's bits when each chunk is a
+    whole number of 1024-element blocks of its regions."""
+    da = _da()
+    nd = y_pred.ndim
+    chunks = list(_pred_chunks(_Layout("elementwise", nd, (), False), y_pred, y_true, None))
+    for a in range(1, nd):
+        chunks[a] = (y_pred.shape[a],)
+    P = _as_dask(y_pred, tuple(chunks))
+    T = _as_dask(y_true, P.chunks)
+    dtype = P.dtype
+    p_ind = tuple(range(nd))
+    merged = _merged_words(
+        name, functools.partial(_spanning_state_block, name, reduction, options, nd), nd,
+        _spanning_words(name, reduction, options, P.shape, dtype), [P, p_ind, T, p_ind],
+        split_every, "sums")
+    return da.blockwise(functools.partial(_value_of_words, name, reduction, options, dtype), (),
+                        merged, (0,), concatenate=True, token=f"fastloss-{name}-{reduction}",
+                        dtype=dtype, meta=np.empty((), dtype))
+
+
+def _spanning_whole(name, want, reduction, options, layout, y_true, y_pred, weights, aux):
+    """A region loss whose regions span axis 0, with weights, per-score
+    losses or a gradient (which need every region's totals first): the call
+    on the whole array, one chunk."""
+    da = _da()
+    nd = y_pred.ndim
+    full = tuple((d,) for d in y_pred.shape)
+    P = _as_dask(y_pred, full)
+    T = _as_dask(y_true, full)
+    loss_shape = layout.loss_shape(P.shape)
+    loss_ind = layout.loss_axes
+    W = None if weights is None else _align_weights(weights, loss_shape,
+                                                    tuple((d,) for d in loss_shape))
+    p_ind = tuple(range(nd))
+    args = [P, p_ind, T, p_ind]
+    args += [None, None] if W is None else [W, loss_ind]
+    aux_names = tuple(aux)
+    for key in aux_names:
+        args += [_align_weights(aux[key], P.shape, full), p_ind]
+    dtype = P.dtype
+    value = grad = None
+    if want in (0, 2):
+        if reduction == "none":
+            value = _none_graph(name, options, aux_names, loss_ind, args, dtype)
+        else:
+            value = da.blockwise(
+                functools.partial(_whole_block, name, 0, reduction, options, aux_names, dtype),
+                (), *args, concatenate=True, token=f"fastloss-{name}-{reduction}", dtype=dtype,
+                meta=np.empty((), dtype))
+    if want in (1, 2):
+        grad = da.blockwise(
+            functools.partial(_whole_block, name, 1, reduction, options, aux_names, dtype),
+            p_ind, *args, concatenate=True, token=f"fastloss-{name}-grad", dtype=dtype,
+            meta=np.empty((0,) * nd, dtype))
+    return _wanted(want, value, grad)
 
 
 def _state_words(name, reduction, options, dtype):

@@ -7,6 +7,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -120,6 +121,7 @@ class Accumulator {
     }
     const bool f32 = IsFloat32(value);
     std::lock_guard<std::mutex> lock(mu_);
+    CheckMergeable(where, states_, local);
     for (size_t s = 0; s < local.size(); ++s) states_[s].Merge(local[s]);
     dtype_ = dtype_ == kF64 || !f32 ? kF64 : kF32;
   }
@@ -136,6 +138,7 @@ class Accumulator {
     const std::vector<LossState> s = other.Snapshot();
     const DType d = other.dtype();
     std::lock_guard<std::mutex> lock(mu_);
+    CheckMergeable(name_ + ".accumulator.merge", states_, s);
     for (size_t k = 0; k < s.size(); ++k) states_[k].Merge(s[k]);
     if (d != kNone) dtype_ = dtype_ == kF64 || d == kF64 ? kF64 : kF32;
   }
@@ -145,42 +148,53 @@ class Accumulator {
   py::object Result() const {
     const std::vector<LossState> s = Snapshot();
     const bool f32 = dtype() == kF32;
-    if (!segmented()) return NumpyScalar(f32 ? "float32" : "float64")(s[0].Result(reduction_));
+    if (!segmented()) return NumpyScalar(f32 ? "float32" : "float64")(ResultOf(s[0]));
     if (f32) {
       py::array_t<float> out(static_cast<py::ssize_t>(s.size()));
       for (size_t k = 0; k < s.size(); ++k) {
-        out.mutable_data()[k] = static_cast<float>(s[k].Result(reduction_));
+        out.mutable_data()[k] = static_cast<float>(ResultOf(s[k]));
       }
       return out;
     }
     py::array_t<double> out(static_cast<py::ssize_t>(s.size()));
-    for (size_t k = 0; k < s.size(); ++k) out.mutable_data()[k] = s[k].Result(reduction_);
+    for (size_t k = 0; k < s.size(); ++k) out.mutable_data()[k] = ResultOf(s[k]);
     return out;
   }
 
-  // (kWords,) words, or (S, kWords) per segment.
+  // (W,) words, or (S, W) per segment: W = STATE_WORDS, plus
+  // ExactSum::kWords per region sum for region losses whose regions span
+  // updates (a segment with none yet has zeros there).
   py::array_t<int64_t> State() const {
     const std::vector<LossState> s = Snapshot();
+    size_t w = LossState::kWords;
+    for (const LossState& st : s) w = std::max(w, st.Words());
     std::vector<py::ssize_t> shape;
     if (segmented()) shape.push_back(static_cast<py::ssize_t>(s.size()));
-    shape.push_back(LossState::kWords);
+    shape.push_back(static_cast<py::ssize_t>(w));
     py::array_t<int64_t> words(shape);
-    for (size_t k = 0; k < s.size(); ++k) s[k].ToWords(words.mutable_data() + k * LossState::kWords);
+    std::fill(words.mutable_data(), words.mutable_data() + words.size(), int64_t{0});
+    for (size_t k = 0; k < s.size(); ++k) s[k].ToWords(words.mutable_data() + k * w);
     return words;
   }
 
   void LoadState(py::handle words_obj) {
     const std::string where = name_ + ".accumulator.from_state";
     py::array arr = py::array::ensure(words_obj);
-    const std::string want =
-        segmented() ? "(" + std::to_string(segments_) + ", " + std::to_string(LossState::kWords) + ")"
-                    : "(" + std::to_string(LossState::kWords) + ",)";
-    const bool ok = arr && (segmented() ? arr.ndim() == 2 && arr.shape(0) == segments_ &&
-                                              arr.shape(1) == LossState::kWords
-                                        : arr.ndim() == 1 && arr.shape(0) == LossState::kWords);
+    const std::string base = std::to_string(LossState::kWords);
+    const std::string want = segmented() ? "(" + std::to_string(segments_) + ", " + base +
+                                               " + k*" +
+                                               std::to_string(fastloss::ExactSum::kWords) + ")"
+                                         : "(" + base + " + k*" +
+                                               std::to_string(fastloss::ExactSum::kWords) + ",)";
+    const bool shape_ok =
+        arr && (segmented() ? arr.ndim() == 2 && arr.shape(0) == segments_ : arr.ndim() == 1);
+    const py::ssize_t n = shape_ok ? arr.shape(arr.ndim() - 1) : 0;
+    const bool ok = shape_ok && n >= LossState::kWords &&
+                    (n - LossState::kWords) % fastloss::ExactSum::kWords == 0 &&
+                    (n == LossState::kWords || (spec_ && SpecHasRegionState(*spec_)));
     if (!ok) {
       throw py::value_error(where + ": state must be an integer array of shape " + want +
-                            " (acc.state())");
+                            " (acc.state(); k = 0 but for region losses)");
     }
     if (arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u') {
       throw py::type_error(where + ": state must hold integers, got dtype " +
@@ -190,7 +204,13 @@ class Accumulator {
     std::vector<LossState> s(states_.size());
     try {
       for (size_t k = 0; k < s.size(); ++k) {
-        s[k] = LossState::FromWords(w.data() + k * LossState::kWords, where.c_str());
+        s[k] = LossState::FromWords(w.data() + k * n, static_cast<size_t>(n), where.c_str());
+        // A segment that saw nothing (zero padding): no region sums.
+        if (s[k].count == 0 && !s[k].sums.empty() &&
+            std::all_of(w.data() + k * n + LossState::kWords, w.data() + (k + 1) * n,
+                        [](int64_t x) { return x == 0; })) {
+          s[k].sums.clear();
+        }
       }
     } catch (const fastloss::Error& e) {
       throw py::value_error(e.what());
@@ -341,6 +361,26 @@ class Accumulator {
       return py::reinterpret_borrow<py::array>(value).dtype().equal(py::dtype::of<float>());
     }
     return py::type::handle_of(value).is(NumpyScalar("float32"));
+  }
+
+  // The value of one state: LossState::Result, or the region loss's
+  // RegionResult for a state of region sums.
+  double ResultOf(const LossState& s) const {
+    return spec_ ? StateResult(*spec_, options_, s, reduction_) : s.Result(reduction_);
+  }
+
+  // Whether every state of `b` can merge into the same one of `a` (region
+  // sums of as many regions), checked before any is merged.
+  static void CheckMergeable(const std::string& where, const std::vector<LossState>& a,
+                             const std::vector<LossState>& b) {
+    for (size_t k = 0; k < a.size() && k < b.size(); ++k) {
+      if (!a[k].sums.empty() && !b[k].sums.empty() && a[k].sums.size() != b[k].sums.size()) {
+        throw py::value_error(where + ": the regions differ: the accumulator holds the sums of " +
+                              std::to_string(a[k].sums.size()) + " region terms, the other " +
+                              std::to_string(b[k].sums.size()) +
+                              " (y_pred's shape without axis must stay the same)");
+      }
+    }
   }
 
   std::vector<LossState> Snapshot() const {

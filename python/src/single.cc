@@ -63,6 +63,8 @@ struct Spec {
   py::list (*options)();  // the field descriptions (SpecInfo)
   void (*add)(fastloss::ElementwiseCombination&, const Spec&, double, const py::dict&);
   bool metric;  // FASTLOSS_METRIC: no gradient, no combinations
+  // Region rows: the value of a state of region sums (RegionResult).
+  double (*region_result)(const Spec&, const py::dict&, const fastloss::LossState&, Reduction);
 };
 
 namespace {
@@ -599,6 +601,24 @@ constexpr auto GpuEntryFor() {
   }
 }
 
+template <class O>
+double RegionResultOf(const Spec& spec, const py::dict& options, const fastloss::LossState& state,
+                      Reduction reduction) {
+  Common c;
+  const O o = OptionsFromDict<O>(spec.name, options, c);
+  return fastloss::RegionResult(state, o, reduction);
+}
+
+template <class O, Driver D>
+constexpr auto RegionResultFor() {
+  using Fn = double (*)(const Spec&, const py::dict&, const fastloss::LossState&, Reduction);
+  if constexpr (D == Driver::kRegions) {
+    return static_cast<Fn>(&RegionResultOf<O>);
+  } else {
+    return static_cast<Fn>(nullptr);
+  }
+}
+
 #define FASTLOSS_PY_DRIVER_Elementwise Driver::kElementwise
 #define FASTLOSS_PY_DRIVER_DenseRows Driver::kDenseRows
 #define FASTLOSS_PY_DRIVER_VectorRows Driver::kDenseRows
@@ -634,7 +654,8 @@ FASTLOSS_LOSSES(FASTLOSS_PY_RUNNER)
       &CheckOptionsDict<fastloss::Name##Options>,                                             \
       &DescribeOptions<fastloss::Name##Options>,                                              \
       AddFor<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver>(),                        \
-      fastloss::IsMetric<fastloss::Name##Options>::value};
+      fastloss::IsMetric<fastloss::Name##Options>::value,                                     \
+      RegionResultFor<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver>()};
 FASTLOSS_LOSSES(FASTLOSS_PY_SPEC)
 #undef FASTLOSS_PY_SPEC
 
@@ -657,6 +678,8 @@ const Spec* FindSpec(const std::string& name) {
 const char* SpecName(const Spec& spec) { return spec.name; }
 
 bool SpecFusable(const Spec& spec) { return spec.add != nullptr; }
+
+bool SpecHasRegionState(const Spec& spec) { return spec.region_result != nullptr; }
 
 py::dict SpecInfo(const Spec& spec) {
   py::dict d;
@@ -750,6 +773,21 @@ py::object Accumulate(const Spec& spec, PyObject* const* args, Py_ssize_t nargs,
                          ": accumulators take host arrays (NumPy, buffers), not CUDA arrays");
   }
   return spec.entry(spec, Want::kValue, args, nargs, kwnames, state);
+}
+
+double StateResult(const Spec& spec, const py::dict& options, const fastloss::LossState& state,
+                   Reduction reduction) {
+  try {
+    if (!state.sums.empty()) {
+      if (!spec.region_result) {
+        throw py::value_error(std::string(spec.name) + ": the state holds region sums");
+      }
+      return spec.region_result(spec, options, state, reduction);
+    }
+    return state.Result(reduction);
+  } catch (const fastloss::Error& e) {
+    throw py::value_error(e.what());
+  }
 }
 
 py::dict CheckSpecOptions(const Spec& spec, const py::dict& options) {

@@ -25,6 +25,8 @@ const std::vector<const Spec*>& Specs();
 // The row named `name` (not an alias), or nullptr.
 const Spec* FindSpec(const std::string& name);
 const char* SpecName(const Spec& spec);
+// Whether the row's states can hold region sums (the region losses).
+bool SpecHasRegionState(const Spec& spec);
 // Whether the row's losses can run in a fused ElementwiseCombination.
 bool SpecFusable(const Spec& spec);
 // A dict describing the row: name, driver, aliases, argument names, docs
@@ -41,6 +43,11 @@ py::object Dispatch(const Spec& spec, Want want, PyObject* const* args, Py_ssize
 // accumulator's update): host arrays only. Returns the call's value.
 py::object Accumulate(const Spec& spec, PyObject* const* args, Py_ssize_t nargs,
                       PyObject* kwnames, fastloss::LossState* state);
+// The value of an accumulator's state of `spec` with `options` (as given to
+// it): a region loss's state of region sums (regions spanning calls) through
+// its RegionResult, any other through LossState::Result.
+double StateResult(const Spec& spec, const py::dict& options, const fastloss::LossState& state,
+                   fastloss::Reduction reduction);
 // Checks `options` (keyword -> value) as a call of `spec` checks them;
 // returns every option's value (defaults filled in).
 py::dict CheckSpecOptions(const Spec& spec, const py::dict& options);

@@ -215,4 +215,64 @@ TEST(LossState, NoneReductionIsAnError) {
   EXPECT_EQ(s.Result(Reduction::kSum), 0.0);
 }
 
+// Dice over (N, C, L) with axis {0, 2}: one score per class over every
+// batch. The state keeps the regions' exact sums; RegionResult is the
+// one-shot call's value, bit for bit, and not the mean of the batches'.
+TEST(LossState, RegionsSpanningBatchesGiveTheDatasetsScore) {
+  const int64_t N = 12, C = 3, L = 512;  // 2 samples a batch: 1024 elements per region
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  std::vector<float> y(N * C * L), p(N * C * L);
+  for (size_t i = 0; i < y.size(); ++i) {
+    // class 0 has its foreground in the first samples only
+    const int64_t n = static_cast<int64_t>(i) / (C * L), c = (static_cast<int64_t>(i) / L) % C;
+    y[i] = (c != 0 || n < 3) && u(rng) < 0.4f ? 1.f : 0.f;
+    p[i] = 0.7f * y[i] + 0.3f * u(rng);
+  }
+  fastloss::DiceOptions o;
+  o.all_axes = false;
+  o.axes = {0, 2};
+  auto call = [&](int64_t lo, int64_t m, LossState* s) {
+    fastloss::Call<float> c;
+    c.y_true = fastloss::View<const float>::Contiguous(&y[lo * C * L], {m, C, L});
+    c.y_pred = fastloss::View<const float>::Contiguous(&p[lo * C * L], {m, C, L});
+    c.state = s;
+    return fastloss::Dice(c, o);
+  };
+  const double whole = call(0, N, nullptr);
+  LossState a, b;
+  double batch_mean = 0.0;
+  for (int64_t lo = 0; lo < N; lo += 2) {
+    LossState one;
+    batch_mean += call(lo, 2, &one) / 6.0;
+    (lo < 6 ? a : b).Merge(one);
+  }
+  EXPECT_EQ(a.sums.size(), static_cast<size_t>(C * 3));
+  b.Merge(a);
+  EXPECT_EQ(b.count, N * C * L);
+  EXPECT_EQ(Bits(fastloss::RegionResult(b, o)), Bits(whole));
+  EXPECT_GT(std::fabs(whole - batch_mean), 1e-3);
+  double losses[3];
+  const double sum = fastloss::RegionResult(b, o, Reduction::kSum, losses);
+  EXPECT_NEAR(sum, losses[0] + losses[1] + losses[2], 1e-15);
+  EXPECT_THROW(b.Result(Reduction::kMean), fastloss::Error);
+  // words round trip; a state of other regions does not merge
+  std::vector<int64_t> words(b.Words());
+  b.ToWords(words.data());
+  EXPECT_TRUE(LossState::FromWords(words.data(), words.size()) == b);
+  LossState other;
+  other.sums.resize(6);
+  EXPECT_THROW(b.Merge(other), fastloss::Error);
+  // weights with a state of spanning regions: an error that adds nothing
+  std::vector<float> w(C, 1.f);
+  fastloss::Call<float> c;
+  c.y_true = fastloss::View<const float>::Contiguous(y.data(), {N, C, L});
+  c.y_pred = fastloss::View<const float>::Contiguous(p.data(), {N, C, L});
+  c.weights = fastloss::View<const float>::Contiguous(w.data(), {C});
+  LossState before = b;
+  c.state = &b;
+  EXPECT_THROW(fastloss::Dice(c, o), fastloss::Error);
+  EXPECT_TRUE(b == before);
+}
+
 }  // namespace

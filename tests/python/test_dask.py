@@ -240,6 +240,37 @@ def test_regions_and_boxes(client):
             np.testing.assert_allclose(r, e, rtol=1e-12, atol=1e-300)
 
 
+def test_regions_spanning_axis_0(client):
+    """Regions that include axis 0 span its chunks: the value (no weights)
+    is the dataset's score from every chunk's exact region sums, the NumPy
+    call's bits for chunks of whole 1024-element blocks, on every
+    scheduler; weights, "none" and gradients run on one chunk."""
+    rng = np.random.default_rng(14)
+    y = (rng.random((16, 3, 32, 32)) > 0.6).astype(np.float32)
+    p = rng.random((16, 3, 32, 32)).astype(np.float32)
+    P = da.from_array(p, chunks=(4, 1, 32, 16))
+    Y = da.from_array(y, chunks=(2, 3, 32, 32))
+    w = rng.random(3).astype(np.float32)
+    lazy = [fl.dice(Y, P), fl.jaccard(y, P, axis=(0, 2, 3), reduction="sum"),
+            fl.tversky(Y, P, axis=(0, 2, 3), alpha=0.2, beta=0.8)]
+    expected = [fl.dice(y, p), fl.jaccard(y, p, axis=(0, 2, 3), reduction="sum"),
+                fl.tversky(y, p, axis=(0, 2, 3), alpha=0.2, beta=0.8)]
+    # the state path keeps axis 0's chunks: no rechunk to one chunk
+    assert len(lazy[0].dask) > 4
+    for results in on_all(client, *lazy):
+        for r, e in zip(results, expected):
+            assert bits(r) == bits(np.asarray(e)), (r, e)
+    lazy = [*fl.dice.value_and_grad(Y, P, axis=(0, 2, 3), weights=w),
+            fl.dice(Y, P, axis=(0, 2, 3), reduction="none"),
+            fl.dice.grad(Y, P)]
+    expected = [*fl.dice.value_and_grad(y, p, axis=(0, 2, 3), weights=w),
+                fl.dice(y, p, axis=(0, 2, 3), reduction="none"),
+                fl.dice.grad(y, p)]
+    for results in on_all(client, *lazy):
+        for r, e in zip(results, expected):
+            assert bits(r) == bits(np.asarray(e)), (r, e)
+
+
 def test_array_option(client):
     """An array pos_weight broadcasts to y_pred: chunked like it (a Dask
     one too); per class, per sample or per element."""

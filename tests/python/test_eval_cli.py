@@ -196,8 +196,8 @@ def test_row_wise_loss_chunks_rows(capsys, tmp_path, dtype):
 
 
 def test_region_losses(capsys, tmp_path):
-    # axis=1: one region per row, cut by 1024 rows; axis=None: one region,
-    # the whole array in one update.
+    # axis=1: one region per row, cut by 1024 rows; axis=None: one region
+    # spanning the chunks, whose exact sums the accumulator adds.
     rng = np.random.default_rng(13)
     t = (rng.random((3000, 16)) < 0.3).astype(np.float32)
     q = rng.random((3000, 16)).astype(np.float32)
@@ -210,8 +210,10 @@ def test_region_losses(capsys, tmp_path):
     r = _json(capsys, "jaccard", *args, "--opt", "axis=(1,)", "--opt", "squared=true")
     assert _value(r) == fl.jaccard(t, q, axis=(1,), squared=True)
     r = _json(capsys, "dice", *args)
-    assert r["chunks"] == 1 and r["count"] == 1
+    assert r["chunks"] == 3 and r["count"] == 3000 * 16  # elements
     assert _value(r) == fl.dice(t, q)
+    r = _json(capsys, "tversky", *args, "--opt", "axis=(0,)", "--opt", "alpha=0.3")
+    assert r["chunks"] == 3 and _value(r) == fl.tversky(t, q, axis=0, alpha=0.3)
 
 
 def test_parquet_columns(capsys, tmp_path, data):

@@ -343,3 +343,49 @@ def test_combined_losses_take_segments():
     mixed = fl.categorical_cross_entropy.with_options(from_logits=True) + 0.1 * fl.mse
     with pytest.raises(TypeError, match="fuse"):
         mixed(rng.dirichlet(np.ones(5), 30), rng.normal(size=(30, 5)), offsets=np.array([0, 30]))
+
+
+@pytest.mark.parametrize("g", [3, 700])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_segmented_gradients_stream_the_same_values(g, dtype):
+    """Gradients too large for the cache are streamed out (non-temporal
+    stores, staged where segment starts are not 64-byte aligned): the values
+    are each segment's own call's, the bytes around the output untouched."""
+    rng = np.random.default_rng(41)
+    n = (9 << 20) // np.dtype(dtype).itemsize + 37  # > 8 MiB of gradient
+    y = rng.normal(size=n).astype(dtype)
+    p = (y + rng.normal(size=n)).astype(dtype)
+    w = rng.uniform(0.5, 2.0, n).astype(dtype)
+    cuts = np.sort(rng.choice(np.arange(1, n), g - 1, replace=False))
+    off = np.concatenate([[0], cuts, [n]]).astype(np.int64)
+    buf = np.full(n + 2, 7.0, dtype)
+    out = buf[1:-1]  # 1 element in: not aligned for the kernels' streaming
+    v, grad = fl.huber.value_and_grad(y, p, weights=w, offsets=off, out=out, delta=0.5)
+    assert grad is out and buf[0] == 7.0 and buf[-1] == 7.0
+    for s in range(g):
+        a, b = off[s], off[s + 1]
+        vs, gs = fl.huber.value_and_grad(y[a:b], p[a:b], weights=w[a:b], delta=0.5)
+        assert np.float64(v[s]).tobytes() == np.float64(vs).tobytes()
+        np.testing.assert_array_equal(grad[a:b], gs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_misaligned_output_streams_the_same_values(dtype):
+    rng = np.random.default_rng(43)
+    n = (9 << 20) // np.dtype(dtype).itemsize + 5
+    y = rng.normal(size=n).astype(dtype)
+    p = (y + rng.normal(size=n)).astype(dtype)
+    v, g = fl.log_cosh.value_and_grad(y, p)
+    for shift in (1, 3):
+        buf = np.full(n + shift + 1, 5.0, dtype)
+        out = buf[shift:shift + n]
+        v2, g2 = fl.log_cosh.value_and_grad(y, p, out=out)
+        assert np.float64(v2).tobytes() == np.float64(v).tobytes()
+        np.testing.assert_array_equal(g2, g)
+        assert np.all(buf[:shift] == 5.0) and buf[-1] == 5.0
+    # in place over a misaligned y_pred
+    q = np.empty(n + 1, dtype)[1:]
+    q[:] = p
+    v3, g3 = fl.log_cosh.value_and_grad(y, q, out=q)
+    assert np.float64(v3).tobytes() == np.float64(v).tobytes()
+    np.testing.assert_array_equal(g3, g)

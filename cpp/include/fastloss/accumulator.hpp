@@ -32,6 +32,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "fastloss/core.hpp"
 
@@ -246,14 +247,38 @@ class ExactSum {
 // the numerator sum(w * l) and the denominator (sum(w), the count, or the
 // loss's own), and the number of items (elements, rows, regions) seen.
 // Set Call::state (LabelCall::state, ...) to add a call's sums to it.
+//
+// A region loss (Dice, Jaccard, Tversky, ...) whose regions span calls --
+// its reduced axes include the first one, as axis=None does -- keeps the
+// regions' sums instead: `sums` holds, region by region, the exact sum of
+// each of the loss's kSums terms (Dice's I, Sy, Sp), so the score is the
+// dataset's (the Dice of the summed intersections and totals), not a mean of
+// the calls' scores. Its value is the loss's RegionResult (registry.hpp);
+// `count` is then the number of elements seen.
 struct LossState {
   ExactSum value;
   ExactSum weight;
   int64_t count = 0;
+  std::vector<ExactSum> sums;  // regions x kSums, region-major; empty for others
 
+  // Words of a state without region sums; each region sum adds
+  // ExactSum::kWords.
   static constexpr int kWords = 2 * ExactSum::kWords + 1;
+  size_t Words() const { return kWords + sums.size() * ExactSum::kWords; }
 
   void Merge(const LossState& o) {
+    if (!o.sums.empty()) {
+      if (sums.empty() && count == 0 && value == ExactSum() && weight == ExactSum()) {
+        sums.resize(o.sums.size());
+      }
+      if (sums.size() != o.sums.size()) {
+        throw Error("LossState::Merge: states of " + std::to_string(sums.size()) + " and " +
+                    std::to_string(o.sums.size()) + " region sums");
+      }
+      for (size_t k = 0; k < sums.size(); ++k) sums[k].Merge(o.sums[k]);
+    } else if (!sums.empty() && (o.count != 0 || o.value != ExactSum())) {
+      throw Error("LossState::Merge: a state of region sums and one of values");
+    }
     value.Merge(o.value);
     weight.Merge(o.weight);
     count += o.count;
@@ -264,27 +289,48 @@ struct LossState {
     if (reduction == Reduction::kNone) {
       throw Error("LossState::Result: reduction 'none' has no running value");
     }
+    if (!sums.empty()) {
+      throw Error("LossState::Result: a state of region sums has the value of its loss's "
+                  "RegionResult");
+    }
     const double num = value.Round();
     if (reduction == Reduction::kSum) return num;
     const double den = weight.Round();
     return den != 0.0 ? num / den : std::numeric_limits<double>::quiet_NaN();
   }
   bool operator==(const LossState& o) const {
+    if (sums.size() != o.sums.size()) return false;
+    for (size_t k = 0; k < sums.size(); ++k) {
+      if (sums[k] != o.sums[k]) return false;
+    }
     return value == o.value && weight == o.weight && count == o.count;
   }
   bool operator!=(const LossState& o) const { return !(*this == o); }
-  // kWords int64 values: count, then value's and weight's words.
+  // Words() int64 values: count, value's and weight's words, then the
+  // region sums' words.
   void ToWords(int64_t* words) const {
     words[0] = count;
     value.ToWords(words + 1);
     weight.ToWords(words + 1 + ExactSum::kWords);
+    for (size_t k = 0; k < sums.size(); ++k) sums[k].ToWords(words + kWords + k * ExactSum::kWords);
   }
-  static LossState FromWords(const int64_t* words, const char* name = "state") {
+  // From n words of ToWords (or sums of them): kWords, plus ExactSum::kWords
+  // per region sum.
+  static LossState FromWords(const int64_t* words, size_t n = kWords,
+                             const char* name = "state") {
+    if (n < static_cast<size_t>(kWords) || (n - kWords) % ExactSum::kWords != 0) {
+      throw Error(std::string(name) + ": not the words of a state (" + std::to_string(n) +
+                  " words)");
+    }
     LossState s;
     if (words[0] < 0) throw Error(std::string(name) + ": not the words of a state (count)");
     s.count = words[0];
     s.value = ExactSum::FromWords(words + 1, name);
     s.weight = ExactSum::FromWords(words + 1 + ExactSum::kWords, name);
+    s.sums.resize((n - kWords) / ExactSum::kWords);
+    for (size_t k = 0; k < s.sums.size(); ++k) {
+      s.sums[k] = ExactSum::FromWords(words + kWords + k * ExactSum::kWords, name);
+    }
     return s;
   }
 };

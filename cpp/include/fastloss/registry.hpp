@@ -128,6 +128,18 @@ namespace fastloss {
 FASTLOSS_LOSSES(FASTLOSS_DECLARE_ENTRY)
 #undef FASTLOSS_DECLARE_ENTRY
 
+// The value of a region loss's state whose regions span calls (LossState::
+// sums, added by calls whose axis includes the first axis, e.g. axis=None):
+// each region's loss from its summed terms -- the dataset's Dice, not a mean
+// of the calls' -- then `reduction` over the regions; `losses` (if not null)
+// receives one loss per region (required for kNone).
+#define FASTLOSS_DECLARE_REGION_RESULT(Name, name, driver, aliases, true_name, pred_name) \
+  FASTLOSS_REGIONS_ONLY_##driver(double RegionResult(                                     \
+      const LossState& state, const Name##Options& options,                              \
+      Reduction reduction = Reduction::kMean, double* losses = nullptr);)
+FASTLOSS_LOSSES(FASTLOSS_DECLARE_REGION_RESULT)
+#undef FASTLOSS_DECLARE_REGION_RESULT
+
 // Binary cross-entropy with a per-element pos_weight array broadcast to
 // y_pred (options' scalar pos_weight is then ignored; the array's values are
 // not checked).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -216,6 +217,12 @@ void Segmented(const char* name, const CallT& call, const View<const int64_t>& o
   auto task = [&](int64_t t) {
     try {
       for (int64_t s = task_start[t]; s < task_start[t + 1]; ++s) {
+        if (off[s + 1] == off[s]) {  // an empty segment: sum 0, mean NaN
+          values[s] = static_cast<T>(call.reduction == Reduction::kMean
+                                         ? std::numeric_limits<double>::quiet_NaN()
+                                         : 0.0);
+          continue;
+        }
         CallT c = base;
         Cut(c, off[s], off[s + 1], slice_w);
         if (states) c.state = states + s;

@@ -43,6 +43,8 @@ GroupProblem<T> PredictionProblem(const char* name, const Call<T>& call, uint64_
   pr.grad_names[0] = internal::kGradArg;
   pr.losses = call.losses ? const_cast<View<T>*>(&*call.losses) : nullptr;
   pr.state = call.state;
+  // Regions that include the first axis span the batches of a stream.
+  pr.spanning = (reduced & 1) != 0 || call.y_pred.rank == 0;
   return pr;
 }
 
@@ -157,6 +159,31 @@ double RunScores(const char* name, const char* arg, const Loss& loss, const Scor
       template double Name<double>(const Call<double>&, const Name##Options&);)
 FASTLOSS_LOSSES(FASTLOSS_DEFINE_REGION_ENTRY)
 #undef FASTLOSS_DEFINE_REGION_ENTRY
+
+namespace {
+// The value of a state of region sums, with the functor of the options.
+struct RegionResultSink {
+  const LossState& state;
+  Reduction reduction;
+  double* losses;
+  template <class F>
+  double operator()(const char* name, const F& f, uint64_t /*reduced*/) const {
+    return internal::GroupStateResult(name, state, &f, internal::GroupOpsFor<F, double>(),
+                                      reduction, losses);
+  }
+};
+}  // namespace
+
+#define FASTLOSS_DEFINE_REGION_RESULT(Name, name, driver, aliases, true_name, pred_name)     \
+  FASTLOSS_REGIONS_ONLY_##driver(                                                            \
+      double RegionResult(const LossState& state, const Name##Options& o, Reduction r,       \
+                          double* losses) {                                                  \
+        CheckOptions(#name, o);                                                              \
+        return internal::BuildOverlap(#name, o, internal::ScoreOf(o), kMaxRank,              \
+                                      RegionResultSink{state, r, losses});                   \
+      })
+FASTLOSS_LOSSES(FASTLOSS_DEFINE_REGION_RESULT)
+#undef FASTLOSS_DEFINE_REGION_RESULT
 
 // --- Detection ----------------------------------------------------------------------
 

@@ -15,6 +15,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "fastloss/fastloss.hpp"
 #include "drivers/checks.h"
 #include "drivers/kernels.h"
@@ -251,6 +255,55 @@ Scratch& ThreadScratch() {
   return *scratch;
 }
 
+// Per-thread staging of the outputs (gradient, aux gradient, losses) of
+// kStageBlocks blocks, for large outputs not aligned for streaming stores.
+constexpr int64_t kStageBlocks = 8;
+struct StageBuffers {
+  alignas(64) double buf[3][kStageBlocks * kBlock];
+};
+
+StageBuffers& ThreadStage() {
+  thread_local std::unique_ptr<StageBuffers> stage;
+  if (!stage) stage.reset(new StageBuffers);
+  return *stage;
+}
+
+// Copies n values to dst: the 64-byte lines wholly inside [dst, dst + n)
+// with non-temporal stores (the destination lines are not read first), the
+// partial lines at either end with ordinary stores, so that neighbouring
+// ranges written by other threads are untouched. StreamFence() orders the
+// non-temporal stores before the thread reports its work done.
+template <typename T>
+void StreamCopy(T* dst, const T* src, int64_t n) {
+#if defined(__SSE2__)
+  const uintptr_t a = reinterpret_cast<uintptr_t>(dst);
+  if (a % sizeof(T) == 0) {
+    constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
+    const int64_t head =
+        std::min<int64_t>(n, static_cast<int64_t>(((64 - (a & 63)) & 63) / sizeof(T)));
+    std::memcpy(dst, src, static_cast<size_t>(head) * sizeof(T));
+    int64_t i = head;
+    for (; i + kLine <= n; i += kLine) {
+      const __m128i* from = reinterpret_cast<const __m128i*>(src + i);
+      __m128i* to = reinterpret_cast<__m128i*>(dst + i);
+      _mm_stream_si128(to, _mm_loadu_si128(from));
+      _mm_stream_si128(to + 1, _mm_loadu_si128(from + 1));
+      _mm_stream_si128(to + 2, _mm_loadu_si128(from + 2));
+      _mm_stream_si128(to + 3, _mm_loadu_si128(from + 3));
+    }
+    std::memcpy(dst + i, src + i, static_cast<size_t>(n - i) * sizeof(T));
+    return;
+  }
+#endif
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
+}
+
+inline void StreamFence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 
 template <typename T>
 struct Executor {
@@ -260,6 +313,9 @@ struct Executor {
   double grad_scale;
   bool want_sum;
   bool stream;
+  // Large outputs not aligned for the kernels' streaming stores: each block
+  // is written to the thread's scratch, then streamed out (StreamCopy).
+  bool stage = false;
   bool check_y = false;
   // The kernel checks y as it reads it (KernelArgs::y_outside); the position
   // of the first bad value is then searched in the chunk that reported it.
@@ -305,6 +361,10 @@ struct Executor {
 
   // Blocks [b0, b1) into partials[0, b1 - b0).
   void Blocks(int64_t b0, int64_t b1, double* partials) const {
+    if (stage) {
+      StagedBlocks(b0, b1, partials);
+      return;
+    }
     if (plan.all_contiguous) {
       // With a y_true range check, runs of kCheckBlocks blocks: each run's y
       // is checked just before the kernel reads it again, from cache.
@@ -351,6 +411,36 @@ struct Executor {
         }
       }
     }
+  }
+
+  // Contiguous operands whose large outputs are not aligned for streaming
+  // stores: runs of kStageBlocks blocks, the outputs written to the
+  // thread's staging buffers (in cache), then streamed out.
+  void StagedBlocks(int64_t b0, int64_t b1, double* partials) const {
+    StageBuffers& stage_buf = ThreadStage();
+    for (int64_t c0 = b0; c0 < b1; c0 += kStageBlocks) {
+      const int64_t c1 = std::min(b1, c0 + kStageBlocks);
+      const int64_t start = c0 * kBlock;
+      const int64_t n = std::min(c1 * kBlock, plan.n) - start;
+      KernelArgs a = Args(n, partials ? partials + (c0 - b0) : nullptr);
+      for (int s = 0; s < kSlots; ++s) {
+        if (!plan.data[s]) continue;
+        SetPointer(a, s, s < kGrad ? Base(s) + start
+                                   : reinterpret_cast<T*>(stage_buf.buf[s - kGrad]));
+      }
+      if (!CheckInputs(Base(kY) + start, check_aux ? Base(kA) + start : nullptr, start, n) ||
+          !Kernel(a, Base(kY) + start, start, n)) {
+        StreamFence();
+        return;
+      }
+      Refold(a);
+      for (int s = kGrad; s < kSlots; ++s) {
+        if (plan.data[s]) {
+          StreamCopy(Base(s) + start, reinterpret_cast<const T*>(stage_buf.buf[s - kGrad]), n);
+        }
+      }
+    }
+    StreamFence();
   }
 
   // float32 kernels add the weighted losses in float lanes (runs of
@@ -452,24 +542,41 @@ int ThreadsFor(int64_t n, int cost) {
 // before overwriting it (a third of the traffic of a value_and_grad call).
 constexpr int64_t kStreamBytes = int64_t{8} << 20;
 
+// How a call writes its outputs: ordinary stores; streamed by the kernels
+// (every output 64-byte aligned); or staged per block and streamed out
+// (Executor::stage). `large`: the outputs are part of a larger whole (a
+// segment of a segmented call) that streams.
+enum class OutputMode { kStore, kStream, kStage };
+
 template <typename T>
-bool StreamOutputs(const Plan& plan) {
-  if (!plan.all_contiguous || plan.n * static_cast<int64_t>(sizeof(T)) < kStreamBytes) {
-    return false;
+OutputMode OutputModeOf(const Plan& plan, bool large) {
+  if (!plan.all_contiguous ||
+      (!large && plan.n * static_cast<int64_t>(sizeof(T)) < kStreamBytes)) {
+    return OutputMode::kStore;
   }
-  bool any = false;
+  bool any = false, aligned = true;
   for (int s = kGrad; s < kSlots; ++s) {
     if (!plan.data[s]) continue;
-    if (reinterpret_cast<uintptr_t>(plan.data[s]) % 64 != 0) return false;
+    const uintptr_t a = reinterpret_cast<uintptr_t>(plan.data[s]);
+    if (a % sizeof(T) != 0) return OutputMode::kStore;
+    if (a % 64 != 0) aligned = false;
     any = true;
   }
-  return any;
+  if (!any) return OutputMode::kStore;
+  return aligned ? OutputMode::kStream : OutputMode::kStage;
+}
+
+template <typename T>
+void SetOutputMode(Executor<T>& ex, bool large) {
+  const OutputMode mode = OutputModeOf<T>(ex.plan, large);
+  ex.stream = mode == OutputMode::kStream;
+  ex.stage = mode == OutputMode::kStage;
 }
 
 template <typename T>
 ExactSum Sum(const Plan& plan, const void* functor, int cost, ElementwiseKernel kernel,
              double grad_scale, bool want_sum) {
-  Executor<T> ex{plan, functor, kernel, grad_scale, want_sum, StreamOutputs<T>(plan)};
+  Executor<T> ex{plan, functor, kernel, grad_scale, want_sum, false};
   return ex.Run(ThreadsFor(plan.n, cost));
 }
 
@@ -546,6 +653,11 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
   const T* w = call.weights ? call.weights->data : nullptr;
   const T* aux = extras.aux ? extras.aux->data : nullptr;
   T* g = call.grad ? call.grad->data : nullptr;
+  // A gradient too large for the cache is streamed out, as the unsegmented
+  // call streams it: large segments through their own call; runs of small
+  // ones through a Stager (their starts are rarely aligned).
+  const bool stream = g && fast && n * static_cast<int64_t>(sizeof(T)) >= kStreamBytes &&
+                      reinterpret_cast<uintptr_t>(g) % sizeof(T) == 0;
   // The loss's own call on segment s (flat views of the contiguous operands,
   // or through Segmented's slicing).
   auto own_call = [&](int64_t s) {
@@ -557,12 +669,41 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
     if (g) c.grad = View<T>::Contiguous(g + lo, {m});
     c.state = sg.states ? sg.states + s : nullptr;
     ElementwiseExtras<T> e = extras;
+    e.stream_large = stream;
     View<const T> a;
     if (aux) {
       a = View<const T>::Contiguous(aux + lo, {m});
       e.aux = &a;
     }
     sg.values[s] = static_cast<T>(RunElementwise<T>(name, functor, cost, kernel, c, e));
+  };
+  // The gradient of a run of small segments, staged: each segment's goes to
+  // `buf` (buf[0] is g[base]); after it, the whole 64-byte lines before its
+  // end are streamed out, the rest moved to the front.
+  struct Stager {
+    T* g;
+    int64_t base;
+    std::vector<T> buf;
+    T* At(int64_t lo, int64_t m) {
+      const size_t need = static_cast<size_t>(lo - base + m);
+      if (buf.size() < need) buf.resize(need);
+      return buf.data() + (lo - base);
+    }
+    void Done(int64_t hi) {
+      const uintptr_t origin = reinterpret_cast<uintptr_t>(g);
+      const uintptr_t end = reinterpret_cast<uintptr_t>(g + hi) & ~uintptr_t{63};
+      if (end <= reinterpret_cast<uintptr_t>(g + base)) return;
+      const int64_t cut = static_cast<int64_t>((end - origin) / sizeof(T));
+      StreamCopy(g + base, buf.data(), cut - base);
+      std::memmove(buf.data(), buf.data() + (cut - base),
+                   static_cast<size_t>(hi - cut) * sizeof(T));
+      base = cut;
+    }
+    void Finish(int64_t hi) {
+      StreamCopy(g + base, buf.data(), hi - base);
+      base = hi;
+      StreamFence();
+    }
   };
   if (aux && !(extras.aux->size() == n && IsCContiguous(*extras.aux))) {
     throw Error(std::string(name) + ": segments with an array " + extras.aux_name +
@@ -588,7 +729,7 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
   static const losses::Identity identity;
   const ElementwiseKernel sum_kernel = ElementwiseKernelFor<losses::Identity, T>();
   // One small segment: its kernel call, its partials folded exactly.
-  auto small = [&](int64_t s, std::vector<double>& partials) {
+  auto small = [&](int64_t s, std::vector<double>& partials, Stager* stager) {
     const int64_t lo = off[s], m = off[s + 1] - off[s];
     LossState* st = sg.states ? sg.states + s : nullptr;
     if (m == 0) {
@@ -618,12 +759,18 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
       a.p = p.data + lo;
       a.w = w ? w + lo : nullptr;
       a.aux = aux ? aux + lo : nullptr;
-      a.grad = g ? g + lo : nullptr;
+      a.grad = stager ? stager->At(lo, m) : g ? g + lo : nullptr;
       kernel(functor, a);
       for (int64_t b = 0; b < blocks; ++b) {
         if (!std::isfinite(partials[b]) && std::is_same<T, float>::value) return false;
       }
       return true;
+    };
+    // The segment's own call, its gradient copied into the staging that
+    // will be streamed over it.
+    auto redo = [&]() {
+      own_call(s);
+      if (stager) std::copy(g + lo, g + lo + m, stager->At(lo, m));
     };
     if (blocks == 1 && !st) {
       // One block and no state: its partial is the exact sum (an ExactSum
@@ -634,7 +781,7 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
         den1 = partials[0] + 0.0;
       }
       if (!loss_partials(mean ? MeanScale(den1) : 1.0)) {
-        own_call(s);
+        redo();
         return;
       }
       const double total = partials[0] + 0.0;
@@ -652,7 +799,7 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
       den = fold();
     }
     if (!loss_partials(mean ? MeanScale(den.Round()) : 1.0)) {
-      own_call(s);
+      redo();
       return;
     }
     const ExactSum total = fold();
@@ -686,7 +833,16 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
     try {
       std::vector<double> partials;
       const Task& task = small_tasks[static_cast<size_t>(t)];
-      for (int64_t s = task.begin; s < task.end; ++s) small(s, partials);
+      if (!stream) {
+        for (int64_t s = task.begin; s < task.end; ++s) small(s, partials, nullptr);
+        return;
+      }
+      Stager stager{g, off[task.begin], {}};
+      for (int64_t s = task.begin; s < task.end; ++s) {
+        small(s, partials, &stager);
+        stager.Done(off[s + 1]);
+      }
+      stager.Finish(off[task.end]);
     } catch (...) {
       errors[static_cast<size_t>(t)] = std::current_exception();
     }
@@ -804,7 +960,8 @@ double RunElementwise(const char* name, const void* functor, int cost,
   std::copy(p.shape, p.shape + p.rank, shape);
   plan.Coalesce();
 
-  Executor<T> ex{plan, functor, kernel, grad_scale, !none, StreamOutputs<T>(plan)};
+  Executor<T> ex{plan, functor, kernel, grad_scale, !none, false};
+  SetOutputMode(ex, extras.stream_large);
   // An overflowing float32 block is evaluated again from its inputs
   // (Executor::Refold): not when the gradient is written over an input (in
   // place), whose values are gone by then. Saving each block of that input

@@ -43,6 +43,9 @@ struct ElementwiseExtras {
   // data: losses of two calls validate the second before running the first,
   // so an error leaves every output untouched.
   bool validate_only = false;
+  // The outputs are a part of a larger whole that streams its outputs (a
+  // segment of a large segmented call): stream them whatever their size.
+  bool stream_large = false;
 };
 
 // Runs `kernel` (instantiated for the functor `functor` points to) over

@@ -176,6 +176,7 @@ class GroupRun {
     grad_scale_ = grad_scale;
     const int64_t work = ngroups_ * std::max<int64_t>(ninner_, 1) * std::max(ops_.cost, 1);
     const int max_threads = work < kParallelWork ? 1 : GetNumThreads();
+    if (pr_.spanning) return RunSpanning(max_threads);
     return ninner_ <= kGroupChunk ? RunWholeGroups(max_threads) : RunChunkedGroups(max_threads);
   }
 
@@ -370,8 +371,14 @@ class GroupRun {
       }
       total.Add(Finish(g, s, coefs.data() + g * kMaxGroupCoefs));
     }
-    if (!any_grad_) return total.Done();
-    for_items([&](int64_t it) {
+    if (any_grad_) for_items(GradItem(chunks, coefs));
+    return total.Done();
+  }
+
+  // The gradient of chunk `it` (group it / chunks, its chunk it % chunks of
+  // kGroupChunk elements) from the groups' coefficients.
+  auto GradItem(int64_t chunks, const std::vector<double>& coefs) const {
+    return [this, chunks, &coefs](int64_t it) {
       std::vector<T> buf;
       const int64_t g = it / chunks, c = it % chunks;
       int64_t goff[Space::kOps];
@@ -380,7 +387,63 @@ class GroupRun {
       for (int k = 0; k < ops_.coefs; ++k) a.coef[k] = coefs[g * kMaxGroupCoefs + k];
       const int64_t i0 = c * kGroupChunk;
       RunRange(ops_.grad_kernel, goff, i0, std::min(kGroupChunk, ninner_ - i0), a, true, buf);
+    };
+  }
+
+  // Groups that span calls: the sums of each 1024-element block of a group
+  // (its inner elements in C order) in parallel, then each group's sums
+  // folded exactly (the same bits for any split of the group on block
+  // boundaries; added to the state), its loss, then the gradient.
+  ExactSum RunSpanning(int max_threads) const {
+    const int ns = ops_.sums;
+    const int64_t blocks = std::max<int64_t>(1, (ninner_ + kReductionBlock - 1) / kReductionBlock);
+    constexpr int64_t kPerChunk = kGroupChunk / kReductionBlock;
+    const int64_t chunks = (blocks + kPerChunk - 1) / kPerChunk;
+    const int64_t items = ngroups_ * chunks;
+    const int threads = static_cast<int>(std::min<int64_t>(max_threads, items));
+    auto for_n = [threads](int64_t n, auto&& f) {
+      if (threads <= 1 || n <= 1) {
+        for (int64_t i = 0; i < n; ++i) f(i);
+      } else {
+        ParallelFor(n, static_cast<int>(std::min<int64_t>(threads, n)), [&](int64_t i) { f(i); });
+      }
+    };
+    std::vector<double> partials(static_cast<size_t>(ngroups_ * blocks * ns), 0.0);
+    for_n(items, [&](int64_t it) {
+      std::vector<T> buf;
+      const int64_t g = it / chunks, c = it % chunks;
+      int64_t goff[Space::kOps];
+      outer_.Offsets(g, goff);
+      for (int64_t b = c * kPerChunk; b < std::min(blocks, (c + 1) * kPerChunk); ++b) {
+        GroupArgs a;
+        a.sums = partials.data() + (g * blocks + b) * ns;
+        const int64_t i0 = b * kReductionBlock;
+        RunRange(ops_.sums_kernel, goff, i0, std::min(kReductionBlock, ninner_ - i0), a, false,
+                 buf);
+      }
     });
+    std::vector<double> wl(static_cast<size_t>(ngroups_));
+    std::vector<double> coefs(static_cast<size_t>(ngroups_ * kMaxGroupCoefs), 0.0);
+    LossState* state = pr_.state;
+    constexpr int64_t kFoldGroups = 256;
+    for_n((ngroups_ + kFoldGroups - 1) / kFoldGroups, [&](int64_t r) {
+      for (int64_t g = r * kFoldGroups; g < std::min(ngroups_, (r + 1) * kFoldGroups); ++g) {
+        ExactSum e[kMaxGroupSums];
+        const double* p = partials.data() + g * blocks * ns;
+        for (int64_t b = 0; b < blocks; ++b) {
+          for (int k = 0; k < ns; ++k) e[k].Add(p[b * ns + k]);
+        }
+        double s[kMaxGroupSums] = {};
+        for (int k = 0; k < ns; ++k) {
+          s[k] = e[k].Round();
+          if (state) state->sums[static_cast<size_t>(g * ns + k)].Merge(e[k]);
+        }
+        wl[static_cast<size_t>(g)] = Finish(g, s, coefs.data() + g * kMaxGroupCoefs);
+      }
+    });
+    BlockedSum total;
+    for (double v : wl) total.Add(v);
+    if (any_grad_ && ninner_ > 0) for_n(items, GradItem(chunks, coefs));
     return total.Done();
   }
 
@@ -396,6 +459,29 @@ class GroupRun {
   bool contiguous_ = false;
   double grad_scale_ = 1.0;
 };
+
+// A call of spanning groups that adds to a state: no weights (a group's
+// loss is the dataset's, of sums over every call), and the state's region
+// sums (if any) are of as many groups. Sizes the state's sums.
+template <typename T>
+void CheckSpanningState(const GroupProblem<T>& pr, const GroupOps& ops, int64_t groups) {
+  const std::string name(pr.name);
+  if (pr.weights) {
+    throw Error(name + ": weights are not supported with a state of regions that span calls "
+                "(axis includes the first axis): each region's score is over every call");
+  }
+  LossState& st = *pr.state;
+  const size_t want = static_cast<size_t>(groups * ops.sums);
+  if (st.sums.empty() && (st.count != 0 || st.value != ExactSum() || st.weight != ExactSum())) {
+    throw Error(name + ": the state holds values, not the region sums of regions that span calls");
+  }
+  if (!st.sums.empty() && st.sums.size() != want) {
+    throw Error(name + ": the state holds the sums of " +
+                std::to_string(st.sums.size() / static_cast<size_t>(ops.sums)) +
+                " regions, this call has " + std::to_string(groups) + " (" + pr.groups_desc + ")");
+  }
+  st.sums.resize(want);
+}
 
 }  // namespace
 
@@ -417,6 +503,8 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
   int64_t wstrides[kMaxRank] = {};
   CheckGroupOperands(pr, ops, groups, losses, wstrides);
 
+  if (pr.spanning && pr.state) CheckSpanningState(pr, ops, groups.size());
+
   GroupRun<T> run(pr, functor, ops, groups, losses, wstrides, any_grad);
   const ExactSum den = run.Denominator();
   if (run.ngroups() == 0) {
@@ -424,7 +512,48 @@ double RunGroups(const GroupProblem<T>& pr, const void* functor, const GroupOps&
   }
   const ExactSum total =
       run.Run(pr.reduction == Reduction::kMean ? MeanScale(den.Round()) : 1.0);
+  if (pr.spanning) {  // the state has the sums (RunSpanning) and counts elements
+    if (pr.state) pr.state->count += x0.size();
+    return Reduced(pr.reduction, total, den, run.ngroups(), nullptr);
+  }
   return Reduced(pr.reduction, total, den, run.ngroups(), pr.state);
+}
+
+double GroupStateResult(const char* name, const LossState& state, const void* functor,
+                        const GroupOps& ops, Reduction reduction, double* losses) {
+  if (reduction == Reduction::kNone && !losses) {
+    throw Error(std::string(name) + ": reduction 'none' needs the losses' output");
+  }
+  const size_t ns = static_cast<size_t>(ops.sums);
+  if (state.sums.size() % ns != 0) {
+    throw Error(std::string(name) + ": the state holds " + std::to_string(state.sums.size()) +
+                " region sums, not a multiple of the loss's " + std::to_string(ns));
+  }
+  if (state.sums.empty() && (state.value != ExactSum() || state.weight != ExactSum())) {
+    throw Error(std::string(name) + ": the state holds values, not region sums");
+  }
+  // A state that has seen no element (no call, or empty ones) has no score:
+  // NaN for a mean and 0 for a sum, as an empty segment's.
+  const int64_t groups = state.count == 0 ? 0 : static_cast<int64_t>(state.sums.size() / ns);
+  BlockedSum total;
+  for (int64_t g = 0; g < groups; ++g) {
+    double s[kMaxGroupSums] = {};
+    for (size_t k = 0; k < ns; ++k) s[k] = state.sums[static_cast<size_t>(g) * ns + k].Round();
+    double coef[kMaxGroupCoefs] = {};
+    const double l = ops.finalize(functor, s, 0.0, coef);
+    if (losses) losses[g] = l;
+    total.Add(l);
+  }
+  if (groups == 0) {
+    return reduction == Reduction::kMean ? std::numeric_limits<double>::quiet_NaN() : 0.0;
+  }
+  const ExactSum t = total.Done();
+  switch (reduction) {
+    case Reduction::kMean: return MeanOf(t.Round(), static_cast<double>(groups));
+    case Reduction::kSum: return t.Round();
+    case Reduction::kNone: return 0.0;
+  }
+  return 0.0;
 }
 
 template double RunGroups<float>(const GroupProblem<float>&, const void*, const GroupOps&);

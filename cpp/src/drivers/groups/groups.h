@@ -89,10 +89,20 @@ struct GroupProblem {
   const char* grad_names[kMaxGroupInputs] = {"grad", "grad", "grad"};
   View<T>* losses = nullptr;  // kNone: w * l per group
   LossState* state = nullptr;  // Call::state
+  // The groups span calls (region losses reducing the first axis): each
+  // group's sums are the exact sums of their 1024-element block partials,
+  // and a state keeps those sums (LossState::sums), not the losses.
+  bool spanning = false;
 };
 
 template <typename T>
 double RunGroups(const GroupProblem<T>& problem, const void* functor, const GroupOps& ops);
+
+// The value of a state of spanning groups' sums (LossState::sums): each
+// group's loss from its rounded sums, then `reduction` over the groups (as
+// RunGroups gives it); `losses` (if not null) receives the groups' losses.
+double GroupStateResult(const char* name, const LossState& state, const void* functor,
+                        const GroupOps& ops, Reduction reduction, double* losses);
 
 template <class Loss, typename T>
 double RunGroupLoss(const GroupProblem<T>& problem, const Loss& loss) {
