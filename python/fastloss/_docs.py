@@ -246,6 +246,14 @@ _MULTI_REDUCTION = """reduction : {{"mean", "sum", "none"}}, default "mean"
 _MULTI_WEIGHTS = """weights : array_like, optional
     Broadcastable to the {over}' shape."""
 
+_MULTI_SEGMENTS = """offsets, segment_ids, num_segments : optional
+    Per-segment values in one call: ``offsets`` (CSR pointers, S + 1
+    non-decreasing integers) or ``segment_ids`` (one per {item}, in
+    ``[0, num_segments)``, any order) split the {items} into S segments; the
+    value is then an array of S values, each the loss's own call on its
+    segment (0 / NaN for an empty segment's sum / mean), and the gradients
+    are those of their sum."""
+
 _PENALTY = """{summary}
 
 Call forms::
@@ -313,6 +321,11 @@ def render_multi(info):
     params.append(_MULTI_REDUCTION.format(over=over))
     if info["weights"]:
         params.append(_MULTI_WEIGHTS.format(over=over))
+    if info.get("segments"):
+        rows = info["driver"] == "rows"
+        params.append(_MULTI_SEGMENTS.format(
+            item="row (axis 0)" if rows else "element (flat, C order)",
+            items="rows" if rows else "elements"))
     text = (f"{info['summary']}\n\nCall forms::\n\n    value = {multi_signature(info)}\n"
             f"    grads = {name}.grad(...)\n"
             f"    value, grads = {name}.value_and_grad(...)\n\n"

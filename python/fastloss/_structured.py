@@ -34,6 +34,7 @@ class MultiLoss(FunctionLike):
         self._options = {o["name"]: o["default"] for o in info["options"]}
         self._out = info["out"]
         self._weights = info["weights"]
+        self._segments = info.get("segments", False)
         self.__doc__ = render_multi(info)
         self.__module__ = MODULE
         self._set_function_attrs()
@@ -60,6 +61,8 @@ class MultiLoss(FunctionLike):
             params.append(inspect.Parameter("weights", kw, default=None))
         if self._out and method != "__call__":
             params.append(inspect.Parameter("out", kw, default=None))
+        if self._segments:
+            params.extend(inspect.Parameter(k, kw, default=None) for k in SEGMENT_PARAMETERS)
         return params
 
     def _reduce_by_value(self, protocol):

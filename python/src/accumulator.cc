@@ -56,8 +56,9 @@ class Accumulator {
         throw py::type_error(where + "() got an unexpected keyword argument '" + key + "'");
       }
     }
-    if (segmented() && !spec_) {
-      throw py::type_error(where + ": num_segments is for the losses of fastloss.LOSSES");
+    if (segmented() && !spec_ && !MultiSpecSegments(*FindMultiSpec(name))) {
+      throw py::type_error(where + ": num_segments is for the losses reduced over elements or "
+                           "rows (not this one's kind)");
     }
     if (segments_ > (int64_t{1} << 40)) throw py::value_error(where + ": num_segments too large");
     resolved_ = spec_ ? CheckSpecOptions(*spec_, options_) : CheckMultiSpecOptions(name, options_);

@@ -38,6 +38,24 @@ struct Common {
   py::handle hits;
 };
 
+// A call's segment keywords after parsing: None is absent; offsets= or
+// segment_ids= with num_segments= (a TypeError naming them otherwise).
+inline void CheckSegmentKeywords(const char* name, Common& c) {
+  for (py::handle* h : {&c.offsets, &c.segment_ids, &c.num_segments}) {
+    if (*h && h->is_none()) *h = py::handle();
+  }
+  if (c.offsets && (c.segment_ids || c.num_segments)) {
+    throw py::type_error(std::string(name) +
+                         "(): give offsets= or segment_ids= (with num_segments=), not both");
+  }
+  if (c.segment_ids && !c.num_segments) {
+    throw py::type_error(std::string(name) + "(): segment_ids= needs num_segments=");
+  }
+  if (c.num_segments && !c.segment_ids) {
+    throw py::type_error(std::string(name) + "(): num_segments= goes with segment_ids=");
+  }
+}
+
 // The visitor that sets the field named `key` from the keyword value `v`.
 struct FieldSetter {
   const char* loss;
@@ -269,6 +287,19 @@ py::dict ResolvedOptions(const char* loss, const py::dict& options) {
 
 // The segments of a call: offsets= as given, or offsets made from sorted
 // segment_ids= and num_segments= (errors name the argument).
+// Whether a call's segment_ids= are sorted (non-decreasing); ids that are
+// not a 1-D integer array count as sorted: the sorted path reports them.
+inline bool SortedIds(const char* name, py::handle ids_obj) {
+  Arg ids;
+  LoadLabels(name, ids_obj, ids, "segment_ids");
+  if (ids.rank != 1) return true;
+  const View<const int64_t> v = ids.ToView<const int64_t>();
+  for (int64_t i = 1; i < v.shape[0]; ++i) {
+    if (v.data[i * v.strides[0]] < v.data[(i - 1) * v.strides[0]]) return false;
+  }
+  return true;
+}
+
 struct SegmentArgs {
   Arg ids;
   std::vector<int64_t> from_ids;

@@ -12,6 +12,8 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,6 +78,9 @@ std::vector<std::string> Words(const char* text) {
 // What a kind's calls accept besides the arguments and options.
 bool TakesWeights(MultiKind k) { return k != MultiKind::kPairs && k != MultiKind::kPenalty; }
 bool TakesReduction(MultiKind k) { return k != MultiKind::kPenalty; }
+// Per-segment values (offsets= / segment_ids=): the kinds reduced over
+// elements (kElements) or rows along axis 0 (kRows).
+bool TakesSegments(MultiKind k) { return k == MultiKind::kElements || k == MultiKind::kRows; }
 // The kinds of fastloss.cuda._dispatch_multi (the GPU backend's score
 // losses and elementwise losses of two inputs).
 bool OnGpu(MultiKind k) {
@@ -161,6 +166,13 @@ MultiArgs ParseMulti(const MultiSpec& spec, const std::vector<std::string>& inpu
       a.out = py::reinterpret_borrow<py::object>(v);
     } else if (key == "stream" && TakesReduction(spec.kind)) {  // device arrays only
       a.stream = py::reinterpret_borrow<py::object>(v);
+    } else if (key == "offsets" || key == "segment_ids" || key == "num_segments") {
+      if (!TakesSegments(spec.kind)) {
+        throw py::type_error(name + "() got an unexpected keyword argument '" + key +
+                             "' (segments are for the losses reduced over elements or rows)");
+      }
+      (key == "offsets" ? a.common.offsets
+                        : key == "segment_ids" ? a.common.segment_ids : a.common.num_segments) = v;
     } else if (!set_option(key, v, a.common)) {
       throw py::type_error(name + "() got an unexpected keyword argument '" + key + "'");
     }
@@ -168,6 +180,7 @@ MultiArgs ParseMulti(const MultiSpec& spec, const std::vector<std::string>& inpu
   for (size_t k = 0; k < n; ++k) {
     if (!bound[k]) throw py::type_error(name + "() missing required argument '" + a.names[k] + "'");
   }
+  CheckSegmentKeywords(spec.name, a.common);
   return a;
 }
 
@@ -246,6 +259,59 @@ py::object RunScores(const MultiSpec& spec, int want, const MultiArgs& a, const 
 
 // The losses of a MultiCall (kRows, kElements), of per-sample gradients
 // (kSamples) and of pairs (kPairs).
+// A call with offsets= or segment_ids= (sorted): one reduced value per
+// segment (an array of the inputs' dtype), each the loss's own call on its
+// items (fastloss::Segmented): elements, or rows along axis 0.
+template <MultiKind K, class Runner, typename T, class O>
+py::object RunSegments(const MultiSpec& spec, int want, const MultiArgs& a, const O& o,
+                       const fastloss::MultiCall<T>& call, int loss_rank, py::object grads) {
+  const char* name = spec.name;
+  if (a.common.reduction == Reduction::kNone) {
+    throw py::value_error(std::string(name) +
+                          ": segments need reduction 'mean' or 'sum', not 'none'");
+  }
+  SegmentArgs sa;
+  LoadSegments(name, a.common, sa);
+  if (a.common.segment_ids) {
+    const View<const T>& x0 = call.inputs[0];
+    const int64_t items = K == MultiKind::kElements ? x0.size() : x0.rank > 0 ? x0.shape[0] : 1;
+    if (sa.ids.rank == 1 && sa.ids.shape[0] != items) {
+      throw py::value_error(std::string(name) + ": segment_ids has " +
+                            std::to_string(sa.ids.shape[0]) + " ids for " + std::to_string(items) +
+                            (K == MultiKind::kElements ? " elements" : " items along axis 0"));
+    }
+  }
+  View<T> values_view;
+  py::object values;
+  {
+    std::optional<View<T>> vv;
+    const int64_t shape[1] = {sa.S};
+    values = NewArray<T>(1, shape, vv);
+    values_view = *vv;
+  }
+  fastloss::MultiCall<T> unstated = call;
+  unstated.state = nullptr;  // one state per segment (an accumulator's)
+  const std::function<double(const fastloss::MultiCall<T>&)> run =
+      [&](const fastloss::MultiCall<T>& sc) { return Runner::template Run<T>(sc, o); };
+  try {
+    py::gil_scoped_release release;
+    fastloss::Segmented<T, fastloss::MultiCall<T>>(name, unstated, sa.offsets, values_view.data,
+                                                   K == MultiKind::kElements, loss_rank, run,
+                                                   a.common.state);
+  } catch (const fastloss::Error& e) {
+    // The segmenter names the operands "input k" and "target": the loss's own names.
+    std::string msg = e.what();
+    for (size_t k = 0; k < a.inputs.size(); ++k) {
+      const std::string from = "input " + std::to_string(k + 1);
+      for (size_t at = msg.find(from); at != std::string::npos; at = msg.find(from, at + 1)) {
+        msg.replace(at, from.size(), a.inputs[k]);
+      }
+    }
+    throw py::value_error(msg);
+  }
+  return Result(want, values, grads);
+}
+
 template <class O, MultiKind K, class Runner, typename T>
 py::object RunInputs(const MultiSpec& spec, int want, const MultiArgs& a, const O& o,
                      std::vector<Arg>& args, Kind kind) {
@@ -288,6 +354,12 @@ py::object RunInputs(const MultiSpec& spec, int want, const MultiArgs& a, const 
   if (want != 0) {
     for (size_t k = 0; k < n; ++k) {
       grads_out.append(GradArray<T>(name, a, args[k], kind, call.grads[k], outs[k]));
+    }
+  }
+  if constexpr (K == MultiKind::kElements || K == MultiKind::kRows) {
+    if (a.common.offsets || a.common.segment_ids) {
+      return RunSegments<K, Runner, T>(spec, want, a, o, call, lrank,
+                                       want != 0 ? OneOrTuple(grads_out) : py::object());
     }
   }
   double v = 0.0;
@@ -393,6 +465,9 @@ py::object RunOnGpu(const MultiSpec& spec, int want, const MultiArgs& a, const O
 }
 
 template <class O, MultiKind K, class Runner>
+py::object RunParsed(const MultiSpec& spec, int want, const MultiArgs& a, const O& o);
+
+template <class O, MultiKind K, class Runner>
 py::object MultiEntry(const MultiSpec& spec, int want, const py::tuple& pargs,
                       const py::dict& kwargs, fastloss::LossState* state) {
   if (want < 0 || want > 2) {
@@ -414,6 +489,109 @@ py::object MultiEntry(const MultiSpec& spec, int want, const py::tuple& pargs,
                                    return setter.found;
                                  });
   a.common.state = state;
+  return RunParsed<O, K, Runner>(spec, want, a, o);
+}
+
+// A call with segment_ids= in any order: the items grouped by segment first
+// (a stable argsort of the ids, a gather of every per-item argument, the
+// weights broadcast to the items first), so each segment keeps its items in
+// their order and its value is the loss's own call on them; then the sorted
+// call, and each gradient scattered back to its items' places.
+template <class O, MultiKind K, class Runner>
+py::object RunGrouped(const MultiSpec& spec, int want, const MultiArgs& a, const O& o) {
+  using namespace pybind11::literals;  // NOLINT(build/namespaces)
+  const char* name = spec.name;
+  if (a.common.reduction == Reduction::kNone) {
+    throw py::value_error(std::string(name) +
+                          ": segments need reduction 'mean' or 'sum', not 'none'");
+  }
+  py::module_ np = py::module_::import("numpy");
+  constexpr bool kElements = K == MultiKind::kElements;
+  const py::object x0 = np.attr("asarray")(a.Value(a.inputs[0]));
+  const py::tuple shape = x0.attr("shape");
+  if (!kElements && shape.size() == 0) {
+    throw py::value_error(std::string(name) + ": segments split axis 0 of " + a.inputs[0] +
+                          ", which has none");
+  }
+  const int64_t items = kElements ? x0.attr("size").cast<int64_t>() : shape[0].cast<int64_t>();
+  Arg ids;
+  LoadLabels(name, a.common.segment_ids, ids, "segment_ids");
+  if (ids.shape[0] != items) {
+    throw py::value_error(std::string(name) + ": segment_ids has " + std::to_string(ids.shape[0]) +
+                          " ids for " + std::to_string(items) +
+                          (kElements ? " elements" : " items along axis 0"));
+  }
+  const py::object ids_array = np.attr("asarray")(ids.owner);
+  const py::object perm = np.attr("argsort")(ids_array, "kind"_a = "stable");
+  const auto gather = [&](const py::object& v, const py::object& to_shape) -> py::object {
+    py::object x = np.attr("asarray")(v);
+    if (!to_shape.is_none()) {
+      try {
+        x = np.attr("broadcast_to")(x, to_shape);
+      } catch (const py::error_already_set&) {
+        throw py::value_error(std::string(name) + ": an argument of shape " +
+                              std::string(py::str(x.attr("shape"))) +
+                              " does not broadcast to the items' shape " +
+                              std::string(py::str(to_shape)));
+      }
+    }
+    if (kElements) return np.attr("ravel")(x).attr("__getitem__")(perm);
+    return np.attr("take")(x, perm, "axis"_a = 0);
+  };
+  MultiArgs g = a;
+  g.out = py::none();
+  for (size_t k = 0; k < g.names.size(); ++k) {
+    const std::string& arg = g.names[k];
+    const bool input = std::find(g.inputs.begin(), g.inputs.end(), arg) != g.inputs.end();
+    if (!input && !(*spec.target && arg == spec.target)) continue;
+    // Every per-item argument has the items: the same shape (elements) or
+    // as many rows along axis 0; nothing is broadcast.
+    const py::object x = np.attr("asarray")(g.values[k]);
+    const py::tuple xs = x.attr("shape");
+    const bool ok = kElements ? xs.equal(shape)
+                              : xs.size() > 0 && xs[0].cast<int64_t>() == items;
+    if (!ok) {
+      throw py::value_error(std::string(name) + ": " + arg + " has shape " +
+                            std::string(py::str(xs)) + "; with segments it needs " +
+                            (kElements ? "the shape " + std::string(py::str(shape)) + " of " +
+                                             a.inputs[0]
+                                       : std::to_string(items) + " rows along axis 0, as " +
+                                             a.inputs[0] + " has"));
+    }
+    g.values[k] = gather(x, py::none());
+  }
+  if (!a.weights.is_none()) {
+    // Per-item weights: broadcast to the losses' shape (the elements, or
+    // the rows: the inputs less their last axis).
+    py::object lshape = shape;
+    if (!kElements) lshape = shape[py::slice(0, static_cast<py::ssize_t>(shape.size()) - 1, 1)];
+    g.weights = gather(a.weights, lshape);
+  }
+  const py::object sorted_ids = ids_array.attr("__getitem__")(perm);
+  g.common.segment_ids = sorted_ids;
+  const py::object r = RunParsed<O, K, Runner>(spec, want, g, o);
+  if (want == 0) return r;
+  const py::object grads_g = want == 1 ? r : py::object(r.attr("__getitem__")(1));
+  const bool one = g.inputs.size() == 1;
+  py::list grads;
+  for (size_t k = 0; k < g.inputs.size(); ++k) {
+    const py::object gk = one ? grads_g : py::object(grads_g.attr("__getitem__")(k));
+    const py::object xk = np.attr("asarray")(a.Value(a.inputs[k]));
+    py::object full = one && !a.out.is_none() ? a.out : np.attr("empty_like")(gk.attr("reshape")(xk.attr("shape")));
+    if (kElements) {
+      full.attr("flat").attr("__setitem__")(perm, np.attr("ravel")(gk));
+    } else {
+      full.attr("__setitem__")(perm, gk);
+    }
+    grads.append(full);
+  }
+  const py::object grads_out = OneOrTuple(grads);
+  if (want == 1) return grads_out;
+  return py::make_tuple(r.attr("__getitem__")(0), grads_out);
+}
+
+template <class O, MultiKind K, class Runner>
+py::object RunParsed(const MultiSpec& spec, int want, const MultiArgs& a, const O& o) {
   const char* name = spec.name;
   if constexpr (K == MultiKind::kPenalty) {
     // The options first: a bad one is an error even with no arrays.
@@ -436,13 +614,22 @@ py::object MultiEntry(const MultiSpec& spec, int want, const py::tuple& pargs,
     }
     bool device = *spec.target && IsDeviceArray(a.Value(spec.target).ptr());
     for (const std::string& in : a.inputs) device = device || IsDeviceArray(a.Value(in).ptr());
-    if (device && state) {
+    if (device && a.common.state) {
       throw py::type_error(std::string(name) +
                            ": accumulators take host arrays (NumPy, buffers), not CUDA arrays");
+    }
+    if (device && (a.common.offsets || a.common.segment_ids)) {
+      throw py::type_error(std::string(name) + ": segments take host arrays (NumPy, buffers), "
+                           "not CUDA arrays");
     }
     if (device) return RunOnGpu(spec, want, a, o);
     if (!a.stream.is_none()) {
       throw py::type_error(std::string(name) + "() got an unexpected keyword argument 'stream'");
+    }
+    if constexpr (K == MultiKind::kElements || K == MultiKind::kRows) {
+      if (a.common.segment_ids && !SortedIds(name, a.common.segment_ids)) {
+        return RunGrouped<O, K, Runner>(spec, want, a, o);
+      }
     }
     std::vector<Arg> args(a.inputs.size());
     LoadPrediction(name, a.Value(a.inputs[0]), args[0], a.inputs[0].c_str());
@@ -508,6 +695,8 @@ const MultiSpec* FindMultiSpec(const std::string& name) {
   return nullptr;
 }
 
+bool MultiSpecSegments(const MultiSpec& spec) { return TakesSegments(spec.kind); }
+
 const char* MultiSpecName(const MultiSpec& spec) { return spec.name; }
 
 py::dict MultiSpecInfo(const MultiSpec& spec) {
@@ -532,6 +721,7 @@ py::dict MultiSpecInfo(const MultiSpec& spec) {
   d["fusable"] = false;
   d["gpu"] = OnGpu(spec.kind);
   d["kind"] = KindName(spec.kind);
+  d["segments"] = TakesSegments(spec.kind);
   return d;
 }
 

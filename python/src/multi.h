@@ -22,6 +22,9 @@ const std::vector<const MultiSpec*>& MultiSpecs();
 // The row named `name`, or nullptr.
 const MultiSpec* FindMultiSpec(const std::string& name);
 const char* MultiSpecName(const MultiSpec& spec);
+// Whether the row takes offsets= / segment_ids= (losses reduced over
+// elements or rows).
+bool MultiSpecSegments(const MultiSpec& spec);
 // A dict describing the row, with SpecInfo's keys (driver: the row's kind)
 // and args (the positional arguments), inputs (the differentiable ones),
 // target (or None), and whether calls take reduction, weights and out.

@@ -119,19 +119,8 @@ Common ParseArguments(const Spec& spec, Want want, PyObject* const* args, Py_ssi
   }
   if (c.weights && c.weights.is_none()) c.weights = py::handle();
   if (c.out && c.out.is_none()) c.out = py::handle();
-  for (py::handle* h : {&c.offsets, &c.segment_ids, &c.num_segments, &c.hits}) {
-    if (*h && h->is_none()) *h = py::handle();
-  }
-  if (c.offsets && (c.segment_ids || c.num_segments)) {
-    throw py::type_error(std::string(name) +
-                         "(): give offsets= or segment_ids= (with num_segments=), not both");
-  }
-  if (c.segment_ids && !c.num_segments) {
-    throw py::type_error(std::string(name) + "(): segment_ids= needs num_segments=");
-  }
-  if (c.num_segments && !c.segment_ids) {
-    throw py::type_error(std::string(name) + "(): num_segments= goes with segment_ids=");
-  }
+  if (c.hits && c.hits.is_none()) c.hits = py::handle();
+  CheckSegmentKeywords(name, c);
   return c;
 }
 
@@ -228,19 +217,6 @@ py::object EvaluateSegments(const Spec& spec, Want want, const Common& c, const 
     case Want::kBoth: return py::make_tuple(values, grad);
   }
   return values;
-}
-
-// Whether a call's segment_ids= are sorted (non-decreasing); ids that are
-// not a 1-D integer array count as sorted: the sorted path reports them.
-bool SortedIds(const char* name, py::handle ids_obj) {
-  Arg ids;
-  LoadLabels(name, ids_obj, ids, "segment_ids");
-  if (ids.rank != 1) return true;
-  const View<const int64_t> v = ids.ToView<const int64_t>();
-  for (int64_t i = 1; i < v.shape[0]; ++i) {
-    if (v.data[i * v.strides[0]] < v.data[(i - 1) * v.strides[0]]) return false;
-  }
-  return true;
 }
 
 template <class O, Driver D, class Runner, typename T>

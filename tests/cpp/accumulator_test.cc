@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <vector>
@@ -213,6 +214,57 @@ TEST(LossState, NoneReductionIsAnError) {
   EXPECT_THROW(s.Result(Reduction::kNone), fastloss::Error);
   EXPECT_TRUE(std::isnan(s.Result(Reduction::kMean)));
   EXPECT_EQ(s.Result(Reduction::kSum), 0.0);
+}
+
+// The losses of several inputs take segments through Segmented<MultiCall>:
+// triplet_margin's rows, each segment its own call.
+TEST(Segments, MultiInputRowsEachSegmentsOwnCall) {
+  const int64_t n = 300, D = 4;
+  std::mt19937 rng(11);
+  std::normal_distribution<double> d(0.0, 1.0);
+  std::vector<double> x[3], g[3];
+  for (auto& v : x) {
+    v.resize(n * D);
+    for (double& e : v) e = d(rng);
+  }
+  for (auto& v : g) v.assign(n * D, 0.0);
+  const std::vector<int64_t> offsets{0, 100, 100, 257, n};
+  const int64_t S = 4;
+  fastloss::MultiCall<double> call;
+  for (int k = 0; k < 3; ++k) {
+    call.inputs[k] = fastloss::View<const double>::Contiguous(x[k].data(), {n, D});
+    call.grads[k] = fastloss::View<double>::Contiguous(g[k].data(), {n, D});
+  }
+  std::vector<double> values(S);
+  const std::function<double(const fastloss::MultiCall<double>&)> run =
+      [](const fastloss::MultiCall<double>& c) { return fastloss::TripletMargin(c); };
+  fastloss::Segmented<double, fastloss::MultiCall<double>>(
+      "triplet_margin", call,
+      fastloss::View<const int64_t>::Contiguous(offsets.data(), {S + 1}), values.data(),
+      /*elements=*/false, /*loss_rank=*/1, run);
+  EXPECT_TRUE(std::isnan(values[1]));
+  for (int64_t s : {0, 2, 3}) {
+    const int64_t lo = offsets[s], m = offsets[s + 1] - lo;
+    fastloss::MultiCall<double> c;
+    std::vector<double> own[3];
+    for (int k = 0; k < 3; ++k) {
+      own[k].assign(m * D, 0.0);
+      c.inputs[k] = fastloss::View<const double>::Contiguous(x[k].data() + lo * D, {m, D});
+      c.grads[k] = fastloss::View<double>::Contiguous(own[k].data(), {m, D});
+    }
+    EXPECT_EQ(Bits(values[s]), Bits(fastloss::TripletMargin(c))) << "segment " << s;
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_EQ(std::memcmp(g[k].data() + lo * D, own[k].data(), m * D * sizeof(double)), 0);
+    }
+  }
+  // a mismatched input is an Error naming it
+  fastloss::MultiCall<double> bad = call;
+  bad.inputs[1] = fastloss::View<const double>::Contiguous(x[1].data(), {n - 1, D});
+  EXPECT_THROW(fastloss::Segmented<double>("triplet_margin", bad,
+                                           fastloss::View<const int64_t>::Contiguous(
+                                               offsets.data(), {S + 1}),
+                                           values.data(), false, 1, run),
+               fastloss::Error);
 }
 
 // Dice over (N, C, L) with axis {0, 2}: one score per class over every

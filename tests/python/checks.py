@@ -206,3 +206,28 @@ def check_call(name, opts, y_true, y_pred, *, reduction="mean", weights=None, rt
     assert_same(v2, v, dtype=dtype, what=what + " value_and_grad value vs value")
     assert_same(g2, g, dtype=dtype, what=what + " value_and_grad grad vs grad")
     return v, g
+
+
+# The segment keywords of a fuzzed call, as code for a subprocess (it runs
+# with numpy as np, a Generator `rng` and the item count `n`): wrong values,
+# dtypes, shapes and huge numbers for offsets / segment_ids / num_segments.
+FUZZ_SEGMENT_KEYWORDS = r"""
+def fuzz_segment_keywords(rng, n):
+    kind = rng.integers(0, 6)
+    kw = {}
+    if kind == 0:
+        kw["offsets"] = np.sort(rng.integers(-3, n + 4, int(rng.integers(0, 6))))
+    elif kind == 1:
+        kw["offsets"] = rng.integers(-2**62, 2**62, int(rng.integers(1, 5)))
+    elif kind == 2:
+        kw["segment_ids"] = np.sort(rng.integers(-1, 5, n)); kw["num_segments"] = int(rng.integers(-1, 6))
+    elif kind == 3:
+        kw["segment_ids"] = rng.integers(0, 4, int(rng.integers(max(n - 1, 0), n + 2)))
+        kw["num_segments"] = 4
+    elif kind == 4:
+        kw["offsets"] = rng.normal(size=3) if rng.random() < 0.5 else np.zeros((2, 2), np.int64)
+    else:
+        kw["offsets"] = np.array([0, n], np.int64)
+        kw["num_segments"] = [None, 2**63, -5, "x", 2.5][int(rng.integers(0, 5))]
+    return kw
+"""

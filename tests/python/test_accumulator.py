@@ -466,7 +466,8 @@ def test_per_segment_accumulator_errors():
     with pytest.raises(TypeError, match="num_segments"):
         fl.mse.accumulator(num_segments=2.5)
     with pytest.raises(TypeError, match="num_segments"):
-        fl.triplet_margin.accumulator(num_segments=2)
+        fl.pairwise_ranking.accumulator(num_segments=2)  # a sum over pairs: no segments
+    assert fl.triplet_margin.accumulator(num_segments=2).num_segments == 2  # rows: segments
     assert acc.count == 0
 
 

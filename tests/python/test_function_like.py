@@ -163,7 +163,8 @@ def test_signature_binds_real_calls(name):
 def test_signature_of_multi_losses():
     tm = inspect.signature(fl.triplet_margin)
     assert str(tm) == ("(anchor, positive, negative, *, margin=1.0, p=2.0, eps=1e-06, swap=False, "
-                       "squared=False, reduction='mean', weights=None)")
+                       "squared=False, reduction='mean', weights=None, offsets=None, "
+                       "segment_ids=None, num_segments=None)")
     assert inspect.signature(fl.triplet_margin.grad) == tm  # three gradients: no out=
     assert str(inspect.signature(fl.gan_generator)) == "(fake_logits, *, saturating=False, reduction='mean', weights=None)"
     assert str(inspect.signature(fl.gan_generator.grad)) == (

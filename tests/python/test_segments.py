@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
+from checks import FUZZ_SEGMENT_KEYWORDS
 from fastloss import reference
 
 
@@ -282,7 +283,7 @@ def test_fuzz_segment_arguments_never_crash_or_write_on_error():
     """Random offsets / segment_ids / num_segments (wrong values, dtypes,
     shapes, huge numbers), in a subprocess that would report a crash; an
     error leaves out= as it was."""
-    code = r"""
+    code = FUZZ_SEGMENT_KEYWORDS + r"""
 import numpy as np, fastloss as fl
 rng = np.random.default_rng(0)
 bad = 0
@@ -297,21 +298,7 @@ for trial in range(3000):
         y, p = rng.uniform(0, 1, (n, 4)), rng.uniform(0, 1, (n, 4))
     else:
         y, p = rng.normal(size=n), rng.normal(size=n)
-    kind = rng.integers(0, 6)
-    kw = {}
-    if kind == 0:
-        kw["offsets"] = np.sort(rng.integers(-3, n + 4, int(rng.integers(0, 6))))
-    elif kind == 1:
-        kw["offsets"] = rng.integers(-2**62, 2**62, int(rng.integers(1, 5)))
-    elif kind == 2:
-        kw["segment_ids"] = np.sort(rng.integers(-1, 5, n)); kw["num_segments"] = int(rng.integers(-1, 6))
-    elif kind == 3:
-        kw["segment_ids"] = rng.integers(0, 4, n); kw["num_segments"] = 4
-    elif kind == 4:
-        kw["offsets"] = rng.normal(size=3) if rng.random() < 0.5 else np.zeros((2, 2), np.int64)
-    else:
-        kw["offsets"] = np.array([0, n], np.int64)
-        kw["num_segments"] = [None, 2**63, -5, "x", 2.5][int(rng.integers(0, 5))]
+    kw = fuzz_segment_keywords(rng, n)
     out = np.full(p.shape, 7.0)
     try:
         getattr(fl, name).value_and_grad(y, p, out=out, **kw)

@@ -43,6 +43,7 @@ struct Cutter {
   bool elements;
   int64_t n;        // items
   int loss_rank;    // rank of the per-item losses (weights broadcast to it)
+  const char* lead; // the segmented operand's name
 
   template <typename V>
   V Items(const V& v, const char* arg) const {
@@ -59,7 +60,7 @@ struct Cutter {
     }
     if (v.rank < 1 || v.shape[0] != n) {
       throw Error(std::string(name) + ": " + arg + " must have " + std::to_string(n) +
-                  " rows (axis 0), as y_pred has, got shape " +
+                  " rows (axis 0), as " + lead + " has, got shape " +
                   internal::ShapeString(v.shape, v.rank));
     }
     return v;
@@ -86,31 +87,60 @@ struct Cutter {
   }
 };
 
+// The per-item operands of a call (cut with the items), each with its name
+// in errors; the weights are cut apart (they may broadcast).
+template <typename T, class F>
+void ForItemOperands(Call<T>& c, F&& f) {
+  f(c.y_true, "y_true");
+  f(c.y_pred, "y_pred");
+  if (c.grad) f(*c.grad, "grad");
+}
+template <typename T, class F>
+void ForItemOperands(LabelCall<T>& c, F&& f) {
+  f(c.labels, "y_true");
+  f(c.y_pred, "y_pred");
+  if (c.grad) f(*c.grad, "grad");
+}
+// A MultiCall's inputs (the ones given: an absent input is a default
+// view), its target and its gradients.
+template <typename V>
+bool Given(const V& v) {
+  return v.data != nullptr || v.rank > 0;
+}
+template <typename T, class F>
+void ForItemOperands(MultiCall<T>& c, F&& f) {
+  static const char* const kInputs[] = {"input 1", "input 2", "input 3"};
+  static const char* const kGrads[] = {"the gradient of input 1", "the gradient of input 2",
+                                       "the gradient of input 3"};
+  for (int k = 0; k < MultiCall<T>::kMaxInputs; ++k) {
+    if (Given(c.inputs[k])) f(c.inputs[k], kInputs[k]);
+  }
+  if (Given(c.target)) f(c.target, "target");
+  for (int k = 0; k < MultiCall<T>::kMaxInputs; ++k) {
+    if (c.grads[k]) f(*c.grads[k], kGrads[k]);
+  }
+}
+
+// The operand whose items are segmented.
 template <typename T>
-const View<const T>& TrueOf(const Call<T>& c) {
-  return c.y_true;
+const View<const T>& Lead(const Call<T>& c) {
+  return c.y_pred;
 }
 template <typename T>
-const View<const int64_t>& TrueOf(const LabelCall<T>& c) {
-  return c.labels;
+const View<const T>& Lead(const LabelCall<T>& c) {
+  return c.y_pred;
 }
 template <typename T>
-View<const T>& TrueOf(Call<T>& c) {
-  return c.y_true;
-}
-template <typename T>
-View<const int64_t>& TrueOf(LabelCall<T>& c) {
-  return c.labels;
+const View<const T>& Lead(const MultiCall<T>& c) {
+  return c.inputs[0];
 }
 
 // The call of items [lo, hi) of `base` (whose operands are laid out by
 // the Cutter).
 template <class CallT>
 void Cut(CallT& c, int64_t lo, int64_t hi, bool slice_w) {
-  TrueOf(c) = SliceRows(TrueOf(c), lo, hi);
-  c.y_pred = SliceRows(c.y_pred, lo, hi);
+  ForItemOperands(c, [lo, hi](auto& v, const char*) { v = SliceRows(v, lo, hi); });
   if (c.weights && slice_w) c.weights = SliceRows(*c.weights, lo, hi);
-  if (c.grad) c.grad = SliceRows(*c.grad, lo, hi);
 }
 
 }  // namespace
@@ -185,21 +215,21 @@ void Segmented(const char* name, const CallT& call, const View<const int64_t>& o
   if constexpr (std::is_same<CallT, LabelCall<T>>::value) {
     if (call.hits) throw Error(std::string(name) + ": a segmented call writes no hits");
   }
-  const View<const T>& p = call.y_pred;
-  internal::CheckView(name, "y_pred", p);
+  const View<const T>& p = Lead(call);
+  const char* lead = std::is_same<CallT, MultiCall<T>>::value ? "input 1" : "y_pred";
+  internal::CheckView(name, lead, p);
   if (!elements && p.rank < 1) {
-    throw Error(std::string(name) + ": segments of rows need y_pred with at least one dimension");
+    throw Error(std::string(name) + ": segments of rows need " + lead +
+                " with at least one dimension");
   }
   const int64_t n = elements ? p.size() : p.shape[0];
   const std::vector<int64_t> off =
       internal::CheckedOffsets(name, offsets, n, elements ? "elements" : "rows");
   const int64_t S = static_cast<int64_t>(off.size()) - 1;
-  Cutter cut{name, elements, n, loss_rank};
+  Cutter cut{name, elements, n, loss_rank, lead};
   CallT base = call;
   if constexpr (std::is_same<CallT, Call<T>>::value) base.segments = nullptr;
-  base.y_pred = cut.Items(p, "y_pred");
-  TrueOf(base) = cut.Items(TrueOf(call), "y_true");
-  if (call.grad) base.grad = cut.Items(*call.grad, "grad");
+  ForItemOperands(base, [&cut](auto& v, const char* arg) { v = cut.Items(v, arg); });
   const bool slice_w = call.weights && cut.WeightsSliced(*call.weights);
   if (slice_w && elements) base.weights = Flatten(*call.weights);
   // Segments of whole tasks of about kTaskItems items.
@@ -253,6 +283,10 @@ void Segmented(const char* name, const CallT& call, const View<const int64_t>& o
   template void Segmented<T, LabelCall<T>>(const char*, const LabelCall<T>&,                   \
                                            const View<const int64_t>&, T*, bool, int,          \
                                            const std::function<double(const LabelCall<T>&)>&,  \
+                                           LossState*);                                        \
+  template void Segmented<T, MultiCall<T>>(const char*, const MultiCall<T>&,                   \
+                                           const View<const int64_t>&, T*, bool, int,          \
+                                           const std::function<double(const MultiCall<T>&)>&,  \
                                            LossState*);
 FASTLOSS_INSTANTIATE_SEGMENTED(float)
 FASTLOSS_INSTANTIATE_SEGMENTED(double)

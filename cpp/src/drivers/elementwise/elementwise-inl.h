@@ -14,8 +14,8 @@
 // lane adds at most 16 values in T), then each run's lanes are added and
 // folded into the block's float64 partial. The driver folds the
 // partials in index order, so the result does not depend on how blocks are
-// spread over threads. The last < lanes elements of a block run one lane at a
-// time (CappedTag<T, 1>) through the same functor.
+// spread over threads. The last < lanes elements of a block run as one vector
+// through the same functor, from a stack copy whose extra lanes are ignored.
 
 #if defined(FASTLOSS_SRC_DRIVERS_ELEMENTWISE_ELEMENTWISE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef FASTLOSS_SRC_DRIVERS_ELEMENTWISE_ELEMENTWISE_INL_H_
@@ -69,7 +69,7 @@ HWY_INLINE void StoreOut(D d, hn::Vec<D> v, T* to, bool stream) {
   }
 }
 
-// One vector (or one lane, for d = CappedTag<T, 1>) of elements at offset i:
+// One vector of elements at offset i:
 // evaluates the functor, stores what the mode asks for, returns w * l; with
 // kCheck, adds y to the range check.
 template <bool kGrad, bool kStore, bool kWeighted, bool kCheck = false, class Loss, class D,
@@ -136,7 +136,6 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   // compiler knows the gradient stores cannot modify its options and hoists
   // everything derived from them out of the loop.
   const hn::ScalableTag<T> d;
-  const hn::CappedTag<T, 1> d1;
   const size_t lanes = hn::Lanes(d);
   const T* y = static_cast<const T*>(a.y);
   const T* p = static_cast<const T*>(a.p);
@@ -146,7 +145,6 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   T* aux_grad = static_cast<T*>(a.aux_grad);
   T* out = static_cast<T*>(a.loss);
   const auto scale = hn::Set(d, static_cast<T>(a.grad_scale));
-  const auto scale1 = hn::Set(d1, static_cast<T>(a.grad_scale));
   const size_t n = static_cast<size_t>(a.n);
   constexpr size_t kBlock = static_cast<size_t>(kReductionBlock);
   // Cheap functors are unrolled four times (independent accumulators hide
@@ -155,11 +153,10 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   constexpr size_t kUnroll = Loss::kCost >= 4 ? 2 : 4;
   const size_t fold = kFoldVectors * lanes;
   // Blocks start at multiples of kReductionBlock elements, so with an
-  // aligned base every full-vector store is aligned; the one-lane tail
-  // always uses ordinary stores.
+  // aligned base every full-vector store is aligned; the partial tail
+  // vector always uses ordinary stores.
   const bool stream = a.stream && (kGrad || kStore);
   YCheck<hn::ScalableTag<T>> check(d, a.y_lo, a.y_hi);
-  YCheck<hn::CappedTag<T, 1>> check1(d1, a.y_lo, a.y_hi);
 
   for (size_t b0 = 0, bi = 0; b0 < n; b0 += kBlock, ++bi) {
     const size_t end = b0 + (n - b0 < kBlock ? n - b0 : kBlock);
@@ -204,15 +201,43 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
         block_sum += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, total)));
       }
     }
-    for (; i < end; ++i) {
+    if (i < end) {
+      // The last partial vector: its lanes copied to the stack (the rest
+      // repeat the last element, so every lane is a valid input, also for
+      // the range check), one vector step, the valid lanes of its losses
+      // summed and of its outputs copied back. A scalar loop here cost a
+      // call of a few hundred elements a fifth of its time.
+      const size_t rem = end - i;
+      constexpr size_t kMax = HWY_MAX_BYTES / sizeof(T);
+      HWY_ALIGN T ty[kMax], tp[kMax], tw[kMax], ta[kMax], tg[kMax], tga[kMax], tl[kMax];
+      const auto fill = [rem, i, lanes](T* to, const T* from) {
+        for (size_t k = 0; k < lanes; ++k) to[k] = from[i + (k < rem ? k : rem - 1)];
+      };
+      fill(ty, y);
+      fill(tp, p);
+      if constexpr (kWeighted) fill(tw, w);
+      if constexpr (UsesAux<Loss>::value) fill(ta, aux);
       const auto l = ElementStep<kGrad, kStore, kWeighted, kCheck>(
-          d1, loss, y, p, w, aux, grad, aux_grad, out, scale1, i, false, &check1);
-      if constexpr (kSum) block_sum += static_cast<double>(hn::GetLane(l));
+          d, loss, ty, tp, tw, ta, grad ? tg : nullptr, aux_grad ? tga : nullptr, tl, scale, 0,
+          false, &check);
+      if constexpr (kSum) {
+        block_sum += static_cast<double>(
+            hn::GetLane(hn::SumOfLanes(d, hn::IfThenElseZero(hn::FirstN(d, rem), l))));
+      }
+      const auto back = [rem, i](T* to, const T* from) {
+        if (to) std::memcpy(to + i, from, rem * sizeof(T));
+      };
+      if constexpr (kGrad) {
+        back(grad, tg);
+        back(aux_grad, tga);
+      }
+      if constexpr (kStore) back(out, tl);
+      i = end;
     }
     if constexpr (kSum) a.partials[bi] = block_sum;
   }
   if constexpr (kCheck) {
-    if (!hn::AllFalse(d, check.bad) || !hn::AllFalse(d1, check1.bad)) *a.y_outside = true;
+    if (!hn::AllFalse(d, check.bad)) *a.y_outside = true;
   }
   // Non-temporal stores are weakly ordered: make them visible before the
   // driver hands the results to another thread.
