@@ -164,21 +164,27 @@ def _segments(rng, y, p, n, settings):
     for c in cases:
         t = c.stats()[0]
         print(f"| {c.op} | {t * 1e3:.3f} | {t / base:.1f}x | {t / base_t:.1f}x |")
+    out = np.empty_like(p)
     cases = [Case("unsegmented", "fastloss", 1, lambda: fl.mse(y, p))]
     for g in (10, 1000, 100_000):
         o = np.linspace(0, n, g + 1).astype(np.int64)
         cases.append(Case(f"G = {g}", "fastloss", 1, lambda o=o: fl.mse(y, p, offsets=o)))
         cases.append(Case(f"G = {g}, value_and_grad", "fastloss", 1,
                           lambda o=o: fl.mse.value_and_grad(y, p, offsets=o)))
+        cases.append(Case(f"G = {g}, value_and_grad(out=)", "fastloss", 1,
+                          lambda o=o: fl.mse.value_and_grad(y, p, offsets=o, out=out)))
     cases.append(Case("unsegmented value_and_grad", "fastloss", 1, lambda: fl.mse.value_and_grad(y, p)))
+    cases.append(Case("unsegmented value_and_grad(out=)", "fastloss", 1,
+                      lambda: fl.mse.value_and_grad(y, p, out=out)))
     _measure(cases, settings)
     base = cases[0].stats()[0]
-    base_vg = cases[-1].stats()[0]
+    base_vg = cases[-2].stats()[0]
+    base_out = cases[-1].stats()[0]
     print(f"\n| mse over N = {n:.0e}, segments | median ms | vs unsegmented |")
     print("|---|---:|---:|")
     for c in cases:
         t = c.stats()[0]
-        ref = base_vg if "value_and_grad" in c.op else base
+        ref = base_out if "out=" in c.op else base_vg if "value_and_grad" in c.op else base
         print(f"| {c.op} | {t * 1e3:.3f} | {t / ref:.2f}x |")
 
 

@@ -475,7 +475,9 @@ def test_segments_equal_per_segment_calls(name, dtype):
                 elif not (name == "sparse_categorical_accuracy" and np.all(y[sl] == -1)):
                     ref, _ = reference.value_and_grad(name, y[sl], p[sl], weights=wk,
                                                       reduction=reduction, **opts)
-                    np.testing.assert_allclose(v[k], ref, rtol=1.2e-7 if dtype == np.float32
+                    # float32: weights summed in float lanes (up to 17 per
+                    # lane) before float64, then the ratio rounded: 2 ulp.
+                    np.testing.assert_allclose(v[k], ref, rtol=2.4e-7 if dtype == np.float32
                                                else 1e-13)
 
 

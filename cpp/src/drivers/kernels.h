@@ -7,8 +7,20 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "hwy/targets.h"
+
 namespace fastloss {
 namespace internal {
+
+// Chooses Highway's SIMD target before a kernel pointer is taken. Until the
+// first dispatched call, HWY_DYNAMIC_DISPATCH names Highway's initialising
+// stub, which runs CPUID (a VM exit on virtual machines: microseconds) every
+// time it is called: once per segment of a process's first segmented call,
+// which took a third of a 1e5-segment call. The lookups below call this.
+inline void ChooseTarget() {
+  hwy::ChosenTarget& chosen = hwy::GetChosenTarget();
+  if (HWY_UNLIKELY(!chosen.IsInitialized())) chosen.Update(hwy::SupportedTargets());
+}
 
 // Functors with `static constexpr bool kAux = true` take a third
 // per-element operand (e.g. BCE's pos_weight array): Eval(m, y, p, aux, g).

@@ -15,7 +15,9 @@
 // folded into the block's float64 partial. The driver folds the
 // partials in index order, so the result does not depend on how blocks are
 // spread over threads. The last < lanes elements of a block run as one vector
-// through the same functor, from a stack copy whose extra lanes are ignored.
+// through the same functor: the block's last vector, its lanes done before
+// masked out of the sum, the check and the stores (or, in a block shorter
+// than a vector, a stack copy whose extra lanes are ignored).
 
 #if defined(FASTLOSS_SRC_DRIVERS_ELEMENTWISE_ELEMENTWISE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef FASTLOSS_SRC_DRIVERS_ELEMENTWISE_ELEMENTWISE_INL_H_
@@ -59,10 +61,14 @@ struct YCheck {
   HWY_INLINE void Add(hn::Vec<D> y) { bad = hn::Or(bad, hn::Or(hn::Lt(y, lo), hn::Gt(y, hi))); }
 };
 
-// Stores an output vector, non-temporally for outputs too large for the cache.
+// Stores an output vector, non-temporally for outputs too large for the
+// cache; with `keep`, only its lanes where keep is true (a block's tail).
 template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void StoreOut(D d, hn::Vec<D> v, T* to, bool stream) {
-  if (stream) {
+HWY_INLINE void StoreOut(D d, hn::Vec<D> v, T* to, bool stream,
+                         const hn::Mask<D>* keep = nullptr) {
+  if (keep) {
+    hn::BlendedStore(v, *keep, d, to);
+  } else if (stream) {
     hn::Stream(v, d, to);
   } else {
     hn::StoreU(v, d, to);
@@ -71,18 +77,20 @@ HWY_INLINE void StoreOut(D d, hn::Vec<D> v, T* to, bool stream) {
 
 // One vector of elements at offset i:
 // evaluates the functor, stores what the mode asks for, returns w * l; with
-// kCheck, adds y to the range check.
+// kCheck, adds y to the range check. With `keep` (a block's last, overlapping
+// vector), only the lanes where keep is true are stored and checked.
 template <bool kGrad, bool kStore, bool kWeighted, bool kCheck = false, class Loss, class D,
           typename T = hn::TFromD<D>>
 HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
                                   const T* w, const T* aux, T* grad, T* aux_grad, T* out,
                                   hn::Vec<D> scale, size_t i, bool stream = false,
-                                  YCheck<D>* check = nullptr) {
+                                  YCheck<D>* check = nullptr,
+                                  const hn::Mask<D>* keep = nullptr) {
   const SimdMath<D> m{d};
   hn::Vec<D> g = hn::Zero(d), ga = hn::Zero(d);
   hn::Vec<D> l;
   const hn::Vec<D> yv = hn::LoadU(d, y + i);
-  if constexpr (kCheck) check->Add(yv);
+  if constexpr (kCheck) check->Add(keep ? hn::IfThenElse(*keep, yv, check->lo) : yv);
   if constexpr (UsesAuxGrad<Loss>::value) {
     l = loss.template Eval<kGrad>(m, yv, hn::LoadU(d, p + i), hn::LoadU(d, aux + i), g, ga);
   } else if constexpr (UsesAux<Loss>::value) {
@@ -99,15 +107,15 @@ HWY_INLINE hn::Vec<D> ElementStep(D d, const Loss& loss, const T* y, const T* p,
       if constexpr (UsesAuxGrad<Loss>::value) ga = hn::Mul(ga, wv);
     }
   }
-  if constexpr (kStore) StoreOut(d, l, out + i, stream);
+  if constexpr (kStore) StoreOut(d, l, out + i, stream, keep);
   if constexpr (kGrad) {
     if constexpr (UsesAuxGrad<Loss>::value) {
       // Either gradient may be absent (the call asked for the other only).
-      if (grad) StoreOut(d, hn::Mul(g, scale), grad + i, stream);
-      if (aux_grad) StoreOut(d, hn::Mul(ga, scale), aux_grad + i, stream);
+      if (grad) StoreOut(d, hn::Mul(g, scale), grad + i, stream, keep);
+      if (aux_grad) StoreOut(d, hn::Mul(ga, scale), aux_grad + i, stream, keep);
     } else {
       (void)aux_grad;
-      StoreOut(d, hn::Mul(g, scale), grad + i, stream);
+      StoreOut(d, hn::Mul(g, scale), grad + i, stream, keep);
     }
   }
   return l;
@@ -161,6 +169,8 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
   for (size_t b0 = 0, bi = 0; b0 < n; b0 += kBlock, ++bi) {
     const size_t end = b0 + (n - b0 < kBlock ? n - b0 : kBlock);
     double block_sum = 0.0;
+    // The last run's lane sums, reduced once the tail's lanes are added.
+    auto pending = hn::Zero(d);
     size_t i = b0;
     while (i + lanes <= end) {
       const size_t run_end = i + fold <= end ? i + fold : i + (end - i) / lanes * lanes;
@@ -197,16 +207,30 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
                                  d, loss, y, p, w, aux, grad, aux_grad, out, scale, i, stream, &check));
       }
       if constexpr (kSum) {
-        const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
-        block_sum += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, total)));
+        if (i < end && i + lanes <= end) {  // another run follows
+          const auto total = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
+          block_sum += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, total)));
+        } else {
+          pending = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
+        }
       }
     }
+    if (i < end && end - b0 >= lanes) {
+      // The last partial vector of a block of at least one vector: the
+      // vector that ends at the block's end, whose first lanes were done
+      // already; only its last `rem` lanes are summed, checked and stored.
+      const size_t rem = end - i;
+      const auto keep = hn::Not(hn::FirstN(d, lanes - rem));
+      const auto l = ElementStep<kGrad, kStore, kWeighted, kCheck>(
+          d, loss, y, p, w, aux, grad, aux_grad, out, scale, end - lanes, false, &check, &keep);
+      if constexpr (kSum) pending = hn::Add(pending, hn::IfThenElseZero(keep, l));
+      i = end;
+    }
     if (i < end) {
-      // The last partial vector: its lanes copied to the stack (the rest
-      // repeat the last element, so every lane is a valid input, also for
-      // the range check), one vector step, the valid lanes of its losses
-      // summed and of its outputs copied back. A scalar loop here cost a
-      // call of a few hundred elements a fifth of its time.
+      // A block of less than one vector (a small call): its lanes copied to
+      // the stack (the rest repeat the last element, so every lane is a
+      // valid input, also for the range check), one vector step, the valid
+      // lanes of its losses summed and of its outputs copied back.
       const size_t rem = end - i;
       constexpr size_t kMax = HWY_MAX_BYTES / sizeof(T);
       HWY_ALIGN T ty[kMax], tp[kMax], tw[kMax], ta[kMax], tg[kMax], tga[kMax], tl[kMax];
@@ -220,10 +244,7 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
       const auto l = ElementStep<kGrad, kStore, kWeighted, kCheck>(
           d, loss, ty, tp, tw, ta, grad ? tg : nullptr, aux_grad ? tga : nullptr, tl, scale, 0,
           false, &check);
-      if constexpr (kSum) {
-        block_sum += static_cast<double>(
-            hn::GetLane(hn::SumOfLanes(d, hn::IfThenElseZero(hn::FirstN(d, rem), l))));
-      }
+      if constexpr (kSum) pending = hn::IfThenElseZero(hn::FirstN(d, rem), l);
       const auto back = [rem, i](T* to, const T* from) {
         if (to) std::memcpy(to + i, from, rem * sizeof(T));
       };
@@ -234,7 +255,10 @@ HWY_NOINLINE void ElementwiseRun(const Loss loss, const internal::KernelArgs& a)
       if constexpr (kStore) back(out, tl);
       i = end;
     }
-    if constexpr (kSum) a.partials[bi] = block_sum;
+    if constexpr (kSum) {
+      block_sum += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, pending)));
+      a.partials[bi] = block_sum;
+    }
   }
   if constexpr (kCheck) {
     if (!hn::AllFalse(d, check.bad)) *a.y_outside = true;
@@ -304,11 +328,13 @@ HWY_AFTER_NAMESPACE();
   template <>                                                              \
   internal::ElementwiseKernel                                              \
   internal::ElementwiseKernelFor<losses::Name, float>() {                  \
+    internal::ChooseTarget();                                              \
     return &HWY_DYNAMIC_DISPATCH(Name##F32);                               \
   }                                                                        \
   template <>                                                              \
   internal::ElementwiseKernel                                              \
   internal::ElementwiseKernelFor<losses::Name, double>() {                 \
+    internal::ChooseTarget();                                              \
     return &HWY_DYNAMIC_DISPATCH(Name##F64);                               \
   }
 #endif

@@ -250,18 +250,22 @@ HWY_AFTER_NAMESPACE();
   HWY_EXPORT(Name##GradF64);                                                          \
   template <>                                                                         \
   internal::GroupKernel internal::GroupSumsKernelFor<losses::Name, float>() {         \
+    internal::ChooseTarget();                                                         \
     return &HWY_DYNAMIC_DISPATCH(Name##SumsF32);                                      \
   }                                                                                   \
   template <>                                                                         \
   internal::GroupKernel internal::GroupSumsKernelFor<losses::Name, double>() {        \
+    internal::ChooseTarget();                                                         \
     return &HWY_DYNAMIC_DISPATCH(Name##SumsF64);                                      \
   }                                                                                   \
   template <>                                                                         \
   internal::GroupKernel internal::GroupGradKernelFor<losses::Name, float>() {         \
+    internal::ChooseTarget();                                                         \
     return &HWY_DYNAMIC_DISPATCH(Name##GradF32);                                      \
   }                                                                                   \
   template <>                                                                         \
   internal::GroupKernel internal::GroupGradKernelFor<losses::Name, double>() {        \
+    internal::ChooseTarget();                                                         \
     return &HWY_DYNAMIC_DISPATCH(Name##GradF64);                                      \
   }
 
@@ -280,10 +284,12 @@ HWY_AFTER_NAMESPACE();
   HWY_EXPORT(Name##BoxF64);                                                           \
   template <>                                                                         \
   internal::ElementwiseKernel internal::ElementwiseKernelFor<losses::Name, float>() { \
+    internal::ChooseTarget();                                                         \
     return &HWY_DYNAMIC_DISPATCH(Name##BoxF32);                                       \
   }                                                                                   \
   template <>                                                                         \
   internal::ElementwiseKernel internal::ElementwiseKernelFor<losses::Name, double>() { \
-    return &HWY_DYNAMIC_DISPATCH(Name##BoxF64);                                       \
+    internal::ChooseTarget();                                                          \
+    return &HWY_DYNAMIC_DISPATCH(Name##BoxF64);                                        \
   }
 #endif

@@ -201,7 +201,16 @@ class GroupRun {
     ninner_ = inner_.n;
     inner_.Coalesce();
     contiguous_ = inner_.Contiguous();
+    if (!contiguous_ && inner_.rank >= 2 && inner_.shape[inner_.rank - 1] >= kMinRow) {
+      rows_contiguous_ = true;
+      for (int s = 0; s < Space::kOps; ++s) {
+        if (inner_.present[s] && inner_.strides[s][inner_.rank - 1] != 1) rows_contiguous_ = false;
+      }
+    }
   }
+  // Rows at least this long run in place (rows_contiguous_); shorter ones
+  // are gathered.
+  static constexpr int64_t kMinRow = 64;
 
   double GroupWeight(int64_t g) const {
     return pr_.weights ? static_cast<double>(pr_.weights->data[OffsetOf(
@@ -252,6 +261,28 @@ class GroupRun {
       }
       a.n = len;
       kernel(functor_, a);
+      return;
+    }
+    if (rows_contiguous_) {
+      // Contiguous rows of the inner space (the last axis, e.g. the pixels
+      // of an image when axis=(0, 2, 3)): the kernel runs on each row's
+      // part of the range in place, without a gather.
+      const int rank = inner_.rank;
+      const int64_t row = inner_.shape[rank - 1];
+      for (int64_t i = i0; i < i0 + len;) {
+        const int64_t run = std::min(i0 + len - i, row - i % row);
+        int64_t off[Space::kOps];
+        inner_.Offsets(i, off);
+        GroupArgs b = a;
+        for (int s = 0; s < ni; ++s) b.in[s] = pr_.in[s]->data + goff[s] + off[s];
+        for (int j = 0; j < ops_.grads; ++j) {
+          const int s = kMaxGroupInputs + j;
+          b.grad[j] = grads_out && pr_.grads[j] ? pr_.grads[j]->data + goff[s] + off[s] : nullptr;
+        }
+        b.n = run;
+        kernel(functor_, b);
+        i += run;
+      }
       return;
     }
     if (buf.empty()) buf.resize(static_cast<size_t>(Space::kOps * kGather));
@@ -457,6 +488,7 @@ class GroupRun {
   Space inner_, outer_;
   int64_t ninner_ = 0, ngroups_ = 0;
   bool contiguous_ = false;
+  bool rows_contiguous_ = false;  // the inner space's last axis is contiguous
   double grad_scale_ = 1.0;
 };
 

@@ -313,10 +313,12 @@ HWY_AFTER_NAMESPACE();
   HWY_EXPORT(Name##RowF64);                                                      \
   template <>                                                                    \
   internal::RowKernel internal::RowKernelFor<losses::Name, float>() {            \
+    internal::ChooseTarget();                                                    \
     return &HWY_DYNAMIC_DISPATCH(Name##RowF32);                                  \
   }                                                                              \
   template <>                                                                    \
   internal::RowKernel internal::RowKernelFor<losses::Name, double>() {           \
+    internal::ChooseTarget();                                                    \
     return &HWY_DYNAMIC_DISPATCH(Name##RowF64);                                  \
   }
 #endif
