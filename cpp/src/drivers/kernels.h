@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "hwy/cache_control.h"
 #include "hwy/targets.h"
 
 namespace fastloss {
@@ -86,6 +87,14 @@ struct KernelArgs {
 // dispatched (kernels/range_check.cc).
 template <typename T>
 int64_t FirstOutside(const T* y, int64_t n, T lo, T hi);
+
+// Copies n values to dst, the destination's whole vectors with non-temporal
+// stores and the parts at either end with ordinary ones (kernels/stream_copy.cc).
+// StreamFence() orders the non-temporal stores before the thread reports
+// its work done.
+template <typename T>
+void StreamCopy(T* dst, const T* src, int64_t n);
+inline void StreamFence() { hwy::FlushStream(); }
 
 // `functor` points to the loss functor the kernel was instantiated for.
 using ElementwiseKernel = void (*)(const void* functor, const KernelArgs& args);

@@ -15,10 +15,6 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "fastloss/fastloss.hpp"
 #include "drivers/checks.h"
 #include "drivers/kernels.h"
@@ -268,41 +264,6 @@ StageBuffers& ThreadStage() {
   return *stage;
 }
 
-// Copies n values to dst: the 64-byte lines wholly inside [dst, dst + n)
-// with non-temporal stores (the destination lines are not read first), the
-// partial lines at either end with ordinary stores, so that neighbouring
-// ranges written by other threads are untouched. StreamFence() orders the
-// non-temporal stores before the thread reports its work done.
-template <typename T>
-void StreamCopy(T* dst, const T* src, int64_t n) {
-#if defined(__SSE2__)
-  const uintptr_t a = reinterpret_cast<uintptr_t>(dst);
-  if (a % sizeof(T) == 0) {
-    constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
-    const int64_t head =
-        std::min<int64_t>(n, static_cast<int64_t>(((64 - (a & 63)) & 63) / sizeof(T)));
-    std::memcpy(dst, src, static_cast<size_t>(head) * sizeof(T));
-    int64_t i = head;
-    for (; i + kLine <= n; i += kLine) {
-      const __m128i* from = reinterpret_cast<const __m128i*>(src + i);
-      __m128i* to = reinterpret_cast<__m128i*>(dst + i);
-      _mm_stream_si128(to, _mm_loadu_si128(from));
-      _mm_stream_si128(to + 1, _mm_loadu_si128(from + 1));
-      _mm_stream_si128(to + 2, _mm_loadu_si128(from + 2));
-      _mm_stream_si128(to + 3, _mm_loadu_si128(from + 3));
-    }
-    std::memcpy(dst + i, src + i, static_cast<size_t>(n - i) * sizeof(T));
-    return;
-  }
-#endif
-  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
-}
-
-inline void StreamFence() {
-#if defined(__SSE2__)
-  _mm_sfence();
-#endif
-}
 
 
 template <typename T>
