@@ -58,7 +58,8 @@ class Accumulator:
     ``merge(other_or_iterable)``, ``result()``, ``state()``, ``reset()``;
     attributes ``count`` (items added: elements, rows, regions, boxes;
     ``counts`` per segment),
-    ``numerator`` and ``denominator`` (the exact sums, rounded), ``name``,
+    ``numerator`` and ``denominator`` (the exact sums, rounded; per
+    segment ``numerators`` and ``denominators``), ``name``,
     ``reduction``, ``options``. Thread-safe: concurrent updates run in
     parallel and meet only to add their sums. Pickles as its state.
     """
@@ -137,6 +138,18 @@ class Accumulator:
     @property
     def denominator(self) -> float:
         return self._acc.denominator
+
+    @property
+    def numerators(self):
+        """Each segment's numerator (exact, rounded once to float64), or
+        None without segments."""
+        return self._acc.numerators
+
+    @property
+    def denominators(self):
+        """Each segment's denominator (``sum(w)``, the count, or the loss's
+        own; exact, rounded once to float64), or None without segments."""
+        return self._acc.denominators
 
     @property
     def dtype(self):

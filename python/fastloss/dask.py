@@ -47,6 +47,20 @@ times ``1 / sum(w)``, where ``sum(w)`` is the exact denominator from the merged
 states (a lazy 0-d array): the gradient is one reduction pass plus one
 gradient pass, as the NumPy call of a region loss.
 
+**Segments.** ``offsets=`` (a NumPy array of S + 1 row pointers) or
+``segment_ids=`` (NumPy or Dask, one integer per item, in any order) with
+``num_segments=S`` give a lazy (S,) array, one reduced value per segment as
+the NumPy call gives it: each chunk's per-segment accumulator states (the
+items are the flat elements of an elementwise loss, axis 0 of the others;
+chunks run along them, every other axis whole) added as integers. The
+value is the NumPy call's bits where no chunk boundary cuts a segment off
+its 1024-item blocks (a segment inside one chunk, or cut at a multiple of
+1024 items from its start); elsewhere within the rounding of the block
+partials, and the same bits on every scheduler. The gradient is each
+chunk's ``w * dl`` (``"sum"``), times 1 / its segment's exact denominator
+(``"mean"``). Ids out of range raise when the graph runs. Regions that span
+axis 0 run the segmented call on the whole array, one chunk.
+
 **Layout.** Chunks never split what one loss value needs: the class axis of
 row-wise losses, the 4 coordinates of boxes and the reduced axes of region
 losses (Dice, ...) are rechunked to one chunk each. Regions that include
@@ -179,10 +193,11 @@ def _spanning_words(name, reduction, options, shape, dtype):
 
 def _whole_block(name, want, reduction, options, aux_names, dtype, p, t, w, *aux):
     """The call on the whole array (one chunk): its value (want 0, a NumPy
-    scalar) or gradient (want 1)."""
+    scalar, or an array of per-segment values) or gradient (want 1)."""
     kw = dict(reduction=reduction, weights=w, **_with(options, aux_names, aux))
     if want == 0:
-        return np.dtype(dtype).type(_loss(name)(t, p, **kw))
+        v = _loss(name)(t, p, **kw)
+        return v if isinstance(v, np.ndarray) else np.dtype(dtype).type(v)
     return _loss(name).grad(t, p, **kw)
 
 
@@ -448,14 +463,17 @@ def _asarray(x, *, pred=False):
 # The graph
 
 
-def _run(name, want, y_true, y_pred, reduction, weights, options, *, split_every=None):
+def _run(name, want, y_true, y_pred, reduction, weights, options, *, segments=None,
+         split_every=None):
     """Build the lazy Dask graph of ``fastloss.NAME`` (called by the front
-    door when ``y_true``, ``y_pred`` or ``weights`` is a Dask array).
+    door when any argument is a Dask array).
 
     want: 0 value, 1 grad, 2 (value, grad). reduction: "mean", "sum" or
     "none". weights: None or array-like. options: the loss's options as
-    parsed by the front door. split_every: the tree reduction's fan-in
-    (None: Dask's config, ``split_every``).
+    parsed by the front door. segments: None, ``{"offsets": o}`` or
+    ``{"segment_ids": ids, "num_segments": S}`` (the combination checked by
+    the front door). split_every: the tree reduction's fan-in (None: Dask's
+    config, ``split_every``).
     """
     da = _da()
     if want not in (0, 1, 2):
@@ -499,6 +517,10 @@ def _run(name, want, y_true, y_pred, reduction, weights, options, *, split_every
            y_pred, weights)
     layout = _layout(info, options, nd, strict=True)
     _check_shapes(loss, info, reduction, options, aux, layout, y_true, y_pred, weights)
+
+    if segments:
+        return _segmented(name, want, reduction, options, info, layout, y_true, y_pred, weights,
+                          aux, segments, split_every)
 
     if layout.spanning and nd > 0:
         if want == 0 and weights is None and not aux and reduction != "none":
@@ -559,14 +581,16 @@ def _wanted(want, value, grad):
     return value if want == 0 else grad if want == 1 else (value, grad)
 
 
-def _merged_words(name, block_fn, nd, k, args, split_every, token):
+def _merged_words(name, block_fn, nd, k, args, split_every, token, align=True):
     """The chunks' state words (``block_fn`` over ``args``, K words each)
-    merged by integer addition: a lazy (K,) int64 array."""
+    merged by integer addition: a lazy (K,) int64 array. ``align=False``:
+    the arguments already have the same blocks (one of them one item per
+    block)."""
     da = _da()
     p_ind = tuple(range(nd))
     words = da.blockwise(
         block_fn, p_ind + (nd,), *args, new_axes={nd: k},
-        adjust_chunks=dict.fromkeys(p_ind, 1), concatenate=True,
+        adjust_chunks=dict.fromkeys(p_ind, 1), concatenate=True, align_arrays=align,
         token=f"fastloss-{name}-{token}", dtype=np.int64,
         meta=np.empty((0,) * (nd + 1), np.int64))
     if nd == 0:
@@ -609,40 +633,264 @@ def _spanning_value(name, reduction, options, layout, y_true, y_pred, split_ever
                         dtype=dtype, meta=np.empty((), dtype))
 
 
-def _spanning_whole(name, want, reduction, options, layout, y_true, y_pred, weights, aux):
+def _spanning_whole(name, want, reduction, options, layout, y_true, y_pred, weights, aux,
+                    segments=None):
     """A region loss whose regions span axis 0, with weights, per-score
-    losses or a gradient (which need every region's totals first): the call
-    on the whole array, one chunk."""
+    losses, a gradient (which need every region's totals first) or
+    segments: the call on the whole array, one chunk."""
     da = _da()
     nd = y_pred.ndim
     full = tuple((d,) for d in y_pred.shape)
     P = _as_dask(y_pred, full)
-    T = _as_dask(y_true, full)
+    T = _as_dask(y_true, tuple((d,) for d in y_true.shape))
     loss_shape = layout.loss_shape(P.shape)
     loss_ind = layout.loss_axes
     W = None if weights is None else _align_weights(weights, loss_shape,
                                                     tuple((d,) for d in loss_shape))
     p_ind = tuple(range(nd))
-    args = [P, p_ind, T, p_ind]
+    args = [P, p_ind, T, loss_ind if layout.labels else p_ind]
     args += [None, None] if W is None else [W, loss_ind]
     aux_names = tuple(aux)
     for key in aux_names:
         args += [_align_weights(aux[key], P.shape, full), p_ind]
     dtype = P.dtype
+    seg = {}
+    out_ind = ()
+    if segments:
+        # The segments' keyword (ids as one chunk), after the array options.
+        aux_names += ("offsets" if "offsets" in segments else "segment_ids",)
+        ids = segments.get("offsets", segments.get("segment_ids"))
+        args += [_as_dask(ids, ((ids.shape[0],),)), (nd,)]  # whole: an index of no other
+        if "num_segments" in segments:
+            seg["num_segments"] = segments["num_segments"]
+        out_ind = (nd + 1,)
     value = grad = None
     if want in (0, 2):
         if reduction == "none":
             value = _none_graph(name, options, aux_names, loss_ind, args, dtype)
         else:
+            S = _num_segments(segments) if segments else None
             value = da.blockwise(
-                functools.partial(_whole_block, name, 0, reduction, options, aux_names, dtype),
-                (), *args, concatenate=True, token=f"fastloss-{name}-{reduction}", dtype=dtype,
-                meta=np.empty((), dtype))
+                functools.partial(_whole_block, name, 0, reduction, {**options, **seg},
+                                  aux_names, dtype),
+                out_ind, *args, concatenate=True, token=f"fastloss-{name}-{reduction}",
+                dtype=dtype, new_axes={nd + 1: S} if segments else None,
+                meta=np.empty((0,) * len(out_ind), dtype))
     if want in (1, 2):
         grad = da.blockwise(
-            functools.partial(_whole_block, name, 1, reduction, options, aux_names, dtype),
+            functools.partial(_whole_block, name, 1, reduction, {**options, **seg}, aux_names,
+                              dtype),
             p_ind, *args, concatenate=True, token=f"fastloss-{name}-grad", dtype=dtype,
             meta=np.empty((0,) * nd, dtype))
+    return _wanted(want, value, grad)
+
+
+# ---------------------------------------------------------------------------
+# Segments: offsets= or segment_ids= with num_segments=
+
+
+def _num_segments(segments):
+    if "offsets" in segments:
+        return int(np.shape(segments["offsets"])[0]) - 1
+    return int(segments["num_segments"])
+
+
+def _segment_keywords(name, items, n_items, segments):
+    """The segment keywords checked as the core checks them, before anything
+    is built: ``offsets`` (a NumPy array: S + 1 integers rising from 0 to the
+    item count) or ``segment_ids`` (NumPy or Dask, one integer per item; their
+    range is checked when the graph runs) with ``num_segments`` (>= 0)."""
+    if "offsets" in segments:
+        o = segments["offsets"]
+        if is_dask_array(o):
+            raise TypeError(f"{name}: offsets must be a NumPy array, not a Dask array (it holds "
+                            f"S + 1 row pointers; compute it first)")
+        o = np.asarray(o)
+        if o.dtype.kind not in "iu":
+            raise TypeError(f"{name}: offsets must be an array of integers, got dtype {o.dtype}")
+        if o.ndim != 1 or o.shape[0] < 1:
+            raise ValueError(f"{name}: offsets must be 1-D with S + 1 >= 1 entries")
+        o = o.astype(np.int64)
+        if o[0] != 0 or o[-1] != n_items or np.any(o[1:] < o[:-1]):
+            raise ValueError(f"{name}: offsets must rise from 0 to the {n_items} {items} "
+                             f"(non-decreasing), got {o[0]} ... {o[-1]}")
+        return {"offsets": o}
+    S = segments["num_segments"]
+    if isinstance(S, bool) or not isinstance(S, (int, np.integer)):
+        raise TypeError(f"{name}: num_segments must be an int, got {type(S).__name__}")
+    if S < 0:
+        raise ValueError(f"{name}: num_segments must be >= 0")
+    ids = _asarray(segments["segment_ids"])
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{name}: segment_ids must be an array of integers, got dtype {ids.dtype}")
+    if ids.ndim != 1 or ids.shape[0] != n_items:
+        got = ids.shape[0] if ids.ndim == 1 else f"shape {tuple(ids.shape)} of"
+        raise ValueError(f"{name}: segment_ids has {got} ids for {n_items} {items}")
+    if any(c != c for c in ids.shape):
+        raise ValueError(f"{name}: segment_ids has unknown chunk sizes (call "
+                         f"segment_ids.compute_chunk_sizes() first)")
+    return {"segment_ids": ids, "num_segments": int(S)}
+
+
+def _block_segments(name, S, offsets, seg, n):
+    """The segment keyword of a block of ``n`` items: its ids (checked in
+    range), or ``offsets`` shifted to the block (``seg`` holds its first
+    item's index)."""
+    if offsets is None:
+        ids = np.asarray(seg)
+        if ids.size and (ids.min() < 0 or ids.max() >= S):
+            bad = ids[(ids < 0) | (ids >= S)][0]
+            raise ValueError(f"{name}: segment_ids holds {bad}, outside [0, {S})")
+        return {"segment_ids": ids}
+    return {"offsets": np.clip(offsets - int(seg[0]), 0, n)}
+
+
+def _segment_state_block(name, reduction, options, nd, S, aux_names, offsets, p, t, w, seg,
+                         *aux):
+    """The (S, K) accumulator states of one chunk's segments, flattened and
+    shaped (1,) * nd + (S * K,)."""
+    acc = _loss(name).accumulator(reduction, num_segments=S, **_with(options, aux_names, aux))
+    acc.update(t, p, weights=w, **_block_segments(name, S, offsets, seg, p.shape[0]))
+    return np.asarray(acc.state(), dtype=np.int64).reshape((1,) * nd + (-1,))
+
+
+def _segment_merged(name, reduction, options, dtype, S, words):
+    """An accumulator of S segments holding the merged words."""
+    words = np.ascontiguousarray(words, dtype=np.int64)
+    return _loss(name).accumulator.from_state(
+        words.reshape(S, -1) if S else words.reshape(0, _core_state_words()),
+        reduction=reduction, dtype=np.dtype(dtype).name, **options)
+
+
+def _core_state_words():
+    from . import _core
+
+    return int(_core.STATE_WORDS)
+
+
+def _segment_values(name, reduction, options, dtype, S, words):
+    """Each segment's reduced value (an (S,) array of y_pred's dtype, as the
+    NumPy call returns it)."""
+    return np.asarray(_segment_merged(name, reduction, options, dtype, S, words).result(),
+                      dtype=dtype)
+
+
+def _segment_scales(name, options, S, words):
+    """1 / each segment's exact denominator, in float64 (0 for a zero one)."""
+    den = np.asarray(_segment_merged(name, "mean", options, np.float64, S, words).denominators,
+                     dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(den != 0.0, 1.0 / den, 0.0)
+
+
+def _segment_grad_block(name, reduction, options, S, aux_names, offsets, p, t, w, seg, *rest):
+    """``w * dl`` of one chunk; for a mean (``rest`` ends with the segments'
+    scales) each item's times 1 / its segment's denominator, in the chunk's
+    dtype, as the kernels scale a mean."""
+    aux = rest[: len(aux_names)]
+    keyword = _block_segments(name, S, offsets, seg, p.shape[0])
+    g = _loss(name).grad(t, p, reduction="sum", weights=w, **_with(options, aux_names, aux))
+    if reduction == "mean":
+        scale = rest[-1].astype(g.dtype)
+        if offsets is None:
+            s = scale[keyword["segment_ids"]]
+        else:
+            s = np.repeat(scale, np.diff(keyword["offsets"]))
+        g *= s.reshape((-1,) + (1,) * (g.ndim - 1))
+    return g
+
+
+def _segmented(name, want, reduction, options, info, layout, y_true, y_pred, weights, aux,
+               segments, split_every):
+    """A call with ``offsets=`` or ``segment_ids=``: one reduced value per
+    segment, a lazy (S,) array. Chunks along the items (the flat elements of
+    an elementwise loss, axis 0 of the others) give per-segment accumulator
+    states, added as integers; the gradient is chunked like ``y_pred``."""
+    da = _da()
+    pname = info.get("pred_name", "y_pred")
+    if reduction == "none":
+        raise ValueError(f"{name}: segments need reduction 'mean' or 'sum', not 'none'")
+    nd = y_pred.ndim
+    elements = info["driver"] == "elementwise"
+    if not elements and nd == 0:
+        raise ValueError(f"{name}: segments split axis 0 of {pname}, which has none")
+    n_items = int(np.prod(y_pred.shape, dtype=np.int64)) if elements else int(y_pred.shape[0])
+    segments = _segment_keywords(name, "elements" if elements else "items along axis 0",
+                                 n_items, segments)
+    S = _num_segments(segments)
+    if not elements and 0 in layout.whole:
+        # Axis 0 is reduced (regions spanning it: each segment's dataset score).
+        return _spanning_whole(name, want, reduction, options, layout, y_true, y_pred, weights,
+                               aux, segments)
+
+    if elements:
+        # The items are the flat elements: every input as y_pred's shape, raveled.
+        shape = y_pred.shape
+        p_chunks = _pred_chunks(layout, y_pred, y_true, weights)
+        P = _as_dask(y_pred, p_chunks)
+        flat = [P, _as_dask(y_true, p_chunks),
+                None if weights is None else _align_weights(weights, shape, p_chunks)]
+        flat += [_align_weights(aux[k], shape, p_chunks) for k in aux]
+        flat = [None if x is None else x.reshape(-1) for x in flat]
+        P, T, W, A = flat[0], flat[1], flat[2], flat[3:]
+        c0 = P.chunks[0]
+        W = None if W is None else W.rechunk((c0,))
+        T = T.rechunk((c0,))
+        A = [a.rechunk((c0,)) for a in A]
+        p_ind = loss_ind = t_ind = (0,)
+    else:
+        c0 = _pred_chunks(layout, y_pred, y_true, weights)[0]
+        p_chunks = (c0,) + tuple((d,) for d in y_pred.shape[1:])
+        P = _as_dask(y_pred, p_chunks)
+        loss_chunks = tuple(p_chunks[a] for a in layout.loss_axes)
+        T = _as_dask(y_true, loss_chunks if layout.labels else p_chunks)
+        W = None if weights is None else _align_weights(
+            weights, layout.loss_shape(P.shape), loss_chunks)
+        A = [_align_weights(aux[k], P.shape, p_chunks) for k in aux]
+        p_ind = tuple(range(nd))
+        loss_ind = layout.loss_axes
+        t_ind = loss_ind if layout.labels else p_ind
+    offsets = segments.get("offsets")
+    if offsets is None:
+        seg = _as_dask(segments["segment_ids"], (c0,))
+    else:  # each block's first item, one per block
+        seg = da.from_array(np.concatenate([[0], np.cumsum(c0[:-1])]).astype(np.int64),
+                            chunks=1)
+    args = [P, p_ind, T, t_ind]
+    args += [None, None] if W is None else [W, loss_ind]
+    args += [seg, (0,)]
+    for a in A:
+        args += [a, p_ind]
+    aux_names = tuple(aux)
+    dtype = P.dtype
+    k = S * int(np.asarray(_loss(name).accumulator(reduction, **options).state()).size)
+    merged = _merged_words(
+        name, functools.partial(_segment_state_block, name, reduction, options, len(p_ind), S,
+                                aux_names, offsets),
+        len(p_ind), k, args, split_every, "segment-states", align=False)
+
+    value = grad = None
+    if want in (0, 2):
+        value = da.map_blocks(
+            functools.partial(_segment_values, name, reduction, options, dtype, S), merged,
+            chunks=((S,),), dtype=dtype, meta=np.empty((0,), dtype),
+            token=f"fastloss-{name}-segment-{reduction}")
+    if want in (1, 2):
+        extra = []
+        if reduction == "mean":
+            scales = da.map_blocks(
+                functools.partial(_segment_scales, name, options, S), merged, chunks=((S,),),
+                dtype=np.float64, meta=np.empty((0,), np.float64),
+                token=f"fastloss-{name}-segment-scales")
+            extra = [scales, (len(p_ind),)]  # an index of no other argument: whole
+        grad = da.blockwise(
+            functools.partial(_segment_grad_block, name, reduction, options, S, aux_names,
+                              offsets),
+            p_ind, *args, *extra, concatenate=True, align_arrays=False,
+            token=f"fastloss-{name}-segment-grad", dtype=dtype,
+            meta=np.empty((0,) * len(p_ind), dtype))
+        if elements:
+            grad = grad.reshape(y_pred.shape)
     return _wanted(want, value, grad)
 
 

@@ -248,7 +248,7 @@ class Accumulator {
   }
 
   // Totals over every segment (items; exact sums, rounded); per segment:
-  // Counts / SegmentSums.
+  // Counts, Numerators, Denominators (None without segments).
   int64_t Count() const {
     int64_t n = 0;
     for (const LossState& s : Snapshot()) n += s.count;
@@ -261,6 +261,17 @@ class Accumulator {
     const std::vector<LossState> s = Snapshot();
     py::array_t<int64_t> out(static_cast<py::ssize_t>(s.size()));
     for (size_t k = 0; k < s.size(); ++k) out.mutable_data()[k] = s[k].count;
+    return out;
+  }
+  // Each segment's exact numerator (weight: false) or denominator (true),
+  // rounded once to float64.
+  py::object SegmentSums(bool weight) const {
+    if (!segmented()) return py::none();
+    const std::vector<LossState> s = Snapshot();
+    py::array_t<double> out(static_cast<py::ssize_t>(s.size()));
+    for (size_t k = 0; k < s.size(); ++k) {
+      out.mutable_data()[k] = (weight ? s[k].weight : s[k].value).Round();
+    }
     return out;
   }
   py::object NumSegments() const {
@@ -430,6 +441,10 @@ void BindAccumulator(py::module_& m) {
       .def_property_readonly("num_segments", &Accumulator::NumSegments)
       .def_property_readonly("numerator", &Accumulator::Numerator)
       .def_property_readonly("denominator", &Accumulator::Denominator)
+      .def_property_readonly("numerators",
+                             [](const Accumulator& a) { return a.SegmentSums(false); })
+      .def_property_readonly("denominators",
+                             [](const Accumulator& a) { return a.SegmentSums(true); })
       .def_property_readonly("name", &Accumulator::name)
       .def_property_readonly("reduction", &Accumulator::reduction)
       .def_property_readonly("options", &Accumulator::options)

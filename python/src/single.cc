@@ -523,8 +523,15 @@ py::object DaskEntry(const Spec& spec, Want want, PyObject* const* args, Py_ssiz
   if (c.aux) options[c.aux_name] = Handle(c.aux);
   if (c.class_weights) options["class_weights"] = Handle(c.class_weights);
   py::object run = py::module_::import("fastloss.dask").attr("_run");
+  py::dict segments;  // offsets= or segment_ids= with num_segments= (checked in ParseArguments)
+  if (c.offsets) segments["offsets"] = Handle(c.offsets);
+  if (c.segment_ids) {
+    segments["segment_ids"] = Handle(c.segment_ids);
+    segments["num_segments"] = Handle(c.num_segments);
+  }
   return run(spec.name, static_cast<int>(want), Handle(c.y_true), Handle(c.y_pred),
-             kReductionNames[static_cast<int>(c.reduction)], Handle(c.weights), options);
+             kReductionNames[static_cast<int>(c.reduction)], Handle(c.weights), options,
+             py::arg("segments") = segments);
 }
 
 // A loss whose options have a real-or-array field runs with the array

@@ -492,3 +492,34 @@ def test_combined_accumulator_equals_fused_call():
         (fl.mse + fl.categorical_cross_entropy).accumulator
     with pytest.raises(TypeError, match="positional"):
         acc.update(y)
+
+
+def test_segment_numerators_and_denominators():
+    """Per segment: the exact sums, rounded once (float64); None without
+    segments. The denominator is sum(w), or the kept rows' weighted count."""
+    rng = np.random.default_rng(11)
+    n, S = 5000, 6
+    y, p, w = rng.standard_normal(n), rng.standard_normal(n), rng.random(n)
+    ids = np.sort(rng.integers(0, S - 1, n))  # the last segment stays empty
+    acc = fl.huber.accumulator(num_segments=S, delta=0.5)
+    acc.update(y, p, weights=w, segment_ids=ids)
+    from fastloss.reference.regression import huber
+
+    ref = huber(y, p, delta=0.5)[0] * w
+    want_num = np.array([ref[ids == s].sum() for s in range(S)])
+    want_den = np.array([w[ids == s].sum() for s in range(S)])
+    assert acc.numerators.dtype == np.float64 and acc.numerators.shape == (S,)
+    np.testing.assert_allclose(acc.numerators, want_num, rtol=1e-13)
+    np.testing.assert_allclose(acc.denominators, want_den, rtol=1e-13)
+    assert acc.denominators[-1] == 0.0 and acc.numerators[-1] == 0.0
+    with np.errstate(invalid="ignore"):  # the empty segment: 0 / 0, NaN
+        np.testing.assert_array_equal(acc.result(), acc.numerators / acc.denominators)
+    assert acc.numerator == pytest.approx(want_num.sum(), rel=1e-13)
+    labels = rng.integers(-1, 4, 300)
+    rows = fl.sparse_categorical_cross_entropy.accumulator(num_segments=2, ignore_index=-1)
+    rows.update(labels, rng.standard_normal((300, 4)), offsets=[0, 100, 300])
+    np.testing.assert_array_equal(rows.denominators,
+                                  [(labels[:100] >= 0).sum(), (labels[100:] >= 0).sum()])
+    plain = fl.huber.accumulator()
+    plain.update(y, p)
+    assert plain.numerators is None and plain.denominators is None

@@ -14,6 +14,7 @@ distributed = pytest.importorskip("distributed")
 
 import fastloss as fl  # noqa: E402
 import fastloss.dask as fd  # noqa: E402
+from dask_checks import bits, local_client, on_all  # noqa: E402
 
 N = 100_000
 DTYPES = [np.float32, np.float64]
@@ -21,27 +22,8 @@ DTYPES = [np.float32, np.float64]
 
 @pytest.fixture(scope="module")
 def client():
-    """Two worker processes of one thread each; no dashboard, no network
-    beyond the loopback."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-        host="127.0.0.1",
-    ) as cluster, distributed.Client(cluster, set_as_default=False) as c:
+    with local_client() as c:
         yield c
-
-
-def on_all(client, *xs):
-    """Each collection computed on the synchronous, threaded and distributed
-    schedulers: [(sync...), (threads...), (distributed...)]."""
-    assert all(isinstance(x, da.Array) for x in xs), [type(x) for x in xs]
-    out = [dask.compute(*xs, scheduler="sync"), dask.compute(*xs, scheduler="threads")]
-    out.append(tuple(client.compute(list(xs), sync=True)))
-    return out
-
-
-def bits(x):
-    a = np.asarray(x)
-    return a.dtype.str, a.shape, a.tobytes()
 
 
 def assert_same_bits(results, expected):
