@@ -50,6 +50,60 @@ TEST(ExactSum, RoundsToNearestEven) {
   EXPECT_EQ(SumOf({-1.0, -0x1p-53, -0x1p-100}).Round(), -1.0 - 0x1p-52);
 }
 
+// ExactSum::Sum (the few-terms expansion, else the limbs) gives Round()'s
+// bits: random terms of every magnitude and sign, ties across partials,
+// cancellation, subnormals, zeros of both signs, non-finite terms and
+// partials that overflow, for counts on both sides of kFewTerms.
+TEST(ExactSum, SumOfFewTermsIsRoundBitForBit) {
+  auto check = [](const std::vector<double>& xs) {
+    const double got = ExactSum::Sum(xs.data(), static_cast<int64_t>(xs.size()));
+    const double want = SumOf(xs).Round();
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got));
+    } else {
+      EXPECT_EQ(Bits(got), Bits(want)) << got << " vs " << want << " over " << xs.size();
+    }
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  const double big = std::numeric_limits<double>::max();
+  check({});
+  check({-0.0});
+  check({-0.0, -0.0});
+  check({0.0, -0.0, 0.0});
+  check({1.0, 0x1p-53});
+  check({1.0, 0x1p-53, 0x1p-100});
+  check({1.0, 0x1p-53, -0x1p-100});
+  check({-1.0, -0x1p-53, -0x1p-100});
+  check({1.0 + 0x1p-52, 0x1p-53});
+  check({0x1p-53, 1.0, 0x1p-106, 0x1p-160});
+  check({1e16, 1.0, -1e16});
+  check({big, big, -big});
+  check({big, big});
+  check({-big, -big, big, big, 1.0});
+  check({1.0, inf});
+  check({inf, -inf});
+  check({1.0, std::nan("")});
+  check({0x1p-1074, 0x1p-1074, -0x1p-1073});
+  check({0x1p-1074, 0x1p-1022, -0x1p-1074});
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int> exponent(-1080, 1030), count(0, 40), kind(0, 9);
+  std::uniform_real_distribution<double> unit(0.5, 1.0);
+  for (int trial = 0; trial < 200000; ++trial) {
+    std::vector<double> xs(static_cast<size_t>(count(rng)));
+    const int base = exponent(rng);
+    for (double& x : xs) {
+      const int k = kind(rng);
+      // mostly nearby exponents (ties and cancellation), some far ones
+      const int e = k < 7 ? base + static_cast<int>(rng() % 60) - 30 : exponent(rng);
+      x = std::ldexp(k == 9 ? 1.0 : unit(rng), e);
+      if (rng() & 1) x = -x;
+    }
+    if (!xs.empty() && trial % 3 == 0) xs.push_back(-xs[0]);  // exact cancellation
+    if (!xs.empty() && trial % 5 == 0) xs.push_back(std::ldexp(xs[0], -53));  // a tie
+    check(xs);
+  }
+}
+
 TEST(ExactSum, NonFinite) {
   const double inf = std::numeric_limits<double>::infinity();
   EXPECT_EQ(SumOf({1.0, inf}).Round(), inf);

@@ -18,6 +18,7 @@
 #include "fastloss/fastloss.hpp"
 #include "drivers/checks.h"
 #include "drivers/kernels.h"
+#include "math/prefetch.h"
 #include "runtime/thread_pool.h"
 #include "losses/losses.h"
 
@@ -696,6 +697,31 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
   struct SmallScratch {
     std::vector<double> partials;
     KernelArgs wa, la;
+    int64_t prefetched = -1;  // inputs requested up to this element
+  };
+  // The kernels prefetch kPrefetchBytes ahead in their unrolled loop only,
+  // which a segment of a hundred elements enters once or not at all: for
+  // short segments the task requests the inputs' lines up to
+  // kPrefetchBytes past each segment's end itself (1e5 segments over 1e7
+  // float32, value: 1.8x -> 1.45x the unsegmented call on a Zen 4). A
+  // longer segment's own loop has requested them.
+  auto prefetch_to = [&](SmallScratch& sc, int64_t hi, int64_t m) {
+    constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
+    constexpr int64_t kAhead = static_cast<int64_t>(kPrefetchBytes / sizeof(T));
+    const int64_t ahead = hi + kAhead;
+    int64_t i = std::max(sc.prefetched, hi) & ~(kLine - 1);
+    sc.prefetched = ahead;
+    if (m >= kAhead) return;
+    // Addresses formed as integers: never a pointer out of range.
+    const uintptr_t ya = reinterpret_cast<uintptr_t>(y), pa = reinterpret_cast<uintptr_t>(p.data),
+                    wa = reinterpret_cast<uintptr_t>(w), xa = reinterpret_cast<uintptr_t>(aux);
+    for (; i < ahead; i += kLine) {
+      const uintptr_t off_i = static_cast<uintptr_t>(i) * sizeof(T);
+      hwy::Prefetch(reinterpret_cast<const T*>(ya + off_i));
+      hwy::Prefetch(reinterpret_cast<const T*>(pa + off_i));
+      if (wa) hwy::Prefetch(reinterpret_cast<const T*>(wa + off_i));
+      if (xa) hwy::Prefetch(reinterpret_cast<const T*>(xa + off_i));
+    }
   };
   auto small = [&](int64_t s, SmallScratch& scratch, Stager* stager) {
     std::vector<double>& partials = scratch.partials;
@@ -707,6 +733,7 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
     }
     const int64_t blocks = (m + kBlock - 1) / kBlock;
     partials.resize(static_cast<size_t>(blocks));
+    prefetch_to(scratch, lo + m, m);
     // The weights' block partials (the mean's denominator), then the loss's
     // with the segment's mean scale; false if a float32 block's lane sums
     // overflowed: the segment's own call then redoes it (it refolds such
@@ -741,19 +768,21 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
       own_call(s);
       if (stager) std::copy(g + lo, g + lo + m, stager->At(lo, m));
     };
-    if (blocks == 1 && !st) {
-      // One block and no state: its partial is the exact sum (an ExactSum
-      // of one term rounds to it; + 0.0 as it does), without the limbs.
+    if (!st) {
+      // No state: the partials' exact sums rounded by ExactSum::Sum (Round's
+      // bits; a few blocks touch no limbs, which cost a segment of one to
+      // a few blocks several times its kernel call).
+      const int64_t nb = blocks;
       double den1 = static_cast<double>(m);
       if (w && mean) {
         weight_partials();
-        den1 = partials[0] + 0.0;
+        den1 = ExactSum::Sum(partials.data(), nb);
       }
       if (!loss_partials(mean && g ? MeanScale(den1) : 1.0)) {
         redo();
         return;
       }
-      const double total = partials[0] + 0.0;
+      const double total = ExactSum::Sum(partials.data(), nb);
       sg.values[s] = static_cast<T>(mean ? MeanOf(total, den1) : total);
       return;
     }
