@@ -332,7 +332,7 @@ def test_combined_losses_take_segments():
         mixed(rng.dirichlet(np.ones(5), 30), rng.normal(size=(30, 5)), offsets=np.array([0, 30]))
 
 
-@pytest.mark.parametrize("g", [3, 700])
+@pytest.mark.parametrize("g", [3, 700, 50_000])  # 50_000: staged out every 16 KiB
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_segmented_gradients_stream_the_same_values(g, dtype):
     """Gradients too large for the cache are streamed out (non-temporal

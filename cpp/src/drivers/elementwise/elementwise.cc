@@ -835,10 +835,13 @@ double RunSegments(const char* name, const void* functor, int cost, ElementwiseK
         for (int64_t s = task.begin; s < task.end; ++s) small(s, scratch, nullptr);
         return;
       }
+      // Staged gradients go out once 16 KiB have gathered (a StreamCopy
+      // per segment of a hundred elements cost more than the copy).
+      constexpr int64_t kStageOut = (int64_t{1} << 14) / static_cast<int64_t>(sizeof(T));
       Stager stager{g, off[task.begin], {}};
       for (int64_t s = task.begin; s < task.end; ++s) {
         small(s, scratch, &stager);
-        stager.Done(off[s + 1]);
+        if (off[s + 1] - stager.base >= kStageOut) stager.Done(off[s + 1]);
       }
       stager.Finish(off[task.end]);
     } catch (...) {
