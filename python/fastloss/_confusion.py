@@ -12,7 +12,8 @@ them, per class or averaged (``average="macro" | "micro" | "weighted" |
     fl.confusion_counts(y01, scores, task="multilabel")          # (C, 4)
     fl.f1_score(labels, logits, task="multiclass", offsets=off)  # one per segment
 
-Dask arrays give lazy results (per-chunk counts added; ``fastloss.dask``).
+Dask arrays give lazy results (per-chunk counts added, per segment too;
+``fastloss.dask``).
 Every one has ``.accumulator(**options)``: a :class:`ConfusionAccumulator`
 whose state is the counts themselves (int64; merging is integer addition, so
 results are exact and the same for any batch split, merge order, thread or

@@ -903,14 +903,16 @@ def _state_words(name, reduction, options, dtype):
 # Confusion metrics (fl.confusion_counts, fl.precision, ...)
 
 
-def _confusion(name, score, y_true, y_pred, count_options, score_options):
+def _confusion(name, score, y_true, y_pred, count_options, score_options, segments=None):
     """The lazy counts (score None: an int64 Dask array of shape (C, 4)) or
     score of ``fastloss.NAME`` on Dask arrays (called by the confusion front
     door, which has parsed and checked the options). Each chunk's counts are
     the core's; they add as integers, so the result is the NumPy call's for
     any chunking and scheduler. The class axis (scores with C classes,
     multilabel) is rechunked to one chunk; y_true is chunked like y_pred's
-    items."""
+    items. With ``segments`` (offsets= or segment_ids= with num_segments=):
+    the (S, C, 4) counts, or S scores, of the items (elements for the binary
+    task and predicted labels, rows otherwise) in C order."""
     import dask
 
     from . import _core
@@ -958,6 +960,9 @@ def _confusion(name, score, y_true, y_pred, count_options, score_options):
             raise ValueError(f"{name}: num_classes is required with predicted labels")
     else:
         C = p.shape[class_axis]
+    if segments:
+        return _confusion_segments(name, score, t, p, count_options, score_options, segments,
+                                   C, class_axis if not p_labels else None, task)
     p_blocks = p.to_delayed()
     if class_axis is not None and not p_labels and task == "multiclass":
         p_blocks = np.squeeze(p_blocks, axis=class_axis)
@@ -976,3 +981,64 @@ def _confusion(name, score, y_true, y_pred, count_options, score_options):
     per_class = score_options.get("average") == "none"
     value = dask.delayed(_core.confusion_score, pure=True)(name, score, total, score_options)
     return da.from_delayed(value, shape=(C,) if per_class else (), dtype=np.float64)
+
+
+def _confusion_block(name, S, offsets, count_options, t, p, seg):
+    """One chunk's (S, C, 4) counts (``seg``: its ids, or its first item's
+    index with ``offsets``). Counts do not depend on the items' order, so
+    ids in any order are grouped (a stable sort) first."""
+    from . import _core
+
+    kw = _block_segments(name, S, offsets, seg, t.shape[0])
+    if "segment_ids" in kw:
+        ids = kw["segment_ids"]
+        if ids.size > 1 and np.any(ids[1:] < ids[:-1]):
+            order = np.argsort(ids, kind="stable")
+            ids, t, p = ids[order], t[order], p[order]
+        kw = {"segment_ids": ids, "num_segments": S}
+    return _core.confusion(name, None, t, p, {**count_options, **kw})
+
+
+def _confusion_segments(name, score, t, p, count_options, score_options, segments, C,
+                        class_axis, task):
+    """Per-segment counts or scores of Dask arrays: the items flat in C
+    order (the class axis last), chunked along them; each chunk's per-segment
+    counts, summed as integers."""
+    import dask
+
+    from . import _core
+
+    da = _da()
+    if class_axis is not None:
+        # Class scores (multiclass) or indicators (multilabel): rows of C.
+        P = da.moveaxis(p, class_axis, -1).reshape(-1, C)
+        T = (da.moveaxis(t, class_axis, -1).reshape(-1, C) if task == "multilabel"
+             else t.reshape(-1))
+        items = "rows"
+    else:
+        P, T = p.reshape(-1), t.reshape(-1)
+        items = "elements" if task == "binary" else "rows"
+    n_items = int(P.shape[0])
+    segments = _segment_keywords(name, items, n_items, segments)
+    S = _num_segments(segments)
+    c0 = P.chunks[0]
+    P = P.rechunk((c0,) + ((C,),) * (P.ndim - 1))
+    T = T.rechunk((c0,) + ((C,),) * (T.ndim - 1))
+    offsets = segments.get("offsets")
+    if offsets is None:
+        seg_blocks = list(_as_dask(segments["segment_ids"], (c0,)).to_delayed().ravel())
+    else:
+        seg_blocks = [np.array([a], np.int64) for a in np.concatenate([[0], np.cumsum(c0[:-1])])]
+    options = {**count_options, "axis": -1}
+    count = dask.delayed(functools.partial(_confusion_block, name, S, offsets, options),
+                         pure=True)
+    parts = [count(tb, pb, sb) for tb, pb, sb in
+             zip(T.to_delayed().ravel(), P.to_delayed().ravel(), seg_blocks)]
+    empty = np.zeros((S, C, 4), np.int64)
+    total = dask.delayed(lambda xs: sum(xs, empty.copy()), pure=True)(parts)
+    counts = da.from_delayed(total, shape=(S, C, 4), dtype=np.int64)
+    if score is None:
+        return counts
+    per_class = score_options.get("average") == "none"
+    value = dask.delayed(_core.confusion_score, pure=True)(name, score, total, score_options)
+    return da.from_delayed(value, shape=(S, C) if per_class else (S,), dtype=np.float64)

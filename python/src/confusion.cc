@@ -205,16 +205,22 @@ py::object Confusion(const std::string& name_s, py::object score, py::handle y_t
   ScoreOptions so;
   Common c;
   const ScoreRow* row = ParseChecked(name, score, kwargs, o, so, c);
-  if (IsDaskArray(y_true_obj.ptr()) || IsDaskArray(y_pred_obj.ptr())) {
+  if (IsDaskArray(y_true_obj.ptr()) || IsDaskArray(y_pred_obj.ptr()) ||
+      (c.segment_ids && IsDaskArray(c.segment_ids.ptr())) ||
+      (c.offsets && IsDaskArray(c.offsets.ptr()))) {
     // A lazy graph of per-chunk counts (fastloss.dask), with the options parsed here.
-    if (c.offsets || c.segment_ids) {
-      throw py::type_error(std::string(name) + ": segments are not supported with Dask arrays");
-    }
     py::dict count_options;
     ConfusionOptions::Fields(o, FieldExporter{count_options});
     const py::dict score_options = ScoreOptionsOf(row, so);
+    py::dict segments;
+    if (c.offsets) segments["offsets"] = py::reinterpret_borrow<py::object>(c.offsets);
+    if (c.segment_ids) {
+      segments["segment_ids"] = py::reinterpret_borrow<py::object>(c.segment_ids);
+      segments["num_segments"] = py::reinterpret_borrow<py::object>(c.num_segments);
+    }
     return py::module_::import("fastloss.dask")
-        .attr("_confusion")(name_s, score, y_true_obj, y_pred_obj, count_options, score_options);
+        .attr("_confusion")(name_s, score, y_true_obj, y_pred_obj, count_options, score_options,
+                            py::arg("segments") = segments);
   }
   Arg y_true, y_pred;
   py::object pred_array;

@@ -1064,8 +1064,11 @@ def test_dask_arrays_give_lazy_exact_results(scheduler):
                 got = fl.f1_score(dt, dp, average=avg, **opts)
                 assert isinstance(got, da.Array)
                 np.testing.assert_array_equal(got.compute(), fl.f1_score(t, p, average=avg, **opts))
-    with pytest.raises(TypeError, match="segments"):
-        fl.recall(da.from_array(labels), scores, task="multiclass", offsets=np.array([0, 3000]))
+    # segments: lazy per-segment results (more in test_dask_segments.py)
+    seg = fl.recall(da.from_array(labels), scores, task="multiclass", offsets=np.array([0, 3000]))
+    assert isinstance(seg, da.Array) and seg.shape == (1,)
+    np.testing.assert_array_equal(
+        seg.compute(), fl.recall(labels, scores, task="multiclass", offsets=np.array([0, 3000])))
     with pytest.raises(ValueError, match="task"):
         fl.recall(da.from_array(labels), scores, task="nope")
 

@@ -253,3 +253,58 @@ def test_errors():
                  fl.mse.grad(P, P, segment_ids=bad, num_segments=5, reduction="sum")):
         with pytest.raises(ValueError, match="segment_ids"):
             lazy.compute(scheduler="sync")
+
+
+# ---------------------------------------------------------------------------
+# Confusion metrics: per-segment int64 counts, summed over chunks (exact)
+
+
+def test_confusion_segments(client):
+    rng = np.random.default_rng(6)
+    n, C, S = 3000, 4, 7
+    labels = rng.integers(0, C, n)
+    scores = rng.standard_normal((n, C)).astype(np.float32)
+    offsets = ragged_offsets(n, S, rng)
+    L = da.from_array(scores, chunks=(700, C))
+    lazy = [fl.confusion_counts(labels, L, task="multiclass", offsets=offsets),
+            fl.f1_score(labels, L, task="multiclass", average="macro", offsets=offsets),
+            fl.precision(labels, L, task="multiclass", average="none", offsets=offsets)]
+    expected = [fl.confusion_counts(labels, scores, task="multiclass", offsets=offsets),
+                fl.f1_score(labels, scores, task="multiclass", average="macro",
+                            offsets=offsets),
+                fl.precision(labels, scores, task="multiclass", average="none",
+                             offsets=offsets)]
+    check(client, lazy, expected)
+    # ids in any order (a Dask array): each segment's counts are its items'
+    ids = rng.integers(0, S, n)
+    I = da.from_array(ids, chunks=1000)
+    per = np.stack([fl.confusion_counts(labels[ids == s], scores[ids == s], task="multiclass")
+                    for s in range(S)])
+    got = fl.confusion_counts(labels, L, task="multiclass", segment_ids=I, num_segments=S)
+    check(client, [got], [per])
+    # multilabel with the class axis in the middle; binary; predicted labels
+    y3 = rng.random((50, C, 6)) > 0.5
+    p3 = rng.random((50, C, 6))
+    off3 = np.array([0, 100, 100, 300])  # rows: (50 * 6) in C order, class axis moved last
+    P3 = da.from_array(p3, chunks=(20, C, 3))
+    check(client, [fl.recall(y3, P3, task="multilabel", axis=1, average="micro",
+                             offsets=off3)],
+          [fl.recall(y3, p3, task="multilabel", axis=1, average="micro", offsets=off3)])
+    yb = rng.integers(0, 2, (40, 25))
+    pb = rng.random((40, 25))
+    idsb = np.sort(rng.integers(0, 5, 1000))
+    check(client, [fl.confusion_counts(yb, da.from_array(pb, chunks=(10, 25)), task="binary",
+                                       segment_ids=idsb, num_segments=5)],
+          [fl.confusion_counts(yb, pb, task="binary", segment_ids=idsb, num_segments=5)])
+    pred = rng.integers(0, C, n)
+    check(client, [fl.specificity(labels, da.from_array(pred, chunks=500), task="multiclass",
+                                  num_classes=C, average="weighted", offsets=offsets)],
+          [fl.specificity(labels, pred, task="multiclass", num_classes=C, average="weighted",
+                          offsets=offsets)])
+    with pytest.raises(ValueError, match="offsets"):
+        fl.confusion_counts(labels, L, task="multiclass", offsets=[0, n - 1])
+    bad = ids.copy()
+    bad[5] = S
+    with pytest.raises(ValueError, match="segment_ids"):
+        fl.confusion_counts(labels, L, task="multiclass", segment_ids=bad,
+                            num_segments=S).compute(scheduler="sync")
