@@ -80,14 +80,13 @@ whole to every chunk and must be a NumPy array.
 from __future__ import annotations
 
 import functools
-import numbers
 
 import numpy as np
 
+from ._layout import _DRIVERS, _Layout, _layout
+
 __all__ = ["is_dask_array"]
 
-# The drivers whose per-item losses are y_pred's shape less some axes (_layout).
-_DRIVERS = ("elementwise", "dense_rows", "label_rows", "regions", "boxes")
 
 
 def _da():
@@ -204,85 +203,6 @@ def _whole_block(name, want, reduction, options, aux_names, dtype, p, t, w, *aux
 def _none_block(name, options, aux_names, p, t, w, *aux):
     """The per-element (per-row, per-score) losses ``w * l`` of one chunk."""
     return _loss(name)(t, p, reduction="none", weights=w, **_with(options, aux_names, aux))
-
-
-# ---------------------------------------------------------------------------
-# Layout: which axes of y_pred a loss value spans.
-
-
-class _Layout:
-    """Where y_pred's axes go: ``whole`` must be one chunk; ``loss_axes``
-    (the others, in order) index the per-item losses and the weights;
-    ``labels``: y_true has the loss shape (integer labels), else y_pred's."""
-
-    def __init__(self, driver, nd, whole, labels):
-        self.driver = driver
-        self.nd = nd
-        self.whole = tuple(sorted(whole))
-        self.loss_axes = tuple(a for a in range(nd) if a not in self.whole)
-        self.labels = labels
-        # Regions that include axis 0 (axis=None too) span its chunks: their
-        # scores need every chunk's sums.
-        self.spanning = driver == "regions" and (nd == 0 or 0 in self.whole)
-
-    def loss_shape(self, shape):
-        return tuple(shape[a] for a in self.loss_axes)
-
-    def true_shape(self, shape):
-        return self.loss_shape(shape) if self.labels else tuple(shape)
-
-
-def _normalize_axes(axis, nd):
-    """Normalized axes, or None where the core must say what is wrong."""
-    if axis is None:
-        return tuple(range(nd))
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    out = []
-    for a in axes:
-        if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Integral):
-            return None
-        a = int(a)
-        if not -nd <= a < nd:
-            return None
-        out.append(a % nd)
-    if len(set(out)) != len(out):
-        return None
-    return tuple(out)
-
-
-def _option_default(info, name):
-    for opt in info["options"]:
-        if opt["name"] == name:
-            return opt["default"]
-    return None
-
-
-def _layout(info, options, nd, *, strict):
-    driver = info["driver"]
-    names = {o["name"] for o in info["options"]}
-    axis = options.get("axis", _option_default(info, "axis")) if "axis" in names else None
-    if driver == "elementwise":
-        return _Layout(driver, nd, (), False)
-    if driver in ("dense_rows", "label_rows"):
-        axes = _normalize_axes(axis, nd) if nd > 0 and axis is not None else None
-        if axes is None or len(axes) != 1:
-            if strict:
-                raise ValueError(f"{info['name']}: axis {axis!r} is not an axis of y_pred "
-                                 f"with {nd} dimensions")
-            axes = ()
-        return _Layout(driver, nd, axes, driver == "label_rows")
-    if driver == "regions":
-        axes = _normalize_axes(axis, nd)
-        if axes is None:
-            if strict:
-                raise ValueError(f"{info['name']}: axis {axis!r} is not a set of axes of y_pred "
-                                 f"with {nd} dimensions")
-            axes = ()
-        return _Layout(driver, nd, axes, False)
-    if driver == "boxes":
-        return _Layout(driver, nd, (nd - 1,) if nd else (), False)
-    raise NotImplementedError(
-        f"{info['name']}: Dask arrays are not supported for losses of the {driver!r} driver")
 
 
 # ---------------------------------------------------------------------------

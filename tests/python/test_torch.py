@@ -1,0 +1,224 @@
+"""fastloss.torch: every loss of fastloss.LOSSES as a PyTorch operator. Values
+and gradients are the NumPy call's bits (the same kernels, no copies);
+backward scales the saved gradient by grad_output; opcheck, gradcheck and
+torch.compile(fullgraph=True) pass; half and bfloat16 compute in float32."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import fastloss as fl  # noqa: E402
+import fastloss.torch as flt  # noqa: E402
+from fastloss.__main__ import _OPTIONS, _data  # noqa: E402  (the self-check's data)
+
+NAMES = sorted(flt.LOSSES)
+
+
+def case(name, n=600, dtype=np.float64, seed=0):
+    y, p = _data(name, n, dtype, np.random.default_rng(seed))
+    return y, p, dict(_OPTIONS.get(name, {}))
+
+
+def bits(x):
+    a = np.asarray(x.detach() if isinstance(x, torch.Tensor) else x)
+    return a.dtype.str, a.shape, a.tobytes()
+
+
+def test_every_loss_is_an_operator():
+    assert set(NAMES) == {n for n in fl.LOSSES}
+    for name in NAMES:
+        assert hasattr(torch.ops.fastloss, name)
+        assert getattr(flt, name) is flt.LOSSES[name]
+        assert "input" in flt.LOSSES[name].__doc__
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", NAMES)
+def test_value_and_gradient_are_the_numpy_calls(name, reduction):
+    y, p, opts = case(name)
+    x = torch.from_numpy(p.copy()).requires_grad_()
+    t = torch.from_numpy(y)
+    v = flt.LOSSES[name](x, t, reduction=reduction, **opts)
+    want_v, want_g = getattr(fl, name).value_and_grad(y, p, reduction=reduction, **opts)
+    assert bits(v) == bits(want_v)
+    if reduction == "none":
+        go = torch.from_numpy(np.random.default_rng(1).random(v.shape))
+        v.backward(go)
+        # the gradient of sum(go * l): each item's w * dl times its go,
+        # broadcast over the axes the item reduces
+        _, g1 = getattr(fl, name).value_and_grad(y, p, reduction="none", **opts)
+        whole = flt._SPECS[name].whole_axes(p.ndim, opts)
+        s = go.numpy()
+        for a in whole:
+            s = np.expand_dims(s, a)
+        np.testing.assert_allclose(x.grad.numpy(), g1 * s, rtol=1e-15, atol=0)
+    else:
+        v.backward()  # grad_output 1: the saved gradient itself
+        assert bits(x.grad) == bits(want_g)
+        x.grad = None
+        v = flt.LOSSES[name](x, t, reduction=reduction, **opts)
+        (v * 3.0).backward()
+        assert bits(x.grad) == bits(want_g * 3.0)
+
+
+def test_weights_and_array_options():
+    rng = np.random.default_rng(2)
+    y = (rng.random((50, 8)) < 0.5).astype(np.float32)
+    p = rng.standard_normal((50, 8)).astype(np.float32)
+    w = rng.random(8).astype(np.float32)
+    pw = (rng.random(8) + 0.5).astype(np.float32)
+    x = torch.from_numpy(p.copy()).requires_grad_()
+    v = flt.binary_cross_entropy(x, torch.from_numpy(y), weights=torch.from_numpy(w),
+                                 pos_weight=torch.from_numpy(pw), from_logits=True)
+    v.backward()
+    ev, eg = fl.binary_cross_entropy.value_and_grad(y, p, weights=w, pos_weight=pw,
+                                                    from_logits=True)
+    assert bits(v) == bits(ev) and bits(x.grad) == bits(eg)
+    labels = rng.integers(-1, 8, 50)
+    cw = (rng.random(8) + 0.5).astype(np.float32)
+    x.grad = None
+    v = flt.sparse_categorical_cross_entropy(x, torch.from_numpy(labels), from_logits=True,
+                                             ignore_index=-1, class_weights=torch.from_numpy(cw))
+    v.backward()
+    ev, eg = fl.sparse_categorical_cross_entropy.value_and_grad(
+        labels, p, from_logits=True, ignore_index=-1, class_weights=cw)
+    assert bits(v) == bits(ev) and bits(x.grad) == bits(eg)
+    # regions over a tuple of axes, per-region weights
+    yr = (rng.random((4, 3, 8, 8)) < 0.4).astype(np.float64)
+    pr = rng.random((4, 3, 8, 8))
+    xr = torch.from_numpy(pr.copy()).requires_grad_()
+    v = flt.dice(xr, torch.from_numpy(yr), axis=(0, 2, 3), weights=torch.tensor([1.0, 2, 3]))
+    v.backward()
+    ev, eg = fl.dice.value_and_grad(yr, pr, axis=(0, 2, 3), weights=np.array([1.0, 2, 3]))
+    assert bits(v) == bits(ev) and bits(xr.grad) == bits(eg)
+
+
+def test_no_gradient_pass_without_requires_grad():
+    y, p, _ = case("huber")
+    with torch.no_grad():
+        v = flt.huber(torch.from_numpy(p).requires_grad_(), torch.from_numpy(y))
+    assert v.grad_fn is None and bits(v) == bits(fl.huber(y, p))
+    v = flt.huber(torch.from_numpy(p), torch.from_numpy(y))
+    assert v.grad_fn is None
+
+
+@pytest.mark.parametrize("name", ["mse", "binary_cross_entropy", "categorical_cross_entropy",
+                                  "sparse_categorical_cross_entropy", "dice", "box_iou"])
+def test_opcheck(name):
+    y, p, opts = case(name, n=80)
+    x = torch.from_numpy(p.copy()).requires_grad_()
+    spec = flt._SPECS[name]
+    for reduction in ("mean", "none"):
+        args = (x, torch.from_numpy(y), None, *spec.arguments(opts), reduction, True)
+        torch.library.opcheck(getattr(torch.ops.fastloss, name).default, args)
+
+
+@pytest.mark.parametrize("name,opts", [("huber", {"delta": 0.3}), ("log_cosh", {}),
+                                       ("binary_focal", {"from_logits": True, "gamma": 1.5}),
+                                       ("categorical_focal", {"from_logits": True}),
+                                       ("tversky", {"axis": (1,)}), ("box_iou", {"kind": "diou"})])
+# (not ciou: its alpha is held constant in the gradient, torchvision's convention)
+def test_gradcheck(name, opts):
+    y, p, _ = case(name, n=40, seed=3)
+    if name == "tversky":
+        y, p = y.reshape(4, 10), p.reshape(4, 10)
+    x = torch.from_numpy(p.copy()).requires_grad_()
+    t = torch.from_numpy(y)
+    assert torch.autograd.gradcheck(lambda x: flt.LOSSES[name](x, t, **opts), (x,), eps=1e-6,
+                                    atol=1e-5, rtol=1e-4)
+    assert torch.autograd.gradcheck(
+        lambda x: flt.LOSSES[name](x, t, reduction="none", **opts), (x,), eps=1e-6, atol=1e-5,
+        rtol=1e-4)
+
+
+def test_compile_fullgraph():
+    torch._dynamo.reset()
+    rng = np.random.default_rng(4)
+    w = torch.from_numpy(rng.standard_normal((16, 10))).requires_grad_()
+    xb = torch.from_numpy(rng.standard_normal((64, 16)))
+    labels = torch.from_numpy(rng.integers(0, 10, 64))
+    target = torch.from_numpy(rng.standard_normal((64, 10)))
+
+    def step(w):
+        logits = xb @ w
+        return (flt.sparse_categorical_cross_entropy(logits, labels, from_logits=True)
+                + 0.5 * flt.huber(logits, target, delta=2.0, reduction="sum"))
+
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    loss = compiled(w)
+    (gw,) = torch.autograd.grad(loss, w)
+    eager = step(w)
+    (ew,) = torch.autograd.grad(eager, w)
+    assert torch.equal(loss, eager) and torch.equal(gw, ew)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_and_bfloat16_compute_in_float32(dtype):
+    y, p, _ = case("log_cosh", n=1000, dtype=np.float32)
+    x = torch.from_numpy(p).to(dtype).requires_grad_()
+    t = torch.from_numpy(y).to(dtype)
+    v = flt.log_cosh(x, t)
+    v.backward()
+    assert v.dtype == dtype and x.grad.dtype == dtype
+    ev, eg = fl.log_cosh.value_and_grad(t.float().numpy(), x.detach().float().numpy())
+    assert v.item() == torch.tensor(float(ev)).to(dtype).item()
+    assert torch.equal(x.grad, torch.from_numpy(eg).to(dtype))
+
+
+def test_module():
+    m = flt.Loss("huber", delta=2.0, reduction="sum")
+    assert "huber" in repr(m) and "delta=2.0" in repr(m)
+    y, p, _ = case("huber")
+    assert bits(m(torch.from_numpy(p), torch.from_numpy(y))) == bits(
+        fl.huber(y, p, delta=2.0, reduction="sum"))
+    with pytest.raises(TypeError, match="bogus"):
+        flt.Loss("huber", bogus=1)
+    with pytest.raises(ValueError, match="unknown loss"):
+        flt.Loss("nope")
+
+
+def test_errors():
+    x = torch.randn(10, requires_grad=True)
+    t = torch.randn(10)
+    with pytest.raises(TypeError, match="bogus"):
+        flt.huber(x, t, bogus=1.0)
+    with pytest.raises(ValueError, match="reduction"):
+        flt.huber(x, t, reduction="median")
+    with pytest.raises(TypeError, match="tensors"):
+        flt.huber(x.detach().numpy(), t)
+    with pytest.raises(ValueError, match="delta"):
+        flt.huber(x, t, delta=-1.0)
+    with pytest.raises(ValueError, match="y_true"):
+        flt.huber(x, torch.randn(9))
+    v = flt.huber(x, t)
+    (g,) = torch.autograd.grad(v, x, create_graph=False)
+    with pytest.raises(RuntimeError, match="second derivatives"):
+        torch.autograd.grad(flt.huber(x, t), x, create_graph=True)
+
+
+def test_retain_graph_and_accumulation():
+    """A graph kept with retain_graph gives its gradient again (the saved
+    gradient is not handed over then); gradients accumulate in .grad."""
+    y, p, _ = case("log_cosh")
+    x = torch.from_numpy(p.copy()).requires_grad_()
+    v = flt.log_cosh(x, torch.from_numpy(y))
+    v.backward(retain_graph=True)
+    first = x.grad.clone()
+    v.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * first.numpy())
+    assert bits(first) == bits(fl.log_cosh.grad(y, p))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside inductor itself
+def test_compile_inductor():
+    torch._dynamo.reset()
+    y, p, _ = case("huber", n=256)
+    x = torch.from_numpy(p.copy()).requires_grad_()
+    t = torch.from_numpy(y)
+    f = torch.compile(lambda x, t: flt.huber(x, t, delta=0.7) * 2.0, fullgraph=True)
+    v = f(x, t)
+    (g,) = torch.autograd.grad(v, x)
+    ev, eg = fl.huber.value_and_grad(y, p, delta=0.7)
+    assert v.item() == float(ev) * 2.0
+    np.testing.assert_array_equal(g.numpy(), eg * 2.0)
