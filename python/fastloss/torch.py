@@ -36,6 +36,13 @@ and gradient returned in the input's dtype. Labels are integer tensors.
 options are constants (their ``grad`` stays None). Second derivatives are
 not available (a RuntimeError under ``create_graph=True``).
 
+**Losses of several inputs** (``gaussian_nll``, ``triplet_margin``,
+``cosine_embedding``, ``margin_ranking``, ``contrastive_pairs``, the GAN and
+Wasserstein losses, ``gradient_penalty``) take their tensors in
+``fastloss.NAME``'s order, PyTorch's where PyTorch has the loss; every
+differentiable input gets its gradient. Elementwise ones broadcast their
+inputs as PyTorch does (``var`` of shape (N, 1)).
+
 **Devices.** CPU tensors. CUDA tensors raise PyTorch's NotImplementedError
 for the operator (the CUDA kernels of ``fastloss.cuda`` take CUDA arrays
 directly). Segments (``offsets=``) are for the NumPy calls.
@@ -229,21 +236,25 @@ def _register(spec):
             gin = g * grad_value
         return (gin, None, None) + (None,) * (n_opts + 2)
 
-    op.register_autograd(backward, setup_context=setup_context)
+    return _with_autograd(op, impl, setup_context, backward)
 
-    setup_eager, backward_eager = setup_context, backward
+
+def _with_autograd(op, impl, setup_context, backward):
+    """Registers the operator's autograd; returns it and an
+    autograd.Function of the same kernel, context and backward without the
+    operator's dispatch (tens of microseconds a call), which eager calls
+    take."""
+    op.register_autograd(backward, setup_context=setup_context)
+    backward_fn = backward  # (a class body reads its own `backward` first)
 
     class Eager(torch.autograd.Function):
-        """The same kernel, context and backward without the operator's
-        dispatch (tens of microseconds a call): eager calls take this."""
-
         @staticmethod
         def forward(ctx, *inputs):  # ctx first: apply binds no signature per call
             output = impl(*inputs)
-            setup_eager(ctx, inputs, output)
+            setup_context(ctx, inputs, output)
             return output
 
-        backward = staticmethod(backward_eager)
+        backward = staticmethod(backward_fn)
 
     return op, Eager
 
@@ -280,7 +291,8 @@ def _function(spec, op, eager):
     return call
 
 
-#: name -> the differentiable function, for every loss of ``fastloss.LOSSES``.
+#: name -> the differentiable function: every loss of ``fastloss.LOSSES`` and
+#: of ``fastloss.OTHER_LOSSES`` but pairwise_ranking and l2_penalty.
 LOSSES = {}
 _OPS = {}
 _SPECS = {}
@@ -297,6 +309,188 @@ for _name in _core.loss_names():
         globals()[_alias] = LOSSES[_name]
         __all__.append(_alias)
 del _name, _info, _spec, _eager
+
+
+# ---------------------------------------------------------------------------
+# Losses of several inputs (fastloss.OTHER_LOSSES): gaussian_nll,
+# triplet_margin, cosine_embedding, margin_ranking, contrastive_pairs, the
+# GAN and Wasserstein losses, gradient_penalty.
+
+_MULTI_NONE_SHAPES = {  # the per-item losses' shape, from the first input's
+    "elements": lambda shape: list(shape),
+    "scores": lambda shape: list(shape),
+    "rows": lambda shape: list(shape[:-1]),
+    "samples": lambda shape: list(shape[:1]),
+}
+_MULTI_OPTION_TYPES = {bool: "bool", float: "float", int: "int", str: "str"}
+
+
+class _MultiSpec:
+    """A loss of several inputs: its arguments in the NumPy call's order
+    (each a tensor: the differentiable inputs and the target), options typed
+    by their defaults, and how many gradients it returns."""
+
+    def __init__(self, name):
+        import inspect
+
+        import fastloss
+
+        self.name = name
+        self.loss = getattr(fastloss, name)
+        self.kind = _core.loss_kind(name)
+        sig = inspect.signature(self.loss)
+        self.positional = [p.name for p in sig.parameters.values()
+                           if p.kind == p.POSITIONAL_OR_KEYWORD]
+        self.inputs = tuple(self.loss._inputs)
+        self.options = [(k, _MULTI_OPTION_TYPES[type(v)], v) for k, v in self.loss._options.items()]
+        self.n_args = len(self.options)
+        self.schema = ("(" + "".join(f"Tensor {a}, " for a in self.positional)
+                       + "Tensor? weights, " + "".join(f"{t} {k}, " for k, t, _ in self.options)
+                       + "str reduction, bool need_grad) -> ("
+                       + ", ".join(["Tensor"] * (1 + len(self.inputs))) + ")")
+
+    def arguments(self, options):
+        given = dict(options)
+        out = [given.pop(k, default) for k, _, default in self.options]
+        if given:
+            raise TypeError(f"fastloss.torch.{self.name}() got an unexpected keyword argument "
+                            f"{next(iter(given))!r}")
+        return out
+
+
+def _register_multi(spec):
+    import numpy as np
+
+    n_pos, n_opts = len(spec.positional), spec.n_args
+    where = [spec.positional.index(a) for a in spec.inputs]  # the inputs' argument slots
+
+    def run(arrays, weights, values, reduction, need_grad, like):
+        work = torch.float32 if like.dtype in (torch.float16, torch.bfloat16) else like.dtype
+        xs = [_host(a, work) if a.is_floating_point() else _host(a) for a in arrays]
+        w = None if weights is None else _host(weights, work)
+        options = {k: v for (k, _, _), v in zip(spec.options, values)}
+        if need_grad:
+            v, g = spec.loss.value_and_grad(*xs, reduction=reduction, weights=w, **options)
+            g = g if isinstance(g, tuple) else (g,)
+            grads = [torch.from_numpy(np.ascontiguousarray(gk)).to(arrays[i].dtype)
+                     for gk, i in zip(g, where)]
+        else:
+            v = spec.loss(*xs, reduction=reduction, weights=w, **options)
+            grads = [like.new_empty((0,)) for _ in where]
+        return torch.from_numpy(np.asarray(v)).to(like.dtype), grads
+
+    def impl(*args):
+        arrays, weights = args[:n_pos], args[n_pos]
+        values, (reduction, need_grad) = args[n_pos + 1:n_pos + 1 + n_opts], args[-2:]
+        value, grads = run(arrays, weights, values, reduction, need_grad, arrays[where[0]])
+        return (value, *grads)
+
+    op = torch.library.custom_op(f"fastloss::{spec.name}", impl, mutates_args=(),
+                                 device_types="cpu", schema=spec.schema)
+
+    def fake(*args):
+        arrays, (reduction, need_grad) = args[:n_pos], args[-2:]
+        first = arrays[where[0]]
+        shape = _MULTI_NONE_SHAPES[spec.kind](first.shape) if reduction == "none" else []
+        grads = [arrays[i].new_empty(arrays[i].shape) if need_grad else first.new_empty((0,))
+                 for i in where]
+        return (first.new_empty(shape), *grads)
+
+    op.register_fake(fake)
+
+    def setup_context(ctx, inputs, output):
+        ctx.reduction = inputs[-2]
+        ctx.mark_non_differentiable(*output[1:])
+        ctx.set_materialize_grads(False)
+        if ctx.reduction == "none":
+            # the gradient of sum(go * l): the call again, go among the weights
+            ctx.args = inputs
+            ctx.save_for_backward(*inputs[:n_pos], inputs[n_pos])
+        else:
+            ctx.save_for_backward(*output[1:])
+
+    def backward(ctx, grad_value, *_unused):
+        eager = type(grad_value) is torch.Tensor and not torch.compiler.is_compiling()
+        if eager and torch.is_grad_enabled():
+            raise RuntimeError(f"fastloss.torch.{spec.name}: second derivatives are not "
+                               "available (create_graph=True)")
+        out = [None] * (n_pos + 1 + n_opts + 2)
+        if grad_value is None:
+            return tuple(out)
+        if ctx.reduction == "none":
+            saved = ctx.saved_tensors
+            arrays, weights = saved[:n_pos], saved[n_pos]
+            w = grad_value if weights is None else weights * grad_value
+            values = ctx.args[n_pos + 1:n_pos + 1 + n_opts]
+            # the operator itself: a node of a traced backward too
+            grads = op(*arrays, w, *values, "sum", True)[1:]
+        else:
+            grads = ctx.saved_tensors
+            if grads[0].numel() == 0 and arrays_need(ctx):
+                raise RuntimeError(f"fastloss.torch.{spec.name}: the forward ran without "
+                                   "gradients")
+            if not (eager and grad_value.item() == 1.0):
+                grads = [g * grad_value for g in grads]
+        for i, g in zip(where, grads):
+            out[i] = g
+        return tuple(out)
+
+    def arrays_need(ctx):
+        return any(ctx.needs_input_grad[i] for i in where)
+
+    return _with_autograd(op, impl, setup_context, backward)
+
+
+def _multi_function(spec, op, eager):
+    name = spec.name
+    n_pos = len(spec.positional)
+
+    def call(*arrays, reduction="mean", weights=None, **options):
+        if len(arrays) != n_pos:
+            raise TypeError(f"fastloss.torch.{name}() takes {n_pos} tensors "
+                            f"({', '.join(spec.positional)}), got {len(arrays)}")
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"fastloss.torch.{name}: reduction must be 'mean', 'sum' or "
+                             f"'none', got {reduction!r}")
+        if reduction == "none" and spec.kind not in _MULTI_NONE_SHAPES:
+            raise ValueError(f"fastloss.torch.{name}: reduction='none' gives one array per "
+                             "input; call fastloss.{name} on NumPy arrays for it")
+        for a, x in zip(spec.positional, arrays):
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"fastloss.torch.{name}: {a} must be a tensor, got "
+                                f"{type(x).__name__}")
+        if weights is not None and not isinstance(weights, torch.Tensor):
+            weights = torch.as_tensor(weights)
+        if spec.kind == "elements":
+            # Broadcast as PyTorch does (a var of shape (N, 1)): autograd's
+            # expand sums each gradient back to its input's shape.
+            arrays = torch.broadcast_tensors(*arrays)
+        need_grad = torch.is_grad_enabled() and any(
+            arrays[spec.positional.index(a)].requires_grad for a in spec.inputs)
+        args = (*arrays, weights, *spec.arguments(options), reduction, need_grad)
+        out = op(*args) if torch.compiler.is_compiling() else eager.apply(*args)
+        return out[0]
+
+    call.__name__ = call.__qualname__ = name
+    call.__module__ = __name__
+    call.__doc__ = (
+        f"{spec.loss.__doc__.splitlines()[0]}\n\n"
+        f"``fastloss.torch.{name}({', '.join(spec.positional)}, *, reduction='mean', "
+        f"weights=None, **options)``: tensors in ``fastloss.{name}``'s order; gradients flow "
+        f"to {', '.join(spec.inputs)}. Options: ``fastloss.{name}``. The operator: "
+        f"``torch.ops.fastloss.{name}``.")
+    return call
+
+
+for _name in _core.multi_loss_names():
+    if _name in ("pairwise_ranking", "l2_penalty"):
+        continue  # an array option (groups) / a list of arrays: NumPy calls only
+    _spec = _SPECS[_name] = _MultiSpec(_name)
+    _OPS[_name], _eager = _register_multi(_spec)
+    LOSSES[_name] = _multi_function(_spec, _OPS[_name], _eager)
+    globals()[_name] = LOSSES[_name]
+    __all__.append(_name)
+del _name, _spec, _eager
 
 
 class Loss(torch.nn.Module):

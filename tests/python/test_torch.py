@@ -12,7 +12,7 @@ import fastloss as fl  # noqa: E402
 import fastloss.torch as flt  # noqa: E402
 from fastloss.__main__ import _OPTIONS, _data  # noqa: E402  (the self-check's data)
 
-NAMES = sorted(flt.LOSSES)
+NAMES = sorted(n for n in flt.LOSSES if n in fl.LOSSES)
 
 
 def case(name, n=600, dtype=np.float64, seed=0):
@@ -222,3 +222,102 @@ def test_compile_inductor():
     ev, eg = fl.huber.value_and_grad(y, p, delta=0.7)
     assert v.item() == float(ev) * 2.0
     np.testing.assert_array_equal(g.numpy(), eg * 2.0)
+
+
+# ---------------------------------------------------------------------------
+# Losses of several inputs
+
+
+def multi_case(name, rng, dtype=np.float64):
+    r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+    if name == "gaussian_nll":
+        return [r(12, 3), r(12, 3), (rng.random((12, 3)) + 0.2).astype(dtype)]
+    if name in ("cosine_embedding",):
+        return [r(12, 5), r(12, 5), rng.choice([-1.0, 1.0], 12).astype(dtype)]
+    if name == "triplet_margin":
+        return [r(12, 5), r(12, 5), r(12, 5)]
+    if name == "contrastive_pairs":
+        return [rng.integers(0, 2, 12).astype(dtype), r(12, 5), r(12, 5)]
+    if name == "margin_ranking":
+        return [r(12), r(12), rng.choice([-1.0, 1.0], 12).astype(dtype)]
+    if name in ("gan_discriminator", "wasserstein_critic"):
+        return [r(12), r(9)]
+    if name in ("gan_generator", "wasserstein_generator"):
+        return [r(12)]
+    if name == "gradient_penalty":
+        return [r(12, 4)]
+    raise AssertionError(name)
+
+
+MULTI = sorted(n for n in flt.LOSSES if n in fl.OTHER_LOSSES)
+
+
+def test_multi_losses_are_operators():
+    assert set(MULTI) == set(fl.OTHER_LOSSES) - {"pairwise_ranking", "l2_penalty"}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", MULTI)
+def test_multi_value_and_gradients(name, reduction):
+    arrays = multi_case(name, np.random.default_rng(5))
+    loss = getattr(fl, name)
+    tensors = [torch.from_numpy(a.copy()) for a in arrays]
+    slots = [flt._SPECS[name].positional.index(a) for a in loss._inputs]
+    for i in slots:
+        tensors[i].requires_grad_()
+    v = flt.LOSSES[name](*tensors, reduction=reduction)
+    ev, eg = loss.value_and_grad(*arrays, reduction=reduction)
+    eg = eg if isinstance(eg, tuple) else (eg,)
+    assert bits(v) == bits(ev)
+    v.backward()
+    for i, g in zip(slots, eg):
+        assert bits(tensors[i].grad) == bits(g)
+
+
+@pytest.mark.parametrize("name", MULTI)
+def test_multi_gradcheck(name):
+    arrays = multi_case(name, np.random.default_rng(6))
+    spec = flt._SPECS[name]
+    slots = [spec.positional.index(a) for a in getattr(fl, name)._inputs]
+    tensors = [torch.from_numpy(a.copy()) for a in arrays]
+    inputs = tuple(tensors[i].requires_grad_() for i in slots)
+
+    def f(*xs, reduction):
+        ts = list(tensors)
+        for i, x in zip(slots, xs):
+            ts[i] = x
+        return flt.LOSSES[name](*ts, reduction=reduction, weights=None)
+
+    assert torch.autograd.gradcheck(lambda *xs: f(*xs, reduction="mean"), inputs)
+    if spec.kind != "score_pair":
+        assert torch.autograd.gradcheck(lambda *xs: f(*xs, reduction="none"), inputs)
+    else:
+        with pytest.raises(ValueError, match="none"):
+            f(*inputs, reduction="none")
+
+
+def test_multi_broadcast_var_opcheck_and_compile():
+    rng = np.random.default_rng(7)
+    x = torch.from_numpy(rng.standard_normal((10, 4))).requires_grad_()
+    t = torch.from_numpy(rng.standard_normal((10, 4)))
+    var = torch.from_numpy(rng.random((10, 1)) + 0.1).requires_grad_()
+    v = flt.gaussian_nll(x, t, var)
+    assert torch.allclose(v, torch.nn.functional.gaussian_nll_loss(x, t, var), rtol=1e-12)
+    v.backward()
+    assert var.grad.shape == (10, 1)
+    spec = flt._SPECS["triplet_margin"]
+    a, p, n = (torch.from_numpy(rng.standard_normal((6, 3))).requires_grad_() for _ in range(3))
+    for reduction in ("mean", "none"):
+        torch.library.opcheck(torch.ops.fastloss.triplet_margin.default,
+                              (a, p, n, None, *spec.arguments({"margin": 0.3}), reduction, True))
+    torch._dynamo.reset()
+    f = torch.compile(lambda a, p, n: flt.triplet_margin(a, p, n, margin=0.3), fullgraph=True,
+                      backend="aot_eager")
+    got = f(a, p, n)
+    ga = torch.autograd.grad(got, (a, p, n))
+    want = flt.triplet_margin(a, p, n, margin=0.3)
+    wa = torch.autograd.grad(want, (a, p, n))
+    assert torch.equal(got, want) and all(torch.equal(u, w) for u, w in zip(ga, wa))
+    assert torch.allclose(want, torch.nn.functional.triplet_margin_loss(a, p, n, margin=0.3))
+    with pytest.raises(TypeError, match="tensors"):
+        flt.triplet_margin(a, p)
