@@ -18,8 +18,10 @@ Parameters
 y_true : array_like of real numbers
     Targets, the same shape as ``y_pred`` (no broadcasting); converted to
     ``y_pred``'s dtype.
-y_pred : array_like of float32 or float64
+y_pred : array_like of float32 or float64 (or float16 / bfloat16)
     Predictions. Any buffer-protocol object and any strides are accepted.
+    float16 and ``ml_dtypes.bfloat16`` are computed in float32 (converted
+    once) and the results returned in their dtype.
 reduction : {{"mean", "sum", "none"}}
     ``"mean"``: ``sum(w * l) / sum(w)`` (the plain mean without weights);
     ``"sum"``: ``sum(w * l)``; ``"none"``: the array ``w * l``.
@@ -72,7 +74,7 @@ Parameters
 ----------
 y_true : array_like
     {targets}
-y_pred : array_like of float32 or float64, at least 1-D
+y_pred : array_like of float32 or float64 (float16 / bfloat16: in float32), at least 1-D
     One row of C values (classes, or a vector's components) along ``axis``; the other dimensions are samples
     (a middle axis such as ``(N, C, H, W)`` with ``axis=1`` is fine). Any
     buffer-protocol object and any strides are accepted.

@@ -144,7 +144,7 @@ def _add_words(x, axis=None, keepdims=False):
 def _from_words(name, reduction, options, words, dtype=None):
     return _loss(name).accumulator.from_state(
         np.ascontiguousarray(words, dtype=np.int64), reduction=reduction,
-        dtype=None if dtype is None else np.dtype(dtype).name, **options)
+        dtype=_state_dtype(dtype), **options)
 
 
 def _value_of_words(name, reduction, options, dtype, words):
@@ -159,17 +159,37 @@ def _denominator_of_words(name, options, words):
     return np.asarray(_from_words(name, "mean", options, words).denominator, dtype=np.float64)
 
 
+def _state_dtype(dtype):
+    """The accumulator dtype of y_pred's dtype: float16 / bfloat16 calls
+    run (and accumulate) in float32."""
+    if dtype is None:
+        return None
+    return "float32" if np.dtype(dtype).itemsize < 4 else np.dtype(dtype).name
+
+
+def _in_float32(p, *others):
+    """A float16 / bfloat16 chunk and its floating companions in float32
+    (the kernels' type for them), else as they are; and y_pred's dtype."""
+    half = p.dtype if p.dtype.itemsize < 4 else None
+    if half is None:
+        return (p, *others), None
+    return tuple(None if x is None or np.dtype(x.dtype).kind not in "fV" else
+                 x.astype(np.float32) for x in (p, *others)), half
+
+
 def _grad_block(name, reduction, options, aux_names, p, t, w, *rest):
     """``w * dl`` of one chunk; for a mean (``rest`` ends with the
-    denominator), times 1 / sum(w) in the chunk's dtype, as the kernels
-    scale it (a zero total weight gives a zero gradient)."""
+    denominator), times 1 / sum(w) in the kernels' dtype, as they scale it
+    (a zero total weight gives a zero gradient); float16 / bfloat16 chunks
+    in float32, rounded once at the end as the NumPy call rounds them."""
     aux = rest[: len(aux_names)]
+    (p, t, w, *aux), half = _in_float32(p, t, w, *aux)
     g = _loss(name).grad(t, p, reduction="sum" if reduction == "mean" else reduction,
-                         weights=w, **_with(options, aux_names, aux))
+                         weights=w, **_with(options, aux_names, tuple(aux)))
     if reduction == "mean":
         d = float(rest[-1])
         g *= g.dtype.type(1.0 / d if d != 0.0 else 0.0)
-    return g
+    return g if half is None else g.astype(half)
 
 
 def _spanning_state_block(name, reduction, options, nd, p, t):
@@ -679,7 +699,7 @@ def _segment_merged(name, reduction, options, dtype, S, words):
     words = np.ascontiguousarray(words, dtype=np.int64)
     return _loss(name).accumulator.from_state(
         words.reshape(S, -1) if S else words.reshape(0, _core_state_words()),
-        reduction=reduction, dtype=np.dtype(dtype).name, **options)
+        reduction=reduction, dtype=_state_dtype(dtype), **options)
 
 
 def _core_state_words():
@@ -709,7 +729,9 @@ def _segment_grad_block(name, reduction, options, S, aux_names, offsets, p, t, w
     dtype, as the kernels scale a mean."""
     aux = rest[: len(aux_names)]
     keyword = _block_segments(name, S, offsets, seg, p.shape[0])
-    g = _loss(name).grad(t, p, reduction="sum", weights=w, **_with(options, aux_names, aux))
+    (p, t, w, *aux), half = _in_float32(p, t, w, *aux)
+    g = _loss(name).grad(t, p, reduction="sum", weights=w,
+                         **_with(options, aux_names, tuple(aux)))
     if reduction == "mean":
         scale = rest[-1].astype(g.dtype)
         if offsets is None:
@@ -717,7 +739,7 @@ def _segment_grad_block(name, reduction, options, S, aux_names, offsets, p, t, w
         else:
             s = np.repeat(scale, np.diff(keyword["offsets"]))
         g *= s.reshape((-1,) + (1,) * (g.ndim - 1))
-    return g
+    return g if half is None else g.astype(half)
 
 
 def _segmented(name, want, reduction, options, info, layout, y_true, y_pred, weights, aux,

@@ -714,6 +714,82 @@ void FindInputs(const Spec& spec, PyObject* const* args, Py_ssize_t nargs, PyObj
   }
 }
 
+// The dtype of a float16 or bfloat16 (ml_dtypes) NumPy array, else None.
+py::object HalfDtype(PyObject* obj) {
+  if (!obj || !PyObject_HasAttrString(obj, "dtype") || !PyObject_HasAttrString(obj, "shape")) {
+    return py::none();
+  }
+  py::object dt = py::reinterpret_borrow<py::object>(obj).attr("dtype");
+  if (!py::hasattr(dt, "name")) return py::none();
+  const std::string name = py::str(dt.attr("name"));
+  return name == "float16" || name == "bfloat16" ? dt : py::none();
+}
+
+// A call whose y_pred is float16 or bfloat16 (NumPy has no arithmetic for
+// the kernels to use): y_pred and every other argument of that dtype are
+// converted to float32 once, the call runs in float32 with the same
+// drivers, and its value, losses and gradient come back in the input's
+// dtype (the value reduced in float64, as always, then rounded); an out=
+// of that dtype receives the gradient.
+py::object HalfCall(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
+                    PyObject* kwnames, PyObject* y_pred, const py::object& half) {
+  using namespace pybind11::literals;  // NOLINT(build/namespaces)
+  py::module_ np = py::module_::import("numpy");
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  std::vector<PyObject*> a(args, args + nargs + nkw);
+  std::vector<py::object> keep;
+  py::object out;
+  for (Py_ssize_t k = 0; k < nargs + nkw; ++k) {
+    if (k >= nargs && want != Want::kValue && KeyIs(PyTuple_GET_ITEM(kwnames, k - nargs), "out") &&
+        args[k] != Py_None) {
+      out = py::reinterpret_borrow<py::object>(args[k]);
+      a[k] = Py_None;
+      continue;
+    }
+    if (!HalfDtype(args[k]).is_none()) {
+      keep.push_back(np.attr("asarray")(py::handle(args[k]), "dtype"_a = "float32"));
+      a[k] = keep.back().ptr();
+    }
+  }
+  if (out) {
+    // Checked before anything runs: an array of y_pred's dtype and shape.
+    const py::object pred_shape = py::reinterpret_borrow<py::object>(y_pred).attr("shape");
+    if (!py::hasattr(out, "dtype") || !py::hasattr(out, "flags") ||
+        !py::object(out.attr("dtype")).equal(half)) {
+      throw py::type_error(std::string(spec.name) + ": out must be an array of y_pred's dtype (" +
+                           std::string(py::str(half)) + "), got " +
+                           std::string(py::str(py::type::of(out))));
+    }
+    if (!py::object(out.attr("shape")).equal(pred_shape)) {
+      throw py::value_error(std::string(spec.name) + ": out has shape " +
+                            std::string(py::str(out.attr("shape"))) + ", y_pred has shape " +
+                            std::string(py::str(pred_shape)));
+    }
+    if (!out.attr("flags").attr("writeable").cast<bool>()) {
+      throw py::value_error(std::string(spec.name) + ": out is read-only");
+    }
+  }
+  py::object r = spec.entry(spec, want, a.data(), nargs, kwnames, nullptr);
+  const auto back = [&](const py::object& x) -> py::object {
+    if (py::hasattr(x, "astype")) return x.attr("astype")(half);  // arrays, NumPy scalars
+    return half.attr("type")(x);
+  };
+  const auto grad_back = [&](const py::object& g) -> py::object {
+    if (!out) return back(g);
+    np.attr("copyto")(out, g, "casting"_a = "same_kind");  // checks out's shape and dtype
+    return out;
+  };
+  switch (want) {
+    case Want::kValue: return back(r);
+    case Want::kGrad: return grad_back(r);
+    case Want::kBoth: {
+      py::tuple t = r;
+      return py::make_tuple(back(t[0]), grad_back(t[1]));
+    }
+  }
+  return r;
+}
+
 }  // namespace
 
 py::object Dispatch(const Spec& spec, Want want, PyObject* const* args, Py_ssize_t nargs,
@@ -743,6 +819,8 @@ py::object Dispatch(const Spec& spec, Want want, PyObject* const* args, Py_ssize
     for (Py_ssize_t k = 0; k < nall; ++k) {
       if (IsDaskArray(args[k])) return spec.dask_entry(spec, want, args, nargs, kwnames);
     }
+    const py::object half = HalfDtype(p);
+    if (!half.is_none()) return HalfCall(spec, want, args, nargs, kwnames, p, half);
   }
   return spec.entry(spec, want, args, nargs, kwnames, nullptr);
 }
@@ -754,6 +832,20 @@ py::object Accumulate(const Spec& spec, PyObject* const* args, Py_ssize_t nargs,
   if (IsDeviceArray(p) || IsDeviceArray(t)) {
     throw py::type_error(std::string(spec.name) +
                          ": accumulators take host arrays (NumPy, buffers), not CUDA arrays");
+  }
+  if (!HalfDtype(p).is_none()) {
+    // float16 / bfloat16 batches add their float32 sums (the state is exact either way).
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    std::vector<PyObject*> a(args, args + nargs + nkw);
+    std::vector<py::object> keep;
+    for (Py_ssize_t k = 0; k < nargs + nkw; ++k) {
+      if (!HalfDtype(args[k]).is_none()) {
+        keep.push_back(py::module_::import("numpy").attr("asarray")(
+            py::handle(args[k]), py::arg("dtype") = "float32"));
+        a[k] = keep.back().ptr();
+      }
+    }
+    return spec.entry(spec, Want::kValue, a.data(), nargs, kwnames, state);
   }
   return spec.entry(spec, Want::kValue, args, nargs, kwnames, state);
 }

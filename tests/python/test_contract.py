@@ -161,7 +161,7 @@ def test_y_true_converted_to_y_pred_dtype():
     assert fl.mae.grad(y, p).dtype == np.float32
 
 
-BAD_PRED_DTYPES = [np.int8, np.int32, np.int64, np.uint8, np.bool_, np.float16, np.complex64, np.complex128, object]
+BAD_PRED_DTYPES = [np.int8, np.int32, np.int64, np.uint8, np.bool_, np.complex64, np.complex128, object]
 if np.dtype(np.longdouble) != np.dtype(np.float64):
     BAD_PRED_DTYPES.append(np.longdouble)
 
