@@ -126,9 +126,11 @@ class _Spec:
                             f"{bad!r}")
         return out
 
-    def core_options(self, values):
+    def core_options(self, values, host=True):
         """fastloss's keyword options from the operator's option arguments
-        (tensors as NumPy arrays, int lists as tuples)."""
+        (tensors as NumPy arrays -- left as tensors with ``host=False``, for
+        the shape rules under tracing -- and int lists as tuples)."""
+        convert = _host if host else (lambda t: t)
         out = {}
         k = 0
         for name, kind, _ in self.options:
@@ -138,9 +140,9 @@ class _Spec:
                 array = values[k]
                 k += 1
                 if array is not None:
-                    v = _host(array)
+                    v = convert(array)
             elif kind == "array_like or None":
-                v = None if v is None else _host(v)
+                v = None if v is None else convert(v)
             elif kind == "None, int or tuple of ints":
                 v = None if v is None else tuple(v)
             out[name] = v
@@ -189,7 +191,7 @@ def _register(spec):
     def fake(input, target, weights, *rest):
         values, (reduction, need_grad) = rest[:n_opts], rest[n_opts:]
         if reduction == "none":
-            options = spec.core_options(values)
+            options = spec.core_options(values, host=False)
             whole = spec.whole_axes(input.dim(), options)
             shape = [d for a, d in enumerate(input.shape) if a not in whole]
         else:
@@ -203,7 +205,7 @@ def _register(spec):
         input, rest = inputs[0], inputs[3:]
         values, reduction = rest[:n_opts], rest[n_opts]
         ctx.reduction = reduction
-        ctx.whole = (spec.whole_axes(input.dim(), spec.core_options(values))
+        ctx.whole = (spec.whole_axes(input.dim(), spec.core_options(values, host=False))
                      if reduction == "none" else ())
         ctx.mark_non_differentiable(output[1])
         # No zeros made for the gradient output's incoming gradient (it has

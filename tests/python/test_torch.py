@@ -94,6 +94,28 @@ def test_weights_and_array_options():
     assert bits(v) == bits(ev) and bits(xr.grad) == bits(eg)
 
 
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+def test_array_options_traced():
+    """class_weights / pos_weight tensors with reduction='none' under
+    opcheck and torch.compile: the shape rules never read their data."""
+    rng = np.random.default_rng(8)
+    x = torch.from_numpy(rng.standard_normal((20, 5))).requires_grad_()
+    labels = torch.from_numpy(rng.integers(0, 5, 20))
+    cw = torch.from_numpy(rng.random(5) + 0.5)
+    spec = flt._SPECS["sparse_categorical_cross_entropy"]
+    args = (x, labels, None,
+            *spec.arguments({"from_logits": True, "class_weights": cw}), "none", True)
+    torch.library.opcheck(torch.ops.fastloss.sparse_categorical_cross_entropy.default, args)
+    torch._dynamo.reset()
+    f = torch.compile(lambda x: flt.sparse_categorical_cross_entropy(
+        x, labels, from_logits=True, class_weights=cw, reduction="none").sum(),
+        fullgraph=True, backend="aot_eager")
+    (g,) = torch.autograd.grad(f(x), x)
+    (e,) = torch.autograd.grad(flt.sparse_categorical_cross_entropy(
+        x, labels, from_logits=True, class_weights=cw, reduction="none").sum(), x)
+    assert torch.equal(g, e)
+
+
 def test_no_gradient_pass_without_requires_grad():
     y, p, _ = case("huber")
     with torch.no_grad():
