@@ -69,15 +69,53 @@ class MultiLoss(FunctionLike):
         return MultiLoss, (self.name,)
 
     def __call__(self, *args, **kwargs):
-        return _core._multi(self.name, 0, args, kwargs)
+        return self._run(0, args, kwargs)
 
     @signed_method
     def grad(self, *args, **kwargs):
-        return _core._multi(self.name, 1, args, kwargs)
+        return self._run(1, args, kwargs)
 
     @signed_method
     def value_and_grad(self, *args, **kwargs):
-        return _core._multi(self.name, 2, args, kwargs)
+        return self._run(2, args, kwargs)
+
+    def _run(self, want, args, kwargs):
+        # A float16 / bfloat16 first input (it sets the computation's dtype):
+        # computed in float32, results in its dtype, as the single-input
+        # losses do it in the core's front door.
+        first = self._inputs[0] if self._inputs else None
+        if first in self._args:
+            k = self._args.index(first)
+            x = args[k] if k < len(args) else kwargs.get(first)
+            name = getattr(getattr(x, "dtype", None), "name", None)
+            if name in _HALF_NAMES:
+                return _half_call(self.name, want, args, kwargs, x.dtype)
+        return _core._multi(self.name, want, args, kwargs)
+
+
+_HALF_NAMES = ("float16", "bfloat16")
+
+
+def _half_call(name, want, args, kwargs, half):
+    """A loss of several inputs on float16 / bfloat16 arrays: every such
+    argument converted to float32 once, the call in float32, the value(s)
+    and gradient(s) rounded once to ``half``."""
+    if want and kwargs.get("out") is not None:
+        raise TypeError(f"{name}: out= is not taken with {half.name} inputs (the gradient is "
+                        f"returned in {half.name})")
+
+    def to32(x):
+        dt = getattr(getattr(x, "dtype", None), "name", None)
+        return np.asarray(x, dtype=np.float32) if dt in _HALF_NAMES else x
+
+    def back(v):
+        if isinstance(v, tuple):
+            return tuple(back(x) for x in v)
+        return v.astype(half) if isinstance(v, (np.ndarray, np.generic)) else half.type(v)
+
+    r = _core._multi(name, want, tuple(to32(a) for a in args),
+                     {k: to32(v) for k, v in kwargs.items()})
+    return (back(r[0]), back(r[1])) if want == 2 else back(r)
 
 
 class _L2Penalty(MultiLoss):

@@ -108,3 +108,47 @@ def test_dask_half(half):
     np.testing.assert_array_equal(g, eg)
     seg = fl.mse(y, P, offsets=np.array([0, 2048, 8192])).compute(scheduler="sync")
     np.testing.assert_array_equal(seg, fl.mse(y, p, offsets=np.array([0, 2048, 8192])))
+
+
+MULTI = ["gaussian_nll", "cosine_embedding", "triplet_margin", "contrastive_pairs",
+         "margin_ranking", "pairwise_ranking", "gan_discriminator", "gan_generator",
+         "wasserstein_critic", "wasserstein_generator", "gradient_penalty"]
+
+
+def multi_arrays(name, rng):
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    return {
+        "gaussian_nll": lambda: [r(12, 3), r(12, 3), (rng.random((12, 3)) + 0.2).astype(np.float32)],
+        "cosine_embedding": lambda: [r(12, 5), r(12, 5), rng.choice([-1.0, 1.0], 12)],
+        "triplet_margin": lambda: [r(12, 5), r(12, 5), r(12, 5)],
+        "contrastive_pairs": lambda: [rng.integers(0, 2, 12).astype(np.float32), r(12, 5),
+                                      r(12, 5)],
+        "margin_ranking": lambda: [r(12), r(12), rng.choice([-1.0, 1.0], 12)],
+        "pairwise_ranking": lambda: [rng.integers(0, 3, 12).astype(np.float32), r(12)],
+        "gan_discriminator": lambda: [r(12), r(9)],
+        "gan_generator": lambda: [r(12)],
+        "wasserstein_critic": lambda: [r(12), r(9)],
+        "wasserstein_generator": lambda: [r(12)],
+        "gradient_penalty": lambda: [r(12, 4)],
+    }[name]()
+
+
+@pytest.mark.parametrize("half", HALF, ids=lambda t: np.dtype(t).name)
+@pytest.mark.parametrize("name", MULTI)
+def test_losses_of_several_inputs(name, half):
+    loss = getattr(fl, name)
+    arrays = multi_arrays(name, np.random.default_rng(4))
+    slots = [loss._args.index(a) for a in loss._inputs]
+    halves = [a.astype(half) if k in slots else a for k, a in enumerate(arrays)]
+    f32s = [a.astype(np.float32) if k in slots else a for k, a in enumerate(halves)]
+    v, g = loss.value_and_grad(*halves)
+    wv, wg = loss.value_and_grad(*f32s)
+    g, wg = (g if isinstance(g, tuple) else (g,)), (wg if isinstance(wg, tuple) else (wg,))
+    assert np.asarray(v).dtype == np.dtype(half)
+    np.testing.assert_array_equal(np.asarray(v), np.asarray(wv).astype(half))
+    for a, b in zip(g, wg):
+        assert a.dtype == np.dtype(half)
+        np.testing.assert_array_equal(a, b.astype(half))
+    if loss._out:
+        with pytest.raises(TypeError, match="out"):
+            loss.grad(*halves, out=np.empty_like(halves[slots[0]]))
