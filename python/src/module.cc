@@ -16,6 +16,7 @@
 #include "confusion.h"
 #include "arguments.h"
 #include "fastloss/fastloss.hpp"
+#include "jax_ffi.h"
 #include "multi.h"
 #include "single.h"
 
@@ -169,6 +170,18 @@ PYBIND11_MODULE(_core, m) {
     return Info(name)["driver"].cast<std::string>();
   });
   m.def("_multi", &Multi);
+  m.def(
+      "resolve_options",
+      [](const std::string& name, const py::dict& options) {
+        const Spec* spec = FindSpec(name);
+        if (!spec) throw py::value_error("unknown loss '" + name + "'");
+        return CheckSpecOptions(*spec, options);
+      },
+      py::arg("name"), py::arg("options"),
+      "A call's options checked as the call checks them (ValueError/TypeError naming the "
+      "option), every option's value returned with defaults filled in.");
+  m.def("jax_handlers", &JaxHandlers,
+        "name -> a PyCapsule of the loss's XLA FFI handler on the CPU (fastloss.jax).");
   m.def(
       "_fused",
       [](py::list terms, py::handle y_true, py::handle y_pred, const std::string& reduction,

@@ -22,14 +22,13 @@
 #include "arguments.h"
 #include "buffers.h"
 #include "fields.h"
+#include "runners.h"
 
 namespace fastloss_py {
 
 using fastloss::Call;
 using fastloss::LabelCall;
 using fastloss::Reduction;
-
-enum class Driver { kElementwise, kDenseRows, kLabelRows, kRegions, kBoxes };
 
 const char* DriverName(Driver d) {
   switch (d) {
@@ -124,35 +123,11 @@ Common ParseArguments(const Spec& spec, Want want, PyObject* const* args, Py_ssi
   return c;
 }
 
-// The shape of the per-element (per-row, per-region, per-box) losses: the
-// one place the "none" reduction's result shape is computed. A bad axis
-// gives shape () here; the C++ entry point reports it.
+// The per-item losses' shape of y_pred (LossesShape, runners.h).
 template <Driver D, class O>
 int LossesShape(const Arg& y_pred, const O& o, int64_t* shape) {
-  bool drop[fastloss::kMaxRank] = {};
-  if constexpr (D == Driver::kDenseRows || D == Driver::kLabelRows) {
-    const int a = o.axis < 0 ? o.axis + y_pred.rank : o.axis;
-    if (a < 0 || a >= y_pred.rank) return 0;
-    drop[a] = true;
-  } else if constexpr (D == Driver::kRegions) {
-    for (int k = 0; k < y_pred.rank; ++k) drop[k] = o.all_axes;
-    for (int axis : o.axes) {
-      const int k = axis < 0 ? axis + y_pred.rank : axis;
-      if (!o.all_axes && k >= 0 && k < y_pred.rank) drop[k] = true;
-    }
-  } else if constexpr (D == Driver::kBoxes) {
-    if (y_pred.rank > 0) drop[y_pred.rank - 1] = true;
-  }
-  int rank = 0;
-  for (int k = 0; k < y_pred.rank; ++k) {
-    if (!drop[k]) shape[rank++] = y_pred.shape[k];
-  }
-  return rank;
+  return fastloss_py::LossesShape<D>(y_pred.rank, y_pred.shape, o, shape);
 }
-
-// The loss's call type for T.
-template <Driver D, typename T>
-using CallOf = std::conditional_t<D == Driver::kLabelRows, LabelCall<T>, Call<T>>;
 
 // A call with offsets= or segment_ids=: one reduced value per segment (an
 // array of y_pred's dtype), each segment the loss's own call on its items
@@ -534,18 +509,6 @@ py::object DaskEntry(const Spec& spec, Want want, PyObject* const* args, Py_ssiz
              py::arg("segments") = segments);
 }
 
-// A loss whose options have a real-or-array field runs with the array
-// through the public overload that takes it (`aux`).
-template <typename T, class CallT, class O>
-double RunWithArray(const CallT&, const View<const T>&, const O&) {
-  throw py::value_error("this loss takes no array option");  // no such field: unreachable
-}
-template <typename T>
-double RunWithArray(const Call<T>& call, const View<const T>& aux,
-                    const fastloss::BinaryCrossEntropyOptions& o) {
-  return fastloss::BinaryCrossEntropy<T>(call, aux, o);
-}
-
 template <class O>
 py::dict CheckOptionsDict(const Spec& spec, const py::dict& options) {
   return ResolvedOptions<O>(spec.name, options);
@@ -601,25 +564,6 @@ constexpr auto RegionResultFor() {
     return static_cast<Fn>(nullptr);
   }
 }
-
-#define FASTLOSS_PY_DRIVER_Elementwise Driver::kElementwise
-#define FASTLOSS_PY_DRIVER_DenseRows Driver::kDenseRows
-#define FASTLOSS_PY_DRIVER_VectorRows Driver::kDenseRows
-#define FASTLOSS_PY_DRIVER_LabelRows Driver::kLabelRows
-#define FASTLOSS_PY_DRIVER_Regions Driver::kRegions
-#define FASTLOSS_PY_DRIVER_Boxes Driver::kBoxes
-
-#define FASTLOSS_PY_RUNNER(Name, name, driver, aliases, true_name, pred_name)                  \
-  struct Run##Name {                                                                          \
-    template <typename T, class CallT>                                                        \
-    static double Run(const CallT& call, const fastloss::Name##Options& o,                     \
-                      const View<const T>* aux) {                                             \
-      if (aux) return RunWithArray<T>(call, *aux, o);                                          \
-      return fastloss::Name<T>(call, o);                                                       \
-    }                                                                                         \
-  };
-FASTLOSS_LOSSES(FASTLOSS_PY_RUNNER)
-#undef FASTLOSS_PY_RUNNER
 
 #define FASTLOSS_PY_SPEC(Name, name, driver, aliases, true_name, pred_name)                   \
   const Spec k##Name##Spec{                                                                   \

@@ -1,0 +1,334 @@
+// fastloss._core: the registry's single-input losses as XLA FFI handlers on
+// the CPU, for fastloss.jax (jax.ffi.ffi_call).
+//
+// One handler per registry row, generated from FASTLOSS_LOSSES with the same
+// runner the NumPy front door uses (runners.h); the options arrive as FFI
+// attributes named as the fields of the row's options struct and are read
+// through that struct's field list (Options::Fields), then checked by the
+// C++ entry point. fastloss.jax builds the attributes from the options the
+// NumPy front door parsed and checked at trace time (_core.resolve_options),
+// so a bad option is a Python ValueError/TypeError before anything runs;
+// what only the data can say (a label out of range, a weights shape) comes
+// back as the FFI call's error with fastloss's message.
+//
+// The call, as fastloss.jax makes it:
+//   operands  y_true, y_pred, then weights, the real-or-array option's
+//             array, class_weights -- each present when its "_weights",
+//             "_aux", "_class_weights" attribute is true; dense row-major
+//             (XLA's default layout), y_true of y_pred's dtype except labels
+//             (any integer dtype, widened to int64 here);
+//   results   the value (shape (), or the per-item losses' shape with
+//             "_reduction" "none"), then the gradient (y_pred's shape) when
+//             "_grad" is true; both of y_pred's dtype (float32 or float64);
+//   options   an absent attribute is None (optional reals and ints, axis);
+//             every other field's attribute is required.
+#include "jax_ffi.h"
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runners.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace fastloss_py {
+namespace {
+
+namespace ffi = xla::ffi;
+using fastloss::Reduction;
+using fastloss::View;
+
+// The visitor that reads a field from the call's attribute of its name.
+struct AttrReader {
+  const ffi::Dictionary& attrs;
+  const char* loss;
+
+  template <class X>
+  X Get(const char* f) const {
+    ffi::ErrorOr<X> v = attrs.get<X>(f);
+    if (!v.has_value()) {
+      throw fastloss::Error(std::string(loss) + ": the FFI call's attribute " + f +
+                            " is missing or of the wrong type");
+    }
+    return *v;
+  }
+  void Real(const char* f, double& x, fastloss::Check, const char*) const { x = Get<double>(f); }
+  void Bool(const char* f, bool& x, const char*) const { x = Get<bool>(f); }
+  void Int(const char* f, int& x, const char*) const {
+    const int64_t v = Get<int64_t>(f);
+    if (v >= (int64_t{1} << 31) || v < -(int64_t{1} << 31)) {
+      throw fastloss::Error(std::string(loss) + ": " + f + " is out of range");
+    }
+    x = static_cast<int>(v);
+  }
+  void OptionalReal(const char* f, std::optional<double>& x, fastloss::Check,
+                    const char*) const {
+    x.reset();
+    if (attrs.contains(f)) x = Get<double>(f);
+  }
+  void OptionalInt(const char* f, std::optional<int64_t>& x, const char*) const {
+    x.reset();
+    if (attrs.contains(f)) x = Get<int64_t>(f);
+  }
+  void Axes(const char* f, bool& all, std::vector<int>& axes, const char*) const {
+    axes.clear();
+    all = !attrs.contains(f);
+    if (all) return;
+    for (int64_t a : Get<ffi::Span<const int64_t>>(f)) axes.push_back(static_cast<int>(a));
+  }
+  template <class E>
+  void Choice(const char* f, E& x, const char* const* choices, const char*) const {
+    const std::string_view s = Get<std::string_view>(f);
+    for (int i = 0; choices[i]; ++i) {
+      if (s == choices[i]) {
+        x = static_cast<E>(i);
+        return;
+      }
+    }
+    throw fastloss::Error(std::string(loss) + ": " + f + " '" + std::string(s) +
+                          "' is not one of its choices");
+  }
+  // The array, when given, is an operand ("_aux"); the attribute is absent.
+  void RealOrArray(const char* f, double& x, fastloss::Check, const char*) const {
+    if (attrs.contains(f)) x = Get<double>(f);
+  }
+  void ClassWeights(const char*, const char*) const {}
+  void Groups(const char*, const char*) const {}
+};
+
+bool Flag(const ffi::Dictionary& attrs, const char* name) {
+  ffi::ErrorOr<bool> v = attrs.get<bool>(name);
+  return v.has_value() && *v;
+}
+
+// A dense row-major view of an FFI buffer.
+template <typename T>
+View<T> ViewOf(const char* loss, const char* what, const ffi::AnyBuffer& b) {
+  const ffi::AnyBuffer::Dimensions dims = b.dimensions();
+  if (dims.size() > static_cast<size_t>(fastloss::kMaxRank)) {
+    throw fastloss::Error(std::string(loss) + ": " + what + " has " +
+                          std::to_string(dims.size()) + " dimensions, the limit is " +
+                          std::to_string(fastloss::kMaxRank));
+  }
+  View<T> v;
+  v.data = static_cast<T*>(b.untyped_data());
+  v.rank = static_cast<int>(dims.size());
+  int64_t stride = 1;
+  for (int k = v.rank - 1; k >= 0; --k) {
+    v.shape[k] = dims[k];
+    v.strides[k] = stride;
+    stride *= dims[k];
+  }
+  return v;
+}
+
+template <typename T>
+constexpr ffi::DataType kTypeOf = sizeof(T) == 4 ? ffi::DataType::F32 : ffi::DataType::F64;
+
+const char* TypeName(ffi::DataType t) {
+  switch (t) {
+    case ffi::DataType::F16: return "float16";
+    case ffi::DataType::BF16: return "bfloat16";
+    case ffi::DataType::F32: return "float32";
+    case ffi::DataType::F64: return "float64";
+    case ffi::DataType::PRED: return "bool";
+    case ffi::DataType::S8: return "int8";
+    case ffi::DataType::S16: return "int16";
+    case ffi::DataType::S32: return "int32";
+    case ffi::DataType::S64: return "int64";
+    case ffi::DataType::U8: return "uint8";
+    case ffi::DataType::U16: return "uint16";
+    case ffi::DataType::U32: return "uint32";
+    case ffi::DataType::U64: return "uint64";
+    default: return "an unsupported dtype";
+  }
+}
+
+template <typename T>
+View<const T> Operand(const char* loss, const char* what, const ffi::AnyBuffer& b) {
+  if (b.element_type() != kTypeOf<T>) {
+    throw fastloss::Error(std::string(loss) + ": " + what + " must be " +
+                          TypeName(kTypeOf<T>) + " (y_pred's dtype), got " +
+                          TypeName(b.element_type()));
+  }
+  return ViewOf<const T>(loss, what, b);
+}
+
+// Integer labels as int64 (a copy into `store` unless they are int64).
+template <typename I>
+void Widen(const ffi::AnyBuffer& b, std::vector<int64_t>& store, bool check_unsigned) {
+  const I* p = static_cast<const I*>(b.untyped_data());
+  const size_t n = b.element_count();
+  store.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    // uint64 labels past int64's range become int64's minimum: an invalid
+    // label the entry point reports (never a class or an ignore_index).
+    store[i] = check_unsigned && static_cast<uint64_t>(p[i]) > 0x7fffffffffffffffULL
+                   ? std::numeric_limits<int64_t>::min()
+                   : static_cast<int64_t>(p[i]);
+  }
+}
+View<const int64_t> Labels(const char* loss, const ffi::AnyBuffer& b,
+                           std::vector<int64_t>& store) {
+  View<const int64_t> v = ViewOf<const int64_t>(loss, "labels", b);
+  switch (b.element_type()) {
+    case ffi::DataType::S64: return v;
+    case ffi::DataType::S32: Widen<int32_t>(b, store, false); break;
+    case ffi::DataType::S16: Widen<int16_t>(b, store, false); break;
+    case ffi::DataType::S8: Widen<int8_t>(b, store, false); break;
+    case ffi::DataType::U8: Widen<uint8_t>(b, store, false); break;
+    case ffi::DataType::U16: Widen<uint16_t>(b, store, false); break;
+    case ffi::DataType::U32: Widen<uint32_t>(b, store, false); break;
+    case ffi::DataType::U64: Widen<uint64_t>(b, store, true); break;
+    default:
+      throw fastloss::Error(std::string(loss) + ": labels must be integers, got " +
+                            TypeName(b.element_type()));
+  }
+  v.data = store.data();
+  return v;
+}
+
+Reduction ReductionOf(const char* loss, std::string_view r) {
+  if (r == "mean") return Reduction::kMean;
+  if (r == "sum") return Reduction::kSum;
+  if (r == "none") return Reduction::kNone;
+  throw fastloss::Error(std::string(loss) + ": reduction must be 'mean', 'sum' or 'none'");
+}
+
+template <typename T>
+ffi::AnyBuffer Result(const char* loss, ffi::RemainingRets rets, size_t i) {
+  ffi::ErrorOr<ffi::Result<ffi::AnyBuffer>> r = rets.get<ffi::AnyBuffer>(i);
+  if (!r.has_value()) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call has too few results");
+  }
+  ffi::AnyBuffer b = **r;
+  if (b.element_type() != kTypeOf<T>) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call's results must be of y_pred's "
+                          "dtype");
+  }
+  return b;
+}
+
+template <class O, Driver D, class Runner, typename T>
+void Run(const char* loss, const O& o, const ffi::RemainingArgs& args,
+         const ffi::RemainingRets& rets, const ffi::Dictionary& attrs) {
+  const bool want_grad = Flag(attrs, "_grad");
+  const bool has_weights = Flag(attrs, "_weights"), has_aux = Flag(attrs, "_aux"),
+             has_class_weights = Flag(attrs, "_class_weights");
+  const size_t n_args = 2 + has_weights + has_aux + has_class_weights;
+  if (args.size() != n_args || rets.size() != 1u + want_grad) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call has " +
+                          std::to_string(args.size()) + " operands and " +
+                          std::to_string(rets.size()) + " results, its attributes say " +
+                          std::to_string(n_args) + " and " + std::to_string(1 + want_grad));
+  }
+  auto arg = [&](size_t i) { return *args.get<ffi::AnyBuffer>(i); };
+  CallOf<D, T> call;
+  std::vector<int64_t> labels;
+  call.y_pred = Operand<T>(loss, "y_pred", arg(1));
+  if constexpr (D == Driver::kLabelRows) {
+    call.labels = Labels(loss, arg(0), labels);
+  } else {
+    call.y_true = Operand<T>(loss, "y_true", arg(0));
+  }
+  call.reduction = ReductionOf(loss, *attrs.get<std::string_view>("_reduction"));
+  size_t next = 2;
+  if (has_weights) call.weights = Operand<T>(loss, "weights", arg(next++));
+  View<const T> aux;
+  if (has_aux) aux = Operand<T>(loss, "the array option", arg(next++));
+  if (has_class_weights) call.class_weights = Operand<T>(loss, "class_weights", arg(next++));
+
+  ffi::AnyBuffer value = Result<T>(loss, rets, 0);
+  if (call.reduction == Reduction::kNone) {
+    // The losses' shape is the one the NumPy front door gives (LossesShape);
+    // a result buffer of another shape is refused before anything is written.
+    int64_t shape[fastloss::kMaxRank];
+    const int rank = LossesShape<D>(call.y_pred.rank, call.y_pred.shape, o, shape);
+    const View<T> losses = ViewOf<T>(loss, "losses", value);
+    bool same = losses.rank == rank;
+    for (int k = 0; same && k < rank; ++k) same = losses.shape[k] == shape[k];
+    if (!same) {
+      throw fastloss::Error(std::string(loss) + ": the FFI call's losses result has the wrong "
+                            "shape for y_pred and the options");
+    }
+    call.losses = losses;
+  } else if (value.element_count() != 1) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call's value result must have one "
+                          "element");
+  }
+  if (want_grad) {
+    const View<T> grad = ViewOf<T>(loss, "grad", Result<T>(loss, rets, 1));
+    bool same = grad.rank == call.y_pred.rank;
+    for (int k = 0; same && k < grad.rank; ++k) same = grad.shape[k] == call.y_pred.shape[k];
+    if (!same) {
+      throw fastloss::Error(std::string(loss) + ": the FFI call's gradient result must have "
+                            "y_pred's shape");
+    }
+    call.grad = grad;
+  }
+  const double v = Runner::template Run<T>(call, o, has_aux ? &aux : nullptr);
+  if (call.reduction != Reduction::kNone) *static_cast<T*>(value.untyped_data()) = static_cast<T>(v);
+}
+
+template <class O, Driver D, class Runner>
+ffi::Error Handle(const char* loss, ffi::RemainingArgs args, ffi::RemainingRets rets,
+                  ffi::Dictionary attrs) {
+  try {
+    O o{};
+    O::Fields(o, AttrReader{attrs, loss});
+    if (args.size() < 2) throw fastloss::Error(std::string(loss) + ": y_true and y_pred are needed");
+    const ffi::DataType t = args.get<ffi::AnyBuffer>(1)->element_type();
+    if (t == ffi::DataType::F32) {
+      Run<O, D, Runner, float>(loss, o, args, rets, attrs);
+    } else if (t == ffi::DataType::F64) {
+      Run<O, D, Runner, double>(loss, o, args, rets, attrs);
+    } else {
+      throw fastloss::Error(std::string(loss) + ": y_pred must be float32 or float64, got " +
+                            TypeName(t));
+    }
+  } catch (const fastloss::Error& e) {
+    return ffi::Error::InvalidArgument(e.what());
+  } catch (const std::bad_alloc&) {
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted, std::string(loss) + ": out of memory");
+  } catch (const std::exception& e) {
+    return ffi::Error::Internal(std::string(loss) + ": " + e.what());
+  }
+  return ffi::Error::Success();
+}
+
+// One handler per row: XLA_FFI_Handler functions (the C ABI jax.ffi takes).
+#define FASTLOSS_JAX_HANDLER(Name, name, driver, aliases, true_name, pred_name)               \
+  XLA_FFI_Error* JaxHandler##Name(XLA_FFI_CallFrame* frame) {                                \
+    static auto* handler =                                                                   \
+        ffi::Ffi::Bind()                                                                     \
+            .RemainingArgs()                                                                 \
+            .RemainingRets()                                                                 \
+            .Attrs<ffi::Dictionary>()                                                        \
+            .To([](ffi::RemainingArgs a, ffi::RemainingRets r, ffi::Dictionary d) {          \
+              return Handle<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver, Run##Name>( \
+                  #name, a, r, d);                                                           \
+            })                                                                               \
+            .release();                                                                      \
+    return handler->Call(frame);                                                             \
+  }
+FASTLOSS_LOSSES(FASTLOSS_JAX_HANDLER)
+#undef FASTLOSS_JAX_HANDLER
+
+}  // namespace
+
+py::dict JaxHandlers() {
+  py::dict out;
+#define FASTLOSS_JAX_ENTRY(Name, name, ...) \
+  out[#name] = py::capsule(reinterpret_cast<void*>(&JaxHandler##Name));
+  FASTLOSS_LOSSES(FASTLOSS_JAX_ENTRY)
+#undef FASTLOSS_JAX_ENTRY
+  return out;
+}
+
+}  // namespace fastloss_py
