@@ -46,9 +46,17 @@ integer dtype (int32 without x64).
 derivatives (``jax.hessian``, ``jax.grad`` of a gradient) are not
 available.
 
+**Losses of several inputs** (``gaussian_nll``, ``triplet_margin``,
+``cosine_embedding``, ``margin_ranking``, ``contrastive_pairs``, the GAN and
+Wasserstein losses, ``gradient_penalty``) take their arrays in
+``fastloss.NAME``'s order (PyTorch's where PyTorch has the loss); every
+differentiable input gets its gradient, and elementwise ones broadcast their
+inputs (``var`` of shape (N, 1)). The GAN and Wasserstein losses of two
+score arrays take ``weights=(w_real, w_fake)`` and no ``reduction="none"``.
+``pairwise_ranking`` and ``l2_penalty`` are NumPy calls only.
+
 **Devices.** CPU. On other backends the call fails to lower (no handler is
-registered for them). The losses of several inputs (``fastloss.OTHER_LOSSES``)
-are in ``fastloss.torch`` and NumPy only.
+registered for them).
 """
 
 from __future__ import annotations
@@ -80,6 +88,41 @@ def _is_scalar(v):
     return isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating))
 
 
+def _option_attrs(loss, info, resolved):
+    """The FFI attributes of a call's resolved options (name, value pairs;
+    an absent attribute is None), and the real-or-array option's array and
+    class_weights ((name, value) or None): operands, not attributes."""
+    attrs = []
+    aux = cw = None
+    for o in info["options"]:
+        name, kind = o["name"], str(o["type"])
+        v = resolved.get(name)
+        if kind == "float or array_like":
+            if _is_scalar(v):
+                attrs.append((name, float(v)))
+            else:
+                aux = (name, v)
+        elif kind == "array_like or None":
+            if v is not None:
+                cw = (name, v)
+        elif v is None:
+            continue  # an absent attribute is None
+        elif kind in ("float", "float or None"):
+            attrs.append((name, float(v)))
+        elif kind == "bool":
+            attrs.append((name, bool(v)))
+        elif kind in ("int", "int or None"):
+            attrs.append((name, int(v)))
+        elif kind == "str":
+            attrs.append((name, str(v)))
+        elif kind == "None, int or tuple of ints":
+            attrs.append((name, tuple(int(a) for a in v)))
+        else:
+            raise TypeError(f"fastloss.jax.{loss}: option {name} of type {kind!r} has no FFI "
+                            "attribute")
+    return attrs, aux, cw
+
+
 class _Spec:
     """One loss: its registry row and how its options become FFI attributes
     and operands."""
@@ -97,34 +140,8 @@ class _Spec:
         caller's options -- checked by the core's parser (ValueError /
         TypeError naming the option)."""
         resolved = _core.resolve_options(self.name, dict(options))
-        attrs, arrays = [], []
-        aux = cw = None
-        for o in self.info["options"]:
-            name, kind = o["name"], str(o["type"])
-            v = resolved.get(name)
-            if kind == "float or array_like":
-                if _is_scalar(v):
-                    attrs.append((name, float(v)))
-                else:
-                    aux = (name, v)
-            elif kind == "array_like or None":
-                if v is not None:
-                    cw = (name, v)
-            elif v is None:
-                continue  # an absent attribute is None
-            elif kind in ("float", "float or None"):
-                attrs.append((name, float(v)))
-            elif kind == "bool":
-                attrs.append((name, bool(v)))
-            elif kind in ("int", "int or None"):
-                attrs.append((name, int(v)))
-            elif kind == "str":
-                attrs.append((name, str(v)))
-            elif kind == "None, int or tuple of ints":
-                attrs.append((name, tuple(int(a) for a in v)))
-            else:
-                raise TypeError(f"fastloss.jax.{self.name}: option {name} of type {kind!r} "
-                                "has no FFI attribute")
+        attrs, aux, cw = _option_attrs(self.name, self.info, resolved)
+        arrays = []
         attrs.append(("_aux", aux is not None))
         attrs.append(("_class_weights", cw is not None))
         if aux is not None:
@@ -267,7 +284,8 @@ def _function(spec):
 
 
 #: name -> the differentiable function: every loss of ``fastloss.LOSSES`` but
-#: the metrics.
+#: the metrics, and of ``fastloss.OTHER_LOSSES`` but pairwise_ranking and
+#: l2_penalty.
 LOSSES = {}
 for _name in _core.loss_names():
     _info = _core.loss_info(_name)
@@ -280,3 +298,139 @@ for _name in _core.loss_names():
         globals()[_alias] = LOSSES[_name]
         __all__.append(_alias)
 del _name, _info
+
+
+# ---------------------------------------------------------------------------
+# Losses of several inputs (fastloss.OTHER_LOSSES): gaussian_nll,
+# triplet_margin, cosine_embedding, margin_ranking, contrastive_pairs, the
+# GAN and Wasserstein losses, gradient_penalty -- the kinds with one value per
+# element, row, sample or score array.
+
+_MULTI_KINDS = {  # kind -> the per-item losses' shape from the first input's
+    "elements": lambda shape: tuple(shape),
+    "scores": lambda shape: tuple(shape),
+    "rows": lambda shape: tuple(shape[:-1]),
+    "samples": lambda shape: tuple(shape[:1]),
+    "score_pair": None,  # "none" gives one array per input: not here
+}
+
+
+class _MultiSpec:
+    def __init__(self, name):
+        self.name = name
+        self.info = _core.loss_info(name)
+        self.kind = self.info["driver"]
+        self.args = tuple(self.info["args"])
+        self.inputs = tuple(self.info["inputs"])
+        self.target = self.info["target"]
+        self.pair = self.kind == "score_pair"
+
+
+def _multi_ffi(name, cfg, want_grad, inputs, target, weights):
+    attrs, reduction, loss_shape = cfg
+    dtype = inputs[0].dtype
+    results = [jax.ShapeDtypeStruct(loss_shape if reduction == "none" else (), dtype)]
+    if want_grad:
+        results += [jax.ShapeDtypeStruct(x.shape, dtype) for x in inputs]
+    operands = list(inputs) + ([] if target is None else [target]) + list(weights)
+    call = jax.ffi.ffi_call(_PREFIX + name, results, vmap_method="sequential")
+    return call(*operands, _reduction=reduction, _grad=np.bool_(want_grad),
+                _n_weights=np.int64(len(weights)), **_attributes(attrs))
+
+
+def _make_multi_call(spec):
+    name = spec.name
+
+    def primal(cfg, inputs, target, weights):
+        return _multi_ffi(name, cfg, False, inputs, target, weights)[0]
+
+    def fwd(cfg, inputs, target, weights):
+        if target is not None and target.perturbed:
+            _refuse(name, spec.target)
+        if any(w.perturbed for w in weights):
+            _refuse(name, "weights")
+        out = _multi_ffi(name, cfg, True, [x.value for x in inputs],
+                         None if target is None else target.value, [w.value for w in weights])
+        return out[0], tuple(out[1:])
+
+    def bwd(cfg, grads, g):
+        reduction = cfg[1]
+        if isinstance(g, jax.custom_derivatives.SymbolicZero):
+            return tuple(jnp.zeros_like(x) for x in grads), None, None
+        out = []
+        for x in grads:
+            c = g.astype(x.dtype)
+            if reduction == "none":
+                c = c.reshape(c.shape + (1,) * (x.ndim - c.ndim))
+            out.append(x * c)
+        return tuple(out), None, None
+
+    f = jax.custom_vjp(primal, nondiff_argnums=(0,))
+    f.defvjp(fwd, bwd, symbolic_zeros=True)
+    return f
+
+
+def _multi_function(spec):
+    name = spec.name
+    core = _make_multi_call(spec)
+    run = jax.jit(core, static_argnums=(0,))
+    n = len(spec.args)
+
+    def call(*arrays, reduction="mean", weights=None, **options):
+        if len(arrays) != n:
+            raise TypeError(f"fastloss.jax.{name}() takes {n} arrays ({', '.join(spec.args)}), "
+                            f"got {len(arrays)}")
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"fastloss.jax.{name}: reduction must be 'mean', 'sum' or "
+                             f"'none', got {reduction!r}")
+        shape_of = _MULTI_KINDS[spec.kind]
+        if reduction == "none" and shape_of is None:
+            raise ValueError(f"fastloss.jax.{name}: reduction='none' gives one array per "
+                             f"input; call fastloss.{name} on NumPy arrays for it")
+        arrays = [jnp.asarray(a) for a in arrays]
+        first = arrays[spec.args.index(spec.inputs[0])]
+        out_dtype = first.dtype
+        work = _work_dtype(name, first)
+        if out_dtype not in (jnp.float16, jnp.bfloat16):
+            out_dtype = work
+        arrays = [a.astype(work) for a in arrays]
+        if spec.kind == "elements":
+            # Broadcast as PyTorch does (a var of shape (N, 1)); the
+            # broadcast's own gradient sums back to each input's shape.
+            arrays = jnp.broadcast_arrays(*arrays)
+        by_name = dict(zip(spec.args, arrays))
+        inputs = tuple(by_name[a] for a in spec.inputs)
+        target = by_name[spec.target] if spec.target else None
+        if weights is None:
+            ws = ()
+        elif spec.pair:
+            if not isinstance(weights, (tuple, list)) or len(weights) != 2 or any(
+                    w is None for w in weights):
+                raise ValueError(f"fastloss.jax.{name}: weights must be None or a pair "
+                                 "(w_real, w_fake) of arrays")
+            ws = tuple(jnp.asarray(w).astype(work) for w in weights)
+        else:
+            ws = (jnp.asarray(weights).astype(work),)
+        attrs, _, _ = _option_attrs(name, spec.info,
+                                    _core.resolve_options(name, dict(options)))
+        loss_shape = shape_of(inputs[0].shape) if reduction == "none" else ()
+        value = run((tuple(attrs), reduction, loss_shape), inputs, target, ws)
+        return value if value.dtype == out_dtype else value.astype(out_dtype)
+
+    call.__name__ = call.__qualname__ = name
+    call.__module__ = __name__
+    call.__doc__ = (
+        f"{spec.info['summary']}\n\n"
+        f"``fastloss.jax.{name}({', '.join(spec.args)}, *, reduction='mean', weights=None, "
+        f"**options)``: arrays in ``fastloss.{name}``'s order; gradients flow to "
+        f"{', '.join(spec.inputs)}. Options and formula: ``fastloss.{name}``.")
+    return call
+
+
+for _name in _core.multi_loss_names():
+    if _name in ("pairwise_ranking", "l2_penalty"):
+        continue  # an array option (groups) / a list of arrays: NumPy calls only
+    LOSSES[_name] = _multi_function(_MultiSpec(_name))
+    globals()[_name] = LOSSES[_name]
+    __all__.append(_name)
+del _name

@@ -325,6 +325,7 @@ ffi::Error Handle(const char* loss, ffi::RemainingArgs args, ffi::RemainingRets 
 }
 
 // One handler per row: XLA_FFI_Handler functions (the C ABI jax.ffi takes).
+// The options are checked by the entry point, as every call's are.
 #define FASTLOSS_JAX_HANDLER(Name, name, driver, aliases, true_name, pred_name)               \
   XLA_FFI_Error* JaxHandler##Name(XLA_FFI_CallFrame* frame) {                                \
     static auto* handler =                                                                   \
@@ -342,6 +343,167 @@ ffi::Error Handle(const char* loss, ffi::RemainingArgs args, ffi::RemainingRets 
 FASTLOSS_LOSSES(FASTLOSS_JAX_HANDLER)
 #undef FASTLOSS_JAX_HANDLER
 
+// --- The losses of several inputs (FASTLOSS_MULTI_LOSSES): the kinds with
+// one value per element, row, sample or score (Rows, Elements, Samples,
+// Scores, ScorePair). Operands: the differentiable inputs in the row's
+// argument order, then its target (where it has one), then "_n_weights"
+// weights arrays (two for ScorePair: real, fake); results: the value (or
+// the losses: "none"), then one gradient per input when "_grad" is true.
+
+template <MultiKind K>
+constexpr bool kOnJax = K == MultiKind::kRows || K == MultiKind::kElements ||
+                        K == MultiKind::kSamples || K == MultiKind::kScores ||
+                        K == MultiKind::kScorePair;
+
+template <typename T>
+void SameShape(const char* loss, const char* what, const View<T>& v, int rank,
+               const int64_t* shape) {
+  bool same = v.rank == rank;
+  for (int k = 0; same && k < rank; ++k) same = v.shape[k] == shape[k];
+  if (!same) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call's " + what +
+                          " result has the wrong shape");
+  }
+}
+
+template <class O, MultiKind K, class Runner, typename T>
+void RunMulti(const char* loss, const O& o, size_t n_inputs, bool has_target,
+              const ffi::RemainingArgs& args, const ffi::RemainingRets& rets,
+              const ffi::Dictionary& attrs) {
+  const bool want_grad = Flag(attrs, "_grad");
+  ffi::ErrorOr<int64_t> nw = attrs.get<int64_t>("_n_weights");
+  const size_t n_weights = nw.has_value() ? static_cast<size_t>(*nw) : 0;
+  const size_t n_args = n_inputs + has_target + n_weights;
+  if (args.size() != n_args || rets.size() != 1 + (want_grad ? n_inputs : 0) ||
+      n_weights > (K == MultiKind::kScorePair ? 2u : 1u)) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call's operands and results do not "
+                          "match its attributes");
+  }
+  auto arg = [&](size_t i) { return *args.get<ffi::AnyBuffer>(i); };
+  View<const T> inputs[3];
+  for (size_t k = 0; k < n_inputs; ++k) inputs[k] = Operand<T>(loss, "an input", arg(k));
+  View<const T> target;
+  if (has_target) target = Operand<T>(loss, "the target", arg(n_inputs));
+  View<const T> weights[2];
+  for (size_t k = 0; k < n_weights; ++k) {
+    weights[k] = Operand<T>(loss, "weights", arg(n_inputs + has_target + k));
+  }
+  const Reduction red = ReductionOf(loss, *attrs.get<std::string_view>("_reduction"));
+  const bool none = red == Reduction::kNone;
+  View<T> grads[3];
+  for (size_t k = 0; want_grad && k < n_inputs; ++k) {
+    grads[k] = ViewOf<T>(loss, "grad", Result<T>(loss, rets, 1 + k));
+    SameShape(loss, "gradient", grads[k], inputs[k].rank, inputs[k].shape);
+  }
+  ffi::AnyBuffer value = Result<T>(loss, rets, 0);
+  // The losses' shape: elements or scores (the first input's), rows (less
+  // its last axis), samples (axis 0).
+  const View<const T>& a0 = inputs[0];
+  int lrank = a0.rank;
+  if constexpr (K == MultiKind::kRows) lrank = a0.rank > 0 ? a0.rank - 1 : 0;
+  if constexpr (K == MultiKind::kSamples) lrank = a0.rank > 0 ? 1 : 0;
+  std::optional<View<T>> losses;
+  if (none) {
+    if constexpr (K == MultiKind::kScorePair) {
+      throw fastloss::Error(std::string(loss) + ": reduction 'none' gives one array per "
+                            "input; not through the FFI call");
+    }
+    losses = ViewOf<T>(loss, "losses", value);
+    SameShape(loss, "losses", *losses, lrank, a0.shape);
+  } else if (value.element_count() != 1) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call's value result must have one "
+                          "element");
+  }
+  double v = 0.0;
+  if constexpr (K == MultiKind::kRows || K == MultiKind::kElements) {
+    fastloss::MultiCall<T> call;
+    for (size_t k = 0; k < n_inputs; ++k) {
+      call.inputs[k] = inputs[k];
+      if (want_grad) call.grads[k] = grads[k];
+    }
+    if (has_target) call.target = target;
+    if (n_weights) call.weights = weights[0];
+    call.reduction = red;
+    call.losses = losses;
+    v = Runner::template Run<T>(call, o);
+  } else {
+    fastloss::ScoreCall<T> calls[2];
+    for (size_t k = 0; k < n_inputs && k < 2; ++k) {
+      calls[k].scores = inputs[k];
+      if (want_grad) calls[k].grad = grads[k];
+      if (k < n_weights) calls[k].weights = weights[k];
+    }
+    calls[0].losses = losses;
+    if constexpr (K == MultiKind::kScorePair) {
+      if (n_weights == 1) {
+        throw fastloss::Error(std::string(loss) + ": weights must be a pair (w_real, w_fake)");
+      }
+      v = Runner::template Run<T>(calls[0], calls[1], red, o);
+    } else {
+      v = Runner::template Run<T>(calls[0], red, o);
+    }
+  }
+  if (!none) *static_cast<T*>(value.untyped_data()) = static_cast<T>(v);
+}
+
+template <class O, MultiKind K, class Runner>
+ffi::Error HandleMulti(const char* loss, size_t n_inputs, bool has_target,
+                       ffi::RemainingArgs args, ffi::RemainingRets rets, ffi::Dictionary attrs) {
+  try {
+    O o{};
+    O::Fields(o, AttrReader{attrs, loss});
+    if (args.size() < 1) throw fastloss::Error(std::string(loss) + ": no inputs");
+    const ffi::DataType t = args.get<ffi::AnyBuffer>(0)->element_type();
+    if constexpr (kOnJax<K>) {
+      if (t == ffi::DataType::F32) {
+        RunMulti<O, K, Runner, float>(loss, o, n_inputs, has_target, args, rets, attrs);
+      } else if (t == ffi::DataType::F64) {
+        RunMulti<O, K, Runner, double>(loss, o, n_inputs, has_target, args, rets, attrs);
+      } else {
+        throw fastloss::Error(std::string(loss) + ": the inputs must be float32 or float64, "
+                              "got " + TypeName(t));
+      }
+    } else {
+      throw fastloss::Error(std::string(loss) + ": not available through the FFI");
+    }
+  } catch (const fastloss::Error& e) {
+    return ffi::Error::InvalidArgument(e.what());
+  } catch (const std::bad_alloc&) {
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted, std::string(loss) + ": out of memory");
+  } catch (const std::exception& e) {
+    return ffi::Error::Internal(std::string(loss) + ": " + e.what());
+  }
+  return ffi::Error::Success();
+}
+
+// The number of differentiable inputs of a row: its arguments less its target.
+constexpr size_t CountInputs(const char* args, const char* target) {
+  size_t words = 0;
+  bool in_word = false;
+  for (const char* p = args; *p; ++p) {
+    if (*p != ' ' && !in_word) ++words;
+    in_word = *p != ' ';
+  }
+  return words - (*target ? 1 : 0);
+}
+
+#define FASTLOSS_JAX_MULTI_HANDLER(Name, name, kind, aliases, args, target)                   \
+  XLA_FFI_Error* JaxMultiHandler##Name(XLA_FFI_CallFrame* frame) {                           \
+    static auto* handler =                                                                   \
+        ffi::Ffi::Bind()                                                                     \
+            .RemainingArgs()                                                                 \
+            .RemainingRets()                                                                 \
+            .Attrs<ffi::Dictionary>()                                                        \
+            .To([](ffi::RemainingArgs a, ffi::RemainingRets r, ffi::Dictionary d) {          \
+              return HandleMulti<fastloss::Name##Options, MultiKind::k##kind, RunMulti##Name>( \
+                  #name, CountInputs(args, target), *target != 0, a, r, d);                  \
+            })                                                                               \
+            .release();                                                                      \
+    return handler->Call(frame);                                                             \
+  }
+FASTLOSS_MULTI_LOSSES(FASTLOSS_JAX_MULTI_HANDLER)
+#undef FASTLOSS_JAX_MULTI_HANDLER
+
 }  // namespace
 
 py::dict JaxHandlers() {
@@ -350,6 +512,12 @@ py::dict JaxHandlers() {
   out[#name] = py::capsule(reinterpret_cast<void*>(&JaxHandler##Name));
   FASTLOSS_LOSSES(FASTLOSS_JAX_ENTRY)
 #undef FASTLOSS_JAX_ENTRY
+#define FASTLOSS_JAX_MULTI_ENTRY(Name, name, kind, ...)                         \
+  if (kOnJax<MultiKind::k##kind>) {                                              \
+    out[#name] = py::capsule(reinterpret_cast<void*>(&JaxMultiHandler##Name));   \
+  }
+  FASTLOSS_MULTI_LOSSES(FASTLOSS_JAX_MULTI_ENTRY)
+#undef FASTLOSS_JAX_MULTI_ENTRY
   return out;
 }
 

@@ -173,9 +173,9 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "resolve_options",
       [](const std::string& name, const py::dict& options) {
-        const Spec* spec = FindSpec(name);
-        if (!spec) throw py::value_error("unknown loss '" + name + "'");
-        return CheckSpecOptions(*spec, options);
+        if (const Spec* spec = FindSpec(name)) return CheckSpecOptions(*spec, options);
+        if (FindMultiSpec(name)) return CheckMultiSpecOptions(name, options);
+        throw py::value_error("unknown loss '" + name + "'");
       },
       py::arg("name"), py::arg("options"),
       "A call's options checked as the call checks them (ValueError/TypeError naming the "

@@ -21,13 +21,12 @@
 #include "arguments.h"
 #include "buffers.h"
 #include "fields.h"
+#include "runners.h"
 #include "single.h"
 
 namespace fastloss_py {
 
 using fastloss::Reduction;
-
-enum class MultiKind { kRows, kElements, kPairs, kScorePair, kScores, kSamples, kPenalty };
 
 const char* KindName(MultiKind k) {
   switch (k) {
@@ -652,15 +651,6 @@ py::dict CheckMultiOptions(const MultiSpec& spec, const py::dict& options) {
   return ResolvedOptions<O>(spec.name, options);
 }
 
-#define FASTLOSS_PY_MULTI_RUNNER(Name, name, kind, aliases, args, target) \
-  struct RunMulti##Name {                                                 \
-    template <typename T, class... A>                                     \
-    static double Run(A&&... a) {                                         \
-      return fastloss::Name<T>(std::forward<A>(a)...);                    \
-    }                                                                     \
-  };
-FASTLOSS_MULTI_LOSSES(FASTLOSS_PY_MULTI_RUNNER)
-#undef FASTLOSS_PY_MULTI_RUNNER
 
 #define FASTLOSS_PY_MULTI_SPEC(Name, name, kind, aliases, args, target)                    \
   const MultiSpec k##Name##MultiSpec{                                                      \

@@ -3,12 +3,14 @@
 // shape of a "none" reduction's losses and one runner per registry row
 // (Run##Name: the C++ entry point, or its overload with an array option).
 // Included by the NumPy front door (single.cc) and the JAX FFI handlers
-// (jax_ffi.cc), so neither restates a row.
+// (jax_ffi.cc), so neither restates a row; the same for the losses of
+// several inputs (multi.cc).
 #ifndef FASTLOSS_PYTHON_RUNNERS_H_
 #define FASTLOSS_PYTHON_RUNNERS_H_
 
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "fastloss/fastloss.hpp"
 
@@ -79,6 +81,20 @@ double RunWithArray(const fastloss::Call<T>& call, const fastloss::View<const T>
   };
 FASTLOSS_LOSSES(FASTLOSS_PY_RUNNER)
 #undef FASTLOSS_PY_RUNNER
+
+// The kinds of the losses of several inputs (FASTLOSS_MULTI_LOSSES), and
+// one runner per row: the row's entry point, whatever its call types.
+enum class MultiKind { kRows, kElements, kPairs, kScorePair, kScores, kSamples, kPenalty };
+
+#define FASTLOSS_PY_MULTI_RUNNER(Name, name, kind, aliases, args, target) \
+  struct RunMulti##Name {                                                 \
+    template <typename T, class... A>                                     \
+    static double Run(A&&... a) {                                         \
+      return fastloss::Name<T>(std::forward<A>(a)...);                    \
+    }                                                                     \
+  };
+FASTLOSS_MULTI_LOSSES(FASTLOSS_PY_MULTI_RUNNER)
+#undef FASTLOSS_PY_MULTI_RUNNER
 
 }  // namespace fastloss_py
 
