@@ -25,7 +25,6 @@ limitations under the License.
 #include <cstdlib>
 #include <functional>
 #include <initializer_list>
-#include <iostream>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -102,12 +101,6 @@ inline std::ostream& operator<<(std::ostream& os,
       return os << "INVALID";
     case XLA_FFI_DataType_PRED:
       return os << "PRED";
-    case XLA_FFI_DataType_S1:
-      return os << "S1";
-    case XLA_FFI_DataType_S2:
-      return os << "S2";
-    case XLA_FFI_DataType_S4:
-      return os << "S4";
     case XLA_FFI_DataType_S8:
       return os << "S8";
     case XLA_FFI_DataType_S16:
@@ -116,12 +109,6 @@ inline std::ostream& operator<<(std::ostream& os,
       return os << "S32";
     case XLA_FFI_DataType_S64:
       return os << "S64";
-    case XLA_FFI_DataType_U1:
-      return os << "U1";
-    case XLA_FFI_DataType_U2:
-      return os << "U2";
-    case XLA_FFI_DataType_U4:
-      return os << "U4";
     case XLA_FFI_DataType_U8:
       return os << "U8";
     case XLA_FFI_DataType_U16:
@@ -192,49 +179,6 @@ inline std::ostream& operator<<(std::ostream& os,
   }
 }
 
-//===----------------------------------------------------------------------===//
-// Builtin structs equality
-//===----------------------------------------------------------------------===//
-
-inline bool operator==(const XLA_FFI_TypeId& a, const XLA_FFI_TypeId& b) {
-  return a.type_id == b.type_id;
-}
-
-inline bool operator!=(const XLA_FFI_TypeId& a, const XLA_FFI_TypeId& b) {
-  return !(a == b);
-}
-
-inline bool operator==(const XLA_FFI_Api_Version& a,
-                       const XLA_FFI_Api_Version& b) {
-  return a.major_version == b.major_version &&
-         a.minor_version == b.minor_version;
-}
-
-inline bool operator!=(const XLA_FFI_Api_Version& a,
-                       const XLA_FFI_Api_Version& b) {
-  return !(a == b);
-}
-
-inline bool operator==(const XLA_FFI_Metadata& a, const XLA_FFI_Metadata& b) {
-  return a.api_version == b.api_version && a.traits == b.traits &&
-         a.state_type_id == b.state_type_id;
-}
-
-inline bool operator!=(const XLA_FFI_Metadata& a, const XLA_FFI_Metadata& b) {
-  return !(a == b);
-}
-
-inline bool operator==(const XLA_FFI_Handler_Bundle& a,
-                       const XLA_FFI_Handler_Bundle& b) {
-  return a.instantiate == b.instantiate && a.prepare == b.prepare &&
-         a.initialize == b.initialize && a.execute == b.execute;
-}
-
-inline bool operator!=(const XLA_FFI_Handler_Bundle& a,
-                       const XLA_FFI_Handler_Bundle& b) {
-  return !(a == b);
-}
-
 namespace xla::ffi {
 
 enum class ExecutionStage : uint8_t {
@@ -245,22 +189,6 @@ enum class ExecutionStage : uint8_t {
 };
 
 enum class Traits : uint32_t {
-  // Indicates that the handler is compatible with command buffers. In the
-  // XLA:GPU CUDA backend, we rely on graph capture to trace the execution of a
-  // FFI handler and record it as a command buffer (CUDA graph). For a FFI
-  // handler to be compatible with CUDA graphs, it has to satisfy certain
-  // constraints as documented in
-  // https://docs.nvidia.com/cuda/cuda-c-programming-guide/index.html#prohibited-and-unhandled-operations.
-  //
-  // Broadly speaking, a handler that satisfies the following conditions should
-  // be compatible with command buffers:
-  //   1. it only launches kernels that must be captured in command buffers on
-  //      the device (e.g. it does *not* do autotuning). This is because
-  //      everything it launches will be captured in the command buffer;
-  //   2. the FFI handler only uses device allocations passed in as buffer
-  //      arguments (e.g. it does *not* do any runtime device memory
-  //      allocations);
-  //   3. the FFI handler may not query the execution status of the stream.
   kCmdBufferCompatible = XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE,
 };
 
@@ -287,19 +215,10 @@ class Ffi {
   // Creates an empty binding for the instantiate stage.
   static Binding<ExecutionStage::kInstantiate> BindInstantiate();
 
-  // Creates an empty binding for the prepare stage.
-  static Binding<ExecutionStage::kPrepare> BindPrepare();
-
-  // Creates an empty binding for the initialize stage.
-  static Binding<ExecutionStage::kInitialize> BindInitialize();
-
-  // Creates an empty binding for the execute stage.
-  static Binding<ExecutionStage::kExecute> BindExecute();
-
   // Automatic FFI binding that does binding specification inference from the
   // `fn` type signature and binds `fn` to it. This enables a more concise FFI
   // handler registration with fully automatic type inference at the cost of
-  // less readable error messages, template metaprograming "magic" and a risk
+  // less readable error messages, template metaprogramming "magic" and a risk
   // to accidentally change handler type without noticing it.
   template <typename Fn, ExecutionStage stage = ExecutionStage::kExecute>
   static auto BindTo(Fn fn, std::initializer_list<Traits> traits = {});
@@ -330,55 +249,19 @@ class Ffi {
   // `type_id`.
   static XLA_FFI_Error* RegisterTypeId(const XLA_FFI_Api* api,
                                        std::string_view name,
-                                       XLA_FFI_TypeId* type_id,  // in-out
-                                       XLA_FFI_TypeInfo type_info);
-
-  static XLA_FFI_Error* RegisterTypeId(const XLA_FFI_Api* api,
-                                       std::string_view name,
-                                       XLA_FFI_TypeId* type_id,  // in-out
-                                       const XLA_FFI_TypeInfo* type_info);
-
-  // This is a helper template that allows to convert function pointers from
-  // the run time values to compile time values (template arguments) with
-  // automatic template arguments deduction.
-  //
-  // Example:
-  //
-  //   static Error Foo(int32_t arg) {... }
-  //
-  //   template<typename Callable>
-  //   void call(Callable callable) { callable(42); }
-  //
-  //   call(Foo);                  // `Foo` passed as a runtime value
-  //   call(Ffi::Wrapper<Foo>())   // `Foo` passed as a template argument
-  //
-  // In the first case compiler will not be able to inline `Foo` into the `call`
-  // body. However in the second case it can do that, because function pointer
-  // is a statically known value (template non-type argument).
-  template <auto fn>
-  struct Wrapper;
-
-  template <typename Ret, typename... Args, Ret (*fn)(Args...)>
-  struct Wrapper<fn> {
-    XLA_FFI_ATTRIBUTE_ALWAYS_INLINE Ret operator()(Args... args) const {
-      return fn(std::forward<Args>(args)...);
-    }
-  };
+                                       XLA_FFI_TypeId* type_id);
 
  protected:
   template <typename... Args>
   static std::string StrCat(Args... args);
 
-  static XLA_FFI_Error* Success();
+  static XLA_FFI_Error* Sucess();
 
   static XLA_FFI_Error* MakeError(const XLA_FFI_Api* api,
                                   XLA_FFI_Error_Code errc, std::string message);
 
   static XLA_FFI_Error* InvalidArgument(const XLA_FFI_Api* api,
                                         std::string message);
-
-  static XLA_FFI_Error* FailedPrecondition(const XLA_FFI_Api* api,
-                                           std::string message);
 
   static XLA_FFI_Error* CheckStructSize(const XLA_FFI_Api* api,
                                         std::string_view struct_name,
@@ -405,23 +288,13 @@ inline XLA_FFI_Error* Ffi::RegisterStaticHandler(
 
 inline XLA_FFI_Error* Ffi::RegisterTypeId(const XLA_FFI_Api* api,
                                           std::string_view name,
-                                          XLA_FFI_TypeId* type_id,
-                                          XLA_FFI_TypeInfo type_info) {
-  return RegisterTypeId(api, name, type_id, &type_info);
-}
-
-inline XLA_FFI_Error* Ffi::RegisterTypeId(const XLA_FFI_Api* api,
-                                          std::string_view name,
-                                          XLA_FFI_TypeId* type_id,
-                                          const XLA_FFI_TypeInfo* type_info) {
-  assert(type_id && "type_id must not be null");
-  XLA_FFI_Type_Register_Args args;
-  args.struct_size = XLA_FFI_Type_Register_Args_STRUCT_SIZE;
+                                          XLA_FFI_TypeId* type_id) {
+  XLA_FFI_TypeId_Register_Args args;
+  args.struct_size = XLA_FFI_TypeId_Register_Args_STRUCT_SIZE;
   args.extension_start = nullptr;
   args.name = XLA_FFI_ByteSpan{name.data(), name.size()};
   args.type_id = type_id;
-  args.type_info = type_info;
-  return api->XLA_FFI_Type_Register(&args);
+  return api->XLA_FFI_TypeId_Register(&args);
 }
 
 template <typename... Args>
@@ -431,7 +304,7 @@ std::string Ffi::StrCat(Args... args) {
   return ss.str();
 }
 
-inline XLA_FFI_Error* Ffi::Success() { return nullptr; }
+inline XLA_FFI_Error* Ffi::Sucess() { return nullptr; }
 
 inline XLA_FFI_Error* Ffi::MakeError(const XLA_FFI_Api* api,
                                      XLA_FFI_Error_Code errc,
@@ -450,16 +323,10 @@ inline XLA_FFI_Error* Ffi::InvalidArgument(const XLA_FFI_Api* api,
                    std::move(message));
 }
 
-inline XLA_FFI_Error* Ffi::FailedPrecondition(const XLA_FFI_Api* api,
-                                              std::string message) {
-  return MakeError(api, XLA_FFI_Error_Code_FAILED_PRECONDITION,
-                   std::move(message));
-}
-
 inline XLA_FFI_Error* Ffi::CheckStructSize(const XLA_FFI_Api* api,
                                            std::string_view struct_name,
                                            size_t expected, size_t actual) {
-  if (XLA_FFI_PREDICT_FALSE(expected != actual)) {
+  if (expected != actual) {
     return InvalidArgument(
         api, StrCat("Unexpected ", struct_name, " size: expected ", expected,
                     " got ", actual, ". Check installed software versions."));
@@ -470,7 +337,7 @@ inline XLA_FFI_Error* Ffi::CheckStructSize(const XLA_FFI_Api* api,
 inline XLA_FFI_Error* Ffi::StructSizeIsGreaterOrEqual(
     const XLA_FFI_Api* api, std::string_view struct_name, size_t expected,
     size_t actual) {
-  if (XLA_FFI_PREDICT_FALSE(actual < expected)) {
+  if (actual < expected) {
     return InvalidArgument(
         api, StrCat("Unexpected ", struct_name, " size: expected at least ",
                     expected, " got ", actual,
@@ -480,52 +347,17 @@ inline XLA_FFI_Error* Ffi::StructSizeIsGreaterOrEqual(
 }
 
 //===----------------------------------------------------------------------===//
-// XLA_FFI_Error helpers
-//===----------------------------------------------------------------------===//
-
-namespace internal {
-
-inline void DestroyError(const XLA_FFI_Api* api, XLA_FFI_Error* error) {
-  XLA_FFI_Error_Destroy_Args args;
-  args.struct_size = XLA_FFI_Error_Destroy_Args_STRUCT_SIZE;
-  args.extension_start = nullptr;
-  args.error = error;
-  api->XLA_FFI_Error_Destroy(&args);
-}
-
-inline const char* GetErrorMessage(const XLA_FFI_Api* api,
-                                   XLA_FFI_Error* error) {
-  XLA_FFI_Error_GetMessage_Args args;
-  args.struct_size = XLA_FFI_Error_GetMessage_Args_STRUCT_SIZE;
-  args.extension_start = nullptr;
-  args.error = error;
-  api->XLA_FFI_Error_GetMessage(&args);
-  return args.message;
-}
-
-}  // namespace internal
-
-//===----------------------------------------------------------------------===//
 // Type tags for distinguishing handler argument types
 //===----------------------------------------------------------------------===//
 
-// Dictionary gives type-safe run time access to all attributes. Concrete
-// implementation is provided by the `ffi.h` header.
+// Forward declare.
 class Dictionary;
-
-// Context gives run time access to the execution context. Concrete
-// implementation is provided by the `ffi.h` header.
-class Context;
 
 namespace internal {
 
-// WARNING: A lot of template metaprograming on top of C++ variadic templates
+// WARNING: A lot of template metaprogramming on top of C++ variadic templates
 // parameter packs. We need this to be able to pattern match FFI handler
 // signature at compile time.
-
-// A type tag for decoding argument.
-template <typename T>
-struct ArgTag {};
 
 // A type tag for decoding optional argument.
 template <typename T>
@@ -555,7 +387,7 @@ struct AttrTag {};
 
 // A type tag to forward all attributes as `Dictionary` (and optionally decode
 // it into a custom struct).
-template <typename T>
+template <typename T = Dictionary>
 struct AttrsTag {};
 
 // A type tag to distinguish parameter extracted from an execution context.
@@ -563,23 +395,23 @@ template <typename T>
 struct CtxTag {};
 
 //----------------------------------------------------------------------------//
-// A template for counting tagged arguments in the Ts pack.
+// A template for counting tagged arguments in the Ts pack (i.e. attributes).
 //----------------------------------------------------------------------------//
 
-template <template <typename> typename Tag, typename... Ts>
+template <template <typename> class Tag, typename... Ts>
 struct NumTagged;
 
-template <template <typename> typename Tag>
+template <template <typename> class Tag>
 struct NumTagged<Tag> {
   static constexpr int64_t value = 0;
 };
 
-template <template <typename> typename Tag, typename T, typename... Ts>
+template <template <typename> class Tag, typename T, typename... Ts>
 struct NumTagged<Tag, Tag<T>, Ts...> {
   static constexpr int64_t value = 1 + NumTagged<Tag, Ts...>::value;
 };
 
-template <template <typename> typename Tag, typename T, typename... Ts>
+template <template <typename> class Tag, typename T, typename... Ts>
 struct NumTagged<Tag, T, Ts...> {
   static constexpr int64_t value = 0 + NumTagged<Tag, Ts...>::value;
 };
@@ -617,10 +449,8 @@ using HasRemainingRetsTag =
 //----------------------------------------------------------------------------//
 
 template <typename T>
-constexpr XLA_FFI_DataType NativeTypeToCApiDataType() {
-  if constexpr (std::is_same_v<T, char>) {
-    return XLA_FFI_DataType_U8;
-  } else if constexpr (std::is_same_v<T, bool>) {
+XLA_FFI_DataType NativeTypeToCApiDataType() {
+  if constexpr (std::is_same_v<T, bool>) {
     return XLA_FFI_DataType_PRED;
   } else if constexpr (std::is_same_v<T, int8_t>) {
     return XLA_FFI_DataType_S8;
@@ -661,7 +491,7 @@ template <ExecutionStage stage, typename... Ts>
 class Binding {
  public:
   template <typename T>
-  Binding<stage, Ts..., internal::ArgTag<T>> Arg() && {
+  Binding<stage, Ts..., T> Arg() && {
     static_assert(!internal::HasOptionalArgTag<Ts...>::value,
                   "argument can't be passed after optional argument");
     static_assert(!internal::HasRemainingArgsTag<Ts...>::value,
@@ -707,10 +537,6 @@ class Binding {
 
   template <typename T>
   Binding<stage, Ts..., internal::CtxTag<T>> Ctx() && {
-    return {std::move(*this)};
-  }
-
-  Binding<stage, Ts..., internal::CtxTag<Context>> Ctx() && {
     return {std::move(*this)};
   }
 
@@ -763,24 +589,12 @@ inline Binding<ExecutionStage::kInstantiate> Ffi::BindInstantiate() {
   return Bind<ExecutionStage::kInstantiate>();
 }
 
-inline Binding<ExecutionStage::kPrepare> Ffi::BindPrepare() {
-  return Bind<ExecutionStage::kPrepare>();
-}
-
-inline Binding<ExecutionStage::kInitialize> Ffi::BindInitialize() {
-  return Bind<ExecutionStage::kInitialize>();
-}
-
-inline Binding<ExecutionStage::kExecute> Ffi::BindExecute() {
-  return Bind<ExecutionStage::kExecute>();
-}
-
 //===----------------------------------------------------------------------===//
-// Template metaprograming to automatically infer Binding from invocable
+// Template metaprogramming to automatically infer Binding from invocable
 // object.
 //===----------------------------------------------------------------------===//
 
-// A little bit of metaprograming that automatically infers the binding schema
+// A little bit of metaprogramming that automatically infers the binding schema
 // from an invocable type signature.
 
 // XLA FFI binding for an argument.
@@ -1026,7 +840,6 @@ struct AttrsBinding<Dictionary> {
 //
 //   template <>
 //   struct ArgDecoding<MyType> {
-//     static bool Isa(XLA_FFI_ArgType type, void* arg);
 //     static std::optional<MyType> Decode(XLA_FFI_ArgType type, void* arg);
 //   };
 //
@@ -1044,7 +857,6 @@ struct ArgDecoding;
 //
 //   template <>
 //   struct RetDecoding<MyType> {
-//     static bool Isa(XLA_FFI_RetType type, void* ret);
 //     static std::optional<MyType> Decode(XLA_FFI_RetType type, void* ret);
 //   };
 //
@@ -1062,10 +874,9 @@ struct RetDecoding;
 //
 //   template <>
 //   struct AttrDecoding<MyType> {
-//     using Type = <handler argument type for attribute type MyType>
-//     static bool Isa(XLA_FFI_AttrType type, void* attr);
-//     static std::optional<MyType> Decode(XLA_FFI_AttrType type, void* attr,
-//                                         DiagnosticEngine&);
+//    using Type = <handler argument type for attribute type MyType>
+//    static std::optional<MyType> Decode(XLA_FFI_AttrType type, void* attr,
+//                                        DiagnosticEngine&);
 //   }
 //
 template <typename T>
@@ -1203,17 +1014,14 @@ struct DecodingOffsets {
 };
 
 struct DecodingContext {
-  XLA_FFI_CallFrame* call_frame;
+  const XLA_FFI_CallFrame* call_frame;
 
   const std::string* attrs_names;  // not owned
   const std::size_t* attrs_idx;    // not owned
 };
 
 template <typename T>
-struct Decode;
-
-template <typename T>
-struct Decode<ArgTag<T>> {
+struct Decode {
   XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<T> call(DecodingOffsets& offsets, DecodingContext& ctx,
                                DiagnosticEngine& diagnostic) {
@@ -1225,20 +1033,18 @@ struct Decode<ArgTag<T>> {
 
 template <typename T>
 struct Decode<OptionalArgTag<T>> {
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<std::optional<T>> call(DecodingOffsets& offsets,
                                               DecodingContext& ctx,
                                               DiagnosticEngine& diagnostic) {
-    if (XLA_FFI_PREDICT_FALSE(offsets.args >= ctx.call_frame->args.size)) {
+    if (offsets.args >= ctx.call_frame->args.size) {
       return std::optional<T>(std::nullopt);
     }
-    return Decode<ArgTag<T>>::call(offsets, ctx, diagnostic);
+    return Decode<T>::call(offsets, ctx, diagnostic);
   }
 };
 
 template <typename T>
 struct Decode<RetTag<T>> {
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<Result<T>> call(DecodingOffsets& offsets,
                                        DecodingContext& ctx,
                                        DiagnosticEngine& diagnostic) {
@@ -1250,11 +1056,10 @@ struct Decode<RetTag<T>> {
 
 template <typename T>
 struct Decode<OptionalRetTag<T>> {
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<std::optional<Result<T>>> call(
       DecodingOffsets& offsets, DecodingContext& ctx,
       DiagnosticEngine& diagnostic) {
-    if (XLA_FFI_PREDICT_FALSE(offsets.rets >= ctx.call_frame->rets.size)) {
+    if (offsets.rets >= ctx.call_frame->rets.size) {
       return std::optional<Result<T>>(std::nullopt);
     }
     return Decode<RetTag<T>>::call(offsets, ctx, diagnostic);
@@ -1265,7 +1070,6 @@ template <typename T>
 struct Decode<AttrTag<T>> {
   using R = typename AttrDecoding<T>::Type;
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<R> call(DecodingOffsets& offsets, DecodingContext& ctx,
                                DiagnosticEngine& diagnostic) {
     // Find decoded attribute corresponding to the given attribute index.
@@ -1279,28 +1083,15 @@ struct Decode<AttrTag<T>> {
     XLA_FFI_ByteSpan* attr_name = ctx.call_frame->attrs.names[idx];
     void* attr = ctx.call_frame->attrs.attrs[idx];
 
-    // We use a handwritten string comparison function because calling builtin
-    // string compare function adds a function call overhead on a hot path, and
-    // we expect all attribute names to be short and equal.
-    auto eq = [](XLA_FFI_ByteSpan* a, std::string_view b) {
-      if (XLA_FFI_PREDICT_FALSE(a->len != b.size())) {
-        return false;
-      }
-      for (size_t i = 0; i < a->len; ++i) {
-        if (XLA_FFI_PREDICT_FALSE(a->ptr[i] != b.data()[i])) {
-          return false;
-        }
-      }
-      return true;
-    };
-
     // TODO(ezhulenev): Currently we require that attributes passed to the FFI
     // handler must match attributes referenced in a binding, however
     // we could safely ignore extra attributes. Relax this if needed.
-    if (XLA_FFI_PREDICT_FALSE(!eq(attr_name, ctx.attrs_names[i]))) {
+
+    // Attribute name does not match.
+    std::string_view attr_name_view = {attr_name->ptr, attr_name->len};
+    if (attr_name_view != ctx.attrs_names[i]) {
       return diagnostic.Emit("Attribute name mismatch: ")
-             << std::string_view{attr_name->ptr, attr_name->len} << " vs "
-             << ctx.attrs_names[i];
+             << attr_name_view << " vs " << ctx.attrs_names[i];
     }
 
     return AttrDecoding<T>::Decode(attr_type, attr, diagnostic);
@@ -1311,7 +1102,6 @@ template <typename T>
 struct Decode<CtxTag<T>> {
   using R = typename CtxDecoding<T>::Type;
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<R> call(DecodingOffsets& offsets, DecodingContext& ctx,
                                DiagnosticEngine& diagnostic) {
     return CtxDecoding<T>::Decode(ctx.call_frame->api, ctx.call_frame->ctx,
@@ -1332,13 +1122,6 @@ class RemainingArgsBase {
   RemainingArgsBase(const XLA_FFI_Args* args, size_t offset)
       : args_(args), offset_(offset) {
     assert(offset <= args_->size && "illegal remaining args offset");
-  }
-
-  template <typename T>
-  bool isa(size_t index) const {
-    size_t idx = offset() + index;
-    assert(idx < args_->size && "illegal remaining args index");
-    return ArgDecoding<T>::Isa(args_->types[idx], args_->args[idx]);
   }
 
   size_t size() const { return args_->size - offset_; }
@@ -1366,13 +1149,6 @@ class RemainingRetsBase {
   RemainingRetsBase(const XLA_FFI_Rets* rets, size_t offset)
       : rets_(rets), offset_(offset) {
     assert(offset <= rets_->size && "illegal remaining rets offset");
-  }
-
-  template <typename T>
-  bool isa(size_t index) const {
-    size_t idx = offset_ + index;
-    assert(idx < rets_->size && "illegal remaining rets index");
-    return RetDecoding<T>::Isa(rets_->types[idx], rets_->rets[idx]);
   }
 
   size_t size() const { return rets_->size - offset_; }
@@ -1403,59 +1179,10 @@ class DictionaryBase {
  public:
   explicit DictionaryBase(const XLA_FFI_Attrs* attrs) : attrs_(attrs) {}
 
-  // Iterator for iterating over dictionary attribute names.
-  class Iterator {
-   public:
-    using iterator_category = std::forward_iterator_tag;
-    using difference_type = ptrdiff_t;
-    using value_type = std::string_view;
-
-    bool operator==(const Iterator& it) const { return idx_ == it.idx_; }
-    bool operator!=(const Iterator& it) const { return idx_ != it.idx_; }
-
-    std::string_view operator*() const {
-      return std::string_view{attrs_->names[idx_]->ptr,
-                              attrs_->names[idx_]->len};
-    }
-
-    Iterator& operator++() {
-      ++idx_;
-      return *this;
-    }
-
-   private:
-    friend class DictionaryBase;
-    Iterator(const XLA_FFI_Attrs* attrs, size_t idx)
-        : attrs_(attrs), idx_(idx) {}
-
-    const XLA_FFI_Attrs* attrs_;
-    size_t idx_ = 0;
-  };
-
   size_t size() const { return attrs_->size; }
 
-  bool contains(std::string_view name) const { return Find(name).has_value(); }
-
-  Iterator begin() const { return Iterator(attrs_, 0); }
-  Iterator end() const { return Iterator(attrs_, size()); }
-
-  template <typename T>
   bool contains(std::string_view name) const {
-    std::optional<size_t> idx = Find(name);
-    if (XLA_FFI_PREDICT_FALSE(!idx.has_value())) {
-      return false;
-    }
-
-    XLA_FFI_AttrType attr_type = attrs_->types[*idx];
-    void* attr = attrs_->attrs[*idx];
-    return AttrDecoding<T>::Isa(attr_type, attr);
-  }
-
-  template <typename T>
-  bool isa(const Iterator& it) const {
-    XLA_FFI_AttrType attr_type = attrs_->types[it.idx_];
-    void* attr = attrs_->attrs[it.idx_];
-    return AttrDecoding<T>::Isa(attr_type, attr);
+    return Find(name) < attrs_->size;
   }
 
  protected:
@@ -1463,45 +1190,31 @@ class DictionaryBase {
   friend struct DecodeDictionaryAttr;
 
   template <typename T>
-  std::optional<size_t> get(const Iterator& it,
-                            DiagnosticEngine& diagnostic) const {
-    XLA_FFI_AttrType attr_type = attrs_->types[it.idx_];
-    void* attr = attrs_->attrs[it.idx_];
-    return AttrDecoding<T>::Decode(attr_type, attr, diagnostic);
-  }
-
-  template <typename T>
   std::optional<T> get(std::string_view name,
                        DiagnosticEngine& diagnostic) const {
-    std::optional<size_t> idx = Find(name);
-    if (XLA_FFI_PREDICT_FALSE(!idx.has_value())) {
+    size_t idx = Find(name);
+    if (XLA_FFI_PREDICT_FALSE(idx >= attrs_->size)) {
       return diagnostic.Emit("Unexpected attribute: ") << name;
     }
 
-    XLA_FFI_AttrType attr_type = attrs_->types[*idx];
-    void* attr = attrs_->attrs[*idx];
+    XLA_FFI_AttrType attr_type = attrs_->types[idx];
+    void* attr = attrs_->attrs[idx];
     return AttrDecoding<T>::Decode(attr_type, attr, diagnostic);
   }
 
  private:
-  std::optional<size_t> Find(std::string_view name) const {
+  size_t Find(std::string_view name) const {
     XLA_FFI_ByteSpan** begin = attrs_->names;
     XLA_FFI_ByteSpan** end = begin + attrs_->size;
 
-    auto eq = [](XLA_FFI_ByteSpan* a, std::string_view b) {
-      return std::string_view{a->ptr, a->len} == b;
+    auto name_eq = [&](XLA_FFI_ByteSpan* attr) {
+      std::string_view name_view = {attr->ptr, attr->len};
+      return name_view == name;
     };
 
-    auto lt = [](XLA_FFI_ByteSpan* a, std::string_view b) {
-      return std::string_view{a->ptr, a->len} < b;
-    };
-
-    // Lower bound can be `end` if the attribute is not found, or the first
-    // attribute not ordered before the `name`.
-    auto lower_bound = std::lower_bound(begin, end, name, lt);
-    return lower_bound == end || !eq(*lower_bound, name)
-               ? std::nullopt
-               : std::make_optional(std::distance(begin, lower_bound));
+    // TODO(ezhulenev): Attributes names sorted by name. We can use a binary
+    // search here instead of a linear scan.
+    return std::distance(begin, std::find_if(begin, end, name_eq));
   }
 
   const XLA_FFI_Attrs* attrs_;
@@ -1518,41 +1231,14 @@ template <typename T>
 struct internal::Decode<internal::AttrsTag<T>> {
   static std::optional<T> call(DecodingOffsets& offsets, DecodingContext& ctx,
                                DiagnosticEngine& diagnostic) {
-    return AttrDecoding<T>::Decode(XLA_FFI_AttrType_DICTIONARY,
-                                   &ctx.call_frame->attrs, diagnostic);
+    return AttrDecoding<T>::Decode(
+        XLA_FFI_AttrType_DICTIONARY,
+        const_cast<XLA_FFI_Attrs*>(&ctx.call_frame->attrs), diagnostic);
   }
 };
 
 //===----------------------------------------------------------------------===//
-// Type-safe wrapper for accessing context.
-//===----------------------------------------------------------------------===//
-
-namespace internal {
-
-class ContextBase {
- public:
-  ContextBase(const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx)
-      : api_(api), ctx_(ctx) {}
-
-  const XLA_FFI_Api* api() const { return api_; }
-  XLA_FFI_ExecutionContext* ctx() const { return ctx_; }
-
- protected:
-  template <typename T>
-  std::optional<typename CtxDecoding<T>::Type> get(
-      DiagnosticEngine& diagnostic) const {
-    return CtxDecoding<T>::Decode(api_, ctx_, diagnostic);
-  }
-
- private:
-  const XLA_FFI_Api* api_;
-  XLA_FFI_ExecutionContext* ctx_;
-};
-
-}  // namespace internal
-
-//===----------------------------------------------------------------------===//
-// Template metaprograming for decoding handler signature
+// Template metaprogramming for decoding handler signature
 //===----------------------------------------------------------------------===//
 
 // Forward declare classes for decoding variadic number of arguments and
@@ -1565,10 +1251,7 @@ class RemainingRets;
 namespace internal {
 // A helper struct to extract the type of the handler argument.
 template <typename T>
-struct FnArgType;
-
-template <typename T>
-struct FnArgType<internal::ArgTag<T>> {
+struct FnArgType {
   using Type = T;
 };
 
@@ -1612,24 +1295,43 @@ struct FnArgType<internal::CtxTag<T>> {
   using Type = typename CtxDecoding<T>::Type;
 };
 
-// A template to detect result encodings that are state constructors. We use
-// this to report back the TypeId of the state as a part of the metadata.
-template <typename ResultEncoding, typename = void>
-struct IsStateConstructor : std::false_type {};
+// A template for checking if type in a parameter pack is a tagged one and has
+// a special decoding rule defined by template specialization.
+template <typename>
+struct IsTagged : std::false_type {};
 
-// Check if the ResultEncoding has a static `state_type_id(const XLA_FFI_Api*)`
-// method returning the XLA_FFI_TypeId.
-template <typename ResultEncoding>
-struct IsStateConstructor<
-    ResultEncoding,
-    std::enable_if_t<std::is_same_v<XLA_FFI_TypeId,
-                                    decltype(ResultEncoding::state_type_id(
-                                        std::declval<const XLA_FFI_Api*>()))>>>
-    : std::true_type {};
+template <typename T>
+struct IsTagged<OptionalArgTag<T>> : std::true_type {};
+template <typename T>
+struct IsTagged<RetTag<T>> : std::true_type {};
+template <typename T>
+struct IsTagged<OptionalRetTag<T>> : std::true_type {};
+template <typename T>
+struct IsTagged<AttrTag<T>> : std::true_type {};
+template <typename T>
+struct IsTagged<AttrsTag<T>> : std::true_type {};
+template <typename T>
+struct IsTagged<CtxTag<T>> : std::true_type {};
 
-template <typename ResultEncoding>
-static constexpr bool is_state_constructor_v =  // NOLINT
-    IsStateConstructor<ResultEncoding>::value;
+template <>
+struct IsTagged<RemainingArgsTag> : std::true_type {};
+template <>
+struct IsTagged<RemainingRetsTag> : std::true_type {};
+
+// A template for counting regular arguments in the Ts pack (arguments that are
+// not wrapped into a special tag).
+template <typename... Ts>
+struct NumArgs;
+
+template <>
+struct NumArgs<> {
+  static constexpr int64_t value = 0;
+};
+
+template <typename T, typename... Ts>
+struct NumArgs<T, Ts...> {
+  static constexpr int64_t value = !IsTagged<T>::value + NumArgs<Ts...>::value;
+};
 
 }  // namespace internal
 
@@ -1641,8 +1343,7 @@ template <ExecutionStage stage, typename Fn, typename... Ts>
 class Handler : public Ffi {
   static constexpr int64_t kSize = sizeof...(Ts);
 
-  static constexpr int64_t kNumArgs =
-      internal::NumTagged<internal::ArgTag, Ts...>::value;
+  static constexpr int64_t kNumArgs = internal::NumArgs<Ts...>::value;
 
   static constexpr int64_t kNumOptionalArgs =
       internal::NumTagged<internal::OptionalArgTag, Ts...>::value;
@@ -1671,24 +1372,25 @@ class Handler : public Ffi {
   using ResultType = std::invoke_result_t<Fn, FnArgType<Ts>...>;
 
  public:
-  // Note: this function is on a hot path, any any attempt to split it leads to
-  // measurable regressions in microbenchmarks. It is a straight line block of
-  // mostly constexpr conditionals, that gets optimized to a much smaller code
-  // size in all template instantiations.
+  // We deliberately opt-out from the cognitive complexity check, as this
+  // function is on a hot path, any any attempt to split it leads to measurable
+  // regressions in microbenchmarks. It is a straight line block of mostly
+  // constexpr conditionals, that gets optimized to a much smaller code size in
+  // all template instantiations.
+  //
+  // NOLINTNEXTLINE(readability-function-cognitive-complexity)
   XLA_FFI_Error* Call(XLA_FFI_CallFrame* call_frame) const override {
     // Sanity checking call frame struct size.
     if (XLA_FFI_Error* err = CheckStructSize(
             call_frame->api, "XLA_FFI_CallFrame", XLA_FFI_CallFrame_STRUCT_SIZE,
-            call_frame->struct_size);
-        XLA_FFI_PREDICT_FALSE(err)) {
+            call_frame->struct_size)) {
       return err;
     }
 
     // If passed a call frame with the metadata extension, just return the
     // metadata.
-    if (XLA_FFI_PREDICT_FALSE(call_frame->extension_start != nullptr &&
-                              call_frame->extension_start->type ==
-                                  XLA_FFI_Extension_Metadata)) {
+    if (call_frame->extension_start != nullptr &&
+        call_frame->extension_start->type == XLA_FFI_Extension_Metadata) {
       return PopulateMetadata(call_frame->api,
                               reinterpret_cast<XLA_FFI_Metadata_Extension*>(
                                   call_frame->extension_start));
@@ -1709,8 +1411,7 @@ class Handler : public Ffi {
       if (XLA_FFI_PREDICT_FALSE(call_frame->args.size < kNumArgs)) {
         return InvalidArgument(
             call_frame->api,
-            StrCat("[", call_frame->stage, "] ",
-                   "Wrong number of arguments: expected at least ",
+            StrCat("Wrong number of arguments: expected at least ",
                    kNumArgs - kNumOptionalArgs - 1, " but got ",
                    call_frame->args.size));
       }
@@ -1718,21 +1419,15 @@ class Handler : public Ffi {
       if (XLA_FFI_PREDICT_FALSE(call_frame->args.size < kNumArgs)) {
         return InvalidArgument(
             call_frame->api,
-            StrCat("[", call_frame->stage, "] ",
-                   "Wrong number of arguments: expected at least ",
+            StrCat("Wrong number of arguments: expected at least ",
                    kNumArgs - kNumOptionalArgs, " but got ",
                    call_frame->args.size));
       }
     } else {
-      // It is safe to not check the number of arguments if we don't plan to
-      // decode any of them, i.e. for prepare/initialize stages where the FFI
-      // handler might be interested only in the attributes or context.
-      if (XLA_FFI_PREDICT_FALSE(call_frame->args.size != kNumArgs &&
-                                kNumArgs > 0)) {
+      if (XLA_FFI_PREDICT_FALSE(call_frame->args.size != kNumArgs)) {
         return InvalidArgument(
             call_frame->api,
-            StrCat("[", call_frame->stage, "] ",
-                   "Wrong number of arguments: expected ", kNumArgs,
+            StrCat("Wrong number of arguments: expected ", kNumArgs,
                    " but got ", call_frame->args.size));
       }
     }
@@ -1743,8 +1438,7 @@ class Handler : public Ffi {
       if (XLA_FFI_PREDICT_FALSE(call_frame->rets.size < kNumRets)) {
         return InvalidArgument(
             call_frame->api,
-            StrCat("[", call_frame->stage, "] ",
-                   "Wrong number of results: expected at least ",
+            StrCat("Wrong number of results: expected at least ",
                    kNumRets - kNumOptionalRets - 1, " but got ",
                    call_frame->rets.size));
       }
@@ -1752,43 +1446,28 @@ class Handler : public Ffi {
       if (XLA_FFI_PREDICT_FALSE(call_frame->rets.size < kNumRets)) {
         return InvalidArgument(
             call_frame->api,
-            StrCat("[", call_frame->stage, "] ",
-                   "Wrong number of results: expected at least ",
+            StrCat("Wrong number of results: expected at least ",
                    kNumRets - kNumOptionalRets, " but got ",
                    call_frame->rets.size));
       }
     } else {
-      // It is safe to not check the number of results if we don't plan to
-      // decode any of them, i.e. for prepare/initialize stages where the FFI
-      // handler might be interested only in the attributes or context.
-      if (XLA_FFI_PREDICT_FALSE(call_frame->rets.size != kNumRets &&
-                                kNumRets > 0)) {
+      if (XLA_FFI_PREDICT_FALSE(call_frame->rets.size != kNumRets)) {
         return InvalidArgument(
             call_frame->api,
-            StrCat("[", call_frame->stage, "] ",
-                   "Wrong number of results: expected ", kNumRets, " but got ",
+            StrCat("Wrong number of results: expected ", kNumRets, " but got ",
                    call_frame->rets.size));
       }
     }
 
     // Check that the number of passed attributes matches the signature. Each
-    // individual attribute decoding will check the actual type.
-    //
-    // If we decode attributes into a dictionary (or a custom struct decoded
-    // from a dictionary), then there is no need to check the number of
-    // attributes, as the FFI handler (or a struct decoding) should be
-    // responsible for it.
-    //
-    // If the number of bound attributes is zero, then we also don't care about
-    // the number of attributes in the call frame. FFI handler can safely choose
-    // to ignore attributes in this case. We only need to check the number of
-    // attributes if we plan to decode them, as we build a mapping from the
-    // attribute name to its index in the call frame attributes.
-    if (XLA_FFI_PREDICT_FALSE(kNumDictAttrs == 0 && kNumAttrs > 0 &&
+    // individual attribute decoding will check the actual type. If we decode
+    // attributes into a dictionary (or a custom struct decoded from a
+    // dictionary), then there is no need to check attributes, as the FFI
+    // handler (or a struct decoding) should be responsible for it.
+    if (XLA_FFI_PREDICT_FALSE(kNumDictAttrs == 0 &&
                               call_frame->attrs.size != kNumAttrs)) {
       std::stringstream msg;
-      msg << "[" << call_frame->stage << "] "
-          << "Wrong number of attributes: expected " << kNumAttrs << " but got "
+      msg << "Wrong number of attributes: expected " << kNumAttrs << " but got "
           << call_frame->attrs.size;
       if (call_frame->attrs.size > 0) {
         msg << " with name(s): ";
@@ -1826,7 +1505,6 @@ class Handler : public Ffi {
       return err;
     }
 
-    // Set the API version to the version of the FFI headers used by a handler.
     extension->metadata->api_version = XLA_FFI_Api_Version{
         XLA_FFI_Api_Version_STRUCT_SIZE,
         /*extension_start=*/nullptr,
@@ -1834,28 +1512,13 @@ class Handler : public Ffi {
         XLA_FFI_API_MINOR,
     };
 
-    // Collect all traits and store them in the metadata.
     XLA_FFI_Handler_Traits traits = 0;
-    for (const Traits& trait : traits_) {
+    for (const auto& trait : traits_) {
       traits |= static_cast<XLA_FFI_Handler_Traits>(trait);
     }
     extension->metadata->traits = traits;
 
-    // Check if the handler creates a new state object and if so, record its
-    // type id in the metadata.
-    using ResultEncoding = ResultEncoding<stage, ResultType>;
-    if constexpr (internal::is_state_constructor_v<ResultEncoding>) {
-      if (ResultEncoding::state_type_id(api) == XLA_FFI_UNKNOWN_TYPE_ID) {
-        return FailedPrecondition(api,
-                                  "Types used by FFI handlers must be "
-                                  "registered before the handler registration");
-      }
-      extension->metadata->state_type_id = ResultEncoding::state_type_id(api);
-    } else {
-      extension->metadata->state_type_id = XLA_FFI_UNKNOWN_TYPE_ID;
-    }
-
-    return Success();
+    return Sucess();
   }
 
   template <size_t... Is>
@@ -1915,10 +1578,11 @@ class Handler : public Ffi {
     if constexpr (kIsEncodedErrorOrFuture) {
       if (encoded.index() == 0) {
         return std::get<0>(encoded);
+      } else {
+        call_frame->future = std::get<1>(encoded);
+        assert(call_frame->future != nullptr);
+        return nullptr;
       }
-      call_frame->future = std::get<1>(encoded);
-      assert(call_frame->future != nullptr);
-      return nullptr;
     }
 
     std::abort();  // unreachable
@@ -1932,9 +1596,7 @@ class Handler : public Ffi {
             << "Failed to decode all FFI handler operands (bad operands at: ";
     for (size_t cnt = 0, idx = 0; idx < kSize; ++idx) {
       if (!decoded[idx]) {
-        if (cnt++) {
-          message << ", ";
-        }
+        if (cnt++) message << ", ";
         message << std::to_string(idx);
       }
     }
@@ -1963,8 +1625,7 @@ class Handler : public Ffi {
     // Find index of every attribute in the sorted attributes vector.
     for (size_t i = 0; i < attrs_.size(); ++i) {
       attrs_idx_.push_back(std::distance(
-          sorted.begin(),
-          std::find(sorted.begin(), sorted.end(), attrs_[i])));  // NOLINT
+          sorted.begin(), std::find(sorted.begin(), sorted.end(), attrs_[i])));
     }
   }
 
@@ -1986,31 +1647,25 @@ class Handler : public Ffi {
 // Builtin attributes decoding
 //===----------------------------------------------------------------------===//
 
-#define XLA_FFI_REGISTER_SCALAR_ATTR_DECODING(T, TYPE)                     \
-  template <>                                                              \
-  struct AttrDecoding<T> {                                                 \
-    using Type = T;                                                        \
-    XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static bool Isa(XLA_FFI_AttrType type, \
-                                                    void* attr) {          \
-      return type == XLA_FFI_AttrType_SCALAR &&                            \
-             reinterpret_cast<XLA_FFI_Scalar*>(attr)->dtype == TYPE;       \
-    }                                                                      \
-                                                                           \
-    XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<T> Decode(        \
-        XLA_FFI_AttrType type, void* attr, DiagnosticEngine& diagnostic) { \
-      if (XLA_FFI_PREDICT_FALSE(type != XLA_FFI_AttrType_SCALAR)) {        \
-        return diagnostic.Emit("Wrong attribute type: expected ")          \
-               << XLA_FFI_AttrType_SCALAR << " but got " << type;          \
-      }                                                                    \
-                                                                           \
-      auto* scalar = reinterpret_cast<XLA_FFI_Scalar*>(attr);              \
-      if (XLA_FFI_PREDICT_FALSE(scalar->dtype != TYPE)) {                  \
-        return diagnostic.Emit("Wrong scalar data type: expected ")        \
-               << TYPE << " but got " << scalar->dtype;                    \
-      }                                                                    \
-                                                                           \
-      return *reinterpret_cast<T*>(scalar->value);                         \
-    }                                                                      \
+#define XLA_FFI_REGISTER_SCALAR_ATTR_DECODING(T, TYPE)                \
+  template <>                                                         \
+  struct AttrDecoding<T> {                                            \
+    using Type = T;                                                   \
+    static std::optional<T> Decode(XLA_FFI_AttrType type, void* attr, \
+                                   DiagnosticEngine& diagnostic) {    \
+      if (XLA_FFI_PREDICT_FALSE(type != XLA_FFI_AttrType_SCALAR)) {   \
+        return diagnostic.Emit("Wrong attribute type: expected ")     \
+               << XLA_FFI_AttrType_SCALAR << " but got " << type;     \
+      }                                                               \
+                                                                      \
+      auto* scalar = reinterpret_cast<XLA_FFI_Scalar*>(attr);         \
+      if (XLA_FFI_PREDICT_FALSE(scalar->dtype != TYPE)) {             \
+        return diagnostic.Emit("Wrong scalar data type: expected ")   \
+               << TYPE << " but got " << scalar->dtype;               \
+      }                                                               \
+                                                                      \
+      return *reinterpret_cast<T*>(scalar->value);                    \
+    }                                                                 \
   }
 
 XLA_FFI_REGISTER_SCALAR_ATTR_DECODING(bool, XLA_FFI_DataType_PRED);
@@ -2030,47 +1685,6 @@ XLA_FFI_REGISTER_SCALAR_ATTR_DECODING(std::complex<double>,
                                       XLA_FFI_DataType_C128);
 
 #undef XLA_FFI_REGISTER_SCALAR_ATTR_DECODING
-
-// Decoding for an attribute of `std::variant<T0, T1, Ts...>` type.
-//
-// Returns the decoding result for a first type that matches the attribute type,
-// if no type matches, returns std::nullopt.
-template <typename T0, typename T1, typename... Ts>
-struct AttrDecoding<std::variant<T0, T1, Ts...>> {
-  using Type = std::variant<T0, T1, Ts...>;
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static bool Isa(XLA_FFI_AttrType type,
-                                                  void* attr) {
-    return AttrDecoding<T0>::Isa(type, attr) ||
-           AttrDecoding<T1>::Isa(type, attr) ||
-           (AttrDecoding<Ts>::Isa(type, attr) || ...);
-  };
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      XLA_FFI_AttrType type, void* attr, DiagnosticEngine& diagnostic) {
-    return Decode<T0, T1, Ts...>(type, attr, diagnostic);
-  }
-
- private:
-  template <typename U, typename... Us>
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      XLA_FFI_AttrType type, void* attr, DiagnosticEngine& diagnostic) {
-    if (AttrDecoding<U>::Isa(type, attr)) {
-      if (auto decoded = AttrDecoding<U>::Decode(type, attr, diagnostic);
-          XLA_FFI_PREDICT_TRUE(decoded)) {
-        return std::move(*decoded);
-      }
-      return std::nullopt;
-    }
-
-    if constexpr (sizeof...(Us) > 0) {
-      return Decode<Us...>(type, attr, diagnostic);
-    }
-
-    return diagnostic.Emit(
-        "Wrong attribute type: it doesn't match any of the variant types");
-  }
-};
 
 //===----------------------------------------------------------------------===//
 // Automatic dictionary attributes to structs decoding.
@@ -2121,9 +1735,7 @@ struct DecodeDictionaryAttr {
     std::tuple<std::optional<Ts>...> members = {
         dict.get<Ts>(names[Is], diagnostic)...};
     bool all_decoded = (std::get<Is>(members).has_value() && ...);
-    if (XLA_FFI_PREDICT_FALSE(!all_decoded)) {
-      return std::nullopt;
-    }
+    if (XLA_FFI_PREDICT_FALSE(!all_decoded)) return std::nullopt;
 
     return T{std::move(*std::get<Is>(members))...};
   }
@@ -2163,8 +1775,8 @@ auto DictionaryDecoder(Members... m) {
   template <>                                                                 \
   struct AttrDecoding<T> {                                                    \
     using Type = T;                                                           \
-    XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<T> Decode(           \
-        XLA_FFI_AttrType type, void* attr, DiagnosticEngine& diagnostic) {    \
+    static std::optional<T> Decode(XLA_FFI_AttrType type, void* attr,         \
+                                   DiagnosticEngine& diagnostic) {            \
       if (XLA_FFI_PREDICT_FALSE(type != XLA_FFI_AttrType_DICTIONARY)) {       \
         diagnostic.Emit("Wrong attribute type: expected ")                    \
             << XLA_FFI_AttrType_DICTIONARY << " but got " << type;            \
@@ -2183,56 +1795,60 @@ auto DictionaryDecoder(Members... m) {
 
 // Registers decoding for a user-defined enum class type. Uses enums underlying
 // type to decode the attribute as a scalar value and cast it to the enum type.
-#define XLA_FFI_REGISTER_ENUM_ATTR_DECODING(T)                           \
-  namespace xla::ffi {                                                   \
-  template <>                                                            \
-  struct AttrDecoding<T> {                                               \
-    using Type = T;                                                      \
-    using U = std::underlying_type_t<Type>;                              \
-    static_assert(std::is_enum<Type>::value, "Expected enum class");     \
-                                                                         \
-    XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(   \
-        XLA_FFI_AttrType attr_type, void* attr,                          \
-        DiagnosticEngine& diagnostic) {                                  \
-      if (XLA_FFI_PREDICT_FALSE(attr_type != XLA_FFI_AttrType_SCALAR)) { \
-        return diagnostic.Emit("Wrong attribute type: expected ")        \
-               << XLA_FFI_AttrType_SCALAR << " but got " << attr_type;   \
-      }                                                                  \
-                                                                         \
-      auto* scalar = reinterpret_cast<XLA_FFI_Scalar*>(attr);            \
-      constexpr auto expected_dtype =                                    \
-          ::xla::ffi::internal::NativeTypeToCApiDataType<U>();           \
-      if (XLA_FFI_PREDICT_FALSE(scalar->dtype != expected_dtype)) {      \
-        return diagnostic.Emit("Wrong scalar data type: expected ")      \
-               << expected_dtype << " but got " << scalar->dtype;        \
-      }                                                                  \
-                                                                         \
-      auto underlying = *reinterpret_cast<U*>(scalar->value);            \
-      return static_cast<Type>(underlying);                              \
-    }                                                                    \
-  };                                                                     \
-  } /* namespace xla::ffi */                                             \
+#define XLA_FFI_REGISTER_ENUM_ATTR_DECODING(T)                                \
+  namespace xla::ffi {                                                        \
+  template <>                                                                 \
+  struct AttrDecoding<T> {                                                    \
+    using Type = T;                                                           \
+    using U = std::underlying_type_t<Type>;                                   \
+    static_assert(std::is_enum<Type>::value, "Expected enum class");          \
+                                                                              \
+    static std::optional<Type> Decode(XLA_FFI_AttrType attr_type, void* attr, \
+                                      DiagnosticEngine& diagnostic) {         \
+      if (XLA_FFI_PREDICT_FALSE(attr_type != XLA_FFI_AttrType_SCALAR)) {      \
+        return diagnostic.Emit("Wrong attribute type: expected ")             \
+               << XLA_FFI_AttrType_SCALAR << " but got " << attr_type;        \
+      }                                                                       \
+                                                                              \
+      auto* scalar = reinterpret_cast<XLA_FFI_Scalar*>(attr);                 \
+      auto expected_dtype =                                                   \
+          ::xla::ffi::internal::NativeTypeToCApiDataType<U>();                \
+      if (XLA_FFI_PREDICT_FALSE(scalar->dtype != expected_dtype)) {           \
+        return diagnostic.Emit("Wrong scalar data type: expected ")           \
+               << expected_dtype << " but got " << scalar->dtype;             \
+      }                                                                       \
+                                                                              \
+      auto underlying = *reinterpret_cast<U*>(scalar->value);                 \
+      return static_cast<Type>(underlying);                                   \
+    }                                                                         \
+  };                                                                          \
+  } /* namespace xla::ffi */                                                  \
   static_assert(std::is_class_v<::xla::ffi::AttrDecoding<T>>)
 
 //===----------------------------------------------------------------------===//
 // Helper macro for registering FFI implementations
 //===----------------------------------------------------------------------===//
 
-// In all macros below we use captureless lambda to function pointer conversion
-// to create a static XLA_FFI_Handler function pointer variable.
+#if (defined(__GNUC__) || defined(__APPLE__)) && !defined(SWIG)  // GCC-style
+#define XLA_FFI_ATTRIBUTE_UNUSED __attribute__((unused))
+#else  // Non-GCC equivalents
+#define XLA_FFI_ATTRIBUTE_UNUSED
+#endif
 
-// Use explicit binding specification and traits to create a handler.
-#define XLA_FFI_DEFINE_HANDLER_EXPLICIT_WITH_TRAITS(fn, impl, binding, traits) \
-  static constexpr XLA_FFI_Handler* fn = +[](XLA_FFI_CallFrame* call_frame) {  \
-    static auto* handler = binding.To(impl, traits).release();                 \
-    return handler->Call(call_frame);                                          \
-  }
+// Use captureless lambda to function pointer conversion to create a static
+// XLA_FFI_Handler function pointer variable.
 
 // Use explicit binding specification to create a handler.
 #define XLA_FFI_DEFINE_HANDLER_EXPLICIT(fn, impl, binding)                    \
   static constexpr XLA_FFI_Handler* fn = +[](XLA_FFI_CallFrame* call_frame) { \
     static auto* handler = binding.To(impl).release();                        \
     return handler->Call(call_frame);                                         \
+  }
+
+#define XLA_FFI_DEFINE_HANDLER_EXPLICIT_WITH_TRAITS(fn, impl, binding, traits) \
+  static constexpr XLA_FFI_Handler* fn = +[](XLA_FFI_CallFrame* call_frame) {  \
+    static auto* handler = binding.To(impl, traits).release();                 \
+    return handler->Call(call_frame);                                          \
   }
 
 // Automatically infer binding specification from the implementation.
@@ -2249,11 +1865,11 @@ auto DictionaryDecoder(Members... m) {
 //
 // This is a trick to define macro with optional parameters.
 // Source: https://stackoverflow.com/a/8814003
-#define XLA_FFI_DEFINE_HANDLER(fn, impl, ...)                               \
-  XLA_FFI_DEFINE_HANDLER_X(                                                 \
-      , fn, impl, ##__VA_ARGS__,                                            \
-      XLA_FFI_DEFINE_HANDLER_EXPLICIT_WITH_TRAITS(fn, impl, ##__VA_ARGS__), \
-      XLA_FFI_DEFINE_HANDLER_EXPLICIT(fn, impl, ##__VA_ARGS__),             \
+#define XLA_FFI_DEFINE_HANDLER(fn, impl, ...)                             \
+  XLA_FFI_DEFINE_HANDLER_X(                                               \
+      , fn, impl, ##__VA_ARGS__,                                          \
+      XLA_FFI_DEFINE_HANDLER_EXPLICIT_WITH_TRAITS(fn, impl, __VA_ARGS__), \
+      XLA_FFI_DEFINE_HANDLER_EXPLICIT(fn, impl, __VA_ARGS__),             \
       XLA_FFI_DEFINE_HANDLER_AUTO(fn, impl))
 
 // TODO(ezhulenev): Add a callback so that end users can log registration error
@@ -2265,7 +1881,7 @@ auto DictionaryDecoder(Members... m) {
 #define XLA_FFI_REGISTER_HANDLER_(API, NAME, PLATFORM, FUNC, N, ...) \
   XLA_FFI_REGISTER_HANDLER__(API, NAME, PLATFORM, FUNC, N, ##__VA_ARGS__)
 #define XLA_FFI_REGISTER_HANDLER__(API, NAME, PLATFORM, FUNC, N, ...)       \
-  [[maybe_unused]] static const XLA_FFI_Error*                              \
+  XLA_FFI_ATTRIBUTE_UNUSED static const XLA_FFI_Error*                      \
       xla_ffi_static_handler_##N##_registered_ = [] {                       \
         return ::xla::ffi::Ffi::RegisterStaticHandler(API, NAME, PLATFORM,  \
                                                       FUNC, ##__VA_ARGS__); \
@@ -2273,14 +1889,6 @@ auto DictionaryDecoder(Members... m) {
 
 // Following two APIs are intended for users who want to export XLA FFI handler
 // from a shared library as a C function symbol.
-
-// Declares C function that returns FFI type id.
-#define XLA_FFI_DECLARE_TYPE_ID_SYMBOL(type_id_fn) \
-  extern "C" XLA_FFI_TypeId* type_id_fn()
-
-// Declares C function that returns FFI type info.
-#define XLA_FFI_DECLARE_TYPE_INFO_SYMBOL(type_info_fn) \
-  extern "C" const XLA_FFI_TypeInfo* type_info_fn()
 
 // Declares C function that implements FFI handler.
 #define XLA_FFI_DECLARE_HANDLER_SYMBOL(fn) \

@@ -51,38 +51,17 @@ limitations under the License.
 
 namespace xla::ffi {
 
-//===----------------------------------------------------------------------===//
-// XLA FFI Api
-//===----------------------------------------------------------------------===//
-
-// This is a declaration of the API that returns an XLA:FFI instance for a
-// process. This API is implemented in `xla/ffi/ffi_api.cc` and implementation
-// must be linked into the target process exactly once, or it is possible to
-// have multiple global static registries of FFI handlers and types.
-const XLA_FFI_Api* GetXlaFfiApi();
-
-//===----------------------------------------------------------------------===//
-// Type aliases for XLA_FFI C structs.
-//===----------------------------------------------------------------------===//
-
 // All user data types that are passed via the execution context or state must
 // be registered with the XLA FFI ahead of time to get unique type id.
-using TypeId = XLA_FFI_TypeId;      // NOLINT
-using TypeInfo = XLA_FFI_TypeInfo;  // NOLINT
+using TypeId = XLA_FFI_TypeId;  // NOLINT
 
 enum class DataType : uint8_t {
   INVALID = XLA_FFI_DataType_INVALID,
   PRED = XLA_FFI_DataType_PRED,
-  S1 = XLA_FFI_DataType_S1,
-  S2 = XLA_FFI_DataType_S2,
-  S4 = XLA_FFI_DataType_S4,
   S8 = XLA_FFI_DataType_S8,
   S16 = XLA_FFI_DataType_S16,
   S32 = XLA_FFI_DataType_S32,
   S64 = XLA_FFI_DataType_S64,
-  U1 = XLA_FFI_DataType_U1,
-  U2 = XLA_FFI_DataType_U2,
-  U4 = XLA_FFI_DataType_U4,
   U8 = XLA_FFI_DataType_U8,
   U16 = XLA_FFI_DataType_U16,
   U32 = XLA_FFI_DataType_U32,
@@ -108,16 +87,10 @@ enum class DataType : uint8_t {
 // Create aliases in ::xla::ffi namespace for all DataTypes, for consistency
 // with xla that defines PrimitiveType enums in ::xla namespace.
 inline constexpr DataType PRED = DataType::PRED;
-inline constexpr DataType S1 = DataType::S1;
-inline constexpr DataType S2 = DataType::S2;
-inline constexpr DataType S4 = DataType::S4;
 inline constexpr DataType S8 = DataType::S8;
 inline constexpr DataType S16 = DataType::S16;
 inline constexpr DataType S32 = DataType::S32;
 inline constexpr DataType S64 = DataType::S64;
-inline constexpr DataType U1 = DataType::U1;
-inline constexpr DataType U2 = DataType::U2;
-inline constexpr DataType U4 = DataType::U4;
 inline constexpr DataType U8 = DataType::U8;
 inline constexpr DataType U16 = DataType::U16;
 inline constexpr DataType U32 = DataType::U32;
@@ -150,13 +123,7 @@ constexpr size_t ByteWidth(DataType dtype) {
       return 0;
     case DataType::PRED:
       return 1;
-    case DataType::S1:
-    case DataType::S2:
-    case DataType::S4:
     case DataType::S8:
-    case DataType::U1:
-    case DataType::U2:
-    case DataType::U4:
     case DataType::U8:
     case DataType::F8E5M2:
     case DataType::F8E4M3:
@@ -452,7 +419,7 @@ class CountDownPromise {
     assert(state_->count.load() >= count && "Invalid count down value");
 
     if (XLA_FFI_PREDICT_FALSE(!error.success())) {
-      std::lock_guard<std::mutex> lock(state_->mutex);  // NOLINT
+      const std::lock_guard<std::mutex> lock(state_->mutex);
       state_->is_error.store(true, std::memory_order_release);
       state_->error = error;
     }
@@ -463,14 +430,15 @@ class CountDownPromise {
       bool is_error = state_->is_error.load(std::memory_order_acquire);
       if (XLA_FFI_PREDICT_FALSE(is_error)) {
         auto take_error = [&] {
-          std::lock_guard<std::mutex> lock(state_->mutex);  // NOLINT
+          const std::lock_guard<std::mutex> lock(state_->mutex);
           return state_->error;
         };
         state_->promise.SetError(take_error());
+        return true;
       } else {
         state_->promise.SetAvailable();
+        return true;
       }
-      return true;
     }
 
     return false;
@@ -491,7 +459,7 @@ class CountDownPromise {
     std::atomic<int64_t> count;
     std::atomic<bool> is_error;
 
-    std::mutex mutex;  // NOLINT
+    std::mutex mutex;
     Error error;
   };
 
@@ -763,12 +731,6 @@ using Token = BufferR0<DataType::TOKEN>;  // NOLINT
 namespace internal {
 
 template <DataType dtype, size_t rank>
-XLA_FFI_ATTRIBUTE_ALWAYS_INLINE bool IsaBuffer(XLA_FFI_Buffer* buf) {
-  return static_cast<DataType>(buf->dtype) == dtype &&
-         (rank == internal::kDynamicRank || buf->rank == rank);
-}
-
-template <DataType dtype, size_t rank>
 XLA_FFI_ATTRIBUTE_ALWAYS_INLINE std::optional<Buffer<dtype, rank>> DecodeBuffer(
     XLA_FFI_Buffer* buf, DiagnosticEngine& diagnostic) {
   if (auto buf_dtype = static_cast<DataType>(buf->dtype);
@@ -842,11 +804,6 @@ inline std::ostream& operator<<(std::ostream& os, const XLA_FFI_ArgType type) {
 template <>
 struct ArgDecoding<AnyBuffer> {
   XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
-  static bool Isa(XLA_FFI_ArgType type, void* arg) {
-    return type == XLA_FFI_ArgType_BUFFER;
-  }
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<AnyBuffer> Decode(XLA_FFI_ArgType type, void* arg,
                                          DiagnosticEngine& diagnostic) {
     if (XLA_FFI_PREDICT_FALSE(type != XLA_FFI_ArgType_BUFFER)) {
@@ -859,13 +816,6 @@ struct ArgDecoding<AnyBuffer> {
 
 template <DataType dtype, size_t rank>
 struct ArgDecoding<Buffer<dtype, rank>> {
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
-  static bool Isa(XLA_FFI_ArgType type, void* arg) {
-    return type == XLA_FFI_ArgType_BUFFER &&
-           internal::IsaBuffer<dtype, rank>(
-               reinterpret_cast<XLA_FFI_Buffer*>(arg));
-  }
-
   XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<Buffer<dtype, rank>> Decode(
       XLA_FFI_ArgType type, void* arg, DiagnosticEngine& diagnostic) {
@@ -929,11 +879,6 @@ inline std::ostream& operator<<(std::ostream& os, const XLA_FFI_RetType type) {
 template <>
 struct RetDecoding<AnyBuffer> {
   XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
-  static bool Isa(XLA_FFI_RetType type, void* ret) {
-    return type == XLA_FFI_RetType_BUFFER;
-  }
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<Result<AnyBuffer>> Decode(XLA_FFI_RetType type,
                                                  void* ret,
                                                  DiagnosticEngine& diagnostic) {
@@ -947,13 +892,6 @@ struct RetDecoding<AnyBuffer> {
 
 template <DataType dtype, size_t rank>
 struct RetDecoding<Buffer<dtype, rank>> {
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
-  static bool Isa(XLA_FFI_RetType type, void* ret) {
-    return type == XLA_FFI_RetType_BUFFER &&
-           internal::IsaBuffer<dtype, rank>(
-               reinterpret_cast<XLA_FFI_Buffer*>(ret));
-  }
-
   XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<Result<Buffer<dtype, rank>>> Decode(
       XLA_FFI_RetType type, void* ret, DiagnosticEngine& diagnostic) {
@@ -1011,9 +949,8 @@ struct internal::Decode<internal::RemainingRetsTag> {
   template <>                                                               \
   struct AttrDecoding<Span<const T>> {                                      \
     using Type = Span<const T>;                                             \
-                                                                            \
-    XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(      \
-        XLA_FFI_AttrType type, void* attr, DiagnosticEngine& diagnostic) {  \
+    static std::optional<Type> Decode(XLA_FFI_AttrType type, void* attr,    \
+                                      DiagnosticEngine& diagnostic) {       \
       if (XLA_FFI_PREDICT_FALSE(type != XLA_FFI_AttrType_ARRAY)) {          \
         return diagnostic.Emit("Wrong attribute type: expected ")           \
                << XLA_FFI_AttrType_ARRAY << " but got " << type;            \
@@ -1045,14 +982,9 @@ XLA_FFI_REGISTER_ARRAY_ATTR_DECODING(double, XLA_FFI_DataType_F64);
 template <>
 struct AttrDecoding<std::string_view> {
   using Type = std::string_view;
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static bool Isa(XLA_FFI_AttrType type,
-                                                  void* attr) {
-    return type == XLA_FFI_AttrType_STRING;
-  }
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<std::string_view> Decode(
-      XLA_FFI_AttrType type, void* attr, DiagnosticEngine& diagnostic) {
+  static std::optional<std::string_view> Decode(XLA_FFI_AttrType type,
+                                                void* attr,
+                                                DiagnosticEngine& diagnostic) {
     if (XLA_FFI_PREDICT_FALSE(type != XLA_FFI_AttrType_STRING)) {
       return diagnostic.Emit("Wrong attribute type: expected ")
              << XLA_FFI_AttrType_STRING << " but got " << type;
@@ -1071,8 +1003,8 @@ template <typename T>
 struct AttrDecoding<Pointer<T>> {
   using Type = T*;
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      XLA_FFI_AttrType type, void* attr, DiagnosticEngine& diagnostic) {
+  static std::optional<Type> Decode(XLA_FFI_AttrType type, void* attr,
+                                    DiagnosticEngine& diagnostic) {
     auto* scalar = reinterpret_cast<XLA_FFI_Scalar*>(attr);
     if (XLA_FFI_PREDICT_FALSE(type != XLA_FFI_AttrType_SCALAR ||
                               scalar->dtype != XLA_FFI_DataType_S64)) {
@@ -1095,20 +1027,10 @@ class Dictionary : public internal::DictionaryBase {
   using internal::DictionaryBase::DictionaryBase;
 
   template <typename T>
-  ErrorOr<T> get(const Iterator& it) const {
-    DiagnosticEngine diagnostic;
-    auto value = internal::DictionaryBase::get<T>(it, diagnostic);
-    if (XLA_FFI_PREDICT_FALSE(!value.has_value())) {
-      return Unexpected(Error::Internal(diagnostic.Result()));
-    }
-    return *value;
-  }
-
-  template <typename T>
   ErrorOr<T> get(std::string_view name) const {
     DiagnosticEngine diagnostic;
-    auto value = internal::DictionaryBase::get<T>(name, diagnostic);
-    if (XLA_FFI_PREDICT_FALSE(!value.has_value())) {
+    std::optional<T> value = internal::DictionaryBase::get<T>(name, diagnostic);
+    if (!value.has_value()) {
       return Unexpected(Error::Internal(diagnostic.Result()));
     }
     return *value;
@@ -1118,9 +1040,9 @@ class Dictionary : public internal::DictionaryBase {
 // Decode `AttrsTag` (all attributes) into a `Dictionary`.
 template <>
 struct internal::Decode<internal::AttrsTag<Dictionary>> {
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Dictionary> call(
-      DecodingOffsets& offsets, DecodingContext& ctx,
-      DiagnosticEngine& diagnostic) {
+  static std::optional<Dictionary> call(DecodingOffsets& offsets,
+                                        DecodingContext& ctx,
+                                        DiagnosticEngine& diagnostic) {
     return Dictionary(&ctx.call_frame->attrs);
   }
 };
@@ -1129,45 +1051,13 @@ struct internal::Decode<internal::AttrsTag<Dictionary>> {
 template <>
 struct AttrDecoding<Dictionary> {
   using Type = Dictionary;
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Dictionary> Decode(
-      XLA_FFI_AttrType type, void* attr, DiagnosticEngine& diagnostic) {
+  static std::optional<Dictionary> Decode(XLA_FFI_AttrType type, void* attr,
+                                          DiagnosticEngine& diagnostic) {
     if (XLA_FFI_PREDICT_FALSE(type != XLA_FFI_AttrType_DICTIONARY)) {
       return diagnostic.Emit("Wrong attribute type: expected ")
              << XLA_FFI_AttrType_DICTIONARY << " but got " << type;
     }
     return Dictionary(reinterpret_cast<XLA_FFI_Attrs*>(attr));
-  }
-};
-
-//===----------------------------------------------------------------------===//
-// Type-safe wrapper for accessing context.
-//===----------------------------------------------------------------------===//
-
-class Context : public internal::ContextBase {
- public:
-  using internal::ContextBase::ContextBase;
-
-  template <typename T>
-  ErrorOr<typename CtxDecoding<T>::Type> get() const {
-    DiagnosticEngine diagnostic;
-    auto value = internal::ContextBase::get<T>(diagnostic);
-    if (XLA_FFI_PREDICT_FALSE(!value.has_value())) {
-      return Unexpected(Error::Internal(diagnostic.Result()));
-    }
-    return *value;
-  }
-};
-
-// Context decoding for catch-all `Context` type.
-template <>
-struct CtxDecoding<Context> {
-  using Type = Context;
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
-  static std::optional<Context> Decode(const XLA_FFI_Api* api,
-                                       XLA_FFI_ExecutionContext* ctx,
-                                       DiagnosticEngine&) {
-    return Context(api, ctx);
   }
 };
 
@@ -1186,6 +1076,24 @@ inline XLA_FFI_Error* CreateError(const XLA_FFI_Api* api, const Error& error) {
   return api->XLA_FFI_Error_Create(&args);
 }
 
+inline void DestroyError(const XLA_FFI_Api* api, XLA_FFI_Error* error) {
+  XLA_FFI_Error_Destroy_Args args;
+  args.struct_size = XLA_FFI_Error_Destroy_Args_STRUCT_SIZE;
+  args.extension_start = nullptr;
+  args.error = error;
+  api->XLA_FFI_Error_Destroy(&args);
+}
+
+inline const char* GetErrorMessage(const XLA_FFI_Api* api,
+                                   XLA_FFI_Error* error) {
+  XLA_FFI_Error_GetMessage_Args args;
+  args.struct_size = XLA_FFI_Error_GetMessage_Args_STRUCT_SIZE;
+  args.extension_start = nullptr;
+  args.error = error;
+  api->XLA_FFI_Error_GetMessage(&args);
+  return args.message;
+}
+
 }  // namespace internal
 
 //===----------------------------------------------------------------------===//
@@ -1195,7 +1103,6 @@ inline XLA_FFI_Error* CreateError(const XLA_FFI_Api* api, const Error& error) {
 // Encodes `Error` as an FFI error.
 template <ExecutionStage stage>
 struct ResultEncoding<stage, Error> {
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static XLA_FFI_Error* Encode(const XLA_FFI_Api* api,
                                XLA_FFI_ExecutionContext* ctx, Error error) {
     if (XLA_FFI_PREDICT_TRUE(error.success())) {
@@ -1207,17 +1114,12 @@ struct ResultEncoding<stage, Error> {
 };
 
 // Encodes `ErrorOr<std::unique_ptr<T>>` as an FFI state.
-template <typename T, ExecutionStage stage>
-struct ResultEncoding<stage, ErrorOr<std::unique_ptr<T>>> {
-  static_assert(stage != ExecutionStage::kExecute,
-                "Execute stage doesn't support setting a state");
-
+template <typename T>
+struct ResultEncoding<ExecutionStage::kInstantiate,
+                      ErrorOr<std::unique_ptr<T>>> {
   static_assert(std::is_same_v<decltype(T::id), TypeId>,
                 "State type must have a static `TypeId id` field");
 
-  static XLA_FFI_TypeId state_type_id(const XLA_FFI_Api*) { return T::id; }
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static XLA_FFI_Error* Encode(const XLA_FFI_Api* api,
                                XLA_FFI_ExecutionContext* ctx,
                                ErrorOr<std::unique_ptr<T>> state) {
@@ -1225,10 +1127,10 @@ struct ResultEncoding<stage, ErrorOr<std::unique_ptr<T>>> {
       XLA_FFI_State_Set_Args args;
       args.struct_size = XLA_FFI_State_Set_Args_STRUCT_SIZE;
       args.extension_start = nullptr;
-      args.stage = static_cast<XLA_FFI_ExecutionStage>(stage);
       args.ctx = ctx;
       args.type_id = &T::id;
       args.state = state.value().release();
+      args.deleter = +[](void* state) { delete reinterpret_cast<T*>(state); };
       return api->XLA_FFI_State_Set(&args);
     }
 
@@ -1239,7 +1141,6 @@ struct ResultEncoding<stage, ErrorOr<std::unique_ptr<T>>> {
 // Encodes `Future` as an asynchronous FFI result.
 template <ExecutionStage stage>
 struct ResultEncoding<stage, Future> {
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::variant<XLA_FFI_Error*, XLA_FFI_Future*> Encode(
       const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx, Future future) {
     // Create XLA_FFI_Future object that will signal completion to the runtime.
@@ -1311,7 +1212,6 @@ struct CtxDecoding<PlatformStream<T>> {
 
   static_assert(std::is_pointer_v<T>, "stream type must be a pointer");
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE
   static std::optional<Type> Decode(const XLA_FFI_Api* api,
                                     XLA_FFI_ExecutionContext* ctx,
                                     DiagnosticEngine& diagnostic) {
@@ -1347,7 +1247,7 @@ class ScratchAllocator {
   ~ScratchAllocator();
 
   ScratchAllocator(ScratchAllocator&&) = default;
-  ScratchAllocator& operator=(ScratchAllocator&&) = delete;
+  ScratchAllocator& operator=(ScratchAllocator&&) = default;
 
   std::optional<void*> Allocate(size_t size, size_t alignment = 1);
 
@@ -1377,9 +1277,9 @@ template <>
 struct CtxDecoding<ScratchAllocator> {
   using Type = ScratchAllocator;
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
-      DiagnosticEngine& diagnostic) {
+  static std::optional<Type> Decode(const XLA_FFI_Api* api,
+                                    XLA_FFI_ExecutionContext* ctx,
+                                    DiagnosticEngine& diagnostic) {
     return ScratchAllocator(api, ctx, diagnostic);
   }
 };
@@ -1496,9 +1396,9 @@ template <>
 struct CtxDecoding<ThreadPool> {
   using Type = ThreadPool;
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
-      DiagnosticEngine& diagnostic) {
+  static std::optional<Type> Decode(const XLA_FFI_Api* api,
+                                    XLA_FFI_ExecutionContext* ctx,
+                                    DiagnosticEngine& diagnostic) {
     return ThreadPool(api, ctx, diagnostic);
   }
 };
@@ -1512,31 +1412,14 @@ inline ThreadPool::ThreadPool(const XLA_FFI_Api* api,
 // Type Registration
 //===----------------------------------------------------------------------===//
 
-template <typename T>
-constexpr XLA_FFI_TypeInfo MakeTypeInfo() {
-  return XLA_FFI_TypeInfo{
-      XLA_FFI_TypeInfo_STRUCT_SIZE,
-      /*extension_start=*/nullptr,
-      /*deleter=*/[](void* ptr) { delete static_cast<T*>(ptr); },
-  };
-}
-
-#define XLA_FFI_REGISTER_TYPE(API, NAME, TYPE_ID, TYPE_INFO) \
-  XLA_FFI_REGISTER_TYPE_(API, NAME, TYPE_ID, TYPE_INFO, __COUNTER__)
-#define XLA_FFI_REGISTER_TYPE_(API, NAME, TYPE_ID, TYPE_INFO, N) \
-  XLA_FFI_REGISTER_TYPE__(API, NAME, TYPE_ID, TYPE_INFO, N)
-#define XLA_FFI_REGISTER_TYPE__(API, NAME, TYPE_ID, TYPE_INFO, N)             \
-  [[maybe_unused]] static const bool xla_ffi_type_##N##_registered_ = [] {    \
-    if (XLA_FFI_Error* error =                                                \
-            ::xla::ffi::Ffi::RegisterTypeId(API, NAME, TYPE_ID, TYPE_INFO)) { \
-      std::cerr << "Failed to register XLA FFI type: "                        \
-                << ::xla::ffi::internal::GetErrorMessage(API, error)          \
-                << std::endl;                                                 \
-      ::xla::ffi::internal::DestroyError(API, error);                         \
-      std::abort();                                                           \
-    }                                                                         \
-    return true;                                                              \
-  }()
+#define XLA_FFI_REGISTER_TYPE(API, NAME, TYPE_ID) \
+  XLA_FFI_REGISTER_TYPE_(API, NAME, TYPE_ID, __COUNTER__)
+#define XLA_FFI_REGISTER_TYPE_(API, NAME, TYPE_ID, N) \
+  XLA_FFI_REGISTER_TYPE__(API, NAME, TYPE_ID, N)
+#define XLA_FFI_REGISTER_TYPE__(API, NAME, TYPE_ID, N) \
+  XLA_FFI_ATTRIBUTE_UNUSED static const XLA_FFI_Error* \
+      xla_ffi_type_##N##_registered_ =                 \
+          [] { return ::xla::ffi::Ffi::RegisterTypeId(API, NAME, TYPE_ID); }()
 
 //===----------------------------------------------------------------------===//
 // UserData
@@ -1558,9 +1441,9 @@ struct CtxDecoding<UserData<T>> {
   static_assert(std::is_same_v<decltype(T::id), TypeId>,
                 "UserData type must have a static `TypeId id` field");
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
-      DiagnosticEngine& diagnostic) {
+  static std::optional<Type> Decode(const XLA_FFI_Api* api,
+                                    XLA_FFI_ExecutionContext* ctx,
+                                    DiagnosticEngine& diagnostic) {
     XLA_FFI_ExecutionContext_Get_Args args;
     args.struct_size = XLA_FFI_ExecutionContext_Get_Args_STRUCT_SIZE;
     args.extension_start = nullptr;
@@ -1585,34 +1468,28 @@ struct CtxDecoding<UserData<T>> {
 // State
 //===----------------------------------------------------------------------===//
 
-// A type tag for automatic state decoding passed via the execution context.
-template <typename T, ExecutionStage stage = ExecutionStage::kInstantiate>
+// A type tag for automatic state decoding passed via the execution
+// context.
+template <typename T>
 struct State {};
-
-template <typename T>
-using Prepared = State<T, ExecutionStage::kPrepare>;
-
-template <typename T>
-using Initialized = State<T, ExecutionStage::kInitialize>;
 
 // Context decoding for state of type `T`.
 //
 // Example: Ffi::Bind().Ctx<State<MyState>>()
 //                     .To([](MyState* state) { ... });
-template <typename T, ExecutionStage stage>
-struct CtxDecoding<State<T, stage>> {
+template <typename T>
+struct CtxDecoding<State<T>> {
   using Type = T*;
 
   static_assert(std::is_same_v<decltype(T::id), TypeId>,
                 "State type must have a static `TypeId id` field");
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
-      DiagnosticEngine& diagnostic) {
+  static std::optional<Type> Decode(const XLA_FFI_Api* api,
+                                    XLA_FFI_ExecutionContext* ctx,
+                                    DiagnosticEngine& diagnostic) {
     XLA_FFI_State_Get_Args args;
     args.struct_size = XLA_FFI_State_Get_Args_STRUCT_SIZE;
     args.extension_start = nullptr;
-    args.stage = static_cast<XLA_FFI_ExecutionStage>(stage);
     args.ctx = ctx;
     args.type_id = &T::id;
     args.state = nullptr;
@@ -1646,9 +1523,9 @@ template <>
 struct CtxDecoding<RunId> {
   using Type = RunId;
 
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
-      DiagnosticEngine& diagnostic) {
+  static std::optional<Type> Decode(const XLA_FFI_Api* api,
+                                    XLA_FFI_ExecutionContext* ctx,
+                                    DiagnosticEngine& diagnostic) {
     XLA_FFI_RunId_Get_Args args;
     args.struct_size = XLA_FFI_ExecutionContext_Get_Args_STRUCT_SIZE;
     args.extension_start = nullptr;
@@ -1663,40 +1540,6 @@ struct CtxDecoding<RunId> {
     }
 
     return RunId{args.run_id};
-  }
-};
-
-//===----------------------------------------------------------------------===//
-// DeviceOrdinal
-//===----------------------------------------------------------------------===//
-
-struct DeviceOrdinal {};
-
-// Context decoding for DeviceOrdinal.
-//
-// Example: Ffi::Bind().Ctx<DeviceOrdinal>()
-//                     .To([](int32_t device_ordinal) { ... });
-template <>
-struct CtxDecoding<DeviceOrdinal> {
-  using Type = int32_t;
-
-  XLA_FFI_ATTRIBUTE_ALWAYS_INLINE static std::optional<Type> Decode(
-      const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
-      DiagnosticEngine& diagnostic) {
-    XLA_FFI_DeviceOrdinal_Get_Args args;
-    args.struct_size = XLA_FFI_DeviceOrdinal_Get_Args_STRUCT_SIZE;
-    args.extension_start = nullptr;
-    args.ctx = ctx;
-    args.device_ordinal = 0;
-
-    if (XLA_FFI_Error* err = api->XLA_FFI_DeviceOrdinal_Get(&args); err) {
-      diagnostic.Emit("Failed to get device ordinal from execution context: ")
-          << internal::GetErrorMessage(api, err);
-      internal::DestroyError(api, err);
-      return std::nullopt;
-    }
-
-    return args.device_ordinal;
   }
 };
 
