@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 import fastloss as fl  # noqa: E402
 import fastloss.torch as flt  # noqa: E402
+from adapter_checks import multi_case  # noqa: E402
 from fastloss.__main__ import _OPTIONS, _data  # noqa: E402  (the self-check's data)
 
 NAMES = sorted(n for n in flt.LOSSES if n in fl.LOSSES)
@@ -251,27 +252,6 @@ def test_compile_inductor():
 
 # ---------------------------------------------------------------------------
 # Losses of several inputs
-
-
-def multi_case(name, rng, dtype=np.float64):
-    r = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-    if name == "gaussian_nll":
-        return [r(12, 3), r(12, 3), (rng.random((12, 3)) + 0.2).astype(dtype)]
-    if name in ("cosine_embedding",):
-        return [r(12, 5), r(12, 5), rng.choice([-1.0, 1.0], 12).astype(dtype)]
-    if name == "triplet_margin":
-        return [r(12, 5), r(12, 5), r(12, 5)]
-    if name == "contrastive_pairs":
-        return [rng.integers(0, 2, 12).astype(dtype), r(12, 5), r(12, 5)]
-    if name == "margin_ranking":
-        return [r(12), r(12), rng.choice([-1.0, 1.0], 12).astype(dtype)]
-    if name in ("gan_discriminator", "wasserstein_critic"):
-        return [r(12), r(9)]
-    if name in ("gan_generator", "wasserstein_generator"):
-        return [r(12)]
-    if name == "gradient_penalty":
-        return [r(12, 4)]
-    raise AssertionError(name)
 
 
 MULTI = sorted(n for n in flt.LOSSES if n in fl.OTHER_LOSSES)
