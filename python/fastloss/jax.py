@@ -235,6 +235,27 @@ def _work_dtype(name, x):
                     f"float16, bfloat16, or integers), got {dt}")
 
 
+def _check_empty(name, arrays, weights, options, work):
+    """Runs fastloss.NAME on zeros of the call's shapes and dtypes, for a
+    call whose results have no element (XLA elides it, and its checks with
+    it): the NumPy call's ValueError for shapes that do not fit, at trace
+    time. Zero-size arrays cost nothing; the others are the weights'
+    and array options' shapes."""
+    import fastloss
+
+    def zeros(a):
+        dt = a.dtype if jnp.issubdtype(a.dtype, jnp.integer) else work
+        return np.zeros(jnp.shape(a), dtype=np.dtype(dt))
+
+    args = [zeros(a) for a in arrays]  # in fastloss.NAME's order
+    if weights is not None:
+        weights = (tuple(zeros(jnp.asarray(w)) for w in weights)
+                   if isinstance(weights, (tuple, list)) else zeros(jnp.asarray(weights)))
+    opts = {k: (v if _is_scalar(v) or v is None or isinstance(v, (str, tuple))
+                else zeros(jnp.asarray(v))) for k, v in options.items()}
+    getattr(fastloss, name)(*args, reduction="none", weights=weights, **opts)
+
+
 def _function(spec):
     name = spec.name
     core = _make_call(spec)
@@ -266,6 +287,10 @@ def _function(spec):
         attrs, arrays, layout = spec.configure(options, y_pred.ndim)
         arrays = [jnp.asarray(v).astype(work) for _, v in arrays]
         loss_shape = layout.loss_shape(y_pred.shape)
+        if reduction == "none" and 0 in loss_shape:
+            # XLA runs no call whose results are all empty: the shapes are
+            # checked here instead, by the NumPy call on zeros of them.
+            _check_empty(name, (y_true, y_pred), weights, options, work)
         cfg = (attrs, reduction, loss_shape, layout.whole)
         value = run(cfg, y_pred, y_true, weights, arrays)
         return value if value.dtype == out_dtype else value.astype(out_dtype)
@@ -414,6 +439,8 @@ def _multi_function(spec):
         attrs, _, _ = _option_attrs(name, spec.info,
                                     _core.resolve_options(name, dict(options)))
         loss_shape = shape_of(inputs[0].shape) if reduction == "none" else ()
+        if reduction == "none" and 0 in loss_shape:
+            _check_empty(name, arrays, weights, options, work)
         value = run((tuple(attrs), reduction, loss_shape), inputs, target, ws)
         return value if value.dtype == out_dtype else value.astype(out_dtype)
 
