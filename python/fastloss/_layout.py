@@ -1,8 +1,8 @@
 """Which axes of ``y_pred`` one loss value spans, from a loss's registry row
 and options: the per-item losses' shape (``reduction="none"``), the axes that
 must stay whole (a row's classes, a region's reduced axes, a box's 4
-coordinates). Shared by ``fastloss.dask`` (chunking) and ``fastloss.torch``
-(output shapes, gradient broadcasting)."""
+coordinates). Shared by ``fastloss.dask`` (chunking), ``fastloss.torch`` and
+``fastloss.jax`` (output shapes, gradient broadcasting, the losses they take)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,31 @@ class _Layout:
 
     def true_shape(self, shape):
         return self.loss_shape(shape) if self.labels else tuple(shape)
+
+
+def _adapter_multi_names():
+    """The losses of several inputs the framework adapters (fastloss.torch,
+    fastloss.jax) take: all but pairwise_ranking (an array option, groups)
+    and l2_penalty (a list of arrays), which are NumPy calls only."""
+    from . import _core
+
+    return [n for n in _core.multi_loss_names() if n not in ("pairwise_ranking", "l2_penalty")]
+
+
+def _check_call(module, name, reduction, *, arg_names=None, given=None, noun="arrays",
+                none_ok=True):
+    """The adapters' checks of a call's shape before its options (which the
+    core's parser checks): the number of arrays of a loss of several inputs,
+    and the reduction."""
+    if arg_names is not None and given != len(arg_names):
+        raise TypeError(f"{module}.{name}() takes {len(arg_names)} {noun} "
+                        f"({', '.join(arg_names)}), got {given}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{module}.{name}: reduction must be 'mean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+    if reduction == "none" and not none_ok:
+        raise ValueError(f"{module}.{name}: reduction='none' gives one array per input; call "
+                         f"fastloss.{name} on NumPy arrays for it")
 
 
 def _normalize_axes(axis, nd):

@@ -68,11 +68,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _core
-from ._layout import _layout
+from ._layout import _adapter_multi_names, _check_call, _layout
 
 __all__ = ["LOSSES"]
 
-_REDUCTIONS = ("mean", "sum", "none")
 _PREFIX = "fastloss_"
 
 
@@ -266,9 +265,7 @@ def _function(spec):
         return core(cfg, y_pred, y_true, weights, arrays)
 
     def call(y_pred, y_true, *, reduction="mean", weights=None, **options):
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"fastloss.jax.{name}: reduction must be 'mean', 'sum' or "
-                             f"'none', got {reduction!r}")
+        _check_call("fastloss.jax", name, reduction)
         y_pred = jnp.asarray(y_pred)
         out_dtype = y_pred.dtype
         work = _work_dtype(name, y_pred)
@@ -399,19 +396,11 @@ def _multi_function(spec):
     name = spec.name
     core = _make_multi_call(spec)
     run = jax.jit(core, static_argnums=(0,))
-    n = len(spec.args)
 
     def call(*arrays, reduction="mean", weights=None, **options):
-        if len(arrays) != n:
-            raise TypeError(f"fastloss.jax.{name}() takes {n} arrays ({', '.join(spec.args)}), "
-                            f"got {len(arrays)}")
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"fastloss.jax.{name}: reduction must be 'mean', 'sum' or "
-                             f"'none', got {reduction!r}")
         shape_of = _MULTI_KINDS[spec.kind]
-        if reduction == "none" and shape_of is None:
-            raise ValueError(f"fastloss.jax.{name}: reduction='none' gives one array per "
-                             f"input; call fastloss.{name} on NumPy arrays for it")
+        _check_call("fastloss.jax", name, reduction, arg_names=spec.args, given=len(arrays),
+                    none_ok=shape_of is not None)
         arrays = [jnp.asarray(a) for a in arrays]
         first = arrays[spec.args.index(spec.inputs[0])]
         out_dtype = first.dtype
@@ -454,9 +443,7 @@ def _multi_function(spec):
     return call
 
 
-for _name in _core.multi_loss_names():
-    if _name in ("pairwise_ranking", "l2_penalty"):
-        continue  # an array option (groups) / a list of arrays: NumPy calls only
+for _name in _adapter_multi_names():
     LOSSES[_name] = _multi_function(_MultiSpec(_name))
     globals()[_name] = LOSSES[_name]
     __all__.append(_name)

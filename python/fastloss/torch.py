@@ -53,7 +53,7 @@ from __future__ import annotations
 import torch
 
 from . import _core
-from ._layout import _layout
+from ._layout import _adapter_multi_names, _check_call, _layout
 
 __all__ = ["LOSSES", "Loss"]
 
@@ -71,7 +71,6 @@ _SCHEMA_TYPES = {
     "None, int or tuple of ints": "int[]?",
     "float or array_like": "float",
 }
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 class _Spec:
@@ -265,9 +264,7 @@ def _function(spec, op, eager):
     name = spec.name
 
     def call(input, target, *, reduction="mean", weights=None, **options):
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"fastloss.torch.{name}: reduction must be 'mean', 'sum' or "
-                             f"'none', got {reduction!r}")
+        _check_call("fastloss.torch", name, reduction)
         if not isinstance(input, torch.Tensor) or not isinstance(target, torch.Tensor):
             raise TypeError(f"fastloss.torch.{name}: input and target must be tensors, got "
                             f"{type(input).__name__} and {type(target).__name__}")
@@ -445,18 +442,10 @@ def _register_multi(spec):
 
 def _multi_function(spec, op, eager):
     name = spec.name
-    n_pos = len(spec.positional)
 
     def call(*arrays, reduction="mean", weights=None, **options):
-        if len(arrays) != n_pos:
-            raise TypeError(f"fastloss.torch.{name}() takes {n_pos} tensors "
-                            f"({', '.join(spec.positional)}), got {len(arrays)}")
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"fastloss.torch.{name}: reduction must be 'mean', 'sum' or "
-                             f"'none', got {reduction!r}")
-        if reduction == "none" and spec.kind not in _MULTI_NONE_SHAPES:
-            raise ValueError(f"fastloss.torch.{name}: reduction='none' gives one array per "
-                             "input; call fastloss.{name} on NumPy arrays for it")
+        _check_call("fastloss.torch", name, reduction, arg_names=spec.positional,
+                    given=len(arrays), noun="tensors", none_ok=spec.kind in _MULTI_NONE_SHAPES)
         for a, x in zip(spec.positional, arrays):
             if not isinstance(x, torch.Tensor):
                 raise TypeError(f"fastloss.torch.{name}: {a} must be a tensor, got "
@@ -484,9 +473,7 @@ def _multi_function(spec, op, eager):
     return call
 
 
-for _name in _core.multi_loss_names():
-    if _name in ("pairwise_ranking", "l2_penalty"):
-        continue  # an array option (groups) / a list of arrays: NumPy calls only
+for _name in _adapter_multi_names():
     _spec = _SPECS[_name] = _MultiSpec(_name)
     _OPS[_name], _eager = _register_multi(_spec)
     LOSSES[_name] = _multi_function(_spec, _OPS[_name], _eager)

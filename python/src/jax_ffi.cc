@@ -298,10 +298,26 @@ void Run(const char* loss, const O& o, const ffi::RemainingArgs& args,
   if (call.reduction != Reduction::kNone) *static_cast<T*>(value.untyped_data()) = static_cast<T>(v);
 }
 
+// Runs `body`, its exceptions as the FFI call's error: fastloss::Error (a
+// bad input) as InvalidArgument with fastloss's message.
+template <class F>
+ffi::Error Guarded(const char* loss, F&& body) {
+  try {
+    body();
+  } catch (const fastloss::Error& e) {
+    return ffi::Error::InvalidArgument(e.what());
+  } catch (const std::bad_alloc&) {
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted, std::string(loss) + ": out of memory");
+  } catch (const std::exception& e) {
+    return ffi::Error::Internal(std::string(loss) + ": " + e.what());
+  }
+  return ffi::Error::Success();
+}
+
 template <class O, Driver D, class Runner>
 ffi::Error Handle(const char* loss, ffi::RemainingArgs args, ffi::RemainingRets rets,
                   ffi::Dictionary attrs) {
-  try {
+  return Guarded(loss, [&] {
     O o{};
     O::Fields(o, AttrReader{attrs, loss});
     if (args.size() < 2) throw fastloss::Error(std::string(loss) + ": y_true and y_pred are needed");
@@ -314,32 +330,31 @@ ffi::Error Handle(const char* loss, ffi::RemainingArgs args, ffi::RemainingRets 
       throw fastloss::Error(std::string(loss) + ": y_pred must be float32 or float64, got " +
                             TypeName(t));
     }
-  } catch (const fastloss::Error& e) {
-    return ffi::Error::InvalidArgument(e.what());
-  } catch (const std::bad_alloc&) {
-    return ffi::Error(ffi::ErrorCode::kResourceExhausted, std::string(loss) + ": out of memory");
-  } catch (const std::exception& e) {
-    return ffi::Error::Internal(std::string(loss) + ": " + e.what());
-  }
-  return ffi::Error::Success();
+  });
 }
 
-// One handler per row: XLA_FFI_Handler functions (the C ABI jax.ffi takes).
-// The options are checked by the entry point, as every call's are.
-#define FASTLOSS_JAX_HANDLER(Name, name, driver, aliases, true_name, pred_name)               \
-  XLA_FFI_Error* JaxHandler##Name(XLA_FFI_CallFrame* frame) {                                \
-    static auto* handler =                                                                   \
-        ffi::Ffi::Bind()                                                                     \
-            .RemainingArgs()                                                                 \
-            .RemainingRets()                                                                 \
-            .Attrs<ffi::Dictionary>()                                                        \
-            .To([](ffi::RemainingArgs a, ffi::RemainingRets r, ffi::Dictionary d) {          \
-              return Handle<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver, Run##Name>( \
-                  #name, a, r, d);                                                           \
-            })                                                                               \
-            .release();                                                                      \
-    return handler->Call(frame);                                                             \
-  }
+// An XLA_FFI_Handler (the C ABI jax.ffi takes) of Impl::Call(args, rets,
+// attrs): the operands, results and attributes as they come.
+template <class Impl>
+XLA_FFI_Error* Handler(XLA_FFI_CallFrame* frame) {
+  static auto* handler = ffi::Ffi::Bind()
+                             .RemainingArgs()
+                             .RemainingRets()
+                             .Attrs<ffi::Dictionary>()
+                             .To(&Impl::Call)
+                             .release();
+  return handler->Call(frame);
+}
+
+// One handler per row. The options are checked by the entry point, as every
+// call's are.
+#define FASTLOSS_JAX_HANDLER(Name, name, driver, aliases, true_name, pred_name)              \
+  struct Jax##Name {                                                                        \
+    static ffi::Error Call(ffi::RemainingArgs a, ffi::RemainingRets r, ffi::Dictionary d) { \
+      return Handle<fastloss::Name##Options, FASTLOSS_PY_DRIVER_##driver, Run##Name>(#name, \
+                                                                                    a, r, d); \
+    }                                                                                       \
+  };
 FASTLOSS_LOSSES(FASTLOSS_JAX_HANDLER)
 #undef FASTLOSS_JAX_HANDLER
 
@@ -449,7 +464,7 @@ void RunMulti(const char* loss, const O& o, size_t n_inputs, bool has_target,
 template <class O, MultiKind K, class Runner>
 ffi::Error HandleMulti(const char* loss, size_t n_inputs, bool has_target,
                        ffi::RemainingArgs args, ffi::RemainingRets rets, ffi::Dictionary attrs) {
-  try {
+  return Guarded(loss, [&] {
     O o{};
     O::Fields(o, AttrReader{attrs, loss});
     if (args.size() < 1) throw fastloss::Error(std::string(loss) + ": no inputs");
@@ -466,14 +481,7 @@ ffi::Error HandleMulti(const char* loss, size_t n_inputs, bool has_target,
     } else {
       throw fastloss::Error(std::string(loss) + ": not available through the FFI");
     }
-  } catch (const fastloss::Error& e) {
-    return ffi::Error::InvalidArgument(e.what());
-  } catch (const std::bad_alloc&) {
-    return ffi::Error(ffi::ErrorCode::kResourceExhausted, std::string(loss) + ": out of memory");
-  } catch (const std::exception& e) {
-    return ffi::Error::Internal(std::string(loss) + ": " + e.what());
-  }
-  return ffi::Error::Success();
+  });
 }
 
 // The number of differentiable inputs of a row: its arguments less its target.
@@ -487,20 +495,13 @@ constexpr size_t CountInputs(const char* args, const char* target) {
   return words - (*target ? 1 : 0);
 }
 
-#define FASTLOSS_JAX_MULTI_HANDLER(Name, name, kind, aliases, args, target)                   \
-  XLA_FFI_Error* JaxMultiHandler##Name(XLA_FFI_CallFrame* frame) {                           \
-    static auto* handler =                                                                   \
-        ffi::Ffi::Bind()                                                                     \
-            .RemainingArgs()                                                                 \
-            .RemainingRets()                                                                 \
-            .Attrs<ffi::Dictionary>()                                                        \
-            .To([](ffi::RemainingArgs a, ffi::RemainingRets r, ffi::Dictionary d) {          \
-              return HandleMulti<fastloss::Name##Options, MultiKind::k##kind, RunMulti##Name>( \
-                  #name, CountInputs(args, target), *target != 0, a, r, d);                  \
-            })                                                                               \
-            .release();                                                                      \
-    return handler->Call(frame);                                                             \
-  }
+#define FASTLOSS_JAX_MULTI_HANDLER(Name, name, kind, aliases, args, target)                  \
+  struct JaxMulti##Name {                                                                   \
+    static ffi::Error Call(ffi::RemainingArgs a, ffi::RemainingRets r, ffi::Dictionary d) { \
+      return HandleMulti<fastloss::Name##Options, MultiKind::k##kind, RunMulti##Name>(      \
+          #name, CountInputs(args, target), *target != 0, a, r, d);                         \
+    }                                                                                       \
+  };
 FASTLOSS_MULTI_LOSSES(FASTLOSS_JAX_MULTI_HANDLER)
 #undef FASTLOSS_JAX_MULTI_HANDLER
 
@@ -509,12 +510,12 @@ FASTLOSS_MULTI_LOSSES(FASTLOSS_JAX_MULTI_HANDLER)
 py::dict JaxHandlers() {
   py::dict out;
 #define FASTLOSS_JAX_ENTRY(Name, name, ...) \
-  out[#name] = py::capsule(reinterpret_cast<void*>(&JaxHandler##Name));
+  out[#name] = py::capsule(reinterpret_cast<void*>(&Handler<Jax##Name>));
   FASTLOSS_LOSSES(FASTLOSS_JAX_ENTRY)
 #undef FASTLOSS_JAX_ENTRY
 #define FASTLOSS_JAX_MULTI_ENTRY(Name, name, kind, ...)                         \
   if (kOnJax<MultiKind::k##kind>) {                                              \
-    out[#name] = py::capsule(reinterpret_cast<void*>(&JaxMultiHandler##Name));   \
+    out[#name] = py::capsule(reinterpret_cast<void*>(&Handler<JaxMulti##Name>));   \
   }
   FASTLOSS_MULTI_LOSSES(FASTLOSS_JAX_MULTI_ENTRY)
 #undef FASTLOSS_JAX_MULTI_ENTRY

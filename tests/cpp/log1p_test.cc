@@ -27,26 +27,6 @@ using fastloss::View;
 using fastloss_test::MaxErr;
 using fastloss_test::UlpError;
 
-// Every `step`-th bit pattern of T in [lo, hi] (lo, hi of one sign), both ends included.
-template <typename T>
-std::vector<T> Points(T lo, T hi, uint64_t count) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  U a, b;
-  std::memcpy(&a, &lo, sizeof(T));
-  std::memcpy(&b, &hi, sizeof(T));
-  if (a > b) std::swap(a, b);  // negative numbers: larger bits, larger magnitude
-  const U step = std::max<U>(1, static_cast<U>((b - a) / count));
-  std::vector<T> ps;
-  for (U u = a; u <= b && u >= a; u += step) {
-    T v;
-    std::memcpy(&v, &u, sizeof(T));
-    ps.push_back(v);
-  }
-  ps.push_back(lo);
-  ps.push_back(hi);
-  return ps;
-}
-
 // msle(0, p) per element: log1p(p)^2.
 template <typename T>
 std::vector<T> Squares(const std::vector<T>& ps) {
@@ -73,7 +53,7 @@ template <typename T>
 void CheckSweep(T lo, T hi, uint64_t count) {
   SCOPED_TRACE(std::string(std::is_same<T, float>::value ? "float" : "double") + " [" +
                std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  const std::vector<T> ps = Points<T>(lo, hi, count);
+  const std::vector<T> ps = fastloss_test::BitPatterns<T>(lo, hi, count);
   const std::vector<T> l = Squares<T>(ps);
   MaxErr err;
   for (size_t i = 0; i < ps.size(); ++i) {

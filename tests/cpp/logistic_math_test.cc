@@ -47,16 +47,7 @@ long double SigmoidRef(long double x) {
 // the sweep uses x and -x.
 template <typename T>
 std::vector<T> SweepPoints(T hi, uint64_t count) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  U top;
-  std::memcpy(&top, &hi, sizeof(T));
-  const U step = std::max<U>(1, static_cast<U>(top / count));
-  std::vector<T> xs;
-  for (U b = 0; b < top; b += step) {
-    T v;
-    std::memcpy(&v, &b, sizeof(T));
-    xs.push_back(v);
-  }
+  std::vector<T> xs = fastloss_test::BitPatterns<T>(T(0), hi, count);
   const T inf = std::numeric_limits<T>::infinity();
   for (T v : {T(0.5), T(1), T(17), T(80), T(88), T(100), T(104), T(700), T(745), T(1e4),
               std::numeric_limits<T>::max(), inf, std::numeric_limits<T>::quiet_NaN()}) {

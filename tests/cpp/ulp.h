@@ -1,6 +1,7 @@
-// Shared by the accuracy sweeps (logistic_math_test.cc, unit_log_test.cc):
-// errors in units in the last place of T against a long double reference,
-// the worst one seen, and the fixture that runs a test on each SIMD target.
+// Shared by the accuracy sweeps (logistic_math_test.cc, unit_log_test.cc,
+// log1p_test.cc): errors in units in the last place of T against a long
+// double reference, the worst one seen, sweeps through bit patterns, and
+// the fixture that runs a test on each SIMD target.
 #ifndef FASTLOSS_TESTS_CPP_ULP_H_
 #define FASTLOSS_TESTS_CPP_ULP_H_
 
@@ -11,8 +12,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace fastloss_test {
 
@@ -33,6 +39,28 @@ double UlpError(T got, long double ref) {
   if (std::isnan(got)) return inf;
   if (std::isinf(ref) || std::isinf(got)) return static_cast<long double>(got) == ref ? 0.0 : inf;
   return static_cast<double>(std::fabs(static_cast<long double>(got) - ref) / UlpAt<T>(ref));
+}
+
+// Every `step`-th bit pattern of T from lo to hi (both of one sign; the
+// patterns of negative numbers run the other way), about `count` of them,
+// both ends included.
+template <typename T>
+std::vector<T> BitPatterns(T lo, T hi, uint64_t count) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  U a, b;
+  std::memcpy(&a, &lo, sizeof(T));
+  std::memcpy(&b, &hi, sizeof(T));
+  if (a > b) std::swap(a, b);
+  const U step = std::max<U>(1, static_cast<U>((b - a) / count));
+  std::vector<T> out;
+  for (U u = a; u <= b && u >= a; u += step) {
+    T v;
+    std::memcpy(&v, &u, sizeof(T));
+    out.push_back(v);
+  }
+  out.push_back(lo);
+  out.push_back(hi);
+  return out;
 }
 
 // The largest error seen and where.

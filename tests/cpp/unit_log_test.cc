@@ -34,18 +34,8 @@ using fastloss_test::UlpError;
 // around 1/2 and sqrt(1/2) (where the reductions switch).
 template <typename T>
 std::vector<T> UnitPoints(T lo, T hi, uint64_t count) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  U a, b;
-  std::memcpy(&a, &lo, sizeof(T));
-  std::memcpy(&b, &hi, sizeof(T));
-  const U step = std::max<U>(1, static_cast<U>((b - a) / count));
-  std::vector<T> ps;
-  for (U u = a; u <= b && u >= a; u += step) {
-    T v;
-    std::memcpy(&v, &u, sizeof(T));
-    ps.push_back(v);
-  }
-  for (T v : {lo, hi, T(0.5), std::nextafter(T(0.5), T(0)), std::nextafter(T(0.5), T(1)),
+  std::vector<T> ps = fastloss_test::BitPatterns<T>(lo, hi, count);
+  for (T v : {T(0.5), std::nextafter(T(0.5), T(0)), std::nextafter(T(0.5), T(1)),
               T(0.70710678118654752), T(0.29289321881345248), T(0.75), T(0.25)}) {
     ps.push_back(v);
   }
