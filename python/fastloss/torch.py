@@ -151,12 +151,15 @@ class _Spec:
 def _host(t, dtype=None):
     """A CPU tensor's memory as a NumPy array, without a copy; float16 and
     bfloat16 (which NumPy lacks or the core does not take) as float32."""
-    t = t.detach()
+    if t.requires_grad:
+        t = t.detach()
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
     if dtype is not None and t.dtype != dtype:
         t = t.to(dtype)
-    return t.resolve_conj().resolve_neg().numpy()
+    if t.is_conj() or t.is_neg():  # lazy conjugate / negative views
+        t = t.resolve_conj().resolve_neg()
+    return t.numpy()
 
 
 def _register(spec):
@@ -256,6 +259,7 @@ def _with_autograd(op, impl, setup_context, backward):
             return output
 
         backward = staticmethod(backward_fn)
+        kernel = staticmethod(impl)  # without autograd (no gradient to give)
 
     return op, Eager
 
@@ -273,9 +277,13 @@ def _function(spec, op, eager):
         need_grad = input.requires_grad and torch.is_grad_enabled()
         args = (input, target, weights, *spec.arguments(options), reduction, need_grad)
         # Traced (torch.compile): the operator, one graph node; eager: the
-        # autograd.Function of the same kernel.
-        value, _ = op(*args) if torch.compiler.is_compiling() else eager.apply(*args)
-        return value
+        # autograd.Function of the same kernel, or without a gradient to
+        # give the kernel alone (no autograd node to make).
+        if torch.compiler.is_compiling():
+            return op(*args)[0]
+        if not need_grad:
+            return eager.kernel(*args)[0]
+        return eager.apply(*args)[0]
 
     call.__name__ = call.__qualname__ = name
     call.__module__ = __name__

@@ -660,6 +660,15 @@ void FindInputs(const Spec& spec, PyObject* const* args, Py_ssize_t nargs, PyObj
 
 // The dtype of a float16 or bfloat16 (ml_dtypes) NumPy array, else None.
 py::object HalfDtype(PyObject* obj) {
+  if (obj && PyArray_Check(obj)) {
+    // An ndarray answers from its descriptor: no attribute lookups on the
+    // common path (float32/float64), a name only for user dtypes (bfloat16).
+    PyArray_Descr* descr = PyArray_DESCR(reinterpret_cast<PyArrayObject*>(obj));
+    if (descr->type_num == NPY_HALF) {
+      return py::reinterpret_borrow<py::object>(reinterpret_cast<PyObject*>(descr));
+    }
+    if (descr->type_num < NPY_USERDEF) return py::none();
+  }
   if (!obj || !PyObject_HasAttrString(obj, "dtype") || !PyObject_HasAttrString(obj, "shape")) {
     return py::none();
   }
