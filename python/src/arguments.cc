@@ -67,8 +67,9 @@ void Arg::ConvertTo(const char* loss, Kind target) {
   }
 }
 
-// y_pred: float32 or float64; lists and scalars go through numpy.asarray
-// (integers become float64), other dtypes are a TypeError.
+// y_pred: float32 or float64 (byte-swapped ones converted to native order);
+// integers and bools, in arrays, buffers, lists or scalars, become float64;
+// other dtypes are a TypeError.
 // Text is never an array: bytes, bytearray and str would be read as
 // characters or parsed as numbers by numpy.asarray.
 void RejectText(const char* loss, const char* name, py::handle obj) {
@@ -100,13 +101,21 @@ void LoadPrediction(const char* loss, py::handle obj, Arg& arg, const char* name
     arg.Load(loss, a, false);
   }
   if (arg.kind != Kind::kF32 && arg.kind != Kind::kF64) {
-    const std::string dt = DtypeName(obj);
-    const bool floating = dt.rfind("float", 0) == 0 && dt != "float16";
-    if (floating && (dt == "float32" || dt == "float64")) {
-      arg.ConvertTo(loss, dt == "float32" ? Kind::kF32 : Kind::kF64);  // non-native order
+    // Byte-swapped float32/float64: that precision in native order. Integers
+    // and bools: float64, as lists of them are and as NumPy's mean computes
+    // them (one rule for arrays, buffers and lists). Anything else
+    // (float16 reaching here, long double, complex, objects): TypeError.
+    const py::dtype dt = py::reinterpret_borrow<py::array>(Np().asarray(arg.owner)).dtype();
+    const char k = dt.kind();
+    if (k == 'f' && (dt.itemsize() == 4 || dt.itemsize() == 8)) {
+      arg.ConvertTo(loss, dt.itemsize() == 4 ? Kind::kF32 : Kind::kF64);
+    } else if (k == 'i' || k == 'u' || k == 'b') {
+      arg.ConvertTo(loss, Kind::kF64);
     } else {
-      throw py::type_error(std::string(loss) + ": " + name + " must be float32 or float64, got " +
-                           dt + " (convert it, e.g. " + name + ".astype(np.float64))");
+      throw py::type_error(std::string(loss) + ": " + name + " must be real numbers (float32 " +
+                           "or float64 are used as they are, integers converted to float64), " +
+                           "got " + DtypeName(obj) + " (convert it, e.g. " + name +
+                           ".astype(np.float64))");
     }
   }
   if (!arg.StridesAligned()) arg.ConvertTo(loss, arg.kind);

@@ -150,8 +150,9 @@ struct Arg {
 };
 
 // y_pred (and the differentiable inputs of multi-input losses): float32 or
-// float64; lists and scalars go through numpy.asarray (integers become
-// float64), other dtypes are a TypeError naming `name`.
+// float64 (byte-swapped: converted to native order); integers and bools of
+// arrays, buffers, lists and scalars become float64 (as NumPy's mean); other
+// dtypes are a TypeError naming `name`.
 void LoadPrediction(const char* loss, py::handle obj, Arg& arg, const char* name = "y_pred");
 // y_true, weights and array options: any real dtype, converted to `target`.
 void LoadInput(const char* loss, const char* name, py::handle obj, Kind target, Arg& arg);
