@@ -391,11 +391,13 @@ def _align_weights(weights, loss_shape, loss_chunks):
 
 
 def _asarray(x, *, pred=False):
-    if x is None or is_dask_array(x):
+    if x is None:
         return x
-    a = np.asarray(x)
-    if pred and not isinstance(x, np.ndarray) and a.dtype.kind in "biu":
-        a = a.astype(np.float64)  # a list of ints, as the NumPy call converts it
+    a = x if is_dask_array(x) else np.asarray(x)
+    if pred and a.dtype.kind in "biu":
+        a = a.astype(np.float64)  # integers and bools, as the NumPy call converts them
+    elif pred and a.dtype.kind == "f" and not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))  # byte-swapped: native order
     return a
 
 

@@ -488,7 +488,7 @@ def test_bad_reduction_and_y_pred_dtype(entry):
         with pytest.raises(ValueError, match="reduction"):
             call(name, entry, y, p, reduction="avg")
         with pytest.raises(TypeError, match="y_pred"):
-            call(name, entry, y, p.astype(np.int32))
+            call(name, entry, y, p.astype(np.complex64))  # integers: float64, as lists
 
 
 # --------------------------------------------------------------------------

@@ -428,7 +428,11 @@ def test_errors():
     with pytest.raises(ValueError, match="reduction"):
         fl.mse(P, P, reduction="median")
     with pytest.raises(TypeError, match="y_pred"):
-        fl.mse(P, da.zeros(10_000, chunks=4096, dtype=np.int64))
+        fl.mse(P, da.zeros(10_000, chunks=4096, dtype=np.complex64))
+    # integer y_pred: float64, as in the NumPy call
+    ints = np.arange(10_000) % 7
+    v = fl.mse(P, da.from_array(ints, chunks=4096)).compute()
+    assert v.dtype == np.float64 and v == fl.mse(np.zeros(10_000), ints)
     with pytest.raises(TypeError, match="y_true"):
         fl.sparse_categorical_cross_entropy(da.zeros(100, chunks=50),
                                             da.zeros((100, 3), chunks=(50, 3)))

@@ -5,16 +5,20 @@
 // NOLINT(build/header_guard)
 
 #if HWY_TARGET != HWY_SCALAR
-// Sparse softmax rows from logits with few classes: one row per lane.
-// Rows of C <= kLanesMaxC classes waste most of a vector per class pass and
-// pay horizontal max/sum reductions per row; here a block of Lanes(d) rows
-// is walked class by class instead (a gather of column c of the block), so
-// every operation is a full vector and no reduction crosses lanes. The
-// statistics and the term are those of SoftmaxRow: shift = the row's max
-// (0 for a fully masked row), s = sum exp(x - shift), log q = (x - shift) -
-// log s, q = exp(x - shift) / s, the gradient D - q H with H = -sum y'.
-// The block's logits and then its gradient go through a stack tile of
-// C x Lanes values; the gradient leaves it transposed, row by row.
+// Softmax rows from logits with few classes, one row per lane: sparse
+// targets (labels), and dense ones (categorical cross-entropy, focal, poly-1
+// on one-hot or soft targets). Rows of C <= kLanesMaxC classes waste most of
+// a vector per class pass and pay horizontal max/sum reductions per row;
+// here a block of Lanes(d) rows is walked class by class instead (a gather
+// of column c of the block), so every operation is a full vector and no
+// reduction crosses lanes. The statistics and the term are those of
+// SoftmaxRow: shift = the row's max (0 for a fully masked row), s = sum
+// exp(x - shift), log q = (x - shift) - log s, q = exp(x - shift) / s, the
+// gradient D - q H with H = sum_c D_c (= -sum y' for cross-entropy: known
+// per row for labels, summed in the lanes for dense targets, with the
+// term's D_c kept in the tile until H is complete). The block's logits (and
+// dense targets) go through stack tiles of C x Lanes values; the gradient
+// leaves the logits' tile transposed, row by row.
 constexpr int64_t kLanesMaxC = 32;
 
 
@@ -124,11 +128,12 @@ struct LaneRows {
 // with its gradient (scaled; zero in dead lanes). l[b] gets the lanes'
 // unweighted losses (NaN for a fully masked row; ignored lanes hold a value
 // to be discarded).
-template <int kB, class Term, typename T, bool kGrad, class D, size_t kMaxN>
+template <int kB, class Term, typename T, bool kSparse, bool kGrad, class D, size_t kMaxN>
 HWY_INLINE void SoftmaxLanesBlocks(D d, const losses::SoftmaxRows<Term>& L,
                                    const internal::RowArgs& a, const LaneRows<T, kMaxN>* lr,
-                                   T* HWY_RESTRICT xt, int64_t tile, hn::Vec<D>* l) {
-  static_assert(!Term::kNeedsH, "H = -sum y' is known per row");
+                                   T* HWY_RESTRICT xt, const T* HWY_RESTRICT yt, int64_t tile,
+                                   hn::Vec<D>* l) {
+  static_assert(!kSparse || !Term::kNeedsH, "labels: H = -sum y' is known per row");
   using V = hn::Vec<D>;
   const SimdMath<D> m{d};
   const size_t N = hn::Lanes(d);
@@ -154,7 +159,7 @@ HWY_INLINE void SoftmaxLanesBlocks(D d, const losses::SoftmaxRows<Term>& L,
       s[b] = hn::Add(s[b], e);
     }
   }
-  const V add = hn::Set(d, static_cast<T>(L.add));
+  const V add = hn::Set(d, static_cast<T>(L.add)), keep = hn::Set(d, static_cast<T>(L.keep));
   V logs[kB], inv[kB], labv[kB], ktv[kB], hv[kB], gs[kB], lsum[kB];
   hn::Mask<D> masked[kB], dead[kB];
   for (int b = 0; b < kB; ++b) {
@@ -162,13 +167,18 @@ HWY_INLINE void SoftmaxLanesBlocks(D d, const losses::SoftmaxRows<Term>& L,
     // s >= 1 (the max contributes 1) unless the row is masked or NaN.
     logs[b] = m.Log(s[b]);
     inv[b] = hn::Div(hn::Set(d, T(1)), s[b]);
-    labv[b] = hn::Load(d, lr[b].lab);
-    ktv[b] = hn::Load(d, lr[b].kt);
-    hv[b] = hn::Load(d, lr[b].h);
     gs[b] = hn::Load(d, lr[b].gs);
-    // No gradient for fully masked rows and ignored ones (label -1), whose
-    // logits may be NaN.
-    dead[b] = hn::Or(masked[b], hn::Lt(labv[b], hn::Zero(d)));
+    if constexpr (kSparse) {
+      labv[b] = hn::Load(d, lr[b].lab);
+      ktv[b] = hn::Load(d, lr[b].kt);
+      hv[b] = hn::Load(d, lr[b].h);
+      // No gradient for fully masked rows and ignored ones (label -1), whose
+      // logits may be NaN.
+      dead[b] = hn::Or(masked[b], hn::Lt(labv[b], hn::Zero(d)));
+    } else {
+      hv[b] = hn::Zero(d);  // H = sum_c D_c, summed below
+      dead[b] = masked[b];
+    }
     lsum[b] = hn::Zero(d);
   }
   for (int64_t c = 0; c < C; ++c) {
@@ -178,11 +188,31 @@ HWY_INLINE void SoftmaxLanesBlocks(D d, const losses::SoftmaxRows<Term>& L,
       T* x = xt + b * tile + c * N;
       const V logq = hn::Sub(hn::Sub(hn::Load(d, x), shift[b]), logs[b]);
       const V q = hn::Mul(hn::Load(d, et + (b * C + c) * N), inv[b]);
-      const V y = hn::Add(base, hn::IfThenElseZero(hn::Eq(cv, labv[b]), ktv[b]));
+      V y;
+      if constexpr (kSparse) {
+        y = hn::Add(base, hn::IfThenElseZero(hn::Eq(cv, labv[b]), ktv[b]));
+      } else {
+        y = hn::MulAdd(keep, hn::Load(d, yt + b * tile + c * N), add);  // y' = keep y + add
+      }
       V dl = hn::Zero(d);
       lsum[b] = hn::Add(lsum[b], L.term.template Eval<kGrad>(m, y, logq, q, dl));
       if constexpr (kGrad) {
-        const V gv = hn::Mul(hn::NegMulAdd(q, hv[b], dl), gs[b]);  // (D - q H) * scale
+        if constexpr (kSparse) {
+          const V gv = hn::Mul(hn::NegMulAdd(q, hv[b], dl), gs[b]);  // (D - q H) * scale
+          hn::Store(hn::IfThenZeroElse(dead[b], gv), d, x);
+        } else {
+          hv[b] = hn::Add(hv[b], dl);
+          hn::Store(dl, d, x);  // D_c, until H is complete
+        }
+      }
+    }
+  }
+  if constexpr (kGrad && !kSparse) {
+    for (int64_t c = 0; c < C; ++c) {
+      for (int b = 0; b < kB; ++b) {
+        T* x = xt + b * tile + c * N;
+        const V q = hn::Mul(hn::Load(d, et + (b * C + c) * N), inv[b]);
+        const V gv = hn::Mul(hn::NegMulAdd(q, hv[b], hn::Load(d, x)), gs[b]);
         hn::Store(hn::IfThenZeroElse(dead[b], gv), d, x);
       }
     }
@@ -192,16 +222,19 @@ HWY_INLINE void SoftmaxLanesBlocks(D d, const losses::SoftmaxRows<Term>& L,
   }
 }
 
-// The sparse softmax rows [0, ...) of a run in blocks of Lanes(d) rows
+// The softmax rows [0, ...) of a run in blocks of Lanes(d) rows
 // (SoftmaxLanesBlocks); returns the first row not done and adds the blocks'
-// sum_r s_r l_r to `total`.
-template <class Term, typename T, bool kGrad, class D>
+// sum_r s_r l_r to `total`. Dense targets outside [0, 1] (check_y) stop it
+// at the first block holding one, before anything of that block is
+// written: the rows from there on take the row kernel, which reports them.
+template <class Term, typename T, bool kSparse, bool kGrad, class D>
 HWY_INLINE int64_t SoftmaxLanesRun(D d, const losses::SoftmaxRows<Term>& L,
                                    const internal::RowArgs& a, double& total) {
   constexpr size_t kMaxN = hn::MaxLanes(D());
   constexpr int kPair = 2;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d)), C = a.C, tile = C * N;
   const T* X = static_cast<const T*>(a.x);
+  const T* Y = static_cast<const T*>(a.y);
   const T* RW = static_cast<const T*>(a.rw);
   const T* cw = static_cast<const T*>(a.cw);
   T* G = static_cast<T*>(a.grad);
@@ -222,23 +255,48 @@ HWY_INLINE int64_t SoftmaxLanesRun(D d, const losses::SoftmaxRows<Term>& L,
     }
   }
   HWY_ALIGN T xt[kLanesBlocks * kLanesMaxC * kMaxN];
+  HWY_ALIGN T yt[kSparse ? 1 : kLanesBlocks * kLanesMaxC * kMaxN];
   const bool shuffle = CanTranspose<D>() && C >= N;
+  auto to_tile = [&](const T* src, int64_t row, T* tile_out) {
+    if (shuffle) {
+      RowsToTile(d, src, row, C, tile_out);
+    } else {
+      for (int64_t i = 0; i < N; ++i) {
+        for (int64_t c = 0; c < C; ++c) tile_out[c * N + i] = src[i * row + c];
+      }
+    }
+  };
   int64_t r = 0;
-  while (r + N <= a.rows) {
+  bool stop = false;
+  while (r + N <= a.rows && !stop) {
     // Blocks of this round: kLanesBlocks (pairs of two), or what is left.
-    const int64_t nb = std::min(kLanesBlocks, (a.rows - r) / N);
+    int64_t nb = std::min(kLanesBlocks, (a.rows - r) / N);
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t rb = r + b * N;
-      if (shuffle) {
-        RowsToTile(d, X + rb * a.x_row, a.x_row, C, xt + b * tile);
-      } else {
-        for (int64_t i = 0; i < N; ++i) {
-          const T* xr = X + (rb + i) * a.x_row;
-          for (int64_t c = 0; c < C; ++c) xt[b * tile + c * N + i] = xr[c];
+      if constexpr (!kSparse) {
+        T* yb = yt + b * tile;
+        to_tile(Y + rb * a.y_row, a.y_row, yb);
+        if (a.check_y) {
+          bool bad = false;
+          for (int64_t k = 0; k < tile; ++k) bad |= yb[k] < T(0) || yb[k] > T(1);
+          if (bad) {  // this block and the rest: the row kernel
+            nb = b;
+            stop = true;
+            break;
+          }
         }
       }
+      to_tile(X + rb * a.x_row, a.x_row, xt + b * tile);
       LaneRows<T, kMaxN>& rows = lr[b];
-      if (plain) {
+      if constexpr (!kSparse) {
+        if (!plain) {
+          for (int64_t i = 0; i < N; ++i) {
+            rows.ignored[i] = false;
+            rows.s[i] = RW ? RW[(rb + i) * a.rw_row] : T(1);
+            rows.gs[i] = static_cast<T>(static_cast<double>(rows.s[i]) * a.grad_scale);
+          }
+        }
+      } else if (plain) {
         for (int64_t i = 0; i < N; ++i) {
           rows.lab[i] = static_cast<T>(a.labels[(rb + i) * a.label_row]);
         }
@@ -259,10 +317,13 @@ HWY_INLINE int64_t SoftmaxLanesRun(D d, const losses::SoftmaxRows<Term>& L,
     hn::Vec<D> l[kLanesBlocks];
     int64_t b = 0;
     for (; b + kPair <= nb; b += kPair) {
-      SoftmaxLanesBlocks<kPair, Term, T, kGrad>(d, L, a, lr + b, xt + b * tile, tile, l + b);
+      SoftmaxLanesBlocks<kPair, Term, T, kSparse, kGrad>(d, L, a, lr + b, xt + b * tile,
+                                                         yt + (kSparse ? 0 : b * tile), tile,
+                                                         l + b);
     }
     for (; b < nb; ++b) {
-      SoftmaxLanesBlocks<1, Term, T, kGrad>(d, L, a, lr + b, xt + b * tile, tile, l + b);
+      SoftmaxLanesBlocks<1, Term, T, kSparse, kGrad>(d, L, a, lr + b, xt + b * tile,
+                                                     yt + (kSparse ? 0 : b * tile), tile, l + b);
     }
     for (b = 0; b < nb; ++b) {
       const int64_t rb = r + b * N;
@@ -320,8 +381,10 @@ double SoftmaxRun(const losses::SoftmaxRows<Term>& L, const internal::RowArgs& a
   double total = 0.0;
   int64_t r = 0;
 #if HWY_TARGET != HWY_SCALAR
-  if constexpr (kLogits && kSparse && !Term::kNeedsH) {
-    if (vec && hn::Lanes(d) > 1 && a.C <= kLanesMaxC) r = SoftmaxLanesRun<Term, T, kGrad>(d, L, a, total);
+  if constexpr (kLogits && (!kSparse || !Term::kNeedsH)) {
+    if (vec && hn::Lanes(d) > 1 && a.C <= kLanesMaxC) {
+      r = SoftmaxLanesRun<Term, T, kSparse, kGrad>(d, L, a, total);
+    }
   }
 #endif
   for (; r < a.rows; ++r) {
