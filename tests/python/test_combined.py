@@ -210,7 +210,8 @@ def test_per_element_shape_mismatch_leaves_out_untouched(dtype):
 def test_bad_inputs_leave_out_untouched(dtype):
     y, p = seg_data(dtype)
     for loss in (fl.mse + fl.dice, fl.dice + fl.mse, fl.dice + fl.jaccard, fl.mse + fl.mae):
-        for yb, pb, weights in ((y[:, :-1], p, None), (y, p.astype(np.int32), None), (y, p, np.ones(3))):
+        for yb, pb, weights in ((y[:, :-1], p, None), (y, p.astype(np.complex64), None),
+                                (y, p, np.ones(3))):
             buf = np.full(p.size + 2 * PAD, SENTINEL, dtype)
             out = buf[PAD:-PAD].reshape(p.shape)
             with pytest.raises((ValueError, TypeError)):
@@ -449,7 +450,7 @@ def test_combined_errors():
     with pytest.raises(ValueError, match="reduction"):
         loss(y, p, reduction="avg")
     with pytest.raises(TypeError, match="y_pred"):
-        loss(y, p.astype(np.int32))
+        loss(y, p.astype(np.complex64))  # (integers are float64, as lists)
     with pytest.raises(ValueError):
         loss(y, p[:4])
     with pytest.raises(ValueError, match="weights"):

@@ -714,7 +714,8 @@ BAD = [
      lambda: fl.sparse_categorical_accuracy(np.array([0, -1, 1]), P3)),
     ("float labels", TypeError, "y_true",
      lambda: fl.sparse_categorical_accuracy(T3.astype(float), P3)),
-    ("integer scores", TypeError, "y_pred", lambda: fl.binary_accuracy(YB, np.array([0, 1, 1]))),
+    ("complex scores", TypeError, "y_pred",
+     lambda: fl.binary_accuracy(YB, np.array([0, 1, 1], np.complex64))),
     ("axis", ValueError, "axis", lambda: fl.categorical_accuracy(P3, P3, axis=2)),
     ("zero classes", ValueError, None, lambda: fl.sparse_categorical_accuracy(
         np.zeros(3, np.int64), np.zeros((3, 0)))),

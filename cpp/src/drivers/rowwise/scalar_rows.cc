@@ -1,6 +1,7 @@
 // Row kernels without SIMD code: plain scalar loops over the same functors
 // (ScalarMath), for the row functors listed in FASTLOSS_SCALAR_ROW_FUNCTORS
 // (losses/classification-inl.h). Run by the row driver like the SIMD ones.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -86,6 +87,16 @@ double TargetOnlyRows(const void* f, const RowArgs& a) {
   const ScalarMath<T> m;
   const T* cw = static_cast<const T*>(a.cw);
   double total = 0.0;
+  // A contiguous gradient block that does not overlap y_pred is cleared in
+  // one fill, not row by row (a few classes: the per-row loop was the cost).
+  const T* x0 = static_cast<const T*>(a.x);
+  T* g0 = static_cast<T*>(a.grad);
+  const int64_t n = a.rows * a.C;
+  const bool one_fill = g0 && a.g_cls == 1 && a.g_row == a.C && a.x_row >= 0 && a.x_cls >= 0 &&
+                        (x0 + (a.rows > 0 ? (a.rows - 1) * a.x_row + (a.C - 1) * a.x_cls : 0) <
+                             g0 ||
+                         g0 + n <= x0);
+  if (one_fill) std::fill(g0, g0 + n, T(0));
   for (int64_t r = 0; r < a.rows; ++r) {
     const RowPointers<T> p = Row<T>(a, r);
     const int64_t t = a.labels[r * a.label_row];
@@ -93,7 +104,7 @@ double TargetOnlyRows(const void* f, const RowArgs& a) {
     // x_t is read before the gradient row is cleared: out may be y_pred.
     T g = 0;
     const T l = ignored ? T(0) : term.template Eval<true>(m, cw ? cw[t] : T(1), p.x[t * a.x_cls], g);
-    if (p.g) {
+    if (p.g && !one_fill) {
       for (int64_t c = 0; c < a.C; ++c) p.g[c * a.g_cls] = T(0);
     }
     if (ignored) {
