@@ -115,6 +115,8 @@ commands:
   eval     one loss over .npy/.npz/Parquet arrays on disk, streamed through its
            exact accumulator: fastloss eval LOSS --y-true SRC --y-pred SRC ...
            (see: fastloss eval --help)
+  --list   every loss and metric: driver, options with their defaults, aliases
+  --version  the version and the SIMD targets of this CPU
 """
 
 
@@ -128,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     over files (``fastloss._eval_cli``); ``fastloss check ...`` or no command
     checks every loss against NumPy. Returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("--version", "-V"):
+        print(f"fastloss {fl.__version__} (SIMD target {fl.simd_target()}; targets available: "
+              f"{', '.join(fl._core.available_simd_targets())})")
+        return 0
+    if argv and argv[0] == "--list":
+        return _list()
     if argv and argv[0] == "eval":
         from ._eval_cli import main as eval_main
 
@@ -135,6 +143,24 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "check":
         return check(argv[1:], prog=f"{_prog()} check")
     return check(argv, prog=_prog())
+
+
+def _list() -> int:
+    """``fastloss --list``: every loss and metric of the registry, one a line:
+    its name, driver (or kind), aliases and options with their defaults."""
+    rows = []
+    for name in list(fl._core.loss_names()) + list(fl._core.multi_loss_names()):
+        info = fl._core.loss_info(name)
+        opts = ", ".join(f"{o['name']}={o['default']!r}" for o in info["options"])
+        aliases = " ".join(info["aliases"])
+        kind = info["driver"] + (" metric" if info.get("metric") else "")
+        rows.append((name, kind, aliases, opts))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for name, kind, aliases, opts in rows:
+        extra = f"  (also {aliases})" if aliases else ""
+        print(f"{name:<{w0}}  {kind:<{w1}}  {opts}{extra}".rstrip())
+    return 0
 
 
 def check(argv: list[str] | None = None, prog: str = "fastloss check") -> int:

@@ -292,3 +292,20 @@ def test_python_restates_no_multi_loss_or_default():
     options = {o for opts in CPP_OPTIONS.values() for o in opts}
     for option in options:
         assert re.search(rf"""["']{option}["']\s*:|\b{option}=""", source) is None, option
+
+
+def test_cli_version_and_list(capsys):
+    """``fastloss --version`` and ``fastloss --list``: the version and every
+    loss of both registry lists, with its options' defaults."""
+    from fastloss.__main__ import main
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"fastloss {fl.__version__} ") and fl.simd_target() in out
+    assert main(["--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in lines]
+    assert names == list(fl._core.loss_names()) + list(fl._core.multi_loss_names())
+    huber = next(line for line in lines if line.startswith("huber "))
+    assert "delta=1.0" in huber and "elementwise" in huber
+    assert "(also mean_squared_error)" in next(line for line in lines if line.startswith("mse "))
