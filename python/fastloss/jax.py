@@ -31,8 +31,10 @@ goes to the C++ core without a copy. Under ``jax.grad`` /
 in one pass (``jax.custom_vjp``) and the backward multiplies the saved
 gradient by the incoming cotangent; without differentiation only the value
 is computed. ``jax.jit``, ``jax.grad``, ``jax.value_and_grad`` and
-``jax.vmap`` work (``vmap`` runs the call once per batch member, each with
-its own reduction: ``vmap_method="sequential"``).
+``jax.vmap`` work: under ``vmap`` one FFI call gets the whole batch
+(``vmap_method="expand_dims"``) and runs the loss once per member, each
+with its own reduction -- every member's value and gradient are those of its
+own call, bit for bit.
 
 **dtypes.** float32 and float64 (with ``jax_enable_x64``) run in their own
 type. float16 and bfloat16 are computed in float32 (converted once) and the
@@ -176,9 +178,10 @@ def _ffi(name, cfg, want_grad, y_pred, y_true, weights, arrays):
     if want_grad:
         results.append(jax.ShapeDtypeStruct(y_pred.shape, dtype))
     operands = [y_true, y_pred] + ([] if weights is None else [weights]) + list(arrays)
-    call = jax.ffi.ffi_call(_PREFIX + name, results, vmap_method="sequential")
+    call = jax.ffi.ffi_call(_PREFIX + name, results, vmap_method="expand_dims")
     return call(*operands, _reduction=reduction, _grad=np.bool_(want_grad),
-                _weights=np.bool_(weights is not None), **_attributes(attrs))
+                _weights=np.bool_(weights is not None), _rank=np.int64(y_pred.ndim),
+                **_attributes(attrs))
 
 
 def _make_call(spec):
@@ -355,9 +358,10 @@ def _multi_ffi(name, cfg, want_grad, inputs, target, weights):
     if want_grad:
         results += [jax.ShapeDtypeStruct(x.shape, dtype) for x in inputs]
     operands = list(inputs) + ([] if target is None else [target]) + list(weights)
-    call = jax.ffi.ffi_call(_PREFIX + name, results, vmap_method="sequential")
+    call = jax.ffi.ffi_call(_PREFIX + name, results, vmap_method="expand_dims")
     return call(*operands, _reduction=reduction, _grad=np.bool_(want_grad),
-                _n_weights=np.int64(len(weights)), **_attributes(attrs))
+                _n_weights=np.int64(len(weights)), _rank=np.int64(inputs[0].ndim),
+                **_attributes(attrs))
 
 
 def _make_multi_call(spec):

@@ -21,7 +21,11 @@
 //             "_reduction" "none"), then the gradient (y_pred's shape) when
 //             "_grad" is true; both of y_pred's dtype (float32 or float64);
 //   options   an absent attribute is None (optional reals and ints, axis);
-//             every other field's attribute is required.
+//             every other field's attribute is required;
+//   batches   under jax.vmap (vmap_method="expand_dims") every operand and
+//             result gains leading batch dimensions (1 for an unbatched
+//             operand) and "_rank" says y_pred's own rank: the loss runs
+//             once per member (Batch, Member).
 #include "jax_ffi.h"
 
 #include <cstdint>
@@ -237,6 +241,78 @@ ffi::AnyBuffer Result(const char* loss, ffi::RemainingRets rets, size_t i) {
   return b;
 }
 
+// --- Batches (jax.vmap): the call's operands and results carry leading
+// batch dimensions (ffi_call's vmap_method="expand_dims": an unbatched
+// operand has them of size 1), "_rank" is y_pred's rank without them. The
+// handler runs the loss once per member, in order, on views into the
+// buffers: each member's value, losses and gradient are those of its own
+// call, bit for bit, with no XLA loop around the FFI call.
+struct Batch {
+  int nb = 0;                               // batch dimensions
+  int64_t shape[fastloss::kMaxRank] = {};   // their extents
+  int64_t size = 1;                         // members
+};
+
+// The batch of a call: y_pred's rank less "_rank"; the extents are the
+// results' (always batched), checked against every operand's (1 or equal).
+Batch BatchOf(const char* loss, const ffi::Dictionary& attrs, int pred_rank,
+              const ffi::AnyBuffer& first_result) {
+  Batch b;
+  ffi::ErrorOr<int64_t> r = attrs.get<int64_t>("_rank");
+  if (!r.has_value()) return b;
+  b.nb = pred_rank - static_cast<int>(*r);
+  const ffi::AnyBuffer::Dimensions dims = first_result.dimensions();
+  if (b.nb < 0 || static_cast<size_t>(b.nb) > dims.size()) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call's batch dimensions do not match "
+                          "its attributes");
+  }
+  for (int k = 0; k < b.nb; ++k) {
+    b.shape[k] = dims[k];
+    b.size *= dims[k];
+  }
+  return b;
+}
+
+// Member m (row-major over the batch) of a view whose first nb dimensions
+// are batch dimensions of extent batch.shape[k] or 1 (broadcast).
+template <typename T>
+View<T> Member(const char* loss, const char* what, const View<T>& full, const Batch& batch,
+               int64_t m) {
+  if (full.rank < batch.nb) {
+    throw fastloss::Error(std::string(loss) + ": " + what + " lacks the call's batch dimensions");
+  }
+  View<T> v;
+  v.rank = full.rank - batch.nb;
+  for (int k = 0; k < v.rank; ++k) {
+    v.shape[k] = full.shape[batch.nb + k];
+    v.strides[k] = full.strides[batch.nb + k];
+  }
+  int64_t offset = 0;
+  for (int k = batch.nb - 1; k >= 0; --k) {
+    const int64_t i = m % batch.shape[k];
+    m /= batch.shape[k];
+    if (full.shape[k] == batch.shape[k]) {
+      offset += i * full.strides[k];
+    } else if (full.shape[k] != 1) {
+      throw fastloss::Error(std::string(loss) + ": " + what + "'s batch dimensions do not "
+                            "match the call's");
+    }
+  }
+  v.data = full.data + offset;
+  return v;
+}
+
+template <typename T>
+void SameShape(const char* loss, const char* what, const View<T>& v, int rank,
+               const int64_t* shape) {
+  bool same = v.rank == rank;
+  for (int k = 0; same && k < rank; ++k) same = v.shape[k] == shape[k];
+  if (!same) {
+    throw fastloss::Error(std::string(loss) + ": the FFI call's " + what +
+                          " result has the wrong shape");
+  }
+}
+
 template <class O, Driver D, class Runner, typename T>
 void Run(const char* loss, const O& o, const ffi::RemainingArgs& args,
          const ffi::RemainingRets& rets, const ffi::Dictionary& attrs) {
@@ -251,51 +327,64 @@ void Run(const char* loss, const O& o, const ffi::RemainingArgs& args,
                           std::to_string(n_args) + " and " + std::to_string(1 + want_grad));
   }
   auto arg = [&](size_t i) { return *args.get<ffi::AnyBuffer>(i); };
-  CallOf<D, T> call;
-  std::vector<int64_t> labels;
-  call.y_pred = Operand<T>(loss, "y_pred", arg(1));
+  std::vector<int64_t> label_store;
+  const View<const T> y_pred = Operand<T>(loss, "y_pred", arg(1));
+  View<const T> y_true;
+  View<const int64_t> labels;
   if constexpr (D == Driver::kLabelRows) {
-    call.labels = Labels(loss, arg(0), labels);
+    labels = Labels(loss, arg(0), label_store);
   } else {
-    call.y_true = Operand<T>(loss, "y_true", arg(0));
+    y_true = Operand<T>(loss, "y_true", arg(0));
   }
-  call.reduction = ReductionOf(loss, *attrs.get<std::string_view>("_reduction"));
+  const Reduction reduction = ReductionOf(loss, *attrs.get<std::string_view>("_reduction"));
   size_t next = 2;
-  if (has_weights) call.weights = Operand<T>(loss, "weights", arg(next++));
-  View<const T> aux;
+  View<const T> weights, aux, class_weights;
+  if (has_weights) weights = Operand<T>(loss, "weights", arg(next++));
   if (has_aux) aux = Operand<T>(loss, "the array option", arg(next++));
-  if (has_class_weights) call.class_weights = Operand<T>(loss, "class_weights", arg(next++));
-
-  ffi::AnyBuffer value = Result<T>(loss, rets, 0);
-  if (call.reduction == Reduction::kNone) {
-    // The losses' shape is the one the NumPy front door gives (LossesShape);
-    // a result buffer of another shape is refused before anything is written.
-    int64_t shape[fastloss::kMaxRank];
-    const int rank = LossesShape<D>(call.y_pred.rank, call.y_pred.shape, o, shape);
-    const View<T> losses = ViewOf<T>(loss, "losses", value);
-    bool same = losses.rank == rank;
-    for (int k = 0; same && k < rank; ++k) same = losses.shape[k] == shape[k];
-    if (!same) {
-      throw fastloss::Error(std::string(loss) + ": the FFI call's losses result has the wrong "
-                            "shape for y_pred and the options");
-    }
-    call.losses = losses;
-  } else if (value.element_count() != 1) {
+  if (has_class_weights) class_weights = Operand<T>(loss, "class_weights", arg(next++));
+  const ffi::AnyBuffer value = Result<T>(loss, rets, 0);
+  const View<T> values = ViewOf<T>(loss, "value", value);
+  View<T> grads;
+  if (want_grad) grads = ViewOf<T>(loss, "grad", Result<T>(loss, rets, 1));
+  const Batch batch = BatchOf(loss, attrs, y_pred.rank, value);
+  if (reduction != Reduction::kNone && values.rank != batch.nb) {
     throw fastloss::Error(std::string(loss) + ": the FFI call's value result must have one "
-                          "element");
+                          "element per batch member");
   }
-  if (want_grad) {
-    const View<T> grad = ViewOf<T>(loss, "grad", Result<T>(loss, rets, 1));
-    bool same = grad.rank == call.y_pred.rank;
-    for (int k = 0; same && k < grad.rank; ++k) same = grad.shape[k] == call.y_pred.shape[k];
-    if (!same) {
-      throw fastloss::Error(std::string(loss) + ": the FFI call's gradient result must have "
-                            "y_pred's shape");
+
+  for (int64_t m = 0; m < batch.size; ++m) {
+    CallOf<D, T> call;
+    call.y_pred = Member(loss, "y_pred", y_pred, batch, m);
+    if constexpr (D == Driver::kLabelRows) {
+      call.labels = Member(loss, "labels", labels, batch, m);
+    } else {
+      call.y_true = Member(loss, "y_true", y_true, batch, m);
     }
-    call.grad = grad;
+    call.reduction = reduction;
+    if (has_weights) call.weights = Member(loss, "weights", weights, batch, m);
+    View<const T> aux_m;
+    if (has_aux) aux_m = Member(loss, "the array option", aux, batch, m);
+    if (has_class_weights) {
+      call.class_weights = Member(loss, "class_weights", class_weights, batch, m);
+    }
+    if (reduction == Reduction::kNone) {
+      // The losses' shape is the one the NumPy front door gives
+      // (LossesShape); a result of another shape is refused before anything
+      // is written.
+      int64_t shape[fastloss::kMaxRank];
+      const int rank = LossesShape<D>(call.y_pred.rank, call.y_pred.shape, o, shape);
+      const View<T> losses = Member(loss, "losses", values, batch, m);
+      SameShape(loss, "losses", losses, rank, shape);
+      call.losses = losses;
+    }
+    if (want_grad) {
+      const View<T> grad = Member(loss, "grad", grads, batch, m);
+      SameShape(loss, "gradient", grad, call.y_pred.rank, call.y_pred.shape);
+      call.grad = grad;
+    }
+    const double v = Runner::template Run<T>(call, o, has_aux ? &aux_m : nullptr);
+    if (reduction != Reduction::kNone) static_cast<T*>(value.untyped_data())[m] = static_cast<T>(v);
   }
-  const double v = Runner::template Run<T>(call, o, has_aux ? &aux : nullptr);
-  if (call.reduction != Reduction::kNone) *static_cast<T*>(value.untyped_data()) = static_cast<T>(v);
 }
 
 // Runs `body`, its exceptions as the FFI call's error: fastloss::Error (a
@@ -370,16 +459,6 @@ constexpr bool kOnJax = K == MultiKind::kRows || K == MultiKind::kElements ||
                         K == MultiKind::kSamples || K == MultiKind::kScores ||
                         K == MultiKind::kScorePair;
 
-template <typename T>
-void SameShape(const char* loss, const char* what, const View<T>& v, int rank,
-               const int64_t* shape) {
-  bool same = v.rank == rank;
-  for (int k = 0; same && k < rank; ++k) same = v.shape[k] == shape[k];
-  if (!same) {
-    throw fastloss::Error(std::string(loss) + ": the FFI call's " + what +
-                          " result has the wrong shape");
-  }
-}
 
 template <class O, MultiKind K, class Runner, typename T>
 void RunMulti(const char* loss, const O& o, size_t n_inputs, bool has_target,
@@ -405,60 +484,77 @@ void RunMulti(const char* loss, const O& o, size_t n_inputs, bool has_target,
   }
   const Reduction red = ReductionOf(loss, *attrs.get<std::string_view>("_reduction"));
   const bool none = red == Reduction::kNone;
-  View<T> grads[3];
-  for (size_t k = 0; want_grad && k < n_inputs; ++k) {
-    grads[k] = ViewOf<T>(loss, "grad", Result<T>(loss, rets, 1 + k));
-    SameShape(loss, "gradient", grads[k], inputs[k].rank, inputs[k].shape);
-  }
-  ffi::AnyBuffer value = Result<T>(loss, rets, 0);
-  // The losses' shape: elements or scores (the first input's), rows (less
-  // its last axis), samples (axis 0).
-  const View<const T>& a0 = inputs[0];
-  int lrank = a0.rank;
-  if constexpr (K == MultiKind::kRows) lrank = a0.rank > 0 ? a0.rank - 1 : 0;
-  if constexpr (K == MultiKind::kSamples) lrank = a0.rank > 0 ? 1 : 0;
-  std::optional<View<T>> losses;
-  if (none) {
-    if constexpr (K == MultiKind::kScorePair) {
+  if constexpr (K == MultiKind::kScorePair) {
+    if (none) {
       throw fastloss::Error(std::string(loss) + ": reduction 'none' gives one array per "
                             "input; not through the FFI call");
     }
-    losses = ViewOf<T>(loss, "losses", value);
-    SameShape(loss, "losses", *losses, lrank, a0.shape);
-  } else if (value.element_count() != 1) {
+    if (n_weights == 1) {
+      throw fastloss::Error(std::string(loss) + ": weights must be a pair (w_real, w_fake)");
+    }
+  }
+  View<T> grads_all[3];
+  for (size_t k = 0; want_grad && k < n_inputs; ++k) {
+    grads_all[k] = ViewOf<T>(loss, "grad", Result<T>(loss, rets, 1 + k));
+  }
+  const ffi::AnyBuffer value = Result<T>(loss, rets, 0);
+  const View<T> values = ViewOf<T>(loss, "value", value);
+  const Batch batch = BatchOf(loss, attrs, inputs[0].rank, value);
+  if (!none && values.rank != batch.nb) {
     throw fastloss::Error(std::string(loss) + ": the FFI call's value result must have one "
-                          "element");
+                          "element per batch member");
   }
-  double v = 0.0;
-  if constexpr (K == MultiKind::kRows || K == MultiKind::kElements) {
-    fastloss::MultiCall<T> call;
+  for (int64_t m = 0; m < batch.size; ++m) {
+    View<const T> in[3], tgt, w[2];
+    View<T> grads[3];
     for (size_t k = 0; k < n_inputs; ++k) {
-      call.inputs[k] = inputs[k];
-      if (want_grad) call.grads[k] = grads[k];
-    }
-    if (has_target) call.target = target;
-    if (n_weights) call.weights = weights[0];
-    call.reduction = red;
-    call.losses = losses;
-    v = Runner::template Run<T>(call, o);
-  } else {
-    fastloss::ScoreCall<T> calls[2];
-    for (size_t k = 0; k < n_inputs && k < 2; ++k) {
-      calls[k].scores = inputs[k];
-      if (want_grad) calls[k].grad = grads[k];
-      if (k < n_weights) calls[k].weights = weights[k];
-    }
-    calls[0].losses = losses;
-    if constexpr (K == MultiKind::kScorePair) {
-      if (n_weights == 1) {
-        throw fastloss::Error(std::string(loss) + ": weights must be a pair (w_real, w_fake)");
+      in[k] = Member(loss, "an input", inputs[k], batch, m);
+      if (want_grad) {
+        grads[k] = Member(loss, "grad", grads_all[k], batch, m);
+        SameShape(loss, "gradient", grads[k], in[k].rank, in[k].shape);
       }
-      v = Runner::template Run<T>(calls[0], calls[1], red, o);
-    } else {
-      v = Runner::template Run<T>(calls[0], red, o);
     }
+    if (has_target) tgt = Member(loss, "the target", target, batch, m);
+    for (size_t k = 0; k < n_weights; ++k) w[k] = Member(loss, "weights", weights[k], batch, m);
+    // The losses' shape: elements or scores (the first input's), rows (less
+    // its last axis), samples (axis 0).
+    const View<const T>& a0 = in[0];
+    int lrank = a0.rank;
+    if constexpr (K == MultiKind::kRows) lrank = a0.rank > 0 ? a0.rank - 1 : 0;
+    if constexpr (K == MultiKind::kSamples) lrank = a0.rank > 0 ? 1 : 0;
+    std::optional<View<T>> losses;
+    if (none) {
+      losses = Member(loss, "losses", values, batch, m);
+      SameShape(loss, "losses", *losses, lrank, a0.shape);
+    }
+    double v = 0.0;
+    if constexpr (K == MultiKind::kRows || K == MultiKind::kElements) {
+      fastloss::MultiCall<T> call;
+      for (size_t k = 0; k < n_inputs; ++k) {
+        call.inputs[k] = in[k];
+        if (want_grad) call.grads[k] = grads[k];
+      }
+      if (has_target) call.target = tgt;
+      if (n_weights) call.weights = w[0];
+      call.reduction = red;
+      call.losses = losses;
+      v = Runner::template Run<T>(call, o);
+    } else {
+      fastloss::ScoreCall<T> calls[2];
+      for (size_t k = 0; k < n_inputs && k < 2; ++k) {
+        calls[k].scores = in[k];
+        if (want_grad) calls[k].grad = grads[k];
+        if (k < n_weights) calls[k].weights = w[k];
+      }
+      calls[0].losses = losses;
+      if constexpr (K == MultiKind::kScorePair) {
+        v = Runner::template Run<T>(calls[0], calls[1], red, o);
+      } else {
+        v = Runner::template Run<T>(calls[0], red, o);
+      }
+    }
+    if (!none) static_cast<T*>(value.untyped_data())[m] = static_cast<T>(v);
   }
-  if (!none) *static_cast<T*>(value.untyped_data()) = static_cast<T>(v);
 }
 
 template <class O, MultiKind K, class Runner>

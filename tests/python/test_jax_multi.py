@@ -160,3 +160,38 @@ def test_errors():
     assert v.dtype == jnp.float16
     assert float(v) == float(np.float16(fl.cosine_embedding(*(a.astype(np.float32) for a in h),
                                                             y)))
+
+
+def test_vmap_batches_in_one_call():
+    """vmap hands the FFI call the whole batch (unbatched operands with size-1
+    batch dimensions, nested vmaps with several): each member's value and
+    gradient are its own call's bits, and the jitted graph has one custom call."""
+    rng = np.random.default_rng(12)
+    p = rng.standard_normal((3, 4, 5, 6)).astype(np.float32)
+    t = rng.standard_normal((5, 6)).astype(np.float32)  # shared by every member
+    w = rng.random((3, 1, 6)).astype(np.float32)  # batched along the outer vmap only
+    f = jax.vmap(jax.vmap(lambda p, w: flj.huber(p, t, delta=0.4, weights=w), in_axes=(0, None)))
+    v = f(p, w)
+    assert v.shape == (3, 4)
+    for i in range(3):
+        for j in range(4):
+            assert bits(v[i, j]) == bits(fl.huber(t, p[i, j], delta=0.4, weights=w[i]))
+    g = jax.vmap(jax.vmap(jax.grad(lambda p: flj.huber(p, t, delta=0.4, reduction="sum"))))(p)
+    for i in range(3):
+        for j in range(4):
+            assert bits(g[i, j]) == bits(fl.huber.grad(t, p[i, j], delta=0.4, reduction="sum"))
+    hlo = jax.jit(jax.vmap(lambda p: flj.huber(p, t))).lower(p[0]).as_text()
+    assert hlo.count("fastloss_huber") == 1 and "while" not in hlo
+    # rows: per-member class axis, labels batched, "none"
+    x = rng.standard_normal((3, 7, 5)).astype(np.float32)
+    lab = rng.integers(0, 5, (3, 7))
+    r = jax.vmap(lambda x, y: flj.sparse_categorical_cross_entropy(
+        x, y, from_logits=True, reduction="none"))(x, lab)
+    for i in range(3):
+        assert bits(r[i]) == bits(fl.sparse_categorical_cross_entropy(
+            lab[i], x[i], from_logits=True, reduction="none"))
+    # several inputs, an unbatched one
+    a, q = rng.standard_normal((2, 3, 6, 4)).astype(np.float32), \
+        rng.standard_normal((6, 4)).astype(np.float32)
+    v = jax.vmap(jax.vmap(lambda a: flj.triplet_margin(a, q, -q)))(a)
+    assert bits(v[1, 2]) == bits(fl.triplet_margin(a[1, 2], q, -q))
