@@ -48,6 +48,7 @@ namespace fastloss_py {
 namespace {
 
 namespace ffi = xla::ffi;
+using fastloss::Call;
 using fastloss::Reduction;
 using fastloss::View;
 
@@ -302,6 +303,34 @@ View<T> Member(const char* loss, const char* what, const View<T>& full, const Ba
   return v;
 }
 
+// Whether a view carries the whole batch (no broadcast batch dimension).
+template <typename T>
+bool Batched(const View<T>& v, const Batch& batch) {
+  if (v.rank < batch.nb) return false;
+  for (int k = 0; k < batch.nb; ++k) {
+    if (v.shape[k] != batch.shape[k]) return false;
+  }
+  return true;
+}
+template <typename T, typename U>
+bool SameExtents(const View<T>& a, const View<U>& b) {
+  if (a.rank != b.rank) return false;
+  for (int k = 0; k < a.rank; ++k) {
+    if (a.shape[k] != b.shape[k]) return false;
+  }
+  return true;
+}
+// A dense view as one axis of its elements in C order.
+template <typename T>
+View<T> Flat(const View<T>& v) {
+  View<T> f;
+  f.data = v.data;
+  f.rank = 1;
+  f.shape[0] = v.size();
+  f.strides[0] = 1;
+  return f;
+}
+
 template <typename T>
 void SameShape(const char* loss, const char* what, const View<T>& v, int rank,
                const int64_t* shape) {
@@ -352,6 +381,33 @@ void Run(const char* loss, const O& o, const ffi::RemainingArgs& args,
                           "element per batch member");
   }
 
+  if constexpr (D == Driver::kElementwise) {
+    if (reduction != Reduction::kNone && batch.size > 1 && !has_aux &&
+        Batched(y_pred, batch) && Batched(y_true, batch) &&
+        (!has_weights || (Batched(weights, batch) && SameExtents(weights, y_pred)))) {
+      // Every member's elements are contiguous and in order: one pass of the
+      // elementwise driver with one segment per member (Call::segments),
+      // whose values and gradients are each segment's own call's bits.
+      const int64_t n = y_pred.size(), per = n / batch.size;
+      std::vector<int64_t> offsets(static_cast<size_t>(batch.size) + 1);
+      for (int64_t m = 0; m <= batch.size; ++m) offsets[static_cast<size_t>(m)] = m * per;
+      fastloss::SegmentOutputs<T> out;
+      out.offsets = View<const int64_t>::Contiguous(offsets.data(), {offsets.size()});
+      out.values = static_cast<T*>(value.untyped_data());
+      Call<T> call;
+      call.y_pred = Flat(y_pred);
+      call.y_true = Flat(y_true);
+      if (has_weights) call.weights = Flat(weights);
+      if (want_grad) {
+        SameShape(loss, "gradient", grads, y_pred.rank, y_pred.shape);
+        call.grad = Flat(grads);
+      }
+      call.reduction = reduction;
+      call.segments = &out;
+      Runner::template Run<T>(call, o, nullptr);
+      return;
+    }
+  }
   for (int64_t m = 0; m < batch.size; ++m) {
     CallOf<D, T> call;
     call.y_pred = Member(loss, "y_pred", y_pred, batch, m);
