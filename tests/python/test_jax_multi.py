@@ -195,3 +195,24 @@ def test_vmap_batches_in_one_call():
         rng.standard_normal((6, 4)).astype(np.float32)
     v = jax.vmap(jax.vmap(lambda a: flj.triplet_margin(a, q, -q)))(a)
     assert bits(v[1, 2]) == bits(fl.triplet_margin(a[1, 2], q, -q))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_vmap_of_elementwise_losses_is_one_segmented_pass(reduction):
+    """Every operand batched (weights of the members' full shape too): one
+    pass with a segment per member, each member its own call's bits."""
+    rng = np.random.default_rng(13)
+    p, t = (rng.standard_normal((37, 5, 9)).astype(np.float32) for _ in range(2))
+    w = rng.random((37, 5, 9)).astype(np.float32)
+    for name, opts in (("huber", {"delta": 0.3}), ("log_cosh", {}), ("quantile", {"q": 0.2})):
+        f = jax.vmap(jax.value_and_grad(
+            lambda p, t, w: flj.LOSSES[name](p, t, weights=w, reduction=reduction, **opts)))
+        v, g = f(p, t, w)
+        for i in (0, 17, 36):
+            ev, eg = getattr(fl, name).value_and_grad(t[i], p[i], weights=w[i],
+                                                      reduction=reduction, **opts)
+            assert bits(v[i]) == bits(ev) and bits(g[i]) == bits(eg), (name, i)
+    # members of no element: NaN means, zero sums, as their own calls
+    e = np.zeros((4, 0), np.float32)
+    v = jax.vmap(lambda p: flj.mse(p, p, reduction=reduction))(e)
+    assert bits(v) == bits(np.full(4, fl.mse(e[0], e[0], reduction=reduction), np.float32))
