@@ -67,16 +67,32 @@ void Arg::ConvertTo(const char* loss, Kind target) {
   }
 }
 
-// y_pred: float32 or float64 (byte-swapped ones converted to native order);
-// integers and bools, in arrays, buffers, lists or scalars, become float64;
-// other dtypes are a TypeError.
+// Arguments that would be misread, refused with a TypeError naming them.
 // Text is never an array: bytes, bytearray and str would be read as
-// characters or parsed as numbers by numpy.asarray.
-void RejectText(const char* loss, const char* name, py::handle obj) {
+// characters or parsed as numbers by numpy.asarray. A NumPy masked array's
+// mask would be ignored (the buffer holds the masked values too), a silent
+// wrong number; the message says how to give the mask as weights instead.
+// Only ndarray subclasses pay for the masked-array check.
+void RejectMisread(const char* loss, const char* name, py::handle obj) {
   PyObject* o = obj.ptr();
   if (PyBytes_Check(o) || PyByteArray_Check(o) || PyUnicode_Check(o)) {
     throw py::type_error(std::string(loss) + ": " + name + " must be an array of numbers, got " +
                          TypeName(obj));
+  }
+  if (PyArray_Check(o) && !PyArray_CheckExact(o)) {
+    static PyObject* masked = [] {
+      PyObject* ma = PyImport_ImportModule("numpy.ma");
+      PyObject* cls = ma ? PyObject_GetAttrString(ma, "MaskedArray") : nullptr;
+      Py_XDECREF(ma);
+      if (!cls) PyErr_Clear();
+      return cls;  // leaked on purpose, as Np()'s objects
+    }();
+    if (masked && PyObject_IsInstance(o, masked) == 1) {
+      throw py::type_error(std::string(loss) + ": " + name + " is a masked array, whose mask " +
+                           "would be ignored; pass " + name + ".filled(v) (or " + name +
+                           ".data), and the mask as weights=~" + name + ".mask (mask honoured " +
+                           "as zero weight)");
+    }
   }
 }
 
@@ -93,7 +109,7 @@ py::object AsArray(const char* loss, const char* name, py::handle obj) {
 
 void LoadPrediction(const char* loss, py::handle obj, Arg& arg, const char* name) {
   arg.name = name;
-  RejectText(loss, name, obj);
+  RejectMisread(loss, name, obj);
   if (!arg.Load(loss, obj, false)) {
     py::object a = AsArray(loss, name, obj);
     const char k = py::reinterpret_borrow<py::array>(a).dtype().kind();
@@ -124,7 +140,7 @@ void LoadPrediction(const char* loss, py::handle obj, Arg& arg, const char* name
 // y_true and weights: any real dtype, converted to y_pred's.
 void LoadInput(const char* loss, const char* name, py::handle obj, Kind target, Arg& arg) {
   arg.name = name;
-  RejectText(loss, name, obj);
+  RejectMisread(loss, name, obj);
   if (!arg.Load(loss, obj, false)) {
     py::object a = AsArray(loss, name, obj);
     arg.Load(loss, a, false);
@@ -147,7 +163,7 @@ std::string ShapeOf(const Arg& a) {
 
 void LoadLabels(const char* loss, py::handle obj, Arg& arg, const char* name) {
   arg.name = name;
-  RejectText(loss, name, obj);
+  RejectMisread(loss, name, obj);
   py::object a = PyArray_Check(obj.ptr()) ? py::reinterpret_borrow<py::object>(obj)
                                           : AsArray(loss, name, obj);
   PyArrayObject* arr = reinterpret_cast<PyArrayObject*>(a.ptr());

@@ -700,7 +700,8 @@ py::object HalfCall(const Spec& spec, Want want, PyObject* const* args, Py_ssize
       continue;
     }
     if (!HalfDtype(args[k]).is_none()) {
-      keep.push_back(np.attr("asarray")(py::handle(args[k]), "dtype"_a = "float32"));
+      // asanyarray: a masked array stays one, for the loader to refuse.
+      keep.push_back(np.attr("asanyarray")(py::handle(args[k]), "dtype"_a = "float32"));
       a[k] = keep.back().ptr();
     }
   }
@@ -793,7 +794,7 @@ py::object Accumulate(const Spec& spec, PyObject* const* args, Py_ssize_t nargs,
     std::vector<py::object> keep;
     for (Py_ssize_t k = 0; k < nargs + nkw; ++k) {
       if (!HalfDtype(args[k]).is_none()) {
-        keep.push_back(py::module_::import("numpy").attr("asarray")(
+        keep.push_back(py::module_::import("numpy").attr("asanyarray")(
             py::handle(args[k]), py::arg("dtype") = "float32"));
         a[k] = keep.back().ptr();
       }

@@ -674,3 +674,26 @@ def test_bad_out(kind, dtype, entry):
         call("quantile", entry, y, p, out=out, q=0.2, reduction="sum")
     if snapshot is not None and isinstance(out, np.ndarray):
         np.testing.assert_array_equal(out, snapshot)
+
+
+@pytest.mark.parametrize("entry", ENTRY)
+def test_masked_arrays_are_refused_naming_the_argument(entry):
+    """A masked array's mask would be ignored (a silent wrong number): refused,
+    naming the argument, with the way to give the mask as weights; the same
+    numbers through that way."""
+    y = np.linspace(0, 1, 6)
+    p = np.linspace(1, 0, 6)
+    mask = np.array([0, 0, 1, 0, 1, 0], bool)
+    for args, name in (((y, np.ma.array(p, mask=mask)), "y_pred"),
+                       ((np.ma.array(y, mask=mask), p), "y_true"),
+                       ((y, np.ma.array(p.astype(np.float16), mask=mask)), "y_pred")):
+        with pytest.raises(TypeError, match=rf"mse: {name} is a masked array.*weights=~{name}.mask"):
+            call("mse", entry, *args)
+    with pytest.raises(TypeError, match="weights is a masked array"):
+        call("mse", entry, y, p, weights=np.ma.array(np.ones(6), mask=mask))
+    got = call("mse", entry, y, p, weights=(~mask).astype(float))
+    want = call("mse", entry, y[~mask], p[~mask])
+    if entry != "grad":
+        v = got[0] if isinstance(got, tuple) else got
+        w = want[0] if isinstance(want, tuple) else want
+        assert v == pytest.approx(w, rel=1e-15)
